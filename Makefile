@@ -1,0 +1,60 @@
+# radbill: `make run` starts the whole system, `make test` runs the suite. Both install what is missing.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+APT_PACKAGES := postgresql postgresql-contrib freeradius freeradius-python3 freeradius-utils freeradius-postgresql \
+                python3-venv python3-dev
+VENV := .venv
+PY := $(VENV)/bin/python
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+STAMP := $(VENV)/.installed-$(shell cat setup.cfg 2>/dev/null | sha1sum | cut -c1-12)
+
+.PHONY: help deps venv run test lint migrate psql schema clean-var
+
+help:
+	@echo "make run      start radbill (embedded Postgres under var/ unless DATABASE_URL is set)"
+	@echo "make test     run the test suite (throwaway Postgres, real FreeRADIUS)"
+	@echo "make lint     ruff + the pure-core import check"
+	@echo "make migrate  apply pending migrations      make psql   open psql on the configured database"
+	@echo "make schema   rewrite sql/schema.sql from a database migrated from zero"
+
+# Debian packages: installed only when one is missing, so a second run installs nothing.
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "installing Debian packages:" $$missing; \
+	    $(SUDO) apt-get update -q && \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing || exit 1; \
+	    if echo " $$missing " | grep -q ' freeradius ' && [ -d /run/systemd/system ]; then \
+	        echo "disabling Debian's own freeradius service (radbill runs its own on the same ports)"; \
+	        $(SUDO) systemctl disable --now freeradius >/dev/null 2>&1 || true; \
+	    fi; \
+	fi
+
+# The venv is built from Debian's /usr/bin/python3: the interpreter FreeRADIUS's rlm_python3 embeds.
+$(STAMP): setup.cfg pyproject.toml | deps
+	@test -x $(PY) || /usr/bin/python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@rm -f $(VENV)/.installed-*; touch $@
+
+venv: deps $(STAMP)
+
+run: venv
+	$(VENV)/bin/radbill run
+
+test: venv
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest -q tests/test_layering.py
+
+migrate: venv
+	$(VENV)/bin/radbill migrate
+
+psql: venv
+	$(VENV)/bin/radbill psql
+
+schema: venv
+	$(VENV)/bin/pytest -q tests/db/test_schema_dump.py --write-schema

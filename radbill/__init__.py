@@ -1,0 +1,1 @@
+"""radbill: ISP billing with a live RADIUS policy engine."""

@@ -1,0 +1,153 @@
+"""Configuration: one frozen object read from the environment; secrets never appear in repr or logs."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from radbill.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Secret:
+    """A string that shows as *** when printed, logged or repr'd; `.reveal()` gives the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def redact_url(url: str) -> str:
+    """postgresql://user:pw@host/db -> postgresql://user:***@host/db (for logs and repr)."""
+    return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+class DatabaseUrl(Secret):
+    """A connection URL whose password is hidden when shown."""
+
+    def __repr__(self) -> str:
+        return f"DatabaseUrl({redact_url(self._value)!r})"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting radbill reads; build it with `Config.from_env()`."""
+
+    database_url: DatabaseUrl
+    secret_key: Secret
+    timezone: str = "Asia/Dhaka"
+    currency: str = "BDT"
+    var_dir: Path = PROJECT_ROOT / "var"
+    pg_port: int = 54320
+    radius_host: str = "127.0.0.1"
+    radius_auth_port: int = 1812
+    radius_acct_port: int = 1813
+    admin_host: str = "127.0.0.1"
+    admin_port: int = 8080
+    cookie_secure: bool = True
+    acct_interim_interval: int = 300
+    extra: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
+        """Read RADBILL_* settings (and DATABASE_URL); a missing or malformed one raises ConfigError naming it."""
+        env = os.environ if environ is None else environ
+        reader = _EnvReader(env)
+        config = cls(
+            database_url=DatabaseUrl(reader.required("DATABASE_URL")),
+            secret_key=Secret(reader.required("RADBILL_SECRET_KEY")),
+            timezone=reader.timezone("RADBILL_TIMEZONE", cls.timezone),
+            currency=reader.currency("RADBILL_CURRENCY", cls.currency),
+            var_dir=Path(reader.text("RADBILL_VAR_DIR", str(cls.var_dir))),
+            pg_port=reader.port("RADBILL_PG_PORT", cls.pg_port),
+            radius_host=reader.text("RADBILL_RADIUS_HOST", cls.radius_host),
+            radius_auth_port=reader.port("RADBILL_RADIUS_AUTH_PORT", cls.radius_auth_port),
+            radius_acct_port=reader.port("RADBILL_RADIUS_ACCT_PORT", cls.radius_acct_port),
+            admin_host=reader.text("RADBILL_ADMIN_HOST", cls.admin_host),
+            admin_port=reader.port("RADBILL_ADMIN_PORT", cls.admin_port),
+            cookie_secure=reader.boolean("RADBILL_COOKIE_SECURE", cls.cookie_secure),
+            acct_interim_interval=reader.integer("RADBILL_ACCT_INTERIM_INTERVAL", cls.acct_interim_interval, 60, 86400),
+        )
+        if len(config.secret_key.reveal()) < 32:
+            raise ConfigError("RADBILL_SECRET_KEY must be at least 32 characters (generate one with `openssl rand -hex 32`)")
+        return config
+
+    def describe(self) -> dict[str, str]:
+        """Settings as strings, secrets hidden: safe to print or log."""
+        return {f.name: str(getattr(self, f.name)) for f in fields(self) if f.name != "extra"}
+
+
+class _EnvReader:
+    def __init__(self, env: Mapping[str, str]):
+        self.env = env
+
+    def text(self, key: str, default: str) -> str:
+        value = self.env.get(key, "").strip()
+        return value or default
+
+    def required(self, key: str) -> str:
+        value = self.env.get(key, "").strip()
+        if not value:
+            raise ConfigError(f"{key} is not set: radbill needs it to start (see README.md, 'Configuration')")
+        return value
+
+    def integer(self, key: str, default: int, low: int, high: int) -> int:
+        raw = self.env.get(key, "").strip()
+        if not raw:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{key} must be a whole number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ConfigError(f"{key} must be between {low} and {high}, got {value}")
+        return value
+
+    def port(self, key: str, default: int) -> int:
+        return self.integer(key, default, 1, 65535)
+
+    def boolean(self, key: str, default: bool) -> bool:
+        raw = self.env.get(key, "").strip().lower()
+        if not raw:
+            return default
+        if raw in ("1", "true", "yes", "on"):
+            return True
+        if raw in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{key} must be true or false, got {raw!r}")
+
+    def timezone(self, key: str, default: str) -> str:
+        name = self.text(key, default)
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"{key} must be an IANA time zone such as Asia/Dhaka, got {name!r}") from None
+        return name
+
+    def currency(self, key: str, default: str) -> str:
+        code = self.text(key, default)
+        if not re.fullmatch(r"[A-Z]{3}", code):
+            raise ConfigError(f"{key} must be a three-letter ISO 4217 code such as BDT, got {code!r}")
+        return code

@@ -1,0 +1,1 @@
+"""Database access: the embedded cluster, the migrations runner and connection helpers."""

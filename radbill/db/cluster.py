@@ -1,0 +1,158 @@
+"""An embedded PostgreSQL cluster in a directory of ours (var/pg for `make run`, a temp dir for tests)."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from radbill.errors import RadbillError
+
+PG_BIN = Path(os.environ.get("RADBILL_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+def pg_tool(name: str) -> str:
+    """Path of a PostgreSQL server binary (initdb, postgres, pg_dump...) from Debian's postgresql-15."""
+    path = PG_BIN / name
+    if not path.exists():
+        raise RadbillError(f"{path} is missing: install Debian's postgresql-15 (`make deps` does it)")
+    return str(path)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class ClusterCredentials:
+    port: int
+    superuser_password: str
+    app_password: str
+
+    def url(self, database: str = "radbill", user: str = "radbill") -> str:
+        password = self.superuser_password if user == "postgres" else self.app_password
+        return f"postgresql://{user}:{password}@127.0.0.1:{self.port}/{database}"
+
+
+class LocalCluster:
+    """initdb once into `datadir`, then run `postgres` as a child process on 127.0.0.1:port.
+
+    As root the server runs as the `postgres` OS user (PostgreSQL refuses to run as root), so the
+    data and socket directories are handed to that user.
+    """
+
+    def __init__(self, datadir: Path, port: int):
+        self.datadir = Path(datadir)
+        self.socket_dir = self.datadir.parent / (self.datadir.name + "-socket")
+        self.port = port
+        self.process: subprocess.Popen | None = None
+        self._run_as = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
+
+    @property
+    def initialised(self) -> bool:
+        return (self.datadir / "PG_VERSION").exists()
+
+    def _popen_kwargs(self) -> dict:
+        if self._run_as is None:
+            return {}
+        return {"user": self._run_as.pw_uid, "group": self._run_as.pw_gid, "extra_groups": []}
+
+    def _hand_over(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        path.chmod(0o700)
+        if self._run_as is not None:
+            os.chown(path, self._run_as.pw_uid, self._run_as.pw_gid)
+
+    def _check_reachable(self) -> None:
+        if self._run_as is None:
+            return
+        probe = subprocess.run(["test", "-x", str(self.datadir.parent)], **self._popen_kwargs())
+        if probe.returncode != 0:
+            raise RadbillError(
+                f"the postgres OS user cannot reach {self.datadir.parent}: a parent directory is private "
+                "(e.g. /root); clone radbill somewhere world-traversable or set DATABASE_URL"
+            )
+
+    def init(self) -> ClusterCredentials:
+        """Create the cluster with generated passwords; returns the credentials (store them: shown once)."""
+        self.datadir.parent.mkdir(parents=True, exist_ok=True)
+        self._hand_over(self.datadir)
+        self._check_reachable()
+        creds = ClusterCredentials(self.port, secrets.token_urlsafe(24), secrets.token_urlsafe(24))
+        pwfile = self.datadir.parent / f".{self.datadir.name}-pwfile"
+        pwfile.touch(mode=0o600)
+        pwfile.write_text(creds.superuser_password + "\n")
+        if self._run_as is not None:
+            os.chown(pwfile, self._run_as.pw_uid, self._run_as.pw_gid)
+        try:
+            subprocess.run(
+                [pg_tool("initdb"), "-D", str(self.datadir), "-U", "postgres", f"--pwfile={pwfile}",
+                 "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C.UTF-8", "--no-instructions"],
+                check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **self._popen_kwargs(),
+            )
+        except subprocess.CalledProcessError as exc:
+            raise RadbillError(f"initdb failed: {exc.stderr.decode(errors='replace').strip()}") from None
+        finally:
+            pwfile.unlink(missing_ok=True)
+        self.start()
+        try:
+            self._create_app_role(creds)
+        finally:
+            self.stop()
+        return creds
+
+    def _create_app_role(self, creds: ClusterCredentials) -> None:
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(creds.url("postgres", "postgres"), autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE ROLE radbill LOGIN CREATEDB PASSWORD {}").format(sql.Literal(creds.app_password)))
+            conn.execute("CREATE DATABASE radbill OWNER radbill")
+
+    def start(self, log: Path | None = None, timeout: float = 30.0, settings: dict[str, str] | None = None
+              ) -> subprocess.Popen:
+        """Start `postgres` as a child and wait until it accepts connections."""
+        self._hand_over(self.socket_dir)
+        options = {"max_connections": "200", **(settings or {})}
+        out = open(log, "ab") if log else subprocess.DEVNULL  # owned by the child from here on
+        self.process = subprocess.Popen(
+            [pg_tool("postgres"), "-D", str(self.datadir), "-p", str(self.port), "-h", "127.0.0.1",
+             "-k", str(self.socket_dir), *[arg for k, v in options.items() for arg in ("-c", f"{k}={v}")]],
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **self._popen_kwargs(),
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RadbillError(f"postgres exited with code {self.process.returncode} (see {log or 'its output'})")
+            ready = subprocess.run([pg_tool("pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)])
+            if ready.returncode == 0:
+                return self.process
+            time.sleep(0.1)
+        self.stop()
+        raise RadbillError(f"postgres did not accept connections within {timeout:.0f}s")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Fast shutdown (SIGINT): roll back open transactions, checkpoint, exit."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def destroy(self) -> None:
+        self.stop()
+        shutil.rmtree(self.datadir, ignore_errors=True)
+        shutil.rmtree(self.socket_dir, ignore_errors=True)

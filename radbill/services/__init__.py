@@ -1,0 +1,1 @@
+"""The write paths: scoped load, pure decision, one transaction, outbox rows."""

@@ -1,0 +1,85 @@
+"""`make run`'s foreground supervisor: start the processes, restart a crashed one, stop all on Ctrl-C."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+log = logging.getLogger("radbill.supervise")
+
+
+@dataclass
+class Child:
+    name: str
+    start: Callable[[], subprocess.Popen]
+    stop: Callable[[subprocess.Popen], None]
+    essential: bool = False  # when an essential child dies, everything stops (e.g. the database)
+    process: subprocess.Popen | None = None
+    restarts: list[float] = field(default_factory=list)
+
+
+def terminate(process: subprocess.Popen, timeout: float = 10.0) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+class Supervisor:
+    """Runs children in the foreground; SIGINT/SIGTERM stop them in reverse start order."""
+
+    def __init__(self):
+        self.children: list[Child] = []
+        self._stopping = False
+
+    def add(self, child: Child) -> None:
+        self.children.append(child)
+
+    def _request_stop(self, signum, _frame) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        self._stopping = True
+
+    def run(self, poll_interval: float = 0.5) -> int:
+        signal.signal(signal.SIGINT, self._request_stop)
+        signal.signal(signal.SIGTERM, self._request_stop)
+        exit_code = 0
+        try:
+            for child in self.children:
+                log.info("starting %s", child.name)
+                child.process = child.start()
+            while not self._stopping:
+                for child in self.children:
+                    code = child.process.poll()
+                    if code is None:
+                        continue
+                    if child.essential:
+                        log.error("%s exited with code %s; stopping everything", child.name, code)
+                        self._stopping, exit_code = True, 1
+                        break
+                    self._restart(child, code)
+                time.sleep(poll_interval)
+        finally:
+            for child in reversed(self.children):
+                if child.process is not None and child.process.poll() is None:
+                    log.info("stopping %s", child.name)
+                    child.stop(child.process)
+        return exit_code
+
+    def _restart(self, child: Child, code: int) -> None:
+        now = time.monotonic()
+        child.restarts = [t for t in child.restarts if now - t < 60] + [now]
+        if len(child.restarts) > 5:
+            log.error("%s keeps crashing (exit %s, 5 restarts in a minute); stopping everything", child.name, code)
+            self._stopping = True
+            return
+        log.warning("%s exited with code %s; restarting", child.name, code)
+        time.sleep(1)
+        child.process = child.start()

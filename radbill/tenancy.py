@@ -1,0 +1,31 @@
+"""Scope: who is asking and which operator subtree they may see; built once per request or job."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ROLES = ("group_admin", "operator", "sub_operator", "manager")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The caller's identity and subtree; tenant queries filter with `path <@ scope.path`."""
+
+    account_id: int | None
+    operator_id: int
+    path: str
+    role: str
+    permissions: frozenset[str] = field(default_factory=frozenset)
+
+    def __post_init__(self):
+        if self.role not in ROLES and self.role != "system":
+            raise ValueError(f"unknown role {self.role!r}")
+
+    @classmethod
+    def system(cls, operator_id: int, path: str) -> Scope:
+        """A scope for scheduler jobs and the CLI acting on one subtree as the system."""
+        return cls(account_id=None, operator_id=operator_id, path=path, role="system")
+
+    def can(self, permission: str) -> bool:
+        """Managers hold an explicit subset; every other role holds what its routes allow."""
+        return self.role != "manager" or permission in self.permissions

@@ -1,0 +1,1 @@
+"""APScheduler jobs (billing cycles, auto-suspension, reminders) and the outbox dispatcher."""

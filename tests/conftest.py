@@ -1,0 +1,100 @@
+"""Test session: a throwaway PostgreSQL cluster in /tmp, migrated once into a template database.
+
+Fixtures:
+- `db`: an asyncpg connection inside a transaction that is rolled back after the test (fast, no commits).
+- `fresh_db_url`: a database of its own cloned from the template, for tests that must commit
+  (NOTIFY, other processes such as FreeRADIUS); dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import psycopg
+import pytest
+from psycopg import sql
+
+from radbill.db.cluster import ClusterCredentials, LocalCluster, free_port
+from radbill.db.migrate import migrate_url
+
+TEMPLATE = "radbill_template"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--write-schema", action="store_true", help="rewrite sql/schema.sql instead of comparing")
+
+
+@dataclass
+class TestServer:
+    cluster: LocalCluster
+    creds: ClusterCredentials
+    base: Path
+
+    def url(self, database: str, user: str = "radbill") -> str:
+        return self.creds.url(database, user)
+
+    def admin(self) -> psycopg.Connection:
+        return psycopg.connect(self.url("postgres", "postgres"), autocommit=True)
+
+    def create_database(self, name: str, template: str = TEMPLATE) -> str:
+        with self.admin() as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER radbill").format(
+                sql.Identifier(name), sql.Identifier(template)))
+        return self.url(name)
+
+    def drop_database(self, name: str) -> None:
+        with self.admin() as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    base = Path(tempfile.mkdtemp(prefix="radbill-test-"))
+    base.chmod(0o755)  # the postgres OS user must traverse it
+    cluster = LocalCluster(base / "pg", free_port())
+    creds = cluster.init()
+    # durability is irrelevant for a throwaway cluster; fsync off makes CREATE DATABASE fast
+    cluster.start(log=base / "postgres.log", settings={"fsync": "off", "synchronous_commit": "off",
+                                                       "full_page_writes": "off"})
+    server = TestServer(cluster, creds, base)
+    with server.admin() as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} OWNER radbill").format(sql.Identifier(TEMPLATE)))
+    asyncio.run(migrate_url(server.url(TEMPLATE)))
+    yield server
+    cluster.destroy()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+_db_counter = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def shared_db_url(pg_server) -> str:
+    return pg_server.create_database("radbill_test")
+
+
+@pytest.fixture
+async def db(shared_db_url):
+    conn = await asyncpg.connect(shared_db_url)
+    tx = conn.transaction()
+    await tx.start()
+    try:
+        yield conn
+    finally:
+        await tx.rollback()
+        await conn.close()
+
+
+@pytest.fixture
+def fresh_db_url(pg_server):
+    name = f"radbill_t{os.getpid()}_{next(_db_counter)}"
+    url = pg_server.create_database(name)
+    yield url
+    pg_server.drop_database(name)
