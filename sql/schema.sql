@@ -633,6 +633,43 @@ CREATE SEQUENCE public.radacct_radacctid_seq
 
 ALTER SEQUENCE public.radacct_radacctid_seq OWNED BY public.radacct.radacctid;
 
+CREATE VIEW public.radius_policy AS
+ SELECT c.username,
+    c.radius_password AS password,
+    c.status,
+    c.expires_at,
+    (c.mac_address)::text AS mac_address,
+    host(c.static_ip) AS static_ip,
+    c.simultaneous_use,
+    p.download_kbps,
+    p.upload_kbps,
+    p.burst_download_kbps,
+    p.burst_upload_kbps,
+    p.burst_threshold_download_kbps,
+    p.burst_threshold_upload_kbps,
+    p.burst_time_seconds,
+    p.ip_pool,
+    p.data_cap_bytes,
+    p.throttled_download_kbps,
+    p.throttled_upload_kbps,
+    (COALESCE(u.bytes, (0)::numeric))::bigint AS usage_bytes,
+    g.suspended_pool,
+    g.suspended_rate_limit,
+    g.suspended_session_timeout
+   FROM ((((public.customers c
+     JOIN public.packages p ON ((p.id = c.package_id)))
+     JOIN public.operators o ON ((o.id = c.operator_id)))
+     LEFT JOIN LATERAL ( SELECT a.suspended_pool,
+            a.suspended_rate_limit,
+            a.suspended_session_timeout
+           FROM public.operators a
+          WHERE ((a.path OPERATOR(public.@>) o.path) AND (a.suspended_pool IS NOT NULL))
+          ORDER BY (public.nlevel(a.path)) DESC
+         LIMIT 1) g ON (true))
+     LEFT JOIN LATERAL ( SELECT sum((COALESCE(r.acctinputoctets, (0)::bigint) + COALESCE(r.acctoutputoctets, (0)::bigint))) AS bytes
+           FROM public.radacct r
+          WHERE ((p.data_cap_bytes IS NOT NULL) AND (r.username = c.username) AND (r.acctstarttime >= COALESCE((c.expires_at - make_interval(days => p.validity_days)), (date_trunc('month'::text, (now() AT TIME ZONE o.timezone)) AT TIME ZONE o.timezone))))) u ON (true));
+
 CREATE TABLE public.radpostauth (
     id bigint NOT NULL,
     username text NOT NULL,
@@ -948,6 +985,8 @@ CREATE INDEX radacct_class_idx ON public.radacct USING btree (class);
 CREATE INDEX radacct_open_user ON public.radacct USING btree (username) WHERE (acctstoptime IS NULL);
 
 CREATE INDEX radacct_start_user_idx ON public.radacct USING btree (acctstarttime, username);
+
+CREATE INDEX radacct_user_start ON public.radacct USING btree (username, acctstarttime);
 
 CREATE INDEX radpostauth_authdate ON public.radpostauth USING btree (authdate);
 

@@ -1,0 +1,33 @@
+"""Password hashing (argon2id) and generated secrets."""
+
+from __future__ import annotations
+
+import secrets
+import string
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+_ALPHABET = string.ascii_letters + string.digits
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(stored_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def generate(length: int = 16, alphabet: str = _ALPHABET) -> str:
+    """A random password or secret from an unambiguous alphabet."""
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+def generate_nas_secret() -> str:
+    """RADIUS shared secrets: 32 characters, no quotes or backslashes (they end up in config files)."""
+    return generate(32)

@@ -1,0 +1,178 @@
+"""The functions rlm_python3 calls. Each is small: read attributes, ask radbill.policy, answer.
+
+Nothing here waits on the network: decisions come from the in-memory snapshot, and everything that must be
+written (post-auth log, outbox rows) is queued for the worker thread. Any exception becomes a reject.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import replace
+from datetime import timedelta
+
+from radbill import clock
+from radbill.policy import Request, Settings, decide
+from radbill.policy.decide import MESSAGES
+from radbill.policy.model import Decision
+from radius_module import rlm
+from radius_module.attrs import split_lists, to_tuples
+from radius_module.sessions import OpenSessions, Session
+from radius_module.snapshot import PolicySnapshot
+from radius_module.worker import Worker
+
+log = logging.getLogger("radbill.radius")
+
+
+class State:
+    snapshot = PolicySnapshot()
+    sessions = OpenSessions(timedelta(seconds=960))
+    settings = Settings()
+    worker: Worker | None = None
+
+
+def instantiate(_p=None):
+    """Start the worker (it loads the snapshot); wait briefly so the first requests find it loaded.
+
+    Only a negative return fails instantiation in rlm_python3 3.2.1 (an exception or FAIL is ignored).
+    """
+    try:
+        return _instantiate()
+    except Exception:
+        log.exception("radbill instantiate failed")
+        return -1
+
+
+def _instantiate() -> int:
+    rlm.install_log_handler()
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if not url:
+        log.error("DATABASE_URL is not set in FreeRADIUS's environment: radbill cannot load any customer")
+        return -1
+    interim = int(os.environ.get("RADBILL_ACCT_INTERIM_INTERVAL", "300"))
+    State.settings = Settings(acct_interim_interval=interim)
+    State.sessions.stale_after = timedelta(seconds=3 * interim + 60)
+    if rlm.config_check_only():
+        # `freeradius -C` never calls detach; a live thread there crashes the exit (seen in 5 of 20 runs)
+        return rlm.OK
+    State.worker = Worker(url, State.snapshot, State.sessions)
+    State.worker.start()
+    State.worker.connected.wait(float(os.environ.get("RADBILL_RADIUS_LOAD_WAIT", "15")))
+    if not State.snapshot.loaded:
+        log.warning("radbill snapshot not loaded yet; logins answer 'temporary problem' until it is")
+    return rlm.OK
+
+
+def detach(_p=None):
+    if State.worker is not None:
+        State.worker.stop()
+    return rlm.OK
+
+
+def authorize(p):
+    try:
+        request = split_lists(p)["request"]
+        decision = decide_for(request)
+    except Exception:
+        log.exception("radbill authorize failed; rejecting")
+        return rlm.REJECT, to_tuples([("Reply-Message", MESSAGES["error"])]), ()
+    if not decision.accept:
+        return rlm.REJECT, to_tuples(decision.reply), to_tuples([("Radbill-Reason", decision.reason)])
+    config = [*decision.config, ("Radbill-Reason", decision.reason)]
+    return rlm.UPDATED, to_tuples(decision.reply), to_tuples(config)
+
+
+def decide_for(request: dict[str, str]):
+    """The decision for one Access-Request, from memory only."""
+    username = request.get("User-Name", "")
+    if not State.snapshot.loaded:
+        return Decision(False, "error", MESSAGES["error"], reply=(("Reply-Message", MESSAGES["error"]),))
+    now = clock.now()
+    row = State.snapshot.get(username)
+    if row is not None and row.data_cap_bytes is not None:
+        used = row.usage_bytes + State.sessions.closed_octets.get(username, 0) + State.sessions.open_octets(username)
+        row = replace(row, usage_bytes=used)
+    return decide(row, Request(username=username, calling_station_id=request.get("Calling-Station-Id"),
+                               nas_ip=request.get("NAS-IP-Address"),
+                               open_sessions=State.sessions.count(username, now)), now, State.settings)
+
+
+def post_auth(p):
+    """Queue the radpostauth row (user, reply, reason, NAS); never waits."""
+    try:
+        lists = split_lists(p)
+        request, config = lists["request"], lists.get("config", {})
+        reply_type = "Access-Reject" if config.get("Post-Auth-Type", "").lower() == "reject" else "Access-Accept"
+        reason = config.get("Radbill-Reason", "")
+        if reply_type == "Access-Reject" and reason in ("", "ok", "suspended", "expired"):
+            reason = "bad_credentials"  # our policy accepted, so pap/chap/mschap refused the password
+        if State.worker is not None:
+            State.worker.queue_postauth(request.get("User-Name", ""), reply_type, reason,
+                                        request.get("Called-Station-Id"), request.get("Calling-Station-Id"),
+                                        request.get("NAS-IP-Address"))
+    except Exception:
+        log.exception("radbill post_auth logging failed")
+    return rlm.NOOP
+
+
+def accounting(p):
+    """Track open sessions for simultaneous-use; queue a disconnect for a session that should not exist."""
+    try:
+        account(split_lists(p)["request"])
+    except Exception:
+        log.exception("radbill accounting hook failed (radacct is written by rlm_sql regardless)")
+    return rlm.NOOP
+
+
+def _octets(request: dict[str, str], direction: str) -> int:
+    low = int(request.get(f"Acct-{direction}-Octets", "0") or 0)
+    high = int(request.get(f"Acct-{direction}-Gigawords", "0") or 0)
+    return (high << 32) + low
+
+
+def account(request: dict[str, str]) -> None:
+    status = request.get("Acct-Status-Type", "")
+    nas_ip = request.get("NAS-IP-Address", "")
+    if status in ("Accounting-On", "Accounting-Off"):
+        closed = State.sessions.close_nas(nas_ip)
+        log.info("radbill: %s from %s closed %d sessions", status, nas_ip, closed)
+        return
+    username = request.get("User-Name", "")
+    unique_id = request.get("Acct-Unique-Session-Id", "")
+    if not username or not unique_id:
+        return
+    octets = _octets(request, "Input") + _octets(request, "Output")
+    if status == "Stop":
+        State.sessions.stop(unique_id, username, octets)
+        return
+    if status not in ("Start", "Interim-Update", "Alive"):
+        return
+    session = Session(username, nas_ip, request.get("Acct-Session-Id", ""), request.get("Framed-IP-Address"),
+                      clock.now(), octets)
+    previous = State.sessions.touch(unique_id, session)
+    _enforce(username, unique_id, session, previous, request)
+
+
+def _enforce(username, unique_id, session, previous, request) -> None:
+    """A live session of a customer who may no longer be online -> disconnect; a crossed data cap -> CoA."""
+    row = State.snapshot.get(username)
+    if State.worker is None or not State.snapshot.loaded:
+        return
+    now = clock.now()
+    check = decide(row, Request(username=username, calling_station_id=request.get("Calling-Station-Id"),
+                                nas_ip=session.nas_ip, open_sessions=0), now, State.settings)
+    payload = {"username": username, "acct_session_id": session.acct_session_id, "acct_unique_id": unique_id,
+               "nas_ip": session.nas_ip, "framed_ip": session.framed_ip}
+    if not check.accept:
+        State.worker.queue_outbox("disconnect", username, {**payload, "reason": check.reason},
+                                  f"disconnect:{unique_id}:{check.reason}")
+        return
+    if row is not None and row.data_cap_bytes is not None and row.throttled_speeds is not None:
+        closed = row.usage_bytes + State.sessions.closed_octets.get(username, 0)
+        before = closed + State.sessions.open_octets(username) - session.octets + (previous.octets if previous else 0)
+        after = closed + State.sessions.open_octets(username)
+        if before < row.data_cap_bytes <= after:
+            State.worker.queue_outbox("coa", username,
+                                      {**payload, "reason": "data_cap",
+                                       "attributes": {"Mikrotik-Rate-Limit": row.throttled_speeds.rate_limit()}},
+                                      f"coa:data_cap:{unique_id}")
