@@ -104,7 +104,7 @@ def post_auth(p):
         request, config = lists["request"], lists.get("config", {})
         reply_type = "Access-Reject" if config.get("Post-Auth-Type", "").lower() == "reject" else "Access-Accept"
         reason = config.get("Radbill-Reason", "")
-        if reply_type == "Access-Reject" and reason in ("", "ok", "suspended", "expired"):
+        if reply_type == "Access-Reject" and "Cleartext-Password" in config:
             reason = "bad_credentials"  # our policy accepted, so pap/chap/mschap refused the password
         if State.worker is not None:
             State.worker.queue_postauth(request.get("User-Name", ""), reply_type, reason,
@@ -121,7 +121,10 @@ def accounting(p):
         account(split_lists(p)["request"])
     except Exception:
         log.exception("radbill accounting hook failed (radacct is written by rlm_sql regardless)")
-    return rlm.NOOP
+    # OK, not NOOP: when rlm_sql had nothing to write (an Interim after the Stop) it returns noop, and a
+    # section that ends in noop sends no Accounting-Response in 3.2.1, so the NAS would retransmit for ever.
+    # A failed write never reaches this hook: the section stops at `sql` and the NAS retransmits.
+    return rlm.OK
 
 
 def _octets(request: dict[str, str], direction: str) -> int:

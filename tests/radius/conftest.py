@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +12,6 @@ import asyncpg
 import pytest
 
 from radbill import freeradius
-from radbill.db.cluster import free_port
 from radbill.passwords import generate_nas_secret
 from radbill.radius.client import RadiusClient
 from tests import factories as f
@@ -29,12 +28,12 @@ def free_udp_port() -> int:
 @dataclass
 class RadiusServer:
     settings: freeradius.RadiusSettings
-    process: subprocess.Popen
+    service: freeradius.RadiusService
     db_url: str
     secret: str
     isp: object
 
-    def client(self, secret: str | None = None, timeout: float = 2.0, retries: int = 1) -> RadiusClient:
+    def client(self, secret: str | None = None, timeout: float = 1.0, retries: int = 3) -> RadiusClient:
         return RadiusClient("127.0.0.1", self.settings.auth_port, self.settings.acct_port, secret or self.secret,
                             timeout=timeout, retries=retries)
 
@@ -44,7 +43,7 @@ class RadiusServer:
         return path.read_text(errors="replace") if path.exists() else ""
 
 
-async def _seed(url: str, secret: str):
+async def seed(url: str, secret: str):
     conn = await asyncpg.connect(url)
     try:
         isp = await f.isp(conn)
@@ -60,24 +59,28 @@ def radius_db_url(pg_server):
     return pg_server.create_database("radbill_radius")
 
 
+@contextmanager
+def running_radius(db_url: str, state_dir: Path, secret: str, isp=None):
+    """Start radbill's FreeRADIUS against `db_url`, restarted on router changes; stopped when the block ends."""
+    settings = freeradius.RadiusSettings(
+        database_url=db_url, state_dir=state_dir, auth_port=free_udp_port(), acct_port=free_udp_port(),
+        reject_delay=0, acct_interim_interval=60)
+    service = freeradius.RadiusService(settings)
+    service.start()
+    service.watch_nas_changes()
+    try:
+        freeradius.wait_ready(settings, secret, service.process)
+        yield RadiusServer(settings, service, db_url, secret, isp)
+    finally:
+        service.stop()
+
+
 @pytest.fixture(scope="session")
 def radius(pg_server, radius_db_url):
     secret = generate_nas_secret()
-    isp = asyncio.run(_seed(radius_db_url, secret))
-    settings = freeradius.RadiusSettings(
-        database_url=radius_db_url, state_dir=Path(pg_server.base) / "radius", auth_port=free_udp_port(),
-        acct_port=free_udp_port(), reject_delay=0, acct_interim_interval=60)
-    process = freeradius.start(settings)
-    try:
-        freeradius.wait_ready(settings, secret, process)
-        yield RadiusServer(settings, process, radius_db_url, secret, isp)
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    isp = asyncio.run(seed(radius_db_url, secret))
+    with running_radius(radius_db_url, Path(pg_server.base) / "radius", secret, isp) as server:
+        yield server
 
 
 @pytest.fixture
@@ -99,5 +102,3 @@ def wait_until(predicate, timeout: float = 3.0, interval: float = 0.01):
             return value
         time.sleep(interval)
 
-
-_ = free_port  # re-exported for tests that need a TCP port

@@ -1,0 +1,70 @@
+"""The hook functions called directly (as rlm_python3 calls them), for what a live server cannot provoke."""
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from radbill.policy import MESSAGES, PolicyRow, Speeds
+from radius_module import hooks, rlm
+from radius_module.attrs import split_lists
+from radius_module.sessions import OpenSessions
+from radius_module.snapshot import PolicySnapshot
+
+ROW = PolicyRow(username="alice", password="pw", status="active", speeds=Speeds(10000, 5000),
+                expires_at=datetime.now(UTC) + timedelta(days=3))
+REQUEST = (("User-Name", '"alice"'), ("NAS-IP-Address", "127.0.0.1"), ("User-Password", '"pw"'))
+
+
+@pytest.fixture
+def state(monkeypatch):
+    snapshot = PolicySnapshot()
+    snapshot.replace_all([ROW])
+    monkeypatch.setattr(hooks.State, "snapshot", snapshot)
+    monkeypatch.setattr(hooks.State, "sessions", OpenSessions(timedelta(minutes=16)))
+    monkeypatch.setattr(hooks.State, "worker", None)
+    return snapshot
+
+
+def test_authorize_returns_tuples_of_string_tuples(state):
+    code, reply, config = hooks.authorize(REQUEST)
+    assert code == rlm.UPDATED
+    assert all(isinstance(p, tuple) and all(isinstance(x, str) for x in p) for p in reply + config)
+    assert ("Cleartext-Password", "pw") in config
+    assert ("Radbill-Reason", "ok") in config
+
+
+def test_authorize_reads_the_pass_all_vps_form(state):
+    code, _, _ = hooks.authorize((REQUEST, (), (), (), (), ()))
+    assert code == rlm.UPDATED
+
+
+def test_an_exception_in_authorize_becomes_a_reject_never_an_accept(state):
+    state.replace_all([replace(ROW, speeds=None)])  # a row the policy cannot render: rate_limit() raises
+    code, reply, config = hooks.authorize(REQUEST)
+    assert code == rlm.REJECT
+    assert reply == (("Reply-Message", MESSAGES["error"]),)
+    assert not any(name == "Cleartext-Password" for name, _ in config)
+
+
+def test_before_the_snapshot_loads_logins_get_a_temporary_error(monkeypatch):
+    monkeypatch.setattr(hooks.State, "snapshot", PolicySnapshot())
+    code, reply, _ = hooks.authorize(REQUEST)
+    assert code == rlm.REJECT
+    assert reply == (("Reply-Message", MESSAGES["error"]),)
+
+
+def test_split_lists_unquotes_strings():
+    assert split_lists(REQUEST)["request"]["User-Name"] == "alice"
+
+
+def test_stale_sessions_do_not_count():
+    sessions = OpenSessions(timedelta(minutes=5))
+    from radius_module.sessions import Session
+
+    now = datetime.now(UTC)
+    sessions.touch("u1", Session("alice", "10.0.0.1", "s1", None, now - timedelta(minutes=10)))
+    sessions.touch("u2", Session("alice", "10.0.0.1", "s2", None, now))
+    assert sessions.count("alice", now) == 1
+    assert sessions.close_nas("10.0.0.1") == 2
+    assert sessions.count("alice", now) == 0
