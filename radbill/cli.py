@@ -55,6 +55,67 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    import json
+
+    import asyncpg
+
+    from radbill.services.demo import seed_demo
+
+    async def seed(url: str) -> dict:
+        conn = await asyncpg.connect(url)
+        try:
+            return await seed_demo(conn)
+        finally:
+            await conn.close()
+
+    with localenv.database_available():
+        config = Config.from_env()
+        from radbill.db.migrate import migrate_url
+
+        asyncio.run(migrate_url(config.database_url.reveal()))
+        demo = asyncio.run(seed(config.database_url.reveal()))
+    demo["radius"] = {"host": config.radius_host, "auth_port": config.radius_auth_port,
+                      "acct_port": config.radius_acct_port}
+    print(json.dumps(demo, indent=2) if args.json else format_demo(demo))
+    return 0
+
+
+def format_demo(demo: dict) -> str:
+    lines = ["Demo ISP created. These credentials are shown once; nothing has a default password.", "",
+             "Admin logins:"]
+    lines += [f"  {x['role']:<13} {x['username']:<16} {x['password']}" for x in demo["logins"]]
+    lines += ["", "RADIUS customers (PPPoE usernames):"]
+    lines += [f"  {x['state']:<10} {x['username']:<16} {x['password']}" for x in demo["customers"]]
+    radius = demo["radius"]
+    lines += ["", f"Router (NAS) {demo['nas']['ip']}  secret {demo['nas']['secret']}",
+              f"RADIUS {radius['host']} auth {radius['auth_port']} acct {radius['acct_port']}",
+              "Try: .venv/bin/radbill radtest demo-active   |   .venv/bin/radbill explain demo-expired"]
+    return "\n".join(lines)
+
+
+def cmd_radtest(args: argparse.Namespace) -> int:
+    from radbill import diagnostics
+
+    localenv.apply_local_env()
+    config = Config.from_env()
+    method = "chap" if args.chap else "mschap" if args.mschap else "pap"
+    reply = diagnostics.radtest(config, args.username, args.password, method=method, secret=args.secret,
+                                nas_ip=args.nas_ip, calling_station_id=args.calling_station_id)
+    print(diagnostics.format_reply(reply))
+    return 0 if reply.accepted else 1
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from radbill import diagnostics
+
+    with localenv.database_available():
+        config = Config.from_env()
+        decision, _ = diagnostics.explain(config, args.username, args.calling_station_id)
+    print(diagnostics.format_explanation(decision))
+    return 0 if decision.accept else 1
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from radbill.runner import run_all
 
@@ -74,6 +135,23 @@ def build_parser() -> argparse.ArgumentParser:
     dump.add_argument("--stdout", action="store_true", help="print instead of writing the file")
     dump.set_defaults(func=cmd_dump_schema)
     sub.add_parser("config", help="print the effective configuration (secrets hidden)").set_defaults(func=cmd_config)
+    demo = sub.add_parser("demo", help="seed an empty database with a demo ISP and print its credentials")
+    demo.add_argument("--json", action="store_true", help="print the credentials as JSON")
+    demo.set_defaults(func=cmd_demo)
+    radtest = sub.add_parser("radtest", help="send a real Access-Request to the running server")
+    radtest.add_argument("username")
+    radtest.add_argument("password", nargs="?", help="default: the customer's own RADIUS password")
+    how = radtest.add_mutually_exclusive_group()
+    how.add_argument("--chap", action="store_true", help="CHAP instead of PAP")
+    how.add_argument("--mschap", action="store_true", help="MS-CHAPv2 instead of PAP")
+    radtest.add_argument("--secret", help="the router's shared secret (default: from the nas table)")
+    radtest.add_argument("--nas-ip", default="127.0.0.1", help="NAS-IP-Address to send and look up")
+    radtest.add_argument("--calling-station-id", help="the client's MAC address, for MAC-bound customers")
+    radtest.set_defaults(func=cmd_radtest)
+    explain = sub.add_parser("explain", help="show the decision the RADIUS module would make now, and why")
+    explain.add_argument("username")
+    explain.add_argument("--calling-station-id", help="the client's MAC address, for MAC-bound customers")
+    explain.set_defaults(func=cmd_explain)
     return parser
 
 

@@ -18,6 +18,7 @@ class Child:
     start: Callable[[], subprocess.Popen]
     stop: Callable[[subprocess.Popen], None]
     essential: bool = False  # when an essential child dies, everything stops (e.g. the database)
+    current: Callable[[], subprocess.Popen | None] | None = None  # for children that restart themselves
     process: subprocess.Popen | None = None
     restarts: list[float] = field(default_factory=list)
 
@@ -53,10 +54,13 @@ class Supervisor:
         exit_code = 0
         try:
             for child in self.children:
-                log.info("starting %s", child.name)
-                child.process = child.start()
+                if child.process is None:  # a child may be handed over already running
+                    log.info("starting %s", child.name)
+                    child.process = child.start()
             while not self._stopping:
                 for child in self.children:
+                    if child.current is not None:
+                        child.process = child.current() or child.process
                     code = child.process.poll()
                     if code is None:
                         continue

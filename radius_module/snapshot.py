@@ -2,37 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
-from radbill.policy import PolicyRow, Speeds
+from radbill.policy import PolicyRow
 
 POLICY_QUERY = "SELECT * FROM radius_policy"
 
 
-def row_from_record(r: Mapping) -> PolicyRow:
-    """Build a PolicyRow from one `radius_policy` row (a dict-like record)."""
-    throttled = None
-    if r["throttled_download_kbps"] and r["throttled_upload_kbps"]:
-        throttled = Speeds(r["throttled_download_kbps"], r["throttled_upload_kbps"])
-    return PolicyRow(
-        username=r["username"],
-        password=r["password"],
-        status=r["status"],
-        speeds=Speeds(r["download_kbps"], r["upload_kbps"], r["burst_download_kbps"], r["burst_upload_kbps"],
-                      r["burst_threshold_download_kbps"], r["burst_threshold_upload_kbps"],
-                      r["burst_time_seconds"]),
-        expires_at=r["expires_at"],
-        mac_address=r["mac_address"],
-        static_ip=r["static_ip"],
-        simultaneous_use=r["simultaneous_use"],
-        ip_pool=r["ip_pool"],
-        data_cap_bytes=r["data_cap_bytes"],
-        throttled_speeds=throttled,
-        usage_bytes=r["usage_bytes"] or 0,
-        suspended_pool=r["suspended_pool"],
-        suspended_rate_limit=r["suspended_rate_limit"] or "256k/256k",
-        suspended_session_timeout=r["suspended_session_timeout"] or 300,
-    )
+row_from_record = PolicyRow.from_view
 
 
 class PolicySnapshot:

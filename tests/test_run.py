@@ -1,5 +1,7 @@
-"""`radbill run` (what `make run` calls): embedded Postgres under var/, migrated, Ctrl-C stops it cleanly."""
+"""`radbill run` (what `make run` calls): embedded Postgres under var/, migrated, demo ISP, FreeRADIUS;
+radtest/explain work against it; Ctrl-C stops everything cleanly; a second run reuses it all."""
 
+import json
 import os
 import shutil
 import signal
@@ -14,18 +16,39 @@ import pytest
 
 from radbill.db.cluster import free_port
 from radbill.localenv import read_env_file
+from tests.radius.conftest import free_udp_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start(var_dir: Path, port: int) -> subprocess.Popen:
+@pytest.fixture
+def var_dir():
+    base = Path(tempfile.mkdtemp(prefix="radbill-run-"))  # pytest's tmp_path is private to root
+    base.chmod(0o755)
+    yield base / "var"
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def run_env(var_dir):
     env = {k: v for k, v in os.environ.items() if not k.startswith("RADBILL_") and k != "DATABASE_URL"}
-    env.update(RADBILL_VAR_DIR=str(var_dir), RADBILL_PG_PORT=str(port))
+    env.update(RADBILL_VAR_DIR=str(var_dir), RADBILL_PG_PORT=str(free_port()),
+               RADBILL_RADIUS_AUTH_PORT=str(free_udp_port()), RADBILL_RADIUS_ACCT_PORT=str(free_udp_port()),
+               RADBILL_REJECT_DELAY="0")
+    return env
+
+
+def radbill(env, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "radbill.cli", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)
+
+
+def start(env) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "radbill.cli", "run"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def wait_for(process: subprocess.Popen, needle: str, timeout: float = 60) -> str:
+def wait_for(process: subprocess.Popen, needle: str, timeout: float = 90) -> str:
     seen = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -39,37 +62,73 @@ def wait_for(process: subprocess.Popen, needle: str, timeout: float = 60) -> str
     pytest.fail(f"{needle!r} not seen; output:\n{''.join(seen)}")
 
 
-@pytest.fixture
-def var_dir():
-    base = Path(tempfile.mkdtemp(prefix="radbill-run-"))  # pytest's tmp_path is private to root
-    base.chmod(0o755)
-    yield base / "var"
-    shutil.rmtree(base, ignore_errors=True)
-
-
-def test_run_starts_embedded_postgres_and_stops_cleanly(var_dir):
-    port = free_port()
-    process = start(var_dir, port)
+def stop(process: subprocess.Popen) -> int:
+    process.send_signal(signal.SIGINT)
     try:
-        wait_for(process, "radbill is running")
+        return process.wait(30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_run_starts_everything_and_stops_cleanly(run_env, var_dir):
+    process = start(run_env)
+    try:
+        output = wait_for(process, "radbill is running")
+        assert "Demo ISP created" in output
+        demo = json.loads((var_dir / "demo-credentials.json").read_text())
+        assert oct((var_dir / "demo-credentials.json").stat().st_mode & 0o777) == "0o600"
+        active = next(c for c in demo["customers"] if c["state"] == "active")
+        assert active["password"] in output  # printed once for the operator
+
+        accepted = radbill(run_env, "radtest", "demo-active")
+        assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+        assert "Access-Accept" in accepted.stdout and "Mikrotik-Rate-Limit = 5M/10M" in accepted.stdout
+        for method in ("--chap", "--mschap"):
+            assert radbill(run_env, "radtest", "demo-active", method).returncode == 0
+        suspended = radbill(run_env, "radtest", "demo-suspended")
+        assert suspended.returncode == 1 and "Access-Reject" in suspended.stdout
+        assert "suspended" in suspended.stdout
+
+        explained = radbill(run_env, "explain", "demo-expired")
+        assert explained.returncode == 1
+        assert "decision: REJECT (reason: expired)" in explained.stdout
+        assert "expired            fail" in explained.stdout
+
         settings = read_env_file(var_dir / "radbill.env")
         assert oct((var_dir / "radbill.env").stat().st_mode & 0o777) == "0o600"
         with psycopg.connect(settings["DATABASE_URL"]) as conn:
-            versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations")]
-        assert versions and versions[0].startswith("0001_")
-        process.send_signal(signal.SIGINT)
-        assert process.wait(30) == 0
+            assert conn.execute("SELECT count(*) FROM customers").fetchone()[0] == 5
+        assert stop(process) == 0
     finally:
         if process.poll() is None:
             process.kill()
     assert not (var_dir / "pg" / "postmaster.pid").exists(), "postgres was left running"
+    assert not (var_dir / "radius" / "run" / "radiusd.pid").exists() or _no_process(var_dir)
 
-    # second run: same cluster and credentials, nothing re-initialised
-    process = start(var_dir, port)
+    # second run: same cluster and credentials, no new demo
+    process = start(run_env)
     try:
         output = wait_for(process, "radbill is running")
-        assert "migrations: up to date" in output
+        assert "migrations: up to date" in output and "Demo ISP created" not in output
         assert read_env_file(var_dir / "radbill.env") == settings
+        assert radbill(run_env, "radtest", "demo-active").returncode == 0
     finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(30)
+        assert stop(process) == 0
+
+
+def _no_process(var_dir: Path) -> bool:
+    pid = int((var_dir / "radius" / "run" / "radiusd.pid").read_text().strip() or 0)
+    return not Path(f"/proc/{pid}").exists()
+
+
+def test_demo_json_and_refusal_on_a_seeded_database(run_env):
+    first = radbill(run_env, "demo", "--json")
+    assert first.returncode == 0, first.stderr
+    demo = json.loads(first.stdout)
+    assert {c["state"] for c in demo["customers"]} == {"active", "suspended", "expired", "disabled", "static_ip"}
+    assert len(demo["nas"]["secret"]) >= 32
+    assert demo["radius"]["auth_port"] == int(run_env["RADBILL_RADIUS_AUTH_PORT"])
+    assert len({x["password"] for x in demo["logins"]}) == 3  # generated, not shared
+    again = radbill(run_env, "demo")
+    assert again.returncode == 2 and "already has operators" in again.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -27,6 +28,33 @@ class PolicyRow:
     suspended_pool: str | None = None  # walled garden of the nearest operator that configures one
     suspended_rate_limit: str = "256k/256k"
     suspended_session_timeout: int = 300
+
+    @classmethod
+    def from_view(cls, r: Mapping) -> PolicyRow:
+        """Build a PolicyRow from one row of the `radius_policy` view (any dict-like record)."""
+        throttled = None
+        if r["throttled_download_kbps"] and r["throttled_upload_kbps"]:
+            throttled = Speeds(r["throttled_download_kbps"], r["throttled_upload_kbps"])
+        return cls(
+            username=r["username"],
+            password=r["password"],
+            status=r["status"],
+            speeds=Speeds(r["download_kbps"], r["upload_kbps"], r["burst_download_kbps"], r["burst_upload_kbps"],
+                          r["burst_threshold_download_kbps"], r["burst_threshold_upload_kbps"],
+                          r["burst_time_seconds"]),
+            expires_at=r["expires_at"],
+            mac_address=r["mac_address"],
+            static_ip=r["static_ip"],
+            simultaneous_use=r["simultaneous_use"],
+            ip_pool=r["ip_pool"],
+            data_cap_bytes=r["data_cap_bytes"],
+            throttled_speeds=throttled,
+            usage_bytes=r["usage_bytes"] or 0,
+            suspended_pool=r["suspended_pool"],
+            suspended_rate_limit=r["suspended_rate_limit"] or "256k/256k",
+            suspended_session_timeout=r["suspended_session_timeout"] or 300,
+        )
+
 
 
 @dataclass(frozen=True, slots=True)

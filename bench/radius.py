@@ -1,0 +1,287 @@
+"""`make bench-radius`: Access-Request/s and latency for radbill vs stock rlm_sql vs rlm_files, and accounting
+throughput (with a radacct row count) for radbill vs stock rlm_sql — same machine, same run, same generator.
+
+    python -m bench.radius --users 10000 --seconds 10 --concurrency 32 --processes 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+from bench.loadgen import LoadRun, LoadSpec, WorkerResult
+from bench.servers import Lab, Server, machine_idle_seconds, proc_cpu_seconds
+
+AUTH_TARGETS = ("radbill", "stock_sql", "files")
+ACCT_TARGETS = ("radbill", "stock_sql")
+TARGET_VS_SQL, TARGET_VS_FILES, TARGET_P99_MS = 8.0, 0.45, 5.0
+
+
+@dataclass
+class Figures:
+    test: str  # "auth" or "acct"
+    server: str
+    concurrency: int
+    processes: int
+    seconds: float
+    rate: float  # answered requests per second in the measured window
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    sent: int
+    answered: int
+    accepts: int
+    rejects: int
+    timeouts: int
+    forged: int
+    server_cpu: float  # cores busy (1.0 = one core) during the window
+    postgres_cpu: float
+    generator_cpu: float
+    machine_idle: float
+    generator_capacity: float  # answered requests per generator CPU-second (what one core of generator can do)
+    checked_replies: int = 0
+    bad_replies: int = 0  # checked replies without a valid Message-Authenticator or rate limit
+    radacct_rows: int | None = None
+    sessions_acked: int | None = None
+    stops_acked: int | None = None
+    closed_rows: int | None = None
+    abandoned: int | None = None
+    valid: bool = True
+    note: str = ""
+
+
+def percentile(sorted_values, q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+class Sampler:
+    """CPU-seconds of the server, Postgres and the whole machine between two points in time."""
+
+    def __init__(self, lab: Lab, server: Server):
+        self.lab, self.server = lab, server
+
+    def take(self) -> tuple[float, float, float, float]:
+        return (time.monotonic(), proc_cpu_seconds(self.server.process.pid), self.lab.postgres_cpu(),
+                machine_idle_seconds())
+
+
+def drive(lab: Lab, server: Server, args, mode: str) -> tuple[list[WorkerResult], tuple, tuple]:
+    spec = LoadSpec(mode=mode, host="127.0.0.1",
+                    port=server.settings.auth_port if mode == "auth" else server.settings.acct_port,
+                    secret=lab.secret.encode(), users=lab.users,
+                    slots=args.concurrency if mode == "auth" else args.acct_concurrency,
+                    processes=args.processes, warmup=args.warmup, seconds=args.seconds,
+                    timeout=args.timeout, retries=0 if mode == "auth" else 2, label=f"{server.name}-{mode}")
+    run = LoadRun(spec)
+    try:
+        start_at = run.start()
+        sampler = Sampler(lab, server)
+        time.sleep(max(0.0, start_at + args.warmup - time.monotonic()))
+        before = sampler.take()
+        time.sleep(max(0.0, start_at + args.warmup + args.seconds - time.monotonic()))
+        after = sampler.take()
+        return run.wait(), before, after
+    finally:
+        run.stop()
+
+
+def summarise(test: str, server: Server, args, results: list[WorkerResult], before, after) -> Figures:
+    window = after[0] - before[0]
+    latencies = sorted(x for r in results for x in r.latencies)
+    answered = sum(r.replies for r in results)
+    gen_cpu = sum(r.cpu_seconds for r in results)
+    ms = 1000.0
+    figures = Figures(
+        test=test, server=server.name, concurrency=args.concurrency if test == "auth" else args.acct_concurrency,
+        processes=len(results), seconds=round(window, 2), rate=round(answered / args.seconds, 1),
+        p50_ms=round(percentile(latencies, 0.50) * ms, 3), p99_ms=round(percentile(latencies, 0.99) * ms, 3),
+        max_ms=round((latencies[-1] if latencies else float("nan")) * ms, 3),
+        sent=sum(r.sent for r in results), answered=answered, accepts=sum(r.accepts for r in results),
+        rejects=sum(r.rejects for r in results), timeouts=sum(r.timeouts for r in results),
+        forged=sum(r.forged for r in results),
+        server_cpu=round((after[1] - before[1]) / window, 2), postgres_cpu=round((after[2] - before[2]) / window, 2),
+        generator_cpu=round(gen_cpu / args.seconds, 2), machine_idle=round((after[3] - before[3]) / window, 2),
+        generator_capacity=round(answered / gen_cpu, 0) if gen_cpu else 0.0,
+        checked_replies=sum(r.checked for r in results),
+        bad_replies=sum(r.missing_ma + r.missing_rate_limit for r in results),
+    )
+    problems = []
+    if test == "auth":
+        if answered == 0 or figures.accepts < 0.999 * answered:
+            problems.append(f"only {figures.accepts} of {answered} answers were Access-Accept")
+        if figures.bad_replies:
+            problems.append(f"{figures.bad_replies} of {figures.checked_replies} checked accepts lacked "
+                            "Message-Authenticator or Mikrotik-Rate-Limit")
+    if figures.forged:
+        problems.append(f"{figures.forged} replies failed the Response Authenticator check")
+    if figures.timeouts:
+        problems.append(f"{figures.timeouts} timeouts")
+    figures.valid = not [p for p in problems if "timeouts" not in p]
+    figures.note = "; ".join(problems)
+    return figures
+
+
+def run_auth(lab: Lab, kind: str, args) -> Figures:
+    server = lab.start_radbill() if kind == "radbill" else lab.start_stock(kind)
+    try:
+        figures = summarise("auth", server, args, *drive(lab, server, args, "auth"))
+    finally:
+        lab.stop_server(server)
+    return figures
+
+
+def run_acct(lab: Lab, kind: str, args) -> Figures:
+    lab.sql("TRUNCATE radacct")
+    server = lab.start_radbill() if kind == "radbill" else lab.start_stock(kind)
+    try:
+        results, before, after = drive(lab, server, args, "acct")
+        figures = summarise("acct", server, args, results, before, after)
+    finally:
+        lab.stop_server(server)  # every acknowledged write has committed: rlm_sql acks after the statement
+    rows, closed = lab.sql("SELECT count(*), count(acctstoptime) FROM radacct")[0]
+    figures.radacct_rows, figures.closed_rows = rows, closed
+    figures.sessions_acked = sum(r.sessions_acked for r in results)
+    figures.stops_acked = sum(r.sessions_stopped for r in results)
+    figures.abandoned = sum(r.abandoned for r in results)
+    figures.accepts = sum(sum(r.acked.values()) for r in results)  # acknowledged packets, whole run
+    sessions_sent = sum(r.sessions_sent for r in results)
+    lost = []
+    if rows < figures.sessions_acked:
+        lost.append(f"{figures.sessions_acked - rows} acknowledged sessions have no radacct row")
+    if closed < figures.stops_acked:
+        lost.append(f"{figures.stops_acked - closed} acknowledged Stops are not recorded")
+    if rows > sessions_sent:
+        lost.append(f"{rows - sessions_sent} radacct rows more than sessions sent")
+    if lost:
+        figures.valid = False
+        figures.note = "; ".join(filter(None, [figures.note, *lost]))
+    return figures
+
+
+def table(rows: list[Figures]) -> str:
+    header = ("test", "server", "conc", "req/s", "p50 ms", "p99 ms", "max ms", "answered", "accept/ack",
+              "reject", "t/o", "srv cpu", "pg cpu", "gen cpu", "idle", "gen cap/s", "radacct", "ok")
+    lines = [header]
+    for f in rows:
+        radacct = "" if f.radacct_rows is None else (
+            f"{f.radacct_rows}={f.sessions_acked} sess, {f.closed_rows}={f.stops_acked} stops")
+        lines.append((f.test, f.server, str(f.concurrency), f"{f.rate:,.0f}", f"{f.p50_ms:.2f}", f"{f.p99_ms:.2f}",
+                      f"{f.max_ms:.1f}", str(f.answered), str(f.accepts), str(f.rejects), str(f.timeouts),
+                      f"{f.server_cpu:.2f}", f"{f.postgres_cpu:.2f}", f"{f.generator_cpu:.2f}", f"{f.machine_idle:.2f}",
+                      f"{f.generator_capacity:,.0f}", radacct, "yes" if f.valid else "NO"))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    out = ["  ".join(cell.rjust(widths[i]) if i > 1 else cell.ljust(widths[i]) for i, cell in enumerate(line))
+           for line in lines]
+    out.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+def ratios(rows: list[Figures]) -> dict:
+    auth = {f.server: f for f in rows if f.test == "auth"}
+    acct = {f.server: f for f in rows if f.test == "acct"}
+    out: dict = {}
+    if "radbill" in auth:
+        rb = auth["radbill"]
+        if "stock_sql" in auth and auth["stock_sql"].rate:
+            out["auth_radbill_vs_stock_sql"] = round(rb.rate / auth["stock_sql"].rate, 2)
+        if "files" in auth and auth["files"].rate:
+            out["auth_radbill_vs_files"] = round(rb.rate / auth["files"].rate, 3)
+        out["auth_radbill_p99_ms"] = rb.p99_ms
+    if "radbill" in acct and "stock_sql" in acct and acct["stock_sql"].rate:
+        out["acct_radbill_vs_stock_sql"] = round(acct["radbill"].rate / acct["stock_sql"].rate, 3)
+    return out
+
+
+def verdicts(r: dict) -> list[str]:
+    lines = []
+    if "auth_radbill_vs_stock_sql" in r:
+        v = r["auth_radbill_vs_stock_sql"]
+        lines.append(f"radbill / stock rlm_sql = {v:.2f}x   (target >= {TARGET_VS_SQL:g}x: "
+                     f"{'met' if v >= TARGET_VS_SQL else 'MISSED'})")
+    if "auth_radbill_vs_files" in r:
+        v = r["auth_radbill_vs_files"]
+        lines.append(f"radbill / rlm_files     = {v:.3f}x  (target >= {TARGET_VS_FILES:g}x: "
+                     f"{'met' if v >= TARGET_VS_FILES else 'MISSED'})")
+    if "auth_radbill_p99_ms" in r:
+        v = r["auth_radbill_p99_ms"]
+        lines.append(f"radbill p99            = {v:.2f} ms (target < {TARGET_P99_MS:g} ms: "
+                     f"{'met' if v < TARGET_P99_MS else 'MISSED'})")
+    if "acct_radbill_vs_stock_sql" in r:
+        lines.append(f"accounting radbill / stock rlm_sql = {r['acct_radbill_vs_stock_sql']:.3f}x")
+    return lines
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m bench.radius", description=__doc__.split("\n")[0])
+    p.add_argument("--users", type=int, default=10000)
+    p.add_argument("--seconds", type=float, default=10.0, help="measured window per server (after --warmup)")
+    p.add_argument("--warmup", type=float, default=1.0)
+    p.add_argument("--concurrency", type=int, default=32, help="Access-Requests in flight (<= 64: slots x 256 ids "
+                   "must stay under the servers' max_requests = 16384)")
+    p.add_argument("--acct-concurrency", type=int, default=16, help="Accounting-Requests in flight")
+    p.add_argument("--processes", type=int, default=2, help="load generator processes")
+    p.add_argument("--timeout", type=float, default=2.0, help="seconds before a request counts as lost")
+    p.add_argument("--only", choices=("auth", "acct"), help="run only one of the two tests")
+    p.add_argument("--servers", default=",".join(AUTH_TARGETS), help="subset of radbill,stock_sql,files")
+    args = p.parse_args(argv)
+    if not 1 <= args.concurrency <= 64 or not 1 <= args.acct_concurrency <= 64:
+        p.error("--concurrency and --acct-concurrency must be between 1 and 64")
+    if args.seconds <= 0 or args.seconds > 600 or args.warmup < 0:
+        p.error("--seconds must be in (0, 600], --warmup >= 0")
+    args.servers = [s for s in args.servers.split(",") if s]
+    unknown = set(args.servers) - set(AUTH_TARGETS)
+    if unknown:
+        p.error(f"unknown servers: {', '.join(sorted(unknown))}")
+    return args
+
+
+def _terminate(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    rows: list[Figures] = []
+    lab = Lab(args.users)
+    try:
+        t0 = time.monotonic()
+        lab.start_database()
+        lab.seed()
+        lab.write_users_file()
+        print(f"# {args.users} customers seeded in {time.monotonic() - t0:.1f}s; {args.processes} generator "
+              f"processes; {args.warmup:g}s warm-up + {args.seconds:g}s per server", file=sys.stderr)
+        if args.only != "acct":
+            for kind in (k for k in AUTH_TARGETS if k in args.servers):
+                rows.append(run_auth(lab, kind, args))
+                print(f"# auth {kind}: {rows[-1].rate:,.0f}/s", file=sys.stderr)
+        if args.only != "auth":
+            for kind in (k for k in ACCT_TARGETS if k in args.servers):
+                rows.append(run_acct(lab, kind, args))
+                print(f"# acct {kind}: {rows[-1].rate:,.0f}/s", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("interrupted; stopping everything", file=sys.stderr)
+        return 130
+    finally:
+        lab.close()
+    summary = ratios(rows)
+    print(table(rows))
+    print()
+    for line in verdicts(summary):
+        print(line)
+    for f in rows:
+        if f.note:
+            print(f"note: {f.test} {f.server}: {f.note}")
+    print(json.dumps({"bench": "radius", "users": args.users, "results": [asdict(f) for f in rows],
+                      "ratios": summary}, separators=(",", ":")))
+    return 0 if all(f.valid for f in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
