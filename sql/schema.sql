@@ -433,6 +433,11 @@ ALTER TABLE public.nas ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     CACHE 1
 );
 
+CREATE TABLE public.nasreload (
+    nasipaddress inet NOT NULL,
+    reloadtime timestamp with time zone NOT NULL
+);
+
 CREATE TABLE public.operators (
     id bigint NOT NULL,
     parent_id bigint,
@@ -635,6 +640,8 @@ ALTER SEQUENCE public.radacct_radacctid_seq OWNED BY public.radacct.radacctid;
 
 CREATE VIEW public.radius_policy AS
  SELECT c.username,
+    c.id AS customer_id,
+    c.operator_id,
     c.radius_password AS password,
     c.status,
     c.expires_at,
@@ -668,7 +675,7 @@ CREATE VIEW public.radius_policy AS
          LIMIT 1) g ON (true))
      LEFT JOIN LATERAL ( SELECT sum((COALESCE(r.acctinputoctets, (0)::bigint) + COALESCE(r.acctoutputoctets, (0)::bigint))) AS bytes
            FROM public.radacct r
-          WHERE ((p.data_cap_bytes IS NOT NULL) AND (r.username = c.username) AND (r.acctstarttime >= COALESCE((c.expires_at - make_interval(days => p.validity_days)), (date_trunc('month'::text, (now() AT TIME ZONE o.timezone)) AT TIME ZONE o.timezone))))) u ON (true));
+          WHERE ((p.data_cap_bytes IS NOT NULL) AND (r.username = c.username) AND (r.acctstoptime IS NOT NULL) AND (r.acctstarttime >= COALESCE((c.expires_at - make_interval(days => p.validity_days)), (date_trunc('month'::text, (now() AT TIME ZONE o.timezone)) AT TIME ZONE o.timezone))))) u ON (true));
 
 CREATE TABLE public.radpostauth (
     id bigint NOT NULL,
@@ -857,6 +864,9 @@ ALTER TABLE ONLY public.nas
 
 ALTER TABLE ONLY public.nas
     ADD CONSTRAINT nas_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.nasreload
+    ADD CONSTRAINT nasreload_pkey PRIMARY KEY (nasipaddress);
 
 ALTER TABLE ONLY public.operators
     ADD CONSTRAINT operators_pkey PRIMARY KEY (id);
