@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 APT_PACKAGES := postgresql postgresql-contrib freeradius freeradius-python3 freeradius-utils freeradius-postgresql \
-                python3-venv python3-dev
+                python3-venv
 VENV := .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
