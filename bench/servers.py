@@ -160,7 +160,8 @@ class Lab:
 
     def sql(self, query: str, params=None):
         with psycopg.connect(self.db_url, autocommit=True) as conn:
-            return conn.execute(query, params).fetchall()
+            cur = conn.execute(query, params)
+            return cur.fetchall() if cur.description else []
 
     def postgres_cpu(self) -> float:
         return tree_cpu_seconds(self.cluster.process.pid) if self.cluster and self.cluster.process else 0.0
