@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg 2>/dev/null | sha1sum | cut -c1-12)
 
-.PHONY: help deps venv run test lint migrate psql schema clean-var
+.PHONY: help deps venv run test lint migrate psql schema clean-var bench-radius
 
 help:
 	@echo "make run      start radbill (embedded Postgres under var/ unless DATABASE_URL is set)"
@@ -58,3 +58,6 @@ psql: venv
 
 schema: venv
 	$(VENV)/bin/pytest -q tests/db/test_schema_dump.py --write-schema
+
+bench-radius: venv
+	$(VENV)/bin/python -m bench.radius

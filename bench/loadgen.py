@@ -46,6 +46,7 @@ class LoadSpec:
 class WorkerResult:
     sent: int = 0
     replies: int = 0  # in the measured window
+    answered_total: int = 0  # authentic replies over the whole run (warm-up and drain included)
     accepts: int = 0
     rejects: int = 0
     other: int = 0
@@ -115,6 +116,7 @@ def run_auth(spec: LoadSpec, worker: int, slots: int, start_at: float, pool, vec
     measure_from, measure_to = start_at + spec.warmup, start_at + spec.warmup + spec.seconds
     lat, clock = result.latencies, time.monotonic
     counts = {packets.ACCESS_ACCEPT: 0, packets.ACCESS_REJECT: 0}
+    total = 0
 
     def fire(i: int, now: float) -> None:
         t = next_template[i]
@@ -148,7 +150,9 @@ def run_auth(spec: LoadSpec, worker: int, slots: int, start_at: float, pool, vec
                 continue
             if not md5_ok(data, vectors[t], secret):
                 result.forged += 1
-            elif measure_from <= now < measure_to:
+                continue
+            total += 1
+            if measure_from <= now < measure_to:
                 lat.append(now - sent_at[i])
                 code = data[0]
                 if code in counts:
@@ -179,6 +183,7 @@ def run_auth(spec: LoadSpec, worker: int, slots: int, start_at: float, pool, vec
             result.cpu_seconds = time.process_time() - cpu_start
     result.accepts, result.rejects = counts[packets.ACCESS_ACCEPT], counts[packets.ACCESS_REJECT]
     result.replies = len(lat)  # one latency per reply counted in the window
+    result.answered_total = total
     for s in socks:
         s.close()
     return result

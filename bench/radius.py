@@ -45,6 +45,8 @@ class Figures:
     generator_capacity: float  # answered requests per generator CPU-second (what one core of generator can do)
     checked_replies: int = 0
     bad_replies: int = 0  # checked replies without a valid Message-Authenticator or rate limit
+    postauth_rows: int | None = None  # radpostauth rows written for this run (auth)
+    answered_total: int | None = None  # requests answered over the whole run, warm-up and drain included
     radacct_rows: int | None = None
     sessions_acked: int | None = None
     stops_acked: int | None = None
@@ -128,11 +130,21 @@ def summarise(test: str, server: Server, args, results: list[WorkerResult], befo
 
 
 def run_auth(lab: Lab, kind: str, args) -> Figures:
+    lab.sql("TRUNCATE radpostauth")
     server = lab.start_radbill() if kind == "radbill" else lab.start_stock(kind)
     try:
-        figures = summarise("auth", server, args, *drive(lab, server, args, "auth"))
+        results, before, after = drive(lab, server, args, "auth")
+        figures = summarise("auth", server, args, results, before, after)
+        time.sleep(1.0)  # radbill writes radpostauth from a queue: give it a moment, as a fair reading
     finally:
         lab.stop_server(server)
+    figures.answered_total = sum(r.answered_total for r in results)
+    if kind != "files":
+        figures.postauth_rows = lab.sql("SELECT count(*) FROM radpostauth")[0][0]
+        if figures.postauth_rows < figures.answered_total:
+            figures.note = "; ".join(filter(None, [figures.note, (
+                f"radpostauth has {figures.postauth_rows} rows for {figures.answered_total} answered requests "
+                f"({figures.answered_total - figures.postauth_rows} log rows lost)")]))
     return figures
 
 
@@ -166,15 +178,16 @@ def run_acct(lab: Lab, kind: str, args) -> Figures:
 
 def table(rows: list[Figures]) -> str:
     header = ("test", "server", "conc", "req/s", "p50 ms", "p99 ms", "max ms", "answered", "accept/ack",
-              "reject", "t/o", "srv cpu", "pg cpu", "gen cpu", "idle", "gen cap/s", "radacct", "ok")
+              "reject", "t/o", "srv cpu", "pg cpu", "gen cpu", "idle", "gen cap/s", "postauth log", "radacct", "ok")
     lines = [header]
     for f in rows:
         radacct = "" if f.radacct_rows is None else (
             f"{f.radacct_rows}={f.sessions_acked} sess, {f.closed_rows}={f.stops_acked} stops")
+        postauth = "" if f.postauth_rows is None else f"{f.postauth_rows}/{f.answered_total}"
         lines.append((f.test, f.server, str(f.concurrency), f"{f.rate:,.0f}", f"{f.p50_ms:.2f}", f"{f.p99_ms:.2f}",
                       f"{f.max_ms:.1f}", str(f.answered), str(f.accepts), str(f.rejects), str(f.timeouts),
                       f"{f.server_cpu:.2f}", f"{f.postgres_cpu:.2f}", f"{f.generator_cpu:.2f}", f"{f.machine_idle:.2f}",
-                      f"{f.generator_capacity:,.0f}", radacct, "yes" if f.valid else "NO"))
+                      f"{f.generator_capacity:,.0f}", postauth, radacct, "yes" if f.valid else "NO"))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     out = ["  ".join(cell.rjust(widths[i]) if i > 1 else cell.ljust(widths[i]) for i, cell in enumerate(line))
            for line in lines]

@@ -1,0 +1,3 @@
+from admin.app import main
+
+main()

@@ -1,0 +1,74 @@
+"""The admin application: `python -m admin` serves it on RADBILL_ADMIN_HOST:RADBILL_ADMIN_PORT."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import jinja2
+from aiohttp import web
+
+import admin.views  # noqa: F401  (registers the routes)
+from admin import web as pipeline
+from admin.routing import add_routes
+from radbill.config import Config
+
+HERE = Path(__file__).resolve().parent
+log = logging.getLogger("radbill.admin")
+
+
+def money(minor: int | None, currency: str = "BDT") -> str:
+    """12345 BDT -> '৳ 123.45' style with the ISO code (two decimal minor units)."""
+    value = Decimal(int(minor or 0)) / 100
+    return f"{currency} {value:,.2f}"
+
+
+def localtime(moment: datetime | None, timezone: str = "Asia/Dhaka", fmt: str = "%Y-%m-%d %H:%M") -> str:
+    if moment is None:
+        return "—"
+    return moment.astimezone(ZoneInfo(timezone)).strftime(fmt)
+
+
+def jinja_environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["money"] = money
+    env.filters["localtime"] = localtime
+    return env
+
+
+async def _open_pool(app: web.Application) -> None:
+    app["pool"] = await asyncpg.create_pool(app["config"].database_url.reveal(), min_size=1, max_size=10,
+                                            command_timeout=30)
+
+
+async def _close_pool(app: web.Application) -> None:
+    await app["pool"].close()
+
+
+def create_app(config: Config) -> web.Application:
+    app = web.Application(middlewares=[pipeline.security_headers, pipeline.errors, pipeline.access_control],
+                          client_max_size=2 * 1024 * 1024)
+    app["config"] = config
+    app["jinja"] = jinja_environment()
+    app.on_startup.append(_open_pool)
+    app.on_cleanup.append(_close_pool)
+    add_routes(app)
+    app.router.add_static("/static/", HERE / "static", name="static")
+    return app
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    config = Config.from_env()
+    log.info("admin on http://%s:%s", config.admin_host, config.admin_port)
+    web.run_app(create_app(config), host=config.admin_host, port=config.admin_port, print=None,
+                access_log=None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""Every admin route declares who may use it; the registry is what the middleware and the tests read."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+ALL_ROLES = frozenset({"group_admin", "operator", "sub_operator", "manager"})
+OPERATORS = frozenset({"group_admin", "operator", "manager"})  # managers also need the route's permission
+ADMINS = frozenset({"group_admin", "operator"})
+
+# What a sub-operator may not open: the 403 page lists these and says who to ask.
+OPERATOR_ONLY_SECTIONS = ("Packages and billing-profile editing", "Routers (NAS)", "IP pools", "SMS gateways",
+                          "VAT", "API clients", "System settings", "Logs")
+
+
+@dataclass(frozen=True)
+class Access:
+    roles: frozenset[str]
+    permission: str | None = None  # a manager needs it; other allowed roles have it by role
+    section: str | None = None  # named on the 403 page
+    public: bool = False  # reachable without a session (login)
+    stages: frozenset[str] = frozenset({"full"})  # login stages that may use it (totp, change_password, full)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Callable
+    access: Access
+    name: str
+
+
+REGISTRY: list[Route] = []
+
+
+def route(method: str, path: str, *, roles: frozenset[str] | None = None, permission: str | None = None,
+          section: str | None = None, public: bool = False, stages: tuple[str, ...] = ("full",),
+          name: str | None = None):
+    """Declare a handler `async def h(request, scope)`; the scope is None only on public routes."""
+    if not public and not roles:
+        raise ValueError(f"{method} {path}: a route must declare its roles (or be public)")
+
+    def decorator(func: Callable[..., Awaitable[web.StreamResponse]]):
+        access = Access(frozenset(roles or ()), permission, section, public, frozenset(stages))
+
+        @functools.wraps(func)
+        async def handler(request: web.Request) -> web.StreamResponse:
+            return await func(request, request.get("scope"))
+
+        handler.access = access  # type: ignore[attr-defined]
+        REGISTRY.append(Route(method, path, handler, access, name or func.__name__))
+        return func
+
+    return decorator
+
+
+def access_of(request: web.Request) -> Access | None:
+    handler = request.match_info.handler
+    return getattr(handler, "access", None)
+
+
+def add_routes(app: web.Application) -> None:
+    for r in REGISTRY:
+        app.router.add_route(r.method, r.path, r.handler, name=r.name)

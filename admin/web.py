@@ -1,0 +1,220 @@
+"""The admin's request pipeline: security headers, session -> Scope, route access, CSRF, errors, rendering."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+from urllib.parse import urlsplit
+
+import jinja2
+from aiohttp import web
+
+from admin.routing import OPERATOR_ONLY_SECTIONS, access_of
+from radbill.errors import NotFound, PermissionDenied, RadbillError
+from radbill.services import audit
+from radbill.services import auth as auth_service
+
+log = logging.getLogger("radbill.admin")
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+       "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+
+
+def client_ip(request: web.Request) -> str | None:
+    """The peer address (radbill listens on loopback or behind a proxy that the operator configures)."""
+    return request.remote or None
+
+
+def cookie_name(app: web.Application) -> str:
+    # __Host- needs Secure, and browsers drop Secure cookies on plain-http localhost
+    return "__Host-radbill" if app["config"].cookie_secure else "radbill_session"
+
+
+def set_session_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
+    response.set_cookie(cookie_name(request.app), token, path="/", httponly=True, samesite="Lax",
+                        secure=request.app["config"].cookie_secure)
+
+
+def clear_session_cookie(request: web.Request, response: web.StreamResponse) -> None:
+    response.del_cookie(cookie_name(request.app), path="/")
+
+
+# ---- flash messages: a signed cookie read once --------------------------------------------------------
+
+def _sign(app: web.Application, payload: bytes) -> str:
+    mac = hmac.new(app["config"].secret_key.reveal().encode(), payload, hashlib.sha256).hexdigest()[:32]
+    return base64.urlsafe_b64encode(payload).decode() + "." + mac
+
+
+def _unsign(app: web.Application, value: str) -> bytes | None:
+    try:
+        encoded, mac = value.rsplit(".", 1)
+        payload = base64.urlsafe_b64decode(encoded.encode())
+    except (ValueError, TypeError):
+        return None
+    expected = _sign(app, payload).rsplit(".", 1)[1]
+    return payload if hmac.compare_digest(mac, expected) else None
+
+
+def flash(response: web.StreamResponse, request: web.Request, message: str, kind: str = "ok") -> None:
+    response.set_cookie("radbill_flash", _sign(request.app, json.dumps([kind, message]).encode()), path="/",
+                        httponly=True, samesite="Lax", secure=request.app["config"].cookie_secure, max_age=60)
+
+
+def redirect(request: web.Request, location: str, message: str | None = None, kind: str = "ok") -> web.Response:
+    response = web.HTTPSeeOther(location)
+    if message:
+        flash(response, request, message, kind)
+    return response
+
+
+# ---- rendering ----------------------------------------------------------------------------------------
+
+def render(request: web.Request, template: str, status: int = 200, **context) -> web.Response:
+    env: jinja2.Environment = request.app["jinja"]
+    session = request.get("session")
+    flashed = None
+    raw = request.cookies.get("radbill_flash")
+    if raw:
+        payload = _unsign(request.app, raw)
+        flashed = json.loads(payload) if payload else None
+    csrf = session.csrf_token if session else request.get("login_csrf", "")
+    html = env.get_template(template).render(request=request, session=session, scope=request.get("scope"),
+                                             csrf_token=csrf, flashed=flashed, **context)
+    response = web.Response(text=html, status=status, content_type="text/html")
+    if raw:
+        response.del_cookie("radbill_flash", path="/")
+    if request.get("set_login_csrf"):
+        response.set_cookie("radbill_login_csrf", request["login_csrf"], path="/", httponly=True, samesite="Strict",
+                            secure=request.app["config"].cookie_secure)
+    return response
+
+
+# ---- middlewares --------------------------------------------------------------------------------------
+
+@web.middleware
+async def security_headers(request: web.Request, handler):
+    response = await handler(request)
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if request.path != "/static" and not request.path.startswith("/static/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+@web.middleware
+async def errors(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status == 404:
+            return render(request, "error.html", status=404, title="Not found",
+                          message="There is nothing here, or it is not yours to see.")
+        if exc.status == 405:
+            return render(request, "error.html", status=405, title="Not allowed",
+                          message="This page cannot be used that way.")
+        raise
+    except NotFound:
+        return render(request, "error.html", status=404, title="Not found",
+                      message="There is nothing here, or it is not yours to see.")
+    except PermissionDenied as exc:
+        return render(request, "error.html", status=403, title="Not allowed", message=str(exc))
+    except RadbillError as exc:
+        return render(request, "error.html", status=400, title="That did not work", message=str(exc))
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return render(request, "error.html", status=500, title="Something went wrong",
+                      message="The error was logged. Try again, and tell your administrator if it persists.")
+
+
+def _same_origin(request: web.Request) -> bool:
+    source = request.headers.get("Origin") or request.headers.get("Referer")
+    if not source or source == "null":
+        return False
+    parts = urlsplit(source)
+    return parts.netloc == request.host
+
+
+@web.middleware
+async def access_control(request: web.Request, handler):
+    """Session -> Scope, then the route's declared roles/permission/stage, then CSRF for unsafe methods."""
+    if request.path.startswith("/static/"):
+        return await handler(request)
+    access = access_of(request)
+    if access is None:
+        if request.match_info.http_exception is not None:
+            raise request.match_info.http_exception
+        log.error("route %s declares no access; refusing", request.path)
+        raise web.HTTPForbidden()
+    token = request.cookies.get(cookie_name(request.app), "")
+    session = None
+    if token:
+        async with request.app["pool"].acquire() as conn:
+            session = await auth_service.load_session(conn, token)
+    if session is not None:
+        request["session"] = session
+        if session.stage == "full":
+            request["scope"] = session.scope
+    if access.public:
+        if request.method in UNSAFE:
+            _check_login_csrf(request)
+        elif not request.cookies.get("radbill_login_csrf"):
+            request["login_csrf"], request["set_login_csrf"] = secrets.token_urlsafe(24), True
+        else:
+            request["login_csrf"] = request.cookies["radbill_login_csrf"]
+        return await handler(request)
+    if session is None:
+        if request.method in UNSAFE:
+            raise web.HTTPForbidden(text="Your session ended. Log in again.")
+        raise web.HTTPSeeOther(f"/login?next={request.path_qs}" if request.path != "/" else "/login")
+    if session.stage not in access.stages:
+        target = {"totp": "/login/totp", "change_password": "/password/change"}.get(session.stage, "/")
+        raise web.HTTPSeeOther(target)
+    if request.method in UNSAFE:
+        await _check_session_csrf(request, session)
+    if session.role not in access.roles or (session.role == "manager" and access.permission
+                                            and access.permission not in session.permissions):
+        await _record_denial(request, session, access)
+        return forbidden(request, access)
+    return await handler(request)
+
+
+def _check_login_csrf(request: web.Request) -> None:
+    cookie = request.cookies.get("radbill_login_csrf", "")
+    request["login_csrf"] = cookie
+    if not _same_origin(request) or not cookie:
+        raise web.HTTPForbidden(text="Cross-site request refused.")
+
+
+async def _check_session_csrf(request: web.Request, session) -> None:
+    form = await request.post() if request.content_type in (
+        "application/x-www-form-urlencoded", "multipart/form-data") else {}
+    sent = request.headers.get("X-CSRF-Token") or form.get("csrf_token") or ""
+    if not _same_origin(request) or not hmac.compare_digest(str(sent), session.csrf_token):
+        raise web.HTTPForbidden(text="Cross-site request refused: reload the page and try again.")
+
+
+async def csrf_login_ok(request: web.Request, form) -> bool:
+    return hmac.compare_digest(str(form.get("csrf_token", "")), request.get("login_csrf", "") or "\0")
+
+
+async def _record_denial(request: web.Request, session, access) -> None:
+    async with request.app["pool"].acquire() as conn:
+        await audit.record(conn, session.scope, "permission_denied", "route", None,
+                           {"path": request.path, "method": request.method, "section": access.section},
+                           client_ip(request))
+
+
+def forbidden(request: web.Request, access) -> web.Response:
+    session = request["session"]
+    if session.role == "sub_operator":
+        return render(request, "forbidden.html", status=403, section=access.section,
+                      sections=OPERATOR_ONLY_SECTIONS)
+    return render(request, "error.html", status=403, title="Not allowed",
+                  message="Your login does not include this page. Ask the operator who manages your account.")

@@ -1,0 +1,77 @@
+"""Dashboard figures for a scope: customers, sessions, collections, outstanding bills (read-only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from radbill.tenancy import Scope
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    customers: dict[str, int]
+    online: int
+    collected_today: int
+    collected_month: int
+    outstanding_count: int
+    outstanding_minor: int
+    recent_payments: list[asyncpg.Record]
+    daily: list[tuple[date, int]]  # the last 30 days in the operator's time zone
+
+    @property
+    def total(self) -> int:
+        return sum(self.customers.values())
+
+    @property
+    def offline(self) -> int:
+        return max(0, self.customers.get("active", 0) - self.online)
+
+
+async def load(conn: asyncpg.Connection, scope: Scope, now: datetime, timezone: str) -> Dashboard:
+    zone = ZoneInfo(timezone)
+    local_today = now.astimezone(zone).date()
+    day_start = datetime.combine(local_today, datetime.min.time(), zone)
+    month_start = datetime.combine(local_today.replace(day=1), datetime.min.time(), zone)
+    chart_start = datetime.combine(local_today - timedelta(days=29), datetime.min.time(), zone)
+
+    counts = {r["status"]: r["n"] for r in await conn.fetch(
+        "SELECT c.status, count(*) AS n FROM customers c JOIN operators o ON o.id = c.operator_id"
+        " WHERE o.path <@ $1::ltree GROUP BY c.status", scope.path)}
+    online = await conn.fetchval(
+        "SELECT count(DISTINCT r.username) FROM radacct r JOIN customers c ON c.username = r.username"
+        " JOIN operators o ON o.id = c.operator_id WHERE r.acctstoptime IS NULL AND o.path <@ $1::ltree", scope.path)
+    money = await conn.fetchrow(
+        "SELECT coalesce(sum(p.amount_minor) FILTER (WHERE p.received_at >= $2), 0) AS today,"
+        "       coalesce(sum(p.amount_minor), 0) AS month"
+        "  FROM payments p JOIN operators o ON o.id = p.operator_id"
+        " WHERE o.path <@ $1::ltree AND p.received_at >= $3 AND p.method <> 'advance'",
+        scope.path, day_start, min(month_start, day_start))
+    outstanding = await conn.fetchrow(
+        "SELECT count(*) AS n, coalesce(sum(b.total_minor - b.paid_minor), 0) AS amount"
+        "  FROM bills b JOIN operators o ON o.id = b.operator_id"
+        " WHERE o.path <@ $1::ltree AND b.status IN ('unpaid', 'partial')", scope.path)
+    recent = await conn.fetch(
+        "SELECT p.id, p.amount_minor, p.currency, p.method, p.received_at, c.id AS customer_id, c.name, c.username"
+        "  FROM payments p JOIN customers c ON c.id = p.customer_id JOIN operators o ON o.id = p.operator_id"
+        " WHERE o.path <@ $1::ltree AND p.method <> 'advance' ORDER BY p.received_at DESC LIMIT 8", scope.path)
+    per_day = {r["day"]: r["amount"] for r in await conn.fetch(
+        "SELECT (p.received_at AT TIME ZONE $3)::date AS day, sum(p.amount_minor) AS amount"
+        "  FROM payments p JOIN operators o ON o.id = p.operator_id"
+        " WHERE o.path <@ $1::ltree AND p.received_at >= $2 AND p.method <> 'advance' GROUP BY 1",
+        scope.path, chart_start, timezone)}
+    daily = [(d, int(per_day.get(d, 0))) for d in (local_today - timedelta(days=29 - i) for i in range(30))]
+    return Dashboard(counts, online, int(money["today"]), int(money["month"]), outstanding["n"],
+                     int(outstanding["amount"]), list(recent), daily)
+
+
+def chart_bars(daily: list[tuple[date, int]], width: int = 300, height: int = 80) -> list[dict]:
+    """Bar geometry for a small server-rendered SVG (no JavaScript)."""
+    peak = max((v for _, v in daily), default=0) or 1
+    bar = width / max(len(daily), 1)
+    return [{"x": round(i * bar, 2), "w": round(bar * 0.8, 2), "h": round(v / peak * (height - 4), 2),
+             "y": round(height - v / peak * (height - 4), 2), "day": d, "value": v}
+            for i, (d, v) in enumerate(daily)]
