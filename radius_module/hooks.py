@@ -70,16 +70,18 @@ def detach(_p=None):
 
 
 def authorize(p):
+    """Answer from memory. Returns (rcode, {"reply", "config", "request"}): request:Radbill-Reason tells
+    post_auth what the policy decided ("accept:ok", "reject:suspended", ...)."""
     try:
         request = split_lists(p)["request"]
         decision = decide_for(request)
     except Exception:
         log.exception("radbill authorize failed; rejecting")
-        return rlm.REJECT, to_tuples([("Reply-Message", MESSAGES["error"])]), ()
-    if not decision.accept:
-        return rlm.REJECT, to_tuples(decision.reply), to_tuples([("Radbill-Reason", decision.reason)])
-    config = [*decision.config, ("Radbill-Reason", decision.reason)]
-    return rlm.UPDATED, to_tuples(decision.reply), to_tuples(config)
+        return rlm.REJECT, {"reply": to_tuples([("Reply-Message", MESSAGES["error"])]),
+                            "request": (("Radbill-Reason", "reject:error"),)}
+    verdict = ("Radbill-Reason", f"{'accept' if decision.accept else 'reject'}:{decision.reason}")
+    return (rlm.UPDATED if decision.accept else rlm.REJECT,
+            {"reply": to_tuples(decision.reply), "config": to_tuples(decision.config), "request": (verdict,)})
 
 
 def decide_for(request: dict[str, str]):
@@ -100,11 +102,10 @@ def decide_for(request: dict[str, str]):
 def post_auth(p):
     """Queue the radpostauth row (user, reply, reason, NAS); never waits."""
     try:
-        lists = split_lists(p)
-        request, config = lists["request"], lists.get("config", {})
-        reply_type = "Access-Reject" if config.get("Post-Auth-Type", "").lower() == "reject" else "Access-Accept"
-        reason = config.get("Radbill-Reason", "")
-        if reply_type == "Access-Reject" and "Cleartext-Password" in config:
+        request = split_lists(p)["request"]
+        reply_type = request.get("Radbill-Reply") or "Access-Accept"
+        policy, _, reason = request.get("Radbill-Reason", "").partition(":")
+        if reply_type == "Access-Reject" and policy == "accept":
             reason = "bad_credentials"  # our policy accepted, so pap/chap/mschap refused the password
         if State.worker is not None:
             State.worker.queue_postauth(request.get("User-Name", ""), reply_type, reason,

@@ -42,8 +42,11 @@ class Worker(threading.Thread):
         self.url = url
         self.snapshot = snapshot
         self.sessions = sessions
-        self.postauth: deque[tuple] = deque(maxlen=200_000)  # bounded: a long outage drops the oldest log rows
-        self.outbox: deque[tuple] = deque(maxlen=100_000)
+        # bounded so a long database outage cannot eat the server's memory; what overflows is counted and logged
+        self.postauth: deque[tuple] = deque()
+        self.outbox: deque[tuple] = deque()
+        self.max_queued = 500_000
+        self.dropped = 0
         self.stopping = threading.Event()
         self.connected = threading.Event()
         self.last_change_applied: float | None = None
@@ -100,29 +103,44 @@ class Worker(threading.Thread):
         self.last_change_applied = time.monotonic()
 
     def flush(self, conn: psycopg.Connection) -> None:
-        """Write queued rows; on failure they stay queued (popped only after the write succeeded)."""
-        if self.postauth:
-            batch = [self.postauth[i] for i in range(min(len(self.postauth), 5000))]
+        """Write everything queued, in small batches (each holds the GIL briefly, so hooks are not kept waiting).
+        Rows leave the queue only after their batch is written: on failure they are written after reconnecting."""
+        while self.postauth:
+            batch = [self.postauth[i] for i in range(min(len(self.postauth), 500))]
             with conn.cursor() as cur, cur.copy(POSTAUTH_COPY) as copy:
                 for row in batch:
                     copy.write_row(row)
             for _ in batch:
                 self.postauth.popleft()
-        if self.outbox:
-            batch = [self.outbox[i] for i in range(min(len(self.outbox), 1000))]
+        while self.outbox:
+            batch = [self.outbox[i] for i in range(min(len(self.outbox), 200))]
             with conn.cursor() as cur:
                 cur.executemany(OUTBOX_INSERT, [(kind, username, json.dumps(payload), key)
                                                 for kind, username, payload, key in batch])
             for _ in batch:
                 self.outbox.popleft()
+        if self.dropped:
+            log.error("radbill dropped %d post-auth log rows while the database was unreachable", self.dropped)
+            self.dropped = 0
 
     def queue_postauth(self, username: str, reply: str, reason: str, called: str | None, calling: str | None,
                        nas_ip: str | None) -> None:
+        if len(self.postauth) >= self.max_queued:
+            self.dropped += 1  # the log is not worth the server's memory; decisions never depend on it
+            return
         self.postauth.append((username, reply, reason, called, calling, nas_ip, datetime.now(UTC)))
 
     def queue_outbox(self, kind: str, username: str, payload: dict, dedupe_key: str) -> None:
         self.outbox.append((kind, username, payload, dedupe_key))
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop the loop, then write what is still queued (FreeRADIUS calls detach on SIGTERM)."""
         self.stopping.set()
         self.join(timeout)
+        if self.postauth or self.outbox:
+            try:
+                with psycopg.connect(self.url, autocommit=True, connect_timeout=3) as conn:
+                    self.flush(conn)
+            except Exception as exc:
+                log.error("radbill could not write %d post-auth and %d outbox rows at shutdown: %s",
+                          len(self.postauth), len(self.outbox), exc)

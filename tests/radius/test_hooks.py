@@ -27,31 +27,32 @@ def state(monkeypatch):
 
 
 def test_authorize_returns_tuples_of_string_tuples(state):
-    code, reply, config = hooks.authorize(REQUEST)
+    code, lists = hooks.authorize(REQUEST)
     assert code == rlm.UPDATED
-    assert all(isinstance(p, tuple) and all(isinstance(x, str) for x in p) for p in reply + config)
-    assert ("Cleartext-Password", "pw") in config
-    assert ("Radbill-Reason", "ok") in config
+    pairs = lists["reply"] + lists["config"] + lists["request"]
+    assert all(isinstance(p, tuple) and all(isinstance(x, str) for x in p) for p in pairs)
+    assert ("Cleartext-Password", "pw") in lists["config"]
+    assert lists["request"] == (("Radbill-Reason", "accept:ok"),)
 
 
 def test_authorize_reads_the_pass_all_vps_form(state):
-    code, _, _ = hooks.authorize((REQUEST, (), (), (), (), ()))
+    code, _ = hooks.authorize((REQUEST, (), (), (), (), ()))
     assert code == rlm.UPDATED
 
 
 def test_an_exception_in_authorize_becomes_a_reject_never_an_accept(state):
     state.replace_all([replace(ROW, speeds=None)])  # a row the policy cannot render: rate_limit() raises
-    code, reply, config = hooks.authorize(REQUEST)
+    code, lists = hooks.authorize(REQUEST)
     assert code == rlm.REJECT
-    assert reply == (("Reply-Message", MESSAGES["error"]),)
-    assert not any(name == "Cleartext-Password" for name, _ in config)
+    assert lists["reply"] == (("Reply-Message", MESSAGES["error"]),)
+    assert "config" not in lists
 
 
 def test_before_the_snapshot_loads_logins_get_a_temporary_error(monkeypatch):
     monkeypatch.setattr(hooks.State, "snapshot", PolicySnapshot())
-    code, reply, _ = hooks.authorize(REQUEST)
+    code, lists = hooks.authorize(REQUEST)
     assert code == rlm.REJECT
-    assert reply == (("Reply-Message", MESSAGES["error"]),)
+    assert lists["reply"] == (("Reply-Message", MESSAGES["error"]),)
 
 
 def test_split_lists_unquotes_strings():
