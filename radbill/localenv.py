@@ -51,6 +51,9 @@ def ensure_local_env() -> dict[str, str]:
         values["DATABASE_URL"] = creds.url()
         values["RADBILL_PG_PORT"] = str(creds.port)
     values.setdefault("RADBILL_SECRET_KEY", secrets.token_hex(32))
+    # `make run` serves the admin over plain http on 127.0.0.1, where browsers drop Secure cookies;
+    # behind TLS set RADBILL_COOKIE_SECURE=true (the environment wins over this file)
+    values.setdefault("RADBILL_COOKIE_SECURE", "false")
     _write_env_file(values)
     return values
 

@@ -7,13 +7,18 @@ import asyncio
 import json
 import logging
 import os
+import socket
+import subprocess
+import sys
+import time
 
 import asyncpg
 
 from radbill import freeradius, localenv
 from radbill.config import Config
 from radbill.db.migrate import migrate_url
-from radbill.supervise import Child, Supervisor
+from radbill.errors import RadbillError
+from radbill.supervise import Child, Supervisor, terminate
 
 log = logging.getLogger("radbill.run")
 
@@ -43,6 +48,35 @@ def _announce_demo(config: Config, demo: dict) -> None:
     with os.fdopen(fd, "w") as out:
         json.dump(demo, out, indent=2)
     print("\n" + format_demo(demo) + f"\n(also saved to {path}, readable by root only)\n", flush=True)
+
+
+def _python_child(name: str, args: list[str], log_path, ready) -> Child:
+    """A radbill Python process (admin, scheduler) started now, restarted by the supervisor if it dies."""
+
+    def start() -> subprocess.Popen:
+        out = open(log_path, "ab")  # owned by the child from here on
+        process = subprocess.Popen([sys.executable, *args], env=os.environ.copy(), stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        ready(process)
+        return process
+
+    return Child(name, start=start, stop=terminate, process=start())
+
+
+def _wait_tcp(host: str, port: int, timeout: float = 30.0):
+    def wait(process: subprocess.Popen) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RadbillError(f"exited with code {process.returncode} before listening on {host}:{port}")
+            try:
+                with socket.create_connection((host, port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RadbillError(f"nothing listens on {host}:{port} after {timeout:.0f}s")
+
+    return wait
 
 
 def run_all() -> int:
@@ -80,7 +114,14 @@ def run_all() -> int:
                              current=lambda: radius.process, process=radius.process))
         log.info("FreeRADIUS on %s auth %s acct %s (log %s)", config.radius_host, config.radius_auth_port,
                  config.radius_acct_port, log_dir / "freeradius.log")
+        admin = _python_child("admin", ["-m", "admin"], log_dir / "admin.log",
+                              _wait_tcp(config.admin_host, config.admin_port))
+        supervisor.add(admin)
+        log.info("admin on http://%s:%s (log %s)", config.admin_host, config.admin_port, log_dir / "admin.log")
     except BaseException:
+        for child in supervisor.children:
+            if child.process is not None and child.name not in ("postgres", "freeradius"):
+                terminate(child.process)
         if radius is not None:
             radius.stop()
         if cluster is not None:

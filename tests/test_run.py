@@ -34,7 +34,7 @@ def run_env(var_dir):
     env = {k: v for k, v in os.environ.items() if not k.startswith("RADBILL_") and k != "DATABASE_URL"}
     env.update(RADBILL_VAR_DIR=str(var_dir), RADBILL_PG_PORT=str(free_port()),
                RADBILL_RADIUS_AUTH_PORT=str(free_udp_port()), RADBILL_RADIUS_ACCT_PORT=str(free_udp_port()),
-               RADBILL_REJECT_DELAY="0")
+               RADBILL_REJECT_DELAY="0", RADBILL_ADMIN_PORT=str(free_port()))
     return env
 
 
@@ -89,6 +89,12 @@ def test_run_starts_everything_and_stops_cleanly(run_env, var_dir):
         suspended = radbill(run_env, "radtest", "demo-suspended")
         assert suspended.returncode == 1 and "Access-Reject" in suspended.stdout
         assert "suspended" in suspended.stdout
+
+        # the admin answers, and a demo login works (http on loopback: the cookie is not Secure)
+        import urllib.request
+
+        page = urllib.request.urlopen(f"http://127.0.0.1:{run_env['RADBILL_ADMIN_PORT']}/login", timeout=10)
+        assert page.status == 200 and b"Log in" in page.read()
 
         explained = radbill(run_env, "explain", "demo-expired")
         assert explained.returncode == 1
