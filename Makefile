@@ -4,12 +4,14 @@ SHELL := /bin/bash
 
 APT_PACKAGES := postgresql postgresql-contrib freeradius freeradius-python3 freeradius-utils freeradius-postgresql \
                 python3-venv
+# the browser tests drive Debian's Chromium through Playwright; nothing is downloaded from elsewhere
+TEST_APT_PACKAGES := chromium
 VENV := .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg 2>/dev/null | sha1sum | cut -c1-12)
 
-.PHONY: help deps venv run test lint migrate psql schema clean-var bench-radius
+.PHONY: help deps test-deps apt-install venv run test lint migrate psql schema bench-radius
 
 help:
 	@echo "make run      start radbill (embedded Postgres under var/ unless DATABASE_URL is set)"
@@ -20,7 +22,13 @@ help:
 
 # Debian packages: installed only when one is missing, so a second run installs nothing.
 deps:
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_PACKAGES)"
+
+test-deps: deps
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(TEST_APT_PACKAGES)"
+
+apt-install:
+	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	    echo "installing Debian packages:" $$missing; \
 	    $(SUDO) apt-get update -q && \
@@ -43,7 +51,7 @@ venv: deps $(STAMP)
 run: venv
 	$(VENV)/bin/radbill run
 
-test: venv
+test: test-deps venv
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: venv
