@@ -8,7 +8,6 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import asyncpg
 import jinja2
 from aiohttp import web
 
@@ -16,6 +15,7 @@ import admin.views  # noqa: F401  (registers the routes)
 from admin import web as pipeline
 from admin.routing import add_routes
 from radbill.config import Config
+from radbill.db.pool import create_pool
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger("radbill.admin")
@@ -42,8 +42,7 @@ def jinja_environment() -> jinja2.Environment:
 
 
 async def _open_pool(app: web.Application) -> None:
-    app["pool"] = await asyncpg.create_pool(app["config"].database_url.reveal(), min_size=1, max_size=10,
-                                            command_timeout=30)
+    app["pool"] = await create_pool(app["config"].database_url.reveal(), max_size=10)
 
 
 async def _close_pool(app: web.Application) -> None:

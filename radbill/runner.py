@@ -118,6 +118,9 @@ def run_all() -> int:
                               _wait_tcp(config.admin_host, config.admin_port))
         supervisor.add(admin)
         log.info("admin on http://%s:%s (log %s)", config.admin_host, config.admin_port, log_dir / "admin.log")
+        supervisor.add(_python_child("scheduler", ["-m", "scheduler"], log_dir / "scheduler.log",
+                                     lambda process: None))
+        log.info("scheduler: outbox dispatcher and billing jobs (log %s)", log_dir / "scheduler.log")
     except BaseException:
         for child in supervisor.children:
             if child.process is not None and child.name not in ("postgres", "freeradius"):

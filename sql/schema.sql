@@ -60,6 +60,14 @@ BEGIN
     RETURN NULL;
 END $$;
 
+CREATE FUNCTION public.notify_outbox() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM pg_notify('radbill_outbox', NEW.kind);
+    RETURN NULL;
+END $$;
+
 CREATE FUNCTION public.notify_policy_customer() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -936,6 +944,8 @@ CREATE INDEX admin_sessions_account ON public.admin_sessions USING btree (accoun
 
 CREATE INDEX admin_sessions_expiry ON public.admin_sessions USING btree (expires_at);
 
+CREATE INDEX audit_log_alerts ON public.audit_log USING btree (operator_id, at) WHERE (action = 'alert'::text);
+
 CREATE INDEX audit_log_object ON public.audit_log USING btree (object_kind, object_id, at);
 
 CREATE INDEX audit_log_operator ON public.audit_log USING btree (operator_id, at);
@@ -976,6 +986,8 @@ CREATE INDEX operators_path_gist ON public.operators USING gist (path);
 
 CREATE INDEX outbox_pending ON public.outbox USING btree (next_attempt_at) WHERE ((done_at IS NULL) AND (failed_at IS NULL));
 
+CREATE INDEX outbox_pending_session ON public.outbox USING btree (((payload ->> 'acct_unique_id'::text))) WHERE ((done_at IS NULL) AND (failed_at IS NULL));
+
 CREATE INDEX package_assignments_package ON public.package_assignments USING btree (package_id);
 
 CREATE UNIQUE INDEX packages_name ON public.packages USING btree (operator_id, lower(name));
@@ -985,6 +997,8 @@ CREATE INDEX payments_bill ON public.payments USING btree (bill_id);
 CREATE INDEX payments_customer ON public.payments USING btree (customer_id, received_at);
 
 CREATE INDEX payments_operator_time ON public.payments USING btree (operator_id, received_at);
+
+CREATE INDEX payments_received ON public.payments USING btree (received_at);
 
 CREATE INDEX radacct_active_session_idx ON public.radacct USING btree (acctuniqueid) WHERE (acctstoptime IS NULL);
 
@@ -1039,6 +1053,8 @@ CREATE TRIGGER operators_path BEFORE INSERT OR UPDATE ON public.operators FOR EA
 CREATE TRIGGER operators_path_cascade AFTER UPDATE ON public.operators FOR EACH ROW WHEN (((old.path IS DISTINCT FROM new.path) AND (pg_trigger_depth() = 0))) EXECUTE FUNCTION public.operators_cascade_path();
 
 CREATE TRIGGER operators_touch BEFORE UPDATE ON public.operators FOR EACH ROW EXECUTE FUNCTION public.touch_updated_at();
+
+CREATE TRIGGER outbox_notify AFTER INSERT OR UPDATE OF next_attempt_at ON public.outbox FOR EACH ROW WHEN (((new.done_at IS NULL) AND (new.failed_at IS NULL) AND (new.next_attempt_at <= now()))) EXECUTE FUNCTION public.notify_outbox();
 
 CREATE TRIGGER packages_notify_policy AFTER UPDATE ON public.packages FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION public.notify_policy_package();
 

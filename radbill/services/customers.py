@@ -1,0 +1,218 @@
+"""The one write path for a customer's status, package and price.
+
+Each action: scoped load (a foreign id is NotFound, like a missing one) → validation → one transaction holding
+the change, an outbox row per open session (disconnect, or CoA on MikroTik routers) and an audit row. The RADIUS
+snapshot follows by itself: the customers trigger NOTIFYs radbill_policy with the username.
+"""
+
+from __future__ import annotations
+
+import json
+
+import asyncpg
+
+from radbill.errors import NotFound, ValidationError
+from radbill.policy import Speeds
+from radbill.services import audit
+from radbill.tenancy import Scope
+
+CUSTOMER_IN_SCOPE = """
+    SELECT c.id, c.username, c.operator_id, c.status, c.status_reason, c.status_changed_at, c.package_id,
+           c.custom_price_minor, c.connection_type, o.kind AS operator_kind, o.path::text AS operator_path
+      FROM customers c JOIN operators o ON o.id = c.operator_id
+     WHERE c.id = $1 AND o.path <@ $2::ltree
+"""
+
+# A customer may use a package its own operator owns, or one assigned to that operator. A customer of an
+# operator (not a sub-operator) may also use its ancestors' packages: the "operator chain".
+SELLABLE_PACKAGE = """
+    SELECT p.* FROM packages p JOIN operators owner ON owner.id = p.operator_id
+     WHERE p.id = $1
+       AND (p.operator_id = $2
+            OR EXISTS (SELECT 1 FROM package_assignments a WHERE a.operator_id = $2 AND a.package_id = p.id)
+            OR ($3 <> 'sub_operator' AND owner.path @> $4::ltree))
+"""
+
+OPEN_SESSIONS = """
+    SELECT r.acctsessionid, r.acctuniqueid, host(r.nasipaddress) AS nas_ip, host(r.framedipaddress) AS framed_ip,
+           r.acctstarttime, n.type AS nas_type
+      FROM radacct r LEFT JOIN nas n ON n.nasname::inet = r.nasipaddress
+     WHERE r.username = $1 AND r.acctstoptime IS NULL
+     ORDER BY r.radacctid
+"""
+
+# A command for a session replaces the pending ones it makes pointless: a disconnect replaces everything, a
+# CoA only older CoAs (a pending disconnect must still happen).
+SUPERSEDE = """
+    UPDATE outbox SET done_at = now(), result = jsonb_build_object('superseded_by', $3::text)
+     WHERE payload ->> 'acct_unique_id' = $1 AND done_at IS NULL AND failed_at IS NULL
+       AND kind IN ('coa', 'disconnect') AND (kind = 'coa' OR $2 = 'disconnect')
+       AND dedupe_key IS DISTINCT FROM $3
+"""
+
+# The same command for the same session is one row; a finished one (done or failed) is armed again, so
+# suspending again after a failed disconnect tries again.
+QUEUE = """
+    INSERT INTO outbox (kind, operator_id, payload, dedupe_key) VALUES ($1, $2, $3::jsonb, $4)
+    ON CONFLICT (dedupe_key) DO UPDATE
+       SET kind = EXCLUDED.kind, operator_id = EXCLUDED.operator_id, payload = EXCLUDED.payload, attempts = 0,
+           next_attempt_at = now(), last_error = NULL, result = NULL, done_at = NULL, failed_at = NULL,
+           created_at = now()
+     WHERE outbox.done_at IS NOT NULL OR outbox.failed_at IS NOT NULL
+    RETURNING id
+"""
+
+# Which status each action may start from; the same status again is a no-op (a double click).
+ALLOWED_FROM = {
+    "suspended": {"active"},
+    "disabled": {"active", "suspended"},
+    "active": {"suspended", "disabled"},
+}
+VERBS = {"suspended": "suspend", "disabled": "disable", "active": "activate"}
+
+
+async def get_customer(conn: asyncpg.Connection, scope: Scope, customer_id: int,
+                       for_update: bool = False) -> asyncpg.Record:
+    """The customer if it is in the scope's subtree; NotFound otherwise (missing and foreign look the same)."""
+    query = CUSTOMER_IN_SCOPE + (" FOR UPDATE OF c" if for_update else "")
+    row = await conn.fetchrow(query, customer_id, scope.path)
+    if row is None:
+        raise NotFound(f"Customer {customer_id} was not found.")
+    return row
+
+
+async def suspend_customer(conn: asyncpg.Connection, scope: Scope, customer_id: int, reason: str,
+                           ip: str | None = None) -> asyncpg.Record:
+    """Suspend (billing): logins are refused or walled, open sessions are disconnected."""
+    return await _set_status(conn, scope, customer_id, "suspended", reason, ip)
+
+
+async def disable_customer(conn: asyncpg.Connection, scope: Scope, customer_id: int, reason: str,
+                           ip: str | None = None) -> asyncpg.Record:
+    """Disable (administrative): logins are refused, open sessions are disconnected."""
+    return await _set_status(conn, scope, customer_id, "disabled", reason, ip)
+
+
+async def activate_customer(conn: asyncpg.Connection, scope: Scope, customer_id: int, reason: str | None = None,
+                            ip: str | None = None) -> asyncpg.Record:
+    """Activate: the next login is accepted; walled-garden sessions opened while suspended are disconnected
+    so the router logs the customer in again at full speed."""
+    return await _set_status(conn, scope, customer_id, "active", reason, ip)
+
+
+async def _set_status(conn, scope, customer_id, new_status, reason, ip) -> asyncpg.Record:
+    reason = (reason or "").strip() or None
+    if new_status != "active" and not reason:
+        raise ValidationError(f"Say why the customer is {new_status} (the reason is shown to staff).",
+                              {"reason": "required"})
+    async with conn.transaction():
+        customer = await get_customer(conn, scope, customer_id, for_update=True)
+        old = customer["status"]
+        if old == new_status:
+            return customer
+        if old not in ALLOWED_FROM[new_status]:
+            raise ValidationError(f"Customer {customer['username']} is {old}; activate them before you "
+                                  f"{VERBS[new_status]} them.", {"status": f"cannot go from {old} to {new_status}"})
+        await conn.execute(
+            "UPDATE customers SET status = $2, status_reason = $3, status_changed_at = now() WHERE id = $1",
+            customer_id, new_status, reason)
+        sessions = await conn.fetch(OPEN_SESSIONS, customer["username"])
+        if new_status == "active":
+            # only sessions opened while suspended (walled garden); an older one is already at full speed
+            sessions = [s for s in sessions if s["acctstarttime"] and s["acctstarttime"] >= customer["status_changed_at"]]
+            reason_code = "reactivated"
+        else:
+            reason_code = new_status
+        queued = [await _queue(conn, customer, "disconnect", s, reason_code, f"disconnect:{s['acctuniqueid']}:{reason_code}")
+                  for s in sessions]
+        await audit.record(conn, scope, f"customer.{VERBS[new_status]}", "customer", customer_id,
+                           {"status": [old, new_status], "reason": reason, "outbox_ids": [q for q in queued if q]}, ip)
+        return await get_customer(conn, scope, customer_id)
+
+
+async def change_package(conn: asyncpg.Connection, scope: Scope, customer_id: int, package_id: int,
+                         ip: str | None = None) -> asyncpg.Record:
+    """Move the customer to another package; open sessions get the new rate by CoA (MikroTik) or reconnect."""
+    async with conn.transaction():
+        customer = await get_customer(conn, scope, customer_id, for_update=True)
+        if customer["package_id"] == package_id:
+            return customer
+        package = await sellable_package(conn, customer, package_id)
+        await conn.execute("UPDATE customers SET package_id = $2 WHERE id = $1", customer_id, package_id)
+        rate = Speeds(package["download_kbps"], package["upload_kbps"], package["burst_download_kbps"],
+                      package["burst_upload_kbps"], package["burst_threshold_download_kbps"],
+                      package["burst_threshold_upload_kbps"], package["burst_time_seconds"]).rate_limit()
+        queued = []
+        # a suspended or disabled customer's sessions are already being ended (or walled at the walled rate)
+        if customer["status"] == "active":
+            for s in await conn.fetch(OPEN_SESSIONS, customer["username"]):
+                if s["nas_type"] == "mikrotik":
+                    key = f"coa:package:{s['acctuniqueid']}:{package_id}"
+                    queued.append(await _queue(conn, customer, "coa", s, "package_change", key,
+                                               {"Mikrotik-Rate-Limit": rate}))
+                else:  # no portable rate attribute: the router logs the customer in again with the new rate
+                    key = f"disconnect:{s['acctuniqueid']}:package_change:{package_id}"
+                    queued.append(await _queue(conn, customer, "disconnect", s, "package_change", key))
+        await audit.record(conn, scope, "customer.change_package", "customer", customer_id,
+                           {"package_id": [customer["package_id"], package_id], "package": package["name"],
+                            "rate_limit": rate, "outbox_ids": [q for q in queued if q]}, ip)
+        return await get_customer(conn, scope, customer_id)
+
+
+async def set_custom_price(conn: asyncpg.Connection, scope: Scope, customer_id: int, price_minor: int | None,
+                           ip: str | None = None) -> asyncpg.Record:
+    """Set (or clear, with None) the price this customer pays instead of the package price, in minor units."""
+    if price_minor is not None and (isinstance(price_minor, bool) or not isinstance(price_minor, int)
+                                    or price_minor < 0):
+        raise ValidationError("A custom price is a whole, non-negative amount in poisha (or empty for the "
+                              "package price).", {"custom_price_minor": "must be a whole number ≥ 0"})
+    async with conn.transaction():
+        customer = await get_customer(conn, scope, customer_id, for_update=True)
+        if customer["custom_price_minor"] == price_minor:
+            return customer
+        await conn.execute("UPDATE customers SET custom_price_minor = $2 WHERE id = $1", customer_id, price_minor)
+        await audit.record(conn, scope, "customer.set_custom_price", "customer", customer_id,
+                           {"custom_price_minor": [customer["custom_price_minor"], price_minor]}, ip)
+        return await get_customer(conn, scope, customer_id)
+
+
+async def sellable_package(conn: asyncpg.Connection, customer: asyncpg.Record, package_id: int) -> asyncpg.Record:
+    """The package if the customer's operator may sell it to this customer; ValidationError says why not."""
+    package = await conn.fetchrow(SELLABLE_PACKAGE, package_id, customer["operator_id"], customer["operator_kind"],
+                                  customer["operator_path"])
+    if package is None:
+        if customer["operator_kind"] == "sub_operator":
+            hint = "ask the operator to assign it to this sub-operator first"
+        else:
+            hint = "choose one of this operator's own packages"
+        raise ValidationError(f"Package {package_id} is not available to {customer['username']}'s operator: {hint}.",
+                              {"package_id": "not assigned to the customer's operator"})
+    if package["status"] != "active":
+        raise ValidationError(f"Package {package['name']} is retired; choose an active package.",
+                              {"package_id": "retired"})
+    if customer["connection_type"] not in package["connection_types"]:
+        raise ValidationError(f"Package {package['name']} is not sold for {customer['connection_type']} "
+                              f"connections.", {"package_id": "wrong connection type"})
+    return package
+
+
+async def _queue(conn, customer, kind: str, session, reason: str, dedupe_key: str,
+                 attributes: dict | None = None) -> int | None:
+    """Queue one command for one open session; returns the outbox id, or None when it is already queued."""
+    payload = {"username": customer["username"], "acct_session_id": session["acctsessionid"],
+               "acct_unique_id": session["acctuniqueid"], "nas_ip": session["nas_ip"],
+               "framed_ip": session["framed_ip"], "reason": reason, "customer_id": customer["id"]}
+    if attributes:
+        payload["attributes"] = attributes
+    await conn.execute(SUPERSEDE, session["acctuniqueid"], kind, dedupe_key)
+    return await conn.fetchval(QUEUE, kind, customer["operator_id"], json.dumps(payload), dedupe_key)
+
+
+async def customer_timeline(conn: asyncpg.Connection, scope: Scope, customer_id: int,
+                            limit: int = 200) -> list[asyncpg.Record]:
+    """The customer's history, newest first: changes, every disconnect/CoA attempt, alerts."""
+    await get_customer(conn, scope, customer_id)
+    return await conn.fetch(
+        "SELECT id, at, account_id, action, detail, ip FROM audit_log"
+        " WHERE object_kind = 'customer' AND object_id = $1 ORDER BY at DESC, id DESC LIMIT $2",
+        customer_id, limit)

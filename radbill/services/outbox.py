@@ -1,0 +1,288 @@
+"""The outbox dispatcher: claim due rows, run the handler for their kind, record the outcome.
+
+Claiming is one statement (`FOR UPDATE SKIP LOCKED`) that also counts the attempt and leases the row by
+pushing `next_attempt_at` past the longest send, so two dispatchers never send the same row and a row whose
+dispatcher died is sent again once its lease runs out. Every attempt lands on the customer's timeline
+(audit_log, object 'customer'); when the last one fails the row gets `failed_at` and an audit row with action
+'alert'. Kinds without a registered handler (e.g. 'sms', 'webhook' until their handlers exist) are never claimed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import asyncpg
+from pyrad import packet
+from pyrad.client import Client, Timeout
+
+from radbill.radius.client import dictionary
+from radbill.services import audit
+from radbill.tenancy import Scope
+
+log = logging.getLogger("radbill.outbox")
+
+CHANNEL = "radbill_outbox"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with proportional jitter: base, base*factor, ... capped at max_delay."""
+
+    max_attempts: int = 8
+    base_delay: float = 10.0
+    factor: float = 2.0
+    max_delay: float = 900.0
+    jitter: float = 0.2
+
+    def delay(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based)."""
+        plain = min(self.max_delay, self.base_delay * self.factor ** (attempt - 1))
+        return plain * (1 + self.jitter * (2 * rand() - 1))
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    radius_timeout: float = 2.0  # seconds per RADIUS transmission
+    radius_tries: int = 2        # transmissions per attempt (same id and authenticator: a NAS answers a retransmit)
+    batch_size: int = 50
+    concurrency: int = 10
+
+    @property
+    def lease_seconds(self) -> float:
+        return self.radius_timeout * self.radius_tries + 30
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one attempt did. `status`: ack, nak, timeout or error; `retry=False` gives up at once."""
+
+    status: str
+    result: dict = field(default_factory=dict)
+    error: str | None = None
+    retry: bool = True
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ack"
+
+
+Handler = Callable[[asyncpg.Connection, asyncpg.Record, DispatchSettings], Awaitable[Outcome]]
+HANDLERS: dict[str, Handler] = {}
+
+
+def register(kind: str) -> Callable[[Handler], Handler]:
+    """Make `handler(conn, row, settings) -> Outcome` the dispatcher of outbox rows of `kind`."""
+    def add(handler: Handler) -> Handler:
+        HANDLERS[kind] = handler
+        return handler
+    return add
+
+
+CLAIM = """
+    UPDATE outbox o SET attempts = o.attempts + 1, next_attempt_at = now() + make_interval(secs => $3)
+      FROM (SELECT id FROM outbox
+             WHERE done_at IS NULL AND failed_at IS NULL AND next_attempt_at <= now() AND kind = ANY($1::text[])
+             ORDER BY next_attempt_at, id
+             LIMIT $2
+               FOR UPDATE SKIP LOCKED) due
+     WHERE o.id = due.id
+    RETURNING o.*
+"""
+# `attempts = $2`: only the dispatcher holding this lease records (not a superseded or re-armed row)
+FINISH_DONE = """UPDATE outbox SET done_at = now(), result = $3::jsonb, last_error = NULL
+                  WHERE id = $1 AND attempts = $2 AND done_at IS NULL AND failed_at IS NULL"""
+FINISH_RETRY = """UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $4), result = $3::jsonb,
+                         last_error = $5
+                   WHERE id = $1 AND attempts = $2 AND done_at IS NULL AND failed_at IS NULL
+                  RETURNING next_attempt_at"""
+FINISH_FAILED = """UPDATE outbox SET failed_at = now(), result = $3::jsonb, last_error = $4
+                    WHERE id = $1 AND attempts = $2 AND done_at IS NULL AND failed_at IS NULL"""
+
+
+async def claim(conn: asyncpg.Connection, kinds: list[str], settings: DispatchSettings) -> list[asyncpg.Record]:
+    """Claim up to batch_size due rows of `kinds` for this dispatcher."""
+    return await conn.fetch(CLAIM, kinds, settings.batch_size, settings.lease_seconds)
+
+
+async def dispatch_due(pool: asyncpg.Pool, settings: DispatchSettings | None = None,
+                       handlers: dict[str, Handler] | None = None) -> int:
+    """Claim and process one batch of due rows; returns how many were processed."""
+    settings = settings or DispatchSettings()
+    handlers = HANDLERS if handlers is None else handlers
+    async with pool.acquire() as conn:
+        rows = await claim(conn, sorted(handlers), settings)
+    if not rows:
+        return 0
+    gate = asyncio.Semaphore(settings.concurrency)
+
+    async def one(row):
+        async with gate, pool.acquire() as conn:
+            await _process(conn, row, handlers[row["kind"]], settings)
+
+    await asyncio.gather(*(one(row) for row in rows))
+    return len(rows)
+
+
+async def drain(pool: asyncpg.Pool, settings: DispatchSettings | None = None, max_batches: int = 20) -> int:
+    """Dispatch batches until nothing is due (bounded); returns how many rows were processed."""
+    total = 0
+    for _ in range(max_batches):
+        done = await dispatch_due(pool, settings)
+        total += done
+        if not done:
+            break
+    return total
+
+
+async def _process(conn: asyncpg.Connection, row: asyncpg.Record, handler: Handler,
+                   settings: DispatchSettings) -> None:
+    try:
+        outcome = await handler(conn, row, settings)
+    except Exception as exc:  # a handler bug must not stop the other rows; it is retried and alerted like a NAK
+        log.exception("outbox %s (%s) handler failed", row["id"], row["kind"])
+        outcome = Outcome("error", error=f"{type(exc).__name__}: {exc}")
+    await record_outcome(conn, row, outcome, settings)
+
+
+async def record_outcome(conn: asyncpg.Connection, row: asyncpg.Record, outcome: Outcome,
+                         settings: DispatchSettings) -> None:
+    """Store one attempt's outcome on the row and on the customer's timeline; alert when giving up."""
+    payload = _payload(row)
+    attempt = row["attempts"]
+    result = {"status": outcome.status, "attempt": attempt, **outcome.result}
+    detail = {"outbox_id": row["id"], "kind": row["kind"], "attempt": attempt, "outcome": outcome.status,
+              **{k: payload.get(k) for k in ("nas_ip", "acct_session_id", "reason", "attributes") if payload.get(k)},
+              **outcome.result}
+    if outcome.error:
+        detail["error"] = outcome.error
+    async with conn.transaction():
+        customer_id, operator_id = await _subject(conn, row, payload)
+        if outcome.ok:
+            await conn.execute(FINISH_DONE, row["id"], attempt, json.dumps(result))
+            log.info("outbox %s %s for %s: %s", row["id"], row["kind"], payload.get("username"), outcome.status)
+        elif outcome.retry and attempt < settings.retry.max_attempts:
+            delay = settings.retry.delay(attempt)
+            due = await conn.fetchval(FINISH_RETRY, row["id"], attempt, json.dumps(result), delay, outcome.error)
+            detail["next_attempt_at"] = due
+            log.warning("outbox %s %s for %s: %s (attempt %d, retry in %.1fs)", row["id"], row["kind"],
+                        payload.get("username"), outcome.error or outcome.status, attempt, delay)
+        else:
+            await conn.execute(FINISH_FAILED, row["id"], attempt, json.dumps(result), outcome.error)
+            detail["gave_up"] = True
+            log.error("outbox %s %s for %s failed for good: %s", row["id"], row["kind"], payload.get("username"),
+                      outcome.error or outcome.status)
+        kind, object_id = ("customer", customer_id) if customer_id else ("outbox", row["id"])
+        await audit.record(conn, None, f"outbox.{row['kind']}", kind, object_id, detail, operator_id=operator_id)
+        if detail.get("gave_up"):
+            await audit.record(conn, None, "alert", kind, object_id,
+                               {"alert": "outbox_failed", "outbox_id": row["id"], "kind": row["kind"],
+                                "message": failure_message(row["kind"], payload, attempt, outcome)},
+                               operator_id=operator_id)
+
+
+def failure_message(kind: str, payload: dict, attempts: int, outcome: Outcome) -> str:
+    """The alert sentence staff read: what failed and what to do."""
+    what = {"disconnect": "disconnect", "coa": "change the speed of"}.get(kind, f"deliver {kind} for")
+    why = outcome.error or outcome.status
+    if kind in ("disconnect", "coa"):
+        return (f"Could not {what} {payload.get('username')}'s session {payload.get('acct_session_id')} on router "
+                f"{payload.get('nas_ip')} after {attempts} attempt(s): {why}. Check the router's CoA port and "
+                f"secret, then end the session on the router by hand.")
+    return f"Could not {what} {payload.get('username') or 'a customer'} after {attempts} attempt(s): {why}."
+
+
+def _payload(row) -> dict:
+    value = row["payload"]
+    return json.loads(value) if isinstance(value, str) else dict(value)
+
+
+async def _subject(conn, row, payload) -> tuple[int | None, int | None]:
+    """(customer_id, operator_id) the attempt belongs to; the accounting hook's rows carry only a username."""
+    customer = None
+    if payload.get("customer_id"):
+        customer = await conn.fetchrow("SELECT id, operator_id FROM customers WHERE id = $1",
+                                       int(payload["customer_id"]))
+    elif payload.get("username"):
+        customer = await conn.fetchrow("SELECT id, operator_id FROM customers WHERE username = $1",
+                                       payload["username"])
+    if customer is None:
+        return None, row["operator_id"]
+    return customer["id"], customer["operator_id"]
+
+
+async def list_alerts(conn: asyncpg.Connection, scope: Scope, limit: int = 100) -> list[asyncpg.Record]:
+    """Alerts raised for customers in the scope's subtree, newest first."""
+    return await conn.fetch(
+        "SELECT a.id, a.at, a.object_kind, a.object_id, a.detail, c.username FROM audit_log a"
+        "  JOIN operators o ON o.id = a.operator_id"
+        "  LEFT JOIN customers c ON a.object_kind = 'customer' AND c.id = a.object_id"
+        " WHERE a.action = 'alert' AND o.path <@ $1::ltree ORDER BY a.at DESC, a.id DESC LIMIT $2",
+        scope.path, limit)
+
+
+# --- RADIUS Dynamic Authorization (RFC 5176) -------------------------------------------------------------
+
+ACK_CODES = {packet.DisconnectACK, packet.CoAACK}
+NAK_CODES = {packet.DisconnectNAK, packet.CoANAK}
+REQUEST_CODES = {"disconnect": packet.DisconnectRequest, "coa": packet.CoARequest}
+
+
+@register("disconnect")
+@register("coa")
+async def send_dynamic_authorization(conn: asyncpg.Connection, row: asyncpg.Record,
+                                     settings: DispatchSettings) -> Outcome:
+    """Send the row's Disconnect-Request or CoA-Request to the router that holds the session."""
+    payload = _payload(row)
+    nas = await conn.fetchrow("SELECT nasname, secret, coa_port, status FROM nas WHERE nasname::inet = $1::inet",
+                              payload["nas_ip"])
+    if nas is None or nas["status"] != "active":
+        return Outcome("error", error=f"router {payload['nas_ip']} is not in the routers list (or is disabled)",
+                       retry=False)
+    code, attributes = await asyncio.to_thread(
+        send_rfc5176, REQUEST_CODES[row["kind"]], payload["nas_ip"], nas["coa_port"], nas["secret"],
+        session_attributes(payload), settings.radius_timeout, settings.radius_tries)
+    result = {"nas_ip": payload["nas_ip"], "coa_port": nas["coa_port"]}
+    if code is None:
+        return Outcome("timeout", result, error=f"no answer from {payload['nas_ip']}:{nas['coa_port']}")
+    result["reply_code"] = code
+    if "Error-Cause" in attributes:
+        result["error_cause"] = attributes["Error-Cause"]
+    if code in ACK_CODES:
+        return Outcome("ack", result)
+    if code in NAK_CODES:
+        return Outcome("nak", result, error=f"the router refused (Error-Cause {attributes.get('Error-Cause', '?')})")
+    return Outcome("error", result, error=f"unexpected reply code {code}")
+
+
+def session_attributes(payload: dict) -> list[tuple[str, str]]:
+    """Identify the session the way RouterOS matches it (User-Name + Acct-Session-Id, + Framed-IP-Address)."""
+    attrs = [("User-Name", payload["username"]), ("Acct-Session-Id", payload["acct_session_id"])]
+    if payload.get("framed_ip"):
+        attrs.append(("Framed-IP-Address", payload["framed_ip"]))
+    attrs += [(name, str(value)) for name, value in (payload.get("attributes") or {}).items()]
+    return attrs
+
+
+def send_rfc5176(code: int, host: str, port: int, secret: str, attributes: list[tuple[str, str]],
+                 timeout: float, tries: int) -> tuple[int | None, dict]:
+    """Blocking: send one Disconnect/CoA-Request with a Message-Authenticator; (reply code, attributes) or
+    (None, {}) when the router does not answer. Replies with a wrong authenticator are ignored by pyrad."""
+    client = Client(server=host, coaport=port, secret=secret.encode(), dict=dictionary(), timeout=timeout,
+                    retries=tries)
+    request = client.CreateCoAPacket(code=code)
+    request.add_message_authenticator()  # Blast-RADIUS: RouterOS 7.15+ can require it
+    for name, value in attributes:
+        request.AddAttribute(name, value)
+    try:
+        reply = client.SendPacket(request)
+    except Timeout:
+        return None, {}
+    finally:
+        client._CloseSocket()  # pyrad has no public close; one socket per send keeps ids from colliding
+    return reply.code, {str(k): reply[k][0] for k in reply.keys() if k != "Message-Authenticator"}

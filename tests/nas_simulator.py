@@ -1,0 +1,167 @@
+"""A small local NAS for tests: it logs customers in and keeps sessions with real Access- and
+Accounting-Requests to the FreeRADIUS under test, and answers RFC 5176 Disconnect/CoA-Requests on a loopback
+UDP port like a Blast-RADIUS-safe router (a request without a valid Message-Authenticator gets no answer).
+
+Give each simulator its own 127.0.0.x address: FreeRADIUS knows a NAS by the source address, radbill's
+dispatcher finds it by radacct's NAS-IP-Address; both are that address.
+"""
+
+from __future__ import annotations
+
+import itertools
+import select
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+from pyrad import packet
+
+from radbill.radius.client import RadiusClient, Reply, dictionary
+
+ERROR_CAUSE_SESSION_NOT_FOUND = 503
+ERROR_CAUSE_RESOURCES_UNAVAILABLE = 506
+_ids = itertools.count(1)
+
+
+@dataclass
+class SimSession:
+    username: str
+    acct_session_id: str
+    framed_ip: str
+    attributes: dict[str, str] = field(default_factory=dict)  # what CoA-Requests changed
+    open: bool = True
+
+
+@dataclass
+class Received:
+    code: int
+    attributes: dict[str, str]
+    answered: int | None  # the reply code, None when the simulator stayed silent
+
+
+class NasSimulator:
+    """`mode`: 'ack' (default), 'nak' or 'silent'; `received` lists every valid Disconnect/CoA-Request."""
+
+    def __init__(self, ip: str, secret: str):
+        self.ip, self.secret = ip, secret
+        self.mode = "ack"
+        self.received: list[Received] = []
+        self.rejected = 0  # requests dropped for a bad authenticator or Message-Authenticator
+        self.sessions: dict[str, SimSession] = {}
+        self.radius: tuple[str, int, int] | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._sock.bind((ip, 0))
+        self.coa_port = self._sock.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, name=f"nas-sim-{ip}", daemon=True)
+
+    # --- lifecycle -------------------------------------------------------------------------------------
+    def start(self) -> NasSimulator:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._sock.close()
+
+    def use_radius(self, host: str, auth_port: int, acct_port: int) -> None:
+        self.radius = (host, auth_port, acct_port)
+
+    def reset(self, mode: str = "ack") -> None:
+        with self._lock:
+            self.mode, self.received, self.rejected = mode, [], 0
+
+    # --- the NAS as a RADIUS client ----------------------------------------------------------------------
+    def _client(self) -> RadiusClient:
+        assert self.radius, "call use_radius() first"
+        host, auth, acct = self.radius
+        client = RadiusClient(host, auth, acct, self.secret, timeout=1.0, retries=3)
+        client.client.bind((self.ip, 0))  # FreeRADIUS knows this NAS by its source address
+        return client
+
+    def login(self, username: str, password: str) -> Reply | None:
+        client = self._client()
+        return client.send(client.access_request(username, password, NAS_IP_Address=self.ip))
+
+    def start_session(self, username: str, framed_ip: str = "10.9.0.1") -> SimSession:
+        session = SimSession(username, f"{self.ip}-{next(_ids):06d}-{int(time.time() * 1000) % 10**6}", framed_ip)
+        self._account(session, "Start")
+        with self._lock:
+            self.sessions[session.acct_session_id] = session
+        return session
+
+    def stop_session(self, session: SimSession, cause: str = "User-Request") -> None:
+        session.open = False
+        self._account(session, "Stop", Acct_Terminate_Cause=cause, Acct_Session_Time=5)
+
+    def _account(self, session: SimSession, status: str, **attrs) -> None:
+        client = self._client()
+        req = client.accounting_request(User_Name=session.username, Acct_Session_Id=session.acct_session_id,
+                                        Acct_Status_Type=status, NAS_IP_Address=self.ip, NAS_Port=1,
+                                        Framed_IP_Address=session.framed_ip, **attrs)
+        reply = client.send(req)
+        if reply is None or reply.code != "Accounting-Response":
+            raise AssertionError(f"FreeRADIUS did not acknowledge {status} for {session.username}")
+
+    # --- the NAS as a Dynamic Authorization server (RFC 5176) ---------------------------------------------
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            ready, _, _ = select.select([self._sock], [], [], 0.05)
+            if not ready:
+                continue
+            try:
+                data, addr = self._sock.recvfrom(4096)
+            except OSError:
+                return
+            self._handle(data, addr)
+
+    def _handle(self, data: bytes, addr) -> None:
+        try:
+            request = packet.CoAPacket(packet=data, secret=self.secret.encode(), dict=dictionary())
+        except packet.PacketError:
+            self.rejected += 1
+            return
+        if request.code not in (packet.DisconnectRequest, packet.CoARequest) or not request.VerifyCoARequest() \
+                or request.message_authenticator is None or not request.verify_message_authenticator():
+            self.rejected += 1
+            return
+        attrs = {str(k): request[k][0] for k in request.keys() if k != "Message-Authenticator"}
+        with self._lock:
+            mode = self.mode
+            session = self._find(attrs)
+        answer, error_cause = None, None
+        if mode == "nak":
+            answer, error_cause = "nak", ERROR_CAUSE_RESOURCES_UNAVAILABLE
+        elif mode == "ack":
+            answer, error_cause = ("ack", None) if session else ("nak", ERROR_CAUSE_SESSION_NOT_FOUND)
+        reply_code = None
+        if answer:
+            reply = request.CreateReply()
+            if answer == "nak":
+                reply.code = packet.DisconnectNAK if request.code == packet.DisconnectRequest else packet.CoANAK
+                reply.AddAttribute("Error-Cause", error_cause)
+            reply.add_message_authenticator()
+            self._sock.sendto(reply.ReplyPacket(), addr)
+            reply_code = reply.code
+        with self._lock:
+            self.received.append(Received(request.code, attrs, reply_code))
+        if answer == "ack" and request.code == packet.DisconnectRequest:
+            self.stop_session(session, cause="Admin-Reset")  # like RouterOS: ACK, then the Stop
+        elif answer == "ack":
+            session.attributes.update({k: v for k, v in attrs.items()
+                                       if k not in ("User-Name", "Acct-Session-Id", "Framed-IP-Address")})
+
+    def _find(self, attrs: dict[str, str]) -> SimSession | None:
+        session = self.sessions.get(attrs.get("Acct-Session-Id", ""))
+        if session is None or not session.open or session.username != attrs.get("User-Name"):
+            return None
+        if "Framed-IP-Address" in attrs and attrs["Framed-IP-Address"] != session.framed_ip:
+            return None
+        return session
+
+    def requests_for(self, session: SimSession) -> list[Received]:
+        with self._lock:
+            return [r for r in self.received if r.attributes.get("Acct-Session-Id") == session.acct_session_id]

@@ -1,0 +1,1 @@
+"""Tests of radbill.services write paths against a real Postgres."""
