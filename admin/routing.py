@@ -24,6 +24,8 @@ class Access:
     section: str | None = None  # named on the 403 page
     public: bool = False  # reachable without a session (login)
     stages: frozenset[str] = frozenset({"full"})  # login stages that may use it (totp, change_password, full)
+    # server-to-server (an SMS provider's delivery report): no session, no CSRF; the handler authenticates
+    machine: bool = False
 
 
 @dataclass(frozen=True)
@@ -40,13 +42,16 @@ REGISTRY: list[Route] = []
 
 def route(method: str, path: str, *, roles: frozenset[str] | None = None, permission: str | None = None,
           section: str | None = None, public: bool = False, stages: tuple[str, ...] = ("full",),
-          name: str | None = None):
+          name: str | None = None, machine: bool = False):
     """Declare a handler `async def h(request, scope)`; the scope is None only on public routes."""
+    if machine and roles:
+        raise ValueError(f"{method} {path}: a machine route has no roles (its handler authenticates the caller)")
+    public = public or machine
     if not public and not roles:
         raise ValueError(f"{method} {path}: a route must declare its roles (or be public)")
 
     def decorator(func: Callable[..., Awaitable[web.StreamResponse]]):
-        access = Access(frozenset(roles or ()), permission, section, public, frozenset(stages))
+        access = Access(frozenset(roles or ()), permission, section, public, frozenset(stages), machine)
 
         @functools.wraps(func)
         async def handler(request: web.Request) -> web.StreamResponse:

@@ -64,3 +64,22 @@ async def run_exclusively(pool: asyncpg.Pool, name: str, func: Callable[[], Awai
             return True, await func()
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", key)
+
+
+# SMS: importing radbill.services.sms registers the outbox 'sms' handler in the scheduler process.
+from radbill import clock  # noqa: E402
+from radbill.services import sms as _sms_handler  # noqa: E402,F401
+from radbill.services.sms_reminders import queue_reminders  # noqa: E402
+
+
+async def queue_sms_reminders(ctx: JobContext) -> dict:
+    """Queue the due-date and expiry reminders due now (operators inside their sending hours)."""
+    async with ctx.pool.acquire() as conn:
+        return await queue_reminders(conn, clock.now())
+
+
+# every 15 minutes: a slot is queued once (dedupe key), and operators outside their sending hours are skipped
+SMS_JOBS: list[JobSpec] = [
+    JobSpec("sms.reminders", queue_sms_reminders, "cron", {"minute": "*/15", "timezone": "UTC"}),
+]
+BILLING_JOBS.extend(SMS_JOBS)

@@ -342,6 +342,61 @@ ALTER TABLE public.customers ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     CACHE 1
 );
 
+CREATE TABLE public.import_batch_items (
+    batch_id bigint NOT NULL,
+    line integer NOT NULL,
+    customer_id bigint,
+    username text,
+    status text NOT NULL,
+    detail jsonb DEFAULT '{}'::jsonb NOT NULL,
+    CONSTRAINT import_batch_items_status_check CHECK ((status = ANY (ARRAY['created'::text, 'failed'::text, 'rolled_back'::text, 'kept'::text])))
+);
+
+CREATE TABLE public.import_batches (
+    id bigint NOT NULL,
+    operator_id bigint NOT NULL,
+    created_by bigint,
+    source text NOT NULL,
+    filename text DEFAULT ''::text NOT NULL,
+    nas_id bigint,
+    headers jsonb NOT NULL,
+    rows jsonb NOT NULL,
+    mapping jsonb DEFAULT '{}'::jsonb NOT NULL,
+    defaults jsonb DEFAULT '{}'::jsonb NOT NULL,
+    bill boolean DEFAULT false NOT NULL,
+    status text DEFAULT 'uploaded'::text NOT NULL,
+    total integer DEFAULT 0 NOT NULL,
+    processed integer DEFAULT 0 NOT NULL,
+    created_count integer DEFAULT 0 NOT NULL,
+    failed_count integer DEFAULT 0 NOT NULL,
+    skipped_count integer DEFAULT 0 NOT NULL,
+    rolled_back_count integer DEFAULT 0 NOT NULL,
+    error text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    started_at timestamp with time zone,
+    heartbeat_at timestamp with time zone,
+    finished_at timestamp with time zone,
+    rolled_back_at timestamp with time zone,
+    CONSTRAINT import_batches_created_count_check CHECK ((created_count >= 0)),
+    CONSTRAINT import_batches_failed_count_check CHECK ((failed_count >= 0)),
+    CONSTRAINT import_batches_filename_check CHECK ((length(filename) <= 255)),
+    CONSTRAINT import_batches_processed_check CHECK ((processed >= 0)),
+    CONSTRAINT import_batches_rolled_back_count_check CHECK ((rolled_back_count >= 0)),
+    CONSTRAINT import_batches_skipped_count_check CHECK ((skipped_count >= 0)),
+    CONSTRAINT import_batches_source_check CHECK ((source = ANY (ARRAY['file'::text, 'mikrotik'::text]))),
+    CONSTRAINT import_batches_status_check CHECK ((status = ANY (ARRAY['uploaded'::text, 'importing'::text, 'done'::text, 'failed'::text, 'rolled_back'::text]))),
+    CONSTRAINT import_batches_total_check CHECK ((total >= 0))
+);
+
+ALTER TABLE public.import_batches ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.import_batches_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 CREATE TABLE public.ledger_accounts (
     id bigint NOT NULL,
     kind text NOT NULL,
@@ -470,6 +525,7 @@ CREATE TABLE public.operators (
     suspended_session_timeout integer DEFAULT 300 NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    sms_segment_price_minor bigint DEFAULT 25 NOT NULL,
     CONSTRAINT operators_credit_limit CHECK ((balance_minor >= (- credit_limit_minor))),
     CONSTRAINT operators_credit_limit_minor_check CHECK ((credit_limit_minor >= 0)),
     CONSTRAINT operators_currency_check CHECK ((currency ~ '^[A-Z]{3}$'::text)),
@@ -479,6 +535,7 @@ CREATE TABLE public.operators (
     CONSTRAINT operators_name_check CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 120))),
     CONSTRAINT operators_root_has_no_parent CHECK (((kind = 'group_admin'::text) = (parent_id IS NULL))),
     CONSTRAINT operators_sms_balance_check CHECK ((sms_balance >= 0)),
+    CONSTRAINT operators_sms_segment_price_minor_check CHECK ((sms_segment_price_minor >= 0)),
     CONSTRAINT operators_status_check CHECK ((status = ANY (ARRAY['active'::text, 'disabled'::text]))),
     CONSTRAINT operators_suspended_pool_check CHECK ((suspended_pool ~ '^[A-Za-z0-9_.-]{1,64}$'::text)),
     CONSTRAINT operators_suspended_session_timeout_check CHECK (((suspended_session_timeout >= 30) AND (suspended_session_timeout <= 86400)))
@@ -713,6 +770,55 @@ CREATE TABLE public.schema_migrations (
     applied_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
+CREATE TABLE public.sms_balance_entries (
+    id bigint NOT NULL,
+    operator_id bigint NOT NULL,
+    kind text NOT NULL,
+    amount_minor bigint NOT NULL,
+    balance_after bigint NOT NULL,
+    sms_message_id bigint,
+    created_by bigint,
+    memo text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT sms_balance_entries_amount_minor_check CHECK ((amount_minor <> 0)),
+    CONSTRAINT sms_balance_entries_balance_after_check CHECK ((balance_after >= 0)),
+    CONSTRAINT sms_balance_entries_check CHECK (((kind = 'send'::text) = (amount_minor < 0))),
+    CONSTRAINT sms_balance_entries_kind_check CHECK ((kind = ANY (ARRAY['topup'::text, 'send'::text, 'refund'::text])))
+);
+
+ALTER TABLE public.sms_balance_entries ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.sms_balance_entries_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE public.sms_broadcasts (
+    id bigint NOT NULL,
+    operator_id bigint NOT NULL,
+    created_by bigint,
+    body text NOT NULL,
+    filters jsonb DEFAULT '{}'::jsonb NOT NULL,
+    recipients integer NOT NULL,
+    segments integer NOT NULL,
+    cost_minor bigint NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT sms_broadcasts_cost_minor_check CHECK ((cost_minor >= 0)),
+    CONSTRAINT sms_broadcasts_recipients_check CHECK ((recipients >= 0)),
+    CONSTRAINT sms_broadcasts_segments_check CHECK ((segments >= 0))
+);
+
+ALTER TABLE public.sms_broadcasts ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.sms_broadcasts_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 CREATE TABLE public.sms_gateways (
     id bigint NOT NULL,
     operator_id bigint NOT NULL,
@@ -723,7 +829,9 @@ CREATE TABLE public.sms_gateways (
     is_default boolean DEFAULT false NOT NULL,
     active boolean DEFAULT true NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT sms_gateways_kind_check CHECK ((kind = 'http'::text))
+    callback_token_hash bytea,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT sms_gateways_kind_check CHECK ((kind = ANY (ARRAY['http'::text, 'log'::text])))
 );
 
 ALTER TABLE public.sms_gateways ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
@@ -750,6 +858,13 @@ CREATE TABLE public.sms_messages (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     sent_at timestamp with time zone,
     delivered_at timestamp with time zone,
+    outbox_id bigint,
+    broadcast_id bigint,
+    cost_minor bigint DEFAULT 0 NOT NULL,
+    charged boolean DEFAULT false NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT sms_messages_cost_minor_check CHECK ((cost_minor >= 0)),
     CONSTRAINT sms_messages_segments_check CHECK ((segments > 0)),
     CONSTRAINT sms_messages_status_check CHECK ((status = ANY (ARRAY['queued'::text, 'sent'::text, 'delivered'::text, 'failed'::text]))),
     CONSTRAINT sms_messages_to_number_check CHECK ((to_number ~ '^\+[1-9][0-9]{6,14}$'::text))
@@ -764,6 +879,17 @@ ALTER TABLE public.sms_messages ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY
     CACHE 1
 );
 
+CREATE TABLE public.sms_settings (
+    operator_id bigint NOT NULL,
+    send_from time without time zone DEFAULT '09:00:00'::time without time zone NOT NULL,
+    send_until time without time zone DEFAULT '21:00:00'::time without time zone NOT NULL,
+    due_reminder_days integer[] DEFAULT '{3,1}'::integer[] NOT NULL,
+    expiry_reminder_days integer[] DEFAULT '{3,1}'::integer[] NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT sms_settings_due_reminder_days_check CHECK (((cardinality(due_reminder_days) <= 5) AND (0 <= ALL (due_reminder_days)) AND (60 >= ALL (due_reminder_days)))),
+    CONSTRAINT sms_settings_expiry_reminder_days_check CHECK (((cardinality(expiry_reminder_days) <= 5) AND (0 <= ALL (expiry_reminder_days)) AND (60 >= ALL (expiry_reminder_days))))
+);
+
 CREATE TABLE public.sms_templates (
     id bigint NOT NULL,
     operator_id bigint NOT NULL,
@@ -771,7 +897,8 @@ CREATE TABLE public.sms_templates (
     body text NOT NULL,
     enabled boolean DEFAULT true NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT sms_templates_body_check CHECK (((length(body) >= 1) AND (length(body) <= 1600)))
+    CONSTRAINT sms_templates_body_check CHECK (((length(body) >= 1) AND (length(body) <= 1600))),
+    CONSTRAINT sms_templates_event_check CHECK ((event = ANY (ARRAY['bill_generated'::text, 'payment_received'::text, 'account_suspended'::text, 'account_activated'::text, 'expiry_reminder'::text, 'due_reminder'::text])))
 );
 
 ALTER TABLE public.sms_templates ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
@@ -855,6 +982,12 @@ ALTER TABLE ONLY public.customers
 ALTER TABLE ONLY public.customers
     ADD CONSTRAINT customers_username_key UNIQUE (username);
 
+ALTER TABLE ONLY public.import_batch_items
+    ADD CONSTRAINT import_batch_items_pkey PRIMARY KEY (batch_id, line);
+
+ALTER TABLE ONLY public.import_batches
+    ADD CONSTRAINT import_batches_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.ledger_accounts
     ADD CONSTRAINT ledger_accounts_kind_operator_id_customer_id_currency_key UNIQUE NULLS NOT DISTINCT (kind, operator_id, customer_id, currency);
 
@@ -912,6 +1045,12 @@ ALTER TABLE ONLY public.radpostauth
 ALTER TABLE ONLY public.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
 
+ALTER TABLE ONLY public.sms_balance_entries
+    ADD CONSTRAINT sms_balance_entries_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.sms_broadcasts
+    ADD CONSTRAINT sms_broadcasts_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.sms_gateways
     ADD CONSTRAINT sms_gateways_operator_id_name_key UNIQUE (operator_id, name);
 
@@ -919,7 +1058,13 @@ ALTER TABLE ONLY public.sms_gateways
     ADD CONSTRAINT sms_gateways_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.sms_messages
+    ADD CONSTRAINT sms_messages_outbox_id_key UNIQUE (outbox_id);
+
+ALTER TABLE ONLY public.sms_messages
     ADD CONSTRAINT sms_messages_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.sms_settings
+    ADD CONSTRAINT sms_settings_pkey PRIMARY KEY (operator_id);
 
 ALTER TABLE ONLY public.sms_templates
     ADD CONSTRAINT sms_templates_operator_id_event_key UNIQUE (operator_id, event);
@@ -970,6 +1115,10 @@ CREATE INDEX customers_search ON public.customers USING gin ((((((name || ' '::t
 
 CREATE INDEX customers_zone ON public.customers USING btree (zone_id);
 
+CREATE UNIQUE INDEX import_batch_items_customer ON public.import_batch_items USING btree (customer_id) WHERE (customer_id IS NOT NULL);
+
+CREATE INDEX import_batches_operator ON public.import_batches USING btree (operator_id, created_at);
+
 CREATE INDEX ledger_entries_account ON public.ledger_entries USING btree (account_id, id);
 
 CREATE INDEX ledger_entries_txn ON public.ledger_entries USING btree (txn_id);
@@ -1016,11 +1165,25 @@ CREATE INDEX radpostauth_authdate ON public.radpostauth USING btree (authdate);
 
 CREATE INDEX radpostauth_username_idx ON public.radpostauth USING btree (username, authdate);
 
+CREATE UNIQUE INDEX sms_balance_entries_once ON public.sms_balance_entries USING btree (sms_message_id, kind) WHERE (sms_message_id IS NOT NULL);
+
+CREATE INDEX sms_balance_entries_operator ON public.sms_balance_entries USING btree (operator_id, id);
+
+CREATE INDEX sms_broadcasts_operator ON public.sms_broadcasts USING btree (operator_id, created_at);
+
 CREATE UNIQUE INDEX sms_gateways_one_default ON public.sms_gateways USING btree (operator_id) WHERE is_default;
+
+CREATE INDEX sms_messages_broadcast ON public.sms_messages USING btree (broadcast_id, status) WHERE (broadcast_id IS NOT NULL);
+
+CREATE UNIQUE INDEX sms_messages_broadcast_once ON public.sms_messages USING btree (broadcast_id, to_number) WHERE (broadcast_id IS NOT NULL);
 
 CREATE INDEX sms_messages_customer ON public.sms_messages USING btree (customer_id);
 
 CREATE INDEX sms_messages_operator_time ON public.sms_messages USING btree (operator_id, created_at);
+
+CREATE INDEX sms_messages_provider_id ON public.sms_messages USING btree (gateway_id, provider_message_id) WHERE (provider_message_id IS NOT NULL);
+
+CREATE INDEX sms_messages_status ON public.sms_messages USING btree (operator_id, status, created_at);
 
 CREATE UNIQUE INDEX zones_name ON public.zones USING btree (operator_id, lower(name));
 
@@ -1059,6 +1222,10 @@ CREATE TRIGGER outbox_notify AFTER INSERT OR UPDATE OF next_attempt_at ON public
 CREATE TRIGGER packages_notify_policy AFTER UPDATE ON public.packages FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION public.notify_policy_package();
 
 CREATE TRIGGER packages_touch BEFORE UPDATE ON public.packages FOR EACH ROW EXECUTE FUNCTION public.touch_updated_at();
+
+CREATE TRIGGER sms_balance_entries_append_only BEFORE DELETE OR UPDATE ON public.sms_balance_entries FOR EACH ROW EXECUTE FUNCTION public.forbid_change();
+
+CREATE TRIGGER sms_balance_entries_no_truncate BEFORE TRUNCATE ON public.sms_balance_entries FOR EACH STATEMENT EXECUTE FUNCTION public.forbid_change();
 
 ALTER TABLE ONLY public.accounts
     ADD CONSTRAINT accounts_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE RESTRICT;
@@ -1101,6 +1268,21 @@ ALTER TABLE ONLY public.customers
 
 ALTER TABLE ONLY public.customers
     ADD CONSTRAINT customers_zone_id_fkey FOREIGN KEY (zone_id) REFERENCES public.zones(id) ON DELETE RESTRICT;
+
+ALTER TABLE ONLY public.import_batch_items
+    ADD CONSTRAINT import_batch_items_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES public.import_batches(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.import_batch_items
+    ADD CONSTRAINT import_batch_items_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES public.customers(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.import_batches
+    ADD CONSTRAINT import_batches_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.accounts(id) ON DELETE RESTRICT;
+
+ALTER TABLE ONLY public.import_batches
+    ADD CONSTRAINT import_batches_nas_id_fkey FOREIGN KEY (nas_id) REFERENCES public.nas(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.import_batches
+    ADD CONSTRAINT import_batches_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE RESTRICT;
 
 ALTER TABLE ONLY public.ledger_accounts
     ADD CONSTRAINT ledger_accounts_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES public.customers(id) ON DELETE RESTRICT;
@@ -1153,8 +1335,26 @@ ALTER TABLE ONLY public.payments
 ALTER TABLE ONLY public.payments
     ADD CONSTRAINT payments_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE RESTRICT;
 
+ALTER TABLE ONLY public.sms_balance_entries
+    ADD CONSTRAINT sms_balance_entries_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.accounts(id) ON DELETE RESTRICT;
+
+ALTER TABLE ONLY public.sms_balance_entries
+    ADD CONSTRAINT sms_balance_entries_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE RESTRICT;
+
+ALTER TABLE ONLY public.sms_balance_entries
+    ADD CONSTRAINT sms_balance_entries_sms_message_id_fkey FOREIGN KEY (sms_message_id) REFERENCES public.sms_messages(id) ON DELETE RESTRICT;
+
+ALTER TABLE ONLY public.sms_broadcasts
+    ADD CONSTRAINT sms_broadcasts_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.accounts(id) ON DELETE RESTRICT;
+
+ALTER TABLE ONLY public.sms_broadcasts
+    ADD CONSTRAINT sms_broadcasts_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE RESTRICT;
+
 ALTER TABLE ONLY public.sms_gateways
     ADD CONSTRAINT sms_gateways_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE RESTRICT;
+
+ALTER TABLE ONLY public.sms_messages
+    ADD CONSTRAINT sms_messages_broadcast_id_fkey FOREIGN KEY (broadcast_id) REFERENCES public.sms_broadcasts(id) ON DELETE RESTRICT;
 
 ALTER TABLE ONLY public.sms_messages
     ADD CONSTRAINT sms_messages_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES public.customers(id) ON DELETE SET NULL;
@@ -1164,6 +1364,9 @@ ALTER TABLE ONLY public.sms_messages
 
 ALTER TABLE ONLY public.sms_messages
     ADD CONSTRAINT sms_messages_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE RESTRICT;
+
+ALTER TABLE ONLY public.sms_settings
+    ADD CONSTRAINT sms_settings_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.sms_templates
     ADD CONSTRAINT sms_templates_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE CASCADE;

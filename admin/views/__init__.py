@@ -1,3 +1,14 @@
 """Admin pages; importing this package registers every route."""
 
-from admin.views import accounts, auth, dashboard, profile, sections  # noqa: F401
+from admin.views import (  # noqa: F401
+    accounts,
+    auth,
+    catalog,
+    customers,
+    dashboard,
+    imports,
+    profile,
+    routers,
+    sections,
+    sms,
+)

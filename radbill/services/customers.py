@@ -13,7 +13,7 @@ import asyncpg
 
 from radbill.errors import NotFound, ValidationError
 from radbill.policy import Speeds
-from radbill.services import audit
+from radbill.services import audit, sms_events
 from radbill.tenancy import Scope
 
 CUSTOMER_IN_SCOPE = """
@@ -116,6 +116,7 @@ async def _set_status(conn, scope, customer_id, new_status, reason, ip) -> async
         await conn.execute(
             "UPDATE customers SET status = $2, status_reason = $3, status_changed_at = now() WHERE id = $1",
             customer_id, new_status, reason)
+        await sms_events.queue_status_sms(conn, customer, new_status)
         sessions = await conn.fetch(OPEN_SESSIONS, customer["username"])
         if new_status == "active":
             # only sessions opened while suspended (walled garden); an older one is already at full speed

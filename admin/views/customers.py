@@ -1,0 +1,157 @@
+"""Customers: list and search, add, profile, edit, status actions, package change, custom price."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from admin.routing import ALL_ROLES, route
+from admin.web import client_ip, redirect, render
+from radbill.billing.money import parse_amount
+from radbill.errors import ValidationError
+from radbill.policy import Speeds
+from radbill.services import catalog, customer_records, customers, ledger
+
+VIEW, EDIT = "customers.view", "customers.edit"
+
+
+def _int(value) -> int | None:
+    return int(value) if value and str(value).isdigit() else None
+
+
+async def _options(conn, scope) -> dict:
+    return {"packages": await catalog.packages_for(conn, scope),
+            "profiles": await catalog.billing_profiles_for(conn, scope),
+            "zones": await catalog.zones_for(conn, scope),
+            "connection_types": customer_records.CONNECTION_TYPES}
+
+
+@route("GET", "/customers", roles=ALL_ROLES, permission=VIEW)
+async def customer_list(request: web.Request, scope):
+    q = request.query
+    filters = {"status": q.get("status") or None, "connection_type": q.get("connection_type") or None,
+               "package_id": _int(q.get("package_id")), "billing_profile_id": _int(q.get("billing_profile_id")),
+               "zone_id": _int(q.get("zone_id"))}
+    page = _int(q.get("page")) or 1
+    async with request.app["pool"].acquire() as conn:
+        rows, more = await customer_records.search(conn, scope, q.get("q", ""), page=page, **filters)
+        options = await _options(conn, scope)
+    return render(request, "customers.html", rows=rows, more=more, page=page, q=q.get("q", ""), filters=filters,
+                  statuses=customer_records.STATUSES, **options)
+
+
+@route("GET", "/customers/new", roles=ALL_ROLES, permission=EDIT)
+async def customer_new(request: web.Request, scope):
+    async with request.app["pool"].acquire() as conn:
+        options = await _options(conn, scope)
+    return render(request, "customer_form.html", form={"connection_type": "pppoe"}, errors={}, customer=None,
+                  **options)
+
+
+@route("POST", "/customers/new", roles=ALL_ROLES, permission=EDIT)
+async def customer_create(request: web.Request, scope):
+    form = await request.post()
+    async with request.app["pool"].acquire() as conn:
+        try:
+            customer = await customer_records.create_customer(conn, scope, form, client_ip(request))
+        except ValidationError as exc:
+            options = await _options(conn, scope)
+            return render(request, "customer_form.html", status=422, form=dict(form), errors=exc.fields,
+                          message=str(exc), customer=None, **options)
+    return redirect(request, f"/customers/{customer['id']}",
+                    f"Customer {customer['username']} added: they can log in now (password under Login details).")
+
+
+@route("GET", "/customers/{customer_id:\\d+}", roles=ALL_ROLES, permission=VIEW)
+async def customer_profile(request: web.Request, scope):
+    customer_id = int(request.match_info["customer_id"])
+    async with request.app["pool"].acquire() as conn:
+        data = await customer_records.detail(conn, scope, customer_id)
+        balance = await ledger.customer_balance(conn, scope, customer_id)
+        entries = await ledger.customer_ledger(conn, scope, customer_id)
+        options = await _options(conn, scope)
+    return render(request, "customer.html", balance=balance, ledger=entries[-50:][::-1], **data, **options)
+
+
+@route("GET", "/customers/{customer_id:\\d+}/edit", roles=ALL_ROLES, permission=EDIT)
+async def customer_edit(request: web.Request, scope):
+    async with request.app["pool"].acquire() as conn:
+        data = await customer_records.detail(conn, scope, int(request.match_info["customer_id"]))
+        options = await _options(conn, scope)
+    c = data["customer"]
+    form = {k: c[k] for k in ("name", "mobile", "email", "address", "national_id", "username", "connection_type")}
+    form.update(zone_id=c["zone_id"], billing_profile_id=c["billing_profile_id"], static_ip=c["static_ip_text"],
+                mac_address=c["mac_text"], simultaneous_use=c["simultaneous_use"] or "",
+                custom_price=(c["custom_price_minor"] / 100) if c["custom_price_minor"] is not None else "")
+    return render(request, "customer_form.html", form=form, errors={}, customer=c, **options)
+
+
+@route("POST", "/customers/{customer_id:\\d+}/edit", roles=ALL_ROLES, permission=EDIT)
+async def customer_update(request: web.Request, scope):
+    customer_id = int(request.match_info["customer_id"])
+    form = await request.post()
+    async with request.app["pool"].acquire() as conn:
+        try:
+            await customer_records.update_customer(conn, scope, customer_id, form, client_ip(request))
+        except ValidationError as exc:
+            data = await customer_records.detail(conn, scope, customer_id)
+            options = await _options(conn, scope)
+            return render(request, "customer_form.html", status=422, form=dict(form), errors=exc.fields,
+                          message=str(exc), customer=data["customer"], **options)
+    return redirect(request, f"/customers/{customer_id}", "Customer saved.")
+
+
+@route("POST", "/customers/{customer_id:\\d+}/status", roles=ALL_ROLES, permission=EDIT)
+async def customer_status(request: web.Request, scope):
+    customer_id = int(request.match_info["customer_id"])
+    form = await request.post()
+    action, reason = form.get("action"), str(form.get("reason", "")).strip()
+    actions = {"suspend": customers.suspend_customer, "disable": customers.disable_customer,
+               "activate": customers.activate_customer}
+    if action not in actions:
+        raise ValidationError("Choose suspend, disable or activate.")
+    if action != "activate" and not reason:
+        return redirect(request, f"/customers/{customer_id}", "Give a reason: it is kept on the timeline.", "error")
+    async with request.app["pool"].acquire() as conn:
+        await actions[action](conn, scope, customer_id, reason or None, ip=client_ip(request))
+    done = {"suspend": "suspended; the live session is being disconnected",
+            "disable": "disabled; the live session is being disconnected", "activate": "activated"}[action]
+    return redirect(request, f"/customers/{customer_id}", f"Customer {done}.")
+
+
+@route("GET", "/customers/{customer_id:\\d+}/package", roles=ALL_ROLES, permission=EDIT)
+async def package_preview(request: web.Request, scope):
+    customer_id = int(request.match_info["customer_id"])
+    async with request.app["pool"].acquire() as conn:
+        data = await customer_records.detail(conn, scope, customer_id)
+        options = await _options(conn, scope)
+    chosen = next((p for p in options["packages"] if p["id"] == _int(request.query.get("package_id"))), None)
+    rate = Speeds(chosen["download_kbps"], chosen["upload_kbps"]).rate_limit() if chosen else None
+    return render(request, "customer_package.html", chosen=chosen, rate=rate, **data, **options)
+
+
+@route("POST", "/customers/{customer_id:\\d+}/package", roles=ALL_ROLES, permission=EDIT)
+async def package_change(request: web.Request, scope):
+    customer_id = int(request.match_info["customer_id"])
+    form = await request.post()
+    async with request.app["pool"].acquire() as conn:
+        try:
+            await customers.change_package(conn, scope, customer_id, _int(form.get("package_id")) or 0,
+                                           ip=client_ip(request))
+        except ValidationError as exc:
+            return redirect(request, f"/customers/{customer_id}/package", str(exc), "error")
+    return redirect(request, f"/customers/{customer_id}", "Package changed; the live session gets the new speed.")
+
+
+@route("POST", "/customers/{customer_id:\\d+}/price", roles=ALL_ROLES, permission=EDIT)
+async def custom_price(request: web.Request, scope):
+    customer_id = int(request.match_info["customer_id"])
+    form = await request.post()
+    raw = str(form.get("custom_price", "")).strip()
+    async with request.app["pool"].acquire() as conn:
+        data = await customer_records.detail(conn, scope, customer_id)
+        try:
+            price = parse_amount(raw, data["customer"]["currency"]) if raw else None
+        except ValidationError as exc:
+            return redirect(request, f"/customers/{customer_id}", str(exc), "error")
+        await customers.set_custom_price(conn, scope, customer_id, price, ip=client_ip(request))
+    return redirect(request, f"/customers/{customer_id}", "Custom price saved; it applies to future bills.")

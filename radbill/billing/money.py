@@ -1,0 +1,54 @@
+"""Money in integer minor units: exact parsing of what a user types, formatting, half-up division."""
+
+from __future__ import annotations
+
+import re
+
+from radbill.errors import ValidationError
+
+# ISO 4217 exponents that differ from the usual 2; anything not listed has 2 minor digits.
+_EXPONENTS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3,
+              "TND": 3, "IQD": 3, "LYD": 3}
+_AMOUNT = re.compile(r"^(?P<int>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<frac>\d*))?$")
+
+
+def exponent(currency: str) -> int:
+    """How many minor-unit digits the currency has (BDT: 2 — 100 poisha to the taka)."""
+    return _EXPONENTS.get(currency.upper(), 2)
+
+
+def round_half_up_div(numerator: int, denominator: int) -> int:
+    """numerator / denominator rounded to the nearest integer, halves away from zero (half-up for amounts)."""
+    if denominator <= 0:
+        raise ValueError("denominator must be positive")
+    magnitude = (2 * abs(numerator) + denominator) // (2 * denominator)
+    return magnitude if numerator >= 0 else -magnitude
+
+
+def parse_amount(text: str, currency: str = "BDT") -> int:
+    """Parse a user-entered amount such as "1,234.50" into minor units, exactly (never through float).
+
+    Accepts digits with optional correctly grouped thousands commas and at most `exponent(currency)` decimals.
+    """
+    cleaned = (text or "").strip()
+    code = currency.upper()
+    if cleaned.upper().startswith(code):
+        cleaned = cleaned[len(code):].strip()
+    match = _AMOUNT.match(cleaned)
+    digits = exponent(currency)
+    frac = match.group("frac") if match else None
+    if not match or (frac is not None and len(frac) > digits):
+        raise ValidationError(f"{text!r} is not an amount: write it like 1,234.50 (at most {digits} decimals)",
+                              {"amount": "not an amount"})
+    whole = int(match.group("int").replace(",", ""))
+    minor = (frac or "").ljust(digits, "0")
+    return whole * 10**digits + (int(minor) if minor else 0)
+
+
+def format_minor(amount_minor: int, currency: str = "BDT") -> str:
+    """Render minor units for people: format_minor(123450, "BDT") == "BDT 1,234.50"."""
+    digits = exponent(currency)
+    sign = "-" if amount_minor < 0 else ""
+    whole, frac = divmod(abs(amount_minor), 10**digits)
+    text = f"{whole:,}" + (f".{frac:0{digits}d}" if digits else "")
+    return f"{currency.upper()} {sign}{text}"

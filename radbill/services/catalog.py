@@ -1,0 +1,663 @@
+"""What operators sell: packages, billing profiles, their assignments to sub-operators, and zones.
+
+Every lookup is scoped to the caller's subtree (a foreign id is NotFound, like a missing one); every change is one
+transaction with its audit row, filed under the owning operator so that operator's audit log shows it. Editing a
+package needs nothing more: the packages trigger NOTIFYs the RADIUS module for each of its customers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import asyncpg
+
+from radbill import validate
+from radbill.billing.money import exponent, parse_amount
+from radbill.errors import NotFound, ValidationError
+from radbill.policy import Speeds, format_rate
+from radbill.services import audit
+from radbill.tenancy import Scope
+
+CONNECTION_TYPES = ("pppoe", "hotspot", "static", "other")
+STATUSES = ("active", "retired")
+CYCLE_KINDS = ("fixed_day", "validity_days")
+BILLING_TYPES = ("prepaid", "postpaid", "free")
+MAX_KBPS = 100_000_000  # 100 Gbit/s; the columns are 32-bit integers
+_RATE = re.compile(r"^(\d{1,9})(?:\.(\d{1,3}))?(k|m|g)?(?:b|bit|bit/s|bps|b/s)?$")
+_GB = re.compile(r"^(\d{1,7})(?:\.(\d{1,3}))?$")
+_POOL = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# form field -> packages column, for the rates
+RATE_FIELDS = {"download": "download_kbps", "upload": "upload_kbps", "burst_download": "burst_download_kbps",
+               "burst_upload": "burst_upload_kbps", "burst_threshold_download": "burst_threshold_download_kbps",
+               "burst_threshold_upload": "burst_threshold_upload_kbps", "throttled_download": "throttled_download_kbps",
+               "throttled_upload": "throttled_upload_kbps"}
+PACKAGE_COLUMNS = ("name", "download_kbps", "upload_kbps", "burst_download_kbps", "burst_upload_kbps",
+                   "burst_threshold_download_kbps", "burst_threshold_upload_kbps", "burst_time_seconds", "price_minor",
+                   "validity_days", "ip_pool", "data_cap_bytes", "throttled_download_kbps", "throttled_upload_kbps",
+                   "connection_types")
+PROFILE_COLUMNS = ("name", "cycle_kind", "billing_day", "validity_days", "due_days", "grace_days", "auto_suspend",
+                   "billing_type")
+
+
+# ---- parsing what people type (pure) --------------------------------------------------------------------
+
+def _text(form: Mapping, key: str, limit: int = 200) -> str:
+    return str(form.get(key) or "").strip()[:limit]
+
+
+def _list(form: Mapping, key: str) -> list[str]:
+    if hasattr(form, "getall"):
+        return [str(v) for v in form.getall(key, [])]
+    value = form.get(key)
+    return [str(v) for v in value] if isinstance(value, list | tuple) else ([str(value)] if value else [])
+
+
+def parse_rate(text: str) -> int:
+    """'10M', '10 Mbit/s', '1.5M', '512k', '512 kbit/s', '1G' -> kbit/s; a bare number means Mbit/s."""
+    match = _RATE.match(text.strip().lower().replace(" ", ""))
+    if not match:
+        raise ValueError("Write a rate like 10M (Mbit/s) or 512k (kbit/s).")
+    whole, frac, unit = match.group(1), match.group(2) or "", match.group(3) or "m"
+    if unit == "k" and frac:
+        raise ValueError("kbit/s must be a whole number, like 1500k.")
+    factor = {"k": 1, "m": 1000, "g": 1_000_000}[unit]
+    kbps = int(whole) * factor + int(frac.ljust(3, "0") or 0) * factor // 1000
+    if not 0 < kbps <= MAX_KBPS:
+        raise ValueError("A rate must be more than 0 and at most 100G.")
+    return kbps
+
+
+def parse_gigabytes(text: str) -> int:
+    """'200' or '1.5' (GB, 10^9 bytes) -> bytes, exactly."""
+    match = _GB.match(text.strip().replace(",", ""))
+    if not match or (int(match.group(1)) == 0 and not int(match.group(2) or 0)):
+        raise ValueError("Write the data cap in GB, like 200 or 1.5.")
+    return int(match.group(1)) * 10**9 + int((match.group(2) or "").ljust(3, "0") or 0) * 10**6
+
+
+def format_gigabytes(nbytes: int | None) -> str:
+    if nbytes is None:
+        return ""
+    whole, rest = divmod(nbytes, 10**9)
+    return str(whole) if not rest else f"{whole}.{rest * 1000 // 10**9:03d}".rstrip("0").rstrip(".")
+
+
+def format_price(minor: int | None, currency: str) -> str:
+    """Minor units back to what a person types: 123450 -> '1234.50'."""
+    if minor is None:
+        return ""
+    digits = exponent(currency)
+    whole, frac = divmod(minor, 10**digits)
+    return f"{whole}.{frac:0{digits}d}" if digits else str(whole)
+
+
+def _price(text: str, currency: str) -> int:
+    try:
+        return parse_amount(text, currency)
+    except (ValidationError, ValueError):
+        raise ValueError(f"Write an amount like 500 or 1,234.50 (at most {exponent(currency)} decimals).") from None
+
+
+def rate_limit(row: Mapping) -> str:
+    """The Mikrotik-Rate-Limit a package row (or validated values) sends."""
+    return Speeds(row["download_kbps"], row["upload_kbps"], row["burst_download_kbps"], row["burst_upload_kbps"],
+                  row["burst_threshold_download_kbps"], row["burst_threshold_upload_kbps"],
+                  row["burst_time_seconds"]).rate_limit()
+
+
+def throttled_rate_limit(row: Mapping) -> str | None:
+    if row["throttled_download_kbps"] is None:
+        return None
+    return Speeds(row["throttled_download_kbps"], row["throttled_upload_kbps"]).rate_limit()
+
+
+def package_values(form: Mapping, currency: str) -> dict:
+    """Validate a package form into column values; ValidationError names each wrong field."""
+    errors: dict[str, str] = {}
+    values: dict = {"name": _text(form, "name", 80)}
+    if not values["name"]:
+        errors["name"] = "Give the package a name."
+    for field, column in RATE_FIELDS.items():
+        raw, values[column] = _text(form, field), None
+        if raw:
+            try:
+                values[column] = parse_rate(raw)
+            except ValueError as exc:
+                errors[field] = str(exc)
+        elif field in ("download", "upload"):
+            errors[field] = "Enter a rate like 10M or 512k."
+    burst_rates = [values["burst_download_kbps"], values["burst_upload_kbps"]]
+    if (burst_rates[0] is None) != (burst_rates[1] is None) and not {"burst_download", "burst_upload"} & set(errors):
+        errors["burst_download" if burst_rates[0] is None else "burst_upload"] = "Burst needs both rates (or neither)."
+    values["burst_time_seconds"] = None
+    if _text(form, "burst_time"):
+        try:
+            values["burst_time_seconds"] = validate.positive_int(_text(form, "burst_time"), 1, 3600)
+        except ValueError as exc:
+            errors["burst_time"] = str(exc)
+    if burst_rates == [None, None]:
+        for field in ("burst_threshold_download", "burst_threshold_upload", "burst_time"):
+            if _text(form, field) and field not in errors:
+                errors[field] = "Only used with burst rates: enter them, or leave this empty."
+    try:
+        values["price_minor"] = _price(_text(form, "price"), currency)
+    except ValueError as exc:
+        errors["price"] = str(exc)
+    try:
+        values["validity_days"] = validate.positive_int(_text(form, "validity_days") or "30", 1, 3660)
+    except ValueError as exc:
+        errors["validity_days"] = str(exc)
+    values["ip_pool"] = _text(form, "ip_pool", 100) or None
+    if values["ip_pool"] and not _POOL.match(values["ip_pool"]):
+        errors["ip_pool"] = "The router's pool name: letters, digits, dot, dash, underscore (up to 64)."
+    values["data_cap_bytes"] = None
+    if _text(form, "data_cap_gb"):
+        try:
+            values["data_cap_bytes"] = parse_gigabytes(_text(form, "data_cap_gb"))
+        except ValueError as exc:
+            errors["data_cap_gb"] = str(exc)
+    throttled = [values["throttled_download_kbps"], values["throttled_upload_kbps"]]
+    if _text(form, "data_cap_gb") and None in throttled:
+        for field, value in zip(("throttled_download", "throttled_upload"), throttled, strict=True):
+            if value is None and field not in errors:
+                errors[field] = "A data cap needs the throttled rate for after the cap."
+    elif not _text(form, "data_cap_gb") and throttled != [None, None]:
+        errors["data_cap_gb"] = "Throttled rates need a data cap (or clear them)."
+    values["connection_types"] = [t for t in CONNECTION_TYPES if t in _list(form, "connection_types")]
+    if not values["connection_types"]:
+        errors["connection_types"] = "Choose at least one connection type."
+    if errors:
+        raise ValidationError("Please correct the package.", errors)
+    return values
+
+
+def package_form(row: Mapping) -> dict:
+    """A stored package as the form shows it (rates like '10M', price like '500.00')."""
+    form = {field: format_rate(row[column]) if row[column] else "" for field, column in RATE_FIELDS.items()}
+    form.update(name=row["name"], burst_time=str(row["burst_time_seconds"] or ""),
+                price=format_price(row["price_minor"], row["currency"]), validity_days=str(row["validity_days"]),
+                ip_pool=row["ip_pool"] or "", data_cap_gb=format_gigabytes(row["data_cap_bytes"]),
+                connection_types=list(row["connection_types"]))
+    return form
+
+
+def profile_values(form: Mapping) -> dict:
+    """Validate a billing-profile form into column values."""
+    errors: dict[str, str] = {}
+    values: dict = {"name": _text(form, "name", 80), "cycle_kind": _text(form, "cycle_kind"),
+                    "billing_type": _text(form, "billing_type"), "billing_day": None, "validity_days": None,
+                    "auto_suspend": _text(form, "auto_suspend") in ("1", "on", "yes", "true")}
+    if not values["name"]:
+        errors["name"] = "Give the billing profile a name."
+    if values["cycle_kind"] not in CYCLE_KINDS:
+        errors["cycle_kind"] = "Choose a monthly billing day or a number of days."
+    if values["billing_type"] not in BILLING_TYPES:
+        errors["billing_type"] = "Choose prepaid, postpaid or free."
+    checks = [("due_days", 0, 365, "0"), ("grace_days", 0, 365, "0")]
+    if values["cycle_kind"] == "fixed_day":
+        checks.append(("billing_day", 1, 31, ""))
+    elif values["cycle_kind"] == "validity_days":
+        checks.append(("validity_days", 1, 3660, ""))
+    for key, low, high, default in checks:
+        raw = _text(form, key) or default
+        if not raw:
+            errors[key] = ("Enter the day of the month bills are issued (1–31)." if key == "billing_day"
+                           else "Enter how many days one period lasts.")
+            continue
+        try:
+            values[key] = validate.positive_int(raw, low, high)
+        except ValueError as exc:
+            errors[key] = str(exc)
+    if errors:
+        raise ValidationError("Please correct the billing profile.", errors)
+    return values
+
+
+# ---- packages ------------------------------------------------------------------------------------------
+
+PACKAGE_IN_SCOPE = """
+    SELECT p.*, o.currency, o.name AS owner_name, o.path::text AS owner_path
+      FROM packages p JOIN operators o ON o.id = p.operator_id
+     WHERE p.id = $1 AND o.path <@ $2::ltree
+"""
+
+
+async def get_package(conn: asyncpg.Connection, scope: Scope, package_id: int,
+                      for_update: bool = False) -> asyncpg.Record:
+    """A package owned inside the caller's subtree."""
+    row = await conn.fetchrow(PACKAGE_IN_SCOPE + (" FOR UPDATE OF p" if for_update else ""), package_id, scope.path)
+    if row is None:
+        raise NotFound("No such package.")
+    return row
+
+
+async def list_packages(conn: asyncpg.Connection, scope: Scope, include_retired: bool = True) -> list[asyncpg.Record]:
+    """Packages owned inside the caller's subtree, with how many customers and sub-operators use each."""
+    return await conn.fetch(
+        "SELECT p.*, o.currency, o.name AS owner_name,"
+        "       (SELECT count(*) FROM customers c WHERE c.package_id = p.id) AS customers,"
+        "       (SELECT count(*) FROM package_assignments a WHERE a.package_id = p.id) AS assignments"
+        "  FROM packages p JOIN operators o ON o.id = p.operator_id"
+        " WHERE o.path <@ $1::ltree AND ($2 OR p.status = 'active')"
+        " ORDER BY p.status, p.price_minor, lower(p.name)", scope.path, include_retired)
+
+
+async def packages_for(conn: asyncpg.Connection, scope: Scope, operator_id: int | None = None) -> list[asyncpg.Record]:
+    """Active packages a customer of `operator_id` (default: the caller's operator) may be given.
+
+    The same rule as customers.sellable_package: the operator's own, those assigned to it (with the wholesale and
+    optional retail price), and for an operator (not a sub-operator) its ancestors'. `customer_price_minor` is the
+    assignment's retail price, else the package price."""
+    return await _offered(conn, scope, operator_id, """
+        SELECT p.*, o.currency, o.name AS owner_name, a.wholesale_price_minor, a.retail_price_minor,
+               coalesce(a.retail_price_minor, p.price_minor) AS customer_price_minor
+          FROM operators t
+          JOIN packages p ON p.status = 'active'
+          JOIN operators o ON o.id = p.operator_id
+          LEFT JOIN package_assignments a ON a.package_id = p.id AND a.operator_id = t.id
+         WHERE t.id = $1 AND t.path <@ $2::ltree
+           AND (p.operator_id = t.id OR a.operator_id IS NOT NULL OR (t.kind <> 'sub_operator' AND o.path @> t.path))
+         ORDER BY customer_price_minor, lower(p.name)""")
+
+
+async def _offered(conn, scope: Scope, operator_id: int | None, query: str) -> list[asyncpg.Record]:
+    target = operator_id or scope.operator_id
+    if target != scope.operator_id and not await conn.fetchval(
+            "SELECT exists(SELECT 1 FROM operators WHERE id = $1 AND path <@ $2::ltree)", target, scope.path):
+        raise NotFound("No such operator.")
+    return await conn.fetch(query, target, scope.path)
+
+
+async def _operator_currency(conn, scope: Scope) -> str:
+    return await conn.fetchval("SELECT currency FROM operators WHERE id = $1", scope.operator_id)
+
+
+def _duplicate_name(kind: str) -> ValidationError:
+    return ValidationError(f"There is already a {kind} with this name.", {"name": "already used; choose another"})
+
+
+async def preview_package(conn: asyncpg.Connection, scope: Scope, form: Mapping,
+                          package_id: int | None = None) -> dict:
+    """What a package form would send to routers, without saving it (ValidationError exactly as on save)."""
+    currency = ((await get_package(conn, scope, package_id))["currency"] if package_id
+                else await _operator_currency(conn, scope))
+    values = package_values(form, currency)
+    return {"rate_limit": rate_limit(values), "throttled": throttled_rate_limit(values)}
+
+
+async def create_package(conn: asyncpg.Connection, scope: Scope, form: Mapping, ip: str | None = None
+                         ) -> asyncpg.Record:
+    """A new package owned by the caller's operator."""
+    values = package_values(form, await _operator_currency(conn, scope))
+    try:
+        async with conn.transaction():
+            package_id = await conn.fetchval(
+                "INSERT INTO packages (operator_id, name, download_kbps, upload_kbps, burst_download_kbps,"
+                " burst_upload_kbps, burst_threshold_download_kbps, burst_threshold_upload_kbps, burst_time_seconds,"
+                " price_minor, validity_days, ip_pool, data_cap_bytes, throttled_download_kbps, throttled_upload_kbps,"
+                " connection_types) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+                " RETURNING id", scope.operator_id, *(values[c] for c in PACKAGE_COLUMNS))
+            await audit.record(conn, scope, "package.create", "package", package_id,
+                               {**values, "rate_limit": rate_limit(values)}, ip)
+    except asyncpg.UniqueViolationError:
+        raise _duplicate_name("package") from None
+    return await get_package(conn, scope, package_id)
+
+
+async def update_package(conn: asyncpg.Connection, scope: Scope, package_id: int, form: Mapping,
+                         ip: str | None = None) -> asyncpg.Record:
+    """Edit a package; its customers' next RADIUS replies use the new speeds (the packages trigger NOTIFYs)."""
+    try:
+        async with conn.transaction():
+            old = await get_package(conn, scope, package_id, for_update=True)
+            values = package_values(form, old["currency"])
+            await conn.execute(
+                "UPDATE packages SET name = $2, download_kbps = $3, upload_kbps = $4, burst_download_kbps = $5,"
+                " burst_upload_kbps = $6, burst_threshold_download_kbps = $7, burst_threshold_upload_kbps = $8,"
+                " burst_time_seconds = $9, price_minor = $10, validity_days = $11, ip_pool = $12,"
+                " data_cap_bytes = $13, throttled_download_kbps = $14, throttled_upload_kbps = $15,"
+                " connection_types = $16 WHERE id = $1", package_id, *(values[c] for c in PACKAGE_COLUMNS))
+            detail = audit.changes({**dict(old), "connection_types": list(old["connection_types"]),
+                                    "rate_limit": rate_limit(old)}, {**values, "rate_limit": rate_limit(values)})
+            await audit.record(conn, scope, "package.edit", "package", package_id, detail, ip,
+                               operator_id=old["operator_id"])
+    except asyncpg.UniqueViolationError:
+        raise _duplicate_name("package") from None
+    return await get_package(conn, scope, package_id)
+
+
+async def set_package_status(conn: asyncpg.Connection, scope: Scope, package_id: int, status: str,
+                             ip: str | None = None) -> None:
+    """Retire (customers keep it, nobody new gets it) or reactivate a package."""
+    if status not in STATUSES:
+        raise ValidationError("A package is active or retired.", {"status": "active or retired"})
+    async with conn.transaction():
+        old = await get_package(conn, scope, package_id, for_update=True)
+        await conn.execute("UPDATE packages SET status = $2 WHERE id = $1", package_id, status)
+        await audit.record(conn, scope, "package.retire" if status == "retired" else "package.reactivate", "package",
+                           package_id, {"status": [old["status"], status]}, ip, operator_id=old["operator_id"])
+
+
+async def delete_package(conn: asyncpg.Connection, scope: Scope, package_id: int, ip: str | None = None) -> None:
+    """Delete a package nobody uses (no customer, bill or assignment); otherwise retire it."""
+    async with conn.transaction():
+        old = await get_package(conn, scope, package_id, for_update=True)
+        used = await conn.fetchrow(
+            "SELECT (SELECT count(*) FROM customers WHERE package_id = $1) AS customers,"
+            "       (SELECT count(*) FROM bills WHERE package_id = $1) AS bills,"
+            "       (SELECT count(*) FROM package_assignments WHERE package_id = $1) AS assignments", package_id)
+        if any(used.values()):
+            raise ValidationError(
+                f"{old['name']} is in use ({used['customers']} customers, {used['bills']} bills, "
+                f"{used['assignments']} sub-operator assignments): retire it instead, so nobody new gets it.")
+        await conn.execute("DELETE FROM packages WHERE id = $1", package_id)
+        await audit.record(conn, scope, "package.delete", "package", package_id,
+                           {"name": old["name"], "rate_limit": rate_limit(old), "price_minor": old["price_minor"]},
+                           ip, operator_id=old["operator_id"])
+
+
+# ---- assignments to sub-operators ---------------------------------------------------------------------
+
+async def assignable_operators(conn: asyncpg.Connection, scope: Scope, owner_path: str) -> list[asyncpg.Record]:
+    """Sub-operators below a package's (or profile's) owner that the caller can see."""
+    return await conn.fetch(
+        "SELECT id, name FROM operators WHERE kind = 'sub_operator' AND path <@ $1::ltree AND path <@ $2::ltree"
+        " ORDER BY lower(name)", owner_path, scope.path)
+
+
+async def _assignment_target(conn, scope: Scope, owner_path: str, operator_id: int | None) -> asyncpg.Record:
+    row = None
+    if operator_id is not None:
+        row = await conn.fetchrow(
+            "SELECT id, name FROM operators WHERE id = $1 AND kind = 'sub_operator' AND path <@ $2::ltree"
+            " AND path <@ $3::ltree", operator_id, owner_path, scope.path)
+    if row is None:
+        raise ValidationError("Choose one of the sub-operators below the owner.",
+                              {"operator_id": "choose a sub-operator"})
+    return row
+
+
+async def package_assignments(conn: asyncpg.Connection, scope: Scope, package_id: int) -> list[asyncpg.Record]:
+    package = await get_package(conn, scope, package_id)
+    return await conn.fetch(
+        "SELECT a.*, o.name AS operator_name,"
+        "       (SELECT count(*) FROM customers c WHERE c.operator_id = a.operator_id AND c.package_id = a.package_id)"
+        "         AS customers"
+        "  FROM package_assignments a JOIN operators o ON o.id = a.operator_id"
+        " WHERE a.package_id = $1 AND o.path <@ $2::ltree ORDER BY lower(o.name)", package["id"], scope.path)
+
+
+async def assign_package(conn: asyncpg.Connection, scope: Scope, package_id: int, operator_id: int | None,
+                         wholesale_price: str, retail_price: str = "", ip: str | None = None) -> None:
+    """Let a sub-operator sell a package at a wholesale price (and optional retail price); again: change prices."""
+    async with conn.transaction():
+        package = await get_package(conn, scope, package_id, for_update=True)
+        target = await _assignment_target(conn, scope, package["owner_path"], operator_id)
+        errors, prices = {}, {}
+        for key, text in (("wholesale_price", wholesale_price), ("retail_price", retail_price)):
+            prices[key] = None
+            if text.strip():
+                try:
+                    prices[key] = _price(text, package["currency"])
+                except ValueError as exc:
+                    errors[key] = str(exc)
+            elif key == "wholesale_price":
+                errors[key] = "Enter what the sub-operator pays you for it."
+        if package["status"] != "active":
+            errors["operator_id"] = "The package is retired; reactivate it first."
+        if errors:
+            raise ValidationError("Please correct the assignment.", errors)
+        old = await conn.fetchrow(
+            "SELECT wholesale_price_minor, retail_price_minor FROM package_assignments"
+            " WHERE operator_id = $1 AND package_id = $2 FOR UPDATE", target["id"], package_id)
+        new = {"wholesale_price_minor": prices["wholesale_price"], "retail_price_minor": prices["retail_price"]}
+        await conn.execute(
+            "INSERT INTO package_assignments (operator_id, package_id, wholesale_price_minor, retail_price_minor)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (operator_id, package_id) DO UPDATE"
+            " SET wholesale_price_minor = EXCLUDED.wholesale_price_minor,"
+            "     retail_price_minor = EXCLUDED.retail_price_minor",
+            target["id"], package_id, new["wholesale_price_minor"], new["retail_price_minor"])
+        detail = {"sub_operator_id": target["id"], "sub_operator": target["name"], "package": package["name"],
+                  **(audit.changes(dict(old), new) if old else new)}
+        await audit.record(conn, scope, "package.assign", "package", package_id, detail, ip,
+                           operator_id=package["operator_id"])
+
+
+async def unassign_package(conn: asyncpg.Connection, scope: Scope, package_id: int, operator_id: int,
+                           ip: str | None = None) -> None:
+    """Stop a sub-operator selling a package; refused while its customers use it (their bills need the price)."""
+    async with conn.transaction():
+        package = await get_package(conn, scope, package_id, for_update=True)
+        old = await conn.fetchrow(
+            "SELECT a.*, o.name AS operator_name FROM package_assignments a JOIN operators o ON o.id = a.operator_id"
+            " WHERE a.package_id = $1 AND a.operator_id = $2 AND o.path <@ $3::ltree FOR UPDATE OF a",
+            package_id, operator_id, scope.path)
+        if old is None:
+            raise NotFound("No such assignment.")
+        users = await conn.fetchval("SELECT count(*) FROM customers WHERE operator_id = $1 AND package_id = $2",
+                                    operator_id, package_id)
+        if users:
+            raise ValidationError(f"{users} of {old['operator_name']}'s customers use {package['name']}: move them to "
+                                  "another package first, or retire the package.")
+        await conn.execute("DELETE FROM package_assignments WHERE package_id = $1 AND operator_id = $2",
+                           package_id, operator_id)
+        await audit.record(conn, scope, "package.unassign", "package", package_id,
+                           {"sub_operator_id": operator_id, "sub_operator": old["operator_name"],
+                            "wholesale_price_minor": old["wholesale_price_minor"],
+                            "retail_price_minor": old["retail_price_minor"]}, ip, operator_id=package["operator_id"])
+
+
+# ---- billing profiles ----------------------------------------------------------------------------------
+
+PROFILE_IN_SCOPE = """
+    SELECT b.*, o.name AS owner_name, o.path::text AS owner_path
+      FROM billing_profiles b JOIN operators o ON o.id = b.operator_id
+     WHERE b.id = $1 AND o.path <@ $2::ltree
+"""
+
+
+async def get_billing_profile(conn: asyncpg.Connection, scope: Scope, profile_id: int,
+                              for_update: bool = False) -> asyncpg.Record:
+    row = await conn.fetchrow(PROFILE_IN_SCOPE + (" FOR UPDATE OF b" if for_update else ""), profile_id, scope.path)
+    if row is None:
+        raise NotFound("No such billing profile.")
+    return row
+
+
+async def list_billing_profiles(conn: asyncpg.Connection, scope: Scope) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT b.*, o.name AS owner_name,"
+        "       (SELECT count(*) FROM customers c WHERE c.billing_profile_id = b.id) AS customers,"
+        "       (SELECT count(*) FROM billing_profile_assignments a WHERE a.billing_profile_id = b.id) AS assignments"
+        "  FROM billing_profiles b JOIN operators o ON o.id = b.operator_id"
+        " WHERE o.path <@ $1::ltree ORDER BY b.status, lower(b.name)", scope.path)
+
+
+async def billing_profiles_for(conn: asyncpg.Connection, scope: Scope,
+                               operator_id: int | None = None) -> list[asyncpg.Record]:
+    """Active billing profiles a customer of `operator_id` (default: the caller's operator) may be given: the
+    operator's own, those assigned to it, and for an operator (not a sub-operator) its ancestors'."""
+    return await _offered(conn, scope, operator_id, """
+        SELECT b.*, o.name AS owner_name
+          FROM operators t
+          JOIN billing_profiles b ON b.status = 'active'
+          JOIN operators o ON o.id = b.operator_id
+         WHERE t.id = $1 AND t.path <@ $2::ltree
+           AND (b.operator_id = t.id
+                OR EXISTS (SELECT 1 FROM billing_profile_assignments a
+                            WHERE a.operator_id = t.id AND a.billing_profile_id = b.id)
+                OR (t.kind <> 'sub_operator' AND o.path @> t.path))
+         ORDER BY lower(b.name)""")
+
+
+async def create_billing_profile(conn: asyncpg.Connection, scope: Scope, form: Mapping,
+                                 ip: str | None = None) -> asyncpg.Record:
+    values = profile_values(form)
+    try:
+        async with conn.transaction():
+            profile_id = await conn.fetchval(
+                "INSERT INTO billing_profiles (operator_id, name, cycle_kind, billing_day, validity_days, due_days,"
+                " grace_days, auto_suspend, billing_type) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                scope.operator_id, *(values[c] for c in PROFILE_COLUMNS))
+            await audit.record(conn, scope, "billing_profile.create", "billing_profile", profile_id, values, ip)
+    except asyncpg.UniqueViolationError:
+        raise _duplicate_name("billing profile") from None
+    return await get_billing_profile(conn, scope, profile_id)
+
+
+async def update_billing_profile(conn: asyncpg.Connection, scope: Scope, profile_id: int, form: Mapping,
+                                 ip: str | None = None) -> asyncpg.Record:
+    """Edit a profile; its customers' next bills follow the new cycle, due and grace days."""
+    values = profile_values(form)
+    try:
+        async with conn.transaction():
+            old = await get_billing_profile(conn, scope, profile_id, for_update=True)
+            await conn.execute(
+                "UPDATE billing_profiles SET name = $2, cycle_kind = $3, billing_day = $4, validity_days = $5,"
+                " due_days = $6, grace_days = $7, auto_suspend = $8, billing_type = $9 WHERE id = $1",
+                profile_id, *(values[c] for c in PROFILE_COLUMNS))
+            await audit.record(conn, scope, "billing_profile.edit", "billing_profile", profile_id,
+                               audit.changes(dict(old), values), ip, operator_id=old["operator_id"])
+    except asyncpg.UniqueViolationError:
+        raise _duplicate_name("billing profile") from None
+    return await get_billing_profile(conn, scope, profile_id)
+
+
+async def set_billing_profile_status(conn: asyncpg.Connection, scope: Scope, profile_id: int, status: str,
+                                     ip: str | None = None) -> None:
+    """Retire (customers keep it, nobody new gets it) or reactivate a billing profile."""
+    if status not in STATUSES:
+        raise ValidationError("A billing profile is active or retired.", {"status": "active or retired"})
+    async with conn.transaction():
+        old = await get_billing_profile(conn, scope, profile_id, for_update=True)
+        await conn.execute("UPDATE billing_profiles SET status = $2 WHERE id = $1", profile_id, status)
+        await audit.record(conn, scope, "billing_profile.retire" if status == "retired" else
+                           "billing_profile.reactivate", "billing_profile", profile_id,
+                           {"status": [old["status"], status]}, ip, operator_id=old["operator_id"])
+
+
+async def billing_profile_assignments(conn: asyncpg.Connection, scope: Scope,
+                                      profile_id: int) -> list[asyncpg.Record]:
+    profile = await get_billing_profile(conn, scope, profile_id)
+    return await conn.fetch(
+        "SELECT a.*, o.name AS operator_name,"
+        "       (SELECT count(*) FROM customers c WHERE c.operator_id = a.operator_id"
+        "           AND c.billing_profile_id = a.billing_profile_id) AS customers"
+        "  FROM billing_profile_assignments a JOIN operators o ON o.id = a.operator_id"
+        " WHERE a.billing_profile_id = $1 AND o.path <@ $2::ltree ORDER BY lower(o.name)", profile["id"], scope.path)
+
+
+async def assign_billing_profile(conn: asyncpg.Connection, scope: Scope, profile_id: int, operator_id: int | None,
+                                 ip: str | None = None) -> None:
+    async with conn.transaction():
+        profile = await get_billing_profile(conn, scope, profile_id, for_update=True)
+        target = await _assignment_target(conn, scope, profile["owner_path"], operator_id)
+        if profile["status"] != "active":
+            raise ValidationError("The billing profile is retired; reactivate it first.",
+                                  {"operator_id": "the profile is retired"})
+        added = await conn.fetchval(
+            "INSERT INTO billing_profile_assignments (operator_id, billing_profile_id) VALUES ($1, $2)"
+            " ON CONFLICT DO NOTHING RETURNING true", target["id"], profile_id)
+        if added:
+            await audit.record(conn, scope, "billing_profile.assign", "billing_profile", profile_id,
+                               {"sub_operator_id": target["id"], "sub_operator": target["name"],
+                                "billing_profile": profile["name"]}, ip, operator_id=profile["operator_id"])
+
+
+async def unassign_billing_profile(conn: asyncpg.Connection, scope: Scope, profile_id: int, operator_id: int,
+                                   ip: str | None = None) -> None:
+    """Refused while the sub-operator's customers use the profile."""
+    async with conn.transaction():
+        profile = await get_billing_profile(conn, scope, profile_id, for_update=True)
+        old = await conn.fetchrow(
+            "SELECT o.name AS operator_name FROM billing_profile_assignments a JOIN operators o ON o.id = a.operator_id"
+            " WHERE a.billing_profile_id = $1 AND a.operator_id = $2 AND o.path <@ $3::ltree FOR UPDATE OF a",
+            profile_id, operator_id, scope.path)
+        if old is None:
+            raise NotFound("No such assignment.")
+        users = await conn.fetchval(
+            "SELECT count(*) FROM customers WHERE operator_id = $1 AND billing_profile_id = $2", operator_id,
+            profile_id)
+        if users:
+            raise ValidationError(f"{users} of {old['operator_name']}'s customers use {profile['name']}: move them "
+                                  "to another billing profile first, or retire the profile.")
+        await conn.execute("DELETE FROM billing_profile_assignments WHERE billing_profile_id = $1 AND operator_id = $2",
+                           profile_id, operator_id)
+        await audit.record(conn, scope, "billing_profile.unassign", "billing_profile", profile_id,
+                           {"sub_operator_id": operator_id, "sub_operator": old["operator_name"]}, ip,
+                           operator_id=profile["operator_id"])
+
+
+# ---- zones ---------------------------------------------------------------------------------------------
+
+async def list_zones(conn: asyncpg.Connection, scope: Scope) -> list[asyncpg.Record]:
+    """Zones owned inside the caller's subtree, with their customer counts."""
+    return await conn.fetch(
+        "SELECT z.*, o.name AS owner_name, (SELECT count(*) FROM customers c WHERE c.zone_id = z.id) AS customers"
+        "  FROM zones z JOIN operators o ON o.id = z.operator_id"
+        " WHERE o.path <@ $1::ltree ORDER BY o.path, lower(z.name)", scope.path)
+
+
+async def zones_for(conn: asyncpg.Connection, scope: Scope, operator_id: int | None = None) -> list[asyncpg.Record]:
+    """Zones a customer of `operator_id` (default: the caller's operator) may be put in: that operator's own and
+    its parent's (a sub-operator uses its operator's zones)."""
+    return await _offered(conn, scope, operator_id, """
+        SELECT z.id, z.name, z.operator_id, o.name AS owner_name
+          FROM operators t
+          JOIN zones z ON z.operator_id = t.id OR z.operator_id = t.parent_id
+          JOIN operators o ON o.id = z.operator_id
+         WHERE t.id = $1 AND t.path <@ $2::ltree
+         ORDER BY lower(z.name)""")
+
+
+def _zone_name(name: str) -> str:
+    cleaned = " ".join(str(name or "").split())
+    if not 1 <= len(cleaned) <= 80:
+        raise ValidationError("Give the zone a name (up to 80 characters).", {"name": "enter a name"})
+    return cleaned
+
+
+async def _get_zone(conn, scope: Scope, zone_id: int) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        "SELECT z.* FROM zones z JOIN operators o ON o.id = z.operator_id"
+        " WHERE z.id = $1 AND o.path <@ $2::ltree FOR UPDATE OF z", zone_id, scope.path)
+    if row is None:
+        raise NotFound("No such zone.")
+    return row
+
+
+async def create_zone(conn: asyncpg.Connection, scope: Scope, name: str, ip: str | None = None) -> int:
+    name = _zone_name(name)
+    try:
+        async with conn.transaction():
+            zone_id = await conn.fetchval("INSERT INTO zones (operator_id, name) VALUES ($1, $2) RETURNING id",
+                                          scope.operator_id, name)
+            await audit.record(conn, scope, "zone.create", "zone", zone_id, {"name": name}, ip)
+    except asyncpg.UniqueViolationError:
+        raise _duplicate_name("zone") from None
+    return zone_id
+
+
+async def rename_zone(conn: asyncpg.Connection, scope: Scope, zone_id: int, name: str, ip: str | None = None) -> None:
+    name = _zone_name(name)
+    try:
+        async with conn.transaction():
+            old = await _get_zone(conn, scope, zone_id)
+            await conn.execute("UPDATE zones SET name = $2 WHERE id = $1", zone_id, name)
+            await audit.record(conn, scope, "zone.rename", "zone", zone_id, {"name": [old["name"], name]}, ip,
+                               operator_id=old["operator_id"])
+    except asyncpg.UniqueViolationError:
+        raise _duplicate_name("zone") from None
+
+
+async def delete_zone(conn: asyncpg.Connection, scope: Scope, zone_id: int, ip: str | None = None) -> None:
+    """Delete a zone no customer is in."""
+    async with conn.transaction():
+        old = await _get_zone(conn, scope, zone_id)
+        users = await conn.fetchval("SELECT count(*) FROM customers WHERE zone_id = $1", zone_id)
+        if users:
+            raise ValidationError(f"{users} customers are in {old['name']}: move them to another zone first.")
+        await conn.execute("DELETE FROM zones WHERE id = $1", zone_id)
+        await audit.record(conn, scope, "zone.delete", "zone", zone_id, {"name": old["name"]}, ip,
+                           operator_id=old["operator_id"])

@@ -1,0 +1,294 @@
+"""Adding, editing, finding and showing customers (status and package changes live in customers.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+
+from radbill import validate
+from radbill.billing.money import parse_amount
+from radbill.errors import NotFound, ValidationError
+from radbill.passwords import generate
+from radbill.services import audit
+from radbill.services.customers import sellable_package
+from radbill.tenancy import Scope
+
+CONNECTION_TYPES = {"pppoe": "PPPoE", "hotspot": "Hotspot", "static": "Static IP", "other": "Other"}
+STATUSES = ("active", "suspended", "disabled")
+EDITABLE = ("name", "mobile", "email", "address", "national_id", "zone_id", "connection_type", "static_ip",
+            "mac_address", "billing_profile_id", "custom_price_minor", "simultaneous_use", "radius_password",
+            "username", "operator_id")
+PAGE_SIZE = 50
+SEARCH_SQL = """
+    SELECT c.id, c.username, c.name, c.mobile, c.status, c.connection_type, c.expires_at, p.name AS package,
+           z.name AS zone, o.name AS operator_name,
+           EXISTS (SELECT 1 FROM radacct r WHERE r.username = c.username AND r.acctstoptime IS NULL) AS online
+      FROM customers c JOIN operators o ON o.id = c.operator_id JOIN packages p ON p.id = c.package_id
+      LEFT JOIN zones z ON z.id = c.zone_id
+     WHERE {where} ORDER BY c.id DESC LIMIT {limit} OFFSET {offset}
+"""
+
+
+@dataclass
+class CustomerForm:
+    """Validated values for a customer row; `errors` maps a form field to what is wrong with it."""
+
+    values: dict
+    errors: dict
+
+
+def _text(form, key: str, limit: int = 200) -> str:
+    return str(form.get(key, "") or "").strip()[:limit]
+
+
+def _int_or_none(form, key: str) -> int | None:
+    raw = _text(form, key)
+    return int(raw) if raw.isdigit() else None
+
+
+def parse_form(form, currency: str, creating: bool) -> CustomerForm:
+    """Pure checks of what was typed; database checks (uniqueness, scope) come after."""
+    values, errors = {}, {}
+    values["name"] = _text(form, "name", 120)
+    if not values["name"]:
+        errors["name"] = "Enter the customer's name."
+    for key, check in (("mobile", validate.mobile), ("username", validate.radius_username),
+                       ("mac_address", validate.mac_address), ("static_ip", validate.ipv4_host)):
+        raw = _text(form, key)
+        values[key] = None
+        if raw:
+            try:
+                values[key] = check(raw)
+            except ValueError as exc:
+                errors[key] = str(exc)
+    if creating and not values["username"] and "username" not in errors:
+        errors["username"] = "Choose the PPPoE/Hotspot username."
+    password = _text(form, "radius_password", 128)
+    values["radius_password"] = password or (generate(10) if creating else None)
+    values["connection_type"] = _text(form, "connection_type")
+    if values["connection_type"] not in CONNECTION_TYPES:
+        errors["connection_type"] = "Choose PPPoE, Hotspot, Static IP or Other."
+    elif values["connection_type"] == "static" and not values["static_ip"] and "static_ip" not in errors:
+        errors["static_ip"] = "A static-IP customer needs an address."
+    elif values["connection_type"] != "static":
+        values["static_ip"] = None
+    for key in ("package_id", "billing_profile_id", "zone_id"):
+        values[key] = _int_or_none(form, key)
+    if values["package_id"] is None:
+        errors["package_id"] = "Choose a package."
+    if values["billing_profile_id"] is None:
+        errors["billing_profile_id"] = "Choose a billing profile."
+    values["email"] = _text(form, "email") or None
+    values["address"] = _text(form, "address", 500) or None
+    values["national_id"] = _text(form, "national_id", 40) or None
+    price = _text(form, "custom_price")
+    values["custom_price_minor"] = None
+    if price:
+        try:
+            values["custom_price_minor"] = parse_amount(price, currency)
+        except ValidationError as exc:
+            errors["custom_price"] = str(exc)
+    limit = _text(form, "simultaneous_use")
+    values["simultaneous_use"] = None
+    if limit:
+        try:
+            values["simultaneous_use"] = validate.positive_int(limit, 1, 100)
+        except ValueError as exc:
+            errors["simultaneous_use"] = str(exc)
+    return CustomerForm(values, errors)
+
+
+async def _database_errors(conn, scope: Scope, values: dict, operator: asyncpg.Record, customer_id: int | None
+                           ) -> dict:
+    errors = {}
+    if values.get("username") and await conn.fetchval(
+            "SELECT exists(SELECT 1 FROM customers WHERE username = $1 AND id IS DISTINCT FROM $2)",
+            values["username"], customer_id):
+        errors["username"] = "This username is taken (usernames are unique across the whole system)."
+    if values.get("static_ip") and await conn.fetchval(
+            "SELECT exists(SELECT 1 FROM customers WHERE static_ip = $1::inet AND id IS DISTINCT FROM $2)",
+            values["static_ip"], customer_id):
+        errors["static_ip"] = "Another customer already uses this address."
+    if values.get("zone_id") is not None and not await conn.fetchval(
+            "SELECT exists(SELECT 1 FROM zones z JOIN operators o ON o.id = z.operator_id"
+            " WHERE z.id = $1 AND (o.id = $2 OR o.id = $3))", values["zone_id"], operator["id"],
+            operator["parent_id"]):
+        errors["zone_id"] = "Choose one of your zones."
+    if values.get("billing_profile_id") is not None and not await conn.fetchval(
+            "SELECT exists(SELECT 1 FROM billing_profiles b JOIN operators owner ON owner.id = b.operator_id"
+            " WHERE b.id = $1 AND b.status = 'active' AND (b.operator_id = $2 OR EXISTS"
+            " (SELECT 1 FROM billing_profile_assignments a WHERE a.operator_id = $2 AND a.billing_profile_id = b.id)"
+            " OR ($3 <> 'sub_operator' AND owner.path @> $4::ltree)))",
+            values["billing_profile_id"], operator["id"], operator["kind"], operator["path"]):
+        errors["billing_profile_id"] = "Choose a billing profile available to this operator."
+    if values.get("package_id") is not None:
+        probe = {"operator_id": operator["id"], "operator_kind": operator["kind"], "operator_path": operator["path"],
+                 "connection_type": values.get("connection_type"), "username": values.get("username") or "the"}
+        try:
+            await sellable_package(conn, probe, values["package_id"])
+        except ValidationError as exc:
+            errors["package_id"] = str(exc)
+    return errors
+
+
+async def owning_operator(conn, scope: Scope, operator_id: int | None) -> asyncpg.Record:
+    """The operator a new customer belongs to: the caller's own, or one below it that the caller chose."""
+    row = await conn.fetchrow("SELECT id, parent_id, kind, path::text AS path, currency FROM operators"
+                              " WHERE id = $1 AND path <@ $2::ltree", operator_id or scope.operator_id, scope.path)
+    if row is None:
+        raise NotFound("No such operator.")
+    return row
+
+
+async def create_customer(conn: asyncpg.Connection, scope: Scope, form, ip: str | None = None, *,
+                          bill: bool = True, audit_detail: dict | None = None) -> asyncpg.Record:
+    """Validate and insert; the customer can authenticate at once (NOTIFY) and, when `bill`, gets the initial
+    bill its profile calls for (the import wizard may leave that to the next cycle). `form` is any mapping of
+    the Add Customer form's fields; ValidationError.fields says what is wrong, per field."""
+    operator = await owning_operator(conn, scope, _int_or_none(form, "operator_id"))
+    parsed = parse_form(form, operator["currency"], creating=True)
+    errors = parsed.errors | await _database_errors(conn, scope, parsed.values, operator, None)
+    if errors:
+        raise ValidationError("Please correct the highlighted fields; nothing was saved.", errors)
+    values = {**parsed.values, "operator_id": operator["id"]}
+    async with conn.transaction():
+        try:
+            customer = await conn.fetchrow(
+                "INSERT INTO customers (operator_id, username, radius_password, name, mobile, email, address,"
+                " national_id, zone_id, connection_type, static_ip, mac_address, package_id, billing_profile_id,"
+                " custom_price_minor, simultaneous_use)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::inet, $12::macaddr, $13, $14, $15, $16)"
+                " RETURNING *",
+                values["operator_id"], values["username"], values["radius_password"], values["name"],
+                values["mobile"], values["email"], values["address"], values["national_id"], values["zone_id"],
+                values["connection_type"], values["static_ip"], values["mac_address"], values["package_id"],
+                values["billing_profile_id"], values["custom_price_minor"], values["simultaneous_use"])
+        except asyncpg.UniqueViolationError as exc:  # a concurrent add won the race for the username or address
+            field = "static_ip" if "static_ip" in str(exc) else "username"
+            raise ValidationError("Please correct the highlighted fields; nothing was saved.",
+                                  {field: "Already used by another customer."}) from None
+        await audit.record(conn, scope, "create", "customer", customer["id"],
+                           {**{k: v for k, v in values.items() if k != "radius_password"}, **(audit_detail or {})},
+                           ip, operator_id=operator["id"])
+        if bill:
+            await bill_new_customer(conn, scope, customer["id"])
+    return customer
+
+
+async def bill_new_customer(conn: asyncpg.Connection, scope: Scope, customer_id: int) -> None:
+    """The initial bill (none for free profiles): the billing service's own generation for this customer."""
+    from radbill import clock
+    from radbill.services import billing
+
+    await billing.generate_bills(conn, clock.now(), customer_ids=[customer_id])
+
+
+async def update_customer(conn: asyncpg.Connection, scope: Scope, customer_id: int, form,
+                          ip: str | None = None) -> None:
+    """Edit everything but status and package (those go through customers.py and reach the live session)."""
+    old = await conn.fetchrow(
+        "SELECT c.*, o.currency FROM customers c JOIN operators o ON o.id = c.operator_id"
+        " WHERE c.id = $1 AND o.path <@ $2::ltree", customer_id, scope.path)
+    if old is None:
+        raise NotFound(f"Customer {customer_id} was not found.")
+    operator = await owning_operator(conn, scope, old["operator_id"])
+    merged = dict(form)
+    merged.setdefault("package_id", str(old["package_id"]))
+    merged.setdefault("username", old["username"])
+    parsed = parse_form(merged, old["currency"], creating=False)
+    parsed.values["package_id"] = old["package_id"]
+    errors = parsed.errors | await _database_errors(conn, scope, parsed.values, operator, customer_id)
+    if errors:
+        raise ValidationError("Please correct the highlighted fields; nothing was saved.", errors)
+    values = {k: v for k, v in parsed.values.items() if k in EDITABLE and k != "operator_id"}
+    if values.get("radius_password") is None:
+        values.pop("radius_password", None)
+    before = {k: (str(old[k]) if old[k] is not None and k in ("static_ip", "mac_address") else old[k]) for k in values}
+    changed = audit.changes(before, values)
+    if not changed:
+        return
+    assignments = ", ".join(f"{column} = ${i + 2}" + ("::inet" if column == "static_ip" else "::macaddr"
+                                                        if column == "mac_address" else "")
+                            for i, column in enumerate(changed))
+    async with conn.transaction():
+        try:
+            await conn.execute(f"UPDATE customers SET {assignments} WHERE id = $1",  # noqa: S608 - fixed column list
+                               customer_id, *(values[c] for c in changed))
+        except asyncpg.UniqueViolationError:
+            raise ValidationError("Please correct the highlighted fields; nothing was saved.",
+                                  {"username": "Already used by another customer."}) from None
+        if "radius_password" in changed:
+            changed["radius_password"] = ["(hidden)", "(changed)"]
+        await audit.record(conn, scope, "edit", "customer", customer_id, changed, ip, operator_id=old["operator_id"])
+
+
+async def search(conn: asyncpg.Connection, scope: Scope, query: str = "", status: str | None = None,
+                 connection_type: str | None = None, package_id: int | None = None,
+                 billing_profile_id: int | None = None, zone_id: int | None = None, page: int = 1
+                 ) -> tuple[list[asyncpg.Record], bool]:
+    """One page of customers in scope, newest first, with an online flag; returns (rows, has_more)."""
+    conditions, args = ["o.path <@ $1::ltree"], [scope.path]
+
+    def arg(value) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    text = query.strip()
+    if text:
+        alternatives = []
+        if text.isdigit() and len(text) <= 9:
+            alternatives.append(f"c.id = {arg(int(text))}")
+        try:
+            alternatives.append(f"c.mobile = {arg(validate.mobile(text))}")
+        except ValueError:
+            pass
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        alternatives.append(f"(c.name || ' ' || c.username || ' ' || coalesce(c.mobile, '')) ILIKE {arg(pattern)}")
+        conditions.append("(" + " OR ".join(alternatives) + ")")
+    if status in STATUSES:
+        conditions.append(f"c.status = {arg(status)}")
+    if connection_type in CONNECTION_TYPES:
+        conditions.append(f"c.connection_type = {arg(connection_type)}")
+    for column, value in (("package_id", package_id), ("billing_profile_id", billing_profile_id),
+                          ("zone_id", zone_id)):
+        if value is not None:
+            conditions.append(f"c.{column} = {arg(value)}")
+    offset = (max(page, 1) - 1) * PAGE_SIZE
+    # the conditions are fixed fragments with numbered parameters; no typed text reaches the SQL
+    query_sql = SEARCH_SQL.format(where=" AND ".join(conditions), limit=PAGE_SIZE + 1, offset=int(offset))
+    rows = await conn.fetch(query_sql, *args)
+    return list(rows[:PAGE_SIZE]), len(rows) > PAGE_SIZE
+
+
+async def detail(conn: asyncpg.Connection, scope: Scope, customer_id: int) -> dict:
+    """Everything the profile page shows, scoped."""
+    customer = await conn.fetchrow(
+        "SELECT c.*, host(c.static_ip) AS static_ip_text, c.mac_address::text AS mac_text, p.name AS package_name,"
+        "       p.download_kbps, p.upload_kbps, p.price_minor, b.name AS profile_name, b.billing_type,"
+        "       z.name AS zone_name, o.name AS operator_name, o.currency, o.timezone"
+        "  FROM customers c JOIN operators o ON o.id = c.operator_id JOIN packages p ON p.id = c.package_id"
+        "  JOIN billing_profiles b ON b.id = c.billing_profile_id LEFT JOIN zones z ON z.id = c.zone_id"
+        " WHERE c.id = $1 AND o.path <@ $2::ltree", customer_id, scope.path)
+    if customer is None:
+        raise NotFound(f"Customer {customer_id} was not found.")
+    sessions = await conn.fetch(
+        "SELECT acctsessionid, host(nasipaddress) AS nas, host(framedipaddress) AS ip, callingstationid,"
+        "       acctstarttime, acctupdatetime, coalesce(acctinputoctets, 0) AS down, coalesce(acctoutputoctets, 0) AS up"
+        "  FROM radacct WHERE username = $1 AND acctstoptime IS NULL ORDER BY acctstarttime DESC", customer["username"])
+    recent_sessions = await conn.fetch(
+        "SELECT acctstarttime, acctstoptime, acctsessiontime, acctterminatecause,"
+        "       coalesce(acctinputoctets, 0) + coalesce(acctoutputoctets, 0) AS octets"
+        "  FROM radacct WHERE username = $1 AND acctstoptime IS NOT NULL ORDER BY acctstarttime DESC LIMIT 10",
+        customer["username"])
+    bills = await conn.fetch("SELECT * FROM bills WHERE customer_id = $1 ORDER BY period_start DESC LIMIT 24",
+                             customer_id)
+    payments = await conn.fetch(
+        "SELECT p.*, a.username AS collector FROM payments p LEFT JOIN accounts a ON a.id = p.collected_by"
+        " WHERE p.customer_id = $1 ORDER BY p.received_at DESC LIMIT 50", customer_id)
+    timeline = await conn.fetch(
+        "SELECT l.at, l.action, l.detail, a.username AS actor, host(l.ip) AS ip FROM audit_log l"
+        "  LEFT JOIN accounts a ON a.id = l.account_id"
+        " WHERE l.object_kind = 'customer' AND l.object_id = $1 ORDER BY l.id DESC LIMIT 100", customer_id)
+    return {"customer": customer, "sessions": sessions, "recent_sessions": recent_sessions, "bills": bills,
+            "payments": payments, "timeline": timeline}

@@ -1,0 +1,197 @@
+"""Payments: cash against bills (overpayment becomes advance credit) and advance deposits, each in one transaction.
+
+Rules:
+- An idempotency key seen before returns the first payment and records nothing new.
+- A payment is spread over the customer's open bills oldest first (or only over `bill_id` when given); what
+  is left goes to the advance wallet.
+- A bill that becomes fully paid activates its period: the expiry moves to max(now, expires_at) + the
+  package's validity, and a sub-operator's balance is debited the package's wholesale price (guarded; when
+  the balance cannot cover it, the whole payment rolls back).
+- A suspended customer is reactivated when the payment leaves no open bill.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import asyncpg
+
+from radbill import clock
+from radbill.billing.pricing import allocate
+from radbill.errors import NotFound, ValidationError
+from radbill.services import audit
+from radbill.services.customers import activate_customer
+from radbill.services.ledger import Entry, account_id, debit_reseller, load_customer, post
+from radbill.tenancy import Scope
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentOutcome:
+    """The payment row and what it did (a duplicate did nothing: its first recording did)."""
+
+    payment: asyncpg.Record
+    duplicate: bool = False
+    bills_paid: tuple[int, ...] = ()
+    applied_minor: int = 0
+    advance_minor: int = 0
+    wholesale_minor: int = 0
+    expires_at: datetime | None = None
+    reactivated: bool = False
+
+
+async def _existing(conn, customer_id: int, idempotency_key: str | None) -> asyncpg.Record | None:
+    if idempotency_key is None:
+        return None
+    row = await conn.fetchrow("SELECT * FROM payments WHERE idempotency_key = $1", idempotency_key)
+    if row is not None and row["customer_id"] != customer_id:
+        raise ValidationError("this form was already used for another customer's payment: reload it",
+                              {"idempotency_key": "already used"})
+    return row
+
+
+async def _insert_payment(conn, customer, amount_minor: int, method: str, bill_id: int | None,
+                          idempotency_key: str | None, collected_by: int | None, note: str | None,
+                          now: datetime) -> asyncpg.Record:
+    try:
+        return await conn.fetchrow(
+            "INSERT INTO payments (customer_id, operator_id, bill_id, amount_minor, currency, method,"
+            " idempotency_key, collected_by, received_at, note) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            " RETURNING *", customer["id"], customer["operator_id"], bill_id, amount_minor, customer["currency"],
+            method, idempotency_key, collected_by, now, note)
+    except asyncpg.UniqueViolationError:
+        raise ValidationError("this form was already used for another payment: reload it",
+                              {"idempotency_key": "already used"}) from None
+
+
+async def _queue_sms(conn, customer, event: str, payment, **extra) -> None:
+    payload = {"event": event, "customer_id": customer["id"], "username": customer["username"],
+               "mobile": customer["mobile"], "amount_minor": payment["amount_minor"],
+               "currency": payment["currency"], "payment_id": payment["id"], "bill_id": payment["bill_id"], **extra}
+    await conn.execute("INSERT INTO outbox (kind, operator_id, payload, dedupe_key) VALUES ('sms', $1, $2::jsonb, $3)",
+                       customer["operator_id"], json.dumps(payload, default=str), f"sms:{event}:{payment['id']}")
+
+
+def _check_amount(amount_minor: int) -> None:
+    if not isinstance(amount_minor, int) or amount_minor <= 0:
+        raise ValidationError("the amount must be more than zero", {"amount": "must be positive"})
+
+
+async def _open_bills(conn, customer_id: int, bill_id: int | None) -> list[asyncpg.Record]:
+    if bill_id is not None:
+        bill = await conn.fetchrow("SELECT * FROM bills WHERE id = $1 AND customer_id = $2 FOR UPDATE",
+                                   bill_id, customer_id)
+        if bill is None:
+            raise NotFound("bill not found")
+        if bill["status"] not in ("unpaid", "partial"):
+            raise ValidationError(f"this bill is {bill['status']}: record an advance payment instead",
+                                  {"bill_id": bill["status"]})
+        return [bill]
+    return await conn.fetch("SELECT * FROM bills WHERE customer_id = $1 AND status IN ('unpaid', 'partial')"
+                            " ORDER BY period_start, id FOR UPDATE", customer_id)
+
+
+async def _wholesale_for(conn, customer, package_ids: list[int]) -> int:
+    if customer["operator_kind"] != "sub_operator" or not package_ids:
+        return 0
+    return await conn.fetchval(
+        "SELECT coalesce(sum(pa.wholesale_price_minor), 0) FROM unnest($2::bigint[]) AS b(package_id)"
+        " JOIN package_assignments pa ON pa.operator_id = $1 AND pa.package_id = b.package_id",
+        customer["operator_id"], package_ids)
+
+
+async def record_cash_payment(conn: asyncpg.Connection, scope: Scope, customer_id: int, amount_minor: int,
+                              bill_id: int | None = None, *, idempotency_key: str | None = None,
+                              collected_by: int | None = None, note: str | None = None,
+                              now: datetime | None = None) -> PaymentOutcome:
+    """Record cash collected from a customer, in one transaction (see the module rules)."""
+    _check_amount(amount_minor)
+    now = now or clock.now()
+    collected_by = collected_by if collected_by is not None else scope.account_id
+    async with conn.transaction():
+        customer = await load_customer(conn, scope, customer_id, lock=True)
+        first = await _existing(conn, customer_id, idempotency_key)
+        if first is not None:
+            return PaymentOutcome(first, duplicate=True)
+        bills = await _open_bills(conn, customer_id, bill_id)
+        split = allocate(amount_minor, [b["total_minor"] - b["paid_minor"] for b in bills])
+        touched = [(b, a, full) for b, a, full in zip(bills, split.applied, split.fully_paid, strict=True) if a > 0]
+        paid_now = [b for b, _, full in touched if full]
+        single_bill = bill_id if bill_id is not None else (touched[0][0]["id"] if len(touched) == 1 else None)
+        payment = await _insert_payment(conn, customer, amount_minor, "cash", single_bill, idempotency_key,
+                                        collected_by, note, now)
+
+        wholesale = await _wholesale_for(conn, customer, [b["package_id"] for b in paid_now if b["package_id"]])
+        await debit_reseller(conn, customer["operator_id"], customer["operator_parent_id"], customer["currency"],
+                             wholesale, memo=f"customer {customer['username']}: {len(paid_now)} period(s)",
+                             payment_id=payment["id"], created_by=collected_by)
+
+        currency = customer["currency"]
+        cash = await account_id(conn, "cash", customer["operator_id"], currency)
+        receivable = await account_id(conn, "customer_receivable", customer["operator_id"], currency, customer_id)
+        advance = await account_id(conn, "customer_advance", customer["operator_id"], currency, customer_id)
+        await post(conn, [Entry(cash, amount_minor), *(Entry(receivable, -a, b["id"]) for b, a, _ in touched),
+                          Entry(advance, -split.remainder)], currency, "payment",
+                   memo=note, payment_id=payment["id"], created_by=collected_by)
+        if touched:
+            await conn.execute(
+                "UPDATE bills b SET paid_minor = b.paid_minor + t.amount,"
+                " status = CASE WHEN b.paid_minor + t.amount = b.total_minor THEN 'paid' ELSE 'partial' END,"
+                " paid_at = CASE WHEN b.paid_minor + t.amount = b.total_minor THEN $3 ELSE b.paid_at END"
+                " FROM unnest($1::bigint[], $2::bigint[]) AS t(id, amount) WHERE b.id = t.id",
+                [b["id"] for b, _, _ in touched], [a for _, a, _ in touched], now)
+
+        expires_at, reactivated = await _activate(conn, scope, customer, len(paid_now), now)
+        applied = amount_minor - split.remainder
+        await _queue_sms(conn, customer, "payment_received", payment, bills_paid=[b["id"] for b in paid_now],
+                         applied_minor=applied, advance_minor=split.remainder, expires_at=expires_at)
+        await audit.record(conn, scope, "payment.cash", "payment", payment["id"],
+                           {"customer_id": customer_id, "amount_minor": amount_minor, "applied_minor": applied,
+                            "advance_minor": split.remainder, "bills_paid": [b["id"] for b in paid_now],
+                            "wholesale_minor": wholesale, "reactivated": reactivated},
+                           operator_id=customer["operator_id"])
+    return PaymentOutcome(payment, False, tuple(b["id"] for b in paid_now), applied, split.remainder, wholesale,
+                          expires_at, reactivated)
+
+
+async def _activate(conn, scope: Scope, customer, periods_paid: int, now: datetime) -> tuple[datetime | None, bool]:
+    """Extend the expiry by the paid periods; reactivate a suspended customer with no open bill left, through
+    the one status write path (audit row, walled-garden sessions disconnected, activation SMS)."""
+    expires_at = customer["expires_at"]
+    if periods_paid:
+        validity = await conn.fetchval("SELECT validity_days FROM packages WHERE id = $1", customer["package_id"])
+        expires_at = max(now, expires_at or now) + timedelta(days=validity * periods_paid)
+        await conn.execute("UPDATE customers SET expires_at = $2 WHERE id = $1", customer["id"], expires_at)
+    reactivate = customer["status"] == "suspended" and not await conn.fetchval(
+        "SELECT exists(SELECT 1 FROM bills WHERE customer_id = $1 AND status IN ('unpaid', 'partial'))",
+        customer["id"])
+    if reactivate:
+        await activate_customer(conn, scope, customer["id"], "payment received")
+    return expires_at, reactivate
+
+
+async def add_advance_payment(conn: asyncpg.Connection, scope: Scope, customer_id: int, amount_minor: int, *,
+                              idempotency_key: str | None = None, collected_by: int | None = None,
+                              note: str | None = None, now: datetime | None = None) -> PaymentOutcome:
+    """Put money into the customer's advance wallet (the next bill run draws on it), in one transaction."""
+    _check_amount(amount_minor)
+    now = now or clock.now()
+    collected_by = collected_by if collected_by is not None else scope.account_id
+    async with conn.transaction():
+        customer = await load_customer(conn, scope, customer_id, lock=True)
+        first = await _existing(conn, customer_id, idempotency_key)
+        if first is not None:
+            return PaymentOutcome(first, duplicate=True)
+        payment = await _insert_payment(conn, customer, amount_minor, "advance", None, idempotency_key,
+                                        collected_by, note, now)
+        currency = customer["currency"]
+        cash = await account_id(conn, "cash", customer["operator_id"], currency)
+        advance = await account_id(conn, "customer_advance", customer["operator_id"], currency, customer_id)
+        await post(conn, [Entry(cash, amount_minor), Entry(advance, -amount_minor)], currency, "advance",
+                   memo=note, payment_id=payment["id"], created_by=collected_by)
+        await _queue_sms(conn, customer, "advance_received", payment)
+        await audit.record(conn, scope, "payment.advance", "payment", payment["id"],
+                           {"customer_id": customer_id, "amount_minor": amount_minor},
+                           operator_id=customer["operator_id"])
+    return PaymentOutcome(payment, advance_minor=amount_minor)

@@ -1,0 +1,52 @@
+"""Queue event SMS from other services, inside their transaction (the outbox 'sms' handler renders and sends).
+
+Kept free of the sending machinery so customers.py and billing.py can import it without import cycles.
+"""
+
+from __future__ import annotations
+
+import json
+
+import asyncpg
+
+QUEUE_EVENT = """
+    INSERT INTO outbox (kind, operator_id, payload, dedupe_key) VALUES ('sms', $1, $2::jsonb, $3)
+    ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
+"""
+
+# one row per bill; customers without a mobile get none (the handler would skip them anyway)
+QUEUE_BILLS = """
+    INSERT INTO outbox (kind, operator_id, payload, dedupe_key)
+    SELECT 'sms', b.operator_id,
+           jsonb_build_object('event', 'bill_generated', 'customer_id', b.customer_id, 'bill_id', b.id,
+                              'amount_minor', b.total_minor, 'currency', b.currency),
+           'sms:bill_generated:' || b.id
+      FROM bills b JOIN customers c ON c.id = b.customer_id
+     WHERE b.id = ANY($1::bigint[]) AND c.mobile IS NOT NULL
+     ORDER BY b.id
+    ON CONFLICT (dedupe_key) DO NOTHING
+"""
+
+STATUS_EVENTS = {"suspended": "account_suspended", "active": "account_activated"}
+
+
+async def queue_event(conn: asyncpg.Connection, operator_id: int, customer_id: int, event: str,
+                      dedupe_key: str | None = None, **extra) -> int | None:
+    """Queue one event SMS for a customer; returns the outbox id (None when `dedupe_key` was queued before)."""
+    payload = {"event": event, "customer_id": customer_id, **extra}
+    return await conn.fetchval(QUEUE_EVENT, operator_id, json.dumps(payload, default=str), dedupe_key)
+
+
+async def queue_status_sms(conn: asyncpg.Connection, customer: asyncpg.Record, new_status: str) -> int | None:
+    """After a status change to suspended/active: queue account_suspended/account_activated (other statuses:
+    nothing). Call it in the same transaction as the UPDATE; one call per change is one SMS."""
+    event = STATUS_EVENTS.get(new_status)
+    if event is None:
+        return None
+    return await queue_event(conn, customer["operator_id"], customer["id"], event)
+
+
+async def queue_bill_sms(conn: asyncpg.Connection, bill_ids: list[int]) -> None:
+    """Queue bill_generated for new bills, set-based (one statement for the whole run); safe to repeat."""
+    if bill_ids:
+        await conn.execute(QUEUE_BILLS, list(bill_ids))

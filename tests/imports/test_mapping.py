@@ -1,0 +1,43 @@
+"""Mapping proposals on header variants seen in real exports (other billing systems, Excel sheets, MikroTik)."""
+
+import pytest
+
+from radbill.importing import FIELDS, check_mapping, propose_mapping
+from radbill.importing.mikrotik import HEADERS as MIKROTIK_HEADERS
+
+
+@pytest.mark.parametrize("header, field", [
+    ("Name", "name"), ("Customer Name", "name"), ("FULL_NAME", "name"), ("Client", "name"),
+    ("Phone", "mobile"), ("Mobile No.", "mobile"), ("Contact Number", "mobile"), ("Customer Mobile", "mobile"),
+    ("Cell", "mobile"), ("E-mail", "email"), ("Email Address", "email"), ("NID", "national_id"),
+    ("Area", "zone"), ("Zone Name", "zone"), ("User Name", "username"), ("PPPoE Username", "username"),
+    ("UserID", "username"), ("Login", "username"), ("Password", "radius_password"), ("PPPoE Password", "radius_password"),
+    ("Speed", "package"), ("Profile", "package"), ("Package Name", "package"), ("Internet Package", "package"),
+    ("Plan", "package"), ("Connection Type", "connection_type"), ("IP Address", "static_ip"),
+    ("MAC Address", "mac_address"), ("Caller-ID", "mac_address"), ("Monthly Bill", "custom_price"),
+    ("Billing Cycle", "billing_profile"), ("Simultaneous Use", "simultaneous_use"),
+])
+def test_header_variant(header, field):
+    assert propose_mapping(["Serial", header]) == {1: field}
+
+
+def test_a_whole_real_world_header_row():
+    headers = ["SL", "Client ID", "Customer Name", "Mobile No", "Area", "Address", "Speed", "Monthly Bill", "Status"]
+    assert propose_mapping(headers) == {1: "username", 2: "name", 3: "mobile", 4: "zone", 5: "address",
+                                        6: "package", 7: "custom_price"}
+
+
+def test_each_field_is_proposed_once_and_the_template_maps_to_itself():
+    assert propose_mapping(["Phone", "Mobile"]) == {1: "mobile"} or propose_mapping(["Phone", "Mobile"]) == {0: "mobile"}
+    labels = [f.label for f in FIELDS]
+    assert propose_mapping(labels) == {i: f.key for i, f in enumerate(FIELDS)}
+    assert sorted(propose_mapping(MIKROTIK_HEADERS).values()) == sorted(
+        ["name", "username", "radius_password", "package", "connection_type", "static_ip", "mac_address"])
+
+
+def test_missing_required_fields_need_a_column_or_a_default():
+    problems = check_mapping({0: "name", 1: "username"}, {})
+    assert any("Package" in p and "every row" in p for p in problems)
+    assert check_mapping({0: "name", 1: "username"}, {"package_id": "1", "billing_profile_id": "2"}) == []
+    assert any("two columns" in p for p in check_mapping({0: "name", 1: "name", 2: "username"},
+                                                          {"package_id": "1", "billing_profile_id": "2"}))

@@ -1,0 +1,79 @@
+"""SMS tests: a local HTTP SMS provider, a database of their own per test, an ISP with a gateway pointing at
+the provider, enabled templates and an SMS balance."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import asyncpg
+import pytest
+
+from radbill.services import sms, sms_config
+from radbill.services.outbox import DispatchSettings, RetryPolicy, drain
+from radbill.tenancy import Scope
+from tests import factories as f
+from tests.admin.conftest import admin_config, make_client, tree  # noqa: F401 -- admin fixtures for the pages
+from tests.sms_provider import SmsProvider, gateway_form
+
+FAST = DispatchSettings(retry=RetryPolicy(max_attempts=3, base_delay=0.01, factor=1.0, max_delay=0.01, jitter=0.0),
+                        batch_size=200, concurrency=20)
+
+
+def scope_of(operator, account_id=None) -> Scope:
+    return Scope(account_id=account_id, operator_id=operator["id"], path=operator["path"], role=operator["kind"])
+
+
+@pytest.fixture
+async def provider():
+    server = await SmsProvider().start()
+    yield server
+    await server.stop()
+    await sms.close_http()
+
+
+@pytest.fixture
+async def pool(fresh_db_url):
+    p = await asyncpg.create_pool(fresh_db_url, min_size=1, max_size=24)
+    yield p
+    await p.close()
+
+
+@pytest.fixture
+async def conn(pool):
+    async with pool.acquire() as c:
+        yield c
+
+
+async def settle(pool, settings: DispatchSettings = FAST, rounds: int = 50) -> int:
+    """Dispatch until no SMS row is pending (retries included); bounded."""
+    import asyncio
+
+    total = 0
+    for _ in range(rounds):
+        total += await drain(pool, settings, max_batches=200)
+        async with pool.acquire() as c:
+            pending = await c.fetchval("SELECT count(*) FROM outbox WHERE done_at IS NULL AND failed_at IS NULL")
+        if not pending:
+            return total
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{pending} outbox rows still pending")
+
+
+@pytest.fixture
+async def isp(conn, provider):
+    """root -> operator (gateway at the provider, templates on, balance BDT 100) -> sub-operator (balance 10)."""
+    base = await f.isp(conn)
+    op, sub = base.operator, base.sub
+    await conn.execute("UPDATE operators SET business_name = 'Dhaka Net' WHERE id = $1", op["id"])
+    gateway, token = await sms_config.save_gateway(conn, scope_of(op), gateway_form(provider))
+    for event in ("payment_received", "bill_generated", "due_reminder", "expiry_reminder", "account_suspended",
+                  "account_activated"):
+        await sms_config.save_template(conn, scope_of(op), event,
+                                       "Dear {customer_name}, " + event.replace("_", " ") + " {amount} {due_date} "
+                                       "{expiry}. {isp_name}", True)
+    await conn.execute("UPDATE operators SET sms_balance = 10000 WHERE id = $1", op["id"])
+    await conn.execute("UPDATE operators SET sms_balance = 1000 WHERE id = $1", sub["id"])
+    customer = await f.customer(conn, sub["id"], base.package["id"], base.profile["id"], mobile="+8801712345678",
+                                name="Rahim Uddin")
+    return SimpleNamespace(root=base.root, op=op, sub=sub, package=base.package, profile=base.profile,
+                           gateway=gateway, token=token, customer=customer, provider=provider)
