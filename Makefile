@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg 2>/dev/null | sha1sum | cut -c1-12)
 
-.PHONY: help deps test-deps apt-install venv run test lint migrate psql schema bench-radius bench-dashboard bench-imports bench-billing
+.PHONY: help deps test-deps apt-install venv run test lint migrate psql schema bench-radius bench-dashboard bench-imports bench-billing bench-customers
 
 help:
 	@echo "make run      start radbill (embedded Postgres under var/ unless DATABASE_URL is set)"
@@ -66,6 +66,9 @@ psql: venv
 
 schema: venv
 	$(VENV)/bin/pytest -q tests/db/test_schema_dump.py --write-schema
+
+bench-customers: venv
+	$(VENV)/bin/python -m bench.customers
 
 bench-billing: venv
 	$(VENV)/bin/python -m bench.billing --customers 100000
