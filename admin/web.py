@@ -65,8 +65,13 @@ def flash(response: web.StreamResponse, request: web.Request, message: str, kind
                         httponly=True, samesite="Lax", secure=request.app["config"].cookie_secure, max_age=60)
 
 
+def see_other(location: str) -> web.Response:
+    """A 303 to a local path (a response, not a raised HTTPException, so cookies can be set on it)."""
+    return web.Response(status=303, headers={"Location": location})
+
+
 def redirect(request: web.Request, location: str, message: str | None = None, kind: str = "ok") -> web.Response:
-    response = web.HTTPSeeOther(location)
+    response = see_other(location)
     if message:
         flash(response, request, message, kind)
     return response

@@ -5,7 +5,15 @@ from __future__ import annotations
 from aiohttp import web
 
 from admin.routing import ALL_ROLES, route
-from admin.web import clear_session_cookie, client_ip, csrf_login_ok, redirect, render, set_session_cookie
+from admin.web import (
+    clear_session_cookie,
+    client_ip,
+    csrf_login_ok,
+    redirect,
+    render,
+    see_other,
+    set_session_cookie,
+)
 from radbill.errors import ValidationError
 from radbill.services import auth
 
@@ -38,7 +46,7 @@ async def login_submit(request: web.Request, scope):
             return render(request, "login.html", status=401, next=next_url, form={"username": username},
                           error=str(exc))
     target = {"totp": "/login/totp", "change_password": "/password/change"}.get(stage, next_url)
-    response = web.HTTPSeeOther(target)
+    response = see_other(target)
     set_session_cookie(request, response, token)
     return response
 
@@ -57,7 +65,7 @@ async def totp_submit(request: web.Request, scope):
                                                  client_ip(request))
         except auth.LoginRefused as exc:
             return render(request, "login_totp.html", status=401, error=str(exc))
-    response = web.HTTPSeeOther("/")
+    response = see_other("/")
     set_session_cookie(request, response, token)
     return response
 
@@ -87,6 +95,6 @@ async def password_submit(request: web.Request, scope):
 async def logout(request: web.Request, scope):
     async with request.app["pool"].acquire() as conn:
         await auth.logout(conn, request["session"], client_ip(request))
-    response = web.HTTPSeeOther("/login")
+    response = see_other("/login")
     clear_session_cookie(request, response)
     return response
