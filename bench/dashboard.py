@@ -8,13 +8,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import time
 from datetime import UTC, datetime
 
 import asyncpg
 
-from bench.db import throwaway_database
+from bench.db import summarise, throwaway_database
 from radbill.db.pool import SERVER_SETTINGS
 from radbill.services import dashboard
 from radbill.tenancy import Scope
@@ -89,10 +88,7 @@ async def measure(url: str, scopes: dict[str, Scope], runs: int) -> dict:
                 t = time.perf_counter()
                 figures = await dashboard.load(conn, scope, datetime.now(UTC), "Asia/Dhaka")
                 timings.append((time.perf_counter() - t) * 1000)
-            timings.sort()
-            results[label] = {"customers": figures.total, "online": figures.online,
-                              "p50_ms": round(statistics.median(timings), 1),
-                              "p95_ms": round(timings[int(len(timings) * 0.95) - 1], 1)}
+            results[label] = {"customers": figures.total, "online": figures.online, **summarise(timings)}
     finally:
         await conn.close()
     return results

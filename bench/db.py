@@ -28,3 +28,10 @@ def throwaway_database(prefix: str = "radbill-bench-") -> Iterator[str]:
     finally:
         cluster.destroy()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def summarise(timings_ms: list[float]) -> dict:
+    """p50/p95/max of a list of latencies in milliseconds, rounded for printing."""
+    ordered = sorted(timings_ms)
+    return {"runs": len(ordered), "p50_ms": round(ordered[len(ordered) // 2], 1),
+            "p95_ms": round(ordered[max(0, int(len(ordered) * 0.95) - 1)], 1), "max_ms": round(ordered[-1], 1)}

@@ -74,7 +74,7 @@ class Config:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
         """Read RADBILL_* settings (and DATABASE_URL); a missing or malformed one raises ConfigError naming it."""
         env = os.environ if environ is None else environ
-        reader = _EnvReader(env)
+        reader = EnvReader(env)
         config = cls(
             database_url=DatabaseUrl(reader.required("DATABASE_URL")),
             secret_key=Secret(reader.required("RADBILL_SECRET_KEY")),
@@ -99,7 +99,9 @@ class Config:
         return {f.name: str(getattr(self, f.name)) for f in fields(self) if f.name != "extra"}
 
 
-class _EnvReader:
+class EnvReader:
+    """Typed reads of environment settings; every error names the variable."""
+
     def __init__(self, env: Mapping[str, str]):
         self.env = env
 
@@ -123,6 +125,18 @@ class _EnvReader:
             raise ConfigError(f"{key} must be a whole number, got {raw!r}") from None
         if not low <= value <= high:
             raise ConfigError(f"{key} must be between {low} and {high}, got {value}")
+        return value
+
+    def number(self, key: str, default: float, low: float, high: float) -> float:
+        raw = self.env.get(key, "").strip()
+        if not raw:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{key} must be a number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ConfigError(f"{key} must be between {low:g} and {high:g}, got {raw}")
         return value
 
     def port(self, key: str, default: int) -> int:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import asyncpg
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from radbill.config import Config
+from radbill.config import Config, EnvReader
 from radbill.db.pool import create_pool
 from radbill.errors import ConfigError
 from radbill.services import outbox
@@ -24,17 +24,7 @@ log = logging.getLogger("radbill.scheduler")
 
 def dispatch_settings(env: Mapping[str, str]) -> outbox.DispatchSettings:
     """Outbox tuning from RADBILL_OUTBOX_MAX_ATTEMPTS, RADBILL_OUTBOX_RETRY_SECONDS and RADBILL_COA_TIMEOUT."""
-    def number(key: str, default: float, low: float, high: float) -> float:
-        raw = env.get(key, "").strip()
-        if not raw:
-            return default
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ConfigError(f"{key} must be a number, got {raw!r}") from None
-        if not low <= value <= high:
-            raise ConfigError(f"{key} must be between {low:g} and {high:g}, got {raw}")
-        return value
+    number = EnvReader(env).number
 
     default = outbox.DispatchSettings()
     retry = outbox.RetryPolicy(
