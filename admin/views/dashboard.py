@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 from aiohttp import web
 
 from admin.routing import ALL_ROLES, route
 from admin.web import render
 from radbill import clock
-from radbill.services import dashboard
+from radbill.services import dashboard, outbox
 
 
 @route("GET", "/", roles=ALL_ROLES)
@@ -15,4 +17,6 @@ async def dashboard_page(request: web.Request, scope):
     session = request["session"]
     async with request.app["pool"].acquire() as conn:
         figures = await dashboard.load(conn, scope, clock.now(), session.timezone)
-    return render(request, "dashboard.html", d=figures, bars=dashboard.chart_bars(figures.daily))
+        alerts = [{**dict(a), "message": json.loads(a["detail"]).get("message", "")}
+                  for a in await outbox.list_alerts(conn, scope, limit=5)]
+    return render(request, "dashboard.html", d=figures, bars=dashboard.chart_bars(figures.daily), alerts=alerts)

@@ -1,0 +1,33 @@
+"""The dashboard's figures are scoped, and a dispatcher alert is shown to the customer's operators."""
+
+import json
+from datetime import UTC, datetime
+
+import asyncpg
+
+from tests import factories as f
+
+
+async def test_dashboard_counts_only_the_callers_subtree(make_client, fresh_db_url, tree):
+    conn = await asyncpg.connect(fresh_db_url)
+    try:
+        await conn.execute("UPDATE customers SET status = 'suspended' WHERE username = 'cust-a2'")
+        await f.insert(conn, "radacct", {"acctsessionid": "s1", "acctuniqueid": "u1", "username": "cust-a1",
+                                         "nasipaddress": "10.0.1.1", "acctstarttime": datetime.now(UTC)})
+        await f.insert(conn, "payments", {"customer_id": tree.customers["a1"]["id"],
+                                          "operator_id": tree.ops["sub_a1"]["id"], "amount_minor": 123456,
+                                          "currency": "BDT", "method": "cash"})
+        await conn.execute(
+            "INSERT INTO audit_log (action, object_kind, object_id, operator_id, detail) VALUES"
+            " ('alert', 'customer', $1, $2, $3::jsonb)", tree.customers["a1"]["id"], tree.ops["sub_a1"]["id"],
+            json.dumps({"message": "Could not disconnect cust-a1's session"}))
+    finally:
+        await conn.close()
+    opa = await (await (await make_client("opa")).get("/")).text()
+    assert '<b>2</b><span>customers</span>' in opa and '<b>1</b><span>suspended</span>' in opa
+    assert '<b>1</b><span>online</span>' in opa
+    assert "BDT 1,234.56" in opa and "Could not disconnect cust-a1" in opa
+    opb = await (await (await make_client("opb")).get("/")).text()
+    assert '<b>1</b><span>customers</span>' in opb and "BDT 1,234.56" not in opb and "Could not disconnect" not in opb
+    sub2 = await (await (await make_client("suba2")).get("/")).text()
+    assert '<b>0</b><span>online</span>' in sub2 and "Needs attention" not in sub2
