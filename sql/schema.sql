@@ -41,12 +41,16 @@ CREATE FUNCTION public.ledger_check_balanced() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 DECLARE
-    unbalanced text;
+    unbalanced record;
 BEGIN
-    SELECT currency INTO unbalanced FROM ledger_entries
-     WHERE txn_id = NEW.txn_id GROUP BY currency HAVING sum(amount_minor) <> 0 LIMIT 1;
+    SELECT e.txn_id, e.currency INTO unbalanced
+      FROM ledger_entries e
+     WHERE e.txn_id IN (SELECT DISTINCT txn_id FROM inserted)
+     GROUP BY e.txn_id, e.currency
+    HAVING sum(e.amount_minor) <> 0
+     LIMIT 1;
     IF FOUND THEN
-        RAISE EXCEPTION 'ledger transaction % does not balance in %', NEW.txn_id, unbalanced
+        RAISE EXCEPTION 'ledger transaction % does not balance in %', unbalanced.txn_id, unbalanced.currency
             USING ERRCODE = 'check_violation';
     END IF;
     RETURN NULL;
@@ -1201,7 +1205,7 @@ CREATE TRIGGER customers_touch BEFORE UPDATE ON public.customers FOR EACH ROW EX
 
 CREATE TRIGGER ledger_entries_append_only BEFORE DELETE OR UPDATE ON public.ledger_entries FOR EACH ROW EXECUTE FUNCTION public.forbid_change();
 
-CREATE CONSTRAINT TRIGGER ledger_entries_balanced AFTER INSERT ON public.ledger_entries DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public.ledger_check_balanced();
+CREATE TRIGGER ledger_entries_balanced AFTER INSERT ON public.ledger_entries REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION public.ledger_check_balanced();
 
 CREATE TRIGGER ledger_entries_no_truncate BEFORE TRUNCATE ON public.ledger_entries FOR EACH STATEMENT EXECUTE FUNCTION public.forbid_change();
 
