@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -38,6 +39,7 @@ def jinja_environment() -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["money"] = money
     env.filters["localtime"] = localtime
+    env.globals["new_idempotency_key"] = lambda: secrets.token_urlsafe(24)  # one per rendered payment form
     return env
 
 

@@ -83,3 +83,8 @@ SMS_JOBS: list[JobSpec] = [
     JobSpec("sms.reminders", queue_sms_reminders, "cron", {"minute": "*/15", "timezone": "UTC"}),
 ]
 BILLING_JOBS.extend(SMS_JOBS)
+
+# Bill run and auto-suspension (scheduler/billing_jobs.py).
+from scheduler.billing_jobs import JOBS as _BILLING  # noqa: E402
+
+BILLING_JOBS.extend(JobSpec(*spec) for spec in _BILLING)

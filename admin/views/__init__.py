@@ -3,6 +3,7 @@
 from admin.views import (  # noqa: F401
     accounts,
     auth,
+    billing,
     catalog,
     customers,
     dashboard,

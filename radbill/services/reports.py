@@ -1,0 +1,390 @@
+"""Bills & Payments read side: scoped bill and payment lists, their exports, receipt and invoice data, reseller
+balances. Nothing here writes; every query takes the caller's Scope (a foreign id is NotFound, like a missing one).
+
+Exports are opened by spreadsheet programs, which run a cell that starts with = + - @ (or a tab / carriage
+return before one) as a formula: `neutralise` prefixes such text with an apostrophe (OWASP "CSV injection").
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from radbill import validate
+from radbill.billing.money import exponent
+from radbill.billing.periods import local_midnight_utc
+from radbill.errors import NotFound, ValidationError
+from radbill.tenancy import Scope
+
+METHODS = ("cash", "advance", "bank", "mobile_wallet", "gateway")
+BILL_STATUSES = ("unpaid", "partial", "paid", "void")
+LIST_LIMIT = 500
+EXPORT_LIMIT = 100_000
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value):
+    """Text a spreadsheet would run as a formula gets a leading apostrophe; anything else is returned as is."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _day(text: str | None, label: str) -> date | None:
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(f"Write the {label} date as YYYY-MM-DD.", {label: "not a date"}) from None
+
+
+class _Where:
+    """Numbered parameters and fixed SQL fragments; typed text only ever travels as a parameter (so the
+    f-strings below that carry `where.sql` are marked noqa: S608)."""
+
+    def __init__(self, scope: Scope, column: str):
+        self.args: list = [scope.path]
+        self.conditions = [f"{column} <@ $1::ltree"]
+
+    def arg(self, value) -> str:
+        self.args.append(value)
+        return f"${len(self.args)}"
+
+    def add(self, fragment: str) -> None:
+        self.conditions.append(fragment)
+
+    def customer(self, text: str) -> None:
+        """Customer ID, exact mobile, or a piece of name / username / mobile."""
+        text = (text or "").strip()
+        if not text:
+            return
+        alternatives = []
+        if text.isdigit() and len(text) <= 9:
+            alternatives.append(f"c.id = {self.arg(int(text))}")
+        try:
+            alternatives.append(f"c.mobile = {self.arg(validate.mobile(text))}")
+        except ValueError:
+            pass
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        alternatives.append(f"(c.name || ' ' || c.username || ' ' || coalesce(c.mobile, '')) ILIKE {self.arg(pattern)}")
+        self.add("(" + " OR ".join(alternatives) + ")")
+
+    @property
+    def sql(self) -> str:
+        return " AND ".join(self.conditions)
+
+
+# ---- bills ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BillFilters:
+    status: str | None = None
+    period: str | None = None  # YYYY-MM: bills whose period starts in that month
+    customer: str = ""
+
+    @classmethod
+    def from_query(cls, query) -> BillFilters:
+        status = query.get("status") or None
+        period = (query.get("period") or "").strip() or None
+        if period is not None:
+            try:
+                date.fromisoformat(period + "-01")
+            except ValueError:
+                raise ValidationError("Write the period as YYYY-MM, e.g. 2024-03.", {"period": "not a month"}) from None
+        return cls(status if status in BILL_STATUSES else None, period, (query.get("q") or "").strip())
+
+
+_BILLS_SQL = """
+SELECT b.id, b.customer_id, b.period_start, b.period_end, b.currency, b.amount_minor, b.vat_minor, b.total_minor,
+       b.paid_minor, b.total_minor - b.paid_minor AS outstanding_minor, b.status, b.due_at, b.issued_at,
+       c.username, c.name AS customer_name, o.name AS operator_name
+  FROM bills b JOIN customers c ON c.id = b.customer_id JOIN operators o ON o.id = c.operator_id
+ WHERE {where}
+"""
+_BILL_TOTALS_SQL = """
+SELECT currency, count(*) AS bills, sum(total_minor) AS total_minor, sum(paid_minor) AS paid_minor,
+       sum(outstanding_minor) AS outstanding_minor
+  FROM ({query}) x GROUP BY currency ORDER BY currency
+"""
+
+
+def _bill_where(scope: Scope, filters: BillFilters) -> _Where:
+    where = _Where(scope, "o.path")
+    if filters.status:
+        where.add(f"b.status = {where.arg(filters.status)}")
+    if filters.period:
+        start = date.fromisoformat(filters.period + "-01")
+        end = (start + timedelta(days=32)).replace(day=1)
+        where.add(f"b.period_start >= {where.arg(start)} AND b.period_start < {where.arg(end)}")
+    where.customer(filters.customer)
+    return where
+
+
+async def bill_list(conn: asyncpg.Connection, scope: Scope, filters: BillFilters) -> tuple[list, list]:
+    """(bills newest period first, at most LIST_LIMIT; totals per currency over every matching bill)."""
+    where = _bill_where(scope, filters)
+    query = _BILLS_SQL.format(where=where.sql)
+    rows = await conn.fetch(query + f" ORDER BY b.period_start DESC, b.id DESC LIMIT {LIST_LIMIT}", *where.args)
+    totals = await conn.fetch(_BILL_TOTALS_SQL.format(query=query), *where.args)
+    return list(rows), list(totals)
+
+
+async def customers_for_generation(conn: asyncpg.Connection, scope: Scope, customer: str = "",
+                                   operator_id: int | None = None) -> list[int] | None:
+    """The customer ids a manual bill run is limited to; None: every customer in scope (no filter given)."""
+    if not customer.strip() and operator_id is None:
+        return None
+    where = _Where(scope, "o.path")
+    where.customer(customer)
+    if operator_id is not None:
+        where.add(f"o.path <@ (SELECT path FROM operators WHERE id = {where.arg(operator_id)})")  # noqa: S608
+    query = f"SELECT c.id FROM customers c JOIN operators o ON o.id = c.operator_id WHERE {where.sql} ORDER BY c.id"  # noqa: S608
+    return [r["id"] for r in await conn.fetch(query, *where.args)]
+
+
+async def operators_in_scope(conn: asyncpg.Connection, scope: Scope) -> list[asyncpg.Record]:
+    """The caller's operator and those below it (filter choices)."""
+    return await conn.fetch("SELECT id, name, kind FROM operators WHERE path <@ $1::ltree ORDER BY path", scope.path)
+
+
+async def preview_names(conn: asyncpg.Connection, scope: Scope, customer_ids: list[int]) -> dict[int, asyncpg.Record]:
+    """Username and name of the customers a bill preview lists, keyed by id."""
+    rows = await conn.fetch(
+        "SELECT c.id, c.username, c.name FROM customers c JOIN operators o ON o.id = c.operator_id"
+        " WHERE c.id = ANY($2::bigint[]) AND o.path <@ $1::ltree", scope.path, customer_ids)
+    return {r["id"]: r for r in rows}
+
+
+# ---- payments ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PaymentFilters:
+    """Dates are local calendar days in `timezone`, both ends included."""
+
+    date_from: date | None = None
+    date_to: date | None = None
+    method: str | None = None
+    customer: str = ""
+    collected_by: int | None = None
+    timezone: str = "Asia/Dhaka"
+
+    @classmethod
+    def from_query(cls, query, timezone: str) -> PaymentFilters:
+        start, end = _day(query.get("from"), "from"), _day(query.get("to"), "to")
+        if start and end and end < start:
+            raise ValidationError("The 'to' date is before the 'from' date.", {"to": "before from"})
+        method = query.get("method") or None
+        collector = (query.get("collected_by") or "").strip()
+        return cls(start, end, method if method in METHODS else None, (query.get("q") or "").strip(),
+                   int(collector) if collector.isdigit() else None, timezone)
+
+
+_PAYMENTS_SQL = """
+SELECT p.id, p.received_at, p.amount_minor, p.currency, p.method, p.bill_id, p.note, p.txn_id,
+       c.id AS customer_id, c.username, c.name AS customer_name, o.name AS operator_name,
+       a.username AS collector
+  FROM payments p JOIN customers c ON c.id = p.customer_id JOIN operators o ON o.id = c.operator_id
+  LEFT JOIN accounts a ON a.id = p.collected_by
+ WHERE {where}
+"""
+_PAYMENT_TOTALS_SQL = """
+SELECT currency, method, count(*) AS payments, sum(amount_minor) AS amount_minor
+  FROM ({query}) x GROUP BY GROUPING SETS ((currency, method), (currency)) ORDER BY currency, method NULLS LAST
+"""
+
+
+def _payment_where(scope: Scope, f: PaymentFilters) -> _Where:
+    where = _Where(scope, "o.path")
+    if f.date_from:
+        where.add(f"p.received_at >= {where.arg(local_midnight_utc(f.date_from, f.timezone))}")
+    if f.date_to:
+        where.add(f"p.received_at < {where.arg(local_midnight_utc(f.date_to + timedelta(days=1), f.timezone))}")
+    if f.method:
+        where.add(f"p.method = {where.arg(f.method)}")
+    if f.collected_by is not None:
+        where.add(f"p.collected_by = {where.arg(f.collected_by)}")
+    where.customer(f.customer)
+    return where
+
+
+async def payment_history(conn: asyncpg.Connection, scope: Scope, filters: PaymentFilters,
+                          limit: int = LIST_LIMIT) -> tuple[list, list]:
+    """(payments newest first, at most `limit`; totals per currency and method over every matching payment)."""
+    where = _payment_where(scope, filters)
+    query = _PAYMENTS_SQL.format(where=where.sql)
+    rows = await conn.fetch(query + f" ORDER BY p.received_at DESC, p.id DESC LIMIT {int(limit)}", *where.args)
+    totals = await conn.fetch(_PAYMENT_TOTALS_SQL.format(query=query), *where.args)
+    return list(rows), list(totals)
+
+
+async def collectors(conn: asyncpg.Connection, scope: Scope) -> list[asyncpg.Record]:
+    """Logins in the caller's subtree (the 'collected by' filter)."""
+    return await conn.fetch(
+        "SELECT a.id, a.username, a.full_name FROM accounts a JOIN operators o ON o.id = a.operator_id"
+        " WHERE o.path <@ $1::ltree ORDER BY a.username", scope.path)
+
+
+EXPORT_COLUMNS = ("payment_id", "received_at", "customer_id", "username", "customer_name", "operator", "method",
+                  "amount", "currency", "bill_id", "collected_by", "note")
+
+
+def _amount(minor: int, currency: str) -> Decimal:
+    digits = exponent(currency)
+    return Decimal(minor).scaleb(-digits).quantize(Decimal(1).scaleb(-digits))
+
+
+def export_rows(rows, timezone: str) -> list[list]:
+    """One list per payment in EXPORT_COLUMNS order, every text cell neutralised."""
+    zone = ZoneInfo(timezone)
+    out = []
+    for r in rows:
+        received: datetime = r["received_at"].astimezone(zone)
+        out.append([r["id"], received.strftime("%Y-%m-%d %H:%M:%S"), r["customer_id"], neutralise(r["username"]),
+                    neutralise(r["customer_name"]), neutralise(r["operator_name"]), r["method"],
+                    _amount(r["amount_minor"], r["currency"]), r["currency"], r["bill_id"],
+                    neutralise(r["collector"]), neutralise(r["note"])])
+    return out
+
+
+def payments_csv(rows, timezone: str) -> bytes:
+    """UTF-8 with a BOM (so spreadsheet programs read Bengali names right)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(EXPORT_COLUMNS)
+    for line in export_rows(rows, timezone):
+        writer.writerow(["" if v is None else str(v) for v in line])
+    return ("\ufeff" + buffer.getvalue()).encode()
+
+
+def payments_xlsx(rows, timezone: str) -> bytes:
+    """One sheet; amounts are numbers with two decimals, text cells are never formulas."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Payments"
+    sheet.append(list(EXPORT_COLUMNS))
+    amount_column = EXPORT_COLUMNS.index("amount") + 1
+    for line in export_rows(rows, timezone):
+        sheet.append(line)
+        cell = sheet.cell(row=sheet.max_row, column=amount_column)
+        cell.number_format = "#,##0.00"
+    for cell in (c for row in sheet.iter_rows(min_row=2) for c in row if isinstance(c.value, str)):
+        cell.data_type = "s"  # belt and braces: openpyxl treats a str starting with '=' as a formula
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+# ---- receipts and invoices -----------------------------------------------------------------------------
+
+_ISP_SQL = """
+SELECT o.id, o.name, o.business_name, o.address, o.phone, o.email, o.logo IS NOT NULL AS has_logo
+  FROM operators o
+ WHERE o.path @> (SELECT path FROM operators WHERE id = $1)
+ ORDER BY (o.business_name IS NULL), nlevel(o.path) DESC
+ LIMIT 1
+"""
+
+
+async def isp_for(conn: asyncpg.Connection, operator_id: int) -> asyncpg.Record:
+    """The ISP information printed for a customer of `operator_id`: its own, else its nearest ancestor's."""
+    return await conn.fetchrow(_ISP_SQL, operator_id)
+
+
+async def isp_logo(conn: asyncpg.Connection, operator_id: int) -> tuple[bytes, str] | None:
+    row = await conn.fetchrow("SELECT logo, logo_content_type FROM operators WHERE id = $1 AND logo IS NOT NULL",
+                              operator_id)
+    return (bytes(row["logo"]), row["logo_content_type"]) if row else None
+
+
+_CUSTOMER_SQL = """
+SELECT c.id, c.username, c.name, c.mobile, c.address, c.status, c.expires_at, c.operator_id,
+       o.currency, o.timezone
+  FROM customers c JOIN operators o ON o.id = c.operator_id
+ WHERE c.id = $1 AND o.path <@ $2::ltree
+"""
+
+
+async def customer_billing(conn: asyncpg.Connection, scope: Scope, customer_id: int) -> dict:
+    """A customer in scope with its open bills (oldest first): what the collect form offers."""
+    customer = await conn.fetchrow(_CUSTOMER_SQL, customer_id, scope.path)
+    if customer is None:
+        raise NotFound(f"Customer {customer_id} was not found.")
+    bills = await conn.fetch(
+        "SELECT id, period_start, period_end, total_minor, paid_minor, total_minor - paid_minor AS outstanding_minor,"
+        "       status, due_at, currency FROM bills WHERE customer_id = $1 AND status IN ('unpaid', 'partial')"
+        " ORDER BY period_start, id", customer_id)
+    return {"customer": customer, "open_bills": list(bills)}
+
+
+async def receipt(conn: asyncpg.Connection, scope: Scope, payment_id: int) -> dict:
+    """A payment in scope, what it paid (per bill) and kept as advance, the customer and the ISP information."""
+    payment = await conn.fetchrow(
+        "SELECT p.*, a.username AS collector, a.full_name AS collector_name FROM payments p"
+        "  JOIN customers c ON c.id = p.customer_id JOIN operators o ON o.id = c.operator_id"
+        "  LEFT JOIN accounts a ON a.id = p.collected_by"
+        " WHERE p.id = $1 AND o.path <@ $2::ltree", payment_id, scope.path)
+    if payment is None:
+        raise NotFound(f"Payment {payment_id} was not found.")
+    customer = await conn.fetchrow(_CUSTOMER_SQL, payment["customer_id"], scope.path)
+    lines = await conn.fetch(
+        "SELECT b.id AS bill_id, b.period_start, b.period_end - 1 AS period_last, b.total_minor, b.paid_minor, b.status,"
+        "       -e.amount_minor AS applied_minor"
+        "  FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id JOIN bills b ON b.id = e.bill_id"
+        " WHERE e.payment_id = $1 AND a.kind = 'customer_receivable' ORDER BY b.period_start, b.id", payment_id)
+    advance = await conn.fetchval(
+        "SELECT coalesce(-sum(e.amount_minor), 0) FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id"
+        " WHERE e.payment_id = $1 AND a.kind = 'customer_advance'", payment_id)
+    return {"payment": payment, "customer": customer, "lines": list(lines), "advance_minor": advance,
+            "isp": await isp_for(conn, customer["operator_id"])}
+
+
+async def invoice(conn: asyncpg.Connection, scope: Scope, bill_id: int) -> dict:
+    """A bill in scope with its customer, the payments that went to it and the ISP information."""
+    bill = await conn.fetchrow(
+        "SELECT b.*, b.period_end - 1 AS period_last, b.total_minor - b.paid_minor AS outstanding_minor,"
+        "       p.name AS package_name"
+        "  FROM bills b JOIN customers c ON c.id = b.customer_id JOIN operators o ON o.id = c.operator_id"
+        "  LEFT JOIN packages p ON p.id = b.package_id"
+        " WHERE b.id = $1 AND o.path <@ $2::ltree", bill_id, scope.path)
+    if bill is None:
+        raise NotFound(f"Bill {bill_id} was not found.")
+    customer = await conn.fetchrow(_CUSTOMER_SQL, bill["customer_id"], scope.path)
+    paid = await conn.fetch(
+        "SELECT e.created_at, e.kind, e.payment_id, -e.amount_minor AS amount_minor"
+        "  FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id"
+        " WHERE e.bill_id = $1 AND a.kind = 'customer_receivable' AND e.amount_minor < 0 ORDER BY e.id", bill_id)
+    return {"bill": bill, "customer": customer, "paid": list(paid),
+            "isp": await isp_for(conn, customer["operator_id"])}
+
+
+# ---- reseller balances ---------------------------------------------------------------------------------
+
+async def sub_operator_balances(conn: asyncpg.Connection, scope: Scope) -> list[asyncpg.Record]:
+    """Every sub-operator below the caller with its balance, credit limit and what it can still spend."""
+    return await conn.fetch(
+        "SELECT o.id, o.name, o.business_name, o.status, o.currency, o.balance_minor, o.credit_limit_minor,"
+        "       o.balance_minor + o.credit_limit_minor AS available_minor, p.name AS parent_name"
+        "  FROM operators o JOIN operators p ON p.id = o.parent_id"
+        " WHERE o.kind = 'sub_operator' AND o.path <@ $1::ltree AND o.id <> $2 ORDER BY p.name, o.name",
+        scope.path, scope.operator_id)
+
+
+async def reseller(conn: asyncpg.Connection, scope: Scope, operator_id: int) -> asyncpg.Record:
+    """A sub-operator the caller may see (itself included), else NotFound."""
+    row = await conn.fetchrow(
+        "SELECT id, name, kind, currency, timezone, balance_minor, credit_limit_minor,"
+        "       balance_minor + credit_limit_minor AS available_minor FROM operators"
+        " WHERE id = $1 AND kind = 'sub_operator' AND path <@ $2::ltree", operator_id, scope.path)
+    if row is None:
+        raise NotFound(f"Sub-operator {operator_id} was not found.")
+    return row

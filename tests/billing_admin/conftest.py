@@ -1,0 +1,51 @@
+"""Bills & Payments admin tests: the admin test app and ISP tree (tests/admin/conftest.py), with bills issued."""
+
+from __future__ import annotations
+
+import re
+from contextlib import asynccontextmanager
+from datetime import date
+
+import asyncpg
+import pytest
+
+from radbill import clock
+from radbill.services import billing
+from tests.admin.conftest import admin_config, make_client, tree  # noqa: F401  (fixtures)
+
+KEY = re.compile(r'name="idempotency_key" value="([^"]+)"')
+
+
+@asynccontextmanager
+async def connect(url: str):
+    conn = await asyncpg.connect(url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+async def issue_bills(url: str) -> dict:
+    """Every tree customer billed in full for the current period (500.00, due now): {'a1': bill row, ...}."""
+    async with connect(url) as conn:
+        await conn.execute("UPDATE customers SET billing_anchor = $1", date(2000, 1, 1))
+        await billing.generate_bills(conn, clock.now())
+        rows = await conn.fetch("SELECT b.*, c.username FROM bills b JOIN customers c ON c.id = b.customer_id")
+    return {r["username"].removeprefix("cust-"): r for r in rows}
+
+
+@pytest.fixture
+async def bills(fresh_db_url, request):
+    """Bills for the tree's customers."""
+    request.getfixturevalue("tree")
+    return await issue_bills(fresh_db_url)
+
+
+async def form_key(client, path: str, form_class: str | None = None) -> str:
+    """The idempotency key rendered into the payment form on `path` (the first, or the one after `form_class`)."""
+    page = await (await client.get(path)).text()
+    if form_class:
+        page = page.split(f'class="{form_class}"', 1)[1]
+    match = KEY.search(page)
+    assert match, f"no idempotency key on {path}"
+    return match.group(1)

@@ -1,0 +1,62 @@
+"""Collect a cash payment from the customer profile in real Chromium and open the printable receipt."""
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.admin.conftest import PASSWORD
+from tests.billing_admin.conftest import connect, issue_bills
+from tests.billing_admin.test_reports import PNG
+
+pytestmark = pytest.mark.slow
+
+
+def login(page, base, username):
+    page.goto(f"{base}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:has-text('Log in')")
+    page.wait_for_selector("h1:has-text('Dashboard')")
+
+
+async def _prepare(url, tree):
+    bills = await issue_bills(url)
+    async with connect(url) as conn:
+        await conn.execute("UPDATE operators SET business_name = 'A1 Net', address = '12 Lake Road, Dhaka',"
+                           " phone = '+8801711000000', logo = $2, logo_content_type = 'image/png' WHERE id = $1",
+                           tree.ops["sub_a1"]["id"], PNG)
+    return bills
+
+
+def test_collect_cash_and_print_the_receipt(admin_server, browser, artifacts, fresh_db_url):
+    base, tree = admin_server
+    with ThreadPoolExecutor(1) as pool:  # Playwright's sync API already runs an event loop in this thread
+        bills = pool.submit(asyncio.run, _prepare(fresh_db_url, tree)).result()
+    customer = tree.customers["a1"]
+    page = browser.new_page()
+    login(page, base, "suba1")
+
+    page.goto(f"{base}/customers/{customer['id']}")
+    card = page.locator("form.collect-cash")
+    card.locator("select[name=bill_id]").select_option(str(bills["a1"]["id"]))
+    assert card.locator("input[name=amount]").input_value() == "500.00"  # prefilled with what is owed
+    card.locator("button:has-text('Record cash payment')").click()
+    page.wait_for_selector("text=Payment recorded")
+    assert page.locator("h1").inner_text().endswith("BDT 500.00")
+
+    page.click("a:has-text('Print receipt')")
+    page.wait_for_selector("h2:has-text('Payment receipt')")
+    assert page.locator("header.isp h1").inner_text() == "A1 Net"
+    assert page.locator("header.isp img").evaluate("img => img.naturalWidth") == 1  # the logo loaded
+    assert page.locator("nav.toolbar").is_visible()
+    page.emulate_media(media="print")
+    assert not page.locator("nav.toolbar").is_visible()  # print CSS: only the receipt goes to paper
+    page.screenshot(path=str(artifacts / "receipt.png"), full_page=True)
+    page.emulate_media(media="screen")
+
+    with page.expect_download() as download:  # the PDF link serves the same receipt
+        page.evaluate("url => { const a = document.createElement('a'); a.href = url; a.download = 'r.pdf';"
+                      " document.body.appendChild(a); a.click(); }", page.locator("a:has-text('Download PDF')")
+                      .get_attribute("href"))
+    assert download.value.path().read_bytes().startswith(b"%PDF")
