@@ -95,6 +95,9 @@ def test_run_starts_everything_and_stops_cleanly(run_env, var_dir):
 
         page = urllib.request.urlopen(f"http://127.0.0.1:{run_env['RADBILL_ADMIN_PORT']}/login", timeout=10)
         assert page.status == 200 and b"Log in" in page.read()
+        operator = next(x for x in demo["logins"] if x["role"] == "operator")
+        assert admin_login(int(run_env["RADBILL_ADMIN_PORT"]), operator["username"], operator["password"]) \
+            == "/password/change"  # a generated password must be replaced at first login
 
         explained = radbill(run_env, "explain", "demo-expired")
         assert explained.returncode == 1
@@ -121,6 +124,30 @@ def test_run_starts_everything_and_stops_cleanly(run_env, var_dir):
         assert radbill(run_env, "radtest", "demo-active").returncode == 0
     finally:
         assert stop(process) == 0
+
+
+def admin_login(port: int, username: str, password: str) -> str:
+    """Log in over real HTTP like a browser (cookie, CSRF token, Origin); returns where the admin sends us."""
+    import http.cookiejar
+    import re
+    import urllib.parse
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    base = f"http://127.0.0.1:{port}"
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), NoRedirect)
+    token = re.search(rb'name="csrf_token" value="([^"]+)"', opener.open(f"{base}/login").read()).group(1).decode()
+    body = urllib.parse.urlencode({"username": username, "password": password, "csrf_token": token}).encode()
+    request = urllib.request.Request(f"{base}/login", data=body, headers={"Origin": base})
+    try:
+        opener.open(request)
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 303, exc.read()
+        return exc.headers["Location"]
+    raise AssertionError("the login did not redirect")
 
 
 def _no_process(var_dir: Path) -> bool:
