@@ -12,6 +12,7 @@ from radbill.errors import NotFound, ValidationError
 from radbill.passwords import generate
 from radbill.services import audit
 from radbill.services.customers import sellable_package
+from radbill.services.filters import ScopedWhere
 from radbill.tenancy import Scope
 
 CONNECTION_TYPES = {"pppoe": "PPPoE", "hotspot": "Hotspot", "static": "Static IP", "other": "Other"}
@@ -228,36 +229,21 @@ async def search(conn: asyncpg.Connection, scope: Scope, query: str = "", status
                  billing_profile_id: int | None = None, zone_id: int | None = None, page: int = 1
                  ) -> tuple[list[asyncpg.Record], bool]:
     """One page of customers in scope, newest first, with an online flag; returns (rows, has_more)."""
-    conditions, args = ["o.path <@ $1::ltree"], [scope.path]
-
-    def arg(value) -> str:
-        args.append(value)
-        return f"${len(args)}"
-
-    text = query.strip()
-    if text:
-        alternatives = []
-        if text.isdigit() and len(text) <= 9:
-            alternatives.append(f"c.id = {arg(int(text))}")
-        try:
-            alternatives.append(f"c.mobile = {arg(validate.mobile(text))}")
-        except ValueError:
-            pass
-        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        alternatives.append(f"(c.name || ' ' || c.username || ' ' || coalesce(c.mobile, '')) ILIKE {arg(pattern)}")
-        conditions.append("(" + " OR ".join(alternatives) + ")")
+    where = ScopedWhere(scope, "o.path")
+    arg = where.arg
+    where.customer(query)
     if status in STATUSES:
-        conditions.append(f"c.status = {arg(status)}")
+        where.add(f"c.status = {arg(status)}")
     if connection_type in CONNECTION_TYPES:
-        conditions.append(f"c.connection_type = {arg(connection_type)}")
+        where.add(f"c.connection_type = {arg(connection_type)}")
     for column, value in (("package_id", package_id), ("billing_profile_id", billing_profile_id),
                           ("zone_id", zone_id)):
         if value is not None:
-            conditions.append(f"c.{column} = {arg(value)}")
+            where.add(f"c.{column} = {arg(value)}")
     offset = (max(page, 1) - 1) * PAGE_SIZE
     # the conditions are fixed fragments with numbered parameters; no typed text reaches the SQL
-    query_sql = SEARCH_SQL.format(where=" AND ".join(conditions), limit=PAGE_SIZE + 1, offset=int(offset))
-    rows = await conn.fetch(query_sql, *args)
+    query_sql = SEARCH_SQL.format(where=where.sql, limit=PAGE_SIZE + 1, offset=int(offset))
+    rows = await conn.fetch(query_sql, *where.args)
     return list(rows[:PAGE_SIZE]), len(rows) > PAGE_SIZE
 
 

@@ -16,10 +16,10 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from radbill import validate
 from radbill.billing.money import exponent
 from radbill.billing.periods import local_midnight_utc
 from radbill.errors import NotFound, ValidationError
+from radbill.services.filters import ScopedWhere
 from radbill.tenancy import Scope
 
 METHODS = ("cash", "advance", "bank", "mobile_wallet", "gateway")
@@ -44,42 +44,6 @@ def _day(text: str | None, label: str) -> date | None:
         return date.fromisoformat(text)
     except ValueError:
         raise ValidationError(f"Write the {label} date as YYYY-MM-DD.", {label: "not a date"}) from None
-
-
-class _Where:
-    """Numbered parameters and fixed SQL fragments; typed text only ever travels as a parameter (so the
-    f-strings below that carry `where.sql` are marked noqa: S608)."""
-
-    def __init__(self, scope: Scope, column: str):
-        self.args: list = [scope.path]
-        self.conditions = [f"{column} <@ $1::ltree"]
-
-    def arg(self, value) -> str:
-        self.args.append(value)
-        return f"${len(self.args)}"
-
-    def add(self, fragment: str) -> None:
-        self.conditions.append(fragment)
-
-    def customer(self, text: str) -> None:
-        """Customer ID, exact mobile, or a piece of name / username / mobile."""
-        text = (text or "").strip()
-        if not text:
-            return
-        alternatives = []
-        if text.isdigit() and len(text) <= 9:
-            alternatives.append(f"c.id = {self.arg(int(text))}")
-        try:
-            alternatives.append(f"c.mobile = {self.arg(validate.mobile(text))}")
-        except ValueError:
-            pass
-        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        alternatives.append(f"(c.name || ' ' || c.username || ' ' || coalesce(c.mobile, '')) ILIKE {self.arg(pattern)}")
-        self.add("(" + " OR ".join(alternatives) + ")")
-
-    @property
-    def sql(self) -> str:
-        return " AND ".join(self.conditions)
 
 
 # ---- bills ---------------------------------------------------------------------------------------------
@@ -116,8 +80,8 @@ SELECT currency, count(*) AS bills, sum(total_minor) AS total_minor, sum(paid_mi
 """
 
 
-def _bill_where(scope: Scope, filters: BillFilters) -> _Where:
-    where = _Where(scope, "o.path")
+def _bill_where(scope: Scope, filters: BillFilters) -> ScopedWhere:
+    where = ScopedWhere(scope, "o.path")
     if filters.status:
         where.add(f"b.status = {where.arg(filters.status)}")
     if filters.period:
@@ -142,7 +106,7 @@ async def customers_for_generation(conn: asyncpg.Connection, scope: Scope, custo
     """The customer ids a manual bill run is limited to; None: every customer in scope (no filter given)."""
     if not customer.strip() and operator_id is None:
         return None
-    where = _Where(scope, "o.path")
+    where = ScopedWhere(scope, "o.path")
     where.customer(customer)
     if operator_id is not None:
         where.add(f"o.path <@ (SELECT path FROM operators WHERE id = {where.arg(operator_id)})")  # noqa: S608
@@ -201,8 +165,8 @@ SELECT currency, method, count(*) AS payments, sum(amount_minor) AS amount_minor
 """
 
 
-def _payment_where(scope: Scope, f: PaymentFilters) -> _Where:
-    where = _Where(scope, "o.path")
+def _payment_where(scope: Scope, f: PaymentFilters) -> ScopedWhere:
+    where = ScopedWhere(scope, "o.path")
     if f.date_from:
         where.add(f"p.received_at >= {where.arg(local_midnight_utc(f.date_from, f.timezone))}")
     if f.date_to:
