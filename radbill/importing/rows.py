@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 
 from radbill import validate
 from radbill.billing.money import parse_amount
+from radbill.customer_forms import parse_form
 from radbill.errors import RadbillError
 from radbill.importing.files import Table
 from radbill.importing.mapping import FIELD_BY_KEY
-from radbill.services.customer_records import parse_form
 
 # the form field each name-valued column resolves into, and where its per-value map lives in `defaults`
 LOOKUPS = {"package": ("package_id", "package_map"), "billing_profile": ("billing_profile_id", "profile_map"),
