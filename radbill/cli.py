@@ -156,7 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["psql"]:  # hand everything after `psql` to psql itself (argparse would eat its options)
+        args = argparse.Namespace(command="psql", func=cmd_psql, psql_args=argv[1:], verbose=False)
+    else:
+        args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",

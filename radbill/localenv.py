@@ -38,7 +38,8 @@ def _write_env_file(values: dict[str, str], path: Path = ENV_FILE) -> None:
 
 
 def embedded_cluster() -> LocalCluster:
-    port = int(os.environ.get("RADBILL_PG_PORT") or read_env_file().get("RADBILL_PG_PORT") or DEFAULT_PG_PORT)
+    # once initialised, the port is part of the stored DATABASE_URL: var/radbill.env wins over the environment
+    port = int(read_env_file().get("RADBILL_PG_PORT") or os.environ.get("RADBILL_PG_PORT") or DEFAULT_PG_PORT)
     return LocalCluster(VAR_DIR / "pg", port)
 
 

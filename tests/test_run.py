@@ -165,3 +165,21 @@ def test_demo_json_and_refusal_on_a_seeded_database(run_env):
     assert len({x["password"] for x in demo["logins"]}) == 3  # generated, not shared
     again = radbill(run_env, "demo")
     assert again.returncode == 2 and "already has operators" in again.stderr
+    psql = radbill(run_env, "psql", "-At", "-c", "SELECT count(*) FROM customers")  # options reach psql itself
+    assert psql.returncode == 0 and psql.stdout.strip() == "5", psql.stderr
+
+
+def test_a_failed_first_start_leaves_nothing_half_made(var_dir):
+    import socket
+
+    from radbill.db.cluster import LocalCluster
+    from radbill.errors import RadbillError
+
+    var_dir.mkdir(parents=True)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        cluster = LocalCluster(var_dir / "pg", taken.getsockname()[1])
+        with pytest.raises(RadbillError, match="already in use"):
+            cluster.init()
+    assert not cluster.initialised  # the next start initialises again instead of lacking credentials

@@ -104,11 +104,16 @@ class LocalCluster:
             raise RadbillError(f"initdb failed: {exc.stderr.decode(errors='replace').strip()}") from None
         finally:
             pwfile.unlink(missing_ok=True)
-        self.start()
         try:
-            self._create_app_role(creds)
-        finally:
-            self.stop()
+            self.start()
+            try:
+                self._create_app_role(creds)
+            finally:
+                self.stop()
+        except BaseException:
+            # a half-made cluster would look initialised next time, without credentials: start over instead
+            shutil.rmtree(self.datadir, ignore_errors=True)
+            raise
         return creds
 
     def _create_app_role(self, creds: ClusterCredentials) -> None:
@@ -124,7 +129,8 @@ class LocalCluster:
         """Start `postgres` as a child and wait until it accepts connections."""
         self._hand_over(self.socket_dir)
         options = {"max_connections": "200", **(settings or {})}
-        out = open(log, "ab") if log else subprocess.DEVNULL  # owned by the child from here on
+        log = log or self.datadir.parent / f"{self.datadir.name}.log"
+        out = open(log, "ab")  # owned by the child from here on
         self.process = subprocess.Popen(
             [pg_tool("postgres"), "-D", str(self.datadir), "-p", str(self.port), "-h", "127.0.0.1",
              "-k", str(self.socket_dir), *[arg for k, v in options.items() for arg in ("-c", f"{k}={v}")]],
@@ -133,7 +139,9 @@ class LocalCluster:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RadbillError(f"postgres exited with code {self.process.returncode} (see {log or 'its output'})")
+                lines = Path(log).read_text(errors="replace").strip().splitlines()
+                tail = " | ".join(([x for x in lines if "could not" in x or "FATAL" in x] or lines)[-3:])
+                raise RadbillError(f"postgres exited with code {self.process.returncode}: {tail} (log: {log})")
             ready = subprocess.run([pg_tool("pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)])
             if ready.returncode == 0:
                 return self.process
