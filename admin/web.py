@@ -10,6 +10,7 @@ import logging
 import secrets
 from urllib.parse import urlsplit
 
+import asyncpg
 import jinja2
 from aiohttp import web
 
@@ -57,7 +58,7 @@ def _unsign(app: web.Application, value: str) -> bytes | None:
     except (ValueError, TypeError):
         return None
     expected = _sign(app, payload).rsplit(".", 1)[1]
-    return payload if hmac.compare_digest(mac, expected) else None
+    return payload if hmac.compare_digest(mac.encode(), expected.encode()) else None
 
 
 def flash(response: web.StreamResponse, request: web.Request, message: str, kind: str = "ok") -> None:
@@ -135,6 +136,9 @@ async def errors(request: web.Request, handler):
         return render(request, "error.html", status=403, title="Not allowed", message=str(exc))
     except RadbillError as exc:
         return render(request, "error.html", status=400, title="That did not work", message=str(exc))
+    except (asyncpg.DataError, OverflowError):  # e.g. an id far beyond bigint typed into a URL or form
+        return render(request, "error.html", status=400, title="That did not work",
+                      message="A number in the request is out of range. Go back and check what was entered.")
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return render(request, "error.html", status=500, title="Something went wrong",
@@ -206,12 +210,14 @@ async def _check_session_csrf(request: web.Request, session) -> None:
     form = await request.post() if request.content_type in (
         "application/x-www-form-urlencoded", "multipart/form-data") else {}
     sent = request.headers.get("X-CSRF-Token") or form.get("csrf_token") or ""
-    if not _same_origin(request) or not hmac.compare_digest(str(sent), session.csrf_token):
+    # compared as bytes: compare_digest refuses non-ASCII str, and a forged token must get a 403, not a 500
+    if not _same_origin(request) or not hmac.compare_digest(str(sent).encode(), session.csrf_token.encode()):
         raise web.HTTPForbidden(text="Cross-site request refused: reload the page and try again.")
 
 
 async def csrf_login_ok(request: web.Request, form) -> bool:
-    return hmac.compare_digest(str(form.get("csrf_token", "")), request.get("login_csrf", "") or "\0")
+    sent = str(form.get("csrf_token", "")).encode()
+    return hmac.compare_digest(sent, (request.get("login_csrf", "") or "\0").encode())
 
 
 async def _record_denial(request: web.Request, session, access) -> None:

@@ -37,7 +37,7 @@ def step_of(moment: datetime) -> int:
 
 def verify(secret: str, code: str, now: datetime, last_used_step: int | None) -> int | None:
     """The matching step (to store as last used), or None. Accepts now±1 step, never a step already used."""
-    code = "".join(ch for ch in code if ch.isdigit())
+    code = "".join(ch for ch in code if ch in "0123456789")  # ASCII only: isdigit() also takes ১২৩
     if len(code) != DIGITS:
         return None
     current = step_of(now)

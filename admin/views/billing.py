@@ -25,7 +25,7 @@ _KEY = re.compile(r"^[A-Za-z0-9_-]{8,100}$")
 
 def _int(value) -> int | None:
     text = str(value or "").strip()
-    return int(text) if text.isdigit() and len(text) < 19 else None
+    return int(text) if text.isdecimal() and len(text) < 19 else None
 
 
 def new_idempotency_key() -> str:

@@ -125,7 +125,7 @@ async def package_delete(request: web.Request, scope):
 async def package_assign(request: web.Request, scope):
     form = await request.post()
     package_id = _id(request, "package_id")
-    operator_id = int(form["operator_id"]) if str(form.get("operator_id", "")).isdigit() else None
+    operator_id = int(form["operator_id"]) if str(form.get("operator_id", "")).isdecimal() else None
     async with request.app["pool"].acquire() as conn:
         try:
             await catalog.assign_package(conn, scope, package_id, operator_id, str(form.get("wholesale_price", "")),
@@ -225,7 +225,7 @@ async def billing_profile_status(request: web.Request, scope):
 async def billing_profile_assign(request: web.Request, scope):
     form = await request.post()
     profile_id = _id(request, "profile_id")
-    operator_id = int(form["operator_id"]) if str(form.get("operator_id", "")).isdigit() else None
+    operator_id = int(form["operator_id"]) if str(form.get("operator_id", "")).isdecimal() else None
     async with request.app["pool"].acquire() as conn:
         try:
             await catalog.assign_billing_profile(conn, scope, profile_id, operator_id, client_ip(request))

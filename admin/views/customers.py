@@ -15,7 +15,7 @@ VIEW, EDIT = "customers.view", "customers.edit"
 
 
 def _int(value) -> int | None:
-    return int(value) if value and str(value).isdigit() else None
+    return int(value) if value and str(value).isdecimal() else None
 
 
 async def _options(conn, scope) -> dict:

@@ -78,7 +78,7 @@ async def from_router(request: web.Request, scope):
     if not scope.can(EDIT):
         raise PermissionDenied("Importing customers needs the customers.edit permission.")
     form = await request.post()
-    nas_id = int(form["nas_id"]) if str(form.get("nas_id", "")).isdigit() else 0
+    nas_id = int(form["nas_id"]) if str(form.get("nas_id", "")).isdecimal() else 0
     async with request.app["pool"].acquire() as conn:
         try:
             batch_id, disabled = await imports.create_batch_from_router(conn, scope, nas_id)

@@ -19,7 +19,7 @@ GATEWAYS = dict(roles=OPERATORS, permission=SEND, section="SMS gateways")
 
 
 def _int(value) -> int | None:
-    return int(value) if value and str(value).isdigit() else None
+    return int(value) if value and str(value).isdecimal() else None
 
 
 def _callback_url(request: web.Request, gateway_id: int, token: str) -> str:

@@ -148,7 +148,7 @@ class PaymentFilters:
         method = query.get("method") or None
         collector = (query.get("collected_by") or "").strip()
         return cls(start, end, method if method in METHODS else None, (query.get("q") or "").strip(),
-                   int(collector) if collector.isdigit() else None, timezone)
+                   int(collector) if collector.isdecimal() else None, timezone)
 
 
 _PAYMENTS_SQL = """

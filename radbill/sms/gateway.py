@@ -188,7 +188,7 @@ def _quote(value: str) -> str:
 def json_path(data, path: str):
     """data['a']['b'][0] for 'a.b.0'; None when any step is missing."""
     for step in path.split("."):
-        if isinstance(data, list) and step.isdigit() and int(step) < len(data):
+        if isinstance(data, list) and step.isdecimal() and int(step) < len(data):
             data = data[int(step)]
         elif isinstance(data, dict) and step in data:
             data = data[step]

@@ -137,3 +137,10 @@ async def test_operator_creates_a_manager_with_a_permission_subset(make_client):
     assert (await m.get("/")).status == 200
     assert (await m.get("/routers")).status == 403
     assert (await m.get("/accounts")).status == 403
+
+
+@pytest.mark.parametrize("query", ["page=²", "package_id=" + "9" * 40, "zone_id=১২", "q=" + "9" * 30])
+async def test_odd_numbers_in_urls_are_answered_not_crashed(make_client, query):
+    c = await make_client("opa")
+    assert (await c.get(f"/customers?{query}")).status in (200, 400)
+    assert (await c.get("/customers/" + "9" * 40)).status in (400, 404)

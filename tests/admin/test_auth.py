@@ -98,6 +98,15 @@ async def test_post_with_a_wrong_csrf_token_is_refused(make_client, fresh_db_url
     await conn.close()
 
 
+async def test_a_non_ascii_csrf_token_is_a_403_not_a_crash(make_client):
+    c = await make_client("opa")
+    assert (await c.post("/profile", {"full_name": "X"}, token="টোকেন")).status == 403
+    anonymous = await make_client()
+    await anonymous.get("/login")
+    response = await anonymous.post("/login", {"username": "opa", "password": PASSWORD}, token="টোকেন")
+    assert response.status == 403
+
+
 async def test_login_form_needs_its_csrf_cookie(make_client):
     c = await make_client()
     response = await c.post("/login", {"username": "opa", "password": PASSWORD, "csrf_token": "x"})
@@ -172,6 +181,18 @@ def test_totp_window_is_plus_minus_one_step():
     assert totp.verify(secret, totp.code_at(secret, step - 2), now, None) is None
     assert totp.verify(secret, totp.code_at(secret, step), now, last_used_step=step) is None
     assert totp.verify(secret, totp.code_at(secret, step), now + timedelta(seconds=0), None) == step
+
+
+def test_totp_refuses_non_ascii_digits_without_crashing():
+    secret = totp.new_secret()
+    assert totp.verify(secret, "১২৩৪৫৬", clock.now(), None) is None
+
+
+def test_a_tampered_flash_cookie_is_ignored(admin_config):
+    from admin.app import create_app
+    from admin.web import _unsign
+
+    assert _unsign(create_app(admin_config), "e30=.টেম্পার") is None
 
 
 def test_totp_matches_the_rfc_6238_vector():
