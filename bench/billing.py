@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
-import tempfile
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import asyncpg
 
-from radbill.db.cluster import LocalCluster, free_port
-from radbill.db.migrate import migrate_url
+from bench.db import throwaway_database
 from radbill.services.billing import generate_bills, preview_bills
 
 TARGET_SECONDS = 10.0
@@ -100,20 +96,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=100_000)
     args = parser.parse_args()
-    base = Path(tempfile.mkdtemp(prefix="radbill-bench-billing-"))
-    base.chmod(0o755)
-    cluster = LocalCluster(base / "pg", free_port())
-    try:
-        creds = cluster.init()
-        # a throwaway cluster, like the tests': durability off does not change what the statements do
-        cluster.start(log=base / "postgres.log", settings={"fsync": "off", "synchronous_commit": "off",
-                                                           "full_page_writes": "off"})
-        url = creds.url("radbill")
-        asyncio.run(migrate_url(url))
+    with throwaway_database("radbill-bench-billing-") as url:
         figures = asyncio.run(bench(url, args.customers))
-    finally:
-        cluster.destroy()
-        shutil.rmtree(base, ignore_errors=True)
     for key, value in figures.items():
         print(f"{key:>20}: {value}")
     verdict = "OK" if figures["seconds"] < TARGET_SECONDS else "SLOW"

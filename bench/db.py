@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import signal
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +17,9 @@ from radbill.db.migrate import migrate_url
 
 @contextmanager
 def throwaway_database(prefix: str = "radbill-bench-") -> Iterator[str]:
-    """Yield the URL of a freshly migrated database; the cluster is destroyed afterwards, even on Ctrl-C."""
+    """Yield the URL of a freshly migrated database; the cluster is destroyed afterwards, even on Ctrl-C or a
+    SIGTERM (e.g. from `timeout`), which would otherwise end Python without running `finally`."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     base = Path(tempfile.mkdtemp(prefix=prefix))
     base.chmod(0o755)
     cluster = LocalCluster(base / "pg", free_port())
