@@ -125,7 +125,8 @@ def _check_zip(data: bytes) -> None:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         entries = archive.infolist()
-    except (zipfile.BadZipFile, ValueError, OSError):
+    except (zipfile.BadZipFile, ValueError, OSError, NotImplementedError, EOFError, UnicodeDecodeError):
+        # a damaged header can claim an unknown zip version (NotImplementedError) or name (UnicodeDecodeError)
         raise ImportFileError("This Excel file is damaged (not a readable .xlsx). Save it again from Excel, or "
                               "export it as CSV.") from None
     if len(entries) > MAX_XLSX_ENTRIES:
