@@ -12,11 +12,7 @@ from radbill.services import auth
 
 async def _accounts(request, scope):
     async with request.app["pool"].acquire() as conn:
-        return await conn.fetch(
-            "SELECT a.id, a.username, a.full_name, a.role, a.status, a.totp_enabled, a.last_login_at, a.permissions,"
-            "       o.name AS operator_name, o.kind AS operator_kind"
-            "  FROM accounts a JOIN operators o ON o.id = a.operator_id"
-            " WHERE o.path <@ $1::ltree ORDER BY o.path, a.role, a.username", scope.path)
+        return await auth.list_accounts(conn, scope)
 
 
 @route("GET", "/accounts", roles=ADMINS)

@@ -167,9 +167,7 @@ async def start(request: web.Request, scope):
 async def progress(request: web.Request, scope):
     async with request.app["pool"].acquire() as conn:
         batch = await imports.get_batch(conn, scope, _batch_id(request))
-        items = await conn.fetch("SELECT line, username, status, detail FROM import_batch_items"
-                                 " WHERE batch_id = $1 AND status IN ('failed', 'kept') ORDER BY line LIMIT 200",
-                                 batch["id"])
+        items = await imports.batch_problems(conn, batch)
     failures = [(r["line"], r["username"], r["status"], importing.problem_text(json.loads(r["detail"])))
                 for r in items]
     return render(request, "import_progress.html", batch=batch, failures=failures)

@@ -16,8 +16,7 @@ ISP_ROLES = frozenset({"group_admin", "operator", "sub_operator"})
 
 async def _account(request):
     async with request.app["pool"].acquire() as conn:
-        return await conn.fetchrow("SELECT username, full_name, email, phone, totp_enabled, last_login_at"
-                                   " FROM accounts WHERE id = $1", request["session"].account_id)
+        return await profile.own_account(conn, request["session"].account_id)
 
 
 @route("GET", "/profile", roles=ALL_ROLES)

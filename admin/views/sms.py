@@ -10,7 +10,7 @@ from admin.routing import ADMINS, ALL_ROLES, OPERATORS, route
 from admin.web import client_ip, redirect, render
 from radbill.billing.money import parse_amount
 from radbill.errors import ValidationError
-from radbill.services import sms, sms_broadcast, sms_config
+from radbill.services import profile, sms, sms_broadcast, sms_config
 from radbill.sms import EVENTS, PLACEHOLDERS
 from radbill.sms.gateway import NUMBER_FORMATS
 
@@ -127,13 +127,7 @@ async def settings_save(request: web.Request, scope):
 # --- broadcast --------------------------------------------------------------------------------------------
 
 async def _filter_options(conn, scope) -> dict:
-    packages = await conn.fetch("SELECT DISTINCT p.id, p.name FROM customers c JOIN packages p ON p.id = c.package_id"
-                                " JOIN operators o ON o.id = c.operator_id WHERE o.path <@ $1::ltree ORDER BY p.name",
-                                scope.path)
-    zones = await conn.fetch("SELECT DISTINCT z.id, z.name FROM customers c JOIN zones z ON z.id = c.zone_id"
-                             " JOIN operators o ON o.id = c.operator_id WHERE o.path <@ $1::ltree ORDER BY z.name",
-                             scope.path)
-    return {"packages": packages, "zones": zones, "statuses": sms_broadcast.STATUSES,
+    return {**await sms_broadcast.filter_options(conn, scope), "statuses": sms_broadcast.STATUSES,
             "connection_types": sms_broadcast.CONNECTION_TYPES, "placeholders": sms_broadcast.BROADCAST_PLACEHOLDERS}
 
 
@@ -205,7 +199,7 @@ async def balance_topup(request: web.Request, scope):
     form = await request.post()
     raw_amount, raw_price = str(form.get("amount", "")).strip(), str(form.get("price", "")).strip()
     async with request.app["pool"].acquire() as conn:
-        currency = await conn.fetchval("SELECT currency FROM operators WHERE id = $1", scope.operator_id)
+        currency = (await profile.isp_info(conn, scope))["currency"]
         try:
             amount = parse_amount(raw_amount, currency) if raw_amount else 0
             price = parse_amount(raw_price, currency) if raw_price else None

@@ -329,6 +329,15 @@ async def _username_problem(conn, username: str) -> dict[str, str]:
     return {}
 
 
+async def list_accounts(conn: asyncpg.Connection, scope: Scope) -> list[asyncpg.Record]:
+    """Every login in the caller's subtree, grouped by operator."""
+    return await conn.fetch(
+        "SELECT a.id, a.username, a.full_name, a.role, a.status, a.totp_enabled, a.last_login_at, a.permissions,"
+        "       o.name AS operator_name, o.kind AS operator_kind"
+        "  FROM accounts a JOIN operators o ON o.id = a.operator_id"
+        " WHERE o.path <@ $1::ltree ORDER BY o.path, a.role, a.username", scope.path)
+
+
 async def get_account(conn: asyncpg.Connection, scope: Scope, account_id: int) -> asyncpg.Record:
     """An account inside the caller's subtree (the caller's own operator's staff and everything below)."""
     row = await conn.fetchrow(

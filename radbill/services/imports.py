@@ -77,6 +77,13 @@ def router_profiles(batch: asyncpg.Record) -> dict[str, str]:
     return json.loads(batch["defaults"]).get("_profiles", {})
 
 
+async def batch_problems(conn: asyncpg.Connection, batch: asyncpg.Record, limit: int = 200) -> list[asyncpg.Record]:
+    """Rows of a batch (already loaded in scope by get_batch) that failed when saving or were kept at rollback."""
+    return await conn.fetch("SELECT line, username, status, detail FROM import_batch_items"
+                            " WHERE batch_id = $1 AND status IN ('failed', 'kept') ORDER BY line LIMIT $2",
+                            batch["id"], limit)
+
+
 async def list_batches(conn: asyncpg.Connection, scope: Scope, limit: int = 20) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT b.id, b.source, b.filename, b.status, b.total, b.created_count, b.failed_count,"

@@ -25,6 +25,12 @@ def _contact_errors(values: dict) -> dict[str, str]:
     return fields
 
 
+async def own_account(conn: asyncpg.Connection, account_id: int) -> asyncpg.Record:
+    """The logged-in user's own account (the session names it; no scope is involved)."""
+    return await conn.fetchrow("SELECT username, full_name, email, phone, totp_enabled, last_login_at"
+                               " FROM accounts WHERE id = $1", account_id)
+
+
 async def update_own_profile(conn: asyncpg.Connection, scope: Scope, full_name: str, email: str, phone: str,
                              ip: str | None) -> None:
     values = {"full_name": full_name.strip()[:120], "email": email.strip() or None, "phone": phone.strip() or None}

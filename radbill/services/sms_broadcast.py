@@ -239,3 +239,14 @@ async def top_up(conn: asyncpg.Connection, scope: Scope, operator_id: int, amoun
         await audit.record(conn, scope, "sms.topup", "operator", operator_id,
                            {"amount_minor": amount_minor, "price_minor": price_minor, "balance": balance}, ip)
     return balance
+
+
+async def filter_options(conn: asyncpg.Connection, scope: Scope) -> dict:
+    """The packages and zones the subtree's customers actually use (the broadcast recipient filters)."""
+    packages = await conn.fetch("SELECT DISTINCT p.id, p.name FROM customers c JOIN packages p ON p.id = c.package_id"
+                                " JOIN operators o ON o.id = c.operator_id WHERE o.path <@ $1::ltree ORDER BY p.name",
+                                scope.path)
+    zones = await conn.fetch("SELECT DISTINCT z.id, z.name FROM customers c JOIN zones z ON z.id = c.zone_id"
+                             " JOIN operators o ON o.id = c.operator_id WHERE o.path <@ $1::ltree ORDER BY z.name",
+                             scope.path)
+    return {"packages": packages, "zones": zones}
