@@ -14,7 +14,7 @@ from radbill.customer_forms import (  # noqa: F401  (re-exported for the admin v
 )
 from radbill.errors import NotFound, ValidationError
 from radbill.services import audit
-from radbill.services.customers import sellable_package
+from radbill.services.customers import get_customer, sellable_package
 from radbill.services.filters import ScopedWhere
 from radbill.tenancy import Scope
 
@@ -117,11 +117,7 @@ async def bill_new_customer(conn: asyncpg.Connection, scope: Scope, customer_id:
 async def update_customer(conn: asyncpg.Connection, scope: Scope, customer_id: int, form,
                           ip: str | None = None) -> None:
     """Edit everything but status and package (those go through customers.py and reach the live session)."""
-    old = await conn.fetchrow(
-        "SELECT c.*, o.currency FROM customers c JOIN operators o ON o.id = c.operator_id"
-        " WHERE c.id = $1 AND o.path <@ $2::ltree", customer_id, scope.path)
-    if old is None:
-        raise NotFound(f"Customer {customer_id} was not found.")
+    old = await get_customer(conn, scope, customer_id)
     operator = await owning_operator(conn, scope, old["operator_id"])
     merged = dict(form)
     merged.setdefault("package_id", str(old["package_id"]))

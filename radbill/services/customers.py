@@ -17,11 +17,12 @@ from radbill.services import audit, sms_events
 from radbill.tenancy import Scope
 
 CUSTOMER_IN_SCOPE = """
-    SELECT c.id, c.username, c.operator_id, c.status, c.status_reason, c.status_changed_at, c.package_id,
-           c.custom_price_minor, c.connection_type, o.kind AS operator_kind, o.path::text AS operator_path
+    SELECT c.*, o.kind AS operator_kind, o.path::text AS operator_path, o.parent_id AS operator_parent_id,
+           o.currency, o.timezone
       FROM customers c JOIN operators o ON o.id = c.operator_id
      WHERE c.id = $1 AND o.path <@ $2::ltree
 """
+LOCKS = {"update": " FOR UPDATE OF c", "no key update": " FOR NO KEY UPDATE OF c"}
 
 # A customer may use a package its own operator owns, or one assigned to that operator. A customer of an
 # operator (not a sub-operator) may also use its ancestors' packages: the "operator chain".
@@ -71,11 +72,12 @@ ALLOWED_FROM = {
 VERBS = {"suspended": "suspend", "disabled": "disable", "active": "activate"}
 
 
-async def get_customer(conn: asyncpg.Connection, scope: Scope, customer_id: int,
-                       for_update: bool = False) -> asyncpg.Record:
-    """The customer if it is in the scope's subtree; NotFound otherwise (missing and foreign look the same)."""
-    query = CUSTOMER_IN_SCOPE + (" FOR UPDATE OF c" if for_update else "")
-    row = await conn.fetchrow(query, customer_id, scope.path)
+async def get_customer(conn: asyncpg.Connection, scope: Scope, customer_id: int, for_update: bool = False, *,
+                       lock: str | None = None) -> asyncpg.Record:
+    """The customer (with its operator's kind, path, parent, currency and time zone) if it is in the scope's
+    subtree; NotFound otherwise (missing and foreign look the same). `lock`: "update" or "no key update"."""
+    lock = lock or ("update" if for_update else None)
+    row = await conn.fetchrow(CUSTOMER_IN_SCOPE + (LOCKS[lock] if lock else ""), customer_id, scope.path)
     if row is None:
         raise NotFound(f"Customer {customer_id} was not found.")
     return row

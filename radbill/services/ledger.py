@@ -20,6 +20,7 @@ import asyncpg
 
 from radbill.errors import NotFound, ValidationError
 from radbill.services import audit
+from radbill.services.customers import get_customer
 from radbill.tenancy import Scope
 
 BALANCE_INSUFFICIENT = "balance insufficient, contact your parent operator"
@@ -71,24 +72,11 @@ async def post(conn: asyncpg.Connection, entries: Sequence[Entry], currency: str
     return txn
 
 
-_CUSTOMER_SQL = """
-SELECT c.*, o.kind AS operator_kind, o.parent_id AS operator_parent_id, o.currency, o.timezone
-  FROM customers c JOIN operators o ON o.id = c.operator_id
- WHERE c.id = $1 AND o.path <@ $2::ltree
-"""
-_CUSTOMER_LOCKED_SQL = _CUSTOMER_SQL + " FOR NO KEY UPDATE OF c"
-
-
 async def load_customer(conn: asyncpg.Connection, scope: Scope, customer_id: int, *, lock: bool = False):
-    """The customer with its operator's kind, parent, currency and zone, if inside the scope (else NotFound).
-
-    lock=True takes the customer row (FOR NO KEY UPDATE): the one lock that serialises every money change of
-    a customer (payments, wallet, bill run), taken before bills and operators.
-    """
-    row = await conn.fetchrow(_CUSTOMER_LOCKED_SQL if lock else _CUSTOMER_SQL, customer_id, scope.path)
-    if row is None:
-        raise NotFound("customer not found")
-    return row
+    """The scoped customer (customers.get_customer). lock=True takes the row FOR NO KEY UPDATE: the one lock
+    that serialises every money change of a customer (payments, wallet, bill run), taken before bills and
+    operators."""
+    return await get_customer(conn, scope, customer_id, lock="no key update" if lock else None)
 
 
 async def load_operator(conn: asyncpg.Connection, scope: Scope, operator_id: int, *, lock: bool = False):

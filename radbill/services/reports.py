@@ -19,6 +19,7 @@ import asyncpg
 from radbill.billing.money import exponent
 from radbill.billing.periods import local_midnight_utc
 from radbill.errors import NotFound, ValidationError
+from radbill.services.customers import get_customer
 from radbill.services.filters import ScopedWhere
 from radbill.tenancy import Scope
 
@@ -270,19 +271,12 @@ async def isp_logo(conn: asyncpg.Connection, operator_id: int) -> tuple[bytes, s
     return (bytes(row["logo"]), row["logo_content_type"]) if row else None
 
 
-_CUSTOMER_SQL = """
-SELECT c.id, c.username, c.name, c.mobile, c.address, c.status, c.expires_at, c.operator_id,
-       o.currency, o.timezone
-  FROM customers c JOIN operators o ON o.id = c.operator_id
- WHERE c.id = $1 AND o.path <@ $2::ltree
-"""
+
 
 
 async def customer_billing(conn: asyncpg.Connection, scope: Scope, customer_id: int) -> dict:
     """A customer in scope with its open bills (oldest first): what the collect form offers."""
-    customer = await conn.fetchrow(_CUSTOMER_SQL, customer_id, scope.path)
-    if customer is None:
-        raise NotFound(f"Customer {customer_id} was not found.")
+    customer = await get_customer(conn, scope, customer_id)
     bills = await conn.fetch(
         "SELECT id, period_start, period_end, total_minor, paid_minor, total_minor - paid_minor AS outstanding_minor,"
         "       status, due_at, currency FROM bills WHERE customer_id = $1 AND status IN ('unpaid', 'partial')"
@@ -299,7 +293,7 @@ async def receipt(conn: asyncpg.Connection, scope: Scope, payment_id: int) -> di
         " WHERE p.id = $1 AND o.path <@ $2::ltree", payment_id, scope.path)
     if payment is None:
         raise NotFound(f"Payment {payment_id} was not found.")
-    customer = await conn.fetchrow(_CUSTOMER_SQL, payment["customer_id"], scope.path)
+    customer = await get_customer(conn, scope, payment["customer_id"])
     lines = await conn.fetch(
         "SELECT b.id AS bill_id, b.period_start, b.period_end - 1 AS period_last, b.total_minor, b.paid_minor, b.status,"
         "       -e.amount_minor AS applied_minor"
@@ -322,7 +316,7 @@ async def invoice(conn: asyncpg.Connection, scope: Scope, bill_id: int) -> dict:
         " WHERE b.id = $1 AND o.path <@ $2::ltree", bill_id, scope.path)
     if bill is None:
         raise NotFound(f"Bill {bill_id} was not found.")
-    customer = await conn.fetchrow(_CUSTOMER_SQL, bill["customer_id"], scope.path)
+    customer = await get_customer(conn, scope, bill["customer_id"])
     paid = await conn.fetch(
         "SELECT e.created_at, e.kind, e.payment_id, -e.amount_minor AS amount_minor"
         "  FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id"
