@@ -14,15 +14,20 @@ period_start) DO NOTHING, and only the bills a run inserted get ledger entries a
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime
 
 import asyncpg
 
 from radbill.billing.periods import Cycle, billable_period, due_date, local_midnight_utc
+from radbill.errors import RadbillError
 from radbill.services import sms_events
+from radbill.services.customers import suspend_customer
 from radbill.services.ledger import Entry, account_id, post
 from radbill.tenancy import Scope
+
+log = logging.getLogger("radbill.billing")
 
 NO_ANCHOR = date(1970, 1, 1)  # join key for fixed_day profiles, whose periods do not depend on the customer
 
@@ -311,3 +316,26 @@ async def suspension_candidates(conn: asyncpg.Connection, now: datetime,
     expiry has passed; one row per customer, the oldest reason first."""
     rows = await conn.fetch(_CANDIDATES_FOR_SUSPENSION_SQL, scope.path if scope else None, now)
     return [SuspensionCandidate(**dict(r)) for r in rows]
+
+
+SUSPEND_REASONS = {"unpaid_bill": "auto-suspended: bill #{bill} unpaid after its due date and grace days",
+                   "expired": "auto-suspended: prepaid validity expired"}
+
+
+async def suspend_overdue(conn: asyncpg.Connection, now: datetime) -> dict:
+    """Suspend each candidate through suspend_customer, the admin button's path (open sessions get a disconnect
+    in the outbox), acting as the system within the customer's own operator. Returns counts."""
+    done = {"suspended": 0, "failed": 0}
+    candidates = await suspension_candidates(conn, now)
+    paths = {r["id"]: r["path"] for r in await conn.fetch(
+        "SELECT id, path::text AS path FROM operators WHERE id = ANY($1::bigint[])",
+        sorted({c.operator_id for c in candidates}))}
+    for c in candidates:
+        scope = Scope.system(c.operator_id, paths[c.operator_id])
+        try:
+            await suspend_customer(conn, scope, c.customer_id, SUSPEND_REASONS[c.reason].format(bill=c.bill_id))
+            done["suspended"] += 1
+        except RadbillError as exc:  # e.g. disabled meanwhile: the next customer must still be handled
+            log.warning("auto-suspend of customer %s (%s) failed: %s", c.customer_id, c.username, exc)
+            done["failed"] += 1
+    return done
