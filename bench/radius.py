@@ -135,7 +135,7 @@ def run_auth(lab: Lab, kind: str, args) -> Figures:
     try:
         results, before, after = drive(lab, server, args, "auth")
         figures = summarise("auth", server, args, results, before, after)
-        time.sleep(1.0)  # radbill writes radpostauth from a queue: give it a moment, as a fair reading
+        time.sleep(1.0)  # radbill loads radpostauth from its spool (the rest at shutdown): a fair reading
     finally:
         lab.stop_server(server)
     figures.answered_total = sum(r.answered_total for r in results)

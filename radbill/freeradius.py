@@ -75,6 +75,7 @@ def environment(settings: RadiusSettings) -> dict[str, str]:
             raise ConfigError(f"DATABASE_URL has no {key}; FreeRADIUS's rlm_sql needs it")
     for sub in ("log", "run"):
         (settings.state_dir / sub).mkdir(parents=True, exist_ok=True)
+    (settings.state_dir / "spool").mkdir(mode=0o700, exist_ok=True)
     clients = settings.state_dir / "clients.conf"
     fd = os.open(clients, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the routers' secrets
     with os.fdopen(fd, "w") as out:
@@ -88,6 +89,8 @@ def environment(settings: RadiusSettings) -> dict[str, str]:
         "RADBILL_RADIUS_ACCT_PORT": str(settings.acct_port),
         "RADBILL_REJECT_DELAY": str(settings.reject_delay),
         "RADBILL_ACCT_INTERIM_INTERVAL": str(settings.acct_interim_interval),
+        # linelog appends the post-auth log here; the module's worker loads it into radpostauth
+        "RADBILL_POSTAUTH_SPOOL": str(settings.state_dir / "spool" / "postauth.tsv"),
         "RADBILL_PYTHON_PATH": python_path(),
         "RADBILL_SQL_HOST": str(db["host"]),
         "RADBILL_SQL_PORT": str(db.get("port") or 5432),

@@ -1,7 +1,8 @@
 """The functions rlm_python3 calls. Each is small: read attributes, ask radbill.policy, answer.
 
-Nothing here waits on the network: decisions come from the in-memory snapshot, and everything that must be
-written (post-auth log, outbox rows) is queued for the worker thread. Any exception becomes a reject.
+Nothing here waits on the network: decisions come from the in-memory snapshot, and outbox rows are queued for
+the worker thread. The post-auth log is written by FreeRADIUS's linelog (see spool.py), not by a Python hook.
+Any exception becomes a reject.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from radius_module import rlm
 from radius_module.attrs import split_lists, to_tuples
 from radius_module.sessions import OpenSessions, Session
 from radius_module.snapshot import PolicySnapshot
+from radius_module.spool import Spool
 from radius_module.worker import Worker
 
 log = logging.getLogger("radbill.radius")
@@ -55,7 +57,8 @@ def _instantiate() -> int:
     if rlm.config_check_only():
         # `freeradius -C` never calls detach; a live thread there crashes the exit (seen in 5 of 20 runs)
         return rlm.OK
-    State.worker = Worker(url, State.snapshot, State.sessions)
+    spool_path = os.environ.get("RADBILL_POSTAUTH_SPOOL", "").strip()
+    State.worker = Worker(url, State.snapshot, State.sessions, Spool(spool_path) if spool_path else None)
     State.worker.start()
     State.worker.connected.wait(float(os.environ.get("RADBILL_RADIUS_LOAD_WAIT", "15")))
     if not State.snapshot.loaded:
@@ -71,7 +74,7 @@ def detach(_p=None):
 
 def authorize(p):
     """Answer from memory. Returns (rcode, {"reply", "config", "request"}): request:Radbill-Reason tells
-    post_auth what the policy decided ("accept:ok", "reject:suspended", ...)."""
+    the post-auth log what the policy decided ("accept:ok", "reject:suspended", ...)."""
     try:
         request = split_lists(p)["request"]
         decision = decide_for(request)
@@ -97,23 +100,6 @@ def decide_for(request: dict[str, str]):
     return decide(row, Request(username=username, calling_station_id=request.get("Calling-Station-Id"),
                                nas_ip=request.get("NAS-IP-Address"),
                                open_sessions=State.sessions.count(username, now)), now, State.settings)
-
-
-def post_auth(p):
-    """Queue the radpostauth row (user, reply, reason, NAS); never waits."""
-    try:
-        request = split_lists(p)["request"]
-        reply_type = request.get("Radbill-Reply") or "Access-Accept"
-        policy, _, reason = request.get("Radbill-Reason", "").partition(":")
-        if reply_type == "Access-Reject" and policy == "accept":
-            reason = "bad_credentials"  # our policy accepted, so pap/chap/mschap refused the password
-        if State.worker is not None:
-            State.worker.queue_postauth(request.get("User-Name", ""), reply_type, reason,
-                                        request.get("Called-Station-Id"), request.get("Calling-Station-Id"),
-                                        request.get("NAS-IP-Address"))
-    except Exception:
-        log.exception("radbill post_auth logging failed")
-    return rlm.NOOP
 
 
 def accounting(p):

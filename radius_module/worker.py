@@ -1,5 +1,5 @@
-"""The module's one background thread: LISTEN for policy changes, reload after reconnects, and write the
-queued post-auth log and outbox rows in batches. Hooks only append to queues; they never wait on it."""
+"""The module's one background thread: LISTEN for policy changes, reload after reconnects, load the post-auth
+log spooled by linelog, and write queued outbox rows in batches. Hooks only append to a queue; they never wait."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ import logging
 import threading
 import time
 from collections import deque
-from datetime import UTC, datetime
+from pathlib import Path
 
 import psycopg
 from psycopg.rows import dict_row
 
+from radius_module import spool
 from radius_module.sessions import OpenSessions, Session
 from radius_module.snapshot import POLICY_QUERY, PolicySnapshot, row_from_record
+from radius_module.spool import Spool
 
 log = logging.getLogger("radbill.radius")
 
@@ -35,18 +37,16 @@ OUTBOX_INSERT = """
 
 
 class Worker(threading.Thread):
-    """Keeps `snapshot` and `sessions` in step with Postgres; drains `postauth` and `outbox` queues."""
+    """Keeps `snapshot` and `sessions` in step with Postgres; loads the post-auth spool; drains `outbox`."""
 
-    def __init__(self, url: str, snapshot: PolicySnapshot, sessions: OpenSessions):
+    def __init__(self, url: str, snapshot: PolicySnapshot, sessions: OpenSessions, spool: Spool | None = None):
         super().__init__(name="radbill-worker", daemon=True)
         self.url = url
         self.snapshot = snapshot
         self.sessions = sessions
-        # bounded so a long database outage cannot eat the server's memory; what overflows is counted and logged
-        self.postauth: deque[tuple] = deque()
+        self.spool = spool
+        self.rotated_at = 0.0
         self.outbox: deque[tuple] = deque()
-        self.max_queued = 500_000
-        self.dropped = 0
         self.stopping = threading.Event()
         self.connected = threading.Event()
         self.last_change_applied: float | None = None
@@ -102,16 +102,16 @@ class Worker(threading.Thread):
             self.sessions.forget_closed_octets(usernames)
         self.last_change_applied = time.monotonic()
 
-    def flush(self, conn: psycopg.Connection) -> None:
-        """Write everything queued, in small batches (each holds the GIL briefly, so hooks are not kept waiting).
-        Rows leave the queue only after their batch is written: on failure they are written after reconnecting."""
-        while self.postauth:
-            batch = [self.postauth[i] for i in range(min(len(self.postauth), 500))]
-            with conn.cursor() as cur, cur.copy(POSTAUTH_COPY) as copy:
-                for row in batch:
-                    copy.write_row(row)
-            for _ in batch:
-                self.postauth.popleft()
+    def flush(self, conn: psycopg.Connection, everything: bool = False) -> None:
+        """Load the post-auth files linelog has finished with, then write the queued outbox rows. A file is
+        deleted, and an outbox row leaves the queue, only after it is written: on failure, after reconnecting."""
+        if self.spool is not None:
+            now = time.monotonic()
+            if everything or now - self.rotated_at >= 0.25:
+                self.rotated_at = now
+                self.spool.rotate()
+            for path in self.spool.ready(everything):
+                self.load_postauth(conn, path)
         while self.outbox:
             batch = [self.outbox[i] for i in range(min(len(self.outbox), 200))]
             with conn.cursor() as cur:
@@ -119,16 +119,28 @@ class Worker(threading.Thread):
                                                 for kind, username, payload, key in batch])
             for _ in batch:
                 self.outbox.popleft()
-        if self.dropped:
-            log.error("radbill dropped %d post-auth log rows while the database was unreachable", self.dropped)
-            self.dropped = 0
 
-    def queue_postauth(self, username: str, reply: str, reason: str, called: str | None, calling: str | None,
-                       nas_ip: str | None) -> None:
-        if len(self.postauth) >= self.max_queued:
-            self.dropped += 1  # the log is not worth the server's memory; decisions never depend on it
-            return
-        self.postauth.append((username, reply, reason, called, calling, nas_ip, datetime.now(UTC)))
+    def load_postauth(self, conn: psycopg.Connection, path: Path) -> None:
+        """One spooled file into radpostauth: streamed to Postgres and decoded there (no per-line Python work
+        while FreeRADIUS's threads wait for the GIL); a file the fast path refuses is parsed line by line."""
+        try:
+            with conn.transaction(), conn.cursor() as cur:
+                cur.execute(spool.STAGE_SQL)
+                with cur.copy(spool.COPY_SQL) as copy, open(path, "rb") as f:
+                    while chunk := f.read(1 << 20):
+                        copy.write(chunk)
+                bad = [line for (line,) in cur.execute(spool.MALFORMED_SQL).fetchmany(100)]
+                cur.execute(spool.LOAD_SQL)
+        except (psycopg.DataError, psycopg.errors.InvalidTextRepresentation) as exc:
+            log.warning("radbill post-auth log %s needs the slow path: %s", path, exc)
+            rows, bad = Spool.rows(path)
+            if rows:
+                with conn.cursor() as cur, cur.copy(POSTAUTH_COPY) as copy:  # one statement: all or nothing
+                    for row in rows:
+                        copy.write_row(row)
+        if bad:
+            log.warning("radbill skipped malformed post-auth log lines in %s, e.g. %.200r", path, bad[0])
+        path.unlink()
 
     def queue_outbox(self, kind: str, username: str, payload: dict, dedupe_key: str) -> None:
         self.outbox.append((kind, username, payload, dedupe_key))
@@ -137,10 +149,11 @@ class Worker(threading.Thread):
         """Stop the loop, then write what is still queued (FreeRADIUS calls detach on SIGTERM)."""
         self.stopping.set()
         self.join(timeout)
-        if self.postauth or self.outbox:
+        # FreeRADIUS has stopped its request threads before detach: nothing writes the spool any more
+        if self.outbox or (self.spool is not None and (self.spool.path.exists() or self.spool.backlog())):
             try:
                 with psycopg.connect(self.url, autocommit=True, connect_timeout=3) as conn:
-                    self.flush(conn)
+                    self.flush(conn, everything=True)
             except Exception as exc:
-                log.error("radbill could not write %d post-auth and %d outbox rows at shutdown: %s",
-                          len(self.postauth), len(self.outbox), exc)
+                log.error("radbill could not write %d outbox rows at shutdown (the post-auth log stays in %s for "
+                          "the next start): %s", len(self.outbox), self.spool and self.spool.path.parent, exc)

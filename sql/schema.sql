@@ -143,6 +143,27 @@ BEGIN
     RETURN NEW;
 END $$;
 
+CREATE FUNCTION public.radbill_unescape(value text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+    AS $$
+DECLARE
+    raw bytea;
+BEGIN
+    IF strpos(value, '=') = 0 THEN
+        RETURN value;
+    END IF;
+    SELECT string_agg(CASE WHEN m[1] IS NOT NULL THEN decode(substr(m[1], 2), 'hex')
+                           ELSE convert_to(m[2], 'UTF8') END, ''::bytea ORDER BY n)
+      INTO raw
+      FROM regexp_matches(value, '(=[0-9A-F]{2})|([^=]+|=)', 'g') WITH ORDINALITY AS t(m, n);
+    BEGIN
+        RETURN convert_from(raw, 'UTF8');
+    EXCEPTION WHEN character_not_in_repertoire OR untranslatable_character THEN
+        RETURN value;
+    END;
+END
+$$;
+
 CREATE FUNCTION public.touch_updated_at() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
