@@ -17,13 +17,20 @@ from radbill.policy import Request, Settings, decide
 from radbill.policy.decide import MESSAGES
 from radbill.policy.model import Decision
 from radius_module import rlm
-from radius_module.attrs import split_lists, to_tuples
+from radius_module.attrs import request_values, to_tuples
 from radius_module.sessions import OpenSessions, Session
 from radius_module.snapshot import PolicySnapshot
 from radius_module.spool import Spool
 from radius_module.worker import Worker
 
 log = logging.getLogger("radbill.radius")
+
+AUTHORIZE_ATTRIBUTES = frozenset({"User-Name", "Calling-Station-Id", "NAS-IP-Address"})
+ACCOUNTING_ATTRIBUTES = frozenset({
+    "Acct-Status-Type", "User-Name", "NAS-IP-Address", "Acct-Unique-Session-Id", "Acct-Session-Id",
+    "Framed-IP-Address", "Calling-Station-Id", "Acct-Input-Octets", "Acct-Input-Gigawords", "Acct-Output-Octets",
+    "Acct-Output-Gigawords",
+})
 
 
 class State:
@@ -76,8 +83,7 @@ def authorize(p):
     """Answer from memory. Returns (rcode, {"reply", "config", "request"}): request:Radbill-Reason tells
     the post-auth log what the policy decided ("accept:ok", "reject:suspended", ...)."""
     try:
-        request = split_lists(p)["request"]
-        decision = decide_for(request)
+        decision = decide_for(request_values(p, AUTHORIZE_ATTRIBUTES))
     except Exception:
         log.exception("radbill authorize failed; rejecting")
         return rlm.REJECT, {"reply": to_tuples([("Reply-Message", MESSAGES["error"])]),
@@ -99,13 +105,14 @@ def decide_for(request: dict[str, str]):
         row = replace(row, usage_bytes=used)
     return decide(row, Request(username=username, calling_station_id=request.get("Calling-Station-Id"),
                                nas_ip=request.get("NAS-IP-Address"),
-                               open_sessions=State.sessions.count(username, now)), now, State.settings)
+                               open_sessions=State.sessions.count(username, now)), now, State.settings,
+                  explain=False)
 
 
 def accounting(p):
     """Track open sessions for simultaneous-use; queue a disconnect for a session that should not exist."""
     try:
-        account(split_lists(p)["request"])
+        account(request_values(p, ACCOUNTING_ATTRIBUTES))
     except Exception:
         log.exception("radbill accounting hook failed (radacct is written by rlm_sql regardless)")
     # OK, not NOOP: when rlm_sql had nothing to write (an Interim after the Stop) it returns noop, and a
@@ -150,7 +157,7 @@ def _enforce(username, unique_id, session, previous, request) -> None:
         return
     now = clock.now()
     check = decide(row, Request(username=username, calling_station_id=request.get("Calling-Station-Id"),
-                                nas_ip=session.nas_ip, open_sessions=0), now, State.settings)
+                                nas_ip=session.nas_ip, open_sessions=0), now, State.settings, explain=False)
     payload = {"username": username, "acct_session_id": session.acct_session_id, "acct_unique_id": unique_id,
                "nas_ip": session.nas_ip, "framed_ip": session.framed_ip}
     if not check.accept:

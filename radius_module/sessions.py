@@ -58,8 +58,11 @@ class OpenSessions:
         return len(gone)
 
     def count(self, username: str, now: datetime) -> int:
+        ids = self._by_user.get(username)
+        if not ids:
+            return 0
         horizon = now - self.stale_after
-        sessions = (self._by_id.get(uid) for uid in tuple(self._by_user.get(username, ())))
+        sessions = (self._by_id.get(uid) for uid in tuple(ids))
         return sum(1 for s in sessions if s is not None and s.last_seen > horizon)
 
     def open_octets(self, username: str) -> int:

@@ -7,7 +7,7 @@ import pytest
 
 from radbill.policy import MESSAGES, PolicyRow, Speeds
 from radius_module import hooks, rlm
-from radius_module.attrs import split_lists
+from radius_module.attrs import request_values
 from radius_module.sessions import OpenSessions
 from radius_module.snapshot import PolicySnapshot
 
@@ -55,8 +55,26 @@ def test_before_the_snapshot_loads_logins_get_a_temporary_error(monkeypatch):
     assert lists["reply"] == (("Reply-Message", MESSAGES["error"]),)
 
 
-def test_split_lists_unquotes_strings():
-    assert split_lists(REQUEST)["request"]["User-Name"] == "alice"
+def test_request_values_unquote_strings_and_keep_only_what_was_asked_for():
+    names = frozenset({"User-Name", "NAS-IP-Address"})
+    want = {"User-Name": "alice", "NAS-IP-Address": "127.0.0.1"}
+    assert request_values(REQUEST, names) == want
+    assert request_values((REQUEST, (("User-Name", '"reply-list"'),), (), (), (), ()), names) == want
+    assert request_values({"request": REQUEST, "reply": ()}, names) == want
+    assert request_values((("User-Name", '"first"'), ("User-Name", '"second"')), names) == {"User-Name": "first"}
+    assert request_values((), names) == {}
+
+
+def test_the_fast_decision_is_the_explained_decision_without_its_checks(state):
+    from radbill.policy import Request, decide
+
+    now = datetime.now(UTC)
+    for row in (ROW, replace(ROW, status="suspended"), replace(ROW, status="suspended", suspended_pool="pay"),
+                replace(ROW, mac_address="aa:bb:cc:dd:ee:ff"), replace(ROW, simultaneous_use=0), None,
+                replace(ROW, expires_at=now - timedelta(seconds=1)), replace(ROW, status="disabled")):
+        request = Request(username="alice", calling_station_id="11:22:33:44:55:66", nas_ip="10.0.0.1", open_sessions=0)
+        explained, fast = decide(row, request, now), decide(row, request, now, explain=False)
+        assert fast == explained and explained.checks and not fast.checks
 
 
 def test_stale_sessions_do_not_count():
