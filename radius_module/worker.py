@@ -129,9 +129,10 @@ class Worker(threading.Thread):
                 with cur.copy(spool.COPY_SQL) as copy, open(path, "rb") as f:
                     while chunk := f.read(1 << 20):
                         copy.write(chunk)
-                bad = [line for (line,) in cur.execute(spool.MALFORMED_SQL).fetchmany(100)]
+                lines = cur.rowcount
                 cur.execute(spool.LOAD_SQL)
-        except (psycopg.DataError, psycopg.errors.InvalidTextRepresentation) as exc:
+                bad = [f"{lines - cur.rowcount} lines with an impossible time"] if cur.rowcount != lines else []
+        except psycopg.DataError as exc:  # a line COPY or a cast cannot read: parse the file line by line
             log.warning("radbill post-auth log %s needs the slow path: %s", path, exc)
             rows, bad = Spool.rows(path)
             if rows:

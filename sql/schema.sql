@@ -144,14 +144,17 @@ BEGIN
 END $$;
 
 CREATE FUNCTION public.radbill_unescape(value text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    SELECT CASE WHEN strpos(value, '=') = 0 THEN value ELSE radbill_unescape_slow(value) END
+$$;
+
+CREATE FUNCTION public.radbill_unescape_slow(value text) RETURNS text
     LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
     AS $$
 DECLARE
     raw bytea;
 BEGIN
-    IF strpos(value, '=') = 0 THEN
-        RETURN value;
-    END IF;
     SELECT string_agg(CASE WHEN m[1] IS NOT NULL THEN decode(substr(m[1], 2), 'hex')
                            ELSE convert_to(m[2], 'UTF8') END, ''::bytea ORDER BY n)
       INTO raw

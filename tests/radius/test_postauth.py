@@ -51,7 +51,7 @@ async def test_a_hostile_user_name_is_logged_as_sent_and_forges_nothing(radius, 
 async def test_a_log_file_left_by_a_previous_run_is_loaded(radius, radius_db):
     spool = radius.settings.state_dir / "spool"
     name = f"leftover{time.time_ns()}"
-    (spool / "postauth.tsv.1000").write_text(f"1795663671.5 {name} Access-Accept accept:ok - - 10.1.2.3\n")
+    (spool / "postauth.tsv.1000").write_text(f"1795663671 5 {name} Access-Accept accept:ok - - 10.1.2.3\n")
     rows = await _rows_for(radius_db, name)
     assert [(r["username"], r["reply"], r["reason"]) for r in rows] == [(name, "Access-Accept", "ok")]
     assert not (spool / "postauth.tsv.1000").exists()
