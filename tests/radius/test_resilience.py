@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 import asyncpg
+import psycopg
 import pytest
 
 from radbill.db.cluster import LocalCluster, free_port
@@ -61,3 +62,10 @@ def test_postgres_restart_keeps_answering_and_catches_up(own_cluster):
         # the worker reconnects (backoff <= 10 s) and reloads everything it may have missed
         assert wait_until(lambda: login(server, "newcomer", "pw2").accepted, timeout=20, interval=0.2)
         assert "lost the database" in server.log
+
+        def logged():  # the post-auth log written while the database was down is loaded after the reconnect
+            with psycopg.connect(url) as conn:
+                return dict(conn.execute("SELECT reason, count(*) FROM radpostauth WHERE username = 'steady'"
+                                         " GROUP BY reason").fetchall())
+        assert wait_until(lambda: (r := logged()).get("ok", 0) >= 6 and r.get("bad_credentials") == 1, timeout=5,
+                          interval=0.1), logged()
