@@ -163,6 +163,10 @@ class Lab:
             cur = conn.execute(query, params)
             return cur.fetchall() if cur.description else []
 
+    def journal_backlog(self) -> int:
+        """Accounting-Requests acknowledged (in radacct_journal) but not yet folded into radacct."""
+        return self.sql("SELECT count(*) FROM radacct_journal")[0][0]
+
     def postgres_cpu(self) -> float:
         return tree_cpu_seconds(self.cluster.process.pid) if self.cluster and self.cluster.process else 0.0
 

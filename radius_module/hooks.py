@@ -1,8 +1,9 @@
 """The functions rlm_python3 calls. Each is small: read attributes, ask radbill.policy, answer.
 
 Nothing here waits on the network: decisions come from the in-memory snapshot, and outbox rows are queued for
-the worker thread. The post-auth log is written by FreeRADIUS's linelog (see spool.py), not by a Python hook.
-Any exception becomes a reject.
+the worker thread. Only authorize is called per packet: the post-auth log is written by FreeRADIUS's linelog
+(spool.py), and accounting goes to radacct_journal through rlm_sql; the worker folds that journal into radacct
+and hands what it folded to apply_accounting. Any exception in authorize becomes a reject.
 """
 
 from __future__ import annotations
@@ -26,11 +27,6 @@ from radius_module.worker import Worker
 log = logging.getLogger("radbill.radius")
 
 AUTHORIZE_ATTRIBUTES = frozenset({"User-Name", "Calling-Station-Id", "NAS-IP-Address"})
-ACCOUNTING_ATTRIBUTES = frozenset({
-    "Acct-Status-Type", "User-Name", "NAS-IP-Address", "Acct-Unique-Session-Id", "Acct-Session-Id",
-    "Framed-IP-Address", "Calling-Station-Id", "Acct-Input-Octets", "Acct-Input-Gigawords", "Acct-Output-Octets",
-    "Acct-Output-Gigawords",
-})
 
 
 class State:
@@ -65,7 +61,8 @@ def _instantiate() -> int:
         # `freeradius -C` never calls detach; a live thread there crashes the exit (seen in 5 of 20 runs)
         return rlm.OK
     spool_path = os.environ.get("RADBILL_POSTAUTH_SPOOL", "").strip()
-    State.worker = Worker(url, State.snapshot, State.sessions, Spool(spool_path) if spool_path else None)
+    State.worker = Worker(url, State.snapshot, State.sessions, Spool(spool_path) if spool_path else None,
+                          on_accounting=apply_accounting)
     State.worker.start()
     State.worker.connected.wait(float(os.environ.get("RADBILL_RADIUS_LOAD_WAIT", "15")))
     if not State.snapshot.loaded:
@@ -109,55 +106,43 @@ def decide_for(request: dict[str, str]):
                   explain=False)
 
 
-def accounting(p):
-    """Track open sessions for simultaneous-use; queue a disconnect for a session that should not exist."""
-    try:
-        account(request_values(p, ACCOUNTING_ATTRIBUTES))
-    except Exception:
-        log.exception("radbill accounting hook failed (radacct is written by rlm_sql regardless)")
-    # OK, not NOOP: when rlm_sql had nothing to write (an Interim after the Stop) it returns noop, and a
-    # section that ends in noop sends no Accounting-Response in 3.2.1, so the NAS would retransmit for ever.
-    # A failed write never reaches this hook: the section stops at `sql` and the NAS retransmits.
-    return rlm.OK
+def apply_accounting(rows) -> None:
+    """What the worker folded from the accounting journal, in arrival order: keep the open sessions for
+    simultaneous-use, and queue a disconnect (or CoA) for a session that should not be (or no longer be) fast.
+    Each row: (status, username, acct_unique_id, nas_ip, acct_session_id, framed_ip, calling_station_id, octets)."""
+    for status, username, unique_id, nas_ip, session_id, framed_ip, calling, octets in rows:
+        try:
+            account(status, username or "", unique_id, nas_ip or "", session_id, framed_ip, calling, int(octets))
+        except Exception:
+            log.exception("radbill could not track %s for %r (radacct has it regardless)", status, username)
 
 
-def _octets(request: dict[str, str], direction: str) -> int:
-    low = int(request.get(f"Acct-{direction}-Octets", "0") or 0)
-    high = int(request.get(f"Acct-{direction}-Gigawords", "0") or 0)
-    return (high << 32) + low
-
-
-def account(request: dict[str, str]) -> None:
-    status = request.get("Acct-Status-Type", "")
-    nas_ip = request.get("NAS-IP-Address", "")
+def account(status: str, username: str, unique_id: str, nas_ip: str, session_id: str, framed_ip: str | None,
+            calling: str | None, octets: int) -> None:
     if status in ("Accounting-On", "Accounting-Off"):
         closed = State.sessions.close_nas(nas_ip)
         log.info("radbill: %s from %s closed %d sessions", status, nas_ip, closed)
         return
-    username = request.get("User-Name", "")
-    unique_id = request.get("Acct-Unique-Session-Id", "")
     if not username or not unique_id:
         return
-    octets = _octets(request, "Input") + _octets(request, "Output")
     if status == "Stop":
         State.sessions.stop(unique_id, username, octets)
         return
     if status not in ("Start", "Interim-Update", "Alive"):
         return
-    session = Session(username, nas_ip, request.get("Acct-Session-Id", ""), request.get("Framed-IP-Address"),
-                      clock.now(), octets)
+    session = Session(username, nas_ip, session_id, framed_ip, clock.now(), octets)
     previous = State.sessions.touch(unique_id, session)
-    _enforce(username, unique_id, session, previous, request)
+    _enforce(username, unique_id, session, previous, calling)
 
 
-def _enforce(username, unique_id, session, previous, request) -> None:
+def _enforce(username, unique_id, session, previous, calling: str | None) -> None:
     """A live session of a customer who may no longer be online -> disconnect; a crossed data cap -> CoA."""
     row = State.snapshot.get(username)
     if State.worker is None or not State.snapshot.loaded:
         return
     now = clock.now()
-    check = decide(row, Request(username=username, calling_station_id=request.get("Calling-Station-Id"),
-                                nas_ip=session.nas_ip, open_sessions=0), now, State.settings, explain=False)
+    check = decide(row, Request(username=username, calling_station_id=calling, nas_ip=session.nas_ip,
+                                open_sessions=0), now, State.settings, explain=False)
     payload = {"username": username, "acct_session_id": session.acct_session_id, "acct_unique_id": unique_id,
                "nas_ip": session.nas_ip, "framed_ip": session.framed_ip}
     if not check.accept:

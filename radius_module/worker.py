@@ -1,5 +1,6 @@
-"""The module's one background thread: LISTEN for policy changes, reload after reconnects, load the post-auth
-log spooled by linelog, and write queued outbox rows in batches. Hooks only append to a queue; they never wait."""
+"""The module's one background thread: LISTEN for policy changes, reload after reconnects, fold the accounting
+journal into radacct (and track sessions from it), load the post-auth log spooled by linelog, and write queued
+outbox rows in batches. Hooks only append to a queue; they never wait."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -29,6 +31,12 @@ OPEN_SESSIONS_QUERY = """
 """
 POSTAUTH_COPY = ("COPY radpostauth (username, reply, reason, calledstationid, callingstationid, nasipaddress, authdate)"
                  " FROM STDIN")
+FOLD_BATCH = 5000
+FOLD_QUERY = """
+    SELECT status, username, acctuniqueid, host(nasipaddress), acctsessionid, host(framedipaddress), callingstationid,
+           inputoctets + outputoctets
+      FROM radbill_fold_accounting(%s, %s)
+"""
 OUTBOX_INSERT = """
     INSERT INTO outbox (kind, operator_id, payload, dedupe_key)
     VALUES (%s, (SELECT operator_id FROM customers WHERE username = %s), %s, %s)
@@ -39,12 +47,14 @@ OUTBOX_INSERT = """
 class Worker(threading.Thread):
     """Keeps `snapshot` and `sessions` in step with Postgres; loads the post-auth spool; drains `outbox`."""
 
-    def __init__(self, url: str, snapshot: PolicySnapshot, sessions: OpenSessions, spool: Spool | None = None):
+    def __init__(self, url: str, snapshot: PolicySnapshot, sessions: OpenSessions, spool: Spool | None = None,
+                 on_accounting: Callable[[list[tuple]], None] | None = None):
         super().__init__(name="radbill-worker", daemon=True)
         self.url = url
         self.snapshot = snapshot
         self.sessions = sessions
         self.spool = spool
+        self.on_accounting = on_accounting
         self.rotated_at = 0.0
         self.outbox: deque[tuple] = deque()
         self.stopping = threading.Event()
@@ -69,15 +79,17 @@ class Worker(threading.Thread):
 
     def _serve(self, conn: psycopg.Connection) -> None:
         conn.execute(f"LISTEN {CHANNEL}")  # before the reload, so no change falls between the two
+        self.fold(conn, track=False)  # everything acknowledged so far reaches radacct before the reload reads it
         self.reload_all(conn)
         self.connected.set()
         log.info("radbill snapshot loaded: %d customers, %d open sessions", len(self.snapshot), len(self.sessions))
         while not self.stopping.is_set():
             # notifies() holds the connection lock while it runs: collect, leave the generator, then query
-            pending = {n.payload for n in conn.notifies(timeout=0.25, stop_after=1)}
+            pending = {n.payload for n in conn.notifies(timeout=0.1, stop_after=1)}
             if pending:
                 pending |= {n.payload for n in conn.notifies(timeout=0, stop_after=10000)}
                 self.refresh(conn, pending)
+            self.fold(conn)
             self.flush(conn)
 
     def reload_all(self, conn: psycopg.Connection) -> None:
@@ -101,6 +113,22 @@ class Worker(threading.Thread):
             self.snapshot.update(usernames, rows)
             self.sessions.forget_closed_octets(usernames)
         self.last_change_applied = time.monotonic()
+
+    def fold(self, conn: psycopg.Connection, track: bool = True, wait: bool = False,
+             deadline: float | None = None) -> int:
+        """Move the accounting journal into radacct (each batch one transaction) and track what moved. Stops
+        early when the worker is stopping (the shutdown fold, with wait=True, takes over) or at `deadline`."""
+        folded = 0
+        while True:
+            rows = conn.execute(FOLD_QUERY, (FOLD_BATCH, wait)).fetchall()
+            folded += len(rows)
+            if rows and track and self.on_accounting is not None:
+                self.on_accounting(rows)
+            if len(rows) < FOLD_BATCH or (self.stopping.is_set() and not wait):
+                return folded
+            if deadline is not None and time.monotonic() > deadline:
+                log.warning("radbill stopped folding with accounting still in the journal (kept for the next start)")
+                return folded
 
     def flush(self, conn: psycopg.Connection, everything: bool = False) -> None:
         """Load the post-auth files linelog has finished with, then write the queued outbox rows. A file is
@@ -150,11 +178,11 @@ class Worker(threading.Thread):
         """Stop the loop, then write what is still queued (FreeRADIUS calls detach on SIGTERM)."""
         self.stopping.set()
         self.join(timeout)
-        # FreeRADIUS has stopped its request threads before detach: nothing writes the spool any more
-        if self.outbox or (self.spool is not None and (self.spool.path.exists() or self.spool.backlog())):
-            try:
-                with psycopg.connect(self.url, autocommit=True, connect_timeout=3) as conn:
-                    self.flush(conn, everything=True)
-            except Exception as exc:
-                log.error("radbill could not write %d outbox rows at shutdown (the post-auth log stays in %s for "
-                          "the next start): %s", len(self.outbox), self.spool and self.spool.path.parent, exc)
+        # FreeRADIUS has stopped its request threads before detach: nothing writes the spool or the journal now
+        try:
+            with psycopg.connect(self.url, autocommit=True, connect_timeout=3) as conn:
+                self.fold(conn, track=False, wait=True, deadline=time.monotonic() + 10)
+                self.flush(conn, everything=True)
+        except Exception as exc:
+            log.error("radbill could not write %d outbox rows at shutdown (the accounting journal and the post-auth "
+                      "log are kept for the next start): %s", len(self.outbox), exc)

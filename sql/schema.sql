@@ -143,6 +143,155 @@ BEGIN
     RETURN NEW;
 END $$;
 
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
+CREATE TABLE public.radacct_journal (
+    id bigint NOT NULL,
+    status text NOT NULL,
+    acctsessionid text NOT NULL,
+    acctuniqueid text NOT NULL,
+    username text,
+    realm text,
+    nasipaddress inet NOT NULL,
+    nasportid text,
+    nasporttype text,
+    event_time timestamp with time zone NOT NULL,
+    sessiontime bigint,
+    authentic text,
+    connectinfo text,
+    inputoctets bigint NOT NULL,
+    outputoctets bigint NOT NULL,
+    calledstationid text,
+    callingstationid text,
+    terminatecause text,
+    servicetype text,
+    framedprotocol text,
+    framedipaddress inet,
+    framedipv6address inet,
+    framedipv6prefix inet,
+    framedinterfaceid text,
+    delegatedipv6prefix inet,
+    class text
+);
+
+CREATE FUNCTION public.radbill_fold_accounting(max_rows integer DEFAULT 20000, wait boolean DEFAULT false) RETURNS SETOF public.radacct_journal
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    j radacct_journal;
+BEGIN
+    IF wait THEN
+        PERFORM pg_advisory_xact_lock(hashtext('radbill_fold_accounting'));
+    ELSIF NOT pg_try_advisory_xact_lock(hashtext('radbill_fold_accounting')) THEN
+        RETURN;
+    END IF;
+    IF to_regclass('pg_temp.acct_batch') IS NULL THEN
+        CREATE TEMP TABLE acct_batch (LIKE radacct_journal) ON COMMIT DELETE ROWS;
+    END IF;
+    DELETE FROM acct_batch;
+    WITH taken AS (
+        DELETE FROM radacct_journal
+         WHERE id IN (SELECT q.id FROM radacct_journal q ORDER BY q.id LIMIT max_rows)
+        RETURNING *
+    )
+    INSERT INTO acct_batch SELECT * FROM taken;
+    ANALYZE acct_batch;  -- temporary tables have no statistics otherwise: the joins below must use radacct's index
+
+    INSERT INTO radacct AS r (
+        acctsessionid, acctuniqueid, username, realm, nasipaddress, nasportid, nasporttype, acctstarttime,
+        acctupdatetime, acctstoptime, acctsessiontime, acctauthentic, connectinfo_start, connectinfo_stop,
+        acctinputoctets, acctoutputoctets, calledstationid, callingstationid, acctterminatecause, servicetype,
+        framedprotocol, framedipaddress, framedipv6address, framedipv6prefix, framedinterfaceid,
+        delegatedipv6prefix, class)
+    SELECT DISTINCT ON (b.acctuniqueid)
+           b.acctsessionid, b.acctuniqueid, b.username, b.realm, b.nasipaddress, b.nasportid, b.nasporttype,
+           b.event_time, b.event_time, NULL, 0, b.authentic, b.connectinfo, NULL, 0, 0, b.calledstationid,
+           b.callingstationid, NULL, b.servicetype, b.framedprotocol, b.framedipaddress, b.framedipv6address,
+           b.framedipv6prefix, b.framedinterfaceid, b.delegatedipv6prefix, b.class
+      FROM acct_batch b
+     WHERE b.status = 'Start'
+     ORDER BY b.acctuniqueid, b.id
+    ON CONFLICT (acctuniqueid) DO UPDATE
+       SET acctstarttime = excluded.acctstarttime, acctupdatetime = excluded.acctupdatetime,
+           connectinfo_start = excluded.connectinfo_start
+     WHERE r.acctstoptime IS NULL;
+
+    WITH latest AS (
+        SELECT DISTINCT ON (b.acctuniqueid) b.* FROM acct_batch b
+         WHERE b.status = 'Interim-Update' ORDER BY b.acctuniqueid, b.id DESC
+    ), updated AS (
+        UPDATE radacct r
+           SET framedipaddress = l.framedipaddress, framedipv6address = l.framedipv6address,
+               framedipv6prefix = l.framedipv6prefix, framedinterfaceid = l.framedinterfaceid,
+               delegatedipv6prefix = l.delegatedipv6prefix, acctsessiontime = l.sessiontime,
+               acctinterval = extract(epoch FROM l.event_time - coalesce(r.acctupdatetime, r.acctstarttime))::bigint,
+               acctupdatetime = l.event_time, acctinputoctets = l.inputoctets, acctoutputoctets = l.outputoctets
+          FROM latest l
+         WHERE r.acctuniqueid = l.acctuniqueid AND r.acctstoptime IS NULL
+        RETURNING r.acctuniqueid
+    )
+    INSERT INTO radacct (
+        acctsessionid, acctuniqueid, username, realm, nasipaddress, nasportid, nasporttype, acctstarttime,
+        acctupdatetime, acctstoptime, acctsessiontime, acctauthentic, connectinfo_start, connectinfo_stop,
+        acctinputoctets, acctoutputoctets, calledstationid, callingstationid, acctterminatecause, servicetype,
+        framedprotocol, framedipaddress, framedipv6address, framedipv6prefix, framedinterfaceid,
+        delegatedipv6prefix, class)
+    SELECT l.acctsessionid, l.acctuniqueid, l.username, l.realm, l.nasipaddress, l.nasportid, l.nasporttype,
+           l.event_time, l.event_time, NULL, l.sessiontime, l.authentic, l.connectinfo, NULL, l.inputoctets,
+           l.outputoctets, l.calledstationid, l.callingstationid, NULL, l.servicetype, l.framedprotocol,
+           l.framedipaddress, l.framedipv6address, l.framedipv6prefix, l.framedinterfaceid, l.delegatedipv6prefix,
+           l.class
+      FROM latest l
+     WHERE NOT EXISTS (SELECT 1 FROM updated u WHERE u.acctuniqueid = l.acctuniqueid)
+    ON CONFLICT (acctuniqueid) DO NOTHING;
+
+    WITH latest AS (
+        SELECT DISTINCT ON (b.acctuniqueid) b.* FROM acct_batch b
+         WHERE b.status = 'Stop' ORDER BY b.acctuniqueid, b.id DESC
+    ), updated AS (
+        UPDATE radacct r
+           SET acctstoptime = l.event_time, acctupdatetime = l.event_time,
+               acctsessiontime = coalesce(l.sessiontime, extract(epoch FROM l.event_time - r.acctstarttime)::bigint),
+               acctinputoctets = l.inputoctets, acctoutputoctets = l.outputoctets,
+               acctterminatecause = l.terminatecause, framedipaddress = l.framedipaddress,
+               framedipv6address = l.framedipv6address, framedipv6prefix = l.framedipv6prefix,
+               framedinterfaceid = l.framedinterfaceid, delegatedipv6prefix = l.delegatedipv6prefix,
+               connectinfo_stop = l.connectinfo
+          FROM latest l
+         WHERE r.acctuniqueid = l.acctuniqueid AND r.acctstoptime IS NULL
+        RETURNING r.acctuniqueid
+    )
+    INSERT INTO radacct (
+        acctsessionid, acctuniqueid, username, realm, nasipaddress, nasportid, nasporttype, acctstarttime,
+        acctupdatetime, acctstoptime, acctsessiontime, acctauthentic, connectinfo_start, connectinfo_stop,
+        acctinputoctets, acctoutputoctets, calledstationid, callingstationid, acctterminatecause, servicetype,
+        framedprotocol, framedipaddress, framedipv6address, framedipv6prefix, framedinterfaceid,
+        delegatedipv6prefix, class)
+    SELECT l.acctsessionid, l.acctuniqueid, l.username, l.realm, l.nasipaddress, l.nasportid, l.nasporttype,
+           l.event_time - coalesce(l.sessiontime, 0) * interval '1 second', l.event_time, l.event_time,
+           l.sessiontime, l.authentic, l.connectinfo, NULL, l.inputoctets, l.outputoctets, l.calledstationid,
+           l.callingstationid, l.terminatecause, l.servicetype, l.framedprotocol, l.framedipaddress,
+           l.framedipv6address, l.framedipv6prefix, l.framedinterfaceid, l.delegatedipv6prefix, l.class
+      FROM latest l
+     WHERE NOT EXISTS (SELECT 1 FROM updated u WHERE u.acctuniqueid = l.acctuniqueid)
+    ON CONFLICT (acctuniqueid) DO NOTHING;
+
+    FOR j IN SELECT * FROM acct_batch b WHERE b.status IN ('Accounting-On', 'Accounting-Off') ORDER BY b.id LOOP
+        UPDATE radacct
+           SET acctstoptime = j.event_time, acctupdatetime = j.event_time,
+               acctsessiontime = extract(epoch FROM j.event_time - acctstarttime)::bigint,
+               acctterminatecause = coalesce(nullif(j.terminatecause, ''), 'NAS-Reboot')
+         WHERE acctstoptime IS NULL AND nasipaddress = j.nasipaddress AND acctstarttime <= j.event_time;
+        INSERT INTO nasreload (nasipaddress, reloadtime) VALUES (j.nasipaddress, j.event_time)
+            ON CONFLICT (nasipaddress) DO UPDATE SET reloadtime = excluded.reloadtime;
+    END LOOP;
+
+    RETURN QUERY SELECT * FROM acct_batch b ORDER BY b.id;
+END
+$$;
+
 CREATE FUNCTION public.radbill_unescape(value text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
@@ -174,10 +323,6 @@ BEGIN
     NEW.updated_at := now();
     RETURN NEW;
 END $$;
-
-SET default_tablespace = '';
-
-SET default_table_access_method = heap;
 
 CREATE TABLE public.accounts (
     id bigint NOT NULL,
@@ -722,6 +867,15 @@ CREATE TABLE public.radacct (
     class text
 );
 
+ALTER TABLE public.radacct_journal ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.radacct_journal_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 CREATE SEQUENCE public.radacct_radacctid_seq
     START WITH 1
     INCREMENT BY 1
@@ -1063,6 +1217,9 @@ ALTER TABLE ONLY public.payments
 
 ALTER TABLE ONLY public.radacct
     ADD CONSTRAINT radacct_acctuniqueid_key UNIQUE (acctuniqueid);
+
+ALTER TABLE ONLY public.radacct_journal
+    ADD CONSTRAINT radacct_journal_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.radacct
     ADD CONSTRAINT radacct_pkey PRIMARY KEY (radacctid);

@@ -13,6 +13,7 @@ import select
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pyrad import packet
@@ -50,6 +51,9 @@ class NasSimulator:
         self.rejected = 0  # requests dropped for a bad authenticator or Message-Authenticator
         self.sessions: dict[str, SimSession] = {}
         self.radius: tuple[str, int, int] | None = None
+        # called after every acknowledged accounting packet: radbill folds accounting into radacct ~0.1 s after
+        # acknowledging it, and a test that acts on radacct right away waits for that here
+        self.settle: Callable[[], None] | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -105,6 +109,8 @@ class NasSimulator:
         reply = client.send(req)
         if reply is None or reply.code != "Accounting-Response":
             raise AssertionError(f"FreeRADIUS did not acknowledge {status} for {session.username}")
+        if self.settle is not None:
+            self.settle()
 
     # --- the NAS as a Dynamic Authorization server (RFC 5176) ---------------------------------------------
     def _serve(self) -> None:

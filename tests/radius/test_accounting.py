@@ -1,4 +1,5 @@
-"""Accounting end to end: rlm_sql writes radacct durably; our hook tracks sessions and queues outbox rows."""
+"""Accounting end to end: rlm_sql stores every packet durably in radacct_journal before the reply; the module's
+worker folds it into radacct (stock rules) and tracks sessions from the fold, queueing outbox rows."""
 
 import asyncio
 import itertools
@@ -28,7 +29,17 @@ def session_id() -> str:
     return f"S{next(_n):05d}-{int(time.time() * 1000) % 10**8}"
 
 
+async def folded(conn, seconds: float = 5.0) -> None:
+    """Wait until the worker has folded every acknowledged packet into radacct (it does so every ~0.1 s)."""
+    for _ in range(int(seconds / 0.02)):
+        if not await conn.fetchval("SELECT count(*) FROM radacct_journal"):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the accounting journal was not folded into radacct")
+
+
 async def rows(conn, username):
+    await folded(conn)
     return await conn.fetch("SELECT * FROM radacct WHERE username = $1 ORDER BY radacctid", username)
 
 
@@ -83,11 +94,10 @@ async def test_simultaneous_use_follows_accounting(radius, radius_db):
     assert login_when(radius, user, pw, lambda r: r.accepted)
     sid = session_id()
     acct(radius, user, sid, "Start")
-    reply = login(radius, user, pw)
-    assert reply.code == "Access-Reject"
+    reply = login_when(radius, user, pw, lambda r: r.code == "Access-Reject")  # once the Start is folded
     assert "already online" in reply.first("Reply-Message")
     acct(radius, user, sid, "Stop")
-    assert login(radius, user, pw).accepted
+    assert login_when(radius, user, pw, lambda r: r.accepted)
 
 
 async def test_accounting_on_closes_the_nas_sessions(radius, radius_db):
@@ -96,11 +106,11 @@ async def test_accounting_on_closes_the_nas_sessions(radius, radius_db):
     assert login_when(radius, user, pw, lambda r: r.accepted)
     # the session is reported with NAS-IP-Address 127.0.0.9 (the packet itself still comes from 127.0.0.1)
     acct(radius, user, session_id(), "Start", nas_ip="127.0.0.9")
-    assert login(radius, user, pw).code == "Access-Reject"
+    assert login_when(radius, user, pw, lambda r: r.code == "Access-Reject")
     acct(radius, "", "", "Accounting-On", nas_ip="127.0.0.9")
     [row] = await rows(radius_db, user)
     assert row["acctstoptime"] is not None and row["acctterminatecause"] == "NAS-Reboot"
-    assert login(radius, user, pw).accepted
+    assert login_when(radius, user, pw, lambda r: r.accepted)
 
 
 async def test_session_of_a_suspended_customer_queues_a_disconnect(radius, radius_db):

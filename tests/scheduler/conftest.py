@@ -10,6 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import asyncpg
+import psycopg
 import pytest
 
 from radbill.passwords import generate_nas_secret
@@ -50,6 +51,16 @@ async def _seed(url: str, secret: str, routers: dict[str, NasSimulator]):
         await conn.close()
 
 
+def wait_folded(url: str, seconds: float = 5.0) -> None:
+    """Until the RADIUS module has folded every acknowledged accounting packet into radacct (~0.1 s)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        deadline = time.monotonic() + seconds
+        while conn.execute("SELECT count(*) FROM radacct_journal").fetchone()[0]:
+            if time.monotonic() > deadline:
+                raise AssertionError("the accounting journal was not folded into radacct")
+            time.sleep(0.02)
+
+
 @pytest.fixture(scope="session")
 def coa_lab(pg_server):
     secret = generate_nas_secret()
@@ -61,6 +72,7 @@ def coa_lab(pg_server):
         with running_radius(url, Path(pg_server.base) / "radius-coa", secret, isp) as server:
             for sim in routers.values():
                 sim.use_radius("127.0.0.1", server.settings.auth_port, server.settings.acct_port)
+                sim.settle = lambda: wait_folded(url)
             yield CoaLab(server, routers["mikrotik"], routers["other"], isp, url)
     finally:
         for sim in routers.values():
