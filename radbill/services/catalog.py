@@ -150,14 +150,22 @@ async def update_package(conn: asyncpg.Connection, scope: Scope, package_id: int
 
 async def set_package_status(conn: asyncpg.Connection, scope: Scope, package_id: int, status: str,
                              ip: str | None = None) -> None:
-    """Retire (customers keep it, nobody new gets it) or reactivate a package."""
+    await _set_status(conn, scope, "package", get_package, package_id, status, ip)
+
+
+_STATUS_UPDATES = {"package": "UPDATE packages SET status = $2 WHERE id = $1",
+                   "billing_profile": "UPDATE billing_profiles SET status = $2 WHERE id = $1"}
+
+
+async def _set_status(conn, scope: Scope, kind: str, get, item_id: int, status: str, ip: str | None) -> None:
+    """Retire (customers keep it, nobody new gets it) or reactivate a package or billing profile."""
     if status not in STATUSES:
-        raise ValidationError("A package is active or retired.", {"status": "active or retired"})
+        raise ValidationError(f"A {kind.replace('_', ' ')} is active or retired.", {"status": "active or retired"})
     async with conn.transaction():
-        old = await get_package(conn, scope, package_id, for_update=True)
-        await conn.execute("UPDATE packages SET status = $2 WHERE id = $1", package_id, status)
-        await audit.record(conn, scope, "package.retire" if status == "retired" else "package.reactivate", "package",
-                           package_id, {"status": [old["status"], status]}, ip, operator_id=old["operator_id"])
+        old = await get(conn, scope, item_id, for_update=True)
+        await conn.execute(_STATUS_UPDATES[kind], item_id, status)
+        await audit.record(conn, scope, f"{kind}.{'retire' if status == 'retired' else 'reactivate'}", kind, item_id,
+                           {"status": [old["status"], status]}, ip, operator_id=old["operator_id"])
 
 
 async def delete_package(conn: asyncpg.Connection, scope: Scope, package_id: int, ip: str | None = None) -> None:
@@ -347,15 +355,7 @@ async def update_billing_profile(conn: asyncpg.Connection, scope: Scope, profile
 
 async def set_billing_profile_status(conn: asyncpg.Connection, scope: Scope, profile_id: int, status: str,
                                      ip: str | None = None) -> None:
-    """Retire (customers keep it, nobody new gets it) or reactivate a billing profile."""
-    if status not in STATUSES:
-        raise ValidationError("A billing profile is active or retired.", {"status": "active or retired"})
-    async with conn.transaction():
-        old = await get_billing_profile(conn, scope, profile_id, for_update=True)
-        await conn.execute("UPDATE billing_profiles SET status = $2 WHERE id = $1", profile_id, status)
-        await audit.record(conn, scope, "billing_profile.retire" if status == "retired" else
-                           "billing_profile.reactivate", "billing_profile", profile_id,
-                           {"status": [old["status"], status]}, ip, operator_id=old["operator_id"])
+    await _set_status(conn, scope, "billing_profile", get_billing_profile, profile_id, status, ip)
 
 
 async def billing_profile_assignments(conn: asyncpg.Connection, scope: Scope,
