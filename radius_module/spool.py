@@ -133,6 +133,3 @@ class Spool:
                 elif line.strip():
                     bad.append(line)
         return rows, bad
-
-    def backlog(self) -> int:
-        return sum(1 for _ in self.path.parent.glob(f"{self.path.name}.*"))

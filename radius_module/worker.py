@@ -59,7 +59,6 @@ class Worker(threading.Thread):
         self.outbox: deque[tuple] = deque()
         self.stopping = threading.Event()
         self.connected = threading.Event()
-        self.last_change_applied: float | None = None
 
     def run(self) -> None:
         backoff = 0.5
@@ -112,7 +111,6 @@ class Worker(threading.Thread):
                         cur.execute(POLICY_QUERY + " WHERE username = ANY(%s)", (list(usernames),))]
             self.snapshot.update(usernames, rows)
             self.sessions.forget_closed_octets(usernames)
-        self.last_change_applied = time.monotonic()
 
     def fold(self, conn: psycopg.Connection, track: bool = True, wait: bool = False,
              deadline: float | None = None) -> int:
