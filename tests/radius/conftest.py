@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+import psycopg
 import pytest
 
 from radbill import freeradius
@@ -41,6 +42,16 @@ class RadiusServer:
     def log(self) -> str:
         path = self.settings.state_dir / "log" / "radiusd.out"
         return path.read_text(errors="replace") if path.exists() else ""
+
+
+def wait_folded(url: str, seconds: float = 5.0) -> None:
+    """Until the RADIUS module has folded every acknowledged accounting packet into radacct (it does so ~10x/s)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        deadline = time.monotonic() + seconds
+        while conn.execute("SELECT count(*) FROM radacct_journal").fetchone()[0]:
+            if time.monotonic() > deadline:
+                raise AssertionError("the accounting journal was not folded into radacct")
+            time.sleep(0.02)
 
 
 async def seed(url: str, secret: str):

@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from tests import factories as f
-from tests.radius.conftest import wait_until
+from tests.radius.conftest import wait_folded, wait_until
 from tests.radius.test_authorize import login, login_when, new_customer
 
 _n = itertools.count(1)
@@ -29,17 +29,8 @@ def session_id() -> str:
     return f"S{next(_n):05d}-{int(time.time() * 1000) % 10**8}"
 
 
-async def folded(conn, seconds: float = 5.0) -> None:
-    """Wait until the worker has folded every acknowledged packet into radacct (it does so every ~0.1 s)."""
-    for _ in range(int(seconds / 0.02)):
-        if not await conn.fetchval("SELECT count(*) FROM radacct_journal"):
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("the accounting journal was not folded into radacct")
-
-
-async def rows(conn, username):
-    await folded(conn)
+async def rows(conn, url, username):
+    wait_folded(url)
     return await conn.fetch("SELECT * FROM radacct WHERE username = $1 ORDER BY radacctid", username)
 
 
@@ -55,7 +46,7 @@ async def test_start_interim_stop_with_duplicates_makes_one_row(radius, radius_d
          Acct_Terminate_Cause="User-Request")
     acct(radius, user, sid, "Interim-Update", Acct_Input_Octets=1, Acct_Output_Octets=1, Acct_Session_Time=61)
     acct(radius, user, sid, "Start")  # a late Start after the Stop must not reopen the session
-    [row] = await rows(radius_db, user)
+    [row] = await rows(radius_db, radius.db_url, user)
     assert row["acctstoptime"] is not None
     assert (row["acctinputoctets"], row["acctoutputoctets"], row["acctsessiontime"]) == (5000, 9000, 120)
     assert row["acctterminatecause"] == "User-Request"
@@ -69,7 +60,7 @@ async def test_out_of_order_packets_never_duplicate_rows(radius, radius_db):
     acct(radius, c["username"], interim_first, "Start")
     acct(radius, c["username"], stop_first, "Stop", Acct_Input_Octets=30, Acct_Output_Octets=40)
     acct(radius, c["username"], stop_first, "Start")
-    by_session = {r["acctsessionid"]: r for r in await rows(radius_db, c["username"])}
+    by_session = {r["acctsessionid"]: r for r in await rows(radius_db, radius.db_url, c["username"])}
     assert set(by_session) == {interim_first, stop_first}
     assert by_session[interim_first]["acctstoptime"] is None
     assert by_session[interim_first]["acctinputoctets"] == 10
@@ -83,7 +74,7 @@ async def test_gigawords_count_sessions_over_4_gib(radius, radius_db):
     acct(radius, c["username"], sid, "Start")
     acct(radius, c["username"], sid, "Stop", Acct_Input_Octets=1000, Acct_Input_Gigawords=2,
          Acct_Output_Octets=7, Acct_Output_Gigawords=1)
-    [row] = await rows(radius_db, c["username"])
+    [row] = await rows(radius_db, radius.db_url, c["username"])
     assert row["acctinputoctets"] == 2 * 2**32 + 1000
     assert row["acctoutputoctets"] == 2**32 + 7
 
@@ -108,7 +99,7 @@ async def test_accounting_on_closes_the_nas_sessions(radius, radius_db):
     acct(radius, user, session_id(), "Start", nas_ip="127.0.0.9")
     assert login_when(radius, user, pw, lambda r: r.code == "Access-Reject")
     acct(radius, "", "", "Accounting-On", nas_ip="127.0.0.9")
-    [row] = await rows(radius_db, user)
+    [row] = await rows(radius_db, radius.db_url, user)
     assert row["acctstoptime"] is not None and row["acctterminatecause"] == "NAS-Reboot"
     assert login_when(radius, user, pw, lambda r: r.accepted)
 

@@ -10,14 +10,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import asyncpg
-import psycopg
 import pytest
 
 from radbill.passwords import generate_nas_secret
 from radbill.services.outbox import DispatchSettings, RetryPolicy
 from tests import factories as f
 from tests.nas_simulator import NasSimulator
-from tests.radius.conftest import RadiusServer, running_radius
+from tests.radius.conftest import RadiusServer, running_radius, wait_folded
 
 # fast retries so the give-up paths run in well under a second
 FAST = DispatchSettings(retry=RetryPolicy(max_attempts=3, base_delay=0.05, factor=2.0, max_delay=0.2, jitter=0.2),
@@ -49,16 +48,6 @@ async def _seed(url: str, secret: str, routers: dict[str, NasSimulator]):
         return isp
     finally:
         await conn.close()
-
-
-def wait_folded(url: str, seconds: float = 5.0) -> None:
-    """Until the RADIUS module has folded every acknowledged accounting packet into radacct (~0.1 s)."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        deadline = time.monotonic() + seconds
-        while conn.execute("SELECT count(*) FROM radacct_journal").fetchone()[0]:
-            if time.monotonic() > deadline:
-                raise AssertionError("the accounting journal was not folded into radacct")
-            time.sleep(0.02)
 
 
 @pytest.fixture(scope="session")
