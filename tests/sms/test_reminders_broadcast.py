@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -82,11 +81,8 @@ async def test_broadcast_of_10000_recipients_sends_each_once_with_the_right_cost
     plan = await sms_broadcast.preview_broadcast(conn, scope, body, active)
     assert plan.recipients == 10_000  # 10,000 bulk actives, two sharing a number, + Rahim
     assert (plan.segments, plan.cost_minor) == (10_000, 10_000 * 25)
-    started = time.monotonic()
     broadcast_id = await sms_broadcast.start_broadcast(conn, scope, body, active)
-    queued = time.monotonic() - started
     await settle(pool)
-    elapsed = time.monotonic() - started
     received = isp.provider.accepted()
     assert len(received) == 10_000 and len({r.to for r in received}) == 10_000
     progress = await sms_broadcast.broadcast_progress(conn, scope, broadcast_id)
@@ -95,4 +91,3 @@ async def test_broadcast_of_10000_recipients_sends_each_once_with_the_right_cost
     assert await conn.fetchval("SELECT sms_balance FROM operators WHERE id = $1", isp.op["id"]) == 1_000_000 - 250_000
     assert await conn.fetchval("SELECT sum(amount_minor) FROM sms_balance_entries WHERE operator_id = $1",
                                isp.op["id"]) == -250_000
-    assert queued < 5 and elapsed < 90, (queued, elapsed)
