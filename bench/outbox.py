@@ -4,7 +4,7 @@ A throwaway database; `--stuck` Disconnect-Requests queued for a router whose Co
 never answers; the dispatcher (outbox.drain, production RADIUS timeouts) already busy with them. Then one SMS
 (to the local fake provider, tests/sms_provider.py) and one Disconnect for a healthy router (the NAS simulator,
 tests/nas_simulator.py) are queued, and the bench prints how long each took to go out, the claim time with the
-backlog in place, and the dead router's breaker. The baseline is the same run with the former single queue
+backlog in place (the per-destination claim, median of 5, rolled back), and the dead router's breaker. The baseline is the same run with the former single queue
 (one claim ordered by next attempt, each batch awaited): it prints how long the two waited before it gave up.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import socket
 import time
 
@@ -56,7 +57,7 @@ async def single_queue_drain(pool: asyncpg.Pool, settings: outbox.DispatchSettin
             await asyncio.sleep(0.05)
 
 
-async def seed(conn, secret: str, dead_port: int, healthy: NasSimulator, provider: SmsProvider, stuck: int):
+async def seed(conn, secret: str, dead_port: int, healthy: NasSimulator, provider: SmsProvider):
     isp = await f.isp(conn)
     op = isp.operator
     scope = Scope(account_id=None, operator_id=op["id"], path=op["path"], role=op["kind"])
@@ -68,23 +69,23 @@ async def seed(conn, secret: str, dead_port: int, healthy: NasSimulator, provide
         await f.insert(conn, "nas", {"nasname": ip, "shortname": f"r{ip}", "secret": secret,
                                      "operator_id": op["id"], "type": "mikrotik", "coa_port": port})
     customer = await f.customer(conn, op["id"], isp.package["id"], isp.profile["id"], mobile="+8801712345678")
-    await conn.execute(
-        "SELECT radbill_enqueue('disconnect', $2, jsonb_build_object('username', 'stuck' || g, 'nas_ip', $1::text,"
-        "       'acct_session_id', 'S' || g, 'acct_unique_id', 'U' || g, 'reason', 'suspended'), 'bench:' || g)"
-        "  FROM generate_series(1, $3) g", DEAD_IP, op["id"], stuck)
     return op, customer
 
 
-async def one_round(url: str, label: str, stuck: int, wait_limit: float, secret: str, dead_port: int,
-                    healthy: NasSimulator, provider: SmsProvider) -> dict:
+async def one_round(url: str, label: str, stuck: int, wait_limit: float, healthy: NasSimulator,
+                    provider: SmsProvider, op, customer) -> dict:
     """Queue the backlog, start a dispatcher, then time one SMS and one healthy Disconnect."""
     pool = await asyncpg.create_pool(url, min_size=2, max_size=30)
     settings = outbox.DispatchSettings()  # production timeouts: 2 s per transmission, 2 transmissions
     try:
-        async with pool.acquire() as conn:
-            await conn.execute("TRUNCATE outbox, outbox_breakers, sms_messages, audit_log, nas, customers, packages,"
-                               " billing_profiles, sms_gateways, sms_templates, operators CASCADE")
-            op, customer = await seed(conn, secret, dead_port, healthy, provider, stuck)
+        async with pool.acquire() as conn:  # a clean slate: the previous round's rows end, the breaker closes
+            await conn.execute("UPDATE outbox SET failed_at = now() WHERE done_at IS NULL AND failed_at IS NULL")
+            await conn.execute("DELETE FROM outbox_breakers")
+            await conn.execute(
+                "SELECT radbill_enqueue('disconnect', $2, jsonb_build_object('username', 'stuck' || g,"
+                "       'nas_ip', $1::text, 'acct_session_id', 'S' || g, 'acct_unique_id', $4 || g,"
+                "       'reason', 'suspended'), NULL)"
+                "  FROM generate_series(1, $3) g", DEAD_IP, op["id"], stuck, label)
         drain = (outbox.drain(pool, settings, max_seconds=3600) if label == "lanes"
                  else single_queue_drain(pool, settings))
         dispatcher = asyncio.create_task(drain)
@@ -106,9 +107,14 @@ async def one_round(url: str, label: str, stuck: int, wait_limit: float, secret:
                 sms_s = time.monotonic() - t0
             await asyncio.sleep(0.005)
         async with pool.acquire() as conn:
-            started = time.monotonic()
-            await outbox.claim(conn, ["__none__"], settings)  # the claim's own work with the backlog in place
-            claim_ms = (time.monotonic() - started) * 1000
+            claim_ms = []
+            for _ in range(5):  # one claim with the backlog in place, rolled back so it sends nothing
+                tx = conn.transaction()
+                await tx.start()
+                started = time.monotonic()
+                await outbox.claim(conn, sorted(outbox.HANDLERS), settings)
+                claim_ms.append((time.monotonic() - started) * 1000)
+                await tx.rollback()
             breaker = await conn.fetchrow("SELECT consecutive_timeouts, opened_at IS NOT NULL AS open"
                                           " FROM outbox_breakers WHERE destination = $1", f"nas:{DEAD_IP}")
             dead_attempts = await conn.fetchval("SELECT sum(attempts) FROM outbox WHERE destination = $1",
@@ -120,7 +126,7 @@ async def one_round(url: str, label: str, stuck: int, wait_limit: float, secret:
             pass
         return {"dispatcher": label, "stuck": stuck, "disconnect_s": _r(disconnect_s), "sms_s": _r(sms_s),
                 "gave_up_after_s": wait_limit if None in (disconnect_s, sms_s) else None,
-                "empty_claim_ms": round(claim_ms, 1), "dead_router_attempts": dead_attempts,
+                "claim_ms": round(sorted(claim_ms)[2], 1), "dead_router_attempts": dead_attempts,
                 "breaker_open": bool(breaker and breaker["open"])}
     finally:
         await pool.close()
@@ -130,27 +136,35 @@ def _r(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
-async def main(args) -> int:
+async def run_rounds(url: str, args) -> list[dict]:
     secret = generate_nas_secret()
     dead = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # bound, never read: a router that never answers
     dead.bind((DEAD_IP, 0))
     healthy = NasSimulator(HEALTHY_IP, secret).start()
     provider = await SmsProvider().start()
-    results = []
     try:
-        with throwaway_database("radbill-bench-outbox-") as url:
-            for label in ("single_queue", "lanes"):
-                results.append(await one_round(url, label, args.stuck, args.wait, secret, dead.getsockname()[1],
-                                               healthy, provider))
+        conn = await asyncpg.connect(url)
+        try:
+            op, customer = await seed(conn, secret, dead.getsockname()[1], healthy, provider)
+        finally:
+            await conn.close()
+        return [await one_round(url, label, args.stuck, args.wait, healthy, provider, op, customer)
+                for label in ("single_queue", "lanes")]
     finally:
         healthy.stop()
         dead.close()
         await provider.stop()
         await sms.close_http()
+
+
+def main(args) -> int:
+    logging.getLogger("radbill.outbox").setLevel(logging.ERROR)  # 10,000 retry warnings are not the figures
+    with throwaway_database("radbill-bench-outbox-") as url:  # made outside the event loop (it runs its own)
+        results = asyncio.run(run_rounds(url, args))
     print(f"{'dispatcher':<14}{'stuck':>7}{'disconnect s':>14}{'sms s':>8}{'claim ms':>10}{'breaker':>9}")
     for r in results:
         print(f"{r['dispatcher']:<14}{r['stuck']:>7}{_fmt(r['disconnect_s'], args.wait):>14}"
-              f"{_fmt(r['sms_s'], args.wait):>8}{r['empty_claim_ms']:>10}{'open' if r['breaker_open'] else '-':>9}")
+              f"{_fmt(r['sms_s'], args.wait):>8}{r['claim_ms']:>10}{'open' if r['breaker_open'] else '-':>9}")
     lanes = results[-1]
     ok = lanes["disconnect_s"] is not None and lanes["sms_s"] is not None and max(
         lanes["disconnect_s"], lanes["sms_s"]) < 1.0
@@ -166,4 +180,4 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stuck", type=int, default=10_000, help="commands queued for the dead router")
     parser.add_argument("--wait", type=float, default=15.0, help="seconds to wait for the SMS and the Disconnect")
-    raise SystemExit(asyncio.run(main(parser.parse_args())))
+    raise SystemExit(main(parser.parse_args()))
