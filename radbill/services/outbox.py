@@ -70,7 +70,8 @@ class DispatchSettings:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one attempt did. `status`: ack, nak, timeout or error; `retry=False` gives up at once."""
+    """What one attempt did. `status`: ack, gone (the router no longer holds the session: a disconnect's aim
+    is met), nak, timeout or error; `retry=False` gives up at once."""
 
     status: str
     result: dict = field(default_factory=dict)
@@ -79,7 +80,7 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
-        return self.status == "ack"
+        return self.status in ("ack", "gone")
 
 
 Handler = Callable[[asyncpg.Connection, asyncpg.Record, DispatchSettings], Awaitable[Outcome]]
@@ -265,6 +266,7 @@ ACK_CODES = {packet.DisconnectACK, packet.CoAACK}
 RADIUS_SENDS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="radbill-coa")
 NAK_CODES = {packet.DisconnectNAK, packet.CoANAK}
 REQUEST_CODES = {"disconnect": packet.DisconnectRequest, "coa": packet.CoARequest}
+SESSION_GONE = {"503", "Session-Context-Not-Found"}  # RFC 5176 Error-Cause
 
 
 @register("disconnect")
@@ -289,6 +291,9 @@ async def send_dynamic_authorization(conn: asyncpg.Connection, row: asyncpg.Reco
         result["error_cause"] = attributes["Error-Cause"]
     if code in ACK_CODES:
         return Outcome("ack", result)
+    if code == packet.DisconnectNAK and str(attributes.get("Error-Cause")) in SESSION_GONE:
+        # a re-armed disconnect can cross the session's Stop; retrying would only hear the same answer
+        return Outcome("gone", result)
     if code in NAK_CODES:
         return Outcome("nak", result, error=f"the router refused (Error-Cause {attributes.get('Error-Cause', '?')})")
     return Outcome("error", result, error=f"unexpected reply code {code}")

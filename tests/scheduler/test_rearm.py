@@ -11,6 +11,7 @@ from pyrad import packet
 
 from radbill.services import outbox
 from radbill.services.customers import suspend_customer
+from radbill.services.outbox_queue import enqueue
 from tests.scheduler.conftest import FAST, eventually
 from tests.scheduler.test_dispatcher import online_customer, rows_for, scope_of
 
@@ -57,3 +58,22 @@ async def test_an_interim_of_a_suspended_customers_open_session_rearms_the_disco
 async def _two_rows(conn, username):
     rows = await rows_for(conn, username)
     return rows if len(rows) == 2 else None
+
+
+async def test_a_disconnect_for_a_session_the_router_no_longer_holds_is_done_not_retried(lab, lab_db, lab_pool):
+    """A re-armed disconnect can cross the session's Stop: NAK with Error-Cause 503 (Session-Context-Not-Found)
+    means the session is gone, which is what was wanted; no retries, no alert."""
+    c, session = await online_customer(lab, lab_db, lab.mikrotik)
+    lab.mikrotik.stop_session(session)
+    row_id = await enqueue(lab_db, "disconnect", lab.isp.sub["id"],
+                           {"username": c["username"], "acct_session_id": session.acct_session_id,
+                            "acct_unique_id": "gone-1", "nas_ip": lab.mikrotik.ip, "framed_ip": session.framed_ip,
+                            "reason": "suspended", "customer_id": c["id"]}, "disconnect:gone-1:suspended")
+    await outbox.drain(lab_pool, FAST)
+    row = await lab_db.fetchrow("SELECT * FROM outbox WHERE id = $1", row_id)
+    assert row["done_at"] is not None and row["attempts"] == 1
+    assert json.loads(row["result"])["status"] == "gone"
+    [request] = lab.mikrotik.requests_for(session)
+    assert request.answered == packet.DisconnectNAK
+    assert await lab_db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'alert' AND object_id = $1",
+                                 c["id"]) == 0
