@@ -37,11 +37,9 @@ FOLD_QUERY = """
            inputoctets + outputoctets
       FROM radbill_fold_accounting(%s, %s)
 """
-OUTBOX_INSERT = """
-    INSERT INTO outbox (kind, operator_id, payload, dedupe_key)
-    VALUES (%s, (SELECT operator_id FROM customers WHERE username = %s), %s, %s)
-    ON CONFLICT (dedupe_key) DO NOTHING
-"""
+# the services' enqueue (radbill.services.outbox_queue): one dedupe/re-arm rule, in SQL (migration 0014), so a
+# disconnect the service already finished (failed, or ACKed by a router that kept the session) is armed again
+OUTBOX_ENQUEUE = "SELECT radbill_enqueue(%s, (SELECT operator_id FROM customers WHERE username = %s), %s::jsonb, %s)"
 
 
 class Worker(threading.Thread):
@@ -141,7 +139,7 @@ class Worker(threading.Thread):
         while self.outbox:
             batch = [self.outbox[i] for i in range(min(len(self.outbox), 200))]
             with conn.cursor() as cur:
-                cur.executemany(OUTBOX_INSERT, [(kind, username, json.dumps(payload), key)
+                cur.executemany(OUTBOX_ENQUEUE, [(kind, username, json.dumps(payload), key)
                                                 for kind, username, payload, key in batch])
             for _ in batch:
                 self.outbox.popleft()

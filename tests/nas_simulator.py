@@ -42,7 +42,8 @@ class Received:
 
 
 class NasSimulator:
-    """`mode`: 'ack' (default), 'nak' or 'silent'; `received` lists every valid Disconnect/CoA-Request."""
+    """`mode`: 'ack' (default), 'nak', 'silent', or 'ack-keep' (ACKs a Disconnect but keeps the session, as some
+    routers do); `received` lists every valid Disconnect/CoA-Request."""
 
     def __init__(self, ip: str, secret: str):
         self.ip, self.secret = ip, secret
@@ -97,6 +98,11 @@ class NasSimulator:
             self.sessions[session.acct_session_id] = session
         return session
 
+    def interim(self, session: SimSession, octets: int = 0) -> None:
+        """An Interim-Update for a session the router still holds."""
+        self._account(session, "Interim-Update", Acct_Input_Octets=octets // 2, Acct_Output_Octets=octets - octets // 2,
+                      Acct_Session_Time=60)
+
     def stop_session(self, session: SimSession, cause: str = "User-Request") -> None:
         session.open = False
         self._account(session, "Stop", Acct_Terminate_Cause=cause, Acct_Session_Time=5)
@@ -141,7 +147,7 @@ class NasSimulator:
         answer, error_cause = None, None
         if mode == "nak":
             answer, error_cause = "nak", ERROR_CAUSE_RESOURCES_UNAVAILABLE
-        elif mode == "ack":
+        elif mode in ("ack", "ack-keep"):
             answer, error_cause = ("ack", None) if session else ("nak", ERROR_CAUSE_SESSION_NOT_FOUND)
         reply_code = None
         if answer:
@@ -154,7 +160,7 @@ class NasSimulator:
             reply_code = reply.code
         with self._lock:
             self.received.append(Received(request.code, attrs, reply_code))
-        if answer == "ack" and request.code == packet.DisconnectRequest:
+        if answer == "ack" and request.code == packet.DisconnectRequest and mode != "ack-keep":
             self.stop_session(session, cause="Admin-Reset")  # like RouterOS: ACK, then the Stop
         elif answer == "ack":
             session.attributes.update({k: v for k, v in attrs.items()

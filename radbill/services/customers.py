@@ -7,13 +7,12 @@ snapshot follows by itself: the customers trigger NOTIFYs radbill_policy with th
 
 from __future__ import annotations
 
-import json
-
 import asyncpg
 
 from radbill.errors import NotFound, ValidationError
 from radbill.policy import Speeds
 from radbill.services import audit, sms_events
+from radbill.services.outbox_queue import enqueue
 from radbill.tenancy import Scope
 
 CUSTOMER_IN_SCOPE = """
@@ -40,27 +39,6 @@ OPEN_SESSIONS = """
       FROM radacct r LEFT JOIN nas n ON n.nasname::inet = r.nasipaddress
      WHERE r.username = $1 AND r.acctstoptime IS NULL
      ORDER BY r.radacctid
-"""
-
-# A command for a session replaces the pending ones it makes pointless: a disconnect replaces everything, a
-# CoA only older CoAs (a pending disconnect must still happen).
-SUPERSEDE = """
-    UPDATE outbox SET done_at = now(), result = jsonb_build_object('superseded_by', $3::text)
-     WHERE payload ->> 'acct_unique_id' = $1 AND done_at IS NULL AND failed_at IS NULL
-       AND kind IN ('coa', 'disconnect') AND (kind = 'coa' OR $2 = 'disconnect')
-       AND dedupe_key IS DISTINCT FROM $3
-"""
-
-# The same command for the same session is one row; a finished one (done or failed) is armed again, so
-# suspending again after a failed disconnect tries again.
-QUEUE = """
-    INSERT INTO outbox (kind, operator_id, payload, dedupe_key) VALUES ($1, $2, $3::jsonb, $4)
-    ON CONFLICT (dedupe_key) DO UPDATE
-       SET kind = EXCLUDED.kind, operator_id = EXCLUDED.operator_id, payload = EXCLUDED.payload, attempts = 0,
-           next_attempt_at = now(), last_error = NULL, result = NULL, done_at = NULL, failed_at = NULL,
-           created_at = now()
-     WHERE outbox.done_at IS NOT NULL OR outbox.failed_at IS NOT NULL
-    RETURNING id
 """
 
 # Which status each action may start from; the same status again is a no-op (a double click).
@@ -201,14 +179,14 @@ async def sellable_package(conn: asyncpg.Connection, customer: asyncpg.Record, p
 
 async def _queue(conn, customer, kind: str, session, reason: str, dedupe_key: str,
                  attributes: dict | None = None) -> int | None:
-    """Queue one command for one open session; returns the outbox id, or None when it is already queued."""
+    """Queue one command for one open session (it supersedes the pending ones it makes pointless; see
+    outbox_queue); returns the outbox id, or None when the same command is still pending."""
     payload = {"username": customer["username"], "acct_session_id": session["acctsessionid"],
                "acct_unique_id": session["acctuniqueid"], "nas_ip": session["nas_ip"],
                "framed_ip": session["framed_ip"], "reason": reason, "customer_id": customer["id"]}
     if attributes:
         payload["attributes"] = attributes
-    await conn.execute(SUPERSEDE, session["acctuniqueid"], kind, dedupe_key)
-    return await conn.fetchval(QUEUE, kind, customer["operator_id"], json.dumps(payload), dedupe_key)
+    return await enqueue(conn, kind, customer["operator_id"], payload, dedupe_key)
 
 
 async def customer_timeline(conn: asyncpg.Connection, scope: Scope, customer_id: int,

@@ -2,7 +2,8 @@
 
 Claiming is one statement (`FOR UPDATE SKIP LOCKED`) that also counts the attempt and leases the row by
 pushing `next_attempt_at` past the longest send, so two dispatchers never send the same row and a row whose
-dispatcher died is sent again once its lease runs out. Every attempt lands on the customer's timeline
+dispatcher died is sent again once its lease runs out. Claims are fair across destinations and a silent
+destination gets a circuit breaker (outbox_lanes); `drain` runs the destinations side by side. Every attempt lands on the customer's timeline
 (audit_log, object 'customer'); when the last one fails the row gets `failed_at` and an audit row with action
 'alert'. Kinds without a registered handler (e.g. 'sms', 'webhook' until their handlers exist) are never claimed.
 """
@@ -10,10 +11,14 @@ dispatcher died is sent again once its lease runs out. Every attempt lands on th
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import random
+import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -22,6 +27,7 @@ from pyrad.client import Client, Timeout
 
 from radbill.radius.client import dictionary
 from radbill.services import audit
+from radbill.services.outbox_lanes import claim_lanes, record_breaker
 from radbill.tenancy import Scope
 
 log = logging.getLogger("radbill.outbox")
@@ -51,7 +57,11 @@ class DispatchSettings:
     radius_timeout: float = 2.0  # seconds per RADIUS transmission
     radius_tries: int = 2        # transmissions per attempt (same id and authenticator: a NAS answers a retransmit)
     batch_size: int = 50
-    concurrency: int = 10
+    concurrency: int = 20        # rows in flight at once, all destinations together
+    per_destination: int = 5     # rows in flight at once for one router or webhook endpoint
+    sms_lane: int = 10           # rows in flight at once in the SMS lane (the gateway's rate limit spaces them)
+    breaker_after: int = 3       # consecutive timeouts that open a destination's breaker
+    poll_interval: float = 0.05  # while rows are in flight, how often drain looks for newly due ones
 
     @property
     def lease_seconds(self) -> float:
@@ -60,7 +70,8 @@ class DispatchSettings:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one attempt did. `status`: ack, nak, timeout or error; `retry=False` gives up at once."""
+    """What one attempt did. `status`: ack, gone (the router no longer holds the session: a disconnect's aim
+    is met), nak, timeout or error; `retry=False` gives up at once."""
 
     status: str
     result: dict = field(default_factory=dict)
@@ -69,7 +80,7 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
-        return self.status == "ack"
+        return self.status in ("ack", "gone")
 
 
 Handler = Callable[[asyncpg.Connection, asyncpg.Record, DispatchSettings], Awaitable[Outcome]]
@@ -84,16 +95,6 @@ def register(kind: str) -> Callable[[Handler], Handler]:
     return add
 
 
-CLAIM = """
-    UPDATE outbox o SET attempts = o.attempts + 1, next_attempt_at = now() + make_interval(secs => $3)
-      FROM (SELECT id FROM outbox
-             WHERE done_at IS NULL AND failed_at IS NULL AND next_attempt_at <= now() AND kind = ANY($1::text[])
-             ORDER BY next_attempt_at, id
-             LIMIT $2
-               FOR UPDATE SKIP LOCKED) due
-     WHERE o.id = due.id
-    RETURNING o.*
-"""
 # `attempts = $2`: only the dispatcher holding this lease records (not a superseded or re-armed row)
 FINISH_DONE = """UPDATE outbox SET done_at = now(), result = $3::jsonb, last_error = NULL
                   WHERE id = $1 AND attempts = $2 AND done_at IS NULL AND failed_at IS NULL"""
@@ -105,39 +106,69 @@ FINISH_FAILED = """UPDATE outbox SET failed_at = now(), result = $3::jsonb, last
                     WHERE id = $1 AND attempts = $2 AND done_at IS NULL AND failed_at IS NULL"""
 
 
-async def claim(conn: asyncpg.Connection, kinds: list[str], settings: DispatchSettings) -> list[asyncpg.Record]:
-    """Claim up to batch_size due rows of `kinds` for this dispatcher."""
-    return await conn.fetch(CLAIM, kinds, settings.batch_size, settings.lease_seconds)
+async def claim(conn: asyncpg.Connection, kinds: list[str], settings: DispatchSettings,
+                in_flight: dict[str, int] | None = None, limit: int | None = None) -> list[asyncpg.Record]:
+    """Claim up to batch_size (or `limit`) due rows of `kinds`, fairly across destinations."""
+    return await claim_lanes(conn, kinds, settings.batch_size if limit is None else limit,
+                             settings.per_destination, settings.sms_lane, settings.lease_seconds, in_flight)
 
 
 async def dispatch_due(pool: asyncpg.Pool, settings: DispatchSettings | None = None,
                        handlers: dict[str, Handler] | None = None) -> int:
-    """Claim and process one batch of due rows; returns how many were processed."""
+    """Claim and process one batch of due rows, waiting for all of them; returns how many were processed."""
     settings = settings or DispatchSettings()
     handlers = HANDLERS if handlers is None else handlers
     async with pool.acquire() as conn:
         rows = await claim(conn, sorted(handlers), settings)
-    if not rows:
-        return 0
     gate = asyncio.Semaphore(settings.concurrency)
 
     async def one(row):
-        async with gate, pool.acquire() as conn:
-            await _process(conn, row, handlers[row["kind"]], settings)
+        async with gate:
+            await _process_row(pool, row, handlers, settings)
 
     await asyncio.gather(*(one(row) for row in rows))
     return len(rows)
 
 
-async def drain(pool: asyncpg.Pool, settings: DispatchSettings | None = None, max_batches: int = 20) -> int:
-    """Dispatch batches until nothing is due (bounded); returns how many rows were processed."""
-    total = 0
-    for _ in range(max_batches):
-        done = await dispatch_due(pool, settings)
-        total += done
-        if not done:
-            break
-    return total
+async def drain(pool: asyncpg.Pool, settings: DispatchSettings | None = None, max_seconds: float = 10.0,
+                handlers: dict[str, Handler] | None = None) -> int:
+    """Dispatch until nothing is due and nothing is in flight (or `max_seconds` passed, then finish what is in
+    flight); returns how many rows were processed. Rows run side by side and new ones are claimed every
+    poll_interval while others are in flight, so a destination whose rows wait on timeouts delays no other."""
+    settings = settings or DispatchSettings()
+    handlers = HANDLERS if handlers is None else handlers
+    kinds = sorted(handlers)
+    running: dict[asyncio.Task, str] = {}
+    deadline = time.monotonic() + max_seconds
+    total, claimed_at = 0, 0.0
+    try:
+        while True:
+            room, now = settings.concurrency - len(running), time.monotonic()
+            rows = []
+            # claim when idle, else at most once per poll_interval (a claim per finished row would make the
+            # claim the bottleneck of a fast lane)
+            if room > 0 and now < deadline and (not running or now - claimed_at >= settings.poll_interval):
+                claimed_at = now
+                async with pool.acquire() as conn:
+                    rows = await claim(conn, kinds, settings, Counter(running.values()), min(room, settings.batch_size))
+            for row in rows:
+                running[asyncio.create_task(_process_row(pool, row, handlers, settings))] = row["destination"]
+            total += len(rows)
+            if not running:
+                return total
+            wait = max(claimed_at + settings.poll_interval - time.monotonic(), 0.001)
+            finished, _ = await asyncio.wait(running, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+            for task in finished:
+                del running[task]
+    finally:
+        if running:  # cancelled or failed: let what is in flight record its outcome
+            await asyncio.gather(*running, return_exceptions=True)
+
+
+async def _process_row(pool: asyncpg.Pool, row: asyncpg.Record, handlers: dict[str, Handler],
+                       settings: DispatchSettings) -> None:
+    async with pool.acquire() as conn:
+        await _process(conn, row, handlers[row["kind"]], settings)
 
 
 async def _process(conn: asyncpg.Connection, row: asyncpg.Record, handler: Handler,
@@ -162,6 +193,7 @@ async def record_outcome(conn: asyncpg.Connection, row: asyncpg.Record, outcome:
     if outcome.error:
         detail["error"] = outcome.error
     async with conn.transaction():
+        await record_breaker(conn, row["destination"], outcome.status, outcome.error, settings.breaker_after)
         customer_id, operator_id = await _subject(conn, row, payload)
         if outcome.ok:
             await conn.execute(FINISH_DONE, row["id"], attempt, json.dumps(result))
@@ -229,8 +261,12 @@ async def list_alerts(conn: asyncpg.Connection, scope: Scope, limit: int = 100) 
 # --- RADIUS Dynamic Authorization (RFC 5176) -------------------------------------------------------------
 
 ACK_CODES = {packet.DisconnectACK, packet.CoAACK}
+# pyrad blocks while it waits for a reply: sends get threads of their own, so a silent router's waits never
+# queue behind (or in front of) the default executor's other work
+RADIUS_SENDS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="radbill-coa")
 NAK_CODES = {packet.DisconnectNAK, packet.CoANAK}
 REQUEST_CODES = {"disconnect": packet.DisconnectRequest, "coa": packet.CoARequest}
+SESSION_GONE = {"503", "Session-Context-Not-Found"}  # RFC 5176 Error-Cause
 
 
 @register("disconnect")
@@ -244,9 +280,9 @@ async def send_dynamic_authorization(conn: asyncpg.Connection, row: asyncpg.Reco
     if nas is None or nas["status"] != "active":
         return Outcome("error", error=f"router {payload['nas_ip']} is not in the routers list (or is disabled)",
                        retry=False)
-    code, attributes = await asyncio.to_thread(
-        send_rfc5176, REQUEST_CODES[row["kind"]], payload["nas_ip"], nas["coa_port"], nas["secret"],
-        session_attributes(payload), settings.radius_timeout, settings.radius_tries)
+    send = functools.partial(send_rfc5176, REQUEST_CODES[row["kind"]], payload["nas_ip"], nas["coa_port"],
+                             nas["secret"], session_attributes(payload), settings.radius_timeout, settings.radius_tries)
+    code, attributes = await asyncio.get_running_loop().run_in_executor(RADIUS_SENDS, send)
     result = {"nas_ip": payload["nas_ip"], "coa_port": nas["coa_port"]}
     if code is None:
         return Outcome("timeout", result, error=f"no answer from {payload['nas_ip']}:{nas['coa_port']}")
@@ -255,6 +291,9 @@ async def send_dynamic_authorization(conn: asyncpg.Connection, row: asyncpg.Reco
         result["error_cause"] = attributes["Error-Cause"]
     if code in ACK_CODES:
         return Outcome("ack", result)
+    if code == packet.DisconnectNAK and str(attributes.get("Error-Cause")) in SESSION_GONE:
+        # a re-armed disconnect can cross the session's Stop; retrying would only hear the same answer
+        return Outcome("gone", result)
     if code in NAK_CODES:
         return Outcome("nak", result, error=f"the router refused (Error-Cause {attributes.get('Error-Cause', '?')})")
     return Outcome("error", result, error=f"unexpected reply code {code}")

@@ -12,7 +12,6 @@ Rules:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -24,6 +23,7 @@ from radbill.errors import NotFound, ValidationError
 from radbill.services import audit
 from radbill.services.customers import activate_customer
 from radbill.services.ledger import Entry, account_id, debit_reseller, load_customer, post
+from radbill.services.outbox_queue import enqueue
 from radbill.tenancy import Scope
 
 
@@ -69,8 +69,7 @@ async def _queue_sms(conn, customer, event: str, payment, **extra) -> None:
     payload = {"event": event, "customer_id": customer["id"], "username": customer["username"],
                "mobile": customer["mobile"], "amount_minor": payment["amount_minor"],
                "currency": payment["currency"], "payment_id": payment["id"], "bill_id": payment["bill_id"], **extra}
-    await conn.execute("INSERT INTO outbox (kind, operator_id, payload, dedupe_key) VALUES ('sms', $1, $2::jsonb, $3)",
-                       customer["operator_id"], json.dumps(payload, default=str), f"sms:{event}:{payment['id']}")
+    await enqueue(conn, "sms", customer["operator_id"], payload, f"sms:{event}:{payment['id']}")
 
 
 def _check_amount(amount_minor: int) -> None:

@@ -140,9 +140,9 @@ async def start_broadcast(conn: asyncpg.Connection, scope: Scope, body: str, fil
             scope.operator_id, gateway["id"], broadcast_id, price, [r["id"] for r in rows],
             [r["mobile"] for r in rows], texts, segments)
         await conn.execute(
-            "INSERT INTO outbox (kind, operator_id, payload, dedupe_key)"
-            " SELECT 'sms', $2, jsonb_build_object('message_id', m.id, 'broadcast_id', $1::bigint), 'sms:message:' || m.id"
-            "   FROM sms_messages m WHERE m.broadcast_id = $1 ORDER BY m.id", broadcast_id, scope.operator_id)
+            "SELECT count(radbill_enqueue('sms', $2, jsonb_build_object('message_id', m.id, 'broadcast_id', $1::bigint),"
+            "                             'sms:message:' || m.id))"
+            "  FROM (SELECT id FROM sms_messages WHERE broadcast_id = $1 ORDER BY id) m", broadcast_id, scope.operator_id)
         await audit.record(conn, scope, "sms.broadcast", "sms_broadcast", broadcast_id,
                            {"recipients": len(rows), "segments": sum(segments), "cost_minor": cost,
                             "filters": filters.__dict__}, ip)

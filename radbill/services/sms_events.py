@@ -5,26 +5,19 @@ Kept free of the sending machinery so customers.py and billing.py can import it 
 
 from __future__ import annotations
 
-import json
-
 import asyncpg
 
-QUEUE_EVENT = """
-    INSERT INTO outbox (kind, operator_id, payload, dedupe_key) VALUES ('sms', $1, $2::jsonb, $3)
-    ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
-"""
+from radbill.services.outbox_queue import enqueue
 
 # one row per bill; customers without a mobile get none (the handler would skip them anyway)
 QUEUE_BILLS = """
-    INSERT INTO outbox (kind, operator_id, payload, dedupe_key)
-    SELECT 'sms', b.operator_id,
-           jsonb_build_object('event', 'bill_generated', 'customer_id', b.customer_id, 'bill_id', b.id,
-                              'amount_minor', b.total_minor, 'currency', b.currency),
-           'sms:bill_generated:' || b.id
-      FROM bills b JOIN customers c ON c.id = b.customer_id
-     WHERE b.id = ANY($1::bigint[]) AND c.mobile IS NOT NULL
-     ORDER BY b.id
-    ON CONFLICT (dedupe_key) DO NOTHING
+    SELECT count(radbill_enqueue('sms', b.operator_id,
+                                 jsonb_build_object('event', 'bill_generated', 'customer_id', b.customer_id,
+                                                    'bill_id', b.id, 'amount_minor', b.total_minor,
+                                                    'currency', b.currency),
+                                 'sms:bill_generated:' || b.id))
+      FROM (SELECT b.* FROM bills b JOIN customers c ON c.id = b.customer_id
+             WHERE b.id = ANY($1::bigint[]) AND c.mobile IS NOT NULL ORDER BY b.id) b
 """
 
 STATUS_EVENTS = {"suspended": "account_suspended", "active": "account_activated"}
@@ -34,7 +27,7 @@ async def queue_event(conn: asyncpg.Connection, operator_id: int, customer_id: i
                       dedupe_key: str | None = None, **extra) -> int | None:
     """Queue one event SMS for a customer; returns the outbox id (None when `dedupe_key` was queued before)."""
     payload = {"event": event, "customer_id": customer_id, **extra}
-    return await conn.fetchval(QUEUE_EVENT, operator_id, json.dumps(payload, default=str), dedupe_key)
+    return await enqueue(conn, "sms", operator_id, payload, dedupe_key)
 
 
 async def queue_status_sms(conn: asyncpg.Connection, customer: asyncpg.Record, new_status: str) -> int | None:

@@ -44,12 +44,12 @@ WITH {_COMMON}, cand AS (
 ), slotted AS (
     SELECT cand.*, (SELECT min(n) FROM unnest(days) n WHERE n >= days_left) AS slot FROM cand WHERE days_left >= 0
 )
-INSERT INTO outbox (kind, operator_id, payload, dedupe_key)
-SELECT 'sms', operator_id, jsonb_build_object('event', 'due_reminder', 'customer_id', customer_id,
-                                              'bill_id', bill_id, 'days_left', days_left),
-       'sms:due_reminder:' || bill_id || ':' || slot
-  FROM slotted WHERE slot IS NOT NULL ORDER BY bill_id
-    ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
+SELECT id FROM (
+    SELECT radbill_enqueue('sms', operator_id, jsonb_build_object('event', 'due_reminder', 'customer_id', customer_id,
+                                                                  'bill_id', bill_id, 'days_left', days_left),
+                           'sms:due_reminder:' || bill_id || ':' || slot) AS id
+      FROM (SELECT * FROM slotted WHERE slot IS NOT NULL ORDER BY bill_id) due) queued
+ WHERE id IS NOT NULL
 """  # noqa: S608 -- fixed fragments of this module only
 
 EXPIRY = f"""
@@ -63,12 +63,13 @@ WITH {_COMMON}, cand AS (
 ), slotted AS (
     SELECT cand.*, (SELECT min(n) FROM unnest(days) n WHERE n >= days_left) AS slot FROM cand WHERE days_left >= 0
 )
-INSERT INTO outbox (kind, operator_id, payload, dedupe_key)
-SELECT 'sms', operator_id, jsonb_build_object('event', 'expiry_reminder', 'customer_id', customer_id,
-                                              'expires_at', expires_at, 'days_left', days_left),
-       'sms:expiry_reminder:' || customer_id || ':' || expiry_date || ':' || slot
-  FROM slotted WHERE slot IS NOT NULL ORDER BY customer_id
-    ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
+SELECT id FROM (
+    SELECT radbill_enqueue('sms', operator_id, jsonb_build_object('event', 'expiry_reminder',
+                                                                  'customer_id', customer_id,
+                                                                  'expires_at', expires_at, 'days_left', days_left),
+                           'sms:expiry_reminder:' || customer_id || ':' || expiry_date || ':' || slot) AS id
+      FROM (SELECT * FROM slotted WHERE slot IS NOT NULL ORDER BY customer_id) due) queued
+ WHERE id IS NOT NULL
 """  # noqa: S608 -- fixed fragments of this module only
 
 

@@ -128,8 +128,10 @@ async def test_suspending_again_after_a_failed_disconnect_tries_again(db):
     await db.execute("UPDATE outbox SET failed_at = now(), attempts = 8")
     await svc.activate_customer(db, scope, isp.customer["id"])
     await svc.suspend_customer(db, scope, isp.customer["id"], "still unpaid")
-    [row] = await outbox_rows(db, isp.customer)
-    assert (row["attempts"], row["failed_at"], row["done_at"]) == (0, None, None)
+    failed, again = await outbox_rows(db, isp.customer)  # a new row: the failed one keeps its history
+    assert failed["failed_at"] is not None and failed["attempts"] == 8
+    assert (again["attempts"], again["failed_at"], again["done_at"]) == (0, None, None)
+    assert again["dedupe_key"] == failed["dedupe_key"] and again["destination"] == f"nas:{isp.mikrotik['nasname']}"
 
 
 @pytest.mark.parametrize("action", [svc.suspend_customer, svc.disable_customer])

@@ -9,6 +9,7 @@ import pytest
 
 from radbill.services import outbox
 from radbill.services.outbox import DispatchSettings, Outcome, RetryPolicy
+from radbill.services.outbox_queue import enqueue
 
 
 @pytest.mark.parametrize(("attempt", "expected"), [(1, 10), (2, 20), (3, 40), (7, 640), (8, 900), (30, 900)])
@@ -92,5 +93,34 @@ async def test_inserting_a_due_row_notifies_the_dispatcher(fresh_db_url):
                 break
             await conn.execute("SELECT 1")
         assert heard == ["coa"]
+    finally:
+        await conn.close()
+
+
+async def test_the_one_enqueue_rule(fresh_db_url):
+    """radbill_enqueue: a key suppresses only while pending; a finished command is enqueued again as a new row;
+    a message key is used once for ever; a disconnect supersedes the session's pending CoA; NULL never dedupes."""
+    conn = await asyncpg.connect(fresh_db_url)
+    try:
+        session = {"acct_unique_id": "u1", "nas_ip": "192.0.2.7", "username": "u"}
+        first = await enqueue(conn, "disconnect", None, session, "disconnect:u1:suspended")
+        assert await enqueue(conn, "disconnect", None, session, "disconnect:u1:suspended") is None
+        await conn.execute("UPDATE outbox SET done_at = now() WHERE id = $1", first)  # ACKed, session kept
+        again = await enqueue(conn, "disconnect", None, session, "disconnect:u1:suspended")
+        assert again not in (None, first)
+        await conn.execute("UPDATE outbox SET failed_at = now() WHERE id = $1", again)
+        assert await enqueue(conn, "disconnect", None, session, "disconnect:u1:suspended") is not None
+
+        sms = await enqueue(conn, "sms", None, {"event": "bill_generated"}, "sms:bill_generated:1")
+        await conn.execute("UPDATE outbox SET done_at = now() WHERE id = $1", sms)
+        assert await enqueue(conn, "sms", None, {"event": "bill_generated"}, "sms:bill_generated:1") is None
+        assert None not in [await enqueue(conn, "sms", None, {}) for _ in range(2)]
+
+        coa = await enqueue(conn, "coa", None, {**session, "acct_unique_id": "u2"}, "coa:data_cap:u2")
+        await enqueue(conn, "disconnect", None, {**session, "acct_unique_id": "u2"}, "disconnect:u2:expired")
+        assert json.loads(await conn.fetchval("SELECT result FROM outbox WHERE id = $1", coa)) == {
+            "superseded_by": "disconnect:u2:expired"}
+        assert await conn.fetchval("SELECT destination FROM outbox WHERE id = $1", first) == "nas:192.0.2.7"
+        assert await conn.fetchval("SELECT destination FROM outbox WHERE id = $1", sms) == "sms"
     finally:
         await conn.close()

@@ -16,7 +16,7 @@ from tests.admin.conftest import admin_config, make_client, tree  # noqa: F401 -
 from tests.sms_provider import SmsProvider, gateway_form
 
 FAST = DispatchSettings(retry=RetryPolicy(max_attempts=3, base_delay=0.01, factor=1.0, max_delay=0.01, jitter=0.0),
-                        batch_size=200, concurrency=20)
+                        batch_size=200, concurrency=20, sms_lane=20)
 
 
 def scope_of(operator, account_id=None) -> Scope:
@@ -50,7 +50,7 @@ async def settle(pool, settings: DispatchSettings = FAST, rounds: int = 50) -> i
 
     total = 0
     for _ in range(rounds):
-        total += await drain(pool, settings, max_batches=200)
+        total += await drain(pool, settings, max_seconds=60)
         async with pool.acquire() as c:
             pending = await c.fetchval("SELECT count(*) FROM outbox WHERE done_at IS NULL AND failed_at IS NULL")
         if not pending:
