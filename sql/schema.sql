@@ -72,6 +72,14 @@ BEGIN
     RETURN NULL;
 END $$;
 
+CREATE FUNCTION public.notify_policy_billing_profile() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM pg_notify('radbill_policy', c.username) FROM customers c WHERE c.billing_profile_id = NEW.id;
+    RETURN NULL;
+END $$;
+
 CREATE FUNCTION public.notify_policy_customer() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -92,6 +100,14 @@ BEGIN
     PERFORM pg_notify('radbill_policy', c.username)
        FROM customers c JOIN operators o ON o.id = c.operator_id
       WHERE o.path <@ NEW.path;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION public.notify_policy_operator_timezone() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM pg_notify('radbill_policy', c.username) FROM customers c WHERE c.operator_id = NEW.id;
     RETURN NULL;
 END $$;
 
@@ -142,6 +158,28 @@ BEGIN
     NEW.path := parent.path || text2ltree(NEW.id::text);
     RETURN NEW;
 END $$;
+
+CREATE FUNCTION public.radbill_cap_window(cap_period text, tz text, cycle_kind text, billing_day integer, validity_days integer, anchor date, at timestamp with time zone, OUT window_start timestamp with time zone, OUT window_end timestamp with time zone) RETURNS record
+    LANGUAGE sql STABLE
+    AS $$
+    WITH d AS (SELECT (at AT TIME ZONE tz)::date AS day),
+    w AS (
+        SELECT CASE
+                 WHEN cap_period = 'calendar_month' THEN date_trunc('month', d.day)::date
+                 WHEN cycle_kind = 'fixed_day' THEN
+                      CASE WHEN d.day >= radbill_month_day(d.day, billing_day) THEN radbill_month_day(d.day, billing_day)
+                           ELSE radbill_month_day((d.day - interval '1 month')::date, billing_day) END
+                 ELSE anchor + validity_days * floor((d.day - anchor)::numeric / validity_days)::integer
+               END AS s
+          FROM d
+    )
+    SELECT w.s::timestamp AT TIME ZONE tz,
+           (CASE WHEN cap_period = 'calendar_month' OR cycle_kind = 'fixed_day'
+                 THEN radbill_month_day((w.s + interval '1 month')::date,
+                                        CASE WHEN cap_period = 'calendar_month' THEN 1 ELSE billing_day END)
+                 ELSE w.s + validity_days END)::timestamp AT TIME ZONE tz
+      FROM w
+$$;
 
 SET default_tablespace = '';
 
@@ -290,6 +328,19 @@ BEGIN
 
     RETURN QUERY SELECT * FROM acct_batch b ORDER BY b.id;
 END
+$$;
+
+CREATE FUNCTION public.radbill_month_day(month date, day integer) RETURNS date
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT least(date_trunc('month', month)::date + (day - 1),
+                 (date_trunc('month', month) + interval '1 month')::date - 1)
+$$;
+
+CREATE FUNCTION public.radbill_now() RETURNS timestamp with time zone
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT coalesce(nullif(current_setting('radbill.now', true), '')::timestamptz, now())
 $$;
 
 CREATE FUNCTION public.radbill_unescape(value text) RETURNS text
@@ -779,11 +830,13 @@ CREATE TABLE public.packages (
     status text DEFAULT 'active'::text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    cap_period text DEFAULT 'calendar_month'::text NOT NULL,
     CONSTRAINT packages_burst_download_kbps_check CHECK ((burst_download_kbps > 0)),
     CONSTRAINT packages_burst_threshold_download_kbps_check CHECK ((burst_threshold_download_kbps > 0)),
     CONSTRAINT packages_burst_threshold_upload_kbps_check CHECK ((burst_threshold_upload_kbps > 0)),
     CONSTRAINT packages_burst_time_seconds_check CHECK (((burst_time_seconds >= 1) AND (burst_time_seconds <= 3600))),
     CONSTRAINT packages_burst_upload_kbps_check CHECK ((burst_upload_kbps > 0)),
+    CONSTRAINT packages_cap_period_check CHECK ((cap_period = ANY (ARRAY['calendar_month'::text, 'billing_cycle'::text]))),
     CONSTRAINT packages_check CHECK (((data_cap_bytes IS NOT NULL) OR (throttled_download_kbps IS NULL))),
     CONSTRAINT packages_check1 CHECK (((throttled_download_kbps IS NULL) = (throttled_upload_kbps IS NULL))),
     CONSTRAINT packages_check2 CHECK (((burst_download_kbps IS NULL) = (burst_upload_kbps IS NULL))),
@@ -909,10 +962,13 @@ CREATE VIEW public.radius_policy AS
     (COALESCE(u.bytes, (0)::numeric))::bigint AS usage_bytes,
     g.suspended_pool,
     g.suspended_rate_limit,
-    g.suspended_session_timeout
-   FROM ((((public.customers c
+    g.suspended_session_timeout,
+    w.window_start AS cap_window_start,
+    w.window_end AS cap_window_end
+   FROM ((((((public.customers c
      JOIN public.packages p ON ((p.id = c.package_id)))
      JOIN public.operators o ON ((o.id = c.operator_id)))
+     JOIN public.billing_profiles bp ON ((bp.id = c.billing_profile_id)))
      LEFT JOIN LATERAL ( SELECT a.suspended_pool,
             a.suspended_rate_limit,
             a.suspended_session_timeout
@@ -920,9 +976,20 @@ CREATE VIEW public.radius_policy AS
           WHERE ((a.path OPERATOR(public.@>) o.path) AND (a.suspended_pool IS NOT NULL))
           ORDER BY (public.nlevel(a.path)) DESC
          LIMIT 1) g ON (true))
-     LEFT JOIN LATERAL ( SELECT sum((COALESCE(r.acctinputoctets, (0)::bigint) + COALESCE(r.acctoutputoctets, (0)::bigint))) AS bytes
-           FROM public.radacct r
-          WHERE ((p.data_cap_bytes IS NOT NULL) AND (r.username = c.username) AND (r.acctstoptime IS NOT NULL) AND (r.acctstarttime >= COALESCE((c.expires_at - make_interval(days => p.validity_days)), (date_trunc('month'::text, (now() AT TIME ZONE o.timezone)) AT TIME ZONE o.timezone))))) u ON (true));
+     LEFT JOIN LATERAL ( SELECT radbill_cap_window.window_start,
+            radbill_cap_window.window_end
+           FROM public.radbill_cap_window(p.cap_period, o.timezone, bp.cycle_kind, (bp.billing_day)::integer, bp.validity_days, COALESCE(c.billing_anchor, ((c.created_at AT TIME ZONE o.timezone))::date), public.radbill_now()) radbill_cap_window(window_start, window_end)
+          WHERE (p.data_cap_bytes IS NOT NULL)) w ON (true))
+     LEFT JOIN LATERAL ( SELECT sum(
+                CASE
+                    WHEN ((r.acctstarttime >= w.window_start) AND (r.acctstoptime <= w.window_end)) THEN (r.octets)::numeric
+                    ELSE floor((((r.octets)::numeric * EXTRACT(epoch FROM (LEAST(r.acctstoptime, w.window_end) - GREATEST(r.acctstarttime, w.window_start)))) / NULLIF(EXTRACT(epoch FROM (r.acctstoptime - r.acctstarttime)), (0)::numeric)))
+                END) AS bytes
+           FROM ( SELECT (COALESCE(radacct.acctinputoctets, (0)::bigint) + COALESCE(radacct.acctoutputoctets, (0)::bigint)) AS octets,
+                    radacct.acctstarttime,
+                    radacct.acctstoptime
+                   FROM public.radacct
+                  WHERE ((radacct.username = c.username) AND (radacct.acctstoptime >= w.window_start) AND (radacct.acctstarttime < w.window_end))) r) u ON ((w.window_start IS NOT NULL)));
 
 CREATE TABLE public.radpostauth (
     id bigint NOT NULL,
@@ -1346,6 +1413,8 @@ CREATE INDEX radacct_start_user_idx ON public.radacct USING btree (acctstarttime
 
 CREATE INDEX radacct_user_start ON public.radacct USING btree (username, acctstarttime);
 
+CREATE INDEX radacct_user_stop ON public.radacct USING btree (username, acctstoptime) WHERE (acctstoptime IS NOT NULL);
+
 CREATE INDEX radpostauth_authdate ON public.radpostauth USING btree (authdate);
 
 CREATE INDEX radpostauth_username_idx ON public.radpostauth USING btree (username, authdate);
@@ -1380,7 +1449,9 @@ CREATE TRIGGER audit_log_append_only BEFORE DELETE OR UPDATE ON public.audit_log
 
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON public.audit_log FOR EACH STATEMENT EXECUTE FUNCTION public.forbid_change();
 
-CREATE TRIGGER customers_notify_policy AFTER INSERT OR DELETE OR UPDATE OF username, radius_password, status, expires_at, package_id, mac_address, static_ip, simultaneous_use, connection_type, operator_id ON public.customers FOR EACH ROW EXECUTE FUNCTION public.notify_policy_customer();
+CREATE TRIGGER billing_profiles_notify_policy AFTER UPDATE OF cycle_kind, billing_day, validity_days ON public.billing_profiles FOR EACH ROW WHEN (((old.cycle_kind IS DISTINCT FROM new.cycle_kind) OR (old.billing_day IS DISTINCT FROM new.billing_day) OR (old.validity_days IS DISTINCT FROM new.validity_days))) EXECUTE FUNCTION public.notify_policy_billing_profile();
+
+CREATE TRIGGER customers_notify_policy AFTER INSERT OR DELETE OR UPDATE OF username, radius_password, status, expires_at, package_id, mac_address, static_ip, simultaneous_use, connection_type, operator_id, billing_profile_id, billing_anchor ON public.customers FOR EACH ROW EXECUTE FUNCTION public.notify_policy_customer();
 
 CREATE TRIGGER customers_touch BEFORE UPDATE ON public.customers FOR EACH ROW EXECUTE FUNCTION public.touch_updated_at();
 
@@ -1395,6 +1466,8 @@ CREATE TRIGGER nas_notify AFTER INSERT OR DELETE OR UPDATE ON public.nas FOR EAC
 CREATE TRIGGER nas_touch BEFORE UPDATE ON public.nas FOR EACH ROW EXECUTE FUNCTION public.touch_updated_at();
 
 CREATE TRIGGER operators_notify_policy AFTER UPDATE OF status, suspended_pool, suspended_rate_limit, suspended_session_timeout ON public.operators FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) OR (old.suspended_pool IS DISTINCT FROM new.suspended_pool) OR (old.suspended_rate_limit IS DISTINCT FROM new.suspended_rate_limit) OR (old.suspended_session_timeout IS DISTINCT FROM new.suspended_session_timeout))) EXECUTE FUNCTION public.notify_policy_operator();
+
+CREATE TRIGGER operators_notify_policy_timezone AFTER UPDATE OF timezone ON public.operators FOR EACH ROW WHEN ((old.timezone IS DISTINCT FROM new.timezone)) EXECUTE FUNCTION public.notify_policy_operator_timezone();
 
 CREATE TRIGGER operators_path BEFORE INSERT OR UPDATE ON public.operators FOR EACH ROW EXECUTE FUNCTION public.operators_set_path();
 
