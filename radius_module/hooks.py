@@ -157,4 +157,9 @@ def _enforce(username, unique_id, session, previous, calling: str | None) -> Non
             State.worker.queue_outbox("coa", username,
                                       {**payload, "reason": "data_cap",
                                        "attributes": {"Mikrotik-Rate-Limit": row.throttled_speeds.rate_limit()}},
-                                      f"coa:data_cap:{unique_id}")
+                                      f"coa:data_cap:{unique_id}:{_window(row)}")
+
+
+def _window(row) -> str:
+    """The cap window in a CoA's dedupe key: a session crossing the cap again in the next window is throttled again."""
+    return row.usage_resets_at.isoformat() if row.usage_resets_at is not None else ""

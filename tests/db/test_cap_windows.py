@@ -27,7 +27,7 @@ cycles = st.one_of(
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])  # read-only
 @given(cap_period=st.sampled_from(["calendar_month", "billing_cycle"]), cycle=cycles, tz=st.sampled_from(ZONES),
-       now=st.datetimes(datetime(2024, 1, 1), datetime(2029, 12, 31), timezones=st.just(UTC)))
+       now=st.datetimes(datetime(2024, 1, 1), datetime(2029, 12, 31), timezones=st.just(UTC)))  # noqa: DTZ001 -- hypothesis bounds are naive
 async def test_sql_cap_window_is_the_pure_one(db, cap_period, cycle, tz, now):
     row = await db.fetchrow("SELECT * FROM radbill_cap_window($1, $2, $3, $4, $5, $6, $7)", cap_period, tz,
                             cycle.kind, cycle.billing_day, cycle.validity_days, cycle.anchor, now)
