@@ -98,8 +98,7 @@ def decide_for(request: dict[str, str]):
     now = clock.now()
     row = State.snapshot.get(username)
     if row is not None and row.data_cap_bytes is not None:
-        used = row.usage_bytes + State.sessions.closed_octets.get(username, 0) + State.sessions.open_octets(username)
-        row = replace(row, usage_bytes=used)
+        row = replace(row, usage_bytes=row.usage_bytes + State.sessions.window_octets(username))
     return decide(row, Request(username=username, calling_station_id=request.get("Calling-Station-Id"),
                                nas_ip=request.get("NAS-IP-Address"),
                                open_sessions=State.sessions.count(username, now)), now, State.settings,

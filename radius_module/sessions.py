@@ -16,16 +16,6 @@ class Session:
     octets: int = 0
 
 
-def octets_before(octets: int, started: datetime, last_seen: datetime, boundary: datetime) -> int:
-    """The share of a session's octets from before `boundary`, in proportion to time: what radacct can tell
-    when nobody measured the session at the boundary (the policy view splits closed sessions the same way)."""
-    if boundary <= started:
-        return 0
-    if last_seen <= boundary:
-        return octets
-    return octets * int((boundary - started).total_seconds() * 1e6) // int((last_seen - started).total_seconds() * 1e6)
-
-
 class OpenSessions:
     """acctuniqueid -> Session. A session silent for longer than `stale_after` is not counted (a NAS that
     rebooted without Accounting-On must not lock its users out for ever)."""
@@ -92,6 +82,11 @@ class OpenSessions:
         """(acctuniqueid, session) of the user's open sessions."""
         found = ((uid, self._by_id.get(uid)) for uid in tuple(self._by_user.get(username, ())))
         return [(uid, s) for uid, s in found if s is not None]
+
+    def window_octets(self, username: str) -> int:
+        """What the user used in the current data-cap window beyond the snapshot row's usage_bytes: sessions
+        closed since the row was loaded, and open sessions since the boundary."""
+        return self.closed_octets.get(username, 0) + self.open_octets(username)
 
     def start_window(self, usernames) -> None:
         """A data-cap boundary passed for these users: what their open sessions carried so far (as of the last

@@ -11,6 +11,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -18,8 +19,10 @@ import psycopg
 from psycopg.rows import dict_row
 
 from radbill import clock as radbill_clock
+from radbill.policy import Request, decide
+from radbill.policy.usage import octets_before
 from radius_module import spool
-from radius_module.sessions import OpenSessions, Session, octets_before
+from radius_module.sessions import OpenSessions, Session
 from radius_module.snapshot import POLICY_QUERY, PolicySnapshot, row_from_record
 from radius_module.spool import Spool
 
@@ -161,33 +164,34 @@ class Worker(threading.Thread):
                 due.append(username)
         if not due:
             return 0
-        throttled = {u for u in due if self._over_cap(u)}
+        rates = {u: self._rate_limit(u) for u in due}
         self.sessions.start_window(due)
         self.refresh(conn, set(due))
-        for username in throttled:
-            if not self._over_cap(username):
-                self._restore_speed(username)
+        for username, before in rates.items():
+            after = self._rate_limit(username)
+            if before is not None and after is not None and after != before:
+                self._change_rate(username, after)
         log.info("radbill data-cap window ended for %d customers; usage counts from zero", len(due))
         return len(due)
 
-    def _over_cap(self, username: str) -> bool:
+    def _rate_limit(self, username: str) -> str | None:
+        """The rate a capped customer's login would get now (decide() is the one rule), None if no login."""
         row = self.snapshot.get(username)
-        if row is None or row.data_cap_bytes is None or row.throttled_speeds is None:
-            return False
-        used = row.usage_bytes + self.sessions.closed_octets.get(username, 0) + self.sessions.open_octets(username)
-        return used >= row.data_cap_bytes
+        if row is None or row.data_cap_bytes is None:
+            return None
+        row = replace(row, usage_bytes=row.usage_bytes + self.sessions.window_octets(username))
+        decision = decide(row, Request(username=username), self.clock(), explain=False)
+        return dict(decision.reply).get("Mikrotik-Rate-Limit") if decision.accept else None
 
-    def _restore_speed(self, username: str) -> None:
-        """A CoA with the package's own rate for each open session (the router keeps the throttled rate of a
-        live session until told otherwise)."""
-        row = self.snapshot.get(username)
-        if row is None or row.status != "active":
-            return
+    def _change_rate(self, username: str, rate_limit: str) -> None:
+        """A CoA with the new window's rate for each open session (a router keeps a live session's throttled
+        rate until told otherwise)."""
+        resets_at = self.snapshot.get(username).usage_resets_at
         for uid, s in self.sessions.of_user(username):
             payload = {"username": username, "acct_session_id": s.acct_session_id, "acct_unique_id": uid,
                        "nas_ip": s.nas_ip, "framed_ip": s.framed_ip, "reason": "data_cap_reset",
-                       "attributes": {"Mikrotik-Rate-Limit": row.speeds.rate_limit()}}
-            self.queue_outbox("coa", username, payload, f"coa:data_cap_reset:{uid}:{row.usage_resets_at.isoformat()}")
+                       "attributes": {"Mikrotik-Rate-Limit": rate_limit}}
+            self.queue_outbox("coa", username, payload, f"coa:data_cap_reset:{uid}:{resets_at.isoformat()}")
 
     def fold(self, conn: psycopg.Connection, track: bool = True, wait: bool = False,
              deadline: float | None = None) -> int:

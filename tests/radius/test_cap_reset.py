@@ -149,3 +149,21 @@ async def test_through_freeradius_only_the_current_window_counts(radius, radius_
     acct(radius, username, sid, "Stop", Acct_Input_Octets=6000, Acct_Output_Octets=5000, Acct_Session_Time=60)
     assert login_when(radius, username, c["radius_password"],
                       lambda r: r.first("Mikrotik-Rate-Limit") == THROTTLED), "usage in this window did not count"
+
+
+async def test_explain_counts_a_spanning_session_as_the_worker_does(fresh_db_url):
+    """`radbill explain` and the worker agree on usage when an open session began in the previous window."""
+    from radbill.billing.periods import cap_window
+    from radbill.config import Config, DatabaseUrl, Secret
+    from radbill.diagnostics import explain
+
+    c = await capped_customer(fresh_db_url, "calendar_month", {})
+    now = datetime.now(UTC)
+    start, _ = cap_window("calendar_month", None, now, "Asia/Dhaka")
+    radacct(fresh_db_url, c["username"], start - timedelta(hours=1), None, 9000, update=now)
+    snapshot, sessions = PolicySnapshot(), OpenSessions(timedelta(days=365))
+    with psycopg.connect(fresh_db_url, autocommit=True) as conn:
+        Worker(fresh_db_url, snapshot, sessions).reload_all(conn)
+    served = snapshot.get(c["username"]).usage_bytes + sessions.window_octets(c["username"])
+    _, row = explain(Config(DatabaseUrl(fresh_db_url), Secret("x" * 32)), c["username"])
+    assert 0 < served < 9000 and row.usage_bytes == served
