@@ -4,6 +4,8 @@ follow the operator's time zone and the package's cap period, and count only the
 import itertools
 from datetime import UTC, date, datetime, timedelta
 
+import asyncpg
+import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -107,8 +109,6 @@ async def test_no_cap_means_no_window(db):
 @pytest.mark.parametrize("value", ["monthly", ""])
 async def test_cap_period_is_checked(db, value):
     isp = await f.isp(db)
-    import asyncpg
-
     with pytest.raises(asyncpg.CheckViolationError):
         await f.package(db, isp.operator["id"], cap_period=value)
 
@@ -118,3 +118,26 @@ def test_pure_window_before_a_validity_anchor_extends_the_cycle_backwards():
     start, end = cap_window("billing_cycle", cycle, at("2026-11-20T00:00Z"), "UTC")
     assert (start, end) == (at("2026-11-01T00:00Z"), at("2026-12-01T00:00Z"))
     assert end - start == timedelta(days=30)
+
+
+async def test_what_moves_a_window_notifies_the_radius_snapshot(fresh_db_url):
+    """The billing profile's cycle, the customer's profile or anchor and the operator's time zone decide the window:
+    changing any of them sends the customer's username on radbill_policy, as other policy changes do."""
+    conn = await asyncpg.connect(fresh_db_url)
+    try:
+        c = await capped_customer(conn, "billing_cycle", billing_day=5)
+        owner = await conn.fetchval("SELECT operator_id FROM billing_profiles WHERE id = $1", c["billing_profile_id"])
+        other = await f.billing_profile(conn, owner)
+        changes = ["UPDATE billing_profiles SET billing_day = 6 WHERE id = {profile}",
+                   "UPDATE customers SET billing_anchor = '2026-01-02' WHERE id = {customer}",
+                   f"UPDATE customers SET billing_profile_id = {other['id']} WHERE id = {{customer}}",
+                   "UPDATE operators SET timezone = 'UTC' WHERE id = {operator}"]
+        with psycopg.connect(fresh_db_url, autocommit=True) as listener:
+            listener.execute("LISTEN radbill_policy")
+            for change in changes:
+                await conn.execute(change.format(profile=c["billing_profile_id"], customer=c["id"],
+                                                 operator=c["operator_id"]))
+                got = [n.payload for n in listener.notifies(timeout=2, stop_after=1)]
+                assert got == [c["username"]], change
+    finally:
+        await conn.close()
