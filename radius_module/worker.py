@@ -46,7 +46,7 @@ FOLD_QUERY = """
 # the policy view takes "now" from radbill.now (radbill_now()), so its windows follow the worker's clock; JIT off:
 # compiling the view's plan took 2.3 s of a 2.6 s load of 10,000 customers (bench/snapshot.py)
 SET_POLICY_NOW = "SELECT set_config('radbill.now', %s, true), set_config('jit', 'off', true)"
-WINDOW_BATCH = 1000  # users refreshed per loop turn at a boundary (~80 ms each), so folding never waits long
+WINDOW_BATCH = 1000  # users refreshed per loop turn at a boundary (~40 ms each), so folding never waits long
 OUTBOX_INSERT = """
     INSERT INTO outbox (kind, operator_id, payload, dedupe_key)
     VALUES (%s, (SELECT operator_id FROM customers WHERE username = %s), %s, %s)
