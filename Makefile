@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg 2>/dev/null | sha1sum | cut -c1-12)
 
-.PHONY: help deps test-deps apt-install venv run test lint migrate psql schema bench-radius bench-hooks bench-dashboard bench-imports bench-billing bench-customers bench-outbox
+.PHONY: help deps test-deps apt-install venv run test lint migrate psql schema bench-radius bench-hooks bench-dashboard bench-imports bench-billing bench-customers bench-outbox bench-snapshot
 
 help:
 	@echo "make run      start radbill (embedded Postgres under var/ unless DATABASE_URL is set)"
@@ -87,3 +87,6 @@ bench-hooks: venv
 
 bench-outbox: venv
 	$(VENV)/bin/python -m bench.outbox
+
+bench-snapshot: venv
+	$(VENV)/bin/python -m bench.snapshot

@@ -14,6 +14,7 @@ from radbill.policy import Speeds, format_rate
 CONNECTION_TYPES = ("pppoe", "hotspot", "static", "other")
 STATUSES = ("active", "retired")
 CYCLE_KINDS = ("fixed_day", "validity_days")
+CAP_PERIODS = ("calendar_month", "billing_cycle")  # radbill.billing.periods.cap_window
 BILLING_TYPES = ("prepaid", "postpaid", "free")
 MAX_KBPS = 100_000_000  # 100 Gbit/s; the columns are 32-bit integers
 _RATE = re.compile(r"^(\d{1,9})(?:\.(\d{1,3}))?(k|m|g)?(?:b|bit|bit/s|bps|b/s)?$")
@@ -27,7 +28,7 @@ RATE_FIELDS = {"download": "download_kbps", "upload": "upload_kbps", "burst_down
 PACKAGE_COLUMNS = ("name", "download_kbps", "upload_kbps", "burst_download_kbps", "burst_upload_kbps",
                    "burst_threshold_download_kbps", "burst_threshold_upload_kbps", "burst_time_seconds", "price_minor",
                    "validity_days", "ip_pool", "data_cap_bytes", "throttled_download_kbps", "throttled_upload_kbps",
-                   "connection_types")
+                   "connection_types", "cap_period")
 PROFILE_COLUMNS = ("name", "cycle_kind", "billing_day", "validity_days", "due_days", "grace_days", "auto_suspend",
                    "billing_type")
 
@@ -156,6 +157,9 @@ def package_values(form: Mapping, currency: str) -> dict:
                 errors[field] = "A data cap needs the throttled rate for after the cap."
     elif not _text(form, "data_cap_gb") and throttled != [None, None]:
         errors["data_cap_gb"] = "Throttled rates need a data cap (or clear them)."
+    values["cap_period"] = _text(form, "cap_period") or "calendar_month"
+    if values["cap_period"] not in CAP_PERIODS:
+        errors["cap_period"] = "Choose when the data cap starts again: each calendar month or each billing period."
     values["connection_types"] = [t for t in CONNECTION_TYPES if t in _list(form, "connection_types")]
     if not values["connection_types"]:
         errors["connection_types"] = "Choose at least one connection type."
@@ -170,7 +174,7 @@ def package_form(row: Mapping) -> dict:
     form.update(name=row["name"], burst_time=str(row["burst_time_seconds"] or ""),
                 price=format_price(row["price_minor"], row["currency"]), validity_days=str(row["validity_days"]),
                 ip_pool=row["ip_pool"] or "", data_cap_gb=format_gigabytes(row["data_cap_bytes"]),
-                connection_types=list(row["connection_types"]))
+                connection_types=list(row["connection_types"]), cap_period=row["cap_period"])
     return form
 
 

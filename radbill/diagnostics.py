@@ -11,6 +11,7 @@ from radbill import clock
 from radbill.config import Config
 from radbill.errors import NotFound, RadbillError
 from radbill.policy import Decision, PolicyRow, Request, Settings, decide
+from radbill.policy.usage import octets_before
 from radbill.radius.client import RadiusClient, Reply
 
 OPEN_SESSIONS = """
@@ -19,7 +20,8 @@ OPEN_SESSIONS = """
        AND coalesce(acctupdatetime, acctstarttime) > now() - %s::interval
 """
 OPEN_OCTETS = """
-    SELECT coalesce(sum(coalesce(acctinputoctets, 0) + coalesce(acctoutputoctets, 0)), 0)
+    SELECT coalesce(acctinputoctets, 0) + coalesce(acctoutputoctets, 0), acctstarttime,
+           coalesce(acctupdatetime, acctstarttime, now())
       FROM radacct WHERE username = %s AND acctstoptime IS NULL
 """
 
@@ -35,7 +37,9 @@ def explain(config: Config, username: str, calling_station_id: str | None = None
         if row is not None and row.data_cap_bytes is not None:
             from dataclasses import replace
 
-            row = replace(row, usage_bytes=row.usage_bytes + conn.execute(OPEN_OCTETS, (username,)).fetchone()[0])
+            open_octets = sum(octets - (octets_before(octets, started, last, row.usage_since) if started else 0)
+                              for octets, started, last in conn.execute(OPEN_OCTETS, (username,)))
+            row = replace(row, usage_bytes=row.usage_bytes + open_octets)
     request = Request(username=username, calling_station_id=calling_station_id, open_sessions=open_sessions)
     return decide(row, request, clock.now(), Settings(config.acct_interim_interval)), row
 

@@ -98,8 +98,7 @@ def decide_for(request: dict[str, str]):
     now = clock.now()
     row = State.snapshot.get(username)
     if row is not None and row.data_cap_bytes is not None:
-        used = row.usage_bytes + State.sessions.closed_octets.get(username, 0) + State.sessions.open_octets(username)
-        row = replace(row, usage_bytes=used)
+        row = replace(row, usage_bytes=row.usage_bytes + State.sessions.window_octets(username))
     return decide(row, Request(username=username, calling_station_id=request.get("Calling-Station-Id"),
                                nas_ip=request.get("NAS-IP-Address"),
                                open_sessions=State.sessions.count(username, now)), now, State.settings,
@@ -157,4 +156,9 @@ def _enforce(username, unique_id, session, previous, calling: str | None) -> Non
             State.worker.queue_outbox("coa", username,
                                       {**payload, "reason": "data_cap",
                                        "attributes": {"Mikrotik-Rate-Limit": row.throttled_speeds.rate_limit()}},
-                                      f"coa:data_cap:{unique_id}")
+                                      f"coa:data_cap:{unique_id}:{_window(row)}")
+
+
+def _window(row) -> str:
+    """The cap window in a CoA's dedupe key: a session crossing the cap again in the next window is throttled again."""
+    return row.usage_resets_at.isoformat() if row.usage_resets_at is not None else ""

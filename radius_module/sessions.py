@@ -25,6 +25,8 @@ class OpenSessions:
         self._by_id: dict[str, Session] = {}
         self._by_user: dict[str, set[str]] = {}
         self.closed_octets: dict[str, int] = {}  # per user, since the snapshot row was last loaded
+        # per session: octets it had at the user's last data-cap boundary, which belong to the previous window
+        self._before_window: dict[str, int] = {}
 
     def touch(self, unique_id: str, session: Session) -> Session | None:
         """Record a Start/Interim; returns the previous state of the session (None if new)."""
@@ -38,12 +40,14 @@ class OpenSessions:
 
     def stop(self, unique_id: str, username: str, octets: int) -> None:
         session = self._by_id.get(unique_id)
+        before = self._before_window.get(unique_id, 0)
         if session is not None:
             self._forget(unique_id)
-        self.closed_octets[username] = self.closed_octets.get(username, 0) + octets
+        self.closed_octets[username] = self.closed_octets.get(username, 0) + max(octets - before, 0)
 
     def _forget(self, unique_id: str) -> None:
         session = self._by_id.pop(unique_id)
+        self._before_window.pop(unique_id, None)
         ids = self._by_user.get(session.username)
         if ids is not None:
             ids.discard(unique_id)
@@ -66,14 +70,39 @@ class OpenSessions:
         return sum(1 for s in sessions if s is not None and s.last_seen > horizon)
 
     def open_octets(self, username: str) -> int:
-        sessions = (self._by_id.get(uid) for uid in tuple(self._by_user.get(username, ())))
-        return sum(s.octets for s in sessions if s is not None)
+        """Octets of the user's open sessions in the current data-cap window."""
+        total = 0
+        for uid in tuple(self._by_user.get(username, ())):
+            s = self._by_id.get(uid)
+            if s is not None:
+                total += max(s.octets - self._before_window.get(uid, 0), 0)
+        return total
 
-    def replace_all(self, sessions: dict[str, Session]) -> None:
+    def of_user(self, username: str) -> list[tuple[str, Session]]:
+        """(acctuniqueid, session) of the user's open sessions."""
+        found = ((uid, self._by_id.get(uid)) for uid in tuple(self._by_user.get(username, ())))
+        return [(uid, s) for uid, s in found if s is not None]
+
+    def window_octets(self, username: str) -> int:
+        """What the user used in the current data-cap window beyond the snapshot row's usage_bytes: sessions
+        closed since the row was loaded, and open sessions since the boundary."""
+        return self.closed_octets.get(username, 0) + self.open_octets(username)
+
+    def start_window(self, usernames) -> None:
+        """A data-cap boundary passed for these users: what their open sessions carried so far (as of the last
+        Interim-Update) belongs to the previous window."""
+        for username in usernames:
+            for uid in tuple(self._by_user.get(username, ())):
+                s = self._by_id.get(uid)
+                if s is not None:
+                    self._before_window[uid] = s.octets
+
+    def replace_all(self, sessions: dict[str, Session], before_window: dict[str, int] | None = None) -> None:
         by_user: dict[str, set[str]] = {}
         for uid, s in sessions.items():
             by_user.setdefault(s.username, set()).add(uid)
         self._by_id, self._by_user, self.closed_octets = dict(sessions), by_user, {}
+        self._before_window = dict(before_window or {})
 
     def forget_closed_octets(self, usernames) -> None:
         for username in usernames:

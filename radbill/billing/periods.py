@@ -8,6 +8,10 @@ contiguous and never overlap, and the boundary instants are local midnights conv
   cycle runs Jan 31 -> Feb 28/29 -> Mar 31.
 - validity_days: periods of `validity_days` days counted from the anchor date (period k starts at
   anchor + k * validity_days); there is no period before the anchor.
+
+Data-cap windows (`cap_window`) reuse these periods: a package counts usage per calendar month or per the
+customer's billing cycle. The SQL function radbill_cap_window (migration 0013) computes the same windows for the
+RADIUS policy view; a test holds the two equal.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 CYCLE_KINDS = ("fixed_day", "validity_days")
+CAP_PERIODS = ("calendar_month", "billing_cycle")
 BILLING_TYPES = ("prepaid", "postpaid", "free")
 
 
@@ -88,6 +93,10 @@ def period_at(cycle: Cycle, index: int) -> Period:
     return Period(cycle.anchor + index * step, cycle.anchor + (index + 1) * step, index)
 
 
+def _validity_index(cycle: Cycle, day: date) -> int:
+    return (day - cycle.anchor).days // cycle.validity_days  # floor: negative before the anchor
+
+
 def period_containing(cycle: Cycle, day: date) -> Period | None:
     """The period whose [start, end) holds the local date `day`; None before a validity cycle's anchor."""
     if cycle.kind == "fixed_day":
@@ -95,10 +104,26 @@ def period_containing(cycle: Cycle, day: date) -> Period | None:
         if day < _month_start(cycle.billing_day, index):
             index -= 1
         return period_at(cycle, index)
-    offset = (day - cycle.anchor).days
-    if offset < 0:
+    if day < cycle.anchor:
         return None
-    return period_at(cycle, offset // cycle.validity_days)
+    return period_at(cycle, _validity_index(cycle, day))
+
+
+def cap_window(cap_period: str, cycle: Cycle | None, now: datetime, tz: str) -> tuple[datetime, datetime]:
+    """The UTC instants [start, end) of the data-cap window holding `now`: the calendar month in `tz`, or the
+    billing period of `cycle`. Before a validity cycle's anchor the cycle is extended backwards, so a cap
+    always has a window (the customer may be online before the first billed period)."""
+    day = local_date(now, tz)
+    if cap_period == "calendar_month":
+        start = day.replace(day=1)
+        end = date(start.year + start.month // 12, start.month % 12 + 1, 1)
+    elif cap_period == "billing_cycle" and cycle is not None:
+        period = (period_containing(cycle, day) if cycle.kind == "fixed_day"
+                  else period_at(cycle, _validity_index(cycle, day)))
+        start, end = period.start, period.end
+    else:
+        raise ValueError(f"unknown cap period {cap_period!r} (or no billing cycle for it)")
+    return local_midnight_utc(start, tz), local_midnight_utc(end, tz)
 
 
 @dataclass(frozen=True, slots=True)

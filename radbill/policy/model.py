@@ -25,6 +25,8 @@ class PolicyRow:
     data_cap_bytes: int | None = None
     throttled_speeds: Speeds | None = None
     usage_bytes: int = 0
+    usage_since: datetime | None = None  # the data-cap window usage_bytes counts: [usage_since, usage_resets_at)
+    usage_resets_at: datetime | None = None
     suspended_pool: str | None = None  # walled garden of the nearest operator that configures one
     suspended_rate_limit: str = "256k/256k"
     suspended_session_timeout: int = 300
@@ -50,6 +52,8 @@ class PolicyRow:
             data_cap_bytes=r["data_cap_bytes"],
             throttled_speeds=throttled,
             usage_bytes=r["usage_bytes"] or 0,
+            usage_since=r["cap_window_start"],
+            usage_resets_at=r["cap_window_end"],
             suspended_pool=r["suspended_pool"],
             suspended_rate_limit=r["suspended_rate_limit"] or "256k/256k",
             suspended_session_timeout=r["suspended_session_timeout"] or 300,

@@ -153,6 +153,25 @@ async def test_data_cap_needs_throttled_rates_and_the_form_keeps_what_was_typed(
     assert response.status == 303
 
 
+async def test_the_cap_period_is_chosen_on_the_package_form_and_checked(make_client, fresh_db_url):
+    c = await make_client("opa")
+    capped = {**PACKAGE, "data_cap_gb": "100", "throttled_download": "1M", "throttled_upload": "512k"}
+    response = await c.post("/packages/new", {**capped, "cap_period": "weekly"}, token_from="/packages/new")
+    assert response.status == 422 and "Choose when the data cap starts again" in await response.text()
+    package_id = await _create_package(c, **capped, cap_period="billing_cycle")
+    edit = await (await c.get(f"/packages/{package_id}/edit")).text()
+    assert '<option value="billing_cycle" selected>' in edit
+    assert "100 GB per billing period" in await (await c.get("/packages")).text()
+    response = await c.post(f"/packages/{package_id}/edit", {**capped, "cap_period": "calendar_month"},
+                            token_from=f"/packages/{package_id}/edit")
+    assert response.status == 303
+    conn = await _db(fresh_db_url)
+    try:
+        assert await conn.fetchval("SELECT cap_period FROM packages WHERE id = $1", package_id) == "calendar_month"
+    finally:
+        await conn.close()
+
+
 async def test_duplicate_package_name_is_a_field_error(make_client):
     c = await make_client("opa")
     await _create_package(c)

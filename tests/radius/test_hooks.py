@@ -87,3 +87,28 @@ def test_stale_sessions_do_not_count():
     assert sessions.count("alice", now) == 1
     assert sessions.close_nas("10.0.0.1") == 2
     assert sessions.count("alice", now) == 0
+
+
+class QueueingWorker:
+    def __init__(self):
+        self.queued = []
+
+    def queue_outbox(self, kind, username, payload, dedupe_key):
+        self.queued.append((kind, dedupe_key))
+
+
+def test_crossing_the_cap_again_in_the_next_window_queues_a_new_coa(state, monkeypatch):
+    """The CoA's dedupe key names the window: a long session throttled last month is throttled again this month
+    (with one key per session, the outbox would drop the second CoA as a duplicate)."""
+    worker = QueueingWorker()
+    monkeypatch.setattr(hooks.State, "worker", worker)
+    november = datetime(2026, 11, 30, 18, tzinfo=UTC)
+    for month, window_end in enumerate((november, november + timedelta(days=31))):
+        state.replace_all([replace(ROW, data_cap_bytes=1000, throttled_speeds=Speeds(1000, 512),
+                                   usage_resets_at=window_end)])
+        hooks.State.sessions.start_window(["alice"])  # the octets so far belong to the previous window
+        base = 1500 * month  # the session's counter does not restart
+        hooks.account("Interim-Update", "alice", "u1", "127.0.0.1", "s1", None, None, base + 500)
+        hooks.account("Interim-Update", "alice", "u1", "127.0.0.1", "s1", None, None, base + 1500)
+    keys = [key for kind, key in worker.queued if kind == "coa"]
+    assert len(keys) == 2 and len(set(keys)) == 2
