@@ -159,6 +159,14 @@ BEGIN
     RETURN NEW;
 END $$;
 
+CREATE FUNCTION public.outbox_set_destination() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    NEW.destination := coalesce(NEW.destination, radbill_outbox_destination(NEW.kind, NEW.payload));
+    RETURN NEW;
+END $$;
+
 CREATE FUNCTION public.radbill_cap_window(cap_period text, tz text, cycle_kind text, billing_day integer, validity_days integer, anchor date, at timestamp with time zone) RETURNS TABLE(window_start timestamp with time zone, window_end timestamp with time zone)
     LANGUAGE sql STABLE
     AS $$
@@ -179,6 +187,26 @@ CREATE FUNCTION public.radbill_cap_window(cap_period text, tz text, cycle_kind t
                         WHEN cycle_kind = 'fixed_day' THEN CASE WHEN d.day >= b.this_bd THEN b.next_bd ELSE b.this_bd END
                         ELSE b.v0 + validity_days END AS e) w
 $$;
+
+CREATE FUNCTION public.radbill_enqueue(p_kind text, p_operator_id bigint, p_payload jsonb, p_dedupe_key text DEFAULT NULL::text) RETURNS bigint
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    new_id bigint;
+BEGIN
+    IF p_kind IN ('disconnect', 'coa') AND p_payload ? 'acct_unique_id' THEN
+        UPDATE outbox SET done_at = now(), result = jsonb_build_object('superseded_by', p_dedupe_key)
+         WHERE payload ->> 'acct_unique_id' = p_payload ->> 'acct_unique_id'
+           AND done_at IS NULL AND failed_at IS NULL
+           AND kind IN ('coa', 'disconnect') AND (kind = 'coa' OR p_kind = 'disconnect')
+           AND dedupe_key IS DISTINCT FROM p_dedupe_key;
+    END IF;
+    INSERT INTO outbox (kind, operator_id, payload, dedupe_key, destination)
+    VALUES (p_kind, p_operator_id, p_payload, p_dedupe_key, radbill_outbox_destination(p_kind, p_payload))
+    ON CONFLICT DO NOTHING
+    RETURNING id INTO new_id;
+    RETURN new_id;
+END $$;
 
 SET default_tablespace = '';
 
@@ -333,6 +361,16 @@ CREATE FUNCTION public.radbill_now() RETURNS timestamp with time zone
     LANGUAGE sql STABLE
     AS $$
     SELECT coalesce(nullif(current_setting('radbill.now', true), '')::timestamptz, now())
+$$;
+
+CREATE FUNCTION public.radbill_outbox_destination(p_kind text, p_payload jsonb) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT CASE
+        WHEN p_kind IN ('disconnect', 'coa') THEN 'nas:' || coalesce(p_payload ->> 'nas_ip', '')
+        WHEN p_kind = 'sms' THEN 'sms'
+        ELSE p_kind || ':' || coalesce(p_payload ->> 'webhook_id', '')
+    END
 $$;
 
 CREATE FUNCTION public.radbill_unescape(value text) RETURNS text
@@ -779,7 +817,17 @@ CREATE TABLE public.outbox (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     done_at timestamp with time zone,
     failed_at timestamp with time zone,
+    destination text NOT NULL,
     CONSTRAINT outbox_kind_check CHECK ((kind = ANY (ARRAY['disconnect'::text, 'coa'::text, 'sms'::text, 'webhook'::text])))
+);
+
+CREATE TABLE public.outbox_breakers (
+    destination text NOT NULL,
+    consecutive_timeouts integer DEFAULT 0 NOT NULL,
+    opened_at timestamp with time zone,
+    last_error text,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT outbox_breakers_consecutive_timeouts_check CHECK ((consecutive_timeouts >= 0))
 );
 
 ALTER TABLE public.outbox ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
@@ -1253,8 +1301,8 @@ ALTER TABLE ONLY public.nasreload
 ALTER TABLE ONLY public.operators
     ADD CONSTRAINT operators_pkey PRIMARY KEY (id);
 
-ALTER TABLE ONLY public.outbox
-    ADD CONSTRAINT outbox_dedupe_key_key UNIQUE (dedupe_key);
+ALTER TABLE ONLY public.outbox_breakers
+    ADD CONSTRAINT outbox_breakers_pkey PRIMARY KEY (destination);
 
 ALTER TABLE ONLY public.outbox
     ADD CONSTRAINT outbox_pkey PRIMARY KEY (id);
@@ -1377,7 +1425,13 @@ CREATE INDEX operators_parent ON public.operators USING btree (parent_id);
 
 CREATE INDEX operators_path_gist ON public.operators USING gist (path);
 
+CREATE UNIQUE INDEX outbox_dedupe_message ON public.outbox USING btree (dedupe_key) WHERE (kind = ANY (ARRAY['sms'::text, 'webhook'::text]));
+
+CREATE UNIQUE INDEX outbox_dedupe_pending ON public.outbox USING btree (dedupe_key) WHERE ((done_at IS NULL) AND (failed_at IS NULL));
+
 CREATE INDEX outbox_pending ON public.outbox USING btree (next_attempt_at) WHERE ((done_at IS NULL) AND (failed_at IS NULL));
+
+CREATE INDEX outbox_pending_lane ON public.outbox USING btree (destination, next_attempt_at, id) WHERE ((done_at IS NULL) AND (failed_at IS NULL));
 
 CREATE INDEX outbox_pending_session ON public.outbox USING btree (((payload ->> 'acct_unique_id'::text))) WHERE ((done_at IS NULL) AND (failed_at IS NULL));
 
@@ -1466,6 +1520,8 @@ CREATE TRIGGER operators_path BEFORE INSERT OR UPDATE ON public.operators FOR EA
 CREATE TRIGGER operators_path_cascade AFTER UPDATE ON public.operators FOR EACH ROW WHEN (((old.path IS DISTINCT FROM new.path) AND (pg_trigger_depth() = 0))) EXECUTE FUNCTION public.operators_cascade_path();
 
 CREATE TRIGGER operators_touch BEFORE UPDATE ON public.operators FOR EACH ROW EXECUTE FUNCTION public.touch_updated_at();
+
+CREATE TRIGGER outbox_destination BEFORE INSERT ON public.outbox FOR EACH ROW EXECUTE FUNCTION public.outbox_set_destination();
 
 CREATE TRIGGER outbox_notify AFTER INSERT OR UPDATE OF next_attempt_at ON public.outbox FOR EACH ROW WHEN (((new.done_at IS NULL) AND (new.failed_at IS NULL) AND (new.next_attempt_at <= now()))) EXECUTE FUNCTION public.notify_outbox();
 
