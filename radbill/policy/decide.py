@@ -106,16 +106,6 @@ def decide(row: PolicyRow | None, request: Request, now: datetime, settings: Set
     else:
         trace("mac_binding", "no binding", "skip")
 
-    limit = row.simultaneous_use
-    if limit is not None:
-        sessions = request.open_sessions
-        outcome = "fail" if sessions >= limit else "pass"
-        trace("simultaneous_use", lambda: f"{sessions} open of {limit} allowed", outcome)
-        if outcome == "fail":
-            return reject("simultaneous_use", trace)
-    else:
-        trace("simultaneous_use", "no limit", "skip")
-
     for reason, failed, observed in (
         ("suspended", row.status == "suspended", row.status),
         ("expired", row.expires_at is not None and row.expires_at <= now,
@@ -126,6 +116,18 @@ def decide(row: PolicyRow | None, request: Request, now: datetime, settings: Set
             continue
         trace(reason, observed, "fail")
         return walled_garden(row, reason, trace) if row.suspended_pool else reject(reason, trace)
+
+    # last of the rejects: a suspended customer whose old session is still open must hear "suspended" (what to
+    # do about it), not "already online" (the old session is about to be disconnected anyway)
+    limit = row.simultaneous_use
+    if limit is not None:
+        sessions = request.open_sessions
+        outcome = "fail" if sessions >= limit else "pass"
+        trace("simultaneous_use", lambda: f"{sessions} open of {limit} allowed", outcome)
+        if outcome == "fail":
+            return reject("simultaneous_use", trace)
+    else:
+        trace("simultaneous_use", "no limit", "skip")
 
     return accept(row, now, settings, trace)
 

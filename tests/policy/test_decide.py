@@ -116,7 +116,27 @@ def test_data_cap_crossed_switches_to_the_throttled_rate():
 def test_every_decision_explains_its_checks():
     d = decide(replace(ROW, simultaneous_use=1), replace(REQ, open_sessions=1), NOW)
     names = [(c.name, c.outcome) for c in d.checks]
-    assert names == [("known_user", "pass"), ("mac_binding", "skip"), ("simultaneous_use", "fail")]
+    assert names == [("known_user", "pass"), ("mac_binding", "skip"), ("suspended", "pass"), ("expired", "pass"),
+                     ("simultaneous_use", "fail")]
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    ({"status": "disabled"}, "disabled"),
+    ({"status": "suspended"}, "suspended"),
+    ({"expires_at": NOW - timedelta(minutes=1)}, "expired"),
+    ({"mac_address": "00:00:00:00:00:01"}, "mac_mismatch"),
+])
+def test_the_account_state_wins_over_a_session_still_open(change, reason):
+    # issue 12 #5: the old session of a suspended customer is still open when they try again; they must hear
+    # what to do ("suspended: pay"), not "already online on another device"
+    d = decide(replace(ROW, simultaneous_use=1, **change), replace(REQ, open_sessions=1), NOW)
+    assert (d.accept, d.reason) == (False, reason)
+
+
+def test_the_walled_garden_is_offered_even_with_a_session_still_open():
+    row = replace(ROW, status="suspended", suspended_pool="pay-pool", simultaneous_use=1)
+    d = decide(row, replace(REQ, open_sessions=1), NOW)
+    assert (d.accept, d.reason) == (True, "suspended")
 
 
 @pytest.mark.parametrize(("kbps", "text"), [(10000, "10M"), (512, "512k"), (1500, "1500k"), (1000, "1M")])
