@@ -16,7 +16,11 @@ MESSAGES = {
     "mac_mismatch": "This account is locked to another device. Contact your ISP to change it.",
     "simultaneous_use": "This account is already online on another device. Disconnect it first, or call your ISP.",
     "error": "A temporary problem stopped your login. Please try again in a minute.",
+    # refused by FreeRADIUS before the policy runs (raddb/policy.d/radbill; the site repeats this text)
+    "bad_username": "Login failed: this username has characters that are not allowed. Type it again or call your ISP.",
 }
+# every reason decide() can give (explain's agreement test walks them all: keep this in step with decide)
+POLICY_REASONS = ("ok", "unknown_user", "disabled", "mac_mismatch", "suspended", "expired", "simultaneous_use")
 WALLED_GARDEN_ADDRESS_LIST = "radbill-suspended"
 DEFAULT_SETTINGS = Settings()
 _HEX = re.compile(r"[0-9a-f]")
