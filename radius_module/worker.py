@@ -16,19 +16,13 @@ import psycopg
 from psycopg.rows import dict_row
 
 from radius_module import spool
-from radius_module.sessions import OpenSessions, Session
+from radius_module.sessions import OpenSessions, load_open_sessions
 from radius_module.snapshot import POLICY_QUERY, PolicySnapshot, row_from_record
 from radius_module.spool import Spool
 
 log = logging.getLogger("radbill.radius")
 
 CHANNEL = "radbill_policy"
-OPEN_SESSIONS_QUERY = """
-    SELECT acctuniqueid, username, host(nasipaddress) AS nas_ip, acctsessionid, host(framedipaddress) AS framed_ip,
-           coalesce(acctupdatetime, acctstarttime, now()) AS last_seen,
-           coalesce(acctinputoctets, 0) + coalesce(acctoutputoctets, 0) AS octets
-      FROM radacct WHERE acctstoptime IS NULL AND username IS NOT NULL
-"""
 POSTAUTH_COPY = ("COPY radpostauth (username, reply, reason, calledstationid, callingstationid, nasipaddress, authdate)"
                  " FROM STDIN")
 FOLD_BATCH = 5000
@@ -94,11 +88,7 @@ class Worker(threading.Thread):
     def reload_all(self, conn: psycopg.Connection) -> None:
         with conn.cursor(row_factory=dict_row) as cur:
             rows = [row_from_record(r) for r in cur.execute(POLICY_QUERY)]
-            sessions = {
-                r["acctuniqueid"]: Session(r["username"], r["nas_ip"], r["acctsessionid"], r["framed_ip"],
-                                           r["last_seen"], r["octets"])
-                for r in cur.execute(OPEN_SESSIONS_QUERY)
-            }
+        sessions = load_open_sessions(conn)
         self.snapshot.replace_all(rows)
         self.sessions.replace_all(sessions)
 

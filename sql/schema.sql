@@ -143,6 +143,15 @@ BEGIN
     RETURN NEW;
 END $$;
 
+CREATE FUNCTION public.radacct_heard() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    NEW.heard_at := now();
+    RETURN NEW;
+END
+$$;
+
 SET default_tablespace = '';
 
 SET default_table_access_method = heap;
@@ -864,7 +873,8 @@ CREATE TABLE public.radacct (
     framedipv6prefix inet,
     framedinterfaceid text,
     delegatedipv6prefix inet,
-    class text
+    class text,
+    heard_at timestamp with time zone
 );
 
 ALTER TABLE public.radacct_journal ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
@@ -1407,6 +1417,8 @@ CREATE TRIGGER outbox_notify AFTER INSERT OR UPDATE OF next_attempt_at ON public
 CREATE TRIGGER packages_notify_policy AFTER UPDATE ON public.packages FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION public.notify_policy_package();
 
 CREATE TRIGGER packages_touch BEFORE UPDATE ON public.packages FOR EACH ROW EXECUTE FUNCTION public.touch_updated_at();
+
+CREATE TRIGGER radacct_heard BEFORE INSERT OR UPDATE ON public.radacct FOR EACH ROW EXECUTE FUNCTION public.radacct_heard();
 
 CREATE TRIGGER sms_balance_entries_append_only BEFORE DELETE OR UPDATE ON public.sms_balance_entries FOR EACH ROW EXECUTE FUNCTION public.forbid_change();
 
