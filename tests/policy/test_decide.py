@@ -152,3 +152,23 @@ def test_burst_rate_limit():
 def test_normalise_mac():
     assert normalise_mac("AA:BB:CC:DD:EE:FF") == "aa:bb:cc:dd:ee:ff"
     assert normalise_mac("zz:bb:cc:dd:ee:ff") is None
+
+
+def test_policy_reasons_lists_every_reason_decide_gives():
+    # explain's agreement test with the live server walks POLICY_REASONS: a reason missing here goes untested
+    import inspect
+    import itertools
+    import re
+
+    from radbill.policy import decide as decide_module
+    from radbill.policy.decide import POLICY_REASONS
+
+    source = inspect.getsource(decide_module)
+    assert set(re.findall(r'reject\("(\w+)"', source)) <= set(POLICY_REASONS)
+    rows = [None] + [replace(ROW, status=status, expires_at=expires, mac_address=mac, simultaneous_use=1,
+                             suspended_pool=pool)
+                     for status, expires, mac, pool in itertools.product(
+                         ("active", "suspended", "disabled"), (None, NOW - timedelta(days=1)),
+                         (None, "00:00:00:00:00:01"), (None, "pay"))]
+    seen = {decide(row, replace(REQ, open_sessions=n), NOW).reason for row in rows for n in (0, 1)}
+    assert seen == set(POLICY_REASONS)
