@@ -8,7 +8,7 @@ from psycopg.rows import dict_row
 from radbill import clock
 from radbill.config import Config
 from radbill.errors import NotFound, RadbillError
-from radbill.policy import Decision, PolicyRow, Request, Settings, decide
+from radbill.policy import Decision, PolicyRow, Settings, decide
 from radbill.radius.client import RadiusClient, Reply
 from radius_module.sessions import OpenSessions, load_open_sessions, policy_inputs, stale_after
 from radius_module.snapshot import POLICY_QUERY, row_from_record
@@ -24,8 +24,8 @@ def explain(config: Config, username: str, calling_station_id: str | None = None
             record = cur.execute(POLICY_QUERY + " WHERE username = ANY(%s)", ([username],)).fetchone()
         sessions.replace_all(load_open_sessions(conn, [username]))
     now = clock.now()
-    row, request = policy_inputs(row_from_record(record) if record else None,
-                                 Request(username=username, calling_station_id=calling_station_id), sessions, now)
+    row, request = policy_inputs(row_from_record(record) if record else None, username, calling_station_id, None,
+                                 sessions, now)
     return decide(row, request, now, Settings(config.acct_interim_interval)), row
 
 

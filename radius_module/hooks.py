@@ -94,9 +94,8 @@ def decide_for(request: dict[str, str]):
     if not State.snapshot.loaded:
         return Decision(False, "error", MESSAGES["error"], reply=(("Reply-Message", MESSAGES["error"]),))
     now = clock.now()
-    row, asked = policy_inputs(State.snapshot.get(username),
-                               Request(username=username, calling_station_id=request.get("Calling-Station-Id"),
-                                       nas_ip=request.get("NAS-IP-Address")), State.sessions, now)
+    row, asked = policy_inputs(State.snapshot.get(username), username, request.get("Calling-Station-Id"),
+                               request.get("NAS-IP-Address"), State.sessions, now)
     return decide(row, asked, now, State.settings, explain=False)
 
 

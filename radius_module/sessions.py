@@ -105,7 +105,7 @@ class OpenSessions:
 
 def load_open_sessions(conn, usernames: list[str] | None = None) -> dict[str, Session]:
     """acctuniqueid -> Session for the open radacct rows (of `usernames`, or everyone's), from a psycopg
-    connection or cursor; feed it to `OpenSessions.replace_all`."""
+    connection with tuple rows; feed it to `OpenSessions.replace_all`."""
     query, params = OPEN_SESSIONS_QUERY, ()
     if usernames is not None:
         query, params = query + " AND username = ANY(%s)", (list(usernames),)
@@ -113,13 +113,11 @@ def load_open_sessions(conn, usernames: list[str] | None = None) -> dict[str, Se
             for uid, username, nas_ip, session_id, framed_ip, last_seen, octets in conn.execute(query, params)}
 
 
-
-def policy_inputs(row: PolicyRow | None, request: Request, sessions: OpenSessions,
-                  now: datetime) -> tuple[PolicyRow | None, Request]:
+def policy_inputs(row: PolicyRow | None, username: str, calling_station_id: str | None, nas_ip: str | None,
+                  sessions: OpenSessions, now: datetime) -> tuple[PolicyRow | None, Request]:
     """What the session view adds to a decision: the open sessions simultaneous-use counts, and the octets used
     since the policy row was loaded (a data cap). The hook and `radbill explain` both decide through this."""
-    username = request.username
     if row is not None and row.data_cap_bytes is not None:
         used = row.usage_bytes + sessions.closed_octets.get(username, 0) + sessions.open_octets(username)
         row = replace(row, usage_bytes=used)
-    return row, replace(request, open_sessions=sessions.count(username, now))
+    return row, Request(username, calling_station_id, nas_ip, sessions.count(username, now))
