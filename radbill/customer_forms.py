@@ -50,8 +50,13 @@ def parse_form(form, currency: str, creating: bool) -> CustomerForm:
                 errors[key] = str(exc)
     if creating and not values["username"] and "username" not in errors:
         errors["username"] = "Choose the PPPoE/Hotspot username."
-    password = _text(form, "radius_password", 128)
+    password = _text(form, "radius_password", 10_000)  # not cut at 128: an over-long password is an error
     values["radius_password"] = password or (generate(10) if creating else None)
+    if password:
+        try:
+            validate.radius_password(password)
+        except ValueError as exc:
+            errors["radius_password"] = str(exc)
     values["connection_type"] = _text(form, "connection_type")
     if values["connection_type"] not in CONNECTION_TYPES:
         errors["connection_type"] = "Choose PPPoE, Hotspot, Static IP or Other."

@@ -2,46 +2,38 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import psycopg
 from psycopg.rows import dict_row
 
 from radbill import clock
 from radbill.config import Config
 from radbill.errors import NotFound, RadbillError
-from radbill.policy import Decision, PolicyRow, Request, Settings, decide
-from radbill.policy.usage import octets_before
+from radbill.policy import Decision, PolicyRow, Settings, decide
 from radbill.radius.client import RadiusClient, Reply
-
-OPEN_SESSIONS = """
-    SELECT count(*) FROM radacct
-     WHERE username = %s AND acctstoptime IS NULL
-       AND coalesce(acctupdatetime, acctstarttime) > now() - %s::interval
-"""
-OPEN_OCTETS = """
-    SELECT coalesce(acctinputoctets, 0) + coalesce(acctoutputoctets, 0), acctstarttime,
-           coalesce(acctupdatetime, acctstarttime, now())
-      FROM radacct WHERE username = %s AND acctstoptime IS NULL
-"""
+from radius_module.sessions import (
+    OpenSessions,
+    load_open_sessions,
+    octets_before_windows,
+    policy_inputs,
+    stale_after,
+)
+from radius_module.snapshot import POLICY_QUERY, row_from_record
 
 
 def explain(config: Config, username: str, calling_station_id: str | None = None) -> tuple[Decision, PolicyRow | None]:
-    """The decision the RADIUS module would make now, from the same view it loads (without a packet)."""
-    stale = timedelta(seconds=3 * config.acct_interim_interval + 60)
+    """The decision the RADIUS module would make now: the same policy view it loads, and its session view
+    (radius_module.sessions: the same query, staleness rule and counting), without a packet."""
+    sessions = OpenSessions(stale_after(config.acct_interim_interval))
     with psycopg.connect(config.database_url.reveal(), connect_timeout=10) as conn:
         with conn.cursor(row_factory=dict_row) as cur:
-            record = cur.execute("SELECT * FROM radius_policy WHERE username = %s", (username,)).fetchone()
-        row = PolicyRow.from_view(record) if record else None
-        open_sessions = conn.execute(OPEN_SESSIONS, (username, stale)).fetchone()[0]
-        if row is not None and row.data_cap_bytes is not None:
-            from dataclasses import replace
-
-            open_octets = sum(octets - (octets_before(octets, started, last, row.usage_since) if started else 0)
-                              for octets, started, last in conn.execute(OPEN_OCTETS, (username,)))
-            row = replace(row, usage_bytes=row.usage_bytes + open_octets)
-    request = Request(username=username, calling_station_id=calling_station_id, open_sessions=open_sessions)
-    return decide(row, request, clock.now(), Settings(config.acct_interim_interval)), row
+            # the query the module's worker refreshes a changed customer with
+            record = cur.execute(POLICY_QUERY + " WHERE username = ANY(%s)", ([username],)).fetchone()
+        row = row_from_record(record) if record else None
+        loaded = load_open_sessions(conn, [username])
+        sessions.replace_all(loaded, octets_before_windows(loaded, [row]))
+    now = clock.now()
+    row, request = policy_inputs(row, username, calling_station_id, None, sessions, now)
+    return decide(row, request, now, Settings(config.acct_interim_interval)), row
 
 
 def format_explanation(decision: Decision) -> str:

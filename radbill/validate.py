@@ -45,6 +45,16 @@ def radius_username(value: str) -> str:
     return name
 
 
+def radius_password(value: str) -> str:
+    """Printable ASCII, 1-128 characters. CHAP and MS-CHAPv2 hash the password's bytes as the router's client
+    encodes them (MS-CHAP as UTF-16), so anything beyond ASCII works on some devices and not others; 128 is
+    RFC 2865's limit for PAP. FreeRADIUS refuses a password that is not even UTF-8 (raddb/policy.d/radbill)."""
+    if not 1 <= len(value) <= 128 or not all(" " <= ch <= "~" for ch in value):
+        raise ValueError("Use printable ASCII only in the password (English letters, digits, spaces and "
+                         "punctuation), at most 128 characters.")
+    return value
+
+
 def mac_address(value: str) -> str:
     mac = normalise_mac(value)
     if mac is None:

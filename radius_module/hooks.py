@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import replace
-from datetime import timedelta
 
 from radbill import clock
 from radbill.policy import Request, Settings, decide
@@ -19,7 +17,7 @@ from radbill.policy.decide import MESSAGES
 from radbill.policy.model import Decision
 from radius_module import rlm
 from radius_module.attrs import request_values, to_tuples
-from radius_module.sessions import OpenSessions, Session
+from radius_module.sessions import OpenSessions, Session, policy_inputs, stale_after
 from radius_module.snapshot import PolicySnapshot
 from radius_module.spool import Spool
 from radius_module.worker import Worker
@@ -31,7 +29,7 @@ AUTHORIZE_ATTRIBUTES = frozenset({"User-Name", "Calling-Station-Id", "NAS-IP-Add
 
 class State:
     snapshot = PolicySnapshot()
-    sessions = OpenSessions(timedelta(seconds=960))
+    sessions = OpenSessions(stale_after(300))
     settings = Settings()
     worker: Worker | None = None
 
@@ -56,7 +54,7 @@ def _instantiate() -> int:
         return -1
     interim = int(os.environ.get("RADBILL_ACCT_INTERIM_INTERVAL", "300"))
     State.settings = Settings(acct_interim_interval=interim)
-    State.sessions.stale_after = timedelta(seconds=3 * interim + 60)
+    State.sessions.stale_after = stale_after(interim)
     if rlm.config_check_only():
         # `freeradius -C` never calls detach; a live thread there crashes the exit (seen in 5 of 20 runs)
         return rlm.OK
@@ -96,13 +94,9 @@ def decide_for(request: dict[str, str]):
     if not State.snapshot.loaded:
         return Decision(False, "error", MESSAGES["error"], reply=(("Reply-Message", MESSAGES["error"]),))
     now = clock.now()
-    row = State.snapshot.get(username)
-    if row is not None and row.data_cap_bytes is not None:
-        row = replace(row, usage_bytes=row.usage_bytes + State.sessions.window_octets(username))
-    return decide(row, Request(username=username, calling_station_id=request.get("Calling-Station-Id"),
-                               nas_ip=request.get("NAS-IP-Address"),
-                               open_sessions=State.sessions.count(username, now)), now, State.settings,
-                  explain=False)
+    row, asked = policy_inputs(State.snapshot.get(username), username, request.get("Calling-Station-Id"),
+                               request.get("NAS-IP-Address"), State.sessions, now)
+    return decide(row, asked, now, State.settings, explain=False)
 
 
 def apply_accounting(rows) -> None:

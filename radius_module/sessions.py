@@ -1,9 +1,30 @@
-"""Open sessions per user, kept from accounting in memory so authorize never queries radacct."""
+"""Open sessions per user, kept from accounting in memory so authorize never queries radacct.
+
+The one session view: the module's tracker, its reload from radacct after a (re)connect, and `radbill explain`
+all count with `OpenSessions` loaded by `load_open_sessions`, so explain says what the server does."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+
+from radbill.policy import PolicyRow, Request
+from radbill.policy.usage import octets_before
+
+# last_seen: when radbill last folded a packet of the session (heard_at, migration 0018), as the tracker stamps
+# it; never the NAS's Event-Timestamp (a NAS with a wrong clock would make every session stale at once).
+# The fallbacks only serve rows folded before migration 0018.
+OPEN_SESSIONS_QUERY = """
+    SELECT acctuniqueid, username, host(nasipaddress) AS nas_ip, acctsessionid, host(framedipaddress) AS framed_ip,
+           coalesce(heard_at, acctupdatetime, acctstarttime, now()) AS last_seen,
+           coalesce(acctinputoctets, 0) + coalesce(acctoutputoctets, 0) AS octets, acctstarttime
+      FROM radacct WHERE acctstoptime IS NULL AND username IS NOT NULL
+"""
+
+
+def stale_after(acct_interim_interval: int) -> timedelta:
+    """Three interims missed, plus a minute: the session is gone (its NAS rebooted without Accounting-On)."""
+    return timedelta(seconds=3 * acct_interim_interval + 60)
 
 
 @dataclass
@@ -14,6 +35,7 @@ class Session:
     framed_ip: str | None
     last_seen: datetime
     octets: int = 0
+    started: datetime | None = None  # the NAS's Acct-Start time, known only for sessions loaded from radacct
 
 
 class OpenSessions:
@@ -110,3 +132,34 @@ class OpenSessions:
 
     def __len__(self) -> int:
         return len(self._by_id)
+
+
+def load_open_sessions(conn, usernames: list[str] | None = None) -> dict[str, Session]:
+    """acctuniqueid -> Session for the open radacct rows (of `usernames`, or everyone's), from a psycopg
+    connection with tuple rows; feed it to `OpenSessions.replace_all`."""
+    query, params = OPEN_SESSIONS_QUERY, ()
+    if usernames is not None:
+        query, params = query + " AND username = ANY(%s)", (list(usernames),)
+    return {uid: Session(username, nas_ip, session_id, framed_ip, last_seen, octets, started)
+            for uid, username, nas_ip, session_id, framed_ip, last_seen, octets, started
+            in conn.execute(query, params)}
+
+
+def octets_before_windows(sessions: dict[str, Session], rows) -> dict[str, int]:
+    """Per loaded session of a capped user: the octets that belong to the window before the user's current
+    one. Nobody measured the session at the boundary, so it is split by time, as the radius_policy view splits
+    closed sessions; feed it to `OpenSessions.replace_all` with the sessions."""
+    since = {row.username: row.usage_since for row in rows
+             if row is not None and row.usage_resets_at is not None and row.usage_since is not None}
+    return {uid: octets_before(s.octets, s.started, s.last_seen, since[s.username])
+            for uid, s in sessions.items() if s.started is not None and s.username in since}
+
+
+def policy_inputs(row: PolicyRow | None, username: str, calling_station_id: str | None, nas_ip: str | None,
+                  sessions: OpenSessions, now: datetime) -> tuple[PolicyRow | None, Request]:
+    """What the session view adds to a decision: the open sessions simultaneous-use counts, and the octets used
+    since the policy row was loaded (a data cap). The hook and `radbill explain` both decide through this."""
+    if row is not None and row.data_cap_bytes is not None:
+        used = row.usage_bytes + sessions.closed_octets.get(username, 0) + sessions.open_octets(username)
+        row = replace(row, usage_bytes=used)
+    return row, Request(username, calling_station_id, nas_ip, sessions.count(username, now))

@@ -20,21 +20,14 @@ from psycopg.rows import dict_row
 
 from radbill import clock as radbill_clock
 from radbill.policy import Request, decide
-from radbill.policy.usage import octets_before
 from radius_module import spool
-from radius_module.sessions import OpenSessions, Session
+from radius_module.sessions import OpenSessions, load_open_sessions, octets_before_windows
 from radius_module.snapshot import POLICY_QUERY, PolicySnapshot, row_from_record
 from radius_module.spool import Spool
 
 log = logging.getLogger("radbill.radius")
 
 CHANNEL = "radbill_policy"
-OPEN_SESSIONS_QUERY = """
-    SELECT acctuniqueid, username, host(nasipaddress) AS nas_ip, acctsessionid, host(framedipaddress) AS framed_ip,
-           coalesce(acctupdatetime, acctstarttime, now()) AS last_seen, acctstarttime,
-           coalesce(acctinputoctets, 0) + coalesce(acctoutputoctets, 0) AS octets
-      FROM radacct WHERE acctstoptime IS NULL AND username IS NOT NULL
-"""
 POSTAUTH_COPY = ("COPY radpostauth (username, reply, reason, calledstationid, callingstationid, nasipaddress, authdate)"
                  " FROM STDIN")
 FOLD_BATCH = 5000
@@ -117,17 +110,8 @@ class Worker(threading.Thread):
 
     def reload_all(self, conn: psycopg.Connection) -> None:
         rows = self.policy_rows(conn)
-        windows = {row.username: row for row in rows if row.usage_resets_at is not None}
-        sessions, before = {}, {}
-        with conn.cursor(row_factory=dict_row) as cur:
-            for r in cur.execute(OPEN_SESSIONS_QUERY):
-                uid = r["acctuniqueid"]
-                sessions[uid] = Session(r["username"], r["nas_ip"], r["acctsessionid"], r["framed_ip"],
-                                        r["last_seen"], r["octets"])
-                row = windows.get(r["username"])
-                if row is not None and r["acctstarttime"] is not None:
-                    # nobody measured this session at the boundary: split it by time, as the view does
-                    before[uid] = octets_before(r["octets"], r["acctstarttime"], r["last_seen"], row.usage_since)
+        sessions = load_open_sessions(conn)
+        before = octets_before_windows(sessions, rows)
         self.snapshot.replace_all(rows)
         self.sessions.replace_all(sessions, before)
         self._resets, self._resets_at = [], {}

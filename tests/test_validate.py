@@ -33,3 +33,14 @@ def test_ipv4_hosts():
     for bad in ("10.20.0", "::1", "0.0.0.0", "127.0.0.1", "224.0.0.1"):
         with pytest.raises(ValueError):
             validate.ipv4_host(bad)
+
+
+@pytest.mark.parametrize(("value", "ok"), [("s3cret", True), ("with space & ~punct!", True), ("x" * 128, True),
+                                            ("x" * 129, False), ("", False), ("pässword", False), ("tab\there", False),
+                                            ("nul\x00", False), ("পাসওয়ার্ড", False), ("del\x7f", False)])
+def test_radius_passwords_are_printable_ascii(value, ok):
+    if ok:
+        assert validate.radius_password(value) == value
+    else:
+        with pytest.raises(ValueError, match="printable ASCII"):
+            validate.radius_password(value)

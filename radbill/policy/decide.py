@@ -16,7 +16,11 @@ MESSAGES = {
     "mac_mismatch": "This account is locked to another device. Contact your ISP to change it.",
     "simultaneous_use": "This account is already online on another device. Disconnect it first, or call your ISP.",
     "error": "A temporary problem stopped your login. Please try again in a minute.",
+    # refused by FreeRADIUS before the policy runs (raddb/policy.d/radbill; the site repeats this text)
+    "bad_username": "Login failed: this username has characters that are not allowed. Type it again or call your ISP.",
 }
+# every reason decide() can give (explain's agreement test walks them all: keep this in step with decide)
+POLICY_REASONS = ("ok", "unknown_user", "disabled", "mac_mismatch", "suspended", "expired", "simultaneous_use")
 WALLED_GARDEN_ADDRESS_LIST = "radbill-suspended"
 DEFAULT_SETTINGS = Settings()
 _HEX = re.compile(r"[0-9a-f]")
@@ -106,16 +110,6 @@ def decide(row: PolicyRow | None, request: Request, now: datetime, settings: Set
     else:
         trace("mac_binding", "no binding", "skip")
 
-    limit = row.simultaneous_use
-    if limit is not None:
-        sessions = request.open_sessions
-        outcome = "fail" if sessions >= limit else "pass"
-        trace("simultaneous_use", lambda: f"{sessions} open of {limit} allowed", outcome)
-        if outcome == "fail":
-            return reject("simultaneous_use", trace)
-    else:
-        trace("simultaneous_use", "no limit", "skip")
-
     for reason, failed, observed in (
         ("suspended", row.status == "suspended", row.status),
         ("expired", row.expires_at is not None and row.expires_at <= now,
@@ -126,6 +120,18 @@ def decide(row: PolicyRow | None, request: Request, now: datetime, settings: Set
             continue
         trace(reason, observed, "fail")
         return walled_garden(row, reason, trace) if row.suspended_pool else reject(reason, trace)
+
+    # last of the rejects: a suspended customer whose old session is still open must hear "suspended" (what to
+    # do about it), not "already online" (the old session is about to be disconnected anyway)
+    limit = row.simultaneous_use
+    if limit is not None:
+        sessions = request.open_sessions
+        outcome = "fail" if sessions >= limit else "pass"
+        trace("simultaneous_use", lambda: f"{sessions} open of {limit} allowed", outcome)
+        if outcome == "fail":
+            return reject("simultaneous_use", trace)
+    else:
+        trace("simultaneous_use", "no limit", "skip")
 
     return accept(row, now, settings, trace)
 

@@ -75,6 +75,8 @@ async def test_sub_operator_adds_a_customer_who_can_authenticate(make_client, ca
     ({"zone_id": "foreign_zone"}, "zone_id", "Choose one of your zones"),
     ({"custom_price": "12.345"}, "custom_price", "at most 2 decimals"),
     ({"name": ""}, "name", "Enter the customer&#39;s name"),
+    ({"radius_password": "pässwörd"}, "radius_password", "printable ASCII"),
+    ({"radius_password": "x" * 129}, "radius_password", "at most 128 characters"),
 ])
 async def test_every_bad_field_gets_a_message_and_nothing_is_saved(make_client, catalog, fresh_db_url, overrides,
                                                                    field, text):

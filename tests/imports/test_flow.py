@@ -115,6 +115,7 @@ async def test_every_validation_error_reaches_the_review(make_client, catalog, f
             row(User="badzone", Area="Atlantis"),
             row(User="badprice", Price="12.345.6"),
             row(User="badsessions", Sessions="0"),
+            row(User="badpassword", Password="pässwörd"),
             row(User="badtype", Type="carrier pigeon"),
             row(User="ragged") + ["surplus"],
             row(User="cust-a1"),                               # exists already (another operator's, even)
@@ -135,7 +136,7 @@ async def test_every_validation_error_reaches_the_review(make_client, catalog, f
                 "No package named “Gold 1G”", "No zone named “Atlantis”", "Enter a number from 1 to 100",
                 "Choose PPPoE, Hotspot, Static IP or Other", "unquoted comma or semicolon",
                 "The username cust-a1 already exists", "The username good1 already exists",
-                "mobile +8801711111111 already exists"]
+                "mobile +8801711111111 already exists", "printable ASCII only in the password"]
     missing = [text for text in expected if text not in page]
     assert not missing, missing
     assert "Custom price: " in page  # the amount parser's own sentence, under the column's name

@@ -116,7 +116,27 @@ def test_data_cap_crossed_switches_to_the_throttled_rate():
 def test_every_decision_explains_its_checks():
     d = decide(replace(ROW, simultaneous_use=1), replace(REQ, open_sessions=1), NOW)
     names = [(c.name, c.outcome) for c in d.checks]
-    assert names == [("known_user", "pass"), ("mac_binding", "skip"), ("simultaneous_use", "fail")]
+    assert names == [("known_user", "pass"), ("mac_binding", "skip"), ("suspended", "pass"), ("expired", "pass"),
+                     ("simultaneous_use", "fail")]
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    ({"status": "disabled"}, "disabled"),
+    ({"status": "suspended"}, "suspended"),
+    ({"expires_at": NOW - timedelta(minutes=1)}, "expired"),
+    ({"mac_address": "00:00:00:00:00:01"}, "mac_mismatch"),
+])
+def test_the_account_state_wins_over_a_session_still_open(change, reason):
+    # issue 12 #5: the old session of a suspended customer is still open when they try again; they must hear
+    # what to do ("suspended: pay"), not "already online on another device"
+    d = decide(replace(ROW, simultaneous_use=1, **change), replace(REQ, open_sessions=1), NOW)
+    assert (d.accept, d.reason) == (False, reason)
+
+
+def test_the_walled_garden_is_offered_even_with_a_session_still_open():
+    row = replace(ROW, status="suspended", suspended_pool="pay-pool", simultaneous_use=1)
+    d = decide(row, replace(REQ, open_sessions=1), NOW)
+    assert (d.accept, d.reason) == (True, "suspended")
 
 
 @pytest.mark.parametrize(("kbps", "text"), [(10000, "10M"), (512, "512k"), (1500, "1500k"), (1000, "1M")])
@@ -132,3 +152,23 @@ def test_burst_rate_limit():
 def test_normalise_mac():
     assert normalise_mac("AA:BB:CC:DD:EE:FF") == "aa:bb:cc:dd:ee:ff"
     assert normalise_mac("zz:bb:cc:dd:ee:ff") is None
+
+
+def test_policy_reasons_lists_every_reason_decide_gives():
+    # explain's agreement test with the live server walks POLICY_REASONS: a reason missing here goes untested
+    import inspect
+    import itertools
+    import re
+
+    from radbill.policy import decide as decide_module
+    from radbill.policy.decide import POLICY_REASONS
+
+    source = inspect.getsource(decide_module)
+    assert set(re.findall(r'reject\("(\w+)"', source)) <= set(POLICY_REASONS)
+    rows = [None] + [replace(ROW, status=status, expires_at=expires, mac_address=mac, simultaneous_use=1,
+                             suspended_pool=pool)
+                     for status, expires, mac, pool in itertools.product(
+                         ("active", "suspended", "disabled"), (None, NOW - timedelta(days=1)),
+                         (None, "00:00:00:00:00:01"), (None, "pay"))]
+    seen = {decide(row, replace(REQ, open_sessions=n), NOW).reason for row in rows for n in (0, 1)}
+    assert seen == set(POLICY_REASONS)
