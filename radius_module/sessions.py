@@ -17,7 +17,8 @@ from radbill.policy.usage import octets_before
 OPEN_SESSIONS_QUERY = """
     SELECT acctuniqueid, username, host(nasipaddress) AS nas_ip, acctsessionid, host(framedipaddress) AS framed_ip,
            coalesce(heard_at, acctupdatetime, acctstarttime, now()) AS last_seen,
-           coalesce(acctinputoctets, 0) + coalesce(acctoutputoctets, 0) AS octets, acctstarttime
+           coalesce(acctinputoctets, 0) + coalesce(acctoutputoctets, 0) AS octets, acctstarttime,
+           coalesce(acctupdatetime, acctstarttime) AS measured_at
       FROM radacct WHERE acctstoptime IS NULL AND username IS NOT NULL
 """
 
@@ -35,7 +36,10 @@ class Session:
     framed_ip: str | None
     last_seen: datetime
     octets: int = 0
-    started: datetime | None = None  # the NAS's Acct-Start time, known only for sessions loaded from radacct
+    # the NAS's own times (start, last Interim), known only for sessions loaded from radacct: a session that began
+    # in the previous data-cap window is split by these, as the policy view splits closed sessions
+    started: datetime | None = None
+    measured_at: datetime | None = None
 
 
 class OpenSessions:
@@ -140,8 +144,8 @@ def load_open_sessions(conn, usernames: list[str] | None = None) -> dict[str, Se
     query, params = OPEN_SESSIONS_QUERY, ()
     if usernames is not None:
         query, params = query + " AND username = ANY(%s)", (list(usernames),)
-    return {uid: Session(username, nas_ip, session_id, framed_ip, last_seen, octets, started)
-            for uid, username, nas_ip, session_id, framed_ip, last_seen, octets, started
+    return {uid: Session(username, nas_ip, session_id, framed_ip, last_seen, octets, started, measured)
+            for uid, username, nas_ip, session_id, framed_ip, last_seen, octets, started, measured
             in conn.execute(query, params)}
 
 
@@ -151,7 +155,7 @@ def octets_before_windows(sessions: dict[str, Session], rows) -> dict[str, int]:
     closed sessions; feed it to `OpenSessions.replace_all` with the sessions."""
     since = {row.username: row.usage_since for row in rows
              if row is not None and row.usage_resets_at is not None and row.usage_since is not None}
-    return {uid: octets_before(s.octets, s.started, s.last_seen, since[s.username])
+    return {uid: octets_before(s.octets, s.started, s.measured_at or s.started, since[s.username])
             for uid, s in sessions.items() if s.started is not None and s.username in since}
 
 
