@@ -67,6 +67,23 @@ def render_clients(routers: list[dict]) -> str:
     return "\n".join(blocks)
 
 
+def clients_path(settings: RadiusSettings) -> Path:
+    return settings.state_dir / "clients.conf"
+
+
+def write_clients(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the routers' secrets
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+
+
+def clients_changed(settings: RadiusSettings) -> bool:
+    """Whether the nas table now renders a different clients file than the one FreeRADIUS runs with."""
+    path = clients_path(settings)
+    current = path.read_text() if path.exists() else None
+    return render_clients(load_nas(settings.database_url)) != current
+
+
 def environment(settings: RadiusSettings) -> dict[str, str]:
     """Every variable raddb/ reads, checked: FreeRADIUS would silently expand a missing one to ''."""
     db = conninfo_to_dict(settings.database_url)
@@ -76,10 +93,8 @@ def environment(settings: RadiusSettings) -> dict[str, str]:
     for sub in ("log", "run"):
         (settings.state_dir / sub).mkdir(parents=True, exist_ok=True)
     (settings.state_dir / "spool").mkdir(mode=0o700, exist_ok=True)
-    clients = settings.state_dir / "clients.conf"
-    fd = os.open(clients, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the routers' secrets
-    with os.fdopen(fd, "w") as out:
-        out.write(render_clients(load_nas(settings.database_url)))
+    clients = clients_path(settings)
+    write_clients(clients, render_clients(load_nas(settings.database_url)))
     env = {
         "RADBILL_RADDB": str(RADDB),
         "RADBILL_RADIUS_STATE_DIR": str(settings.state_dir),
@@ -152,7 +167,7 @@ def _udp_port_bound(port: int) -> bool:
 
 class RadiusService:
     """One supervised FreeRADIUS: (re)writes the clients file, starts, waits until it answers, restarts when
-    the nas table changes (a thread LISTENs on radbill_nas)."""
+    a change to the nas table changes the clients file (a thread LISTENs on radbill_nas)."""
 
     def __init__(self, settings: RadiusSettings, log_path: Path | None = None):
         self.settings = settings
@@ -162,6 +177,7 @@ class RadiusService:
         self._watcher: threading.Thread | None = None
         self._stopping = threading.Event()
         self.restarts = 0
+        self.nas_changes_handled = 0  # lets tests know a NOTIFY was dealt with, restart or not
 
     def start(self) -> subprocess.Popen:
         with self._lock:
@@ -187,11 +203,27 @@ class RadiusService:
         with self._lock:
             if self._stopping.is_set():
                 return
-            self._terminate()
-            self.process = start(self.settings, self.log_path)
-            wait_ready(self.settings, None, self.process)
-            self.restarts += 1
-            log.info("freeradius restarted with the new router list (restart %d)", self.restarts)
+            self._restart_now()
+
+    def apply_nas_change(self) -> bool:
+        """Restart only if the clients file would change: a description or CoA port edit must not silence
+        RADIUS (every restart leaves requests unanswered for a moment). Returns whether it restarted."""
+        with self._lock:
+            try:
+                if self._stopping.is_set() or not clients_changed(self.settings):
+                    log.info("router change does not affect the RADIUS clients; FreeRADIUS keeps running")
+                    return False
+                self._restart_now()
+                return True
+            finally:
+                self.nas_changes_handled += 1
+
+    def _restart_now(self) -> None:
+        self._terminate()
+        self.process = start(self.settings, self.log_path)
+        wait_ready(self.settings, None, self.process)
+        self.restarts += 1
+        log.info("freeradius restarted with the new router list (restart %d)", self.restarts)
 
     def watch_nas_changes(self) -> None:
         self._watcher = threading.Thread(target=self._watch, name="radbill-nas-watch", daemon=True)
@@ -200,17 +232,22 @@ class RadiusService:
     def _watch(self) -> None:
         import psycopg
 
+        lost = False
         while not self._stopping.is_set():
             try:
                 with psycopg.connect(self.settings.database_url, autocommit=True, connect_timeout=5) as conn:
                     conn.execute("LISTEN radbill_nas")
+                    if lost:  # routers edited while we were not listening: compare the file once
+                        self.apply_nas_change()
+                        lost = False
                     while not self._stopping.is_set():
                         changed = list(conn.notifies(timeout=0.5, stop_after=1))
                         if changed:
                             # a burst of router edits becomes one restart
                             list(conn.notifies(timeout=0.3, stop_after=1000))
-                            self.restart()
+                            self.apply_nas_change()
             except Exception as exc:  # database away: keep serving with the current clients file
+                lost = True
                 if not self._stopping.is_set():
                     log.warning("router watcher lost the database (%s); retrying", exc)
                     self._stopping.wait(2)
