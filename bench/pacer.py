@@ -105,17 +105,23 @@ class Pacer:
             probe.code, probe.answered = data[0], time.monotonic()
 
 
+def gaps(probes: list[Probe]) -> list[tuple[float, float]]:
+    """Runs of unanswered requests: (send time of the first, milliseconds until the next answered one was sent)."""
+    runs, start = [], None
+    for probe in probes:
+        if probe.code is None and start is None:
+            start = probe.sent
+        elif probe.code is not None and start is not None:
+            runs.append((start, (probe.sent - start) * 1000))
+            start = None
+    if start is not None:
+        runs.append((start, (probes[-1].sent - start) * 1000))
+    return runs
+
+
 def summary(probes: list[Probe]) -> dict:
     """Counts, wrong answers, and the longest run of unanswered requests in milliseconds of send time."""
     unanswered = [p for p in probes if p.code is None]
     wrong = [p for p in probes if p.code is not None and p.code != p.expected]
-    longest, run_start = 0.0, None
-    for probe in probes:
-        if probe.code is None and run_start is None:
-            run_start = probe.sent
-        elif probe.code is not None and run_start is not None:
-            longest, run_start = max(longest, probe.sent - run_start), None
-    if run_start is not None:
-        longest = max(longest, probes[-1].sent - run_start)
-    return {"sent": len(probes), "unanswered": len(unanswered), "wrong": len(wrong),
-            "gap_ms": round(longest * 1000, 1)}
+    longest = max((ms for _, ms in gaps(probes)), default=0.0)
+    return {"sent": len(probes), "unanswered": len(unanswered), "wrong": len(wrong), "gap_ms": round(longest, 1)}

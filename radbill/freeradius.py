@@ -84,6 +84,10 @@ def clients_changed(settings: RadiusSettings) -> bool:
     return render_clients(load_nas(settings.database_url)) != current
 
 
+def detached_mark(settings: RadiusSettings) -> Path:
+    return settings.state_dir / "run" / "radbill.detached"
+
+
 def environment(settings: RadiusSettings) -> dict[str, str]:
     """Every variable raddb/ reads, checked: FreeRADIUS would silently expand a missing one to ''."""
     db = conninfo_to_dict(settings.database_url)
@@ -107,6 +111,7 @@ def environment(settings: RadiusSettings) -> dict[str, str]:
         # linelog appends the post-auth log here; the module's worker loads it into radpostauth
         "RADBILL_POSTAUTH_SPOOL": str(settings.state_dir / "spool" / "postauth.tsv"),
         "RADBILL_PYTHON_PATH": python_path(),
+        "RADBILL_DETACHED_MARK": str(detached_mark(settings)),
         "RADBILL_SQL_HOST": str(db["host"]),
         "RADBILL_SQL_PORT": str(db.get("port") or 5432),
         "RADBILL_SQL_USER": str(db["user"]),
@@ -134,8 +139,9 @@ def check_config(settings: RadiusSettings) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=60)
 
 
-def start(settings: RadiusSettings, log_path: Path | None = None) -> subprocess.Popen:
-    env = {**os.environ, **environment(settings)}
+def start(settings: RadiusSettings, log_path: Path | None = None, handover: dict[str, str] | None = None
+          ) -> subprocess.Popen:
+    env = {**os.environ, **environment(settings), **(handover or {})}
     out = open(log_path or settings.state_dir / "log" / "radiusd.out", "ab")  # owned by the child from here on
     return subprocess.Popen(command(), env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -178,6 +184,8 @@ class RadiusService:
         self._stopping = threading.Event()
         self.restarts = 0
         self.nas_changes_handled = 0  # lets tests know a NOTIFY was dealt with, restart or not
+        self.last_restart_ms: tuple[float, float] | None = None  # (preparing the new, switching over) for bench/
+        self.handover = True  # False: stop, then start (the way it was; bench/restart_gap.py compares both)
 
     def start(self) -> subprocess.Popen:
         with self._lock:
@@ -219,11 +227,62 @@ class RadiusService:
                 self.nas_changes_handled += 1
 
     def _restart_now(self) -> None:
-        self._terminate()
-        self.process = start(self.settings, self.log_path)
+        old = self.process
+        if old is None or old.poll() is not None or not self.handover:
+            self._terminate()
+            t0 = time.monotonic()
+            self.process = start(self.settings, self.log_path)
+            wait_ready(self.settings, None, self.process)
+            self.last_restart_ms = (0.0, round((time.monotonic() - t0) * 1000, 1))
+            self.restarts += 1
+            return
+        previous = clients_path(self.settings).read_text()
+        t0 = time.monotonic()
+        new = self._start_successor(old)
+        if new is None:  # keep serving with the old router list rather than not at all
+            write_clients(clients_path(self.settings), previous)
+            return
+        t1 = time.monotonic()
+        self.process = new  # first: the supervisor must not mistake the old one's exit for a crash
+        self._end_predecessor(old)
         wait_ready(self.settings, None, self.process)
+        self.last_restart_ms = (round((t1 - t0) * 1000, 1), round((time.monotonic() - t1) * 1000, 1))
         self.restarts += 1
         log.info("freeradius restarted with the new router list (restart %d)", self.restarts)
+
+    def _end_predecessor(self, old: subprocess.Popen, timeout: float = 15.0) -> None:
+        """SIGTERM, and SIGKILL once its detach has written everything (radius_module/handover.py): the rest
+        of its teardown holds the ports ~150 ms longer for nothing."""
+        mark = detached_mark(self.settings)
+        mark.unlink(missing_ok=True)
+        old.terminate()
+        deadline = time.monotonic() + timeout
+        while old.poll() is None and not mark.exists() and time.monotonic() < deadline:
+            time.sleep(0.002)
+        if old.poll() is None:
+            old.kill()
+        old.wait()
+        mark.unlink(missing_ok=True)
+
+    def _start_successor(self, old: subprocess.Popen, timeout: float = 60.0) -> subprocess.Popen | None:
+        """Start the new server while `old` still answers; it waits in instantiate until `old` lets go of the
+        ports (radius_module/handover.py). None if it did not get that far: a bad config never stops `old`."""
+        ready = self.settings.state_dir / "run" / "handover.ready"
+        ready.unlink(missing_ok=True)
+        new = start(self.settings, self.log_path,
+                    handover={"RADBILL_HANDOVER_PID": str(old.pid), "RADBILL_HANDOVER_READY": str(ready)})
+        deadline = time.monotonic() + timeout
+        while not ready.exists():
+            if new.poll() is not None or time.monotonic() > deadline:
+                if new.poll() is None:
+                    new.kill()
+                new.wait()
+                log.error("the new FreeRADIUS did not start (exit %s; see %s); the running one keeps the "
+                          "previous router list", new.returncode, self.log_path or self.settings.state_dir / "log")
+                return None
+            time.sleep(0.005)
+        ready.unlink(missing_ok=True)
+        return new
 
     def watch_nas_changes(self) -> None:
         self._watcher = threading.Thread(target=self._watch, name="radbill-nas-watch", daemon=True)
