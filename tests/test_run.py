@@ -263,8 +263,19 @@ def test_a_cluster_left_running_is_adopted_and_a_second_run_refused(run_env, var
     process = start(run_env)
     try:
         output = wait_for(process, "radbill is running")
-        assert "left running by an earlier run" in output
+        assert "left running by an earlier run still serves" in output
         assert radbill(run_env, "radtest", "demo-active").returncode == 0
     finally:
         assert stop(process) == 0
     assert not (var_dir / "pg" / "postmaster.pid").exists(), "the adopted postgres was left running"
+
+    # one left on another port cannot serve the configured DATABASE_URL: it is stopped, ours starts
+    assert pg_ctl(var_dir, "-o", f"-p {free_port()} -h 127.0.0.1 -k {var_dir / 'pg-socket'}", "start").returncode == 0
+    process = start(run_env)
+    try:
+        output = wait_for(process, "radbill is running")
+        assert "stopping PostgreSQL" in output and "left running by an earlier run on port" in output
+        assert radbill(run_env, "radtest", "demo-active").returncode == 0
+    finally:
+        assert stop(process) == 0
+    assert not (var_dir / "pg" / "postmaster.pid").exists()
