@@ -114,6 +114,10 @@ async def security_headers(request: web.Request, handler):
     return response
 
 
+DATABASE_AWAY = (ConnectionError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
+                 asyncpg.AdminShutdownError)
+
+
 @web.middleware
 async def errors(request: web.Request, handler):
     try:
@@ -136,6 +140,10 @@ async def errors(request: web.Request, handler):
         return render(request, "error.html", status=403, title="Not allowed", message=str(exc))
     except RadbillError as exc:
         return render(request, "error.html", status=400, title="That did not work", message=str(exc))
+    except DATABASE_AWAY:  # e.g. Postgres restarting under `make run`: the pool reconnects by itself
+        log.warning("database unreachable on %s %s", request.method, request.path)
+        return render(request, "error.html", status=503, title="Database unavailable",
+                      message="The database is restarting or unreachable. Wait a few seconds, then try again.")
     except (asyncpg.DataError, OverflowError):  # e.g. an id far beyond bigint typed into a URL or form
         return render(request, "error.html", status=400, title="That did not work",
                       message="A number in the request is out of range. Go back and check what was entered.")

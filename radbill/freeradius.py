@@ -67,6 +67,27 @@ def render_clients(routers: list[dict]) -> str:
     return "\n".join(blocks)
 
 
+def clients_path(settings: RadiusSettings) -> Path:
+    return settings.state_dir / "clients.conf"
+
+
+def write_clients(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the routers' secrets
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+
+
+def clients_changed(settings: RadiusSettings) -> bool:
+    """Whether the nas table now renders a different clients file than the one FreeRADIUS runs with."""
+    path = clients_path(settings)
+    current = path.read_text() if path.exists() else None
+    return render_clients(load_nas(settings.database_url)) != current
+
+
+def detached_mark(settings: RadiusSettings) -> Path:
+    return settings.state_dir / "run" / "radbill.detached"
+
+
 def environment(settings: RadiusSettings) -> dict[str, str]:
     """Every variable raddb/ reads, checked: FreeRADIUS would silently expand a missing one to ''."""
     db = conninfo_to_dict(settings.database_url)
@@ -76,10 +97,8 @@ def environment(settings: RadiusSettings) -> dict[str, str]:
     for sub in ("log", "run"):
         (settings.state_dir / sub).mkdir(parents=True, exist_ok=True)
     (settings.state_dir / "spool").mkdir(mode=0o700, exist_ok=True)
-    clients = settings.state_dir / "clients.conf"
-    fd = os.open(clients, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the routers' secrets
-    with os.fdopen(fd, "w") as out:
-        out.write(render_clients(load_nas(settings.database_url)))
+    clients = clients_path(settings)
+    write_clients(clients, render_clients(load_nas(settings.database_url)))
     env = {
         "RADBILL_RADDB": str(RADDB),
         "RADBILL_RADIUS_STATE_DIR": str(settings.state_dir),
@@ -92,6 +111,7 @@ def environment(settings: RadiusSettings) -> dict[str, str]:
         # linelog appends the post-auth log here; the module's worker loads it into radpostauth
         "RADBILL_POSTAUTH_SPOOL": str(settings.state_dir / "spool" / "postauth.tsv"),
         "RADBILL_PYTHON_PATH": python_path(),
+        "RADBILL_DETACHED_MARK": str(detached_mark(settings)),
         "RADBILL_SQL_HOST": str(db["host"]),
         "RADBILL_SQL_PORT": str(db.get("port") or 5432),
         "RADBILL_SQL_USER": str(db["user"]),
@@ -119,8 +139,9 @@ def check_config(settings: RadiusSettings) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=60)
 
 
-def start(settings: RadiusSettings, log_path: Path | None = None) -> subprocess.Popen:
-    env = {**os.environ, **environment(settings)}
+def start(settings: RadiusSettings, log_path: Path | None = None, handover: dict[str, str] | None = None
+          ) -> subprocess.Popen:
+    env = {**os.environ, **environment(settings), **(handover or {})}
     out = open(log_path or settings.state_dir / "log" / "radiusd.out", "ab")  # owned by the child from here on
     return subprocess.Popen(command(), env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -152,7 +173,7 @@ def _udp_port_bound(port: int) -> bool:
 
 class RadiusService:
     """One supervised FreeRADIUS: (re)writes the clients file, starts, waits until it answers, restarts when
-    the nas table changes (a thread LISTENs on radbill_nas)."""
+    a change to the nas table changes the clients file (a thread LISTENs on radbill_nas)."""
 
     def __init__(self, settings: RadiusSettings, log_path: Path | None = None):
         self.settings = settings
@@ -162,6 +183,9 @@ class RadiusService:
         self._watcher: threading.Thread | None = None
         self._stopping = threading.Event()
         self.restarts = 0
+        self.nas_changes_handled = 0  # lets tests know a NOTIFY was dealt with, restart or not
+        self.last_restart_ms: tuple[float, float] | None = None  # (preparing the new, switching over) for bench/
+        self.handover = True  # False: stop, then start (the way it was; bench/restart_gap.py compares both)
 
     def start(self) -> subprocess.Popen:
         with self._lock:
@@ -187,11 +211,78 @@ class RadiusService:
         with self._lock:
             if self._stopping.is_set():
                 return
+            self._restart_now()
+
+    def apply_nas_change(self) -> bool:
+        """Restart only if the clients file would change: a description or CoA port edit must not silence
+        RADIUS (every restart leaves requests unanswered for a moment). Returns whether it restarted."""
+        with self._lock:
+            try:
+                if self._stopping.is_set() or not clients_changed(self.settings):
+                    log.info("router change does not affect the RADIUS clients; FreeRADIUS keeps running")
+                    return False
+                self._restart_now()
+                return True
+            finally:
+                self.nas_changes_handled += 1
+
+    def _restart_now(self) -> None:
+        old = self.process
+        if old is None or old.poll() is not None or not self.handover:
             self._terminate()
+            t0 = time.monotonic()
             self.process = start(self.settings, self.log_path)
             wait_ready(self.settings, None, self.process)
+            self.last_restart_ms = (0.0, round((time.monotonic() - t0) * 1000, 1))
             self.restarts += 1
-            log.info("freeradius restarted with the new router list (restart %d)", self.restarts)
+            return
+        previous = clients_path(self.settings).read_text()
+        t0 = time.monotonic()
+        new = self._start_successor(old)
+        if new is None:  # keep serving with the old router list rather than not at all
+            write_clients(clients_path(self.settings), previous)
+            return
+        t1 = time.monotonic()
+        self.process = new  # first: the supervisor must not mistake the old one's exit for a crash
+        self._end_predecessor(old)
+        wait_ready(self.settings, None, self.process)
+        self.last_restart_ms = (round((t1 - t0) * 1000, 1), round((time.monotonic() - t1) * 1000, 1))
+        self.restarts += 1
+        log.info("freeradius restarted with the new router list (restart %d)", self.restarts)
+
+    def _end_predecessor(self, old: subprocess.Popen, timeout: float = 15.0) -> None:
+        """SIGTERM, and SIGKILL once its detach has written everything (radius_module/handover.py): the rest
+        of its teardown holds the ports ~150 ms longer for nothing."""
+        mark = detached_mark(self.settings)
+        mark.unlink(missing_ok=True)
+        old.terminate()
+        deadline = time.monotonic() + timeout
+        while old.poll() is None and not mark.exists() and time.monotonic() < deadline:
+            time.sleep(0.002)
+        if old.poll() is None:
+            old.kill()
+        old.wait()
+        mark.unlink(missing_ok=True)
+
+    def _start_successor(self, old: subprocess.Popen, timeout: float = 60.0) -> subprocess.Popen | None:
+        """Start the new server while `old` still answers; it waits in instantiate until `old` lets go of the
+        ports (radius_module/handover.py). None if it did not get that far: a bad config never stops `old`."""
+        ready = self.settings.state_dir / "run" / "handover.ready"
+        ready.unlink(missing_ok=True)
+        new = start(self.settings, self.log_path,
+                    handover={"RADBILL_HANDOVER_PID": str(old.pid), "RADBILL_HANDOVER_READY": str(ready)})
+        deadline = time.monotonic() + timeout
+        while not ready.exists():
+            if new.poll() is not None or time.monotonic() > deadline:
+                if new.poll() is None:
+                    new.kill()
+                new.wait()
+                log.error("the new FreeRADIUS did not start (exit %s; see %s); the running one keeps the "
+                          "previous router list", new.returncode, self.log_path or self.settings.state_dir / "log")
+                return None
+            time.sleep(0.005)
+        ready.unlink(missing_ok=True)
+        return new
 
     def watch_nas_changes(self) -> None:
         self._watcher = threading.Thread(target=self._watch, name="radbill-nas-watch", daemon=True)
@@ -200,17 +291,22 @@ class RadiusService:
     def _watch(self) -> None:
         import psycopg
 
+        lost = False
         while not self._stopping.is_set():
             try:
                 with psycopg.connect(self.settings.database_url, autocommit=True, connect_timeout=5) as conn:
                     conn.execute("LISTEN radbill_nas")
+                    if lost:  # routers edited while we were not listening: compare the file once
+                        self.apply_nas_change()
+                        lost = False
                     while not self._stopping.is_set():
                         changed = list(conn.notifies(timeout=0.5, stop_after=1))
                         if changed:
                             # a burst of router edits becomes one restart
                             list(conn.notifies(timeout=0.3, stop_after=1000))
-                            self.restart()
+                            self.apply_nas_change()
             except Exception as exc:  # database away: keep serving with the current clients file
+                lost = True
                 if not self._stopping.is_set():
                     log.warning("router watcher lost the database (%s); retrying", exc)
                     self._stopping.wait(2)

@@ -11,11 +11,13 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import asyncpg
 
 from radbill import freeradius, localenv
 from radbill.config import Config
+from radbill.db.cluster import AdoptedProcess, LocalCluster
 from radbill.db.migrate import migrate_url
 from radbill.errors import RadbillError
 from radbill.supervise import Child, Supervisor, terminate
@@ -86,15 +88,73 @@ def run_all() -> int:
     log_dir = localenv.VAR_DIR / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
 
+    other = _other_run()
+    if other is not None:
+        log.error("another `radbill run` (pid %s) is using %s; stop it first (Ctrl-C in its terminal)",
+                  other, localenv.VAR_DIR)
+        return 1
+    _run_pid_file().write_text(f"{os.getpid()}\n")
+    try:
+        return _run(config, supervisor, log_dir)
+    finally:
+        _run_pid_file().unlink(missing_ok=True)
+
+
+def _run_pid_file() -> Path:
+    return localenv.VAR_DIR / "run.pid"
+
+
+def _other_run() -> int | None:
+    """The pid of a `radbill run` still alive on this var/ (its pid file may be stale: check the process)."""
+    try:
+        pid = int(_run_pid_file().read_text().strip())
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError):
+        return None
+    is_run = b"run" in args and any(b"radbill" in arg for arg in args)
+    return pid if is_run and pid != os.getpid() else None
+
+
+def _open_embedded(cluster: LocalCluster, log_path: Path) -> subprocess.Popen | AdoptedProcess:
+    """Start var/pg, or take over the one an earlier run left behind (found by its postmaster.pid)."""
+    running = cluster.running_postmaster()
+    if running is not None and running.port == cluster.port:
+        log.warning("PostgreSQL (pid %s) left running by an earlier run still serves %s; using it",
+                    running.pid, cluster.datadir)
+        return cluster.adopt(running.pid)
+    if running is not None:
+        log.warning("stopping PostgreSQL (pid %s) left running by an earlier run on port %s; radbill uses %s",
+                    running.pid, running.port, cluster.port)
+        cluster.process = AdoptedProcess(running.pid)
+        cluster.stop()
+    if localenv.cluster_running(cluster):
+        raise RadbillError(f"something else listens on 127.0.0.1:{cluster.port}; it is not radbill's PostgreSQL "
+                           f"(data in {cluster.datadir}): stop it, or change RADBILL_PG_PORT in {localenv.ENV_FILE}")
+    return cluster.start(log=log_path)
+
+
+def _postgres_child(cluster: LocalCluster, log_path: Path) -> Child:
+    def restart() -> subprocess.Popen | AdoptedProcess:
+        process = cluster.start_or_adopt(log=log_path)
+        if isinstance(process, AdoptedProcess):
+            log.warning("PostgreSQL was restarted outside radbill (e.g. pg_ctl restart); watching pid %s",
+                        process.pid)
+        return process
+
+    return Child("postgres", start=restart, stop=lambda p: cluster.stop(), current=lambda: cluster.process,
+                 process=cluster.process)
+
+
+def _run(config: Config, supervisor: Supervisor, log_dir: Path) -> int:
     cluster = None
     if localenv.uses_embedded_database():
         cluster = localenv.embedded_cluster()
-        if localenv.cluster_running(cluster):
-            log.error("something already listens on 127.0.0.1:%s (another `make run`?)", cluster.port)
+        try:
+            _open_embedded(cluster, log_dir / "postgres.log")
+        except RadbillError as exc:
+            log.error("%s", exc)
             return 1
-        cluster.start(log=log_dir / "postgres.log")
-        supervisor.add(Child("postgres", start=lambda: cluster.process, stop=lambda p: cluster.stop(), essential=True,
-                             process=cluster.process))
+        supervisor.add(_postgres_child(cluster, log_dir / "postgres.log"))
         log.info("embedded PostgreSQL on 127.0.0.1:%s (data in %s, log in %s)",
                  cluster.port, cluster.datadir, log_dir / "postgres.log")
     radius = None

@@ -1,4 +1,7 @@
-"""`make run`'s foreground supervisor: start the processes, restart a crashed one, stop all on Ctrl-C."""
+"""`make run`'s foreground supervisor: start the processes, restart one that dies, stop all on Ctrl-C.
+
+The database is a child like the others: when it goes away (a crash, or `pg_ctl restart` by an admin) FreeRADIUS
+keeps answering from its snapshot and the Python processes reconnect, so nothing else is stopped."""
 
 from __future__ import annotations
 
@@ -17,7 +20,6 @@ class Child:
     name: str
     start: Callable[[], subprocess.Popen]
     stop: Callable[[subprocess.Popen], None]
-    essential: bool = False  # when an essential child dies, everything stops (e.g. the database)
     current: Callable[[], subprocess.Popen | None] | None = None  # for children that restart themselves
     process: subprocess.Popen | None = None
     restarts: list[float] = field(default_factory=list)
@@ -64,11 +66,9 @@ class Supervisor:
                     code = child.process.poll()
                     if code is None:
                         continue
-                    if child.essential:
-                        log.error("%s exited with code %s; stopping everything", child.name, code)
-                        self._stopping, exit_code = True, 1
+                    if not self._restart(child, code):
+                        exit_code = 1
                         break
-                    self._restart(child, code)
                 time.sleep(poll_interval)
         finally:
             for child in reversed(self.children):
@@ -77,13 +77,18 @@ class Supervisor:
                     child.stop(child.process)
         return exit_code
 
-    def _restart(self, child: Child, code: int) -> None:
+    def _restart(self, child: Child, code: int) -> bool:
+        """Start `child` again; False when it keeps dying and everything should stop."""
         now = time.monotonic()
         child.restarts = [t for t in child.restarts if now - t < 60] + [now]
         if len(child.restarts) > 5:
             log.error("%s keeps crashing (exit %s, 5 restarts in a minute); stopping everything", child.name, code)
             self._stopping = True
-            return
+            return False
         log.warning("%s exited with code %s; restarting", child.name, code)
         time.sleep(1)
-        child.process = child.start()
+        try:
+            child.process = child.start()
+        except Exception as exc:  # e.g. not ready in time: the next round tries again, within the limit above
+            log.error("%s could not be restarted: %s", child.name, exc)
+        return True

@@ -15,7 +15,7 @@ from radbill import clock
 from radbill.policy import Request, Settings, decide
 from radbill.policy.decide import MESSAGES
 from radbill.policy.model import Decision
-from radius_module import rlm
+from radius_module import handover, rlm
 from radius_module.attrs import request_values, to_tuples
 from radius_module.sessions import OpenSessions, Session, policy_inputs, stale_after
 from radius_module.snapshot import PolicySnapshot
@@ -65,12 +65,14 @@ def _instantiate() -> int:
     State.worker.connected.wait(float(os.environ.get("RADBILL_RADIUS_LOAD_WAIT", "15")))
     if not State.snapshot.loaded:
         log.warning("radbill snapshot not loaded yet; logins answer 'temporary problem' until it is")
+    handover.wait_for_predecessor()
     return rlm.OK
 
 
 def detach(_p=None):
     if State.worker is not None:
         State.worker.stop()
+    handover.mark_detached()
     return rlm.OK
 
 

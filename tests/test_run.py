@@ -183,3 +183,99 @@ def test_a_failed_first_start_leaves_nothing_half_made(var_dir):
         with pytest.raises(RadbillError, match="already in use"):
             cluster.init()
     assert not cluster.initialised  # the next start initialises again instead of lacking credentials
+
+
+def pg_ctl(var_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """pg_ctl on var/pg as an admin would run it (as the postgres OS user when we are root)."""
+    from radbill.db.cluster import pg_tool
+
+    user = {"user": "postgres", "group": "postgres", "extra_groups": []} if os.geteuid() == 0 else {}
+    # the postmaster inherits pg_ctl's output: a file of its own, or our pipes would never reach EOF
+    log = var_dir / "pg-socket" / "pg_ctl.log"
+    return subprocess.run([pg_tool("pg_ctl"), "-D", str(var_dir / "pg"), "-l", str(log), "-w", *args], cwd=var_dir,
+                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                          timeout=60, **user)
+
+
+def paced_users(demo: dict) -> list[tuple[str, str, int]]:
+    from bench.packets import ACCESS_ACCEPT, ACCESS_REJECT
+
+    expected = {"active": ACCESS_ACCEPT, "static_ip": ACCESS_ACCEPT, "suspended": ACCESS_REJECT,
+                "expired": ACCESS_REJECT}
+    return [(c["username"], c["password"], expected[c["state"]]) for c in demo["customers"] if c["state"] in expected]
+
+
+def test_a_postgres_restart_under_run_keeps_radius_answering(run_env, var_dir):
+    from bench.pacer import Pacer, summary
+
+    process = start(run_env)
+    try:
+        wait_for(process, "radbill is running")
+        demo = json.loads((var_dir / "demo-credentials.json").read_text())
+        with Pacer("127.0.0.1", int(run_env["RADBILL_RADIUS_AUTH_PORT"]), demo["nas"]["secret"], paced_users(demo),
+                   rate=50) as pacer:
+            time.sleep(3)
+            assert pg_ctl(var_dir, "-m", "fast", "restart").returncode == 0
+            wait_for(process, "PostgreSQL was restarted outside radbill", timeout=10)
+            time.sleep(3)
+            # then it crashes: the supervisor starts it again (crash recovery) while RADIUS answers from memory
+            os.kill(int((var_dir / "pg" / "postmaster.pid").read_text().split()[0]), signal.SIGKILL)
+            wait_for(process, "postgres exited with code", timeout=10)
+            time.sleep(5)
+        figures = summary(pacer.stop())
+        assert figures["sent"] >= 500 and figures["unanswered"] == 0 and figures["wrong"] == 0, figures
+
+        # a change committed after the restart reaches FreeRADIUS (the module's worker reconnected and LISTENs)
+        settings = read_env_file(var_dir / "radbill.env")
+        with psycopg.connect(settings["DATABASE_URL"]) as conn:
+            conn.execute("UPDATE customers SET status = 'suspended' WHERE username = 'demo-active'")
+        deadline = time.monotonic() + 30
+        while (reply := radbill(run_env, "radtest", "demo-active")).returncode == 0 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert reply.returncode == 1 and "suspended" in reply.stdout, reply.stdout
+
+        # the admin survived and its pool reconnected: a login reads and writes the database
+        operator = next(x for x in demo["logins"] if x["role"] == "operator")
+        assert admin_login(int(run_env["RADBILL_ADMIN_PORT"]), operator["username"], operator["password"]) \
+            == "/password/change"
+        assert stop(process) == 0
+        rest = process.stdout.read()
+        for crash in ("admin exited", "scheduler exited", "freeradius exited", "stopping everything"):
+            assert crash not in rest, rest
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert not (var_dir / "pg" / "postmaster.pid").exists(), "the restarted postgres was left running"
+
+
+def test_a_cluster_left_running_is_adopted_and_a_second_run_refused(run_env, var_dir):
+    process = start(run_env)
+    try:
+        wait_for(process, "radbill is running")
+        second = subprocess.run([sys.executable, "-m", "radbill.cli", "run"], cwd=ROOT, env=run_env,
+                                capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1 and "another `radbill run`" in second.stdout + second.stderr
+    finally:
+        assert stop(process) == 0
+    port = read_env_file(var_dir / "radbill.env")["RADBILL_PG_PORT"]
+    # as if the supervisor had been killed: its postgres still runs, started with the same options
+    assert pg_ctl(var_dir, "-o", f"-p {port} -h 127.0.0.1 -k {var_dir / 'pg-socket'}", "start").returncode == 0
+    process = start(run_env)
+    try:
+        output = wait_for(process, "radbill is running")
+        assert "left running by an earlier run still serves" in output
+        assert radbill(run_env, "radtest", "demo-active").returncode == 0
+    finally:
+        assert stop(process) == 0
+    assert not (var_dir / "pg" / "postmaster.pid").exists(), "the adopted postgres was left running"
+
+    # one left on another port cannot serve the configured DATABASE_URL: it is stopped, ours starts
+    assert pg_ctl(var_dir, "-o", f"-p {free_port()} -h 127.0.0.1 -k {var_dir / 'pg-socket'}", "start").returncode == 0
+    process = start(run_env)
+    try:
+        output = wait_for(process, "radbill is running")
+        assert "stopping PostgreSQL" in output and "left running by an earlier run on port" in output
+        assert radbill(run_env, "radtest", "demo-active").returncode == 0
+    finally:
+        assert stop(process) == 0
+    assert not (var_dir / "pg" / "postmaster.pid").exists()

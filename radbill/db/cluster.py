@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,54 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class AdoptedProcess:
+    """A postmaster we did not start (restarted by `pg_ctl`, or left by an earlier run), watched by its pid.
+
+    It is not our child, so there is no exit code to collect: it is gone when /proc says so (a zombie counts as
+    gone: its parent, not us, must reap it). Offers the part of Popen that the supervisor and `stop` use."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None and not _alive(self.pid):
+            self.returncode = 0
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"postgres pid {self.pid}", timeout)
+            time.sleep(0.05)
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, signum)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+@dataclass(frozen=True)
+class RunningPostmaster:
+    pid: int
+    port: int
 
 
 @dataclass(frozen=True)
@@ -55,7 +104,7 @@ class LocalCluster:
         self.datadir = Path(datadir)
         self.socket_dir = self.datadir.parent / (self.datadir.name + "-socket")
         self.port = port
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen | AdoptedProcess | None = None
         self._run_as = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
 
     @property
@@ -124,6 +173,60 @@ class LocalCluster:
             conn.execute(sql.SQL("CREATE ROLE radbill LOGIN CREATEDB PASSWORD {}").format(sql.Literal(creds.app_password)))
             conn.execute("CREATE DATABASE radbill OWNER radbill")
 
+    def running_postmaster(self) -> RunningPostmaster | None:
+        """The live postmaster serving OUR data directory, from its postmaster.pid, or None.
+
+        A pid file outlives a crash and its pid may be reused, so the pid only counts if that process is a
+        `postgres` whose working directory is this data directory (the postmaster chdirs there)."""
+        try:
+            lines = (self.datadir / "postmaster.pid").read_text().splitlines()
+            pid, port = int(lines[0]), int(lines[3])
+        except (OSError, ValueError, IndexError):
+            return None
+        try:
+            exe = Path(os.readlink(f"/proc/{pid}/exe")).name
+            cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+        except OSError:
+            return None
+        if not _alive(pid) or exe != "postgres" or cwd != self.datadir.resolve():
+            return None
+        return RunningPostmaster(pid, port)
+
+    def adopt(self, pid: int, timeout: float = 30.0) -> AdoptedProcess:
+        """Watch a postmaster someone else started on our data directory, once it accepts connections."""
+        self.process = AdoptedProcess(pid)
+        self._wait_accepting(timeout, lambda: f"postgres pid {pid} exited before accepting connections")
+        return self.process
+
+    def start_or_adopt(self, log: Path | None = None, settings: dict[str, str] | None = None
+                       ) -> subprocess.Popen | AdoptedProcess:
+        """Adopt a postmaster already serving our data directory on our port, else start one.
+
+        After `pg_ctl restart` the new postmaster is not our child: fighting it for the data directory would
+        fail (postmaster.pid is a lock), so it is watched instead. If one appears while ours starts, that one."""
+        running = self.running_postmaster()
+        if running is not None and running.port == self.port:
+            return self.adopt(running.pid)
+        try:
+            return self.start(log=log, settings=settings)
+        except RadbillError:
+            running = self.running_postmaster()
+            if running is None or running.port != self.port:
+                raise
+            return self.adopt(running.pid)
+
+    def _wait_accepting(self, timeout: float, exited: Callable[[], str]) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RadbillError(exited())
+            ready = subprocess.run([pg_tool("pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)])
+            if ready.returncode == 0:
+                return
+            time.sleep(0.1)
+        self.stop()
+        raise RadbillError(f"postgres did not accept connections within {timeout:.0f}s")
+
     def start(self, log: Path | None = None, timeout: float = 30.0, settings: dict[str, str] | None = None
               ) -> subprocess.Popen:
         """Start `postgres` as a child and wait until it accepts connections."""
@@ -136,18 +239,14 @@ class LocalCluster:
              "-k", str(self.socket_dir), *[arg for k, v in options.items() for arg in ("-c", f"{k}={v}")]],
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **self._popen_kwargs(),
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                lines = Path(log).read_text(errors="replace").strip().splitlines()
-                tail = " | ".join(([x for x in lines if "could not" in x or "FATAL" in x] or lines)[-3:])
-                raise RadbillError(f"postgres exited with code {self.process.returncode}: {tail} (log: {log})")
-            ready = subprocess.run([pg_tool("pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)])
-            if ready.returncode == 0:
-                return self.process
-            time.sleep(0.1)
-        self.stop()
-        raise RadbillError(f"postgres did not accept connections within {timeout:.0f}s")
+
+        def exited() -> str:
+            lines = Path(log).read_text(errors="replace").strip().splitlines()
+            tail = " | ".join(([x for x in lines if "could not" in x or "FATAL" in x] or lines)[-3:])
+            return f"postgres exited with code {self.process.returncode}: {tail} (log: {log})"
+
+        self._wait_accepting(timeout, exited)
+        return self.process
 
     def stop(self, timeout: float = 30.0) -> None:
         """Fast shutdown (SIGINT): roll back open transactions, checkpoint, exit."""

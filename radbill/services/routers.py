@@ -2,7 +2,7 @@
 
 The secret is generated here, returned once to the caller that created or replaced it, and never read back: no
 query below selects it, and audit rows only say that it changed. The same holds for the RouterOS API password. A
-change to the nas table NOTIFYs radbill_nas and the supervisor restarts FreeRADIUS with the new client list.
+change to the nas table NOTIFYs radbill_nas; the supervisor restarts FreeRADIUS only if the clients file changes.
 """
 
 from __future__ import annotations
