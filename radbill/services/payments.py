@@ -4,9 +4,10 @@ Rules:
 - An idempotency key seen before returns the first payment and records nothing new.
 - A payment is spread over the customer's open bills oldest first (or only over `bill_id` when given); what
   is left goes to the advance wallet.
-- A bill that becomes fully paid activates its period: the expiry moves to max(now, expires_at) + the
-  package's validity, and a sub-operator's balance is debited the package's wholesale price (guarded; when
-  the balance cannot cover it, the whole payment rolls back).
+- A bill that becomes fully paid activates its period: the expiry moves over it by rule 3 of radbill.billing
+  (max(expiry, period start) + the period's length; a partial payment extends nothing), and a sub-operator's
+  balance is debited the package's wholesale price (guarded; when the balance cannot cover it, the whole
+  payment rolls back).
 - A suspended customer is reactivated when the payment leaves no open bill.
 """
 
@@ -14,14 +15,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import asyncpg
 
 from radbill import clock
 from radbill.billing.pricing import allocate
 from radbill.errors import NotFound, ValidationError
-from radbill.services import audit
+from radbill.services import audit, billing
 from radbill.services.customers import activate_customer
 from radbill.services.ledger import Entry, account_id, debit_reseller, load_customer, post
 from radbill.tenancy import Scope
@@ -142,7 +143,7 @@ async def record_cash_payment(conn: asyncpg.Connection, scope: Scope, customer_i
                 " FROM unnest($1::bigint[], $2::bigint[]) AS t(id, amount) WHERE b.id = t.id",
                 [b["id"] for b, _, _ in touched], [a for _, a, _ in touched], now)
 
-        expires_at, reactivated = await _activate(conn, scope, customer, len(paid_now), now)
+        expires_at, reactivated = await _activate(conn, scope, customer, [b["id"] for b in paid_now])
         applied = amount_minor - split.remainder
         await _queue_sms(conn, customer, "payment_received", payment, bills_paid=[b["id"] for b in paid_now],
                          applied_minor=applied, advance_minor=split.remainder, expires_at=expires_at)
@@ -155,14 +156,12 @@ async def record_cash_payment(conn: asyncpg.Connection, scope: Scope, customer_i
                           expires_at, reactivated)
 
 
-async def _activate(conn, scope: Scope, customer, periods_paid: int, now: datetime) -> tuple[datetime | None, bool]:
-    """Extend the expiry by the paid periods; reactivate a suspended customer with no open bill left, through
+async def _activate(conn, scope: Scope, customer, paid_bill_ids: list[int]) -> tuple[datetime | None, bool]:
+    """Extend the expiry over the bills paid in full; reactivate a suspended customer with no open bill left, through
     the one status write path (audit row, walled-garden sessions disconnected, activation SMS)."""
     expires_at = customer["expires_at"]
-    if periods_paid:
-        validity = await conn.fetchval("SELECT validity_days FROM packages WHERE id = $1", customer["package_id"])
-        expires_at = max(now, expires_at or now) + timedelta(days=validity * periods_paid)
-        await conn.execute("UPDATE customers SET expires_at = $2 WHERE id = $1", customer["id"], expires_at)
+    if paid_bill_ids:
+        expires_at = (await billing.extend_paid_service(conn, paid_bill_ids))[customer["id"]]
     reactivate = customer["status"] == "suspended" and not await conn.fetchval(
         "SELECT exists(SELECT 1 FROM bills WHERE customer_id = $1 AND status IN ('unpaid', 'partial'))",
         customer["id"])
