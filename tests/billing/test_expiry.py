@@ -117,3 +117,20 @@ async def test_postpaid_pays_for_the_period_that_ended(db, old_expiry, new_expir
                                                                                  34483)
     out = await pay(db, w, c, 34483, datetime(2024, 3, 5, tzinfo=UTC))
     assert out.expires_at == new_expiry == await expiry(db, c["id"])
+
+
+async def test_migration_0015_moves_old_part_period_bills_to_their_service_start(db):
+    from radbill.db.migrate import discover
+    (migration,) = [m for m in discover() if m.version.startswith("0015_")]
+    w = await isp(db, billing_day=1)
+    joined = await customer(db, w, billing_anchor=date(2024, 11, 27))
+    longer = await customer(db, w, billing_anchor=date(2024, 1, 1))
+    for c, total in ((joined, 6667), (longer, 50000)):  # rows as the bill run wrote them before the fix
+        await db.execute("INSERT INTO bills (customer_id, operator_id, package_id, period_start, period_end, currency,"
+                         " amount_minor, total_minor, due_at) VALUES ($1, $2, $3, '2024-11-01', '2024-12-01', 'BDT',"
+                         " $4, $4, now())", c["id"], c["operator_id"], c["package_id"], total)
+    await db.execute(migration.sql)
+    await db.execute(migration.sql)  # a second run changes nothing
+    assert [(b["period_start"], b["period_end"]) for b in await bills_of(db, joined["id"])] == [
+        (date(2024, 11, 27), date(2024, 12, 1))]
+    assert [b["period_start"] for b in await bills_of(db, longer["id"])] == [date(2024, 11, 1)]

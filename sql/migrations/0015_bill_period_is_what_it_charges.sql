@@ -1,0 +1,15 @@
+-- A bill's period is what it charges for (rule 1 in radbill.billing): a first bill prorated from the customer's
+-- service start used to carry the whole cycle period (1 Nov - 1 Dec for a customer who joined on 27 Nov).
+-- Those rows now start at the service start, the date their price was computed from, so invoices, receipts and
+-- the expiry a payment grants all agree. The service start is the bill run's own: the billing anchor, else the
+-- local date the customer was created. Expiries already granted are left alone: taking paid-for days back from
+-- customers is the operator's call, not a migration's.
+UPDATE bills b
+   SET period_start = s.service_start
+  FROM customers c
+  JOIN operators o ON o.id = c.operator_id
+ CROSS JOIN LATERAL (SELECT coalesce(c.billing_anchor, (c.created_at AT TIME ZONE o.timezone)::date) AS service_start) s
+ WHERE c.id = b.customer_id
+   AND s.service_start > b.period_start AND s.service_start < b.period_end
+   AND NOT EXISTS (SELECT 1 FROM bills other WHERE other.customer_id = b.customer_id
+                                              AND other.period_start = s.service_start);
