@@ -22,6 +22,7 @@ from datetime import date, datetime
 import asyncpg
 
 from radbill.billing.periods import Cycle, billable_period, due_date, local_midnight_utc
+from radbill.billing.pricing import share_of_period
 from radbill.billing.service import PaidSpan, extend_expiry
 from radbill.errors import RadbillError
 from radbill.services import sms_events
@@ -88,16 +89,17 @@ WITH k AS (
                           ELSE (charged * rate * 2 + 10000) / 20000 END AS vat
       FROM priced
 )
-SELECT customer_id, operator_id, package_id, period_start, period_end, currency,
+SELECT customer_id, operator_id, package_id, period_start, period_end,
+       CASE WHEN period_start > cycle_start THEN period_end - cycle_start END AS cycle_days, currency,
        CASE WHEN inclusive THEN charged - vat ELSE charged END AS amount_minor, vat AS vat_minor,
        CASE WHEN inclusive THEN charged ELSE charged + vat END AS total_minor, due_at
   FROM taxed
 """  # noqa: S608 -- fixed fragments of this module only
 
 _INSERT_SQL = f"""
-INSERT INTO bills (customer_id, operator_id, package_id, period_start, period_end, currency,
+INSERT INTO bills (customer_id, operator_id, package_id, period_start, period_end, cycle_days, currency,
                    amount_minor, vat_minor, total_minor, due_at, issued_at)
-SELECT customer_id, operator_id, package_id, period_start, period_end, currency,
+SELECT customer_id, operator_id, package_id, period_start, period_end, cycle_days, currency,
        amount_minor, vat_minor, total_minor, due_at, $9
   FROM ({_CANDIDATES_SQL}) x
  ORDER BY customer_id
@@ -205,7 +207,7 @@ SELECT c.id FROM customers c
 _WALLETS_SQL = """
 SELECT b.id AS bill_id, b.operator_id, b.currency, o.kind AS operator_kind, o.parent_id,
        least(w.wallet, b.total_minor) AS amount, w.wallet >= b.total_minor AS full,
-       coalesce(pa.wholesale_price_minor, 0) AS wholesale
+       coalesce(pa.wholesale_price_minor, 0) AS wholesale, b.period_end - b.period_start AS days, b.cycle_days
   FROM bills b
   JOIN ledger_accounts a ON a.kind = 'customer_advance' AND a.customer_id = b.customer_id AND a.currency = b.currency
  CROSS JOIN LATERAL (SELECT -coalesce(sum(e.amount_minor), 0) AS wallet
@@ -285,8 +287,9 @@ async def apply_advance(conn: asyncpg.Connection, bill_ids: list[int], now: date
         return 0
     needs: dict[int, list] = {}
     for r in rows:
-        if r["full"] and r["operator_kind"] == "sub_operator" and r["wholesale"] > 0:
-            needs.setdefault(r["operator_id"], [r["parent_id"], r["currency"], 0])[2] += r["wholesale"]
+        wholesale = share_of_period(r["wholesale"], r["days"], r["cycle_days"])
+        if r["full"] and r["operator_kind"] == "sub_operator" and wholesale > 0:
+            needs.setdefault(r["operator_id"], [r["parent_id"], r["currency"], 0])[2] += wholesale
     covered = {r["id"] for r in await conn.fetch(_DEBIT_RESELLERS_SQL, list(needs),
                                                    [n[2] for n in needs.values()])}
     for operator_id in sorted(covered):

@@ -6,8 +6,8 @@ Rules:
   is left goes to the advance wallet.
 - A bill that becomes fully paid activates its period: the expiry moves over it by rule 3 of radbill.billing
   (max(expiry, period start) + the period's length; a partial payment extends nothing), and a sub-operator's
-  balance is debited the package's wholesale price (guarded; when the balance cannot cover it, the whole
-  payment rolls back).
+  balance is debited the package's wholesale price, prorated like the bill for a part period (guarded; when
+  the balance cannot cover it, the whole payment rolls back).
 - A suspended customer is reactivated when the payment leaves no open bill.
 """
 
@@ -20,7 +20,7 @@ from datetime import datetime
 import asyncpg
 
 from radbill import clock
-from radbill.billing.pricing import allocate
+from radbill.billing.pricing import allocate, share_of_period
 from radbill.errors import NotFound, ValidationError
 from radbill.services import audit, billing
 from radbill.services.customers import activate_customer
@@ -93,13 +93,16 @@ async def _open_bills(conn, customer_id: int, bill_id: int | None) -> list[async
                             " ORDER BY period_start, id FOR UPDATE", customer_id)
 
 
-async def _wholesale_for(conn, customer, package_ids: list[int]) -> int:
-    if customer["operator_kind"] != "sub_operator" or not package_ids:
+async def _wholesale_for(conn, customer, bills: list[asyncpg.Record]) -> int:
+    """The sub-operator's wholesale for the bills paid in full: a part-period bill owes its days' share."""
+    bills = [b for b in bills if b["package_id"]]
+    if customer["operator_kind"] != "sub_operator" or not bills:
         return 0
-    return await conn.fetchval(
-        "SELECT coalesce(sum(pa.wholesale_price_minor), 0) FROM unnest($2::bigint[]) AS b(package_id)"
-        " JOIN package_assignments pa ON pa.operator_id = $1 AND pa.package_id = b.package_id",
-        customer["operator_id"], package_ids)
+    prices = dict(await conn.fetch("SELECT package_id, wholesale_price_minor FROM package_assignments"
+                                   " WHERE operator_id = $1 AND package_id = ANY($2::bigint[])",
+                                   customer["operator_id"], [b["package_id"] for b in bills]))
+    return sum(share_of_period(prices.get(b["package_id"], 0), (b["period_end"] - b["period_start"]).days,
+                               b["cycle_days"]) for b in bills)
 
 
 async def record_cash_payment(conn: asyncpg.Connection, scope: Scope, customer_id: int, amount_minor: int,
@@ -123,7 +126,7 @@ async def record_cash_payment(conn: asyncpg.Connection, scope: Scope, customer_i
         payment = await _insert_payment(conn, customer, amount_minor, "cash", single_bill, idempotency_key,
                                         collected_by, note, now)
 
-        wholesale = await _wholesale_for(conn, customer, [b["package_id"] for b in paid_now if b["package_id"]])
+        wholesale = await _wholesale_for(conn, customer, paid_now)
         await debit_reseller(conn, customer["operator_id"], customer["operator_parent_id"], customer["currency"],
                              wholesale, memo=f"customer {customer['username']}: {len(paid_now)} period(s)",
                              payment_id=payment["id"], created_by=collected_by)

@@ -119,6 +119,22 @@ async def test_postpaid_pays_for_the_period_that_ended(db, old_expiry, new_expir
     assert out.expires_at == new_expiry == await expiry(db, c["id"])
 
 
+@pytest.mark.parametrize("paid_from", ["cash", "advance"])
+async def test_a_reseller_pays_the_part_periods_share_of_the_wholesale_price(db, paid_from):
+    w = await isp(db, billing_day=1, wholesale_minor=35000, credit_limit_minor=10**9)
+    c = await customer(db, w, billing_anchor=date(2024, 11, 27))  # a sub-operator's customer
+    at = datetime(2024, 11, 27, 6, tzinfo=UTC)
+    if paid_from == "advance":
+        await payments.add_advance_payment(db, w.system, c["id"], 6667, now=at)
+    await billing.generate_bills(db, at, w.system, [c["id"]])
+    (bill,) = await bills_of(db, c["id"])
+    assert (bill["period_end"] - bill["period_start"]).days == 4 and bill["cycle_days"] == 30
+    if paid_from == "cash":
+        assert (await pay(db, w, c, 6667, at)).wholesale_minor == 4667
+    assert (await bills_of(db, c["id"]))[0]["status"] == "paid"
+    assert await db.fetchval("SELECT balance_minor FROM operators WHERE id = $1", w.sub["id"]) == -4667  # 4/30 of 350
+
+
 async def test_migration_0015_moves_old_part_period_bills_to_their_service_start(db):
     from radbill.db.migrate import discover
     (migration,) = [m for m in discover() if m.version.startswith("0015_")]
@@ -131,6 +147,7 @@ async def test_migration_0015_moves_old_part_period_bills_to_their_service_start
                          " $4, $4, now())", c["id"], c["operator_id"], c["package_id"], total)
     await db.execute(migration.sql)
     await db.execute(migration.sql)  # a second run changes nothing
-    assert [(b["period_start"], b["period_end"]) for b in await bills_of(db, joined["id"])] == [
-        (date(2024, 11, 27), date(2024, 12, 1))]
-    assert [b["period_start"] for b in await bills_of(db, longer["id"])] == [date(2024, 11, 1)]
+    assert [(b["period_start"], b["period_end"], b["cycle_days"]) for b in await bills_of(db, joined["id"])] == [
+        (date(2024, 11, 27), date(2024, 12, 1), 30)]
+    assert [(b["period_start"], b["cycle_days"]) for b in await bills_of(db, longer["id"])] == [
+        (date(2024, 11, 1), None)]

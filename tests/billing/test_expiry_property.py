@@ -63,6 +63,7 @@ async def scenario(url: str, cycle_kind, billing_day, validity_days, anchor_offs
             bought += local_midnight_utc(b["period_end"], timezone) - local_midnight_utc(b["period_start"], timezone)
             whole = period_containing(cycle, b["period_start"])
             assert whole.end == b["period_end"] and whole.start <= b["period_start"]  # a bill never spans periods
+            assert b["cycle_days"] == (None if whole.start == b["period_start"] else whole.days)
             days = (b["period_end"] - b["period_start"]).days
             assert abs(b["total_minor"] * whole.days - PRICE * days) * 2 <= whole.days  # its days' share, half-up
             worth += PRICE * days / whole.days
