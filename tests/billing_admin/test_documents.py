@@ -3,10 +3,14 @@ a two-decimal currency (BDT) and a zero-decimal one (JPY) — every page answers
 
 from __future__ import annotations
 
+import re
+import zlib
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
+from radbill import documents
 from radbill.services import payments
 from radbill.tenancy import Scope
 from tests.billing_admin.conftest import connect, issue_bills
@@ -18,6 +22,17 @@ EXPECTED = {
     "JPY": {"exact": ["JPY 50,000"], "partial": ["JPY 20,000"], "over": ["JPY 50,000", "JPY 30,000", "JPY 80,000"],
             "advance": ["JPY 12,345"]},
 }
+
+
+def pdf_text(body: bytes) -> str:
+    """The text an fpdf2 PDF drew with a core font: inflate the page streams, keep what each Tj shows."""
+    shown = []
+    for raw in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", body, re.S):
+        try:
+            shown += re.findall(rb"\((.*?)\) Tj", zlib.decompress(raw))
+        except zlib.error:  # an image or font: no text
+            continue
+    return "\n".join(t.decode("latin-1") for t in shown)
 
 
 async def _pay_all(url: str, tree, bills: dict) -> dict:
@@ -36,7 +51,10 @@ async def _pay_all(url: str, tree, bills: dict) -> dict:
 
 
 @pytest.mark.parametrize("currency", ["BDT", "JPY"])
-async def test_receipts_and_invoices_render_for_every_kind_of_payment(make_client, tree, fresh_db_url, currency):
+async def test_receipts_and_invoices_render_for_every_kind_of_payment(make_client, tree, fresh_db_url, currency,
+                                                                      monkeypatch):
+    # the built-in Latin-1 font writes the text as it is, so the PDF's amounts can be read back below
+    monkeypatch.setattr(documents, "_UNICODE_FONTS", (Path("/nonexistent/regular.ttf"), Path("/nonexistent/bold.ttf")))
     async with connect(fresh_db_url) as conn:
         await conn.execute("UPDATE operators SET currency = $1", currency)
     bills = await issue_bills(fresh_db_url)
@@ -53,6 +71,9 @@ async def test_receipts_and_invoices_render_for_every_kind_of_payment(make_clien
         body = await response.read()
         assert response.status == 200, (name, body[:300])
         assert response.content_type == "application/pdf" and body.startswith(b"%PDF")
+        text = pdf_text(body)
+        for amount in EXPECTED[currency][name]:
+            assert amount in text, (name, amount, text)
     outstanding = {"a1": 0, "a2": 30000, "b": 0}
     for customer, left in outstanding.items():
         bill = bills[customer]
@@ -63,3 +84,4 @@ async def test_receipts_and_invoices_render_for_every_kind_of_payment(make_clien
         response = await c.get(f"/bills/{bill['id']}/invoice.pdf")
         body = await response.read()
         assert response.status == 200 and body.startswith(b"%PDF")
+        assert f"Outstanding: {shown}" in pdf_text(body), (customer, shown)
