@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import secrets
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -15,6 +14,7 @@ from aiohttp import web
 import admin.views  # noqa: F401  (registers the routes)
 from admin import web as pipeline
 from admin.routing import add_routes
+from radbill.billing.money import format_minor
 from radbill.config import Config
 from radbill.db.pool import create_pool
 
@@ -23,9 +23,9 @@ log = logging.getLogger("radbill.admin")
 
 
 def money(minor: int | None, currency: str = "BDT") -> str:
-    """12345 BDT -> '৳ 123.45' style with the ISO code (two decimal minor units)."""
-    value = Decimal(int(minor or 0)) / 100
-    return f"{currency} {value:,.2f}"
+    """12345 BDT -> 'BDT 123.45', 12345 JPY -> 'JPY 12,345': radbill.billing.money.format_minor, the one rule
+    for every page and PDF (the currency decides the decimals); None shows as zero."""
+    return format_minor(0 if minor is None else minor, currency)
 
 
 def localtime(moment: datetime | None, timezone: str = "Asia/Dhaka", fmt: str = "%Y-%m-%d %H:%M") -> str:

@@ -541,10 +541,12 @@ CREATE TABLE public.bills (
     due_at timestamp with time zone NOT NULL,
     paid_at timestamp with time zone,
     note text,
+    cycle_days integer,
     CONSTRAINT bills_amount_minor_check CHECK ((amount_minor >= 0)),
     CONSTRAINT bills_check CHECK ((period_end > period_start)),
     CONSTRAINT bills_check1 CHECK (((paid_minor >= 0) AND (paid_minor <= total_minor))),
     CONSTRAINT bills_check2 CHECK (((status <> 'paid'::text) OR (paid_minor = total_minor))),
+    CONSTRAINT bills_cycle_days CHECK (((cycle_days IS NULL) OR (cycle_days >= (period_end - period_start)))),
     CONSTRAINT bills_status_check CHECK ((status = ANY (ARRAY['unpaid'::text, 'partial'::text, 'paid'::text, 'void'::text]))),
     CONSTRAINT bills_total_minor_check CHECK ((total_minor >= 0)),
     CONSTRAINT bills_vat_minor_check CHECK ((vat_minor >= 0))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 from radbill.errors import ValidationError
 
@@ -45,8 +46,22 @@ def parse_amount(text: str, currency: str = "BDT") -> int:
     return whole * 10**digits + (int(minor) if minor else 0)
 
 
+def whole_minor(amount_minor) -> int:
+    """`amount_minor` as an int; a whole Decimal (what Postgres returns for sum() of bigint) is accepted exactly.
+
+    Anything else (a float, a fraction of a minor unit, a bool, text) raises TypeError: it means a query or a
+    caller lost the integer-minor-units rule, and rounding it here would hide that.
+    """
+    if isinstance(amount_minor, int) and not isinstance(amount_minor, bool):
+        return amount_minor
+    if isinstance(amount_minor, Decimal) and amount_minor.is_finite() and amount_minor == amount_minor.to_integral_value():
+        return int(amount_minor)
+    raise TypeError(f"money must be whole minor units (an int), not {type(amount_minor).__name__} {amount_minor!r}")
+
+
 def format_minor(amount_minor: int, currency: str = "BDT") -> str:
-    """Render minor units for people: format_minor(123450, "BDT") == "BDT 1,234.50"."""
+    """Render minor units for people: format_minor(123450, "BDT") == "BDT 1,234.50", ("JPY") == "JPY 123,450"."""
+    amount_minor = whole_minor(amount_minor)
     digits = exponent(currency)
     sign = "-" if amount_minor < 0 else ""
     whole, frac = divmod(abs(amount_minor), 10**digits)

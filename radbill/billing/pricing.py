@@ -52,6 +52,12 @@ def first_period_price(price_minor: int, period: Period, service_start: date) ->
     return prorate(price_minor, served, period.days)
 
 
+def share_of_period(amount_minor: int, bill_days: int, cycle_days: int | None) -> int:
+    """What a bill of `bill_days` owes of a per-period amount (a reseller's wholesale price): the same half-up
+    proration as the customer's price; cycle_days None means the bill is a whole period."""
+    return amount_minor if cycle_days is None else prorate(amount_minor, bill_days, cycle_days)
+
+
 def apply_vat(price_minor: int, rate_basis_points: int = 0, price_includes_vat: bool = False) -> Amounts:
     """VAT at `rate_basis_points` (1500 = 15%): exclusive prices get VAT added; inclusive prices have it
     extracted (vat = price * rate / (10000 + rate)), both rounded half-up on minor units."""

@@ -4,7 +4,8 @@ Who is billed: active customers whose billing profile is prepaid or postpaid (ne
 radbill.billing.periods.billable_period in the operator's time zone, computed once per distinct (time zone,
 billing profile, anchor) — the calendar lives in the pure core; SQL only joins it. The service start (the
 customer's billing_anchor, else the local date it was created) anchors validity cycles and prorates a first
-fixed-day period (radbill.billing.pricing.first_period_price); periods that end on or before it are not billed.
+fixed-day period (radbill.billing.pricing.first_period_price) — that bill's period starts at the service start
+(rule 1 in radbill.billing); periods that end on or before it are not billed.
 Prices and VAT are computed in SQL with the same half-up integer formulas as radbill.billing.pricing (a test
 holds them equal).
 
@@ -21,6 +22,8 @@ from datetime import date, datetime
 import asyncpg
 
 from radbill.billing.periods import Cycle, billable_period, due_date, local_midnight_utc
+from radbill.billing.pricing import share_of_period
+from radbill.billing.service import PaidSpan, extend_expiry
 from radbill.errors import RadbillError
 from radbill.services import sms_events
 from radbill.services.customers import suspend_customer
@@ -58,7 +61,9 @@ WITH k AS (
               FROM operators a JOIN vat_profiles vp ON vp.id = a.vat_profile_id AND vp.active
              WHERE a.path @> o.path ORDER BY nlevel(a.path) DESC LIMIT 1) v
 ), cand AS (
-    SELECT c.id AS customer_id, c.operator_id, c.package_id, k.period_start, k.period_end, k.due_at, o.currency,
+    -- radbill.billing.service.charged_period: a bill's period is what it charges for (from the service start)
+    SELECT c.id AS customer_id, c.operator_id, c.package_id, k.period_start AS cycle_start,
+           greatest(k.period_start, s.service_start) AS period_start, k.period_end, k.due_at, o.currency,
            coalesce(c.custom_price_minor, pa.retail_price_minor, p.price_minor) AS price,
            s.service_start, coalesce(vat.rate, 0) AS rate, coalesce(vat.inclusive, false) AS inclusive
       FROM customers c
@@ -73,9 +78,9 @@ WITH k AS (
      WHERE {_FILTER} AND s.service_start < k.period_end
 ), priced AS (
     -- pricing.first_period_price: half-up proration of a period joined after its start
-    SELECT cand.*, CASE WHEN service_start > period_start
-                        THEN (price * (period_end - service_start) * 2 + (period_end - period_start))
-                             / (2 * (period_end - period_start))
+    SELECT cand.*, CASE WHEN service_start > cycle_start
+                        THEN (price * (period_end - service_start) * 2 + (period_end - cycle_start))
+                             / (2 * (period_end - cycle_start))
                         ELSE price END AS charged
       FROM cand
 ), taxed AS (
@@ -84,16 +89,17 @@ WITH k AS (
                           ELSE (charged * rate * 2 + 10000) / 20000 END AS vat
       FROM priced
 )
-SELECT customer_id, operator_id, package_id, period_start, period_end, currency,
+SELECT customer_id, operator_id, package_id, period_start, period_end,
+       CASE WHEN period_start > cycle_start THEN period_end - cycle_start END AS cycle_days, currency,
        CASE WHEN inclusive THEN charged - vat ELSE charged END AS amount_minor, vat AS vat_minor,
        CASE WHEN inclusive THEN charged ELSE charged + vat END AS total_minor, due_at
   FROM taxed
 """  # noqa: S608 -- fixed fragments of this module only
 
 _INSERT_SQL = f"""
-INSERT INTO bills (customer_id, operator_id, package_id, period_start, period_end, currency,
+INSERT INTO bills (customer_id, operator_id, package_id, period_start, period_end, cycle_days, currency,
                    amount_minor, vat_minor, total_minor, due_at, issued_at)
-SELECT customer_id, operator_id, package_id, period_start, period_end, currency,
+SELECT customer_id, operator_id, package_id, period_start, period_end, cycle_days, currency,
        amount_minor, vat_minor, total_minor, due_at, $9
   FROM ({_CANDIDATES_SQL}) x
  ORDER BY customer_id
@@ -201,7 +207,7 @@ SELECT c.id FROM customers c
 _WALLETS_SQL = """
 SELECT b.id AS bill_id, b.operator_id, b.currency, o.kind AS operator_kind, o.parent_id,
        least(w.wallet, b.total_minor) AS amount, w.wallet >= b.total_minor AS full,
-       coalesce(pa.wholesale_price_minor, 0) AS wholesale
+       coalesce(pa.wholesale_price_minor, 0) AS wholesale, b.period_end - b.period_start AS days, b.cycle_days
   FROM bills b
   JOIN ledger_accounts a ON a.kind = 'customer_advance' AND a.customer_id = b.customer_id AND a.currency = b.currency
  CROSS JOIN LATERAL (SELECT -coalesce(sum(e.amount_minor), 0) AS wallet
@@ -240,11 +246,36 @@ UPDATE bills b SET paid_minor = b.paid_minor + t.amount,
   FROM unnest($1::bigint[], $2::bigint[]) AS t(id, amount) WHERE b.id = t.id
 """
 
-_EXTEND_SQL = """
-UPDATE customers c SET expires_at = greatest($2, coalesce(c.expires_at, $2)) + make_interval(hours => 24 * p.validity_days)
-  FROM bills b, packages p
- WHERE b.id = ANY($1::bigint[]) AND c.id = b.customer_id AND p.id = c.package_id
+_PAID_SPANS_SQL = """
+SELECT c.id, c.expires_at, bp.billing_type, o.timezone,
+       array_agg(b.period_start ORDER BY b.period_start) AS starts, array_agg(b.period_end ORDER BY b.period_start) AS ends
+  FROM bills b
+  JOIN customers c ON c.id = b.customer_id
+  JOIN operators o ON o.id = c.operator_id
+  JOIN billing_profiles bp ON bp.id = c.billing_profile_id
+ WHERE b.id = ANY($1::bigint[])
+ GROUP BY c.id, bp.billing_type, o.timezone
+ ORDER BY c.id
 """
+
+_SET_EXPIRY_SQL = """
+UPDATE customers c SET expires_at = t.expires_at
+  FROM unnest($1::bigint[], $2::timestamptz[]) AS t(id, expires_at)
+ WHERE c.id = t.id AND c.expires_at IS DISTINCT FROM t.expires_at
+"""
+
+
+async def extend_paid_service(conn: asyncpg.Connection, paid_bill_ids: list[int]) -> dict[int, datetime | None]:
+    """Move each customer's expiry over the bills just paid in full (radbill.billing.service.extend_expiry, rule 3
+    of radbill.billing); the caller holds the customers' lock. Returns {customer id: new expiry}."""
+    if not paid_bill_ids:
+        return {}
+    new = {}
+    for r in await conn.fetch(_PAID_SPANS_SQL, paid_bill_ids):
+        spans = [PaidSpan.of_bill(start, end, r["timezone"]) for start, end in zip(r["starts"], r["ends"], strict=True)]
+        new[r["id"]] = extend_expiry(r["expires_at"], spans, r["billing_type"])
+    await conn.execute(_SET_EXPIRY_SQL, list(new), list(new.values()))
+    return new
 
 
 async def apply_advance(conn: asyncpg.Connection, bill_ids: list[int], now: datetime) -> int:
@@ -256,8 +287,9 @@ async def apply_advance(conn: asyncpg.Connection, bill_ids: list[int], now: date
         return 0
     needs: dict[int, list] = {}
     for r in rows:
-        if r["full"] and r["operator_kind"] == "sub_operator" and r["wholesale"] > 0:
-            needs.setdefault(r["operator_id"], [r["parent_id"], r["currency"], 0])[2] += r["wholesale"]
+        wholesale = share_of_period(r["wholesale"], r["days"], r["cycle_days"])
+        if r["full"] and r["operator_kind"] == "sub_operator" and wholesale > 0:
+            needs.setdefault(r["operator_id"], [r["parent_id"], r["currency"], 0])[2] += wholesale
     covered = {r["id"] for r in await conn.fetch(_DEBIT_RESELLERS_SQL, list(needs),
                                                    [n[2] for n in needs.values()])}
     for operator_id in sorted(covered):
@@ -270,7 +302,7 @@ async def apply_advance(conn: asyncpg.Connection, bill_ids: list[int], now: date
     bill_ids, amounts = [r["bill_id"] for r in kept], [r["amount"] for r in kept]
     await conn.execute(_APPLY_ENTRIES_SQL, bill_ids, amounts)
     await conn.execute(_APPLY_BILLS_SQL, bill_ids, amounts, now)
-    await conn.execute(_EXTEND_SQL, [r["bill_id"] for r in kept if r["full"]], now)
+    await extend_paid_service(conn, [r["bill_id"] for r in kept if r["full"]])
     return len(kept)
 
 

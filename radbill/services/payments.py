@@ -4,8 +4,9 @@ Rules:
 - An idempotency key seen before returns the first payment and records nothing new.
 - A payment is spread over the customer's open bills oldest first (or only over `bill_id` when given); what
   is left goes to the advance wallet.
-- A bill that becomes fully paid activates its period: the expiry moves to max(now, expires_at) + the
-  package's validity, and a sub-operator's balance is debited the package's wholesale price (guarded; when
+- A bill that becomes fully paid activates its period: the expiry moves over it by rule 3 of radbill.billing
+  (max(expiry, period start) + the period's length; a partial payment extends nothing), and a sub-operator's
+  balance is debited the package's wholesale price, prorated like the bill for a part period (guarded; when
   the balance cannot cover it, the whole payment rolls back).
 - A suspended customer is reactivated when the payment leaves no open bill.
 """
@@ -13,14 +14,14 @@ Rules:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import asyncpg
 
 from radbill import clock
-from radbill.billing.pricing import allocate
+from radbill.billing.pricing import allocate, share_of_period
 from radbill.errors import NotFound, ValidationError
-from radbill.services import audit
+from radbill.services import audit, billing
 from radbill.services.customers import activate_customer
 from radbill.services.ledger import Entry, account_id, debit_reseller, load_customer, post
 from radbill.services.outbox_queue import enqueue
@@ -91,13 +92,16 @@ async def _open_bills(conn, customer_id: int, bill_id: int | None) -> list[async
                             " ORDER BY period_start, id FOR UPDATE", customer_id)
 
 
-async def _wholesale_for(conn, customer, package_ids: list[int]) -> int:
-    if customer["operator_kind"] != "sub_operator" or not package_ids:
+async def _wholesale_for(conn, customer, bills: list[asyncpg.Record]) -> int:
+    """The sub-operator's wholesale for the bills paid in full: a part-period bill owes its days' share."""
+    bills = [b for b in bills if b["package_id"]]
+    if customer["operator_kind"] != "sub_operator" or not bills:
         return 0
-    return await conn.fetchval(
-        "SELECT coalesce(sum(pa.wholesale_price_minor), 0) FROM unnest($2::bigint[]) AS b(package_id)"
-        " JOIN package_assignments pa ON pa.operator_id = $1 AND pa.package_id = b.package_id",
-        customer["operator_id"], package_ids)
+    prices = dict(await conn.fetch("SELECT package_id, wholesale_price_minor FROM package_assignments"
+                                   " WHERE operator_id = $1 AND package_id = ANY($2::bigint[])",
+                                   customer["operator_id"], [b["package_id"] for b in bills]))
+    return sum(share_of_period(prices.get(b["package_id"], 0), (b["period_end"] - b["period_start"]).days,
+                               b["cycle_days"]) for b in bills)
 
 
 async def record_cash_payment(conn: asyncpg.Connection, scope: Scope, customer_id: int, amount_minor: int,
@@ -121,7 +125,7 @@ async def record_cash_payment(conn: asyncpg.Connection, scope: Scope, customer_i
         payment = await _insert_payment(conn, customer, amount_minor, "cash", single_bill, idempotency_key,
                                         collected_by, note, now)
 
-        wholesale = await _wholesale_for(conn, customer, [b["package_id"] for b in paid_now if b["package_id"]])
+        wholesale = await _wholesale_for(conn, customer, paid_now)
         await debit_reseller(conn, customer["operator_id"], customer["operator_parent_id"], customer["currency"],
                              wholesale, memo=f"customer {customer['username']}: {len(paid_now)} period(s)",
                              payment_id=payment["id"], created_by=collected_by)
@@ -141,7 +145,7 @@ async def record_cash_payment(conn: asyncpg.Connection, scope: Scope, customer_i
                 " FROM unnest($1::bigint[], $2::bigint[]) AS t(id, amount) WHERE b.id = t.id",
                 [b["id"] for b, _, _ in touched], [a for _, a, _ in touched], now)
 
-        expires_at, reactivated = await _activate(conn, scope, customer, len(paid_now), now)
+        expires_at, reactivated = await _activate(conn, scope, customer, [b["id"] for b in paid_now])
         applied = amount_minor - split.remainder
         await _queue_sms(conn, customer, "payment_received", payment, bills_paid=[b["id"] for b in paid_now],
                          applied_minor=applied, advance_minor=split.remainder, expires_at=expires_at)
@@ -154,14 +158,12 @@ async def record_cash_payment(conn: asyncpg.Connection, scope: Scope, customer_i
                           expires_at, reactivated)
 
 
-async def _activate(conn, scope: Scope, customer, periods_paid: int, now: datetime) -> tuple[datetime | None, bool]:
-    """Extend the expiry by the paid periods; reactivate a suspended customer with no open bill left, through
+async def _activate(conn, scope: Scope, customer, paid_bill_ids: list[int]) -> tuple[datetime | None, bool]:
+    """Extend the expiry over the bills paid in full; reactivate a suspended customer with no open bill left, through
     the one status write path (audit row, walled-garden sessions disconnected, activation SMS)."""
     expires_at = customer["expires_at"]
-    if periods_paid:
-        validity = await conn.fetchval("SELECT validity_days FROM packages WHERE id = $1", customer["package_id"])
-        expires_at = max(now, expires_at or now) + timedelta(days=validity * periods_paid)
-        await conn.execute("UPDATE customers SET expires_at = $2 WHERE id = $1", customer["id"], expires_at)
+    if paid_bill_ids:
+        expires_at = (await billing.extend_paid_service(conn, paid_bill_ids))[customer["id"]]
     reactivate = customer["status"] == "suspended" and not await conn.fetchval(
         "SELECT exists(SELECT 1 FROM bills WHERE customer_id = $1 AND status IN ('unpaid', 'partial'))",
         customer["id"])

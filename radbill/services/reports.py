@@ -300,8 +300,9 @@ async def receipt(conn: asyncpg.Connection, scope: Scope, payment_id: int) -> di
         "  FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id JOIN bills b ON b.id = e.bill_id"
         " WHERE e.payment_id = $1 AND a.kind = 'customer_receivable' ORDER BY b.period_start, b.id", payment_id)
     advance = await conn.fetchval(
-        "SELECT coalesce(-sum(e.amount_minor), 0) FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id"
-        " WHERE e.payment_id = $1 AND a.kind = 'customer_advance'", payment_id)
+        "SELECT coalesce(-sum(e.amount_minor), 0)::bigint FROM ledger_entries e"  # sum(bigint) is numeric
+        "  JOIN ledger_accounts a ON a.id = e.account_id WHERE e.payment_id = $1 AND a.kind = 'customer_advance'",
+        payment_id)
     return {"payment": payment, "customer": customer, "lines": list(lines), "advance_minor": advance,
             "isp": await isp_for(conn, customer["operator_id"])}
 

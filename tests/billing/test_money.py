@@ -75,6 +75,15 @@ def test_vat_parts_add_up_and_round_half_up(price, rate, inclusive):
         assert a.net_minor == price and a.vat_minor == exact_half_up(price * rate, 10000)
 
 
+def test_format_minor_takes_a_whole_decimal_and_refuses_anything_else():
+    # Postgres answers sum(bigint) as numeric: a whole Decimal is exact, a fraction or a float is a bug upstream
+    assert format_minor(Decimal("-30000"), "BDT") == "BDT -300.00"
+    assert format_minor(Decimal("30000"), "JPY") == "JPY 30,000"
+    for bad in (Decimal("1.5"), 1.0, True, "100", None, Decimal("NaN")):
+        with pytest.raises(TypeError, match="whole minor units"):
+            format_minor(bad, "BDT")
+
+
 @pytest.mark.parametrize(("price", "rate", "inclusive", "vat"), [(50000, 1500, False, 7500), (50000, 1500, True, 6522),
                                                                   (1, 5000, False, 1), (3, 5000, False, 2),
                                                                   (115, 1500, True, 15)])

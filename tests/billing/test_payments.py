@@ -33,7 +33,7 @@ async def test_full_cash_payment_pays_extends_reactivates_and_queues(db):
     assert out.bills_paid == (bill["id"],) and out.reactivated and out.wholesale_minor == 35000
     row = await db.fetchrow("SELECT * FROM customers WHERE id = $1", c["id"])
     assert (row["status"], row["status_reason"]) == ("active", "payment received")  # via activate_customer
-    assert row["expires_at"] == NOW + timedelta(days=33)  # from the later of now and the old expiry
+    assert row["expires_at"] == NOW + timedelta(days=3 + 31)  # March's 31 days, from the expiry (past its start)
     bill = await db.fetchrow("SELECT * FROM bills WHERE id = $1", bill["id"])
     assert (bill["status"], bill["paid_minor"], bill["paid_at"]) == ("paid", 50000, NOW)
     assert await db.fetchval("SELECT balance_minor FROM operators WHERE id = $1", w.sub["id"]) == -35000
