@@ -1,8 +1,7 @@
 """Bills & Payments read side: scoped bill and payment lists, their exports, receipt and invoice data, reseller
 balances. Nothing here writes; every query takes the caller's Scope (a foreign id is NotFound, like a missing one).
 
-Exports are opened by spreadsheet programs, which run a cell that starts with = + - @ (or a tab / carriage
-return before one) as a formula: `neutralise` prefixes such text with an apostrophe (OWASP "CSV injection").
+Exports are opened by spreadsheet programs: every text cell goes through `radbill.spreadsheet.neutralise`.
 """
 
 from __future__ import annotations
@@ -21,20 +20,13 @@ from radbill.billing.periods import local_midnight_utc
 from radbill.errors import NotFound, ValidationError
 from radbill.services.customers import get_customer
 from radbill.services.filters import ScopedWhere
+from radbill.spreadsheet import neutralise
 from radbill.tenancy import Scope
 
 METHODS = ("cash", "advance", "bank", "mobile_wallet", "gateway")
 BILL_STATUSES = ("unpaid", "partial", "paid", "void")
 LIST_LIMIT = 500
 EXPORT_LIMIT = 100_000
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(value):
-    """Text a spreadsheet would run as a formula gets a leading apostrophe; anything else is returned as is."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
 
 
 def _day(text: str | None, label: str) -> date | None:
