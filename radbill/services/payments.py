@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from radbill import clock
+from radbill.billing.money import check_amount
 from radbill.billing.pricing import allocate
 from radbill.errors import NotFound, ValidationError
 from radbill.services import audit
@@ -73,11 +74,6 @@ async def _queue_sms(conn, customer, event: str, payment, **extra) -> None:
                        customer["operator_id"], json.dumps(payload, default=str), f"sms:{event}:{payment['id']}")
 
 
-def _check_amount(amount_minor: int) -> None:
-    if not isinstance(amount_minor, int) or amount_minor <= 0:
-        raise ValidationError("the amount must be more than zero", {"amount": "must be positive"})
-
-
 async def _open_bills(conn, customer_id: int, bill_id: int | None) -> list[asyncpg.Record]:
     if bill_id is not None:
         bill = await conn.fetchrow("SELECT * FROM bills WHERE id = $1 AND customer_id = $2 FOR UPDATE",
@@ -106,11 +102,11 @@ async def record_cash_payment(conn: asyncpg.Connection, scope: Scope, customer_i
                               collected_by: int | None = None, note: str | None = None,
                               now: datetime | None = None) -> PaymentOutcome:
     """Record cash collected from a customer, in one transaction (see the module rules)."""
-    _check_amount(amount_minor)
     now = now or clock.now()
     collected_by = collected_by if collected_by is not None else scope.account_id
     async with conn.transaction():
         customer = await load_customer(conn, scope, customer_id, lock=True)
+        check_amount(amount_minor, customer["currency"])
         first = await _existing(conn, customer_id, idempotency_key)
         if first is not None:
             return PaymentOutcome(first, duplicate=True)
@@ -175,11 +171,11 @@ async def add_advance_payment(conn: asyncpg.Connection, scope: Scope, customer_i
                               idempotency_key: str | None = None, collected_by: int | None = None,
                               note: str | None = None, now: datetime | None = None) -> PaymentOutcome:
     """Put money into the customer's advance wallet (the next bill run draws on it), in one transaction."""
-    _check_amount(amount_minor)
     now = now or clock.now()
     collected_by = collected_by if collected_by is not None else scope.account_id
     async with conn.transaction():
         customer = await load_customer(conn, scope, customer_id, lock=True)
+        check_amount(amount_minor, customer["currency"])
         first = await _existing(conn, customer_id, idempotency_key)
         if first is not None:
             return PaymentOutcome(first, duplicate=True)

@@ -323,7 +323,7 @@ async def sub_operator_balances(conn: asyncpg.Connection, scope: Scope) -> list[
     """Every sub-operator below the caller with its balance, credit limit and what it can still spend."""
     return await conn.fetch(
         "SELECT o.id, o.name, o.business_name, o.status, o.currency, o.balance_minor, o.credit_limit_minor,"
-        "       o.balance_minor + o.credit_limit_minor AS available_minor, p.name AS parent_name"
+        "       o.balance_minor::numeric + o.credit_limit_minor AS available_minor, p.name AS parent_name"
         "  FROM operators o JOIN operators p ON p.id = o.parent_id"
         " WHERE o.kind = 'sub_operator' AND o.path <@ $1::ltree AND o.id <> $2 ORDER BY p.name, o.name",
         scope.path, scope.operator_id)
@@ -333,7 +333,7 @@ async def reseller(conn: asyncpg.Connection, scope: Scope, operator_id: int) -> 
     """A sub-operator the caller may see (itself included), else NotFound."""
     row = await conn.fetchrow(
         "SELECT id, name, kind, currency, timezone, balance_minor, credit_limit_minor,"
-        "       balance_minor + credit_limit_minor AS available_minor FROM operators"
+        "       balance_minor::numeric + credit_limit_minor AS available_minor FROM operators"
         " WHERE id = $1 AND kind = 'sub_operator' AND path <@ $2::ltree", operator_id, scope.path)
     if row is None:
         raise NotFound(f"Sub-operator {operator_id} was not found.")

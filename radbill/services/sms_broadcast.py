@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from radbill import validate
-from radbill.billing.money import format_minor
+from radbill.billing.money import check_amount, format_minor
 from radbill.errors import NotFound, PermissionDenied, ValidationError
 from radbill.services import audit
 from radbill.services.sms import gateway_for, local_date, segment_price
@@ -226,10 +226,13 @@ async def top_up(conn: asyncpg.Connection, scope: Scope, operator_id: int, amoun
     if amount_minor <= 0 and price_minor is None:
         raise ValidationError("Enter an amount above zero.", {"amount": "must be positive"})
     async with conn.transaction():
-        child = await conn.fetchrow("SELECT id, sms_balance FROM operators WHERE id = $1 AND parent_id = $2"
+        child = await conn.fetchrow("SELECT id, sms_balance, currency FROM operators WHERE id = $1 AND parent_id = $2"
                                     " FOR NO KEY UPDATE", operator_id, scope.operator_id)
         if child is None:
             raise NotFound("operator not found")
+        check_amount(amount_minor, child["currency"], allow_zero=True)
+        if price_minor is not None:
+            check_amount(price_minor, child["currency"], "price", allow_zero=True)
         balance = child["sms_balance"]
         if amount_minor > 0:
             balance = await conn.fetchval("UPDATE operators SET sms_balance = sms_balance + $2 WHERE id = $1"
