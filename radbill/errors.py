@@ -31,3 +31,12 @@ class ValidationError(RadbillError):
     def __init__(self, message: str, fields: dict[str, str] | None = None):
         super().__init__(message)
         self.fields = fields or {}
+
+
+class RepeatSuspected(ValidationError):
+    """The action looks like one already done a moment ago (`first`: e.g. the same payment entered again after
+    going Back); nothing was done. Send it again with the explicit confirmation to do it a second time."""
+
+    def __init__(self, message: str, first, fields: dict[str, str] | None = None):
+        super().__init__(message, fields or {"confirm_repeat": "needed"})
+        self.first = first
