@@ -72,7 +72,8 @@ def parse_amount(text: str, currency: str = "BDT", *, allow_zero: bool = True) -
     digits = exponent(currency)
     frac = match.group("frac") if match else None
     if not match or (frac is not None and len(frac) > digits):
-        raise ValidationError(f"{text!r} is not an amount: write it like 1,234.50 (at most {digits} decimals)",
+        shown = text if len(text or "") <= 30 else text[:30] + "…"  # the sentence is shown, the input may be huge
+        raise ValidationError(f"{shown!r} is not an amount: write it like 1,234.50 (at most {digits} decimals)",
                               {"amount": "not an amount"})
     whole = int(match.group("int").replace(",", ""))
     minor = (frac or "").ljust(digits, "0")
