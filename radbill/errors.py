@@ -1,5 +1,7 @@
 """One error hierarchy; each edge maps it once (HTTP status, RLM code, CLI exit)."""
 
+from contextlib import contextmanager
+
 
 class RadbillError(Exception):
     """Base of every error radbill raises on purpose; the message is a sentence a user can act on."""
@@ -92,3 +94,16 @@ def validation_error_from_database(exc: Exception) -> ValidationError | None:
     label = field.replace("_minor", "").replace("_", " ").capitalize() if field else "A value"
     message = _SENTENCES.get(state, _GENERIC).format(label=label)
     return ValidationError(message, {field or "form": message})
+
+
+@contextmanager
+def database_refusals():
+    """Around a service's write: a database refusal of the input leaves as the ValidationError naming its field
+    (so the form shows it next to the field); anything else passes through untouched."""
+    try:
+        yield
+    except Exception as exc:
+        refusal = validation_error_from_database(exc)
+        if refusal is None:
+            raise
+        raise refusal from exc

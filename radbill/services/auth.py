@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from radbill import clock, totp
-from radbill.errors import NotFound, PermissionDenied, RadbillError, ValidationError
+from radbill.errors import NotFound, PermissionDenied, RadbillError, ValidationError, database_refusals
 from radbill.passwords import generate, hash_password, verify_password
 from radbill.services import audit
 from radbill.tenancy import Scope
@@ -297,17 +297,20 @@ async def create_operator_with_login(conn: asyncpg.Connection, scope: Scope, nam
     if fields:
         raise ValidationError("Please correct the form.", fields)
     password = generate(14)
-    async with conn.transaction():
-        parent = await conn.fetchrow("SELECT timezone, currency FROM operators WHERE id = $1", scope.operator_id)
-        op_id = await conn.fetchval(
-            "INSERT INTO operators (kind, parent_id, name, timezone, currency) VALUES ($1, $2, $3, $4, $5) RETURNING id",
-            CHILD_KIND[scope.role], scope.operator_id, name.strip(), parent["timezone"], parent["currency"])
-        account_id = await conn.fetchval(
-            "INSERT INTO accounts (operator_id, role, username, password_hash, full_name) VALUES ($1, $2, $3, $4, $5)"
-            " RETURNING id", op_id, CHILD_KIND[scope.role], username, hash_password(password), full_name.strip())
-        await audit.record(conn, scope, "create", "operator", op_id, {"name": name, "login": username}, ip)
-        await audit.record(conn, scope, "create", "account", account_id, {"username": username}, ip,
-                           operator_id=op_id)
+    with database_refusals():  # e.g. a 10,000-character name: the CHECK's refusal names the field
+        async with conn.transaction():
+            parent = await conn.fetchrow("SELECT timezone, currency FROM operators WHERE id = $1", scope.operator_id)
+            op_id = await conn.fetchval(
+                "INSERT INTO operators (kind, parent_id, name, timezone, currency) VALUES ($1, $2, $3, $4, $5)"
+                " RETURNING id", CHILD_KIND[scope.role], scope.operator_id, name.strip(), parent["timezone"],
+                parent["currency"])
+            account_id = await conn.fetchval(
+                "INSERT INTO accounts (operator_id, role, username, password_hash, full_name)"
+                " VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                op_id, CHILD_KIND[scope.role], username, hash_password(password), full_name.strip())
+            await audit.record(conn, scope, "create", "operator", op_id, {"name": name, "login": username}, ip)
+            await audit.record(conn, scope, "create", "account", account_id, {"username": username}, ip,
+                               operator_id=op_id)
     return op_id, password
 
 
