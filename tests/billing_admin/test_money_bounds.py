@@ -1,6 +1,10 @@
 """One bound on every money input, digits of one script, and pages that render whatever the stored values."""
 
+import unicodedata
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from radbill.billing.money import MAX_MAJOR, max_minor, parse_amount
 from radbill.errors import ValidationError
@@ -21,6 +25,17 @@ def test_bengali_digits_and_the_bound_itself_are_accepted(text, minor):
 def test_foreign_digits_and_huge_amounts_get_a_sentence(text, says):
     with pytest.raises(ValidationError, match=says):
         parse_amount(text)
+
+
+FOREIGN_DIGITS = [chr(c) for c in range(0x80, 0x10000) if unicodedata.category(chr(c)) == "Nd"
+                  and not 0x09E6 <= c <= 0x09EF]  # every non-ASCII digit except Bengali's
+
+
+@settings(max_examples=200)
+@given(st.text("0123456789,.", max_size=8), st.sampled_from(FOREIGN_DIGITS), st.text("0123456789", max_size=4))
+def test_any_other_scripts_digit_anywhere_is_refused(before, digit, after):
+    with pytest.raises(ValidationError, match="digits 0-9"):
+        parse_amount(before + digit + after)
 
 
 def test_the_bound_follows_the_currency_and_whole_numbers_refuse_foreign_digits():
