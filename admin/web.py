@@ -15,7 +15,13 @@ import jinja2
 from aiohttp import web
 
 from admin.routing import OPERATOR_ONLY_SECTIONS, access_of
-from radbill.errors import NotFound, PermissionDenied, RadbillError
+from radbill.errors import (
+    NotFound,
+    PermissionDenied,
+    RadbillError,
+    ValidationError,
+    validation_error_from_database,
+)
 from radbill.services import audit
 from radbill.services import auth as auth_service
 
@@ -61,9 +67,24 @@ def _unsign(app: web.Application, value: str) -> bytes | None:
     return payload if hmac.compare_digest(mac.encode(), expected.encode()) else None
 
 
+FLASH_MAX_CHARS = 400  # a message may quote what was typed; a cookie over ~4 KB is dropped or breaks the reply
+
+
 def flash(response: web.StreamResponse, request: web.Request, message: str, kind: str = "ok") -> None:
+    if len(message) > FLASH_MAX_CHARS:
+        message = message[:FLASH_MAX_CHARS - 1] + "…"
     response.set_cookie("radbill_flash", _sign(request.app, json.dumps([kind, message]).encode()), path="/",
                         httponly=True, samesite="Lax", secure=request.app["config"].cookie_secure, max_age=60)
+
+
+def form_choice(form, key: str, allowed: tuple[str, ...]) -> str:
+    """A posted value that must be one of `allowed` (a status button's value); anything else is refused, never
+    read as the other choice."""
+    value = str(form.get(key, "") or "")
+    if value not in allowed:
+        raise ValidationError(f"Choose {' or '.join(allowed)} (reload the page and use its buttons).",
+                              {key: "not a choice"})
+    return value
 
 
 def see_other(location: str) -> web.Response:
@@ -144,7 +165,19 @@ async def errors(request: web.Request, handler):
         log.warning("database unreachable on %s %s", request.method, request.path)
         return render(request, "error.html", status=503, title="Database unavailable",
                       message="The database is restarting or unreachable. Wait a few seconds, then try again.")
-    except (asyncpg.DataError, OverflowError):  # e.g. an id far beyond bigint typed into a URL or form
+    except asyncpg.PostgresError as exc:  # a value the database refused (CHECK, UNIQUE, NOT NULL, too long...)
+        refusal = validation_error_from_database(exc)
+        if refusal is not None and "form" not in refusal.fields:
+            return render(request, "error.html", status=422, title="Please correct the form",
+                          message=str(refusal) + " Go back to the form to change it.")
+        if refusal is not None or isinstance(exc, asyncpg.DataError):  # e.g. an id far beyond bigint in a URL
+            return render(request, "error.html", status=400, title="That did not work",
+                          message="A value in the request is out of range or in the wrong form. "
+                                  "Go back and check what was entered.")
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return render(request, "error.html", status=500, title="Something went wrong",
+                      message="The error was logged. Try again, and tell your administrator if it persists.")
+    except (asyncpg.DataError, OverflowError):  # asyncpg's own argument checks (not a server refusal)
         return render(request, "error.html", status=400, title="That did not work",
                       message="A number in the request is out of range. Go back and check what was entered.")
     except Exception:

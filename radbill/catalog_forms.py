@@ -88,7 +88,9 @@ def format_price(minor: int | None, currency: str) -> str:
 def parse_price(text: str, currency: str) -> int:
     try:
         return parse_amount(text, currency)
-    except (ValidationError, ValueError):
+    except ValidationError as exc:
+        if exc.fields.get("amount") in ("too large", "foreign digits"):  # its own sentence says what to do
+            raise ValueError(str(exc)) from None
         raise ValueError(f"Write an amount like 500 or 1,234.50 (at most {exponent(currency)} decimals).") from None
 
 

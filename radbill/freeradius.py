@@ -17,6 +17,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from radbill.config import PROJECT_ROOT
 from radbill.errors import ConfigError, RadbillError
+from radbill.logfiles import open_log
 
 RADDB = PROJECT_ROOT / "raddb"
 log = logging.getLogger("radbill.freeradius")
@@ -142,7 +143,8 @@ def check_config(settings: RadiusSettings) -> subprocess.CompletedProcess:
 def start(settings: RadiusSettings, log_path: Path | None = None, handover: dict[str, str] | None = None
           ) -> subprocess.Popen:
     env = {**os.environ, **environment(settings), **(handover or {})}
-    out = open(log_path or settings.state_dir / "log" / "radiusd.out", "ab")  # owned by the child from here on
+    out = open_log(log_path or settings.state_dir / "log" / "radiusd.out")  # owned by the child from here on
+    open_log(settings.state_dir / "log" / "radius.log").close()  # FreeRADIUS appends to it, keeping our mode
     return subprocess.Popen(command(), env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 

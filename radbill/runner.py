@@ -20,6 +20,7 @@ from radbill.config import Config
 from radbill.db.cluster import AdoptedProcess, LocalCluster
 from radbill.db.migrate import migrate_url
 from radbill.errors import RadbillError
+from radbill.logfiles import open_log
 from radbill.supervise import Child, Supervisor, terminate
 
 log = logging.getLogger("radbill.run")
@@ -56,7 +57,7 @@ def _python_child(name: str, args: list[str], log_path, ready) -> Child:
     """A radbill Python process (admin, scheduler) started now, restarted by the supervisor if it dies."""
 
     def start() -> subprocess.Popen:
-        out = open(log_path, "ab")  # owned by the child from here on
+        out = open_log(log_path)  # owned by the child from here on
         process = subprocess.Popen([sys.executable, *args], env=os.environ.copy(), stdout=out,
                                    stderr=subprocess.STDOUT, start_new_session=True)
         ready(process)

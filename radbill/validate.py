@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 
 from radbill.policy import normalise_mac
 
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+# Bengali digits are what Bangladeshi keyboards type; every other script's digits are refused with a sentence
+# rather than read silently as numbers (Python's int() and the regex \d accept them all).
+_BENGALI_DIGITS = str.maketrans("০১২৩৪৫৬৭৮৯", "0123456789")
 _BD_MOBILE = re.compile(r"^1[3-9][0-9]{8}$")  # after the country code: 01XNNNNNNNN without its 0
 
 
@@ -72,9 +76,18 @@ def ipv4_host(value: str) -> str:
     return str(address)
 
 
+def ascii_digits(text: str) -> str:
+    """Bengali digits -> ASCII ones; ValueError with a sentence for digits of any other script."""
+    text = text.translate(_BENGALI_DIGITS)
+    if any(not ch.isascii() and unicodedata.category(ch) == "Nd" for ch in text):
+        raise ValueError("Write numbers with the digits 0-9 (or Bengali ০-৯).")
+    return text
+
+
 def positive_int(value: str, low: int = 1, high: int = 1_000_000) -> int:
+    text = ascii_digits(value.strip())
     try:
-        number = int(value.strip())
+        number = int(text)
     except ValueError:
         raise ValueError("Enter a whole number.") from None
     if not low <= number <= high:

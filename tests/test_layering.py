@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PURE_PACKAGES = ["radbill/policy", "radbill/billing", "radbill/sms", "radbill/importing", "radbill/validate.py",
-                 "radbill/catalog_forms.py", "radbill/customer_forms.py"]
+                 "radbill/catalog_forms.py", "radbill/customer_forms.py", "radbill/spreadsheet.py"]
 IO_MODULES = {
     "asyncpg", "psycopg", "psycopg2", "aiohttp", "requests", "httpx", "urllib.request", "socket", "subprocess",
     "radiusd", "pyrad", "apscheduler", "jinja2", "sqlite3", "asyncio", "threading", "http", "smtplib",

@@ -106,6 +106,10 @@ def test_run_starts_everything_and_stops_cleanly(run_env, var_dir):
 
         settings = read_env_file(var_dir / "radbill.env")
         assert oct((var_dir / "radbill.env").stat().st_mode & 0o777) == "0o600"
+        logs = {p.name: oct(p.stat().st_mode & 0o777) for p in [*(var_dir / "log").glob("*.log"),
+                                                                  *(var_dir / "radius" / "log").glob("*")]}
+        assert {"postgres.log", "freeradius.log", "admin.log", "scheduler.log", "radius.log"} <= set(logs)
+        assert set(logs.values()) == {"0o640"}, logs  # logs carry usernames and addresses: not world-readable
         with psycopg.connect(settings["DATABASE_URL"]) as conn:
             assert conn.execute("SELECT count(*) FROM customers").fetchone()[0] == 5
         assert stop(process) == 0

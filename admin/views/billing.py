@@ -15,7 +15,7 @@ from admin.routing import ALL_ROLES, route
 from admin.web import redirect, render
 from radbill import clock
 from radbill.billing.money import parse_amount
-from radbill.errors import ValidationError
+from radbill.errors import RepeatSuspected, ValidationError
 from radbill.services import billing, payments, reports
 
 COLLECT, MANAGE, REPORTS = "billing.collect", "billing.manage", "reports.view"
@@ -85,11 +85,11 @@ KINDS = {"cash": "Collect cash", "advance": "Add advance payment"}
 
 
 async def _collect_page(request, scope, customer_id: int, form: dict, errors: dict | None = None,
-                        message: str | None = None, status: int = 200) -> web.Response:
+                        message: str | None = None, status: int = 200, repeat=None) -> web.Response:
     async with request.app["pool"].acquire() as conn:
         data = await reports.customer_billing(conn, scope, customer_id)
     return render(request, "billing_collect.html", status=status, form=form, errors=errors or {},
-                  message=message, kinds=KINDS, **data)
+                  message=message, kinds=KINDS, repeat=repeat, **data)
 
 
 @route("GET", "/customers/{customer_id:\\d+}/collect", roles=ALL_ROLES, permission=COLLECT)
@@ -107,6 +107,7 @@ async def collect_submit(request: web.Request, scope):
     posted = await request.post()
     form = {k: str(posted.get(k, "") or "").strip() for k in ("kind", "bill_id", "amount", "note", "idempotency_key")}
     form["kind"] = form["kind"] if form["kind"] in KINDS else "cash"
+    confirmed = posted.get("confirm_repeat") == "yes"
     async with request.app["pool"].acquire() as conn:
         customer = (await reports.customer_billing(conn, scope, customer_id))["customer"]
         try:
@@ -114,12 +115,15 @@ async def collect_submit(request: web.Request, scope):
                 raise ValidationError("This form has expired: reload the page and enter the payment again.",
                                       {"idempotency_key": "missing"})
             amount = parse_amount(form["amount"], customer["currency"])
-            options = {"idempotency_key": form["idempotency_key"], "note": form["note"] or None}
+            options = {"idempotency_key": form["idempotency_key"], "note": form["note"] or None,
+                       "confirm_repeat": confirmed}
             if form["kind"] == "advance":
                 outcome = await payments.add_advance_payment(conn, scope, customer_id, amount, **options)
             else:
                 outcome = await payments.record_cash_payment(conn, scope, customer_id, amount,
                                                              _int(form["bill_id"]), **options)
+        except RepeatSuspected as exc:  # the same form key again: confirming records a second payment
+            return await _collect_page(request, scope, customer_id, form, {}, str(exc), 409, repeat=exc.first)
         except ValidationError as exc:  # BalanceInsufficient included: its message says whom to contact
             errors = dict(exc.fields)
             if "amount" in errors:

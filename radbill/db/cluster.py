@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from radbill.errors import RadbillError
+from radbill.logfiles import open_log
 
 PG_BIN = Path(os.environ.get("RADBILL_PG_BIN", "/usr/lib/postgresql/15/bin"))
 
@@ -233,7 +234,7 @@ class LocalCluster:
         self._hand_over(self.socket_dir)
         options = {"max_connections": "200", **(settings or {})}
         log = log or self.datadir.parent / f"{self.datadir.name}.log"
-        out = open(log, "ab")  # owned by the child from here on
+        out = open_log(log)  # owned by the child from here on
         self.process = subprocess.Popen(
             [pg_tool("postgres"), "-D", str(self.datadir), "-p", str(self.port), "-h", "127.0.0.1",
              "-k", str(self.socket_dir), *[arg for k, v in options.items() for arg in ("-c", f"{k}={v}")]],

@@ -13,6 +13,7 @@ from radbill.customer_forms import parse_form
 from radbill.errors import RadbillError
 from radbill.importing.files import Table
 from radbill.importing.mapping import FIELD_BY_KEY
+from radbill.spreadsheet import neutralise
 
 # the form field each name-valued column resolves into, and where its per-value map lives in `defaults`
 LOOKUPS = {"package": ("package_id", "package_map"), "billing_profile": ("billing_profile_id", "profile_map"),
@@ -208,5 +209,5 @@ def problem_rows_csv(table: Table, review: Review) -> bytes:
     writer.writerow([*table.headers, "Problems"])
     for r in review.rows:
         if r.status != "new":
-            writer.writerow([*r.cells, problem_text(r.errors)])
+            writer.writerow([neutralise(cell) for cell in [*r.cells, problem_text(r.errors)]])
     return ("\ufeff" + out.getvalue()).encode("utf-8")

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from radbill import clock, totp
-from radbill.errors import NotFound, PermissionDenied, RadbillError, ValidationError
+from radbill.errors import NotFound, PermissionDenied, RadbillError, ValidationError, database_refusals
 from radbill.passwords import generate, hash_password, verify_password
 from radbill.services import audit
 from radbill.tenancy import Scope
@@ -90,14 +90,31 @@ async def throttle_message(conn: asyncpg.Connection, username: str, ip: str | No
     return None
 
 
+async def _admit_attempt(conn, username: str, ip: str | None, now: datetime, audit_refusal: bool = False) -> int:
+    """Decide whether this attempt may check a secret and, if so, count it, in one locked step; returns its row id.
+
+    The attempt is recorded as failed before the (slow) check and marked succeeded after, so attempts still in
+    flight count against the limit: 100 concurrent guesses get PAIR_LIMIT checks, not one per connection.
+    Locks are taken username first, then address, in separate namespaces, so two logins never wait on each other
+    in a cycle."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(1, hashtext(lower($1))),"
+                           " pg_advisory_xact_lock(2, hashtext(coalesce($2::inet::text, '')))", username, ip)
+        refused = await throttle_message(conn, username, ip, now)
+        if refused:
+            if audit_refusal:
+                await audit.record(conn, None, "login_throttled", "account", None, {"username": username}, ip)
+        else:
+            return await conn.fetchval("INSERT INTO login_attempts (username, ip, succeeded)"
+                                       " VALUES ($1, $2::inet, false) RETURNING id", username[:64], ip)
+    raise LoginRefused(refused)
+
+
 async def login(conn: asyncpg.Connection, username: str, password: str, ip: str | None,
                 user_agent: str | None) -> tuple[str, str]:
     """Check the password; returns (session token, stage). Raises LoginRefused with a user-facing message."""
     now = clock.now()
-    refused = await throttle_message(conn, username, ip, now)
-    if refused:
-        await audit.record(conn, None, "login_throttled", "account", None, {"username": username}, ip)
-        raise LoginRefused(refused)
+    attempt_id = await _admit_attempt(conn, username, ip, now, audit_refusal=True)
     account = await conn.fetchrow(
         "SELECT a.*, o.status AS operator_status FROM accounts a JOIN operators o ON o.id = a.operator_id"
         " WHERE lower(a.username) = lower($1)", username)
@@ -107,8 +124,7 @@ async def login(conn: asyncpg.Connection, username: str, password: str, ip: str 
     if ok and (account["status"] != "active" or account["operator_status"] != "active"):
         ok = False
     async with conn.transaction():
-        await conn.execute("INSERT INTO login_attempts (username, ip, succeeded) VALUES ($1, $2::inet, $3)",
-                           username[:64], ip, ok)
+        await conn.execute("UPDATE login_attempts SET succeeded = $2 WHERE id = $1", attempt_id, ok)
         await audit.record(conn, None, "login" if ok else "login_failed", "account",
                            account["id"] if account else None, {"username": username}, ip,
                            operator_id=account["operator_id"] if account else None)
@@ -177,15 +193,12 @@ async def _advance(conn, session: Session, stage_after: str | None = None) -> st
 
 async def verify_login_totp(conn: asyncpg.Connection, session: Session, code: str, ip: str | None) -> str:
     """Second factor at login; returns the new session token. A code can be used once."""
-    refused = await throttle_message(conn, session.username, ip, clock.now())
-    if refused:
-        raise LoginRefused(refused)
+    attempt_id = await _admit_attempt(conn, session.username, ip, clock.now())
     async with conn.transaction():
         account = await conn.fetchrow("SELECT totp_secret, totp_last_step FROM accounts WHERE id = $1 FOR UPDATE",
                                       session.account_id)
         step = totp.verify(account["totp_secret"], code, clock.now(), account["totp_last_step"])
-        await conn.execute("INSERT INTO login_attempts (username, ip, succeeded) VALUES ($1, $2::inet, $3)",
-                           session.username, ip, step is not None)
+        await conn.execute("UPDATE login_attempts SET succeeded = $2 WHERE id = $1", attempt_id, step is not None)
         if step is None:
             await audit.record(conn, session.scope, "totp_failed", "account", session.account_id, {}, ip)
         else:
@@ -284,17 +297,20 @@ async def create_operator_with_login(conn: asyncpg.Connection, scope: Scope, nam
     if fields:
         raise ValidationError("Please correct the form.", fields)
     password = generate(14)
-    async with conn.transaction():
-        parent = await conn.fetchrow("SELECT timezone, currency FROM operators WHERE id = $1", scope.operator_id)
-        op_id = await conn.fetchval(
-            "INSERT INTO operators (kind, parent_id, name, timezone, currency) VALUES ($1, $2, $3, $4, $5) RETURNING id",
-            CHILD_KIND[scope.role], scope.operator_id, name.strip(), parent["timezone"], parent["currency"])
-        account_id = await conn.fetchval(
-            "INSERT INTO accounts (operator_id, role, username, password_hash, full_name) VALUES ($1, $2, $3, $4, $5)"
-            " RETURNING id", op_id, CHILD_KIND[scope.role], username, hash_password(password), full_name.strip())
-        await audit.record(conn, scope, "create", "operator", op_id, {"name": name, "login": username}, ip)
-        await audit.record(conn, scope, "create", "account", account_id, {"username": username}, ip,
-                           operator_id=op_id)
+    with database_refusals():  # e.g. a 10,000-character name: the CHECK's refusal names the field
+        async with conn.transaction():
+            parent = await conn.fetchrow("SELECT timezone, currency FROM operators WHERE id = $1", scope.operator_id)
+            op_id = await conn.fetchval(
+                "INSERT INTO operators (kind, parent_id, name, timezone, currency) VALUES ($1, $2, $3, $4, $5)"
+                " RETURNING id", CHILD_KIND[scope.role], scope.operator_id, name.strip(), parent["timezone"],
+                parent["currency"])
+            account_id = await conn.fetchval(
+                "INSERT INTO accounts (operator_id, role, username, password_hash, full_name)"
+                " VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                op_id, CHILD_KIND[scope.role], username, hash_password(password), full_name.strip())
+            await audit.record(conn, scope, "create", "operator", op_id, {"name": name, "login": username}, ip)
+            await audit.record(conn, scope, "create", "account", account_id, {"username": username}, ip,
+                               operator_id=op_id)
     return op_id, password
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from radbill.billing.money import check_amount
 from radbill.errors import NotFound, ValidationError
 from radbill.policy import Speeds
 from radbill.services import audit, sms_events
@@ -149,6 +150,8 @@ async def set_custom_price(conn: asyncpg.Connection, scope: Scope, customer_id: 
                               "package price).", {"custom_price_minor": "must be a whole number ≥ 0"})
     async with conn.transaction():
         customer = await get_customer(conn, scope, customer_id, for_update=True)
+        if price_minor is not None:
+            check_amount(price_minor, customer["currency"], "custom_price_minor", allow_zero=True)
         if customer["custom_price_minor"] == price_minor:
             return customer
         await conn.execute("UPDATE customers SET custom_price_minor = $2 WHERE id = $1", customer_id, price_minor)

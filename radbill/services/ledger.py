@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from radbill.billing.money import check_amount
 from radbill.errors import NotFound, ValidationError
 from radbill.services import audit
 from radbill.services.customers import get_customer
@@ -120,10 +121,9 @@ async def _child_of_scope(conn: asyncpg.Connection, scope: Scope, sub_operator_i
 async def top_up_reseller(conn: asyncpg.Connection, scope: Scope, sub_operator_id: int, amount_minor: int,
                           note: str | None = None) -> int:
     """The parent (or anyone above it) adds money to a sub-operator's balance; returns the new balance."""
-    if amount_minor <= 0:
-        raise ValidationError("a top-up must be a positive amount", {"amount": "must be positive"})
     async with conn.transaction():
         sub = await _child_of_scope(conn, scope, sub_operator_id)
+        check_amount(amount_minor, sub["currency"])
         balance = await conn.fetchval(
             "UPDATE operators SET balance_minor = balance_minor + $2 WHERE id = $1 RETURNING balance_minor",
             sub_operator_id, amount_minor)
@@ -139,10 +139,9 @@ async def top_up_reseller(conn: asyncpg.Connection, scope: Scope, sub_operator_i
 async def set_credit_limit(conn: asyncpg.Connection, scope: Scope, sub_operator_id: int,
                            credit_limit_minor: int) -> None:
     """The parent sets how far below zero a sub-operator's balance may go."""
-    if credit_limit_minor < 0:
-        raise ValidationError("a credit limit cannot be negative", {"credit_limit": "must be 0 or more"})
     async with conn.transaction():
         sub = await _child_of_scope(conn, scope, sub_operator_id)
+        check_amount(credit_limit_minor, sub["currency"], "credit_limit", allow_zero=True)
         if sub["balance_minor"] < -credit_limit_minor:
             raise ValidationError("the sub-operator already owes more than this limit: top up first",
                                   {"credit_limit": "below what is owed"})

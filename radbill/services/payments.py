@@ -9,23 +9,29 @@ Rules:
   balance is debited the package's wholesale price, prorated like the bill for a part period (guarded; when
   the balance cannot cover it, the whole payment rolls back).
 - A suspended customer is reactivated when the payment leaves no open bill.
+- The same collector recording the same amount for the same customer within REPEAT_WINDOW (a new form key, so
+  not a double-click: going Back and submitting again) is refused with RepeatSuspected unless confirmed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
 from radbill import clock
+from radbill.billing.money import check_amount
 from radbill.billing.pricing import allocate, share_of_period
-from radbill.errors import NotFound, ValidationError
+from radbill.errors import NotFound, RepeatSuspected, ValidationError
 from radbill.services import audit, billing
 from radbill.services.customers import activate_customer
 from radbill.services.ledger import Entry, account_id, debit_reseller, load_customer, post
 from radbill.services.outbox_queue import enqueue
 from radbill.tenancy import Scope
+
+# Same collector, customer and amount within this window: a second payment must be confirmed (see below).
+REPEAT_WINDOW = timedelta(minutes=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +58,22 @@ async def _existing(conn, customer_id: int, idempotency_key: str | None) -> asyn
     return row
 
 
+async def _refuse_unconfirmed_repeat(conn, customer_id: int, amount_minor: int, collected_by: int | None,
+                                     now: datetime, confirmed: bool) -> None:
+    """Going Back to the collect form and sending it again carries a fresh form key, so the key cannot tell; the
+    same collector taking the same amount from the same customer within REPEAT_WINDOW must confirm it is a
+    second payment. Runs under the customer's row lock, so two such submits cannot both pass."""
+    if confirmed or collected_by is None:
+        return
+    first = await conn.fetchrow(
+        "SELECT * FROM payments WHERE customer_id = $1 AND collected_by = $2 AND amount_minor = $3"
+        " AND received_at > $4 ORDER BY received_at DESC, id DESC LIMIT 1",
+        customer_id, collected_by, amount_minor, now - REPEAT_WINDOW)
+    if first is not None:
+        raise RepeatSuspected("You recorded the same amount for this customer a few minutes ago. Record a second "
+                              "payment only if you really received the money twice.", first)
+
+
 async def _insert_payment(conn, customer, amount_minor: int, method: str, bill_id: int | None,
                           idempotency_key: str | None, collected_by: int | None, note: str | None,
                           now: datetime) -> asyncpg.Record:
@@ -71,11 +93,6 @@ async def _queue_sms(conn, customer, event: str, payment, **extra) -> None:
                "mobile": customer["mobile"], "amount_minor": payment["amount_minor"],
                "currency": payment["currency"], "payment_id": payment["id"], "bill_id": payment["bill_id"], **extra}
     await enqueue(conn, "sms", customer["operator_id"], payload, f"sms:{event}:{payment['id']}")
-
-
-def _check_amount(amount_minor: int) -> None:
-    if not isinstance(amount_minor, int) or amount_minor <= 0:
-        raise ValidationError("the amount must be more than zero", {"amount": "must be positive"})
 
 
 async def _open_bills(conn, customer_id: int, bill_id: int | None) -> list[asyncpg.Record]:
@@ -107,16 +124,18 @@ async def _wholesale_for(conn, customer, bills: list[asyncpg.Record]) -> int:
 async def record_cash_payment(conn: asyncpg.Connection, scope: Scope, customer_id: int, amount_minor: int,
                               bill_id: int | None = None, *, idempotency_key: str | None = None,
                               collected_by: int | None = None, note: str | None = None,
-                              now: datetime | None = None) -> PaymentOutcome:
-    """Record cash collected from a customer, in one transaction (see the module rules)."""
-    _check_amount(amount_minor)
+                              now: datetime | None = None, confirm_repeat: bool = False) -> PaymentOutcome:
+    """Record cash collected from a customer, in one transaction (see the module rules). RepeatSuspected when
+    the same collector recorded the same amount for this customer minutes ago, unless `confirm_repeat`."""
     now = now or clock.now()
     collected_by = collected_by if collected_by is not None else scope.account_id
     async with conn.transaction():
         customer = await load_customer(conn, scope, customer_id, lock=True)
+        check_amount(amount_minor, customer["currency"])
         first = await _existing(conn, customer_id, idempotency_key)
         if first is not None:
             return PaymentOutcome(first, duplicate=True)
+        await _refuse_unconfirmed_repeat(conn, customer_id, amount_minor, collected_by, now, confirm_repeat)
         bills = await _open_bills(conn, customer_id, bill_id)
         split = allocate(amount_minor, [b["total_minor"] - b["paid_minor"] for b in bills])
         touched = [(b, a, full) for b, a, full in zip(bills, split.applied, split.fully_paid, strict=True) if a > 0]
@@ -174,16 +193,19 @@ async def _activate(conn, scope: Scope, customer, paid_bill_ids: list[int]) -> t
 
 async def add_advance_payment(conn: asyncpg.Connection, scope: Scope, customer_id: int, amount_minor: int, *,
                               idempotency_key: str | None = None, collected_by: int | None = None,
-                              note: str | None = None, now: datetime | None = None) -> PaymentOutcome:
-    """Put money into the customer's advance wallet (the next bill run draws on it), in one transaction."""
-    _check_amount(amount_minor)
+                              note: str | None = None, now: datetime | None = None,
+                              confirm_repeat: bool = False) -> PaymentOutcome:
+    """Put money into the customer's advance wallet (the next bill run draws on it), in one transaction;
+    RepeatSuspected as for record_cash_payment."""
     now = now or clock.now()
     collected_by = collected_by if collected_by is not None else scope.account_id
     async with conn.transaction():
         customer = await load_customer(conn, scope, customer_id, lock=True)
+        check_amount(amount_minor, customer["currency"])
         first = await _existing(conn, customer_id, idempotency_key)
         if first is not None:
             return PaymentOutcome(first, duplicate=True)
+        await _refuse_unconfirmed_repeat(conn, customer_id, amount_minor, collected_by, now, confirm_repeat)
         payment = await _insert_payment(conn, customer, amount_minor, "advance", None, idempotency_key,
                                         collected_by, note, now)
         currency = customer["currency"]

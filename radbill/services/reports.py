@@ -1,8 +1,7 @@
 """Bills & Payments read side: scoped bill and payment lists, their exports, receipt and invoice data, reseller
 balances. Nothing here writes; every query takes the caller's Scope (a foreign id is NotFound, like a missing one).
 
-Exports are opened by spreadsheet programs, which run a cell that starts with = + - @ (or a tab / carriage
-return before one) as a formula: `neutralise` prefixes such text with an apostrophe (OWASP "CSV injection").
+Exports are opened by spreadsheet programs: every text cell goes through `radbill.spreadsheet.neutralise`.
 """
 
 from __future__ import annotations
@@ -21,20 +20,13 @@ from radbill.billing.periods import local_midnight_utc
 from radbill.errors import NotFound, ValidationError
 from radbill.services.customers import get_customer
 from radbill.services.filters import ScopedWhere
+from radbill.spreadsheet import neutralise
 from radbill.tenancy import Scope
 
 METHODS = ("cash", "advance", "bank", "mobile_wallet", "gateway")
 BILL_STATUSES = ("unpaid", "partial", "paid", "void")
 LIST_LIMIT = 500
 EXPORT_LIMIT = 100_000
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(value):
-    """Text a spreadsheet would run as a formula gets a leading apostrophe; anything else is returned as is."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
 
 
 def _day(text: str | None, label: str) -> date | None:
@@ -332,7 +324,7 @@ async def sub_operator_balances(conn: asyncpg.Connection, scope: Scope) -> list[
     """Every sub-operator below the caller with its balance, credit limit and what it can still spend."""
     return await conn.fetch(
         "SELECT o.id, o.name, o.business_name, o.status, o.currency, o.balance_minor, o.credit_limit_minor,"
-        "       o.balance_minor + o.credit_limit_minor AS available_minor, p.name AS parent_name"
+        "       o.balance_minor::numeric + o.credit_limit_minor AS available_minor, p.name AS parent_name"
         "  FROM operators o JOIN operators p ON p.id = o.parent_id"
         " WHERE o.kind = 'sub_operator' AND o.path <@ $1::ltree AND o.id <> $2 ORDER BY p.name, o.name",
         scope.path, scope.operator_id)
@@ -342,7 +334,7 @@ async def reseller(conn: asyncpg.Connection, scope: Scope, operator_id: int) -> 
     """A sub-operator the caller may see (itself included), else NotFound."""
     row = await conn.fetchrow(
         "SELECT id, name, kind, currency, timezone, balance_minor, credit_limit_minor,"
-        "       balance_minor + credit_limit_minor AS available_minor FROM operators"
+        "       balance_minor::numeric + credit_limit_minor AS available_minor FROM operators"
         " WHERE id = $1 AND kind = 'sub_operator' AND path <@ $2::ltree", operator_id, scope.path)
     if row is None:
         raise NotFound(f"Sub-operator {operator_id} was not found.")

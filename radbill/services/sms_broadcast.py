@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from radbill import validate
-from radbill.billing.money import format_minor
+from radbill.billing.money import check_amount, format_minor
 from radbill.errors import NotFound, PermissionDenied, ValidationError
 from radbill.services import audit
 from radbill.services.sms import gateway_for, local_date, segment_price
@@ -200,8 +200,12 @@ async def balance_overview(conn: asyncpg.Connection, scope: Scope, limit: int = 
     the operators it tops up (its direct children)."""
     me = await conn.fetchrow("SELECT id, name, kind, sms_balance, sms_segment_price_minor, currency FROM operators"
                              " WHERE id = $1", scope.operator_id)
+    # who made an entry: our own staff by login name; the parent operator's staff only by role (their login
+    # names are the parent's business, and a login name is half a credential)
     statement = await conn.fetch(
-        "SELECT e.*, a.username AS by_username FROM sms_balance_entries e LEFT JOIN accounts a ON a.id = e.created_by"
+        "SELECT e.*, CASE WHEN a.operator_id = e.operator_id THEN a.username END AS by_username,"
+        "       a.id IS NOT NULL AND a.operator_id <> e.operator_id AS by_parent"
+        "  FROM sms_balance_entries e LEFT JOIN accounts a ON a.id = e.created_by"
         " WHERE e.operator_id = $1 ORDER BY e.id DESC LIMIT $2", scope.operator_id, limit)
     starved = await conn.fetchval(
         "SELECT count(*) FROM sms_messages WHERE operator_id = $1 AND status = 'failed'"
@@ -222,10 +226,13 @@ async def top_up(conn: asyncpg.Connection, scope: Scope, operator_id: int, amoun
     if amount_minor <= 0 and price_minor is None:
         raise ValidationError("Enter an amount above zero.", {"amount": "must be positive"})
     async with conn.transaction():
-        child = await conn.fetchrow("SELECT id, sms_balance FROM operators WHERE id = $1 AND parent_id = $2"
+        child = await conn.fetchrow("SELECT id, sms_balance, currency FROM operators WHERE id = $1 AND parent_id = $2"
                                     " FOR NO KEY UPDATE", operator_id, scope.operator_id)
         if child is None:
             raise NotFound("operator not found")
+        check_amount(amount_minor, child["currency"], allow_zero=True)
+        if price_minor is not None:
+            check_amount(price_minor, child["currency"], "price", allow_zero=True)
         balance = child["sms_balance"]
         if amount_minor > 0:
             balance = await conn.fetchval("UPDATE operators SET sms_balance = sms_balance + $2 WHERE id = $1"

@@ -140,6 +140,29 @@ async def test_throttling_per_account_and_ip_without_locking_out_other_addresses
         await conn.close()
 
 
+async def test_concurrent_wrong_passwords_get_at_most_the_allowed_checks(tree, fresh_db_url):
+    """The throttle's decision and the attempt's record are one step: 100 guesses at once check 5 passwords."""
+    import asyncio
+
+    from radbill.services import auth
+
+    pool = await asyncpg.create_pool(fresh_db_url, min_size=20, max_size=20)
+    try:
+        async def guess(n):
+            async with pool.acquire() as conn:
+                try:
+                    await auth.login(conn, "opa", f"wrong-password-{n}", "203.0.113.9", None)
+                except auth.LoginRefused as exc:
+                    return str(exc)
+        outcomes = await asyncio.gather(*(guess(n) for n in range(100)))
+        checked = await pool.fetchval("SELECT count(*) FROM audit_log WHERE action = 'login_failed'")
+        throttled = await pool.fetchval("SELECT count(*) FROM audit_log WHERE action = 'login_throttled'")
+    finally:
+        await pool.close()
+    assert checked <= auth.PAIR_LIMIT and checked + throttled == 100, (checked, throttled)
+    assert outcomes.count("Wrong username or password.") == checked
+
+
 async def _enable_totp(c) -> str:
     await c.post("/profile/2fa/start", token_from="/profile/2fa")
     page = await (await c.get("/profile/2fa")).text()

@@ -4,10 +4,10 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from radbill.billing.money import format_minor, parse_amount, round_half_up_div
+from radbill.billing.money import format_minor, max_minor, parse_amount, round_half_up_div
 from radbill.billing.periods import Period
 from radbill.billing.pricing import allocate, apply_vat, customer_price, first_period_price, prorate
 from radbill.errors import ValidationError
@@ -47,8 +47,9 @@ def test_parse_amount_follows_the_currency_exponent():
 
 
 @settings(max_examples=300)
-@given(st.integers(-10**14, 10**14), st.sampled_from(["BDT", "USD", "JPY", "KWD"]))
+@given(st.integers(-10**12, 10**12), st.sampled_from(["BDT", "USD", "JPY", "KWD"]))
 def test_format_then_parse_round_trips(minor, currency):
+    assume(abs(minor) <= max_minor(currency))  # beyond the one bound parse_amount refuses (test_money_bounds)
     text = format_minor(minor, currency)
     assert text.startswith(currency + " ")
     if minor >= 0:

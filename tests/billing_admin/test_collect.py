@@ -1,6 +1,8 @@
 """Collecting cash and advance from the customer profile: idempotent forms, partial and over-payment, the
 reseller's balance guard, scope."""
 
+import re
+
 from tests.billing_admin.conftest import connect, form_key
 
 
@@ -114,3 +116,36 @@ async def test_foreign_customers_bills_and_payments_are_404(make_client, tree, b
                                 "idempotency_key": "y" * 20}, token_from="/profile")
     assert r.status == 404
     assert len(await _payments(fresh_db_url, tree.customers["a2"]["id"])) == 0
+
+
+async def test_back_then_resubmit_asks_before_recording_a_second_payment(make_client, tree, bills, fresh_db_url):
+    """A fresh form (going Back re-renders it with a new key) with the same amount minutes later is not recorded
+    until the collector confirms, on a page that shows the first payment."""
+    customer = tree.customers["a1"]
+    c = await make_client("suba1")
+    path = f"/customers/{customer['id']}/collect"
+    form = {"kind": "cash", "amount": "200", "note": "cash"}
+    first = await c.post(path, {**form, "idempotency_key": await form_key(c, path)}, token_from=path)
+    assert first.status == 303
+    [paid] = await _payments(fresh_db_url, customer["id"])
+
+    again = await c.post(path, {**form, "idempotency_key": await form_key(c, path)}, token_from=path)
+    page = await again.text()
+    assert again.status == 409 and "Already recorded a few minutes ago" in page
+    assert "BDT 200.00" in page and f'href="/payments/{paid["id"]}/receipt"' in page
+    assert "Yes, record a second payment" in page and 'name="confirm_repeat" value="yes"' in page
+    assert len(await _payments(fresh_db_url, customer["id"])) == 1
+
+    confirm_key = re.search(r'confirm-repeat.*?name="idempotency_key" value="([^"]+)"', page, re.S).group(1)
+    confirmed = await c.post(path, {**form, "idempotency_key": confirm_key, "confirm_repeat": "yes"},
+                             token_from=path)
+    assert confirmed.status == 303
+    assert [r["amount_minor"] for r in await _payments(fresh_db_url, customer["id"])] == [20000, 20000]
+
+    # another amount, or another collector, is an ordinary payment
+    other = await c.post(path, {**form, "amount": "50", "idempotency_key": await form_key(c, path)}, token_from=path)
+    assert other.status == 303
+    opa = await make_client("opa")
+    theirs = await opa.post(path, {**form, "idempotency_key": await form_key(opa, path)}, token_from=path)
+    assert theirs.status == 303
+    assert len(await _payments(fresh_db_url, customer["id"])) == 4

@@ -60,3 +60,29 @@ def test_collect_cash_and_print_the_receipt(admin_server, browser, artifacts, fr
                       " document.body.appendChild(a); a.click(); }", page.locator("a:has-text('Download PDF')")
                       .get_attribute("href"))
     assert download.value.path().read_bytes().startswith(b"%PDF")
+
+
+def test_back_then_submit_again_asks_before_a_second_payment(admin_server, browser, fresh_db_url):
+    base, tree = admin_server
+    customer = tree.customers["a2"]
+    page = browser.new_page()
+    login(page, base, "suba2")
+    page.goto(f"{base}/customers/{customer['id']}/collect?kind=advance")
+    page.fill("input[name=amount]", "300")
+    page.click("button:has-text('Add advance payment')")
+    page.wait_for_selector("text=Advance payment recorded")
+
+    page.go_back()  # the form again, as the browser shows it after Back
+    page.fill("input[name=amount]", "300")
+    page.click("button:has-text('Add advance payment')")
+    page.wait_for_selector("h2:has-text('Already recorded a few minutes ago')")
+    assert "BDT 300.00" in page.locator("section.confirm-repeat").inner_text()
+    page.click("button:has-text('Yes, record a second payment')")
+    page.wait_for_selector("text=Advance payment recorded")
+
+    async def amounts():
+        async with connect(fresh_db_url) as conn:
+            return [r["amount_minor"] for r in await conn.fetch(
+                "SELECT amount_minor FROM payments WHERE customer_id = $1 ORDER BY id", customer["id"])]
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(asyncio.run, amounts()).result() == [30000, 30000]

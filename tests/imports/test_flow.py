@@ -209,3 +209,24 @@ async def test_foreign_batches_are_404(make_client, catalog, fresh_db_url):
         assert (await other.get(f"/customers/import/{batch_id}{path}")).status == 404
     stored = await fetch(fresh_db_url, "SELECT mapping FROM import_batches WHERE id = $1", batch_id)
     assert json.loads(stored[0]["mapping"]) == {"0": "name", "1": "username"}
+
+
+async def test_problems_file_neutralises_formulas(make_client, catalog):
+    """An uploaded cell such as =HYPERLINK(...) comes back in the rows-to-fix file as text, never a formula."""
+    c = await make_client("suba1")
+    header = ["Name", "Phone", "User"]
+    evil = '=HYPERLINK("http://evil.example/","Click")'
+    rows = [header, [evil, "01711111111", "bad user!"], ["+cmd|' /C calc'!A0", "@SUM(1)", "-2+3"]]
+    response = await upload(c, csv_bytes(rows), "evil.csv")
+    map_path = response.headers["Location"]
+    batch_id = int(map_path.split("/")[3])
+    saved = await c.post(map_path, {"col_0": "name", "col_1": "mobile", "col_2": "username",
+                                    "default_package_id": catalog["pkg"]["id"],
+                                    "default_billing_profile_id": catalog["profile"]["id"], "action": "review"},
+                         token_from=map_path)
+    assert saved.status == 303, await saved.text()
+    body = (await (await c.get(f"/customers/import/{batch_id}/problems.csv")).read()).decode("utf-8-sig")
+    fixed = list(csv.reader(io.StringIO(body)))
+    assert fixed[1][0] == "'" + evil
+    assert fixed[2][:3] == ["'+cmd|' /C calc'!A0", "'@SUM(1)", "'-2+3"]
+    assert all(not cell.startswith(("=", "+", "-", "@")) for row in fixed for cell in row)

@@ -97,3 +97,6 @@ async def test_only_the_parent_tops_up(make_client, tree, fresh_db_url):
     assert done.status == 303
     page = await (await suba.get("/sms/balance")).text()
     assert "BDT 150.50" in page and "BDT 0.30" in page and "Top-up" in page
+    # the sub-operator sees who topped up by role, never the parent's login name
+    statement = page.split("<h2>Statement</h2>")[1]
+    assert "your operator" in statement and "opa" not in statement
