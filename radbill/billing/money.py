@@ -98,7 +98,6 @@ def format_minor(amount_minor: int, currency: str = "BDT") -> str:
     """Render minor units for people: format_minor(123450, "BDT") == "BDT 1,234.50", ("JPY") == "JPY 123,450"."""
     amount_minor = whole_minor(amount_minor)
     digits = exponent(currency)
-    amount_minor = int(amount_minor)  # a SUM over bigint arrives as Decimal
     sign = "-" if amount_minor < 0 else ""
     whole, frac = divmod(abs(amount_minor), 10**digits)
     text = f"{whole:,}" + (f".{frac:0{digits}d}" if digits else "")
