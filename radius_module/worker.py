@@ -23,6 +23,10 @@ from radius_module.spool import Spool
 log = logging.getLogger("radbill.radius")
 
 CHANNEL = "radbill_policy"
+ACCT_CHANNEL = "radbill_accounting"  # NOTIFYed when a packet lands in an empty journal (migration 0012)
+POLL_SECONDS = 0.1  # fold and flush at least this often, woken or not (the safety net for a missed wake-up)
+FOLD_GAP_SECONDS = 0.01  # under load, wait this long between folds so a batch gathers (one fold costs ~a few ms)
+JOURNAL_WAITING = "SELECT EXISTS (SELECT 1 FROM radacct_journal)"
 OPEN_SESSIONS_QUERY = """
     SELECT acctuniqueid, username, host(nasipaddress) AS nas_ip, acctsessionid, host(framedipaddress) AS framed_ip,
            coalesce(acctupdatetime, acctstarttime, now()) AS last_seen,
@@ -77,19 +81,37 @@ class Worker(threading.Thread):
                 backoff = min(backoff * 2, 10.0)
 
     def _serve(self, conn: psycopg.Connection) -> None:
-        conn.execute(f"LISTEN {CHANNEL}")  # before the reload, so no change falls between the two
+        for channel in (CHANNEL, ACCT_CHANNEL):
+            conn.execute(f"LISTEN {channel}")  # before the reload, so no change falls between the two
         self.fold(conn, track=False)  # everything acknowledged so far reaches radacct before the reload reads it
         self.reload_all(conn)
         self.connected.set()
         log.info("radbill snapshot loaded: %d customers, %d open sessions", len(self.snapshot), len(self.sessions))
+        journal_waiting, last_fold, next_fold = False, 0.0, 0.0
         while not self.stopping.is_set():
-            # notifies() holds the connection lock while it runs: collect, leave the generator, then query
-            pending = {n.payload for n in conn.notifies(timeout=0.1, stop_after=1)}
-            if pending:
-                pending |= {n.payload for n in conn.notifies(timeout=0, stop_after=10000)}
-                self.refresh(conn, pending)
-            self.fold(conn)
-            self.flush(conn)
+            now = time.monotonic()
+            timeout = next_fold - now if journal_waiting else last_fold + POLL_SECONDS - now
+            changed, woken = self._notifications(conn, max(0.0, timeout))
+            if changed:
+                self.refresh(conn, changed)
+            journal_waiting |= woken
+            now = time.monotonic()
+            if (journal_waiting and now >= next_fold) or now >= last_fold + POLL_SECONDS:
+                self.fold(conn)
+                last_fold = time.monotonic()
+                # a packet that came in while this fold ran sent no wake-up (the journal was not empty)
+                journal_waiting = conn.execute(JOURNAL_WAITING).fetchone()[0]
+                next_fold = last_fold + FOLD_GAP_SECONDS
+                self.flush(conn)
+
+    @staticmethod
+    def _notifications(conn: psycopg.Connection, timeout: float) -> tuple[set[str], bool]:
+        """Wait up to `timeout` for notifications; the usernames whose policy changed, and whether the
+        accounting journal woke us. notifies() holds the connection lock: collect, leave it, then query."""
+        got = list(conn.notifies(timeout=timeout, stop_after=1))
+        if got:
+            got += conn.notifies(timeout=0, stop_after=10000)
+        return {n.payload for n in got if n.channel == CHANNEL}, any(n.channel == ACCT_CHANNEL for n in got)
 
     def reload_all(self, conn: psycopg.Connection) -> None:
         with conn.cursor(row_factory=dict_row) as cur:

@@ -200,6 +200,9 @@ BEGIN
         RETURNING *
     )
     INSERT INTO acct_batch SELECT * FROM taken;
+    IF NOT FOUND THEN
+        RETURN;  -- the idle poll: no ANALYZE, no statements (the worker calls this ~10 times a second)
+    END IF;
     ANALYZE acct_batch;  -- temporary tables have no statistics otherwise: the joins below must use radacct's index
 
     RETURN QUERY SELECT * FROM acct_batch b WHERE b.status IN ('Accounting-On', 'Accounting-Off') ORDER BY b.id;
@@ -348,6 +351,17 @@ BEGIN
            x.framedipaddress, x.framedipv6address, x.framedipv6prefix, x.framedinterfaceid, x.delegatedipv6prefix,
            x.class
       FROM acct_final x ORDER BY x.last_id;
+END
+$$;
+
+CREATE FUNCTION public.radbill_journal_wake() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM radacct_journal j WHERE j.id < NEW.id) THEN
+        PERFORM pg_notify('radbill_accounting', '');
+    END IF;
+    RETURN NULL;
 END
 $$;
 
@@ -1466,6 +1480,8 @@ CREATE TRIGGER outbox_notify AFTER INSERT OR UPDATE OF next_attempt_at ON public
 CREATE TRIGGER packages_notify_policy AFTER UPDATE ON public.packages FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION public.notify_policy_package();
 
 CREATE TRIGGER packages_touch BEFORE UPDATE ON public.packages FOR EACH ROW EXECUTE FUNCTION public.touch_updated_at();
+
+CREATE TRIGGER radacct_journal_wake AFTER INSERT ON public.radacct_journal FOR EACH ROW EXECUTE FUNCTION public.radbill_journal_wake();
 
 CREATE TRIGGER sms_balance_entries_append_only BEFORE DELETE OR UPDATE ON public.sms_balance_entries FOR EACH ROW EXECUTE FUNCTION public.forbid_change();
 

@@ -43,6 +43,9 @@ BEGIN
         RETURNING *
     )
     INSERT INTO acct_batch SELECT * FROM taken;
+    IF NOT FOUND THEN
+        RETURN;  -- the idle poll: no ANALYZE, no statements (the worker calls this ~10 times a second)
+    END IF;
     ANALYZE acct_batch;  -- temporary tables have no statistics otherwise: the joins below must use radacct's index
 
     RETURN QUERY SELECT * FROM acct_batch b WHERE b.status IN ('Accounting-On', 'Accounting-Off') ORDER BY b.id;
@@ -193,3 +196,21 @@ BEGIN
       FROM acct_final x ORDER BY x.last_id;
 END
 $$;
+
+-- Wake the module's worker when a packet lands in an EMPTY journal, so a Start counts for simultaneous-use
+-- milliseconds after its acknowledgement instead of at the next poll. Only then: while older packets wait, the
+-- worker is busy or about to fold again by itself (it checks after each fold). A NOTIFY per packet would take
+-- Postgres's cluster-wide notify lock at every commit (held through the WAL flush), serialising the accounting
+-- writes the journal exists to keep cheap.
+CREATE FUNCTION radbill_journal_wake() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM radacct_journal j WHERE j.id < NEW.id) THEN
+        PERFORM pg_notify('radbill_accounting', '');
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER radacct_journal_wake AFTER INSERT ON radacct_journal
+    FOR EACH ROW EXECUTE FUNCTION radbill_journal_wake();

@@ -136,3 +136,18 @@ def test_a_packet_radacct_could_not_hold_is_refused_at_the_door(conn):
     with pytest.raises(psycopg.errors.NotNullViolation):
         conn.execute("INSERT INTO radacct_journal (status, acctsessionid, acctuniqueid, nasipaddress, event_time,"
                      " inputoctets, outputoctets) VALUES ('Start', 's', 'u', NULL, now(), 0, 0)")
+
+
+def test_a_packet_landing_in_an_empty_journal_wakes_the_folder_once(conn, shared_db_url):
+    fold(conn)
+    with psycopg.connect(shared_db_url, autocommit=True) as listener:
+        listener.execute("LISTEN radbill_accounting")
+        first, second = uid(), uid()
+        packet(conn, "Start", first)
+        assert [n.channel for n in listener.notifies(timeout=2, stop_after=1)] == ["radbill_accounting"]
+        packet(conn, "Start", second)  # the worker has not folded yet: it folds again by itself, no NOTIFY
+        assert list(listener.notifies(timeout=0.2)) == []
+        fold(conn)
+        packet(conn, "Stop", first, 60)
+        assert len(list(listener.notifies(timeout=2, stop_after=1))) == 1
+    fold(conn)
