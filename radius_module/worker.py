@@ -27,6 +27,7 @@ ACCT_CHANNEL = "radbill_accounting"  # NOTIFYed when a packet lands in an empty 
 POLL_SECONDS = 0.1  # fold and flush at least this often, woken or not (the safety net for a missed wake-up)
 FOLD_GAP_SECONDS = 0.01  # under load, wait this long between folds so a batch gathers (one fold costs ~a few ms)
 JOURNAL_WAITING = "SELECT EXISTS (SELECT 1 FROM radacct_journal)"
+WAKE_ME = "UPDATE radacct_fold_state SET worker_idle = true WHERE NOT worker_idle"
 OPEN_SESSIONS_QUERY = """
     SELECT acctuniqueid, username, host(nasipaddress) AS nas_ip, acctsessionid, host(framedipaddress) AS framed_ip,
            coalesce(acctupdatetime, acctstarttime, now()) AS last_seen,
@@ -46,6 +47,16 @@ OUTBOX_INSERT = """
     VALUES (%s, (SELECT operator_id FROM customers WHERE username = %s), %s, %s)
     ON CONFLICT (dedupe_key) DO NOTHING
 """
+
+
+def journal_waiting_or_wake_me(conn: psycopg.Connection) -> bool:
+    """After a fold: True if packets wait in the journal (they sent no wake-up: the fold had marked the worker
+    busy); otherwise ask the journal's trigger for a NOTIFY, then look once more, so a packet committed in
+    between is either seen here or wakes us (one that commits during these two statements waits for the poll)."""
+    if conn.execute(JOURNAL_WAITING).fetchone()[0]:
+        return True
+    conn.execute(WAKE_ME)
+    return conn.execute(JOURNAL_WAITING).fetchone()[0]
 
 
 class Worker(threading.Thread):
@@ -99,8 +110,7 @@ class Worker(threading.Thread):
             if (journal_waiting and now >= next_fold) or now >= last_fold + POLL_SECONDS:
                 self.fold(conn)
                 last_fold = time.monotonic()
-                # a packet that came in while this fold ran sent no wake-up (the journal was not empty)
-                journal_waiting = conn.execute(JOURNAL_WAITING).fetchone()[0]
+                journal_waiting = journal_waiting_or_wake_me(conn)
                 next_fold = last_fold + FOLD_GAP_SECONDS
                 self.flush(conn)
 

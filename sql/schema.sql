@@ -188,12 +188,7 @@ BEGIN
     IF to_regclass('pg_temp.acct_batch') IS NULL THEN
         CREATE TEMP TABLE acct_batch (LIKE radacct_journal) ON COMMIT DELETE ROWS;
     END IF;
-    IF to_regclass('pg_temp.acct_final') IS NULL THEN
-        CREATE TEMP TABLE acct_final (LIKE radacct, existed boolean, last_id bigint)
-            ON COMMIT DELETE ROWS;
-    END IF;
     DELETE FROM acct_batch;
-    DELETE FROM acct_final;
     WITH taken AS (
         DELETE FROM radacct_journal
          WHERE id IN (SELECT q.id FROM radacct_journal q ORDER BY q.id LIMIT max_rows)
@@ -203,21 +198,48 @@ BEGIN
     IF NOT FOUND THEN
         RETURN;  -- the idle poll: no ANALYZE, no statements (the worker calls this ~10 times a second)
     END IF;
+    UPDATE radacct_fold_state SET worker_idle = false WHERE worker_idle;  -- busy: it looks again after this fold
     ANALYZE acct_batch;  -- temporary tables have no statistics otherwise: the joins below must use radacct's index
 
     RETURN QUERY SELECT * FROM acct_batch b WHERE b.status IN ('Accounting-On', 'Accounting-Off') ORDER BY b.id;
 
-    INSERT INTO acct_final (
-        radacctid, acctsessionid, acctuniqueid, username, realm, nasipaddress, nasportid, nasporttype, acctstarttime,
-        acctupdatetime, acctstoptime, acctsessiontime, acctinterval, acctauthentic, connectinfo_start,
-        connectinfo_stop, acctinputoctets, acctoutputoctets, calledstationid, callingstationid, acctterminatecause,
-        servicetype, framedprotocol, framedipaddress, framedipv6address, framedipv6prefix, framedinterfaceid,
-        delegatedipv6prefix, class, existed, last_id)
-    WITH sess AS (  -- each session the batch speaks of, its row before the batch, and where it ends
+    -- sessions of a restarted NAS the batch does not otherwise mention: the first On/Off closes them
+    IF EXISTS (SELECT 1 FROM acct_batch b WHERE b.status IN ('Accounting-On', 'Accounting-Off')) THEN
+        RETURN QUERY
+        WITH first_event AS (
+            SELECT DISTINCT ON (b.nasipaddress) b.* FROM acct_batch b
+             WHERE b.status IN ('Accounting-On', 'Accounting-Off') ORDER BY b.nasipaddress, b.id
+        ), closed AS (
+            UPDATE radacct r
+               SET acctstoptime = e.event_time, acctupdatetime = e.event_time,
+                   acctsessiontime = greatest(0, extract(epoch FROM e.event_time - r.acctstarttime)::bigint),
+                   acctterminatecause = coalesce(nullif(e.terminatecause, ''), 'NAS-Reboot')
+              FROM first_event e
+             WHERE r.acctstoptime IS NULL AND r.nasipaddress = e.nasipaddress
+               AND NOT EXISTS (SELECT 1 FROM acct_batch b WHERE b.acctuniqueid = r.acctuniqueid
+                                                AND b.status IN ('Start', 'Interim-Update', 'Stop'))
+            RETURNING e.id, r.*
+        )
+        SELECT c.id, 'Stop', c.acctsessionid, c.acctuniqueid, c.username, c.realm, c.nasipaddress, c.nasportid,
+               c.nasporttype, c.acctstoptime, c.acctsessiontime, c.acctauthentic, c.connectinfo_stop,
+               c.acctinputoctets, c.acctoutputoctets, c.calledstationid, c.callingstationid, c.acctterminatecause,
+               c.servicetype, c.framedprotocol, c.framedipaddress, c.framedipv6address, c.framedipv6prefix,
+               c.framedinterfaceid, c.delegatedipv6prefix, c.class
+          FROM closed c ORDER BY c.id, c.acctuniqueid;
+        INSERT INTO nasreload AS n (nasipaddress, reloadtime)
+        SELECT DISTINCT ON (b.nasipaddress) b.nasipaddress, b.event_time FROM acct_batch b
+         WHERE b.status IN ('Accounting-On', 'Accounting-Off') ORDER BY b.nasipaddress, b.id DESC
+            ON CONFLICT (nasipaddress) DO UPDATE SET reloadtime = excluded.reloadtime;
+    END IF;
+
+    -- every session the batch speaks of: its row as the packets one by one would leave it, written and handed back
+    RETURN QUERY
+    WITH nas_event AS MATERIALIZED (  -- usually none: scanned once, not once per session
+        SELECT b.id, b.nasipaddress FROM acct_batch b WHERE b.status IN ('Accounting-On', 'Accounting-Off')
+    ), sess AS (  -- each session the batch speaks of, its row before the batch, and where it ends
         SELECT s.acctuniqueid, s.first_id, s.last_id, r.radacctid IS NOT NULL AS existed,
-               least(s.first_stop, (SELECT min(e.id) FROM acct_batch e
-                                     WHERE e.status IN ('Accounting-On', 'Accounting-Off')
-                                       AND e.nasipaddress = coalesce(r.nasipaddress, f.nasipaddress)
+               least(s.first_stop, (SELECT min(e.id) FROM nas_event e
+                                     WHERE e.nasipaddress = coalesce(r.nasipaddress, f.nasipaddress)
                                        AND (r.radacctid IS NOT NULL OR e.id > s.first_id))) AS cut_id
           FROM (SELECT b.acctuniqueid, min(b.id) AS first_id, max(b.id) AS last_id,
                        min(b.id) FILTER (WHERE b.status = 'Stop') AS first_stop
@@ -234,123 +256,100 @@ BEGIN
         SELECT l.acctuniqueid, max(l.id) AS any_id, max(l.id) FILTER (WHERE l.status = 'Start') AS start_id,
                max(l.id) FILTER (WHERE l.status = 'Interim-Update') AS interim_id
           FROM live l GROUP BY l.acctuniqueid
-    )
-    SELECT coalesce(r.radacctid, 0), f.acctsessionid, s.acctuniqueid, f.username, f.realm, f.nasipaddress,
-           f.nasportid, f.nasporttype, t.starttime,
-           coalesce(c.event_time, la.event_time),
-           c.event_time,
-           CASE WHEN t.by_stop THEN f.sessiontime
-                WHEN c.status = 'Stop' THEN coalesce(c.sessiontime, extract(epoch FROM c.event_time - t.starttime)::bigint)
-                WHEN c.id IS NOT NULL THEN greatest(0, extract(epoch FROM c.event_time - t.starttime)::bigint)
-                WHEN li.id IS NOT NULL THEN li.sessiontime
-                WHEN s.existed THEN r.acctsessiontime ELSE 0 END,
-           CASE WHEN li.id IS NULL THEN r.acctinterval  -- NULL for a new row
-                WHEN NOT s.existed AND li.id = s.first_id THEN NULL  -- the Interim that inserted the row
-                ELSE extract(epoch FROM li.event_time - coalesce(li.prev_time, r.acctupdatetime, r.acctstarttime))::bigint
-           END,
-           f.authentic,
-           CASE WHEN ls.id IS NOT NULL THEN ls.connectinfo WHEN s.existed THEN r.connectinfo_start
-                ELSE f.connectinfo END,
-           CASE WHEN c.status = 'Stop' AND NOT t.by_stop THEN c.connectinfo ELSE r.connectinfo_stop END,
-           CASE WHEN c.status = 'Stop' THEN c.inputoctets WHEN li.id IS NOT NULL THEN li.inputoctets
-                WHEN s.existed THEN r.acctinputoctets ELSE 0 END,
-           CASE WHEN c.status = 'Stop' THEN c.outputoctets WHEN li.id IS NOT NULL THEN li.outputoctets
-                WHEN s.existed THEN r.acctoutputoctets ELSE 0 END,
-           f.calledstationid, f.callingstationid,
-           CASE WHEN c.status = 'Stop' THEN c.terminatecause
-                WHEN c.id IS NOT NULL THEN coalesce(nullif(c.terminatecause, ''), 'NAS-Reboot')
-                ELSE r.acctterminatecause END,
-           f.servicetype, f.framedprotocol,
-           CASE WHEN c.status = 'Stop' THEN c.framedipaddress WHEN li.id IS NOT NULL THEN li.framedipaddress
-                WHEN s.existed THEN r.framedipaddress ELSE f.framedipaddress END,
-           CASE WHEN c.status = 'Stop' THEN c.framedipv6address WHEN li.id IS NOT NULL THEN li.framedipv6address
-                WHEN s.existed THEN r.framedipv6address ELSE f.framedipv6address END,
-           CASE WHEN c.status = 'Stop' THEN c.framedipv6prefix WHEN li.id IS NOT NULL THEN li.framedipv6prefix
-                WHEN s.existed THEN r.framedipv6prefix ELSE f.framedipv6prefix END,
-           CASE WHEN c.status = 'Stop' THEN c.framedinterfaceid WHEN li.id IS NOT NULL THEN li.framedinterfaceid
-                WHEN s.existed THEN r.framedinterfaceid ELSE f.framedinterfaceid END,
-           CASE WHEN c.status = 'Stop' THEN c.delegatedipv6prefix WHEN li.id IS NOT NULL THEN li.delegatedipv6prefix
-                WHEN s.existed THEN r.delegatedipv6prefix ELSE f.delegatedipv6prefix END,
-           f.class,
-           s.existed, coalesce(s.cut_id, s.last_id)
-      FROM sess s
-      JOIN acct_batch f ON f.id = s.first_id  -- the packet that inserts the row when it does not exist yet
-      LEFT JOIN radacct r ON r.acctuniqueid = s.acctuniqueid
-      LEFT JOIN acct_batch c ON c.id = s.cut_id  -- the Stop or Accounting-On/Off that closes it
-      LEFT JOIN last a ON a.acctuniqueid = s.acctuniqueid
-      LEFT JOIN live la ON la.id = a.any_id
-      LEFT JOIN live ls ON ls.id = a.start_id
-      LEFT JOIN live li ON li.id = a.interim_id
-     CROSS JOIN LATERAL (
-        SELECT NOT s.existed AND f.status = 'Stop' AS by_stop,
-               CASE WHEN NOT s.existed AND f.status = 'Stop'
-                        THEN f.event_time - coalesce(f.sessiontime, 0) * interval '1 second'
-                    WHEN ls.id IS NOT NULL THEN ls.event_time
-                    WHEN s.existed THEN r.acctstarttime
-                    ELSE f.event_time END AS starttime
-     ) t;
-
-    -- sessions of a restarted NAS the batch does not otherwise mention: the first On/Off closes them
-    IF EXISTS (SELECT 1 FROM acct_batch b WHERE b.status IN ('Accounting-On', 'Accounting-Off')) THEN
-        RETURN QUERY
-        WITH first_event AS (
-            SELECT DISTINCT ON (b.nasipaddress) b.* FROM acct_batch b
-             WHERE b.status IN ('Accounting-On', 'Accounting-Off') ORDER BY b.nasipaddress, b.id
-        ), closed AS (
-            UPDATE radacct r
-               SET acctstoptime = e.event_time, acctupdatetime = e.event_time,
-                   acctsessiontime = greatest(0, extract(epoch FROM e.event_time - r.acctstarttime)::bigint),
-                   acctterminatecause = coalesce(nullif(e.terminatecause, ''), 'NAS-Reboot')
-              FROM first_event e
-             WHERE r.acctstoptime IS NULL AND r.nasipaddress = e.nasipaddress
-               AND NOT EXISTS (SELECT 1 FROM acct_final x WHERE x.acctuniqueid = r.acctuniqueid)
-            RETURNING e.id, r.*
-        )
-        SELECT c.id, 'Stop', c.acctsessionid, c.acctuniqueid, c.username, c.realm, c.nasipaddress, c.nasportid,
-               c.nasporttype, c.acctstoptime, c.acctsessiontime, c.acctauthentic, c.connectinfo_stop,
-               c.acctinputoctets, c.acctoutputoctets, c.calledstationid, c.callingstationid, c.acctterminatecause,
-               c.servicetype, c.framedprotocol, c.framedipaddress, c.framedipv6address, c.framedipv6prefix,
-               c.framedinterfaceid, c.delegatedipv6prefix, c.class
-          FROM closed c ORDER BY c.id, c.acctuniqueid;
-        INSERT INTO nasreload AS n (nasipaddress, reloadtime)
-        SELECT DISTINCT ON (b.nasipaddress) b.nasipaddress, b.event_time FROM acct_batch b
-         WHERE b.status IN ('Accounting-On', 'Accounting-Off') ORDER BY b.nasipaddress, b.id DESC
-            ON CONFLICT (nasipaddress) DO UPDATE SET reloadtime = excluded.reloadtime;
-    END IF;
-
-    INSERT INTO radacct (
-        acctsessionid, acctuniqueid, username, realm, nasipaddress, nasportid, nasporttype, acctstarttime,
+    ), folded (
+        radacctid, acctsessionid, acctuniqueid, username, realm, nasipaddress, nasportid, nasporttype, acctstarttime,
         acctupdatetime, acctstoptime, acctsessiontime, acctinterval, acctauthentic, connectinfo_start,
         connectinfo_stop, acctinputoctets, acctoutputoctets, calledstationid, callingstationid, acctterminatecause,
         servicetype, framedprotocol, framedipaddress, framedipv6address, framedipv6prefix, framedinterfaceid,
-        delegatedipv6prefix, class)
-    SELECT acctsessionid, acctuniqueid, username, realm, nasipaddress, nasportid, nasporttype, acctstarttime,
-           acctupdatetime, acctstoptime, acctsessiontime, acctinterval, acctauthentic, connectinfo_start,
-           connectinfo_stop, acctinputoctets, acctoutputoctets, calledstationid, callingstationid, acctterminatecause,
-           servicetype, framedprotocol, framedipaddress, framedipv6address, framedipv6prefix, framedinterfaceid,
-           delegatedipv6prefix, class
-      FROM acct_final WHERE NOT existed
-    ON CONFLICT (acctuniqueid) DO NOTHING;
-
-    UPDATE radacct r
-       SET acctstarttime = x.acctstarttime, acctupdatetime = x.acctupdatetime, acctstoptime = x.acctstoptime,
-           acctsessiontime = x.acctsessiontime, acctinterval = x.acctinterval,
-           connectinfo_start = x.connectinfo_start, connectinfo_stop = x.connectinfo_stop,
-           acctinputoctets = x.acctinputoctets, acctoutputoctets = x.acctoutputoctets,
-           acctterminatecause = x.acctterminatecause, framedipaddress = x.framedipaddress,
-           framedipv6address = x.framedipv6address, framedipv6prefix = x.framedipv6prefix,
-           framedinterfaceid = x.framedinterfaceid, delegatedipv6prefix = x.delegatedipv6prefix
-      FROM acct_final x
-     WHERE x.existed AND r.acctuniqueid = x.acctuniqueid AND r.acctstoptime IS NULL;
-
-    RETURN QUERY
+        delegatedipv6prefix, class, existed, last_id
+    ) AS (
+        SELECT coalesce(r.radacctid, 0), f.acctsessionid, s.acctuniqueid, f.username, f.realm, f.nasipaddress,
+               f.nasportid, f.nasporttype, t.starttime,
+               coalesce(c.event_time, la.event_time),
+               c.event_time,
+               CASE WHEN t.by_stop THEN f.sessiontime
+                    WHEN c.status = 'Stop' THEN coalesce(c.sessiontime, extract(epoch FROM c.event_time - t.starttime)::bigint)
+                    WHEN c.id IS NOT NULL THEN greatest(0, extract(epoch FROM c.event_time - t.starttime)::bigint)
+                    WHEN li.id IS NOT NULL THEN li.sessiontime
+                    WHEN s.existed THEN r.acctsessiontime ELSE 0 END,
+               CASE WHEN li.id IS NULL THEN r.acctinterval  -- NULL for a new row
+                    WHEN NOT s.existed AND li.id = s.first_id THEN NULL  -- the Interim that inserted the row
+                    ELSE extract(epoch FROM li.event_time - coalesce(li.prev_time, r.acctupdatetime, r.acctstarttime))::bigint
+               END,
+               f.authentic,
+               CASE WHEN ls.id IS NOT NULL THEN ls.connectinfo WHEN s.existed THEN r.connectinfo_start
+                    ELSE f.connectinfo END,
+               CASE WHEN c.status = 'Stop' AND NOT t.by_stop THEN c.connectinfo ELSE r.connectinfo_stop END,
+               CASE WHEN c.status = 'Stop' THEN c.inputoctets WHEN li.id IS NOT NULL THEN li.inputoctets
+                    WHEN s.existed THEN r.acctinputoctets ELSE 0 END,
+               CASE WHEN c.status = 'Stop' THEN c.outputoctets WHEN li.id IS NOT NULL THEN li.outputoctets
+                    WHEN s.existed THEN r.acctoutputoctets ELSE 0 END,
+               f.calledstationid, f.callingstationid,
+               CASE WHEN c.status = 'Stop' THEN c.terminatecause
+                    WHEN c.id IS NOT NULL THEN coalesce(nullif(c.terminatecause, ''), 'NAS-Reboot')
+                    ELSE r.acctterminatecause END,
+               f.servicetype, f.framedprotocol,
+               CASE WHEN c.status = 'Stop' THEN c.framedipaddress WHEN li.id IS NOT NULL THEN li.framedipaddress
+                    WHEN s.existed THEN r.framedipaddress ELSE f.framedipaddress END,
+               CASE WHEN c.status = 'Stop' THEN c.framedipv6address WHEN li.id IS NOT NULL THEN li.framedipv6address
+                    WHEN s.existed THEN r.framedipv6address ELSE f.framedipv6address END,
+               CASE WHEN c.status = 'Stop' THEN c.framedipv6prefix WHEN li.id IS NOT NULL THEN li.framedipv6prefix
+                    WHEN s.existed THEN r.framedipv6prefix ELSE f.framedipv6prefix END,
+               CASE WHEN c.status = 'Stop' THEN c.framedinterfaceid WHEN li.id IS NOT NULL THEN li.framedinterfaceid
+                    WHEN s.existed THEN r.framedinterfaceid ELSE f.framedinterfaceid END,
+               CASE WHEN c.status = 'Stop' THEN c.delegatedipv6prefix WHEN li.id IS NOT NULL THEN li.delegatedipv6prefix
+                    WHEN s.existed THEN r.delegatedipv6prefix ELSE f.delegatedipv6prefix END,
+               f.class,
+               s.existed, coalesce(s.cut_id, s.last_id)
+          FROM sess s
+          JOIN acct_batch f ON f.id = s.first_id  -- the packet that inserts the row when it does not exist yet
+          LEFT JOIN radacct r ON r.acctuniqueid = s.acctuniqueid
+          LEFT JOIN acct_batch c ON c.id = s.cut_id  -- the Stop or Accounting-On/Off that closes it
+          LEFT JOIN last a ON a.acctuniqueid = s.acctuniqueid
+          LEFT JOIN live la ON la.id = a.any_id
+          LEFT JOIN live ls ON ls.id = a.start_id
+          LEFT JOIN live li ON li.id = a.interim_id
+         CROSS JOIN LATERAL (
+            SELECT NOT s.existed AND f.status = 'Stop' AS by_stop,
+                   CASE WHEN NOT s.existed AND f.status = 'Stop'
+                            THEN f.event_time - coalesce(f.sessiontime, 0) * interval '1 second'
+                        WHEN ls.id IS NOT NULL THEN ls.event_time
+                        WHEN s.existed THEN r.acctstarttime
+                        ELSE f.event_time END AS starttime
+         ) t
+    ), inserted AS (
+        INSERT INTO radacct (
+            acctsessionid, acctuniqueid, username, realm, nasipaddress, nasportid, nasporttype, acctstarttime,
+            acctupdatetime, acctstoptime, acctsessiontime, acctinterval, acctauthentic, connectinfo_start,
+            connectinfo_stop, acctinputoctets, acctoutputoctets, calledstationid, callingstationid, acctterminatecause,
+            servicetype, framedprotocol, framedipaddress, framedipv6address, framedipv6prefix, framedinterfaceid,
+            delegatedipv6prefix, class)
+        SELECT acctsessionid, acctuniqueid, username, realm, nasipaddress, nasportid, nasporttype, acctstarttime,
+               acctupdatetime, acctstoptime, acctsessiontime, acctinterval, acctauthentic, connectinfo_start,
+               connectinfo_stop, acctinputoctets, acctoutputoctets, calledstationid, callingstationid, acctterminatecause,
+               servicetype, framedprotocol, framedipaddress, framedipv6address, framedipv6prefix, framedinterfaceid,
+               delegatedipv6prefix, class
+          FROM folded WHERE NOT existed
+        ON CONFLICT (acctuniqueid) DO NOTHING
+    ), updated AS (
+        UPDATE radacct r
+           SET acctstarttime = x.acctstarttime, acctupdatetime = x.acctupdatetime, acctstoptime = x.acctstoptime,
+               acctsessiontime = x.acctsessiontime, acctinterval = x.acctinterval,
+               connectinfo_start = x.connectinfo_start, connectinfo_stop = x.connectinfo_stop,
+               acctinputoctets = x.acctinputoctets, acctoutputoctets = x.acctoutputoctets,
+               acctterminatecause = x.acctterminatecause, framedipaddress = x.framedipaddress,
+               framedipv6address = x.framedipv6address, framedipv6prefix = x.framedipv6prefix,
+               framedinterfaceid = x.framedinterfaceid, delegatedipv6prefix = x.delegatedipv6prefix
+          FROM folded x
+         WHERE x.existed AND r.radacctid = x.radacctid AND r.acctstoptime IS NULL
+    )
     SELECT x.last_id, CASE WHEN x.acctstoptime IS NULL THEN 'Interim-Update' ELSE 'Stop' END, x.acctsessionid,
            x.acctuniqueid, x.username, x.realm, x.nasipaddress, x.nasportid, x.nasporttype, x.acctupdatetime,
            x.acctsessiontime, x.acctauthentic, x.connectinfo_start, x.acctinputoctets, x.acctoutputoctets,
            x.calledstationid, x.callingstationid, x.acctterminatecause, x.servicetype, x.framedprotocol,
            x.framedipaddress, x.framedipv6address, x.framedipv6prefix, x.framedinterfaceid, x.delegatedipv6prefix,
            x.class
-      FROM acct_final x ORDER BY x.last_id;
+      FROM folded x ORDER BY x.last_id;
 END
 $$;
 
@@ -358,7 +357,7 @@ CREATE FUNCTION public.radbill_journal_wake() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM radacct_journal j WHERE j.id < NEW.id) THEN
+    IF (SELECT f.worker_idle FROM radacct_fold_state f) THEN
         PERFORM pg_notify('radbill_accounting', '');
     END IF;
     RETURN NULL;
@@ -940,6 +939,12 @@ CREATE TABLE public.radacct (
     class text
 );
 
+CREATE TABLE public.radacct_fold_state (
+    only_row boolean DEFAULT true NOT NULL,
+    worker_idle boolean DEFAULT false NOT NULL,
+    CONSTRAINT radacct_fold_state_only_row_check CHECK (only_row)
+);
+
 ALTER TABLE public.radacct_journal ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME public.radacct_journal_id_seq
     START WITH 1
@@ -1290,6 +1295,9 @@ ALTER TABLE ONLY public.payments
 
 ALTER TABLE ONLY public.radacct
     ADD CONSTRAINT radacct_acctuniqueid_key UNIQUE (acctuniqueid);
+
+ALTER TABLE ONLY public.radacct_fold_state
+    ADD CONSTRAINT radacct_fold_state_pkey PRIMARY KEY (only_row);
 
 ALTER TABLE ONLY public.radacct_journal
     ADD CONSTRAINT radacct_journal_pkey PRIMARY KEY (id);

@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
+from radius_module.worker import journal_waiting_or_wake_me
+
 T0 = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 _n = itertools.count(1)
 
@@ -138,16 +140,16 @@ def test_a_packet_radacct_could_not_hold_is_refused_at_the_door(conn):
                      " inputoctets, outputoctets) VALUES ('Start', 's', 'u', NULL, now(), 0, 0)")
 
 
-def test_a_packet_landing_in_an_empty_journal_wakes_the_folder_once(conn, shared_db_url):
+def test_a_packet_wakes_the_worker_only_when_it_is_idle(conn, shared_db_url):
     fold(conn)
     with psycopg.connect(shared_db_url, autocommit=True) as listener:
         listener.execute("LISTEN radbill_accounting")
+        assert journal_waiting_or_wake_me(conn) is False  # nothing to fold: wake me
         first, second = uid(), uid()
         packet(conn, "Start", first)
         assert [n.channel for n in listener.notifies(timeout=2, stop_after=1)] == ["radbill_accounting"]
-        packet(conn, "Start", second)  # the worker has not folded yet: it folds again by itself, no NOTIFY
+        fold(conn)  # the worker is busy now: it looks at the journal again after this fold, so no NOTIFY
+        packet(conn, "Start", second)
         assert list(listener.notifies(timeout=0.2)) == []
-        fold(conn)
-        packet(conn, "Stop", first, 60)
-        assert len(list(listener.notifies(timeout=2, stop_after=1))) == 1
+        assert journal_waiting_or_wake_me(conn) is True
     fold(conn)
