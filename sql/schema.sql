@@ -1489,7 +1489,7 @@ CREATE TRIGGER packages_notify_policy AFTER UPDATE ON public.packages FOR EACH R
 
 CREATE TRIGGER packages_touch BEFORE UPDATE ON public.packages FOR EACH ROW EXECUTE FUNCTION public.touch_updated_at();
 
-CREATE TRIGGER radacct_journal_wake AFTER INSERT ON public.radacct_journal FOR EACH ROW EXECUTE FUNCTION public.radbill_journal_wake();
+CREATE TRIGGER radacct_journal_wake AFTER INSERT ON public.radacct_journal FOR EACH ROW WHEN ((new.status <> 'Interim-Update'::text)) EXECUTE FUNCTION public.radbill_journal_wake();
 
 CREATE TRIGGER sms_balance_entries_append_only BEFORE DELETE OR UPDATE ON public.sms_balance_entries FOR EACH ROW EXECUTE FUNCTION public.forbid_change();
 
