@@ -23,7 +23,7 @@ from radius_module.spool import Spool
 log = logging.getLogger("radbill.radius")
 
 CHANNEL = "radbill_policy"
-ACCT_CHANNEL = "radbill_accounting"  # NOTIFYed when a packet lands in an empty journal (migration 0012)
+ACCT_CHANNEL = "radbill_accounting"  # NOTIFYed by a Start/Stop/On/Off while the worker is idle (migration 0012)
 POLL_SECONDS = 0.1  # fold and flush at least this often, woken or not (the safety net for a missed wake-up)
 # Under load (packets came in while the last fold ran) the worker waits FOLD_IDLE_RATIO times as long as that
 # fold took (at most POLL_SECONDS) before the next, so folding costs Postgres at most ~1/10 of its time: measured,
