@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg 2>/dev/null | sha1sum | cut -c1-12)
 
-.PHONY: help deps test-deps apt-install venv run test lint migrate psql schema bench-radius bench-hooks bench-dashboard bench-imports bench-billing bench-customers bench-outbox bench-snapshot
+.PHONY: help deps test-deps apt-install venv run test lint migrate psql schema bench-radius bench-hooks bench-visibility bench-fold bench-dashboard bench-imports bench-billing bench-customers bench-outbox bench-snapshot
 
 help:
 	@echo "make run      start radbill (embedded Postgres under var/ unless DATABASE_URL is set)"
@@ -81,6 +81,12 @@ bench-dashboard: venv
 
 bench-radius: venv
 	$(VENV)/bin/python -m bench.radius
+
+bench-visibility: venv
+	$(VENV)/bin/python -m bench.visibility --tries 200
+
+bench-fold: venv
+	$(VENV)/bin/python -m bench.fold --rounds 5
 
 bench-hooks: venv
 	$(VENV)/bin/python -m bench.hooks

@@ -102,8 +102,10 @@ def decide_for(request: dict[str, str]):
 
 
 def apply_accounting(rows) -> None:
-    """What the worker folded from the accounting journal, in arrival order: keep the open sessions for
-    simultaneous-use, and queue a disconnect (or CoA) for a session that should not be (or no longer be) fast.
+    """What a fold changed (radbill_fold_accounting, migration 0012): each Accounting-On/Off, then each changed
+    session as radacct now holds it ('Interim-Update' = open, 'Stop' = closed by this fold), so the tracker
+    never counts a session radacct calls closed. Keep the open sessions for simultaneous-use, and queue a
+    disconnect (or CoA) for a session that should not be (or no longer be) fast.
     Each row: (status, username, acct_unique_id, nas_ip, acct_session_id, framed_ip, calling_station_id, octets)."""
     for status, username, unique_id, nas_ip, session_id, framed_ip, calling, octets in rows:
         try:

@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
+from radius_module.worker import journal_waiting_or_wake_me
+
 T0 = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 _n = itertools.count(1)
 
@@ -94,13 +96,32 @@ def test_accounting_on_closes_only_that_nas_sessions_started_before_it(conn):
     assert reload == (T0 + timedelta(seconds=10),)
 
 
-def test_the_fold_hands_back_every_packet_in_arrival_order_and_empties_the_journal(conn):
-    u = uid()
-    for status in ("Start", "Interim-Update", "Interim-Update", "Stop"):
-        packet(conn, status, u)
-    back = [r for r in fold(conn) if r[2] == u]
-    assert [r[1] for r in back] == ["Start", "Interim-Update", "Interim-Update", "Stop"]
-    assert [r[0] for r in back] == sorted(r[0] for r in back)
+def test_a_start_right_after_an_accounting_on_in_the_same_second_stays_open(conn):
+    before, after = uid(), uid()
+    packet(conn, "Start", before, 0, nas="10.9.9.3")
+    fold(conn)
+    packet(conn, "Accounting-On", "", 5, nas="10.9.9.3", user="")
+    packet(conn, "Start", after, 5, nas="10.9.9.3")  # arrived 1 ms later: same second, same batch
+    fold(conn)
+    packet(conn, "Stop", after, 65, nas="10.9.9.3", sessiontime=60, octets=(700, 300), cause="User-Request")
+    fold(conn)
+    assert row(conn, before)[1] == T0 + timedelta(seconds=5) and row(conn, before)[6] == "NAS-Reboot"
+    start, stop, _, seconds, inp, out, cause, _ = row(conn, after)
+    assert (start, stop, seconds, inp, out, cause) == (
+        T0 + timedelta(seconds=5), T0 + timedelta(seconds=65), 60, 700, 300, "User-Request")
+
+
+def test_the_fold_hands_back_nas_restarts_then_each_changed_session_as_it_now_is(conn):
+    u, closed_before, quiet = uid(), uid(), uid()
+    packet(conn, "Stop", closed_before, 10, nas="10.9.9.4")
+    packet(conn, "Start", quiet, 0, nas="10.9.9.4", octets=(0, 0))
+    fold(conn)
+    for status in ("Start", "Interim-Update", "Interim-Update"):
+        packet(conn, status, u, nas="10.9.9.4")
+    packet(conn, "Start", closed_before, 20, nas="10.9.9.4")  # the session is closed: nothing to hand back
+    packet(conn, "Accounting-Off", "", 30, nas="10.9.9.4", user="")
+    back = [(r[1], r[2]) for r in fold(conn)]
+    assert back == [("Accounting-Off", ""), ("Stop", quiet), ("Stop", u)]
     assert conn.execute("SELECT count(*) FROM radacct_journal").fetchone() == (0,)
 
 
@@ -117,3 +138,18 @@ def test_a_packet_radacct_could_not_hold_is_refused_at_the_door(conn):
     with pytest.raises(psycopg.errors.NotNullViolation):
         conn.execute("INSERT INTO radacct_journal (status, acctsessionid, acctuniqueid, nasipaddress, event_time,"
                      " inputoctets, outputoctets) VALUES ('Start', 's', 'u', NULL, now(), 0, 0)")
+
+
+def test_a_packet_wakes_the_worker_only_when_it_is_idle(conn, shared_db_url):
+    fold(conn)
+    with psycopg.connect(shared_db_url, autocommit=True) as listener:
+        listener.execute("LISTEN radbill_accounting")
+        assert journal_waiting_or_wake_me(conn) is False  # nothing to fold: wake me
+        first, second = uid(), uid()
+        packet(conn, "Start", first)
+        assert [n.channel for n in listener.notifies(timeout=2, stop_after=1)] == ["radbill_accounting"]
+        fold(conn)  # the worker is busy now: it looks at the journal again after this fold, so no NOTIFY
+        packet(conn, "Start", second)
+        assert list(listener.notifies(timeout=0.2)) == []
+        assert journal_waiting_or_wake_me(conn) is True
+    fold(conn)

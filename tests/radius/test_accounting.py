@@ -6,7 +6,11 @@ import itertools
 import time
 from datetime import UTC, datetime, timedelta
 
+import psycopg
+
+from radbill.services import customers as svc
 from tests import factories as f
+from tests.billing.helpers import scope_of
 from tests.radius.conftest import wait_folded, wait_until
 from tests.radius.test_authorize import login, login_when, new_customer
 
@@ -149,3 +153,27 @@ async def test_crossing_the_data_cap_queues_a_coa_and_throttles_new_logins(radiu
         await asyncio.sleep(0.05)
     assert len(coa) == 1 and '"Mikrotik-Rate-Limit": "500k/1M"' in coa[0]["payload"]
     assert login(radius, user, pw).first("Mikrotik-Rate-Limit") == "500k/1M"
+
+
+async def test_a_start_right_after_an_accounting_on_survives_the_fold(radius, radius_db):
+    """Issue 12 #2: On and Start from one NAS, the same second, folded in one batch: the Start stays open, its Stop's
+    octets are kept, and suspending the customer meanwhile queues a Disconnect for it."""
+    c = await new_customer(radius_db, radius, simultaneous_use=1)
+    user, pw, sid, nas = c["username"], c["radius_password"], session_id(), "127.0.0.11"
+    assert login_when(radius, user, pw, lambda r: r.accepted)
+    second = int(time.time())
+    with psycopg.connect(radius.db_url) as holder:  # the worker cannot fold until both packets are journalled
+        holder.execute("SELECT pg_advisory_xact_lock(hashtext('radbill_fold_accounting'))")
+        acct(radius, "", "", "Accounting-On", nas_ip=nas, Event_Timestamp=second)
+        acct(radius, user, sid, "Start", nas_ip=nas, Event_Timestamp=second)
+    [row] = await rows(radius_db, radius.db_url, user)
+    assert row["acctstoptime"] is None, f"the Start was closed as {row['acctterminatecause']}"
+    assert login_when(radius, user, pw, lambda r: r.code == "Access-Reject")  # the tracker counts it, as radacct
+    await svc.suspend_customer(radius_db, scope_of(radius.isp.sub), c["id"], "unpaid")
+    queued = await radius_db.fetch("SELECT payload FROM outbox WHERE kind = 'disconnect' AND dedupe_key = $1",
+                                   f"disconnect:{row['acctuniqueid']}:suspended")
+    assert len(queued) == 1
+    acct(radius, user, sid, "Stop", nas_ip=nas, Event_Timestamp=second + 60, Acct_Session_Time=60,
+         Acct_Input_Octets=7000, Acct_Output_Octets=3000, Acct_Terminate_Cause="User-Request")
+    [row] = await rows(radius_db, radius.db_url, user)
+    assert (row["acctinputoctets"], row["acctoutputoctets"], row["acctterminatecause"]) == (7000, 3000, "User-Request")
