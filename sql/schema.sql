@@ -72,6 +72,14 @@ BEGIN
     RETURN NULL;
 END $$;
 
+CREATE FUNCTION public.notify_policy_billing_profile() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM pg_notify('radbill_policy', c.username) FROM customers c WHERE c.billing_profile_id = NEW.id;
+    RETURN NULL;
+END $$;
+
 CREATE FUNCTION public.notify_policy_customer() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -92,6 +100,14 @@ BEGIN
     PERFORM pg_notify('radbill_policy', c.username)
        FROM customers c JOIN operators o ON o.id = c.operator_id
       WHERE o.path <@ NEW.path;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION public.notify_policy_operator_timezone() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM pg_notify('radbill_policy', c.username) FROM customers c WHERE c.operator_id = NEW.id;
     RETURN NULL;
 END $$;
 
@@ -141,6 +157,64 @@ BEGIN
     END IF;
     NEW.path := parent.path || text2ltree(NEW.id::text);
     RETURN NEW;
+END $$;
+
+CREATE FUNCTION public.outbox_set_destination() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    NEW.destination := coalesce(NEW.destination, radbill_outbox_destination(NEW.kind, NEW.payload));
+    RETURN NEW;
+END $$;
+
+CREATE FUNCTION public.radacct_heard() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    NEW.heard_at := now();
+    RETURN NEW;
+END
+$$;
+
+CREATE FUNCTION public.radbill_cap_window(cap_period text, tz text, cycle_kind text, billing_day integer, validity_days integer, anchor date, at timestamp with time zone) RETURNS TABLE(window_start timestamp with time zone, window_end timestamp with time zone)
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT w.s::timestamp AT TIME ZONE tz, w.e::timestamp AT TIME ZONE tz
+      FROM (SELECT (at AT TIME ZONE tz)::date AS day) d
+     CROSS JOIN LATERAL (SELECT date_trunc('month', d.day)::date AS m0) m
+     CROSS JOIN LATERAL (  -- the billing day in last, this and next month
+            SELECT least((m.m0 - interval '1 month')::date + (billing_day - 1), m.m0 - 1) AS prev_bd,
+                   least(m.m0 + (billing_day - 1), (m.m0 + interval '1 month')::date - 1) AS this_bd,
+                   least((m.m0 + interval '1 month')::date + (billing_day - 1),
+                         (m.m0 + interval '2 months')::date - 1) AS next_bd,
+                   anchor + validity_days * floor((d.day - anchor)::numeric / validity_days)::integer AS v0) b
+     CROSS JOIN LATERAL (
+            SELECT CASE WHEN cap_period = 'calendar_month' THEN m.m0
+                        WHEN cycle_kind = 'fixed_day' THEN CASE WHEN d.day >= b.this_bd THEN b.this_bd ELSE b.prev_bd END
+                        ELSE b.v0 END AS s,
+                   CASE WHEN cap_period = 'calendar_month' THEN (m.m0 + interval '1 month')::date
+                        WHEN cycle_kind = 'fixed_day' THEN CASE WHEN d.day >= b.this_bd THEN b.next_bd ELSE b.this_bd END
+                        ELSE b.v0 + validity_days END AS e) w
+$$;
+
+CREATE FUNCTION public.radbill_enqueue(p_kind text, p_operator_id bigint, p_payload jsonb, p_dedupe_key text DEFAULT NULL::text) RETURNS bigint
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    new_id bigint;
+BEGIN
+    IF p_kind IN ('disconnect', 'coa') AND p_payload ? 'acct_unique_id' THEN
+        UPDATE outbox SET done_at = now(), result = jsonb_build_object('superseded_by', p_dedupe_key)
+         WHERE payload ->> 'acct_unique_id' = p_payload ->> 'acct_unique_id'
+           AND done_at IS NULL AND failed_at IS NULL
+           AND kind IN ('coa', 'disconnect') AND (kind = 'coa' OR p_kind = 'disconnect')
+           AND dedupe_key IS DISTINCT FROM p_dedupe_key;
+    END IF;
+    INSERT INTO outbox (kind, operator_id, payload, dedupe_key, destination)
+    VALUES (p_kind, p_operator_id, p_payload, p_dedupe_key, radbill_outbox_destination(p_kind, p_payload))
+    ON CONFLICT DO NOTHING
+    RETURNING id INTO new_id;
+    RETURN new_id;
 END $$;
 
 SET default_tablespace = '';
@@ -364,6 +438,22 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION public.radbill_now() RETURNS timestamp with time zone
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT coalesce(nullif(current_setting('radbill.now', true), '')::timestamptz, now())
+$$;
+
+CREATE FUNCTION public.radbill_outbox_destination(p_kind text, p_payload jsonb) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT CASE
+        WHEN p_kind IN ('disconnect', 'coa') THEN 'nas:' || coalesce(p_payload ->> 'nas_ip', '')
+        WHEN p_kind = 'sms' THEN 'sms'
+        ELSE p_kind || ':' || coalesce(p_payload ->> 'webhook_id', '')
+    END
+$$;
+
 CREATE FUNCTION public.radbill_unescape(value text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
@@ -523,10 +613,12 @@ CREATE TABLE public.bills (
     due_at timestamp with time zone NOT NULL,
     paid_at timestamp with time zone,
     note text,
+    cycle_days integer,
     CONSTRAINT bills_amount_minor_check CHECK ((amount_minor >= 0)),
     CONSTRAINT bills_check CHECK ((period_end > period_start)),
     CONSTRAINT bills_check1 CHECK (((paid_minor >= 0) AND (paid_minor <= total_minor))),
     CONSTRAINT bills_check2 CHECK (((status <> 'paid'::text) OR (paid_minor = total_minor))),
+    CONSTRAINT bills_cycle_days CHECK (((cycle_days IS NULL) OR (cycle_days >= (period_end - period_start)))),
     CONSTRAINT bills_status_check CHECK ((status = ANY (ARRAY['unpaid'::text, 'partial'::text, 'paid'::text, 'void'::text]))),
     CONSTRAINT bills_total_minor_check CHECK ((total_minor >= 0)),
     CONSTRAINT bills_vat_minor_check CHECK ((vat_minor >= 0))
@@ -808,7 +900,17 @@ CREATE TABLE public.outbox (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     done_at timestamp with time zone,
     failed_at timestamp with time zone,
+    destination text NOT NULL,
     CONSTRAINT outbox_kind_check CHECK ((kind = ANY (ARRAY['disconnect'::text, 'coa'::text, 'sms'::text, 'webhook'::text])))
+);
+
+CREATE TABLE public.outbox_breakers (
+    destination text NOT NULL,
+    consecutive_timeouts integer DEFAULT 0 NOT NULL,
+    opened_at timestamp with time zone,
+    last_error text,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT outbox_breakers_consecutive_timeouts_check CHECK ((consecutive_timeouts >= 0))
 );
 
 ALTER TABLE public.outbox ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
@@ -851,11 +953,13 @@ CREATE TABLE public.packages (
     status text DEFAULT 'active'::text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    cap_period text DEFAULT 'calendar_month'::text NOT NULL,
     CONSTRAINT packages_burst_download_kbps_check CHECK ((burst_download_kbps > 0)),
     CONSTRAINT packages_burst_threshold_download_kbps_check CHECK ((burst_threshold_download_kbps > 0)),
     CONSTRAINT packages_burst_threshold_upload_kbps_check CHECK ((burst_threshold_upload_kbps > 0)),
     CONSTRAINT packages_burst_time_seconds_check CHECK (((burst_time_seconds >= 1) AND (burst_time_seconds <= 3600))),
     CONSTRAINT packages_burst_upload_kbps_check CHECK ((burst_upload_kbps > 0)),
+    CONSTRAINT packages_cap_period_check CHECK ((cap_period = ANY (ARRAY['calendar_month'::text, 'billing_cycle'::text]))),
     CONSTRAINT packages_check CHECK (((data_cap_bytes IS NOT NULL) OR (throttled_download_kbps IS NULL))),
     CONSTRAINT packages_check1 CHECK (((throttled_download_kbps IS NULL) = (throttled_upload_kbps IS NULL))),
     CONSTRAINT packages_check2 CHECK (((burst_download_kbps IS NULL) = (burst_upload_kbps IS NULL))),
@@ -936,7 +1040,8 @@ CREATE TABLE public.radacct (
     framedipv6prefix inet,
     framedinterfaceid text,
     delegatedipv6prefix inet,
-    class text
+    class text,
+    heard_at timestamp with time zone
 );
 
 CREATE TABLE public.radacct_fold_state (
@@ -987,10 +1092,13 @@ CREATE VIEW public.radius_policy AS
     (COALESCE(u.bytes, (0)::numeric))::bigint AS usage_bytes,
     g.suspended_pool,
     g.suspended_rate_limit,
-    g.suspended_session_timeout
-   FROM ((((public.customers c
+    g.suspended_session_timeout,
+    w.window_start AS cap_window_start,
+    w.window_end AS cap_window_end
+   FROM ((((((public.customers c
      JOIN public.packages p ON ((p.id = c.package_id)))
      JOIN public.operators o ON ((o.id = c.operator_id)))
+     JOIN public.billing_profiles bp ON ((bp.id = c.billing_profile_id)))
      LEFT JOIN LATERAL ( SELECT a.suspended_pool,
             a.suspended_rate_limit,
             a.suspended_session_timeout
@@ -998,9 +1106,20 @@ CREATE VIEW public.radius_policy AS
           WHERE ((a.path OPERATOR(public.@>) o.path) AND (a.suspended_pool IS NOT NULL))
           ORDER BY (public.nlevel(a.path)) DESC
          LIMIT 1) g ON (true))
-     LEFT JOIN LATERAL ( SELECT sum((COALESCE(r.acctinputoctets, (0)::bigint) + COALESCE(r.acctoutputoctets, (0)::bigint))) AS bytes
-           FROM public.radacct r
-          WHERE ((p.data_cap_bytes IS NOT NULL) AND (r.username = c.username) AND (r.acctstoptime IS NOT NULL) AND (r.acctstarttime >= COALESCE((c.expires_at - make_interval(days => p.validity_days)), (date_trunc('month'::text, (now() AT TIME ZONE o.timezone)) AT TIME ZONE o.timezone))))) u ON (true));
+     LEFT JOIN LATERAL ( SELECT radbill_cap_window.window_start,
+            radbill_cap_window.window_end
+           FROM public.radbill_cap_window(p.cap_period, o.timezone, bp.cycle_kind, (bp.billing_day)::integer, bp.validity_days, COALESCE(c.billing_anchor, ((c.created_at AT TIME ZONE o.timezone))::date), public.radbill_now()) radbill_cap_window(window_start, window_end)
+          WHERE (p.data_cap_bytes IS NOT NULL)) w ON (true))
+     LEFT JOIN LATERAL ( SELECT sum(
+                CASE
+                    WHEN ((r.acctstarttime >= w.window_start) AND (r.acctstoptime <= w.window_end)) THEN (r.octets)::numeric
+                    ELSE floor((((r.octets)::numeric * EXTRACT(epoch FROM (LEAST(r.acctstoptime, w.window_end) - GREATEST(r.acctstarttime, w.window_start)))) / NULLIF(EXTRACT(epoch FROM (r.acctstoptime - r.acctstarttime)), (0)::numeric)))
+                END) AS bytes
+           FROM ( SELECT (COALESCE(radacct.acctinputoctets, (0)::bigint) + COALESCE(radacct.acctoutputoctets, (0)::bigint)) AS octets,
+                    radacct.acctstarttime,
+                    radacct.acctstoptime
+                   FROM public.radacct
+                  WHERE ((radacct.username = c.username) AND (radacct.acctstoptime >= w.window_start) AND (radacct.acctstarttime < w.window_end))) r) u ON ((w.window_start IS NOT NULL)));
 
 CREATE TABLE public.radpostauth (
     id bigint NOT NULL,
@@ -1272,8 +1391,8 @@ ALTER TABLE ONLY public.nasreload
 ALTER TABLE ONLY public.operators
     ADD CONSTRAINT operators_pkey PRIMARY KEY (id);
 
-ALTER TABLE ONLY public.outbox
-    ADD CONSTRAINT outbox_dedupe_key_key UNIQUE (dedupe_key);
+ALTER TABLE ONLY public.outbox_breakers
+    ADD CONSTRAINT outbox_breakers_pkey PRIMARY KEY (destination);
 
 ALTER TABLE ONLY public.outbox
     ADD CONSTRAINT outbox_pkey PRIMARY KEY (id);
@@ -1399,7 +1518,13 @@ CREATE INDEX operators_parent ON public.operators USING btree (parent_id);
 
 CREATE INDEX operators_path_gist ON public.operators USING gist (path);
 
+CREATE UNIQUE INDEX outbox_dedupe_message ON public.outbox USING btree (dedupe_key) WHERE (kind = ANY (ARRAY['sms'::text, 'webhook'::text]));
+
+CREATE UNIQUE INDEX outbox_dedupe_pending ON public.outbox USING btree (dedupe_key) WHERE ((done_at IS NULL) AND (failed_at IS NULL));
+
 CREATE INDEX outbox_pending ON public.outbox USING btree (next_attempt_at) WHERE ((done_at IS NULL) AND (failed_at IS NULL));
+
+CREATE INDEX outbox_pending_lane ON public.outbox USING btree (destination, next_attempt_at, id) WHERE ((done_at IS NULL) AND (failed_at IS NULL));
 
 CREATE INDEX outbox_pending_session ON public.outbox USING btree (((payload ->> 'acct_unique_id'::text))) WHERE ((done_at IS NULL) AND (failed_at IS NULL));
 
@@ -1426,6 +1551,8 @@ CREATE INDEX radacct_open_user ON public.radacct USING btree (username) WHERE (a
 CREATE INDEX radacct_start_user_idx ON public.radacct USING btree (acctstarttime, username);
 
 CREATE INDEX radacct_user_start ON public.radacct USING btree (username, acctstarttime);
+
+CREATE INDEX radacct_user_stop ON public.radacct USING btree (username, acctstoptime) WHERE (acctstoptime IS NOT NULL);
 
 CREATE INDEX radpostauth_authdate ON public.radpostauth USING btree (authdate);
 
@@ -1461,7 +1588,9 @@ CREATE TRIGGER audit_log_append_only BEFORE DELETE OR UPDATE ON public.audit_log
 
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON public.audit_log FOR EACH STATEMENT EXECUTE FUNCTION public.forbid_change();
 
-CREATE TRIGGER customers_notify_policy AFTER INSERT OR DELETE OR UPDATE OF username, radius_password, status, expires_at, package_id, mac_address, static_ip, simultaneous_use, connection_type, operator_id ON public.customers FOR EACH ROW EXECUTE FUNCTION public.notify_policy_customer();
+CREATE TRIGGER billing_profiles_notify_policy AFTER UPDATE OF cycle_kind, billing_day, validity_days ON public.billing_profiles FOR EACH ROW WHEN (((old.cycle_kind IS DISTINCT FROM new.cycle_kind) OR (old.billing_day IS DISTINCT FROM new.billing_day) OR (old.validity_days IS DISTINCT FROM new.validity_days))) EXECUTE FUNCTION public.notify_policy_billing_profile();
+
+CREATE TRIGGER customers_notify_policy AFTER INSERT OR DELETE OR UPDATE OF username, radius_password, status, expires_at, package_id, mac_address, static_ip, simultaneous_use, connection_type, operator_id, billing_profile_id, billing_anchor ON public.customers FOR EACH ROW EXECUTE FUNCTION public.notify_policy_customer();
 
 CREATE TRIGGER customers_touch BEFORE UPDATE ON public.customers FOR EACH ROW EXECUTE FUNCTION public.touch_updated_at();
 
@@ -1477,17 +1606,23 @@ CREATE TRIGGER nas_touch BEFORE UPDATE ON public.nas FOR EACH ROW EXECUTE FUNCTI
 
 CREATE TRIGGER operators_notify_policy AFTER UPDATE OF status, suspended_pool, suspended_rate_limit, suspended_session_timeout ON public.operators FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) OR (old.suspended_pool IS DISTINCT FROM new.suspended_pool) OR (old.suspended_rate_limit IS DISTINCT FROM new.suspended_rate_limit) OR (old.suspended_session_timeout IS DISTINCT FROM new.suspended_session_timeout))) EXECUTE FUNCTION public.notify_policy_operator();
 
+CREATE TRIGGER operators_notify_policy_timezone AFTER UPDATE OF timezone ON public.operators FOR EACH ROW WHEN ((old.timezone IS DISTINCT FROM new.timezone)) EXECUTE FUNCTION public.notify_policy_operator_timezone();
+
 CREATE TRIGGER operators_path BEFORE INSERT OR UPDATE ON public.operators FOR EACH ROW EXECUTE FUNCTION public.operators_set_path();
 
 CREATE TRIGGER operators_path_cascade AFTER UPDATE ON public.operators FOR EACH ROW WHEN (((old.path IS DISTINCT FROM new.path) AND (pg_trigger_depth() = 0))) EXECUTE FUNCTION public.operators_cascade_path();
 
 CREATE TRIGGER operators_touch BEFORE UPDATE ON public.operators FOR EACH ROW EXECUTE FUNCTION public.touch_updated_at();
 
+CREATE TRIGGER outbox_destination BEFORE INSERT ON public.outbox FOR EACH ROW EXECUTE FUNCTION public.outbox_set_destination();
+
 CREATE TRIGGER outbox_notify AFTER INSERT OR UPDATE OF next_attempt_at ON public.outbox FOR EACH ROW WHEN (((new.done_at IS NULL) AND (new.failed_at IS NULL) AND (new.next_attempt_at <= now()))) EXECUTE FUNCTION public.notify_outbox();
 
 CREATE TRIGGER packages_notify_policy AFTER UPDATE ON public.packages FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION public.notify_policy_package();
 
 CREATE TRIGGER packages_touch BEFORE UPDATE ON public.packages FOR EACH ROW EXECUTE FUNCTION public.touch_updated_at();
+
+CREATE TRIGGER radacct_heard BEFORE INSERT OR UPDATE ON public.radacct FOR EACH ROW EXECUTE FUNCTION public.radacct_heard();
 
 CREATE TRIGGER radacct_journal_wake AFTER INSERT ON public.radacct_journal FOR EACH ROW WHEN ((new.status <> 'Interim-Update'::text)) EXECUTE FUNCTION public.radbill_journal_wake();
 
