@@ -30,7 +30,7 @@ def _text(form, key: str, limit: int = 200) -> str:
 
 def int_or_none(form, key: str) -> int | None:
     raw = _text(form, key)
-    return int(raw) if raw.isdecimal() else None
+    return validate.optional_id(raw)
 
 
 def parse_form(form, currency: str, creating: bool) -> CustomerForm:

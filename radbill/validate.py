@@ -84,6 +84,13 @@ def ascii_digits(text: str) -> str:
     return text
 
 
+def optional_id(value) -> int | None:
+    """An id from a URL, select or hidden field: ASCII digits only (str.isdecimal() also takes other scripts'
+    digits, which int() would read), small enough for bigint; anything else is None (a 404 or "not chosen")."""
+    text = str(value if value is not None else "").strip()
+    return int(text) if text.isascii() and text.isdecimal() and len(text) < 19 else None
+
+
 def positive_int(value: str, low: int = 1, high: int = 1_000_000) -> int:
     text = ascii_digits(value.strip())
     try:

@@ -44,3 +44,11 @@ def test_radius_passwords_are_printable_ascii(value, ok):
     else:
         with pytest.raises(ValueError, match="printable ASCII"):
             validate.radius_password(value)
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("42", 42), (" 7 ", 7), (42, 42), ("٣", None), ("３", None), ("४२", None), ("১২", None), ("", None),
+    (None, None), ("-1", None), ("1e3", None), ("9" * 19, None), ("9" * 18, 10**18 - 1),
+])
+def test_optional_id_reads_ascii_digits_only(raw, expected):
+    assert validate.optional_id(raw) == expected

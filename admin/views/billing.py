@@ -17,6 +17,7 @@ from radbill import clock
 from radbill.billing.money import parse_amount
 from radbill.errors import RepeatSuspected, ValidationError
 from radbill.services import billing, payments, reports
+from radbill.validate import optional_id
 
 COLLECT, MANAGE, REPORTS = "billing.collect", "billing.manage", "reports.view"
 PREVIEW_ROWS = 200
@@ -24,8 +25,7 @@ _KEY = re.compile(r"^[A-Za-z0-9_-]{8,100}$")
 
 
 def _int(value) -> int | None:
-    text = str(value or "").strip()
-    return int(text) if text.isdecimal() and len(text) < 19 else None
+    return optional_id(value)
 
 
 def new_idempotency_key() -> str:

@@ -9,6 +9,7 @@ from admin.web import client_ip, form_choice, redirect, render
 from radbill.errors import ValidationError
 from radbill.policy import format_rate
 from radbill.services import catalog
+from radbill.validate import optional_id
 
 EDITING = {"roles": OPERATORS, "permission": "packages.manage", "section": "Packages and billing-profile editing"}
 HELPERS = {"rate_limit": catalog.rate_limit, "throttled_rate_limit": catalog.throttled_rate_limit,
@@ -125,7 +126,7 @@ async def package_delete(request: web.Request, scope):
 async def package_assign(request: web.Request, scope):
     form = await request.post()
     package_id = _id(request, "package_id")
-    operator_id = int(form["operator_id"]) if str(form.get("operator_id", "")).isdecimal() else None
+    operator_id = optional_id(form.get("operator_id"))
     async with request.app["pool"].acquire() as conn:
         try:
             await catalog.assign_package(conn, scope, package_id, operator_id, str(form.get("wholesale_price", "")),
@@ -225,7 +226,7 @@ async def billing_profile_status(request: web.Request, scope):
 async def billing_profile_assign(request: web.Request, scope):
     form = await request.post()
     profile_id = _id(request, "profile_id")
-    operator_id = int(form["operator_id"]) if str(form.get("operator_id", "")).isdecimal() else None
+    operator_id = optional_id(form.get("operator_id"))
     async with request.app["pool"].acquire() as conn:
         try:
             await catalog.assign_billing_profile(conn, scope, profile_id, operator_id, client_ip(request))

@@ -10,12 +10,13 @@ from radbill.billing.money import parse_amount
 from radbill.errors import ValidationError
 from radbill.policy import Speeds
 from radbill.services import catalog, customer_records, customers, ledger
+from radbill.validate import optional_id
 
 VIEW, EDIT = "customers.view", "customers.edit"
 
 
 def _int(value) -> int | None:
-    return int(value) if value and str(value).isdecimal() else None
+    return optional_id(value)
 
 
 async def _options(conn, scope) -> dict:

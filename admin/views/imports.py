@@ -13,6 +13,7 @@ from radbill.errors import PermissionDenied, ValidationError
 from radbill.importing.rows import LOOKUPS
 from radbill.routeros import RouterError
 from radbill.services import imports
+from radbill.validate import optional_id
 
 EDIT = "customers.edit"
 BATCH = "/customers/import/{batch_id:\\d+}"
@@ -78,7 +79,7 @@ async def from_router(request: web.Request, scope):
     if not scope.can(EDIT):
         raise PermissionDenied("Importing customers needs the customers.edit permission.")
     form = await request.post()
-    nas_id = int(form["nas_id"]) if str(form.get("nas_id", "")).isdecimal() else 0
+    nas_id = optional_id(form.get("nas_id")) or 0
     async with request.app["pool"].acquire() as conn:
         try:
             batch_id, disabled = await imports.create_batch_from_router(conn, scope, nas_id)

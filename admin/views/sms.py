@@ -13,13 +13,14 @@ from radbill.errors import ValidationError
 from radbill.services import profile, sms, sms_broadcast, sms_config
 from radbill.sms import EVENTS, PLACEHOLDERS
 from radbill.sms.gateway import NUMBER_FORMATS
+from radbill.validate import optional_id
 
 SEND = "sms.send"
 GATEWAYS = dict(roles=OPERATORS, permission=SEND, section="SMS gateways")
 
 
 def _int(value) -> int | None:
-    return int(value) if value and str(value).isdecimal() else None
+    return optional_id(value)
 
 
 def _callback_url(request: web.Request, gateway_id: int, token: str) -> str:

@@ -110,7 +110,7 @@ def mapping_from_form(form, width: int) -> tuple[dict[int, str], dict]:
             if source is None:
                 break
             chosen = str(form.get(f"{map_key}_{n}", "") or "").strip()
-            if chosen.isdecimal():
+            if chosen.isascii() and chosen.isdecimal():
                 values[str(source)] = chosen
         if values:
             defaults[map_key] = values

@@ -27,7 +27,7 @@ class ScopedWhere:
         if not text:
             return
         alternatives = []
-        if text.isdecimal() and len(text) <= 9:
+        if text.isascii() and text.isdecimal() and len(text) <= 9:
             alternatives.append(f"c.id = {self.arg(int(text))}")
         try:
             alternatives.append(f"c.mobile = {self.arg(validate.mobile(text))}")

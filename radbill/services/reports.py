@@ -22,6 +22,7 @@ from radbill.services.customers import get_customer
 from radbill.services.filters import ScopedWhere
 from radbill.spreadsheet import neutralise
 from radbill.tenancy import Scope
+from radbill.validate import optional_id
 
 METHODS = ("cash", "advance", "bank", "mobile_wallet", "gateway")
 BILL_STATUSES = ("unpaid", "partial", "paid", "void")
@@ -141,7 +142,7 @@ class PaymentFilters:
         method = query.get("method") or None
         collector = (query.get("collected_by") or "").strip()
         return cls(start, end, method if method in METHODS else None, (query.get("q") or "").strip(),
-                   int(collector) if collector.isdecimal() else None, timezone)
+                   optional_id(collector), timezone)
 
 
 _PAYMENTS_SQL = """

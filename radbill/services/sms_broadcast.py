@@ -39,7 +39,7 @@ class Filters:
     def from_form(cls, form) -> Filters:
         def number(key):
             raw = str(form.get(key) or "").strip()
-            return int(raw) if raw.isdecimal() else None
+            return validate.optional_id(raw)
         status = str(form.get("status") or "") or None
         kind = str(form.get("connection_type") or "") or None
         return cls(status if status in STATUSES else None, kind if kind in CONNECTION_TYPES else None,
