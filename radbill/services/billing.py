@@ -1,8 +1,9 @@
 """The bill run: set-based, idempotent bill generation with advance auto-debit; its preview; suspension candidates.
 
-Who is billed: active customers whose billing profile is prepaid or postpaid (never free). Which period:
-radbill.billing.periods.billable_period in the operator's time zone, computed once per distinct (time zone,
-billing profile, anchor) — the calendar lives in the pure core; SQL only joins it. The service start (the
+Who is billed: active customers whose billing profile is prepaid or postpaid (never free). Which periods:
+radbill.billing.periods.billable_periods in the operator's time zone (prepaid: the current period and, from
+`max(due_days, 1)` days before it, the next), computed once per distinct (time zone, billing profile, anchor) —
+the calendar lives in the pure core; SQL only joins it. The service start (the
 customer's billing_anchor, else the local date it was created) anchors validity cycles and prorates a first
 fixed-day period (radbill.billing.pricing.first_period_price) — that bill's period starts at the service start
 (rule 1 in radbill.billing); periods that end on or before it are not billed.
