@@ -107,3 +107,20 @@ async def test_a_new_customer_in_the_lead_window_gets_the_prorated_bill_and_the_
     advance = "SELECT -coalesce(sum(e.amount_minor), 0) FROM ledger_entries e JOIN ledger_accounts a" \
               " ON a.id = e.account_id WHERE a.kind = 'customer_advance' AND a.customer_id = $1"
     assert [await db.fetchval(advance, cid) for cid in (exact["id"], short["id"])] == [0, 0]
+
+
+async def test_paying_the_overdue_bill_reactivates_though_the_next_is_already_issued(db):
+    """A bill issued ahead and not yet due does not keep a suspended customer cut off once what is due is paid."""
+    w = await isp(db, billing_day=1, due_days=LEAD, grace_days=30, credit_limit_minor=10**9)
+    # the operator gave them until 1 Apr by hand; March is billed on 1 Mar and left unpaid
+    c = await customer(db, w, billing_anchor=date(2024, 1, 1), expires_at=local(date(2024, 4, 1)))
+    await billing.generate_bills(db, local(date(2024, 3, 1)) + timedelta(hours=1), w.system, [c["id"]])
+    await billing.generate_bills(db, local(date(2024, 3, 29)) + timedelta(hours=1), w.system, [c["id"]])
+    march, april = await bills_of(db, c["id"])
+    assert april["due_at"] == local(date(2024, 4, 1))
+    assert await billing.suspend_overdue(db, local(date(2024, 3, 31)) + timedelta(hours=1)) == {"suspended": 1,
+                                                                                                  "failed": 0}
+    out = await payments.record_cash_payment(db, w.system, c["id"], 50000, now=local(date(2024, 3, 31)) +
+                                             timedelta(hours=3))
+    assert out.bills_paid == (march["id"],) and out.reactivated  # April, not yet due, is no reason to stay cut off
+    assert await db.fetchval("SELECT status FROM customers WHERE id = $1", c["id"]) == "active"
