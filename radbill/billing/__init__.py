@@ -20,12 +20,16 @@ The rules a bill and its payment follow (README "Bills, payments and expiry" say
    against the bill and extends nothing: a period is sold whole, the reactivation and unpaid-bill-suspension
    rules need one meaning of "paid", and a customer paying a little at a time would otherwise never settle.
 3. A fully paid bill extends the expiry by exactly its period's length, counted from the later of the current
-   expiry and the period's start (service.extend_expiry):
-       new expiry = max(expiry, period start) + (period end - period start)
+   expiry and the period's start — or from "now", if that is earlier than the period's start (service.extend_expiry):
+       new expiry = max(expiry, min(period start, now)) + (period end - period start)
    - Paid on time or late: the expiry is the period's end. Paying late gains no days; the days a lapsed
      customer spent cut off are not given back either (they were not paid for).
    - Paid early, or with an expiry already past the period's start (a manual extension): counted from the
      current expiry, never from "now", so no paid day is lost and none is granted twice.
+   - Paid ahead (a prepaid bill is issued before its period) by a customer whose expiry falls short of the
+     period's start: counted from the later of the expiry and "now". One expiry cannot leave a hole, so
+     counting from the period's start would serve the days until then unpaid (a lapsed customer with an old
+     bill still open). The usual case, expiry = the period's start, runs straight to the period's end.
    - Several bills paid by one payment or drawn from advance credit (a run may issue two at once): applied
      oldest period first, each from what the earlier ones left, chained.
    - The prorated first bill (27 Nov - 1 Dec) runs to 1 Dec 00:00 local time, not a month after the payment.

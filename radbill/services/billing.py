@@ -275,7 +275,8 @@ UPDATE customers c SET expires_at = t.expires_at
 """
 
 
-async def extend_paid_service(conn: asyncpg.Connection, paid_bill_ids: list[int]) -> dict[int, datetime | None]:
+async def extend_paid_service(conn: asyncpg.Connection, paid_bill_ids: list[int],
+                              now: datetime) -> dict[int, datetime | None]:
     """Move each customer's expiry over the bills just paid in full (radbill.billing.service.extend_expiry, rule 3
     of radbill.billing); the caller holds the customers' lock. Returns {customer id: new expiry}."""
     if not paid_bill_ids:
@@ -283,7 +284,7 @@ async def extend_paid_service(conn: asyncpg.Connection, paid_bill_ids: list[int]
     new = {}
     for r in await conn.fetch(_PAID_SPANS_SQL, paid_bill_ids):
         spans = [PaidSpan.of_bill(start, end, r["timezone"]) for start, end in zip(r["starts"], r["ends"], strict=True)]
-        new[r["id"]] = extend_expiry(r["expires_at"], spans, r["billing_type"])
+        new[r["id"]] = extend_expiry(r["expires_at"], spans, r["billing_type"], now)
     await conn.execute(_SET_EXPIRY_SQL, list(new), list(new.values()))
     return new
 
@@ -312,7 +313,7 @@ async def apply_advance(conn: asyncpg.Connection, bill_ids: list[int], now: date
     bill_ids, amounts = [r["bill_id"] for r in kept], [r["amount"] for r in kept]
     await conn.execute(_APPLY_ENTRIES_SQL, bill_ids, amounts)
     await conn.execute(_APPLY_BILLS_SQL, bill_ids, amounts, now)
-    await extend_paid_service(conn, [r["bill_id"] for r in kept if r["full"]])
+    await extend_paid_service(conn, [r["bill_id"] for r in kept if r["full"]], now)
     return len(kept)
 
 

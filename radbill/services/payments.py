@@ -5,7 +5,7 @@ Rules:
 - A payment is spread over the customer's open bills oldest first (or only over `bill_id` when given); what
   is left goes to the advance wallet.
 - A bill that becomes fully paid activates its period: the expiry moves over it by rule 3 of radbill.billing
-  (max(expiry, period start) + the period's length; a partial payment extends nothing), and a sub-operator's
+  (max(expiry, min(period start, now)) + the period's length; a partial payment extends nothing), and a sub-operator's
   balance is debited the package's wholesale price, prorated like the bill for a part period (guarded; when
   the balance cannot cover it, the whole payment rolls back).
 - A suspended customer is reactivated when the payment leaves no open bill that is due (a prepaid bill is
@@ -165,7 +165,7 @@ async def _activate(conn, scope: Scope, customer, paid_bill_ids: list[int],
     through the one status write path (audit row, walled-garden sessions disconnected, activation SMS)."""
     expires_at = customer["expires_at"]
     if paid_bill_ids:
-        expires_at = (await billing.extend_paid_service(conn, paid_bill_ids))[customer["id"]]
+        expires_at = (await billing.extend_paid_service(conn, paid_bill_ids, now))[customer["id"]]
     reactivate = customer["status"] == "suspended" and not await conn.fetchval(
         "SELECT exists(SELECT 1 FROM bills WHERE customer_id = $1 AND status IN ('unpaid', 'partial')"
         " AND due_at <= $2)", customer["id"], now)

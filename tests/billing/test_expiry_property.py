@@ -7,7 +7,7 @@ import itertools
 from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from radbill.billing.periods import Cycle, local_midnight_utc, period_containing
@@ -81,6 +81,8 @@ async def scenario(url: str, cycle_kind, billing_day, validity_days, billing_typ
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cycles, st.sampled_from(["prepaid", "postpaid"]), st.integers(0, 27),
        st.sampled_from(["Asia/Dhaka", "Europe/London"]), events, st.sampled_from([0, 3, 10]))
+@example(("fixed_day", 1, None), "prepaid", 0, "Asia/Dhaka",  # January unpaid, February paid ahead from credit
+         [(1, "run", 1), (1, "run", 1), (1, "advance", 50000), (501, "run", 1)], 10)
 def test_service_granted_is_never_more_than_the_money_paid(shared_db_url, cycle, billing_type, anchor_offset, timezone,
                                                            steps, due_days):
     """Prepaid runs inside a lead window (due days, at least one, before a period) bill the next period too."""

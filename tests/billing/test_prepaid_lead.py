@@ -124,3 +124,17 @@ async def test_paying_the_overdue_bill_reactivates_though_the_next_is_already_is
                                              timedelta(hours=3))
     assert out.bills_paid == (march["id"],) and out.reactivated  # April, not yet due, is no reason to stay cut off
     assert await db.fetchval("SELECT status FROM customers WHERE id = $1", c["id"]) == "active"
+
+
+async def test_a_lapsed_customer_paying_the_next_period_ahead_gets_its_days_from_now_not_a_free_gap(db):
+    """Found by the Hypothesis property: January unpaid (cut off since 1 Jan), credit arrives, and the run on
+    22 Jan issues February and pays it from the credit. Expiry 1 Mar would serve 22 Jan - 1 Feb unpaid."""
+    w = await isp(db, billing_day=1, due_days=10, credit_limit_minor=10**9)
+    c = await customer(db, w, billing_anchor=date(2024, 1, 1), expires_at=local(date(2024, 1, 1)))
+    await billing.generate_bills(db, local(date(2024, 1, 1)) + timedelta(hours=1), w.system, [c["id"]])
+    await payments.add_advance_payment(db, w.system, c["id"], 50000, now=local(date(2024, 1, 1)) + timedelta(hours=2))
+    run_at = local(date(2024, 1, 22)) + timedelta(minutes=5)
+    assert await billing.generate_bills(db, run_at, w.system, [c["id"]]) == 1
+    january, february = await bills_of(db, c["id"])
+    assert (january["status"], february["status"]) == ("unpaid", "paid")
+    assert await expiry(db, c["id"]) == run_at + timedelta(days=29)  # February's 29 days, served from now
