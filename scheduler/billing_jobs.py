@@ -11,7 +11,8 @@ if TYPE_CHECKING:  # scheduler.jobs imports this module to register JOBS; a runt
     from scheduler.jobs import JobContext
 
 async def generate_due_bills(ctx: JobContext) -> int:
-    """Bill every customer whose period is due now: one set-based run (a period billed before is skipped)."""
+    """Bill every customer whose period is due now (prepaid: also the next one inside its lead window, so that
+    advance credit extends the expiry before the boundary): one set-based run; a period billed before is skipped."""
     async with ctx.pool.acquire() as conn:
         return await billing.generate_bills(conn, clock.now())
 
@@ -23,7 +24,8 @@ async def suspend_overdue(ctx: JobContext) -> dict:
 
 
 # (name, run, trigger, trigger_args): the JobSpec fields; scheduler.jobs wraps them.
-# Hourly: fixed-day periods start at local midnight, which is a different UTC hour per operator time zone.
+# Hourly: fixed-day periods (and prepaid issue dates, due days before them) start at local midnight, which is a
+# different UTC hour per operator time zone.
 JOBS = [
     ("billing.generate", generate_due_bills, "cron", {"minute": 5, "timezone": "UTC"}),
     ("billing.suspend_overdue", suspend_overdue, "cron", {"minute": 20, "timezone": "UTC"}),

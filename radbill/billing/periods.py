@@ -128,30 +128,60 @@ def cap_window(cap_period: str, cycle: Cycle | None, now: datetime, tz: str) -> 
 
 @dataclass(frozen=True, slots=True)
 class BillablePeriod:
-    """The period a bill run charges at `now`, and the date the bill is issued (counts the due days)."""
+    """A period a bill run charges at `now`, the local date its bill is issued and the local date it is due."""
 
     period: Period
     issue_date: date
+    due: date
 
 
-def billable_period(cycle: Cycle, billing_type: str, now: datetime, tz: str) -> BillablePeriod | None:
-    """Which period to bill at `now`: prepaid bills the period that has started, postpaid the one that just
-    ended (issued on its end date); free is never billed."""
+def prepaid_lead_days(due_days: int) -> int:
+    """How many days before its period a prepaid bill is issued: the profile's due days, at least one, so that
+    advance credit (or the customer) can pay it before the current period's expiry passes."""
+    return max(due_days, 1)
+
+
+def issue_date(cycle: Cycle, period: Period, billing_type: str, due_days: int) -> date:
+    """The local date a period's bill is issued. Postpaid: the day the period ends. Prepaid: `lead` days before
+    it starts, but never before the previous period starts (a validity cycle shorter than the lead), so at most
+    the current and the next period are ever billable."""
+    if billing_type == "postpaid":
+        return period.end
+    ahead = period.start - timedelta(days=prepaid_lead_days(due_days))
+    if cycle.kind == "validity_days" and period.index == 0:
+        return ahead
+    return max(ahead, period_at(cycle, period.index - 1).start)
+
+
+def due_date(period: Period, billing_type: str, due_days: int) -> date:
+    """The local date a period's bill is due: prepaid when the period starts (it was issued `lead` days before);
+    postpaid `due_days` after the period ends (the day it was issued)."""
+    if billing_type == "prepaid":
+        return period.start
+    return period.end + timedelta(days=due_days)
+
+
+def billable_periods(cycle: Cycle, billing_type: str, now: datetime, tz: str, due_days: int) -> list[BillablePeriod]:
+    """The periods a bill run at `now` charges, oldest first. Prepaid: the period that has started, and the next
+    one once its issue date (`prepaid_lead_days` ahead) has come; postpaid: the one that has just ended; free:
+    none. A run bills all of them; bills are unique per customer and period, so a run repeats nothing."""
     if billing_type not in BILLING_TYPES:
         raise ValueError(f"unknown billing type {billing_type!r}")
-    current = period_containing(cycle, local_date(now, tz))
-    if billing_type == "free" or current is None:
-        return None
-    if billing_type == "prepaid":
-        return BillablePeriod(current, current.start)
-    if cycle.kind == "validity_days" and current.index == 0:
-        return None
-    return BillablePeriod(period_at(cycle, current.index - 1), current.start)
-
-
-def due_date(issue_date: date, due_days: int) -> date:
-    """The bill is due `due_days` after it is issued (the period start for prepaid)."""
-    return issue_date + timedelta(days=due_days)
+    if due_days < 0:
+        raise ValueError("due days cannot be negative")
+    today = local_date(now, tz)
+    current = period_containing(cycle, today)
+    if billing_type == "free":
+        return []
+    if billing_type == "postpaid":
+        if current is None or current.index == 0 and cycle.kind == "validity_days":
+            return []
+        periods = [period_at(cycle, current.index - 1)]
+    else:
+        upcoming = period_at(cycle, current.index + 1 if current else 0)
+        periods = [p for p in (current, upcoming) if p and issue_date(cycle, p, billing_type, due_days) <= today]
+    return [BillablePeriod(p, issue_date(cycle, p, billing_type, due_days), due_date(p, billing_type, due_days))
+            for p in periods]
 
 
 def suspend_after(due: date, grace_days: int) -> date:

@@ -30,12 +30,16 @@ class PaidSpan:
         return cls(local_midnight_utc(period_start, timezone), local_midnight_utc(period_end, timezone))
 
 
-def extend_expiry(expires_at: datetime | None, paid: Iterable[PaidSpan], billing_type: str) -> datetime | None:
-    """The expiry after `paid` bills are settled, oldest first: each adds exactly its length, counted from the
-    later of the current expiry and its start. Postpaid without an expiry keeps none."""
+def extend_expiry(expires_at: datetime | None, paid: Iterable[PaidSpan], billing_type: str,
+                  now: datetime) -> datetime | None:
+    """The expiry after `paid` bills are settled at `now`, oldest first: each adds exactly its length, counted
+    from the later of the current expiry and its start — but from no later than `now` when the expiry lies
+    before it: a prepaid period paid before it starts (its bill is issued ahead) by a customer whose expiry
+    falls short of it would otherwise be served, unpaid, until it starts (one expiry cannot leave a hole).
+    Postpaid without an expiry keeps none; a prepaid customer without one counts from the first start."""
     for span in sorted(paid, key=lambda s: (s.start_at, s.end_at)):
         if expires_at is None and billing_type == "postpaid":
             return None
-        base = span.start_at if expires_at is None or expires_at < span.start_at else expires_at
+        base = span.start_at if expires_at is None else max(expires_at, min(span.start_at, now))
         expires_at = base + (span.end_at - span.start_at)
     return expires_at

@@ -1,8 +1,9 @@
 """The bill run: set-based, idempotent bill generation with advance auto-debit; its preview; suspension candidates.
 
-Who is billed: active customers whose billing profile is prepaid or postpaid (never free). Which period:
-radbill.billing.periods.billable_period in the operator's time zone, computed once per distinct (time zone,
-billing profile, anchor) — the calendar lives in the pure core; SQL only joins it. The service start (the
+Who is billed: active customers whose billing profile is prepaid or postpaid (never free). Which periods:
+radbill.billing.periods.billable_periods in the operator's time zone (prepaid: the current period and, from
+`max(due_days, 1)` days before it, the next), computed once per distinct (time zone, billing profile, anchor) —
+the calendar lives in the pure core; SQL only joins it. The service start (the
 customer's billing_anchor, else the local date it was created) anchors validity cycles and prorates a first
 fixed-day period (radbill.billing.pricing.first_period_price) — that bill's period starts at the service start
 (rule 1 in radbill.billing); periods that end on or before it are not billed.
@@ -21,7 +22,7 @@ from datetime import date, datetime
 
 import asyncpg
 
-from radbill.billing.periods import Cycle, billable_period, due_date, local_midnight_utc
+from radbill.billing.periods import Cycle, billable_periods, local_midnight_utc
 from radbill.billing.pricing import share_of_period
 from radbill.billing.service import PaidSpan, extend_expiry
 from radbill.errors import RadbillError
@@ -102,7 +103,7 @@ INSERT INTO bills (customer_id, operator_id, package_id, period_start, period_en
 SELECT customer_id, operator_id, package_id, period_start, period_end, cycle_days, currency,
        amount_minor, vat_minor, total_minor, due_at, $9
   FROM ({_CANDIDATES_SQL}) x
- ORDER BY customer_id
+ ORDER BY customer_id, period_start
     ON CONFLICT (customer_id, period_start) DO NOTHING
 RETURNING id
 """  # noqa: S608 -- fixed fragments of this module only
@@ -110,7 +111,7 @@ RETURNING id
 _PREVIEW_SQL = f"""
 SELECT x.* FROM ({_CANDIDATES_SQL}) x
  WHERE NOT EXISTS (SELECT 1 FROM bills b WHERE b.customer_id = x.customer_id AND b.period_start = x.period_start)
- ORDER BY x.customer_id
+ ORDER BY x.customer_id, x.period_start
 """  # noqa: S608 -- fixed fragments of this module only
 
 _ACCOUNTS_SQL = """
@@ -155,19 +156,18 @@ class BillRun:
 
 
 def plan_periods(cycles: list, now: datetime) -> BillRun:
-    """Pure: the billable period and due instant of each distinct cycle at `now` (skips cycles with none)."""
+    """Pure: the billable periods and due instants of each distinct cycle at `now` (a prepaid cycle inside its
+    lead window has two: the current period and the next)."""
     run = BillRun([], [], [], [], [], [])
     for r in cycles:
         cycle = Cycle(r["cycle_kind"], r["billing_day"], r["validity_days"], r["anchor"])
-        billable = billable_period(cycle, r["billing_type"], now, r["timezone"])
-        if billable is None:
-            continue
-        run.timezones.append(r["timezone"])
-        run.profile_ids.append(r["profile_id"])
-        run.anchors.append(r["anchor"] or NO_ANCHOR)
-        run.starts.append(billable.period.start)
-        run.ends.append(billable.period.end)
-        run.due_ats.append(local_midnight_utc(due_date(billable.issue_date, r["due_days"]), r["timezone"]))
+        for billable in billable_periods(cycle, r["billing_type"], now, r["timezone"], r["due_days"]):
+            run.timezones.append(r["timezone"])
+            run.profile_ids.append(r["profile_id"])
+            run.anchors.append(r["anchor"] or NO_ANCHOR)
+            run.starts.append(billable.period.start)
+            run.ends.append(billable.period.end)
+            run.due_ats.append(local_midnight_utc(billable.due, r["timezone"]))
     return run
 
 
@@ -204,19 +204,29 @@ SELECT c.id FROM customers c
  ORDER BY c.id FOR NO KEY UPDATE
 """
 
+# a run may issue two bills to one customer (prepaid: the current and the next period): the wallet pays them
+# oldest period first, each from what the earlier ones left
 _WALLETS_SQL = """
-SELECT b.id AS bill_id, b.operator_id, b.currency, o.kind AS operator_kind, o.parent_id,
-       least(w.wallet, b.total_minor) AS amount, w.wallet >= b.total_minor AS full,
-       coalesce(pa.wholesale_price_minor, 0) AS wholesale, b.period_end - b.period_start AS days, b.cycle_days
-  FROM bills b
-  JOIN ledger_accounts a ON a.kind = 'customer_advance' AND a.customer_id = b.customer_id AND a.currency = b.currency
+WITH nb AS (
+    SELECT b.*, a.id AS wallet_account,
+           coalesce(sum(b.total_minor) OVER (PARTITION BY b.customer_id, b.currency ORDER BY b.period_start
+                                            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS drawn_before
+      FROM bills b
+      JOIN ledger_accounts a ON a.kind = 'customer_advance' AND a.customer_id = b.customer_id
+                            AND a.currency = b.currency
+     WHERE b.id = ANY($1::bigint[]) AND b.total_minor > 0
+)
+SELECT nb.id AS bill_id, nb.operator_id, nb.currency, o.kind AS operator_kind, o.parent_id,
+       least(w.wallet - nb.drawn_before, nb.total_minor) AS amount, w.wallet - nb.drawn_before >= nb.total_minor AS full,
+       coalesce(pa.wholesale_price_minor, 0) AS wholesale, nb.period_end - nb.period_start AS days, nb.cycle_days
+  FROM nb
  CROSS JOIN LATERAL (SELECT -coalesce(sum(e.amount_minor), 0) AS wallet
-                       FROM ledger_entries e WHERE e.account_id = a.id) w
-  JOIN operators o ON o.id = b.operator_id
-  LEFT JOIN package_assignments pa ON o.kind = 'sub_operator' AND pa.operator_id = b.operator_id
-                                  AND pa.package_id = b.package_id
- WHERE b.id = ANY($1::bigint[]) AND b.total_minor > 0 AND w.wallet > 0
- ORDER BY b.customer_id
+                       FROM ledger_entries e WHERE e.account_id = nb.wallet_account) w
+  JOIN operators o ON o.id = nb.operator_id
+  LEFT JOIN package_assignments pa ON o.kind = 'sub_operator' AND pa.operator_id = nb.operator_id
+                                  AND pa.package_id = nb.package_id
+ WHERE w.wallet - nb.drawn_before > 0
+ ORDER BY nb.customer_id, nb.period_start
 """
 
 # the CHECK guard, as a condition: resellers that cannot cover all their debits are left out, not failed
@@ -265,7 +275,8 @@ UPDATE customers c SET expires_at = t.expires_at
 """
 
 
-async def extend_paid_service(conn: asyncpg.Connection, paid_bill_ids: list[int]) -> dict[int, datetime | None]:
+async def extend_paid_service(conn: asyncpg.Connection, paid_bill_ids: list[int],
+                              now: datetime) -> dict[int, datetime | None]:
     """Move each customer's expiry over the bills just paid in full (radbill.billing.service.extend_expiry, rule 3
     of radbill.billing); the caller holds the customers' lock. Returns {customer id: new expiry}."""
     if not paid_bill_ids:
@@ -273,7 +284,7 @@ async def extend_paid_service(conn: asyncpg.Connection, paid_bill_ids: list[int]
     new = {}
     for r in await conn.fetch(_PAID_SPANS_SQL, paid_bill_ids):
         spans = [PaidSpan.of_bill(start, end, r["timezone"]) for start, end in zip(r["starts"], r["ends"], strict=True)]
-        new[r["id"]] = extend_expiry(r["expires_at"], spans, r["billing_type"])
+        new[r["id"]] = extend_expiry(r["expires_at"], spans, r["billing_type"], now)
     await conn.execute(_SET_EXPIRY_SQL, list(new), list(new.values()))
     return new
 
@@ -302,7 +313,7 @@ async def apply_advance(conn: asyncpg.Connection, bill_ids: list[int], now: date
     bill_ids, amounts = [r["bill_id"] for r in kept], [r["amount"] for r in kept]
     await conn.execute(_APPLY_ENTRIES_SQL, bill_ids, amounts)
     await conn.execute(_APPLY_BILLS_SQL, bill_ids, amounts, now)
-    await extend_paid_service(conn, [r["bill_id"] for r in kept if r["full"]])
+    await extend_paid_service(conn, [r["bill_id"] for r in kept if r["full"]], now)
     return len(kept)
 
 

@@ -5,10 +5,11 @@ Rules:
 - A payment is spread over the customer's open bills oldest first (or only over `bill_id` when given); what
   is left goes to the advance wallet.
 - A bill that becomes fully paid activates its period: the expiry moves over it by rule 3 of radbill.billing
-  (max(expiry, period start) + the period's length; a partial payment extends nothing), and a sub-operator's
+  (max(expiry, min(period start, now)) + the period's length; a partial payment extends nothing), and a sub-operator's
   balance is debited the package's wholesale price, prorated like the bill for a part period (guarded; when
   the balance cannot cover it, the whole payment rolls back).
-- A suspended customer is reactivated when the payment leaves no open bill.
+- A suspended customer is reactivated when the payment leaves no open bill that is due (a prepaid bill is
+  issued ahead of its period and due when it starts: until then it is no reason to stay cut off).
 - The same collector recording the same amount for the same customer within REPEAT_WINDOW (a new form key, so
   not a double-click: going Back and submitting again) is refused with RepeatSuspected unless confirmed.
 """
@@ -164,7 +165,7 @@ async def record_cash_payment(conn: asyncpg.Connection, scope: Scope, customer_i
                 " FROM unnest($1::bigint[], $2::bigint[]) AS t(id, amount) WHERE b.id = t.id",
                 [b["id"] for b, _, _ in touched], [a for _, a, _ in touched], now)
 
-        expires_at, reactivated = await _activate(conn, scope, customer, [b["id"] for b in paid_now])
+        expires_at, reactivated = await _activate(conn, scope, customer, [b["id"] for b in paid_now], now)
         applied = amount_minor - split.remainder
         await _queue_sms(conn, customer, "payment_received", payment, bills_paid=[b["id"] for b in paid_now],
                          applied_minor=applied, advance_minor=split.remainder, expires_at=expires_at)
@@ -177,15 +178,16 @@ async def record_cash_payment(conn: asyncpg.Connection, scope: Scope, customer_i
                           expires_at, reactivated)
 
 
-async def _activate(conn, scope: Scope, customer, paid_bill_ids: list[int]) -> tuple[datetime | None, bool]:
-    """Extend the expiry over the bills paid in full; reactivate a suspended customer with no open bill left, through
-    the one status write path (audit row, walled-garden sessions disconnected, activation SMS)."""
+async def _activate(conn, scope: Scope, customer, paid_bill_ids: list[int],
+                    now: datetime) -> tuple[datetime | None, bool]:
+    """Extend the expiry over the bills paid in full; reactivate a suspended customer with no due bill left open,
+    through the one status write path (audit row, walled-garden sessions disconnected, activation SMS)."""
     expires_at = customer["expires_at"]
     if paid_bill_ids:
-        expires_at = (await billing.extend_paid_service(conn, paid_bill_ids))[customer["id"]]
+        expires_at = (await billing.extend_paid_service(conn, paid_bill_ids, now))[customer["id"]]
     reactivate = customer["status"] == "suspended" and not await conn.fetchval(
-        "SELECT exists(SELECT 1 FROM bills WHERE customer_id = $1 AND status IN ('unpaid', 'partial'))",
-        customer["id"])
+        "SELECT exists(SELECT 1 FROM bills WHERE customer_id = $1 AND status IN ('unpaid', 'partial')"
+        " AND due_at <= $2)", customer["id"], now)
     if reactivate:
         await activate_customer(conn, scope, customer["id"], "payment received")
     return expires_at, reactivate

@@ -1,6 +1,7 @@
 """Due-date and expiry reminders: one set-based INSERT per kind into the outbox, keyed so that each reminder
 slot (e.g. 3 days and 1 day before) is queued at most once per bill / per expiry date, whatever how often the
-job runs. Only operators inside their sending hours (in their own time zone) are considered on a run."""
+job runs. Only operators inside their sending hours (in their own time zone) are considered on a run. A bill
+gets no due reminder on the local day it was issued (its own SMS said when it is due)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,9 @@ WITH {_COMMON}, cand AS (
       FROM bills b JOIN customers c ON c.id = b.customer_id JOIN s ON s.operator_id = c.operator_id
      WHERE b.status IN ('unpaid', 'partial') AND c.mobile IS NOT NULL AND c.status <> 'disabled'
        AND b.due_at BETWEEN $2::timestamptz - interval '1 day' AND $2::timestamptz + interval '62 days'
+       -- not on the day it was issued: its bill_generated SMS already gives the due date (a prepaid bill is
+       -- issued its due days ahead, often inside a reminder slot)
+       AND (b.issued_at AT TIME ZONE s.timezone)::date < ($2::timestamptz AT TIME ZONE s.timezone)::date
 ), slotted AS (
     SELECT cand.*, (SELECT min(n) FROM unnest(days) n WHERE n >= days_left) AS slot FROM cand WHERE days_left >= 0
 )

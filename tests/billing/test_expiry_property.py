@@ -7,7 +7,7 @@ import itertools
 from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from radbill.billing.periods import Cycle, local_midnight_utc, period_containing
@@ -35,13 +35,14 @@ def served(timeline: list[tuple[datetime, datetime]], end: datetime) -> timedelt
     return total + max(timedelta(0), timeline[-1][1] - end)
 
 
-async def scenario(url: str, cycle_kind, billing_day, validity_days, billing_type, anchor_offset, timezone, steps):
+async def scenario(url: str, cycle_kind, billing_day, validity_days, billing_type, anchor_offset, timezone, steps,
+                   due_days=0):
     conn = await asyncpg.connect(url)
     tx = conn.transaction()
     await tx.start()
     try:
         w = await isp(conn, timezone=timezone, cycle_kind=cycle_kind, billing_day=billing_day,
-                      validity_days=validity_days, billing_type=billing_type)
+                      validity_days=validity_days, billing_type=billing_type, due_days=due_days)
         anchor = date(2024, 1, 1) + timedelta(days=anchor_offset)
         start = local_midnight_utc(anchor, timezone)  # nothing served before the first bill is paid
         c = await customer(conn, w, owner=w.operator, billing_anchor=anchor, expires_at=start)
@@ -79,12 +80,15 @@ async def scenario(url: str, cycle_kind, billing_day, validity_days, billing_typ
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cycles, st.sampled_from(["prepaid", "postpaid"]), st.integers(0, 27),
-       st.sampled_from(["Asia/Dhaka", "Europe/London"]), events)
+       st.sampled_from(["Asia/Dhaka", "Europe/London"]), events, st.sampled_from([0, 3, 10]))
+@example(("fixed_day", 1, None), "prepaid", 0, "Asia/Dhaka",  # January unpaid, February paid ahead from credit
+         [(1, "run", 1), (1, "run", 1), (1, "advance", 50000), (501, "run", 1)], 10)
 def test_service_granted_is_never_more_than_the_money_paid(shared_db_url, cycle, billing_type, anchor_offset, timezone,
-                                                           steps):
+                                                           steps, due_days):
+    """Prepaid runs inside a lead window (due days, at least one, before a period) bill the next period too."""
     cycle_kind, billing_day, validity_days = cycle
     asyncio.run(scenario(shared_db_url, cycle_kind, billing_day, validity_days, billing_type, anchor_offset, timezone,
-                         steps))
+                         steps, due_days))
 
 
 def test_served_counts_only_time_before_the_expiry_in_force():

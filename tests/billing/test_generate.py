@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from radbill.billing.periods import Cycle, billable_period, local_midnight_utc
+from radbill.billing.periods import Cycle, billable_periods, local_midnight_utc
 from radbill.billing.pricing import apply_vat, customer_price, first_period_price
 from radbill.services import billing, payments
 from radbill.services.ledger import customer_balance
@@ -18,14 +18,14 @@ async def bills_of(db, customer_id):
     return await db.fetch("SELECT * FROM bills WHERE customer_id = $1 ORDER BY period_start", customer_id)
 
 
-async def test_prepaid_bills_the_period_that_started(db):
+async def test_prepaid_bills_the_period_that_started_due_at_its_start(db):
     w = await isp(db, billing_day=5, due_days=7)
     c = await customer(db, w, billing_anchor=date(2024, 1, 1))
     assert await billing.generate_bills(db, NOW, w.system, [c["id"]]) == 1
     (bill,) = await bills_of(db, c["id"])
     assert (bill["period_start"], bill["period_end"]) == (date(2024, 3, 5), date(2024, 4, 5))
-    assert bill["due_at"] == local_midnight_utc(date(2024, 3, 12), "Asia/Dhaka")
-    assert bill["due_at"] == datetime(2024, 3, 11, 18, 0, tzinfo=UTC)
+    assert bill["due_at"] == local_midnight_utc(date(2024, 3, 5), "Asia/Dhaka")
+    assert bill["due_at"] == datetime(2024, 3, 4, 18, 0, tzinfo=UTC)
     assert (bill["amount_minor"], bill["vat_minor"], bill["total_minor"], bill["status"]) == (50000, 0, 50000, "unpaid")
 
 
@@ -89,9 +89,10 @@ async def test_a_mid_period_start_is_prorated_like_the_pure_rule(db, start):
     w = await isp(db, billing_day=1)
     c = await customer(db, w, billing_anchor=start, custom_price_minor=50001)
     await billing.generate_bills(db, datetime(2024, 3, 31, 12, tzinfo=UTC), w.system, [c["id"]])
-    (bill,) = await bills_of(db, c["id"])
-    period = billable_period(Cycle("fixed_day", 1), "prepaid", datetime(2024, 3, 31, 12, tzinfo=UTC), "Asia/Dhaka")
-    assert bill["total_minor"] == first_period_price(50001, period.period, start)
+    bill, april = await bills_of(db, c["id"])  # 31 Mar is inside April's lead window (due days 0: one day ahead)
+    march, _ = billable_periods(Cycle("fixed_day", 1), "prepaid", datetime(2024, 3, 31, 12, tzinfo=UTC), "Asia/Dhaka", 0)
+    assert bill["total_minor"] == first_period_price(50001, march.period, start)
+    assert (april["period_start"], april["total_minor"]) == (date(2024, 4, 1), 50001)
 
 
 async def test_running_twice_bills_once_and_preview_shows_what_is_left(db):
@@ -160,9 +161,9 @@ async def test_suspension_candidates_are_data(db):
     late = await customer(db, w, billing_anchor=date(2024, 1, 1))
     expired = await customer(db, w, billing_anchor=date(2024, 1, 1), expires_at=datetime(2024, 3, 1, tzinfo=UTC))
     await billing.generate_bills(db, NOW, w.system, [late["id"]])
-    # due Mar 6, grace 2 -> candidate from Mar 8 00:00 Dhaka (Mar 7 18:00 UTC)
-    before = await billing.suspension_candidates(db, datetime(2024, 3, 7, 17, 59, tzinfo=UTC), w.system)
-    after = await billing.suspension_candidates(db, datetime(2024, 3, 7, 18, 0, tzinfo=UTC), w.system)
+    # prepaid: due when the period starts (Mar 1), grace 2 -> candidate from Mar 3 00:00 Dhaka (Mar 2 18:00 UTC)
+    before = await billing.suspension_candidates(db, datetime(2024, 3, 2, 17, 59, tzinfo=UTC), w.system)
+    after = await billing.suspension_candidates(db, datetime(2024, 3, 2, 18, 0, tzinfo=UTC), w.system)
     assert [(c.customer_id, c.reason) for c in before] == [(expired["id"], "expired")]
     assert {(c.customer_id, c.reason) for c in after} == {(expired["id"], "expired"), (late["id"], "unpaid_bill")}
     await db.execute("UPDATE billing_profiles SET auto_suspend = false WHERE id = $1", w.profile["id"])

@@ -34,5 +34,20 @@ def test_a_span_is_local_midnight_to_local_midnight():
     (DEC.start_at, "postpaid", JAN.end_at),
 ])
 def test_extend_expiry(expires_at, billing_type, expected):
-    assert extend_expiry(expires_at, [JAN, DEC], billing_type) == expected  # any order: oldest first
-    assert extend_expiry(expires_at, [], billing_type) == expires_at
+    paid_at = DEC.start_at + timedelta(days=1)
+    assert extend_expiry(expires_at, [JAN, DEC], billing_type, paid_at) == expected  # any order: oldest first
+    assert extend_expiry(expires_at, [], billing_type, paid_at) == expires_at
+
+
+AHEAD = DEC.start_at - timedelta(days=2)  # paid before the period starts: prepaid bills are issued ahead
+
+
+@pytest.mark.parametrize(("expires_at", "expected"), [
+    (DEC.start_at, JAN.end_at),                                       # the usual case: straight across
+    (DEC.start_at + timedelta(days=3), JAN.end_at + timedelta(days=3)),
+    (DEC.start_at - timedelta(days=1), JAN.end_at - timedelta(days=1)),  # from the expiry: no unpaid day between
+    (DEC.start_at - timedelta(days=10), JAN.end_at - timedelta(days=2)),  # lapsed: from the payment, not a free
+    (None, JAN.end_at),                                                    # gap until the period starts
+])
+def test_paying_ahead_never_serves_the_days_before_the_period_free(expires_at, expected):
+    assert extend_expiry(expires_at, [DEC, JAN], "prepaid", AHEAD) == expected

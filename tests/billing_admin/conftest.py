@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from contextlib import asynccontextmanager
-from datetime import date
+from datetime import date, timedelta
 
 import asyncpg
 import pytest
 
 from radbill import clock
+from radbill.billing.periods import Cycle, local_date, period_containing
 from radbill.services import billing
 from tests.admin.conftest import admin_config, make_client, tree  # noqa: F401  (fixtures)
 
@@ -26,10 +27,13 @@ async def connect(url: str):
 
 
 async def issue_bills(url: str) -> dict:
-    """Every tree customer billed in full for the current period (500.00, due now): {'a1': bill row, ...}."""
+    """Every tree customer billed in full for the current period (500.00, due now): {'a1': bill row, ...}.
+    The run is an hour into the current period (the tree's profiles: the 1st, Asia/Dhaka), before the next
+    period's lead window, so each customer gets exactly one bill whatever the day of the month."""
     async with connect(url) as conn:
         await conn.execute("UPDATE customers SET billing_anchor = $1", date(2000, 1, 1))
-        await billing.generate_bills(conn, clock.now())
+        current = period_containing(Cycle("fixed_day", 1), local_date(clock.now(), "Asia/Dhaka"))
+        await billing.generate_bills(conn, current.start_at("Asia/Dhaka") + timedelta(hours=1))
         rows = await conn.fetch("SELECT b.*, c.username FROM bills b JOIN customers c ON c.id = b.customer_id")
     return {r["username"].removeprefix("cust-"): r for r in rows}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -16,11 +16,11 @@ IN_HOURS = datetime(2025, 7, 7, 4, 0, tzinfo=UTC)
 NIGHT = datetime(2025, 7, 7, 18, 0, tzinfo=UTC)
 
 
-async def _bill(conn, isp, due_at):
+async def _bill(conn, isp, due_at, issued_at=datetime(2025, 7, 1, tzinfo=UTC), period_start=date(2025, 7, 1)):
     return await conn.fetchrow(
         "INSERT INTO bills (customer_id, operator_id, package_id, period_start, period_end, currency, amount_minor,"
-        " total_minor, due_at) VALUES ($1, $2, $3, '2025-07-01', '2025-08-01', 'BDT', 50000, 50000, $4) RETURNING *",
-        isp.customer["id"], isp.sub["id"], isp.package["id"], due_at)
+        " total_minor, due_at, issued_at) VALUES ($1, $2, $3, $5::date, $5::date + 31, 'BDT', 50000, 50000, $4, $6)"
+        " RETURNING *", isp.customer["id"], isp.sub["id"], isp.package["id"], due_at, period_start, issued_at)
 
 
 async def test_reminder_job_run_twice_sends_one_reminder_per_slot(isp, conn, pool):
@@ -40,6 +40,16 @@ async def test_reminder_job_run_twice_sends_one_reminder_per_slot(isp, conn, poo
     later = IN_HOURS + timedelta(days=2)
     assert (await queue_reminders(conn, later))["due_reminder"] == 1
     assert (await queue_reminders(conn, later))["due_reminder"] == 0
+
+
+async def test_a_bill_issued_today_gets_no_due_reminder_until_tomorrow(isp, conn):
+    """A prepaid bill is issued its due days ahead, often right inside a reminder slot: the bill's own SMS
+    already gives the due date, so the reminder waits for the next day (one SMS a day, not two)."""
+    issued = datetime(2025, 7, 6, 18, 5, tzinfo=UTC)  # 7 Jul 00:05 Dhaka, the run three days before the period
+    await _bill(conn, isp, datetime(2025, 7, 9, 18, 0, tzinfo=UTC), issued, date(2025, 7, 10))
+    assert (await queue_reminders(conn, IN_HOURS))["due_reminder"] == 0
+    assert (await queue_reminders(conn, IN_HOURS + timedelta(days=1)))["due_reminder"] == 1
+    assert (await queue_reminders(conn, IN_HOURS + timedelta(days=2)))["due_reminder"] == 1  # the 1-day slot
 
 
 async def test_reminders_follow_the_operators_settings_and_templates(isp, conn):
