@@ -27,7 +27,7 @@ OPEN_OCTETS = """
 def explain(config: Config, username: str, calling_station_id: str | None = None) -> tuple[Decision, PolicyRow | None]:
     """The decision the RADIUS module would make now, from the same view it loads (without a packet)."""
     stale = timedelta(seconds=3 * config.acct_interim_interval + 60)
-    with psycopg.connect(config.database_url.reveal(), connect_timeout=10) as conn:
+    with psycopg.connect(config.owner_url.reveal(), connect_timeout=10) as conn:
         with conn.cursor(row_factory=dict_row) as cur:
             record = cur.execute("SELECT * FROM radius_policy WHERE username = %s", (username,)).fetchone()
         row = PolicyRow.from_view(record) if record else None
@@ -54,7 +54,7 @@ def format_explanation(decision: Decision) -> str:
 
 
 def local_nas_secret(config: Config, nas_ip: str) -> str:
-    with psycopg.connect(config.database_url.reveal(), connect_timeout=10) as conn:
+    with psycopg.connect(config.owner_url.reveal(), connect_timeout=10) as conn:
         found = conn.execute("SELECT secret FROM nas WHERE nasname = %s", (nas_ip,)).fetchone()
     if not found:
         raise NotFound(f"no router with address {nas_ip} in the nas table: add it, or pass --secret")
@@ -62,7 +62,7 @@ def local_nas_secret(config: Config, nas_ip: str) -> str:
 
 
 def customer_password(config: Config, username: str) -> str:
-    with psycopg.connect(config.database_url.reveal(), connect_timeout=10) as conn:
+    with psycopg.connect(config.owner_url.reveal(), connect_timeout=10) as conn:
         found = conn.execute("SELECT radius_password FROM customers WHERE username = %s", (username,)).fetchone()
     if not found:
         raise NotFound(f"no customer {username!r}: pass the password to test an unknown user")

@@ -38,7 +38,8 @@ BEGIN
 END $$;
 
 CREATE FUNCTION public.ledger_check_balanced() RETURNS trigger
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
     AS $$
 DECLARE
     unbalanced record;
@@ -73,7 +74,8 @@ BEGIN
 END $$;
 
 CREATE FUNCTION public.notify_policy_customer() RETURNS trigger
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
     AS $$
 BEGIN
     IF TG_OP <> 'INSERT' THEN
@@ -86,7 +88,8 @@ BEGIN
 END $$;
 
 CREATE FUNCTION public.notify_policy_operator() RETURNS trigger
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
     AS $$
 BEGIN
     PERFORM pg_notify('radbill_policy', c.username)
@@ -96,7 +99,8 @@ BEGIN
 END $$;
 
 CREATE FUNCTION public.notify_policy_package() RETURNS trigger
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
     AS $$
 BEGIN
     PERFORM pg_notify('radbill_policy', c.username) FROM customers c WHERE c.package_id = NEW.id;
@@ -104,7 +108,8 @@ BEGIN
 END $$;
 
 CREATE FUNCTION public.operators_cascade_path() RETURNS trigger
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
     AS $$
 BEGIN
     UPDATE operators SET path = NEW.path || subpath(path, nlevel(OLD.path))
@@ -291,6 +296,63 @@ BEGIN
     RETURN QUERY SELECT * FROM acct_batch b ORDER BY b.id;
 END
 $$;
+
+CREATE FUNCTION public.radbill_scope_is_system() RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$ SELECT current_setting('radbill.scope_path', true) = '*' $$;
+
+CREATE FUNCTION public.radbill_scope_operators(reach text) RETURNS SETOF bigint
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT o.id FROM operators o
+     WHERE o.path <@ radbill_scope_path() OR (reach = 'lineage' AND o.path @> radbill_scope_path())
+$$;
+
+CREATE FUNCTION public.radbill_scope_path() RETURNS public.ltree
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT CASE WHEN s IS NULL OR s = '' THEN NULL  -- unscoped: NULL matches no row
+                WHEN s = '*' THEN ''::ltree         -- the system: the empty path is everyone's ancestor
+                ELSE s::ltree END
+      FROM current_setting('radbill.scope_path', true) AS s
+$$;
+
+CREATE FUNCTION public.radbill_taken(what text, value text, except_id bigint DEFAULT NULL::bigint) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT CASE what
+        WHEN 'customer_username' THEN
+            exists(SELECT 1 FROM customers WHERE username = value AND id IS DISTINCT FROM except_id)
+        WHEN 'customer_static_ip' THEN
+            exists(SELECT 1 FROM customers WHERE static_ip = value::inet AND id IS DISTINCT FROM except_id)
+        WHEN 'nas_address' THEN
+            exists(SELECT 1 FROM nas WHERE nasname::inet = value::inet AND id IS DISTINCT FROM except_id)
+        WHEN 'account_username' THEN
+            exists(SELECT 1 FROM accounts WHERE lower(username) = lower(value) AND id IS DISTINCT FROM except_id)
+    END
+$$;
+
+CREATE FUNCTION public.radbill_tenant_table(tbl regclass, owner_test text, read_reach text, write_reach text) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    r text := replace(owner_test, '%s', format('SELECT radbill_scope_operators(%L)', read_reach));
+    w text := replace(owner_test, '%s', format('SELECT radbill_scope_operators(%L)', write_reach));
+BEGIN
+    IF read_reach NOT IN ('subtree', 'lineage') OR write_reach NOT IN ('subtree', 'lineage') THEN
+        RAISE EXCEPTION 'reach is subtree or lineage, got % / %', read_reach, write_reach;
+    END IF;
+    EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', tbl);
+    EXECUTE format('DROP POLICY IF EXISTS tenant_read ON %s', tbl);
+    EXECUTE format('DROP POLICY IF EXISTS tenant_insert ON %s', tbl);
+    EXECUTE format('DROP POLICY IF EXISTS tenant_update ON %s', tbl);
+    EXECUTE format('DROP POLICY IF EXISTS tenant_delete ON %s', tbl);
+    EXECUTE format('CREATE POLICY tenant_read ON %s FOR SELECT TO radbill_app USING (%s)', tbl, r);
+    EXECUTE format('CREATE POLICY tenant_insert ON %s FOR INSERT TO radbill_app WITH CHECK (%s)', tbl, w);
+    EXECUTE format('CREATE POLICY tenant_update ON %s FOR UPDATE TO radbill_app USING (%s) WITH CHECK (%s)', tbl, w, w);
+    EXECUTE format('CREATE POLICY tenant_delete ON %s FOR DELETE TO radbill_app USING (%s)', tbl, w);
+END $$;
 
 CREATE FUNCTION public.radbill_unescape(value text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -1561,3 +1623,289 @@ ALTER TABLE ONLY public.vat_profiles
 
 ALTER TABLE ONLY public.zones
     ADD CONSTRAINT zones_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE RESTRICT;
+
+ALTER TABLE public.accounts ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.admin_sessions ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.audit_log ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.billing_profile_assignments ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.billing_profiles ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.bills ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.customers ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.import_batch_items ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.import_batches ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.ledger_accounts ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.ledger_entries ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.nas ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.operators ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.outbox ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.package_assignments ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.packages ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.payments ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY radius_reads ON public.customers FOR SELECT TO radbill_radius USING (true);
+
+CREATE POLICY radius_reads ON public.nas FOR SELECT TO radbill_radius USING (true);
+
+CREATE POLICY radius_reads ON public.outbox FOR SELECT TO radbill_radius USING (true);
+
+CREATE POLICY radius_writes ON public.outbox FOR INSERT TO radbill_radius WITH CHECK (true);
+
+ALTER TABLE public.sms_balance_entries ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.sms_broadcasts ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.sms_gateways ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.sms_messages ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.sms_settings ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.sms_templates ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY system_rows ON public.audit_log TO radbill_app USING (((operator_id IS NULL) AND public.radbill_scope_is_system())) WITH CHECK ((operator_id IS NULL));
+
+CREATE POLICY system_rows ON public.outbox TO radbill_app USING (((operator_id IS NULL) AND public.radbill_scope_is_system())) WITH CHECK ((operator_id IS NULL));
+
+CREATE POLICY tenant_delete ON public.accounts FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_delete ON public.admin_sessions FOR DELETE TO radbill_app USING ((account_id IN ( SELECT a.id
+   FROM public.accounts a
+  WHERE (a.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)))));
+
+CREATE POLICY tenant_delete ON public.audit_log FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_delete ON public.billing_profile_assignments FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_delete ON public.billing_profiles FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_delete ON public.bills FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_delete ON public.customers FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_delete ON public.import_batch_items FOR DELETE TO radbill_app USING ((batch_id IN ( SELECT b.id
+   FROM public.import_batches b
+  WHERE (b.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)))));
+
+CREATE POLICY tenant_delete ON public.import_batches FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_delete ON public.ledger_accounts FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_delete ON public.ledger_entries FOR DELETE TO radbill_app USING ((account_id IN ( SELECT a.id
+   FROM public.ledger_accounts a
+  WHERE (a.operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)))));
+
+CREATE POLICY tenant_delete ON public.nas FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_delete ON public.outbox FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_delete ON public.package_assignments FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_delete ON public.packages FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_delete ON public.payments FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_delete ON public.sms_balance_entries FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_delete ON public.sms_broadcasts FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_delete ON public.sms_gateways FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_delete ON public.sms_messages FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_delete ON public.sms_settings FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_delete ON public.sms_templates FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_delete ON public.vat_profiles FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_delete ON public.zones FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_insert ON public.accounts FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_insert ON public.admin_sessions FOR INSERT TO radbill_app WITH CHECK ((account_id IN ( SELECT a.id
+   FROM public.accounts a
+  WHERE (a.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)))));
+
+CREATE POLICY tenant_insert ON public.audit_log FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_insert ON public.billing_profile_assignments FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_insert ON public.billing_profiles FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_insert ON public.bills FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_insert ON public.customers FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_insert ON public.import_batch_items FOR INSERT TO radbill_app WITH CHECK ((batch_id IN ( SELECT b.id
+   FROM public.import_batches b
+  WHERE (b.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)))));
+
+CREATE POLICY tenant_insert ON public.import_batches FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_insert ON public.ledger_accounts FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_insert ON public.ledger_entries FOR INSERT TO radbill_app WITH CHECK ((account_id IN ( SELECT a.id
+   FROM public.ledger_accounts a
+  WHERE (a.operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)))));
+
+CREATE POLICY tenant_insert ON public.nas FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_insert ON public.outbox FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_insert ON public.package_assignments FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_insert ON public.packages FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_insert ON public.payments FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_insert ON public.sms_balance_entries FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_insert ON public.sms_broadcasts FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_insert ON public.sms_gateways FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_insert ON public.sms_messages FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_insert ON public.sms_settings FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_insert ON public.sms_templates FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_insert ON public.vat_profiles FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_insert ON public.zones FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_line ON public.operators TO radbill_app USING (((path OPERATOR(public.<@) public.radbill_scope_path()) OR (path OPERATOR(public.@>) public.radbill_scope_path()))) WITH CHECK (((path OPERATOR(public.<@) public.radbill_scope_path()) OR (path OPERATOR(public.@>) public.radbill_scope_path())));
+
+CREATE POLICY tenant_read ON public.accounts FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_read ON public.admin_sessions FOR SELECT TO radbill_app USING ((account_id IN ( SELECT a.id
+   FROM public.accounts a
+  WHERE (a.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)))));
+
+CREATE POLICY tenant_read ON public.audit_log FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_read ON public.billing_profile_assignments FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_read ON public.billing_profiles FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_read ON public.bills FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_read ON public.customers FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_read ON public.import_batch_items FOR SELECT TO radbill_app USING ((batch_id IN ( SELECT b.id
+   FROM public.import_batches b
+  WHERE (b.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)))));
+
+CREATE POLICY tenant_read ON public.import_batches FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_read ON public.ledger_accounts FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_read ON public.ledger_entries FOR SELECT TO radbill_app USING ((account_id IN ( SELECT a.id
+   FROM public.ledger_accounts a
+  WHERE (a.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)))));
+
+CREATE POLICY tenant_read ON public.nas FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_read ON public.outbox FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_read ON public.package_assignments FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_read ON public.packages FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_read ON public.payments FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_read ON public.sms_balance_entries FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_read ON public.sms_broadcasts FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_read ON public.sms_gateways FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_read ON public.sms_messages FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_read ON public.sms_settings FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_read ON public.sms_templates FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_read ON public.vat_profiles FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_read ON public.zones FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_update ON public.accounts FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_update ON public.admin_sessions FOR UPDATE TO radbill_app USING ((account_id IN ( SELECT a.id
+   FROM public.accounts a
+  WHERE (a.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))))) WITH CHECK ((account_id IN ( SELECT a.id
+   FROM public.accounts a
+  WHERE (a.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)))));
+
+CREATE POLICY tenant_update ON public.audit_log FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_update ON public.billing_profile_assignments FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_update ON public.billing_profiles FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_update ON public.bills FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_update ON public.customers FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_update ON public.import_batch_items FOR UPDATE TO radbill_app USING ((batch_id IN ( SELECT b.id
+   FROM public.import_batches b
+  WHERE (b.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))))) WITH CHECK ((batch_id IN ( SELECT b.id
+   FROM public.import_batches b
+  WHERE (b.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)))));
+
+CREATE POLICY tenant_update ON public.import_batches FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_update ON public.ledger_accounts FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_update ON public.ledger_entries FOR UPDATE TO radbill_app USING ((account_id IN ( SELECT a.id
+   FROM public.ledger_accounts a
+  WHERE (a.operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators))))) WITH CHECK ((account_id IN ( SELECT a.id
+   FROM public.ledger_accounts a
+  WHERE (a.operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)))));
+
+CREATE POLICY tenant_update ON public.nas FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_update ON public.outbox FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_update ON public.package_assignments FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_update ON public.packages FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_update ON public.payments FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_update ON public.sms_balance_entries FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_update ON public.sms_broadcasts FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_update ON public.sms_gateways FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_update ON public.sms_messages FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_update ON public.sms_settings FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_update ON public.sms_templates FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_update ON public.vat_profiles FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+CREATE POLICY tenant_update ON public.zones FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+
+ALTER TABLE public.vat_profiles ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.zones ENABLE ROW LEVEL SECURITY;

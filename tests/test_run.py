@@ -106,8 +106,10 @@ def test_run_starts_everything_and_stops_cleanly(run_env, var_dir):
 
         settings = read_env_file(var_dir / "radbill.env")
         assert oct((var_dir / "radbill.env").stat().st_mode & 0o777) == "0o600"
-        with psycopg.connect(settings["DATABASE_URL"]) as conn:
+        with psycopg.connect(settings["MIGRATE_DATABASE_URL"]) as conn:
             assert conn.execute("SELECT count(*) FROM customers").fetchone()[0] == 5
+        with psycopg.connect(settings["DATABASE_URL"]) as conn:  # the app's role, with no scope: nothing
+            assert conn.execute("SELECT current_user, count(*) FROM customers").fetchone() == ("radbill_app", 0)
         assert stop(process) == 0
     finally:
         if process.poll() is None:

@@ -33,11 +33,11 @@ async def _database_errors(conn, scope: Scope, values: dict, operator: asyncpg.R
                            ) -> dict:
     errors = {}
     if values.get("username") and await conn.fetchval(
-            "SELECT exists(SELECT 1 FROM customers WHERE username = $1 AND id IS DISTINCT FROM $2)",
+            "SELECT radbill_taken('customer_username', $1, $2)",
             values["username"], customer_id):
         errors["username"] = "This username is taken (usernames are unique across the whole system)."
     if values.get("static_ip") and await conn.fetchval(
-            "SELECT exists(SELECT 1 FROM customers WHERE static_ip = $1::inet AND id IS DISTINCT FROM $2)",
+            "SELECT radbill_taken('customer_static_ip', $1, $2)",
             values["static_ip"], customer_id):
         errors["static_ip"] = "Another customer already uses this address."
     if values.get("zone_id") is not None and not await conn.fetchval(
