@@ -297,6 +297,14 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION public.radbill_line(op bigint) RETURNS TABLE(operator_id bigint, distance integer)
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT a.id, nlevel(o.path) - nlevel(a.path)
+      FROM operators o JOIN operators a ON a.path @> o.path
+     WHERE o.id = op
+$$;
+
 CREATE FUNCTION public.radbill_scope_is_system() RETURNS boolean
     LANGUAGE sql STABLE
     AS $$ SELECT current_setting('radbill.scope_path', true) = '*' $$;
@@ -315,6 +323,24 @@ CREATE FUNCTION public.radbill_scope_path() RETURNS public.ltree
                 WHEN s = '*' THEN ''::ltree         -- the system: the empty path is everyone's ancestor
                 ELSE s::ltree END
       FROM current_setting('radbill.scope_path', true) AS s
+$$;
+
+CREATE FUNCTION public.radbill_sellable(item_kind text, item_id bigint, seller bigint) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT exists(
+        SELECT 1
+          FROM operators s
+          JOIN operators owner ON owner.id = CASE item_kind
+                WHEN 'package' THEN (SELECT p.operator_id FROM packages p WHERE p.id = item_id)
+                WHEN 'billing_profile' THEN (SELECT b.operator_id FROM billing_profiles b WHERE b.id = item_id) END
+         WHERE s.id = seller
+           AND (owner.id = s.id
+                OR (s.kind <> 'sub_operator' AND owner.path @> s.path)
+                OR (item_kind = 'package' AND exists(SELECT 1 FROM package_assignments a
+                                                 WHERE a.operator_id = s.id AND a.package_id = item_id))
+                OR (item_kind = 'billing_profile' AND exists(SELECT 1 FROM billing_profile_assignments a
+                                                         WHERE a.operator_id = s.id AND a.billing_profile_id = item_id))))
 $$;
 
 CREATE FUNCTION public.radbill_taken(what text, value text, except_id bigint DEFAULT NULL::bigint) RETURNS boolean
