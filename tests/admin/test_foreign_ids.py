@@ -60,6 +60,9 @@ async def ids(tree, fresh_db_url) -> dict[str, dict[str, int]]:
                                                         "password_hash": tree.accounts["suba2"]["password_hash"], "full_name": name,
                                                         "role": "operator" if op["kind"] != "sub_operator"
                                                         else "sub_operator"})
+            # a logo, so /isp/logo/{operator_id} has something to leak
+            await conn.execute("UPDATE operators SET logo = $2, logo_content_type = 'image/png' WHERE id = $1",
+                               op["id"], b"\x89PNG\r\n\x1a\n")
             out[name] = {**await f.tenant_rows(conn, op, customer, account, pkg["id"], profile["id"]),
                          "account_id": account["id"], "customer_id": customer["id"], "operator_id": op["id"],
                          "package_id": pkg["id"], "profile_id": profile["id"]}
