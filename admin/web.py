@@ -15,6 +15,7 @@ import jinja2
 from aiohttp import web
 
 from admin.routing import OPERATOR_ONLY_SECTIONS, access_of
+from radbill.db.pool import SYSTEM, scoped
 from radbill.errors import (
     NotFound,
     PermissionDenied,
@@ -197,6 +198,21 @@ def _same_origin(request: web.Request) -> bool:
 @web.middleware
 async def access_control(request: web.Request, handler):
     """Session -> Scope, then the route's declared roles/permission/stage, then CSRF for unsafe methods."""
+    # the session lookup and the login pages work before there is a Scope: as the system, for row-level security
+    with scoped(SYSTEM):
+        return await _access_control(request, handler)
+
+
+async def _run_scoped(request: web.Request, handler):
+    """The handler, with every connection it takes carrying the caller's subtree (row-level security's net)."""
+    scope = request.get("scope")
+    if scope is None:
+        return await handler(request)
+    with scoped(scope.path):
+        return await handler(request)
+
+
+async def _access_control(request: web.Request, handler):
     if request.path.startswith("/static/"):
         return await handler(request)
     access = access_of(request)
@@ -223,7 +239,7 @@ async def access_control(request: web.Request, handler):
             request["login_csrf"], request["set_login_csrf"] = secrets.token_urlsafe(24), True
         else:
             request["login_csrf"] = request.cookies["radbill_login_csrf"]
-        return await handler(request)
+        return await _run_scoped(request, handler)
     if session is None:
         if request.method in UNSAFE:
             raise web.HTTPForbidden(text="Your session ended. Log in again.")
@@ -237,7 +253,7 @@ async def access_control(request: web.Request, handler):
                                             and access.permission not in session.permissions):
         await _record_denial(request, session, access)
         return forbidden(request, access)
-    return await handler(request)
+    return await _run_scoped(request, handler)
 
 
 def _check_login_csrf(request: web.Request) -> None:

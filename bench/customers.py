@@ -14,8 +14,8 @@ import time
 import asyncpg
 
 from bench.dashboard import seed
-from bench.db import summarise, throwaway_database
-from radbill.db.pool import SERVER_SETTINGS
+from bench.db import app_url, summarise, throwaway_database
+from radbill.db.pool import SERVER_SETTINGS, set_scope
 from radbill.services import customer_records
 
 
@@ -32,13 +32,14 @@ def searches(n: int, customers: int) -> list[dict]:
 
 
 async def measure(url: str, scopes: dict, runs: int, customers: int) -> dict:
-    conn = await asyncpg.connect(url, server_settings=SERVER_SETTINGS)
+    conn = await asyncpg.connect(app_url(url), server_settings=SERVER_SETTINGS)
     results = {}
     try:
         for label, scope in scopes.items():
             timings = []
             for params in searches(runs, customers):
                 t = time.perf_counter()
+                await set_scope(conn, scope.path)  # what the pool does on every checkout: one round trip
                 await customer_records.search(conn, scope, **params)
                 timings.append((time.perf_counter() - t) * 1000)
             results[label] = summarise(timings)

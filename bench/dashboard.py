@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from bench.db import summarise, throwaway_database
-from radbill.db.pool import SERVER_SETTINGS
+from bench.db import app_url, summarise, throwaway_database
+from radbill.db.pool import SERVER_SETTINGS, set_scope
 from radbill.services import dashboard
 from radbill.tenancy import Scope
 
@@ -79,13 +79,14 @@ async def seed(url: str, customers: int, radacct: int) -> dict[str, Scope]:
 
 
 async def measure(url: str, scopes: dict[str, Scope], runs: int) -> dict:
-    conn = await asyncpg.connect(url, server_settings=SERVER_SETTINGS)
+    conn = await asyncpg.connect(app_url(url), server_settings=SERVER_SETTINGS)
     results = {}
     try:
         for label, scope in scopes.items():
             timings = []
             for _ in range(runs):
                 t = time.perf_counter()
+                await set_scope(conn, scope.path)  # what the pool does on every checkout: one round trip
                 figures = await dashboard.load(conn, scope, datetime.now(UTC), "Asia/Dhaka")
                 timings.append((time.perf_counter() - t) * 1000)
             results[label] = {"customers": figures.total, "online": figures.online, **summarise(timings)}

@@ -11,8 +11,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from radbill.db.cluster import LocalCluster, free_port
+from radbill.db.cluster import APP, ClusterCredentials, LocalCluster, free_port
 from radbill.db.migrate import migrate_url
+
+_creds: list[ClusterCredentials] = []
+
+
+def app_url(url: str) -> str:
+    """The throwaway database as the app's own role (radbill_app): row-level security applies, as in production."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    return _creds[0].url(conninfo_to_dict(url)["dbname"], APP)
 
 
 @contextmanager
@@ -25,6 +34,7 @@ def throwaway_database(prefix: str = "radbill-bench-") -> Iterator[str]:
     cluster = LocalCluster(base / "pg", free_port())
     try:
         creds = cluster.init()
+        _creds[:] = [creds]
         cluster.start(log=base / "postgres.log", settings={"fsync": "off", "synchronous_commit": "off",
                                                            "shared_buffers": "512MB", "work_mem": "32MB"})
         asyncio.run(migrate_url(creds.url()))

@@ -20,8 +20,37 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
     with localenv.database_available():
         config = Config.from_env()
-        applied = asyncio.run(migrate_url(config.database_url.reveal()))
+        applied = asyncio.run(migrate_url(config.owner_url.reveal()))
     print(f"applied {len(applied)} migration(s): {', '.join(applied)}" if applied else "database is up to date")
+    return 0
+
+
+def cmd_db_roles(args: argparse.Namespace) -> int:
+    """Create radbill_app and radbill_radius (LOGIN, generated passwords) for a database radbill does not host."""
+    import secrets
+
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from radbill.db.cluster import APP, RADIUS, create_login_roles
+    from radbill.db.migrate import migrate_url
+
+    owner_url = args.owner_url or os.environ.get("MIGRATE_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    if not owner_url:
+        raise RadbillError("give the schema owner's URL (--owner-url or MIGRATE_DATABASE_URL); it needs CREATEROLE")
+    passwords = {APP: secrets.token_urlsafe(24), RADIUS: secrets.token_urlsafe(24)}
+    try:
+        with psycopg.connect(owner_url, autocommit=True, connect_timeout=10) as conn:
+            create_login_roles(conn, passwords)
+    except psycopg.errors.InsufficientPrivilege:
+        raise RadbillError("the owner may not create roles: run `ALTER ROLE <owner> CREATEROLE` as a superuser, "
+                           "or create radbill_app and radbill_radius yourself (README.md, 'Database roles')") from None
+    asyncio.run(migrate_url(owner_url))  # the grants and policies come from the migrations
+    print("Set these (shown once):")
+    print(f"MIGRATE_DATABASE_URL={owner_url}")
+    for key, role in (("DATABASE_URL", APP), ("RADIUS_DATABASE_URL", RADIUS)):
+        params = {**conninfo_to_dict(owner_url), "user": role, "password": passwords[role]}
+        print(f"{key}={make_conninfo(**params)}")
     return 0
 
 
@@ -31,7 +60,7 @@ def cmd_psql(args: argparse.Namespace) -> int:
     with localenv.database_available():
         config = Config.from_env()
         psql = pg_tool("psql") if os.path.exists(pg_tool("psql")) else "psql"
-        return os.spawnvp(os.P_WAIT, psql, [psql, config.database_url.reveal(), *args.psql_args])
+        return os.spawnvp(os.P_WAIT, psql, [psql, config.owner_url.reveal(), *args.psql_args])
 
 
 def cmd_dump_schema(args: argparse.Namespace) -> int:
@@ -39,7 +68,7 @@ def cmd_dump_schema(args: argparse.Namespace) -> int:
 
     with localenv.database_available():
         config = Config.from_env()
-        text = schema_dump.dump(config.database_url.reveal())
+        text = schema_dump.dump(config.owner_url.reveal())
     if args.stdout:
         sys.stdout.write(text)
     else:
@@ -73,8 +102,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         config = Config.from_env()
         from radbill.db.migrate import migrate_url
 
-        asyncio.run(migrate_url(config.database_url.reveal()))
-        demo = asyncio.run(seed(config.database_url.reveal()))
+        asyncio.run(migrate_url(config.owner_url.reveal()))
+        demo = asyncio.run(seed(config.owner_url.reveal()))
     demo["radius"] = {"host": config.radius_host, "auth_port": config.radius_auth_port,
                       "acct_port": config.radius_acct_port}
     print(json.dumps(demo, indent=2) if args.json else format_demo(demo))
@@ -128,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="start the whole system in the foreground (Ctrl-C stops it)").set_defaults(func=cmd_run)
     sub.add_parser("migrate", help="apply pending database migrations").set_defaults(func=cmd_migrate)
+    roles = sub.add_parser("db-roles", help="create the app and RADIUS database roles (external PostgreSQL)")
+    roles.add_argument("--owner-url", help="the schema owner's URL (default: MIGRATE_DATABASE_URL)")
+    roles.set_defaults(func=cmd_db_roles)
     psql = sub.add_parser("psql", help="open psql on the configured database")
     psql.add_argument("psql_args", nargs=argparse.REMAINDER)
     psql.set_defaults(func=cmd_psql)

@@ -68,6 +68,10 @@ class Config:
     admin_port: int = 8080
     cookie_secure: bool = True
     acct_interim_interval: int = 300
+    # migrations run as the schema owner; FreeRADIUS as its own narrow role. Unset, both fall back to DATABASE_URL
+    # (a deployment that has not created the roles yet keeps working, without row-level security's net).
+    migrate_database_url: DatabaseUrl | None = None
+    radius_database_url: DatabaseUrl | None = None
     extra: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -89,10 +93,21 @@ class Config:
             admin_port=reader.port("RADBILL_ADMIN_PORT", cls.admin_port),
             cookie_secure=reader.boolean("RADBILL_COOKIE_SECURE", cls.cookie_secure),
             acct_interim_interval=reader.integer("RADBILL_ACCT_INTERIM_INTERVAL", cls.acct_interim_interval, 60, 86400),
+            migrate_database_url=reader.url("MIGRATE_DATABASE_URL"),
+            radius_database_url=reader.url("RADIUS_DATABASE_URL"),
         )
         if len(config.secret_key.reveal()) < 32:
             raise ConfigError("RADBILL_SECRET_KEY must be at least 32 characters (generate one with `openssl rand -hex 32`)")
         return config
+
+    @property
+    def owner_url(self) -> DatabaseUrl:
+        """Where migrations (and `radbill db-roles`) connect: the schema owner."""
+        return self.migrate_database_url or self.database_url
+
+    @property
+    def radius_url(self) -> DatabaseUrl:
+        return self.radius_database_url or self.database_url
 
     def describe(self) -> dict[str, str]:
         """Settings as strings, secrets hidden: safe to print or log."""
@@ -108,6 +123,10 @@ class EnvReader:
     def text(self, key: str, default: str) -> str:
         value = self.env.get(key, "").strip()
         return value or default
+
+    def url(self, key: str) -> DatabaseUrl | None:
+        value = self.env.get(key, "").strip()
+        return DatabaseUrl(value) if value else None
 
     def required(self, key: str) -> str:
         value = self.env.get(key, "").strip()

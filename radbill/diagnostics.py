@@ -24,7 +24,7 @@ def explain(config: Config, username: str, calling_station_id: str | None = None
     """The decision the RADIUS module would make now: the same policy view it loads, and its session view
     (radius_module.sessions: the same query, staleness rule and counting), without a packet."""
     sessions = OpenSessions(stale_after(config.acct_interim_interval))
-    with psycopg.connect(config.database_url.reveal(), connect_timeout=10) as conn:
+    with psycopg.connect(config.radius_url.reveal(), connect_timeout=10) as conn:
         with conn.cursor(row_factory=dict_row) as cur:
             # the query the module's worker refreshes a changed customer with
             record = cur.execute(POLICY_QUERY + " WHERE username = ANY(%s)", ([username],)).fetchone()
@@ -50,7 +50,7 @@ def format_explanation(decision: Decision) -> str:
 
 
 def local_nas_secret(config: Config, nas_ip: str) -> str:
-    with psycopg.connect(config.database_url.reveal(), connect_timeout=10) as conn:
+    with psycopg.connect(config.owner_url.reveal(), connect_timeout=10) as conn:
         found = conn.execute("SELECT secret FROM nas WHERE nasname = %s", (nas_ip,)).fetchone()
     if not found:
         raise NotFound(f"no router with address {nas_ip} in the nas table: add it, or pass --secret")
@@ -58,7 +58,7 @@ def local_nas_secret(config: Config, nas_ip: str) -> str:
 
 
 def customer_password(config: Config, username: str) -> str:
-    with psycopg.connect(config.database_url.reveal(), connect_timeout=10) as conn:
+    with psycopg.connect(config.owner_url.reveal(), connect_timeout=10) as conn:
         found = conn.execute("SELECT radius_password FROM customers WHERE username = %s", (username,)).fetchone()
     if not found:
         raise NotFound(f"no customer {username!r}: pass the password to test an unknown user")

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from radbill.config import PROJECT_ROOT
-from radbill.db.cluster import ClusterCredentials, LocalCluster, pg_tool
+from radbill.db.cluster import APP, RADIUS, ClusterCredentials, LocalCluster, pg_tool
 
 VAR_DIR = Path(os.environ.get("RADBILL_VAR_DIR", PROJECT_ROOT / "var"))
 ENV_FILE = VAR_DIR / "radbill.env"
@@ -49,7 +49,9 @@ def ensure_local_env() -> dict[str, str]:
     cluster = embedded_cluster()
     if not os.environ.get("DATABASE_URL") and not cluster.initialised:
         creds: ClusterCredentials = cluster.init()
-        values["DATABASE_URL"] = creds.url()
+        values["DATABASE_URL"] = creds.url(user=APP)
+        values["MIGRATE_DATABASE_URL"] = creds.url()
+        values["RADIUS_DATABASE_URL"] = creds.url(user=RADIUS)
         values["RADBILL_PG_PORT"] = str(creds.port)
     values.setdefault("RADBILL_SECRET_KEY", secrets.token_hex(32))
     # `make run` serves the admin over plain http on 127.0.0.1, where browsers drop Secure cookies;

@@ -160,11 +160,11 @@ def _run(config: Config, supervisor: Supervisor, log_dir: Path) -> int:
                  cluster.port, cluster.datadir, log_dir / "postgres.log")
     radius = None
     try:
-        demo = asyncio.run(_prepare_database(config.database_url.reveal()))
+        demo = asyncio.run(_prepare_database(config.owner_url.reveal()))
         if demo:
             _announce_demo(config, demo)
         settings = freeradius.RadiusSettings(
-            database_url=config.database_url.reveal(), state_dir=localenv.VAR_DIR / "radius",
+            database_url=config.radius_url.reveal(), state_dir=localenv.VAR_DIR / "radius",
             host=config.radius_host, auth_port=config.radius_auth_port, acct_port=config.radius_acct_port,
             reject_delay=int(os.environ.get("RADBILL_REJECT_DELAY", "1")),
             acct_interim_interval=config.acct_interim_interval)

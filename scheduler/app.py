@@ -14,7 +14,7 @@ import asyncpg
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from radbill.config import Config, EnvReader
-from radbill.db.pool import create_pool
+from radbill.db.pool import SYSTEM, create_pool
 from radbill.errors import ConfigError
 from radbill.services import outbox
 from scheduler.jobs import OUTBOX_JOB, JobContext, JobSpec, all_jobs, run_exclusively
@@ -84,7 +84,7 @@ class SchedulerProcess:
         delay = 0.5
         while not stop.is_set():
             try:
-                return await create_pool(self.url, min_size=1, max_size=self.dispatch.concurrency + 6)
+                return await create_pool(self.url, min_size=1, max_size=self.dispatch.concurrency + 6, default_scope=SYSTEM)
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("database not reachable (%s); retrying in %.1fs", exc, delay)
                 try:

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import settings
 from psycopg import sql
 
-from radbill.db.cluster import ClusterCredentials, LocalCluster, free_port
+from radbill.db.cluster import APP, RADIUS, ClusterCredentials, LocalCluster, free_port
 from radbill.db.migrate import migrate_url
 
 TEMPLATE = "radbill_template"
@@ -70,6 +70,7 @@ def pg_server():
     cluster.start(log=base / "postgres.log", settings={"fsync": "off", "synchronous_commit": "off",
                                                        "full_page_writes": "off"})
     server = TestServer(cluster, creds, base)
+    register_cluster(creds)
     with server.admin() as conn:
         conn.execute(sql.SQL("CREATE DATABASE {} OWNER radbill").format(sql.Identifier(TEMPLATE)))
     asyncio.run(migrate_url(server.url(TEMPLATE)))
@@ -79,6 +80,27 @@ def pg_server():
 
 
 _db_counter = itertools.count(1)
+_clusters: dict[int, ClusterCredentials] = {}  # port -> credentials of the clusters tests made, for role_url
+
+
+def register_cluster(creds: ClusterCredentials) -> None:
+    _clusters[creds.port] = creds
+
+
+def role_url(url: str, role: str) -> str:
+    """The same database as `url`, connected as `role` (APP: the admin and scheduler; RADIUS: FreeRADIUS)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    params = conninfo_to_dict(url)
+    return _clusters[int(params["port"])].url(params["dbname"], role)
+
+
+def app_url(url: str) -> str:
+    return role_url(url, APP)
+
+
+def radius_url(url: str) -> str:
+    return role_url(url, RADIUS)
 
 
 @pytest.fixture(scope="session")

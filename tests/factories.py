@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import json
+import uuid
+from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 
 _seq = itertools.count(1)
@@ -47,3 +50,46 @@ async def isp(conn):
     pkg = await package(conn, op["id"])
     profile = await billing_profile(conn, op["id"])
     return SimpleNamespace(root=root, operator=op, sub=sub, package=pkg, profile=profile)
+
+
+async def tenant_rows(conn, op, customer, account, package_id: int, profile_id: int) -> dict[str, int]:
+    """One row of every tenant table owned by `op` (a customer, login, package and profile of its own given);
+    returns the ids of the ones admin routes name, by route parameter."""
+    o, c = op["id"], customer["id"]
+    now = datetime.now(UTC)
+    ids = {}
+
+    async def ins(table: str, values: dict):
+        return await insert(conn, table, values)
+
+    ids["router_id"] = (await ins("nas", {"nasname": f"10.200.{o // 250}.{o % 250 + 1}", "shortname": f"nas-{o}",
+                                          "secret": "s" * 32, "operator_id": o}))["id"]
+    ids["zone_id"] = (await ins("zones", {"operator_id": o, "name": f"zone {o}"}))["id"]
+    await ins("vat_profiles", {"operator_id": o, "name": f"vat {o}", "rate_basis_points": 500})
+    ids["gateway_id"] = (await ins("sms_gateways", {"operator_id": o, "name": f"gw {o}", "kind": "log"}))["id"]
+    await ins("sms_templates", {"operator_id": o, "event": "bill_generated", "body": "hello"})
+    await ins("sms_settings", {"operator_id": o})
+    await ins("sms_balance_entries", {"operator_id": o, "kind": "topup", "amount_minor": 100, "balance_after": 100})
+    ids["bill_id"] = (await ins("bills", {"customer_id": c, "operator_id": o, "period_start": date(2026, 1, 1),
+                        "period_end": date(2026, 2, 1), "currency": "BDT", "amount_minor": 100, "total_minor": 100,
+                        "due_at": now}))["id"]
+    ids["payment_id"] = (await ins("payments", {"customer_id": c, "operator_id": o, "amount_minor": 100, "currency": "BDT",
+                           "method": "cash"}))["id"]
+    await ins("package_assignments", {"operator_id": o, "package_id": package_id, "wholesale_price_minor": 1})
+    await ins("billing_profile_assignments", {"operator_id": o, "billing_profile_id": profile_id})
+    batch = await ins("import_batches", {"operator_id": o, "source": "file", "headers": "[]", "rows": "[]"})
+    await ins("import_batch_items", {"batch_id": batch["id"], "line": 1, "status": "failed"})
+    ids["broadcast_id"] = (await ins("sms_broadcasts", {"operator_id": o, "body": "hi", "recipients": 1, "segments": 1, "cost_minor": 0}))["id"]
+    await ins("sms_messages", {"operator_id": o, "to_number": "+8801700000000", "body": "hi"})
+    await ins("admin_sessions", {"id_hash": uuid.uuid4().bytes, "account_id": account["id"], "csrf_token": "x",
+                                 "expires_at": now + timedelta(hours=1)})
+    await ins("audit_log", {"operator_id": o, "action": "test", "object_kind": "test"})
+    await ins("outbox", {"operator_id": o, "kind": "sms", "payload": json.dumps({"n": o})})
+    cash = await ins("ledger_accounts", {"kind": "cash", "operator_id": o, "currency": "BDT"})
+    revenue = await ins("ledger_accounts", {"kind": "revenue", "operator_id": o, "currency": "BDT"})
+    txn = uuid.uuid4()
+    await conn.execute("INSERT INTO ledger_entries (txn_id, account_id, amount_minor, currency, kind)"
+                       " VALUES ($1, $2, 100, 'BDT', 'test'), ($1, $3, -100, 'BDT', 'test')",
+                       txn, cash["id"], revenue["id"])
+    ids["batch_id"] = batch["id"]
+    return ids

@@ -110,8 +110,10 @@ def test_run_starts_everything_and_stops_cleanly(run_env, var_dir):
                                                                   *(var_dir / "radius" / "log").glob("*")]}
         assert {"postgres.log", "freeradius.log", "admin.log", "scheduler.log", "radius.log"} <= set(logs)
         assert set(logs.values()) == {"0o640"}, logs  # logs carry usernames and addresses: not world-readable
-        with psycopg.connect(settings["DATABASE_URL"]) as conn:
+        with psycopg.connect(settings["MIGRATE_DATABASE_URL"]) as conn:
             assert conn.execute("SELECT count(*) FROM customers").fetchone()[0] == 5
+        with psycopg.connect(settings["DATABASE_URL"]) as conn:  # the app's role, with no scope: nothing
+            assert conn.execute("SELECT current_user, count(*) FROM customers").fetchone() == ("radbill_app", 0)
         assert stop(process) == 0
     finally:
         if process.poll() is None:

@@ -11,7 +11,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from radbill.errors import RadbillError
@@ -83,15 +83,36 @@ class RunningPostmaster:
     port: int
 
 
+# Who connects as whom (sql/migrations/0017): the owner only migrates; the admin and scheduler are radbill_app,
+# FreeRADIUS radbill_radius. Neither of those owns anything, so row-level security applies to them.
+OWNER, APP, RADIUS = "radbill", "radbill_app", "radbill_radius"
+
+
 @dataclass(frozen=True)
 class ClusterCredentials:
     port: int
     superuser_password: str
-    app_password: str
+    app_password: str  # the owner's (the name predates the non-owner roles)
+    login_passwords: dict[str, str] = field(default_factory=dict)  # radbill_app, radbill_radius
 
-    def url(self, database: str = "radbill", user: str = "radbill") -> str:
-        password = self.superuser_password if user == "postgres" else self.app_password
+    def url(self, database: str = "radbill", user: str = OWNER) -> str:
+        if user == "postgres":
+            password = self.superuser_password
+        else:
+            password = self.login_passwords[user] if user in (APP, RADIUS) else self.app_password
         return f"postgresql://{user}:{password}@127.0.0.1:{self.port}/{database}"
+
+
+def create_login_roles(conn, passwords: dict[str, str]) -> None:
+    """Create (or re-password) the non-owner roles with LOGIN; `conn` is a superuser's or a CREATEROLE owner's.
+    No superuser, no BYPASSRLS, no ownership: the row-level policies of migration 0017 apply to them."""
+    from psycopg import sql
+
+    for role, password in passwords.items():
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+        verb = "ALTER" if exists else "CREATE"
+        conn.execute(sql.SQL(verb + " ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD {}").format(
+            sql.Identifier(role), sql.Literal(password)))
 
 
 class LocalCluster:
@@ -138,7 +159,8 @@ class LocalCluster:
         self.datadir.parent.mkdir(parents=True, exist_ok=True)
         self._hand_over(self.datadir)
         self._check_reachable()
-        creds = ClusterCredentials(self.port, secrets.token_urlsafe(24), secrets.token_urlsafe(24))
+        creds = ClusterCredentials(self.port, secrets.token_urlsafe(24), secrets.token_urlsafe(24),
+                                   {APP: secrets.token_urlsafe(24), RADIUS: secrets.token_urlsafe(24)})
         pwfile = self.datadir.parent / f".{self.datadir.name}-pwfile"
         pwfile.touch(mode=0o600)
         pwfile.write_text(creds.superuser_password + "\n")
@@ -172,6 +194,7 @@ class LocalCluster:
 
         with psycopg.connect(creds.url("postgres", "postgres"), autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE ROLE radbill LOGIN CREATEDB PASSWORD {}").format(sql.Literal(creds.app_password)))
+            create_login_roles(conn, creds.login_passwords)
             conn.execute("CREATE DATABASE radbill OWNER radbill")
 
     def running_postmaster(self) -> RunningPostmaster | None:

@@ -1,6 +1,10 @@
-"""asyncpg pools for radbill's processes."""
+"""asyncpg pools for radbill's processes, and the row-level-security scope each connection carries."""
 
 from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import asyncpg
 
@@ -9,7 +13,44 @@ import asyncpg
 # measured 3x slower for the dashboard at 100k customers; plan every execution for its actual scope instead.
 SERVER_SETTINGS = {"plan_cache_mode": "force_custom_plan", "application_name": "radbill"}
 
+# The value of `radbill.scope_path` (sql/migrations/0017) that lets the row-level policies pass every tenant row:
+# scheduler jobs, and the admin's login pages before a Scope exists. Empty means no tenant row at all.
+SYSTEM = "*"
+NOTHING = ""
 
-async def create_pool(url: str, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+_scope_path: contextvars.ContextVar[str | None] = contextvars.ContextVar("radbill_scope_path", default=None)
+
+
+@contextmanager
+def scoped(path: str) -> Iterator[None]:
+    """Connections acquired from a radbill pool inside this block carry `path` (a Scope's path, or SYSTEM)."""
+    token = _scope_path.set(path)
+    try:
+        yield
+    finally:
+        _scope_path.reset(token)
+
+
+def current_scope_path(default: str = NOTHING) -> str:
+    value = _scope_path.get()
+    return default if value is None else value
+
+
+SET_SCOPE = "SELECT set_config('radbill.scope_path', $1, false)"
+
+
+async def set_scope(conn: asyncpg.Connection, path: str) -> None:
+    """Scope a connection held outside a pool. Session-level on purpose: the services run reads outside
+    transactions too, and a pool's release runs RESET ALL, so the setting never outlives the checkout."""
+    await conn.execute(SET_SCOPE, path)
+
+
+async def create_pool(url: str, min_size: int = 1, max_size: int = 10, default_scope: str = NOTHING) -> asyncpg.Pool:
+    """A pool whose every checkout carries the caller's scope (see `scoped`), else `default_scope`: the admin
+    keeps NOTHING (a handler that forgot its scope sees no tenant rows), the scheduler SYSTEM."""
+
+    async def apply_scope(conn: asyncpg.Connection) -> None:
+        await conn.execute(SET_SCOPE, current_scope_path(default_scope))
+
     return await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, command_timeout=60,
-                                     server_settings=SERVER_SETTINGS)
+                                     server_settings=SERVER_SETTINGS, setup=apply_scope)

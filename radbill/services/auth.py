@@ -342,7 +342,7 @@ async def _username_problem(conn, username: str) -> dict[str, str]:
 
     if not re.fullmatch(r"[A-Za-z0-9._@-]{3,64}", username or ""):
         return {"username": "3–64 letters, digits, dot, dash, underscore or @."}
-    if await conn.fetchval("SELECT exists(SELECT 1 FROM accounts WHERE lower(username) = lower($1))", username):
+    if await conn.fetchval("SELECT radbill_taken('account_username', $1)", username):
         return {"username": "This username is taken."}
     return {}
 

@@ -59,8 +59,9 @@ WITH k AS (
       FROM operators o
       CROSS JOIN LATERAL (
             SELECT vp.rate_basis_points, vp.price_includes_vat
-              FROM operators a JOIN vat_profiles vp ON vp.id = a.vat_profile_id AND vp.active
-             WHERE a.path @> o.path ORDER BY nlevel(a.path) DESC LIMIT 1) v
+              FROM radbill_line(o.id) l JOIN operators a ON a.id = l.operator_id
+              JOIN vat_profiles vp ON vp.id = a.vat_profile_id AND vp.active
+             ORDER BY l.distance LIMIT 1) v
 ), cand AS (
     -- radbill.billing.service.charged_period: a bill's period is what it charges for (from the service start)
     SELECT c.id AS customer_id, c.operator_id, c.package_id, k.period_start AS cycle_start,

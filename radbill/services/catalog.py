@@ -78,7 +78,7 @@ async def packages_for(conn: asyncpg.Connection, scope: Scope, operator_id: int 
           JOIN operators o ON o.id = p.operator_id
           LEFT JOIN package_assignments a ON a.package_id = p.id AND a.operator_id = t.id
          WHERE t.id = $1 AND t.path <@ $2::ltree
-           AND (p.operator_id = t.id OR a.operator_id IS NOT NULL OR (t.kind <> 'sub_operator' AND o.path @> t.path))
+           AND radbill_sellable('package', p.id, t.id)
          ORDER BY customer_price_minor, lower(p.name)""")
 
 
@@ -315,10 +315,7 @@ async def billing_profiles_for(conn: asyncpg.Connection, scope: Scope,
           JOIN billing_profiles b ON b.status = 'active'
           JOIN operators o ON o.id = b.operator_id
          WHERE t.id = $1 AND t.path <@ $2::ltree
-           AND (b.operator_id = t.id
-                OR EXISTS (SELECT 1 FROM billing_profile_assignments a
-                            WHERE a.operator_id = t.id AND a.billing_profile_id = b.id)
-                OR (t.kind <> 'sub_operator' AND o.path @> t.path))
+           AND radbill_sellable('billing_profile', b.id, t.id)
          ORDER BY lower(b.name)""")
 
 

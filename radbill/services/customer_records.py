@@ -33,11 +33,11 @@ async def _database_errors(conn, scope: Scope, values: dict, operator: asyncpg.R
                            ) -> dict:
     errors = {}
     if values.get("username") and await conn.fetchval(
-            "SELECT exists(SELECT 1 FROM customers WHERE username = $1 AND id IS DISTINCT FROM $2)",
+            "SELECT radbill_taken('customer_username', $1, $2)",
             values["username"], customer_id):
         errors["username"] = "This username is taken (usernames are unique across the whole system)."
     if values.get("static_ip") and await conn.fetchval(
-            "SELECT exists(SELECT 1 FROM customers WHERE static_ip = $1::inet AND id IS DISTINCT FROM $2)",
+            "SELECT radbill_taken('customer_static_ip', $1, $2)",
             values["static_ip"], customer_id):
         errors["static_ip"] = "Another customer already uses this address."
     if values.get("zone_id") is not None and not await conn.fetchval(
@@ -46,11 +46,9 @@ async def _database_errors(conn, scope: Scope, values: dict, operator: asyncpg.R
             operator["parent_id"]):
         errors["zone_id"] = "Choose one of your zones."
     if values.get("billing_profile_id") is not None and not await conn.fetchval(
-            "SELECT exists(SELECT 1 FROM billing_profiles b JOIN operators owner ON owner.id = b.operator_id"
-            " WHERE b.id = $1 AND b.status = 'active' AND (b.operator_id = $2 OR EXISTS"
-            " (SELECT 1 FROM billing_profile_assignments a WHERE a.operator_id = $2 AND a.billing_profile_id = b.id)"
-            " OR ($3 <> 'sub_operator' AND owner.path @> $4::ltree)))",
-            values["billing_profile_id"], operator["id"], operator["kind"], operator["path"]):
+            "SELECT exists(SELECT 1 FROM billing_profiles b"
+            " WHERE b.id = $1 AND b.status = 'active' AND radbill_sellable('billing_profile', b.id, $2))",
+            values["billing_profile_id"], operator["id"]):
         errors["billing_profile_id"] = "Choose a billing profile available to this operator."
     if values.get("package_id") is not None:
         probe = {"operator_id": operator["id"], "operator_kind": operator["kind"], "operator_path": operator["path"],

@@ -25,13 +25,11 @@ CUSTOMER_IN_SCOPE = """
 LOCKS = {"update": " FOR UPDATE OF c", "no key update": " FOR NO KEY UPDATE OF c"}
 
 # A customer may use a package its own operator owns, or one assigned to that operator. A customer of an
-# operator (not a sub-operator) may also use its ancestors' packages: the "operator chain".
+# operator (not a sub-operator) may also use its ancestors' packages: the "operator chain" (radbill_sellable,
+# sql/migrations/0019, is that rule for every caller).
 SELLABLE_PACKAGE = """
-    SELECT p.* FROM packages p JOIN operators owner ON owner.id = p.operator_id
-     WHERE p.id = $1
-       AND (p.operator_id = $2
-            OR EXISTS (SELECT 1 FROM package_assignments a WHERE a.operator_id = $2 AND a.package_id = p.id)
-            OR ($3 <> 'sub_operator' AND owner.path @> $4::ltree))
+    SELECT p.* FROM packages p
+     WHERE p.id = $1 AND radbill_sellable('package', p.id, $2)
 """
 
 OPEN_SESSIONS = """
@@ -162,8 +160,7 @@ async def set_custom_price(conn: asyncpg.Connection, scope: Scope, customer_id: 
 
 async def sellable_package(conn: asyncpg.Connection, customer: asyncpg.Record, package_id: int) -> asyncpg.Record:
     """The package if the customer's operator may sell it to this customer; ValidationError says why not."""
-    package = await conn.fetchrow(SELLABLE_PACKAGE, package_id, customer["operator_id"], customer["operator_kind"],
-                                  customer["operator_path"])
+    package = await conn.fetchrow(SELLABLE_PACKAGE, package_id, customer["operator_id"])
     if package is None:
         if customer["operator_kind"] == "sub_operator":
             hint = "ask the operator to assign it to this sub-operator first"

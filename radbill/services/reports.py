@@ -246,9 +246,8 @@ def payments_xlsx(rows, timezone: str) -> bytes:
 
 _ISP_SQL = """
 SELECT o.id, o.name, o.business_name, o.address, o.phone, o.email, o.logo IS NOT NULL AS has_logo
-  FROM operators o
- WHERE o.path @> (SELECT path FROM operators WHERE id = $1)
- ORDER BY (o.business_name IS NULL), nlevel(o.path) DESC
+  FROM radbill_line($1) l JOIN operators o ON o.id = l.operator_id
+ ORDER BY (o.business_name IS NULL), l.distance
  LIMIT 1
 """
 

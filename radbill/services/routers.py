@@ -102,8 +102,8 @@ async def get_router(conn: asyncpg.Connection, scope: Scope, router_id: int,
 
 
 async def _address_taken(conn, nasname: str, router_id: int | None) -> bool:
-    return await conn.fetchval("SELECT exists(SELECT 1 FROM nas WHERE nasname::inet = $1::inet"
-                               " AND id IS DISTINCT FROM $2)", nasname, router_id)
+    # unique system-wide, so asked of a function that sees past the caller's row-level policies
+    return await conn.fetchval("SELECT radbill_taken('nas_address', $1, $2)", nasname, router_id)
 
 
 _TAKEN = ValidationError("Another router already uses this address.",

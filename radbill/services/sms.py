@@ -43,9 +43,9 @@ NO_BALANCE = ("SMS balance exhausted: this message costs {cost} and the balance 
               "Ask your parent operator to top up your SMS balance.")
 
 GATEWAY_FOR = """
-    SELECT g.* FROM sms_gateways g JOIN operators a ON a.id = g.operator_id
-     WHERE a.path @> (SELECT path FROM operators WHERE id = $1) AND g.is_default AND g.active
-     ORDER BY nlevel(a.path) DESC LIMIT 1
+    SELECT g.* FROM radbill_line($1) l JOIN sms_gateways g ON g.operator_id = l.operator_id
+     WHERE g.is_default AND g.active
+     ORDER BY l.distance LIMIT 1
 """
 
 EVENT_CONTEXT = """
@@ -53,11 +53,12 @@ EVENT_CONTEXT = """
            o.currency, o.kind AS operator_kind, o.sms_segment_price_minor AS price,
            coalesce(isp.business_name, o.name) AS isp_name, t.body AS template, t.enabled AS template_enabled
       FROM customers c JOIN operators o ON o.id = c.operator_id JOIN packages p ON p.id = c.package_id
-      LEFT JOIN LATERAL (SELECT a.business_name FROM operators a
-                          WHERE a.path @> o.path AND coalesce(btrim(a.business_name), '') <> ''
-                          ORDER BY nlevel(a.path) DESC LIMIT 1) isp ON true
-      LEFT JOIN LATERAL (SELECT t.body, t.enabled FROM sms_templates t JOIN operators a ON a.id = t.operator_id
-                          WHERE a.path @> o.path AND t.event = $2 ORDER BY nlevel(a.path) DESC LIMIT 1) t ON true
+      LEFT JOIN LATERAL (SELECT a.business_name FROM radbill_line(o.id) l JOIN operators a ON a.id = l.operator_id
+                          WHERE coalesce(btrim(a.business_name), '') <> ''
+                          ORDER BY l.distance LIMIT 1) isp ON true
+      LEFT JOIN LATERAL (SELECT t.body, t.enabled FROM radbill_line(o.id) l JOIN sms_templates t
+                                 ON t.operator_id = l.operator_id
+                          WHERE t.event = $2 ORDER BY l.distance LIMIT 1) t ON true
      WHERE c.id = $1
 """
 

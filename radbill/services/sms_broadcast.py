@@ -66,9 +66,9 @@ RECIPIENTS = """
     SELECT DISTINCT ON (c.mobile) c.id, c.name, c.username, c.mobile, c.expires_at, p.name AS package, o.timezone,
            coalesce(isp.business_name, o.name) AS isp_name
       FROM customers c JOIN operators o ON o.id = c.operator_id JOIN packages p ON p.id = c.package_id
-      LEFT JOIN LATERAL (SELECT a.business_name FROM operators a
-                          WHERE a.path @> o.path AND coalesce(btrim(a.business_name), '') <> ''
-                          ORDER BY nlevel(a.path) DESC LIMIT 1) isp ON true
+      LEFT JOIN LATERAL (SELECT a.business_name FROM radbill_line(o.id) l JOIN operators a ON a.id = l.operator_id
+                          WHERE coalesce(btrim(a.business_name), '') <> ''
+                          ORDER BY l.distance LIMIT 1) isp ON true
      WHERE o.path <@ $1::ltree AND c.mobile IS NOT NULL
        AND ($2::text IS NULL OR c.status = $2) AND ($3::text IS NULL OR c.connection_type = $3)
        AND ($4::bigint IS NULL OR c.package_id = $4) AND ($5::bigint IS NULL OR c.zone_id = $5)

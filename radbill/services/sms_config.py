@@ -104,9 +104,10 @@ async def templates_for(conn: asyncpg.Connection, scope: Scope) -> list[dict]:
     """Per event: the caller's own template, else the one inherited from above, else the suggested text."""
     rows = await conn.fetch(
         "SELECT DISTINCT ON (t.event) t.event, t.body, t.enabled, t.operator_id = $2 AS own, a.name AS owner"
-        "  FROM sms_templates t JOIN operators a ON a.id = t.operator_id"
-        " WHERE a.path @> (SELECT path FROM operators WHERE id = $2) AND $1::text IS NOT NULL"
-        " ORDER BY t.event, nlevel(a.path) DESC", scope.path, scope.operator_id)
+        "  FROM radbill_line($2) l JOIN sms_templates t ON t.operator_id = l.operator_id"
+        "  JOIN operators a ON a.id = t.operator_id"
+        " WHERE $1::text IS NOT NULL"
+        " ORDER BY t.event, l.distance", scope.path, scope.operator_id)
     found = {r["event"]: r for r in rows}
     out = []
     for event, label in EVENTS.items():
@@ -143,8 +144,8 @@ async def save_template(conn: asyncpg.Connection, scope: Scope, event: str, body
 
 async def settings_for(conn: asyncpg.Connection, scope: Scope) -> dict:
     row = await conn.fetchrow(
-        "SELECT s.* FROM sms_settings s JOIN operators a ON a.id = s.operator_id"
-        " WHERE a.path @> (SELECT path FROM operators WHERE id = $1) ORDER BY nlevel(a.path) DESC LIMIT 1",
+        "SELECT s.* FROM radbill_line($1) l JOIN sms_settings s ON s.operator_id = l.operator_id"
+        " ORDER BY l.distance LIMIT 1",
         scope.operator_id)
     if row is None:
         return {"send_from": "09:00", "send_until": "21:00", "due_reminder_days": "3, 1",

@@ -17,8 +17,8 @@ DEFAULT_FROM, DEFAULT_UNTIL = time(9, 0), time(21, 0)
 SETTINGS = """
     SELECT o.id, o.timezone, s.send_from, s.send_until, s.due_reminder_days, s.expiry_reminder_days
       FROM operators o
-      LEFT JOIN LATERAL (SELECT s.* FROM sms_settings s JOIN operators a ON a.id = s.operator_id
-                          WHERE a.path @> o.path ORDER BY nlevel(a.path) DESC LIMIT 1) s ON true
+      LEFT JOIN LATERAL (SELECT s.* FROM radbill_line(o.id) l JOIN sms_settings s ON s.operator_id = l.operator_id
+                          ORDER BY l.distance LIMIT 1) s ON true
      WHERE o.status = 'active' AND ($1::bigint[] IS NULL OR o.id = ANY($1::bigint[]))
 """
 
@@ -27,12 +27,13 @@ _COMMON = """
                  coalesce(st.due_reminder_days, '{3,1}') AS due_days,
                  coalesce(st.expiry_reminder_days, '{3,1}') AS expiry_days
             FROM operators o
-            LEFT JOIN LATERAL (SELECT st.* FROM sms_settings st JOIN operators a ON a.id = st.operator_id
-                                WHERE a.path @> o.path ORDER BY nlevel(a.path) DESC LIMIT 1) st ON true
+            LEFT JOIN LATERAL (SELECT st.* FROM radbill_line(o.id) l JOIN sms_settings st
+                                       ON st.operator_id = l.operator_id
+                                ORDER BY l.distance LIMIT 1) st ON true
            WHERE o.id = ANY($1::bigint[])
                -- an operator whose nearest template for the event is missing or off gets no reminder rows
-             AND (SELECT t.enabled FROM sms_templates t JOIN operators a ON a.id = t.operator_id
-                   WHERE a.path @> o.path AND t.event = $3 ORDER BY nlevel(a.path) DESC LIMIT 1))
+             AND (SELECT t.enabled FROM radbill_line(o.id) l JOIN sms_templates t ON t.operator_id = l.operator_id
+                   WHERE t.event = $3 ORDER BY l.distance LIMIT 1))
 """
 
 DUE = f"""

@@ -13,6 +13,7 @@ from admin.app import create_app
 from radbill.config import Config, DatabaseUrl, Secret
 from radbill.passwords import hash_password
 from tests import factories as f
+from tests.conftest import app_url
 
 PASSWORD = "correct horse battery"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -67,7 +68,9 @@ async def tree(fresh_db_url):
 
 @pytest.fixture
 def admin_config(fresh_db_url) -> Config:
-    return Config(database_url=DatabaseUrl(fresh_db_url), secret_key=Secret("k" * 64), cookie_secure=False)
+    # the admin connects as radbill_app, like in production: row-level security applies to every request
+    return Config(database_url=DatabaseUrl(app_url(fresh_db_url)), migrate_database_url=DatabaseUrl(fresh_db_url),
+                  secret_key=Secret("k" * 64), cookie_secure=False)
 
 
 class AdminClient:

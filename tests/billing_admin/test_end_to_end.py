@@ -7,13 +7,14 @@ from pathlib import Path
 import pytest
 
 from radbill.billing.service import PaidSpan
-from radbill.db.pool import create_pool
+from radbill.db.pool import SYSTEM, create_pool
 from radbill.passwords import generate_nas_secret
 from radbill.policy import MESSAGES
 from radbill.services.outbox import DispatchSettings
 from scheduler.billing_jobs import suspend_overdue
 from scheduler.jobs import JobContext
 from tests.billing_admin.conftest import connect, form_key, issue_bills
+from tests.conftest import app_url
 from tests.radius.conftest import running_radius, wait_until
 
 pytestmark = pytest.mark.slow
@@ -39,7 +40,7 @@ async def test_overdue_customer_is_suspended_rejected_then_paid_and_accepted(pg_
     with running_radius(fresh_db_url, Path(pg_server.base) / "radius-billing", secret) as radius:
         assert wait_until(lambda: (r := login(radius, username, password)) is not None and r.accepted, 5)
 
-        pool = await create_pool(fresh_db_url, max_size=2)
+        pool = await create_pool(app_url(fresh_db_url), max_size=2, default_scope=SYSTEM)
         try:
             assert (await suspend_overdue(JobContext(pool, DispatchSettings())))["suspended"] >= 1
         finally:

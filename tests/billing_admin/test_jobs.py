@@ -5,16 +5,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from radbill.db.pool import create_pool
+from radbill.db.pool import SYSTEM, create_pool
 from radbill.services.outbox import DispatchSettings
 from scheduler.billing_jobs import generate_due_bills, suspend_overdue
 from scheduler.jobs import JobContext, all_jobs
 from tests.billing_admin.conftest import connect, issue_bills
+from tests.conftest import app_url
 
 
 @pytest.fixture
 async def ctx(fresh_db_url):
-    pool = await create_pool(fresh_db_url, max_size=3)
+    pool = await create_pool(app_url(fresh_db_url), max_size=3, default_scope=SYSTEM)
     yield JobContext(pool, DispatchSettings())
     await pool.close()
 

@@ -16,6 +16,7 @@ import pytest
 
 from radbill.db.cluster import free_port
 from tests.admin.conftest import build_tree
+from tests.conftest import app_url
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "var" / "artifacts"
@@ -33,7 +34,7 @@ def admin_server(fresh_db_url):
 
     tree = asyncio.run(seed())
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": fresh_db_url, "RADBILL_SECRET_KEY": "b" * 64,
+    env = {**os.environ, "DATABASE_URL": app_url(fresh_db_url), "MIGRATE_DATABASE_URL": fresh_db_url, "RADBILL_SECRET_KEY": "b" * 64,
            "RADBILL_ADMIN_PORT": str(port), "RADBILL_COOKIE_SECURE": "false"}
     process = subprocess.Popen([sys.executable, "-m", "admin"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT)

@@ -16,6 +16,7 @@ from radbill import freeradius
 from radbill.passwords import generate_nas_secret
 from radbill.radius.client import RadiusClient
 from tests import factories as f
+from tests.conftest import radius_url
 
 
 def free_udp_port() -> int:
@@ -74,7 +75,7 @@ def radius_db_url(pg_server):
 def running_radius(db_url: str, state_dir: Path, secret: str, isp=None):
     """Start radbill's FreeRADIUS against `db_url`, restarted on router changes; stopped when the block ends."""
     settings = freeradius.RadiusSettings(
-        database_url=db_url, state_dir=state_dir, auth_port=free_udp_port(), acct_port=free_udp_port(),
+        database_url=radius_url(db_url), state_dir=state_dir, auth_port=free_udp_port(), acct_port=free_udp_port(),
         reject_delay=0, acct_interim_interval=60)
     service = freeradius.RadiusService(settings)
     service.start()

@@ -13,6 +13,7 @@ from radbill.db.cluster import LocalCluster, free_port
 from radbill.db.migrate import migrate_url
 from radbill.passwords import generate_nas_secret
 from tests import factories as f
+from tests.conftest import register_cluster
 from tests.radius.conftest import running_radius, seed, wait_until
 
 
@@ -22,6 +23,7 @@ def own_cluster():
     base.chmod(0o755)
     cluster = LocalCluster(base / "pg", free_port())
     creds = cluster.init()
+    register_cluster(creds)
     cluster.start(log=base / "postgres.log", settings={"fsync": "off"})
     asyncio.run(migrate_url(creds.url()))
     yield cluster, creds.url(), base

@@ -12,9 +12,11 @@ from types import SimpleNamespace
 import asyncpg
 import pytest
 
+from radbill.db.pool import SYSTEM, create_pool
 from radbill.passwords import generate_nas_secret
 from radbill.services.outbox import DispatchSettings, RetryPolicy
 from tests import factories as f
+from tests.conftest import app_url
 from tests.nas_simulator import NasSimulator
 from tests.radius.conftest import RadiusServer, running_radius, wait_folded
 
@@ -93,7 +95,8 @@ async def lab_db(coa_lab):
 
 @pytest.fixture
 async def lab_pool(coa_lab):
-    pool = await asyncpg.create_pool(coa_lab.db_url, min_size=1, max_size=6)
+    # the scheduler's own kind of pool: radbill_app, acting as the system
+    pool = await create_pool(app_url(coa_lab.db_url), min_size=1, max_size=6, default_scope=SYSTEM)
     try:
         yield pool
     finally:

@@ -17,6 +17,7 @@ from radbill.errors import ConfigError
 from radbill.services.customers import suspend_customer
 from scheduler.app import dispatch_settings
 from scheduler.jobs import lock_key, run_exclusively
+from tests.conftest import app_url
 from tests.scheduler.conftest import eventually
 from tests.scheduler.test_dispatcher import _closed, online_customer, scope_of
 
@@ -31,7 +32,7 @@ def start_scheduler(env_extra: dict, log_path) -> subprocess.Popen:
 
 async def test_the_process_disconnects_at_once_and_stops_cleanly_on_sigterm(lab, lab_db, tmp_path):
     log = tmp_path / "scheduler.log"
-    proc = start_scheduler({"DATABASE_URL": lab.db_url, "RADBILL_COA_TIMEOUT": "0.5"}, log)
+    proc = start_scheduler({"DATABASE_URL": app_url(lab.db_url), "RADBILL_COA_TIMEOUT": "0.5"}, log)
     try:
         assert await eventually(lambda: "scheduler running" in log.read_text(), within=15), log.read_text()
         await asyncio.sleep(0.3)  # the LISTEN connection opens with the first tick
