@@ -73,6 +73,14 @@ BEGIN
     RETURN NULL;
 END $$;
 
+CREATE FUNCTION public.notify_policy_billing_profile() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM pg_notify('radbill_policy', c.username) FROM customers c WHERE c.billing_profile_id = NEW.id;
+    RETURN NULL;
+END $$;
+
 CREATE FUNCTION public.notify_policy_customer() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
@@ -95,6 +103,14 @@ BEGIN
     PERFORM pg_notify('radbill_policy', c.username)
        FROM customers c JOIN operators o ON o.id = c.operator_id
       WHERE o.path <@ NEW.path;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION public.notify_policy_operator_timezone() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM pg_notify('radbill_policy', c.username) FROM customers c WHERE c.operator_id = NEW.id;
     RETURN NULL;
 END $$;
 
@@ -148,6 +164,64 @@ BEGIN
     RETURN NEW;
 END $$;
 
+CREATE FUNCTION public.outbox_set_destination() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    NEW.destination := coalesce(NEW.destination, radbill_outbox_destination(NEW.kind, NEW.payload));
+    RETURN NEW;
+END $$;
+
+CREATE FUNCTION public.radacct_heard() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    NEW.heard_at := now();
+    RETURN NEW;
+END
+$$;
+
+CREATE FUNCTION public.radbill_cap_window(cap_period text, tz text, cycle_kind text, billing_day integer, validity_days integer, anchor date, at timestamp with time zone) RETURNS TABLE(window_start timestamp with time zone, window_end timestamp with time zone)
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT w.s::timestamp AT TIME ZONE tz, w.e::timestamp AT TIME ZONE tz
+      FROM (SELECT (at AT TIME ZONE tz)::date AS day) d
+     CROSS JOIN LATERAL (SELECT date_trunc('month', d.day)::date AS m0) m
+     CROSS JOIN LATERAL (  -- the billing day in last, this and next month
+            SELECT least((m.m0 - interval '1 month')::date + (billing_day - 1), m.m0 - 1) AS prev_bd,
+                   least(m.m0 + (billing_day - 1), (m.m0 + interval '1 month')::date - 1) AS this_bd,
+                   least((m.m0 + interval '1 month')::date + (billing_day - 1),
+                         (m.m0 + interval '2 months')::date - 1) AS next_bd,
+                   anchor + validity_days * floor((d.day - anchor)::numeric / validity_days)::integer AS v0) b
+     CROSS JOIN LATERAL (
+            SELECT CASE WHEN cap_period = 'calendar_month' THEN m.m0
+                        WHEN cycle_kind = 'fixed_day' THEN CASE WHEN d.day >= b.this_bd THEN b.this_bd ELSE b.prev_bd END
+                        ELSE b.v0 END AS s,
+                   CASE WHEN cap_period = 'calendar_month' THEN (m.m0 + interval '1 month')::date
+                        WHEN cycle_kind = 'fixed_day' THEN CASE WHEN d.day >= b.this_bd THEN b.next_bd ELSE b.this_bd END
+                        ELSE b.v0 + validity_days END AS e) w
+$$;
+
+CREATE FUNCTION public.radbill_enqueue(p_kind text, p_operator_id bigint, p_payload jsonb, p_dedupe_key text DEFAULT NULL::text) RETURNS bigint
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    new_id bigint;
+BEGIN
+    IF p_kind IN ('disconnect', 'coa') AND p_payload ? 'acct_unique_id' THEN
+        UPDATE outbox SET done_at = now(), result = jsonb_build_object('superseded_by', p_dedupe_key)
+         WHERE payload ->> 'acct_unique_id' = p_payload ->> 'acct_unique_id'
+           AND done_at IS NULL AND failed_at IS NULL
+           AND kind IN ('coa', 'disconnect') AND (kind = 'coa' OR p_kind = 'disconnect')
+           AND dedupe_key IS DISTINCT FROM p_dedupe_key;
+    END IF;
+    INSERT INTO outbox (kind, operator_id, payload, dedupe_key, destination)
+    VALUES (p_kind, p_operator_id, p_payload, p_dedupe_key, radbill_outbox_destination(p_kind, p_payload))
+    ON CONFLICT DO NOTHING
+    RETURNING id INTO new_id;
+    RETURN new_id;
+END $$;
+
 SET default_tablespace = '';
 
 SET default_table_access_method = heap;
@@ -184,8 +258,6 @@ CREATE TABLE public.radacct_journal (
 CREATE FUNCTION public.radbill_fold_accounting(max_rows integer DEFAULT 20000, wait boolean DEFAULT false) RETURNS SETOF public.radacct_journal
     LANGUAGE plpgsql
     AS $$
-DECLARE
-    j radacct_journal;
 BEGIN
     IF wait THEN
         PERFORM pg_advisory_xact_lock(hashtext('radbill_fold_accounting'));
@@ -202,98 +274,172 @@ BEGIN
         RETURNING *
     )
     INSERT INTO acct_batch SELECT * FROM taken;
+    IF NOT FOUND THEN
+        RETURN;  -- the idle poll: no ANALYZE, no statements (the worker calls this ~10 times a second)
+    END IF;
+    UPDATE radacct_fold_state SET worker_idle = false WHERE worker_idle;  -- busy: it looks again after this fold
     ANALYZE acct_batch;  -- temporary tables have no statistics otherwise: the joins below must use radacct's index
 
-    INSERT INTO radacct AS r (
-        acctsessionid, acctuniqueid, username, realm, nasipaddress, nasportid, nasporttype, acctstarttime,
-        acctupdatetime, acctstoptime, acctsessiontime, acctauthentic, connectinfo_start, connectinfo_stop,
-        acctinputoctets, acctoutputoctets, calledstationid, callingstationid, acctterminatecause, servicetype,
-        framedprotocol, framedipaddress, framedipv6address, framedipv6prefix, framedinterfaceid,
-        delegatedipv6prefix, class)
-    SELECT DISTINCT ON (b.acctuniqueid)
-           b.acctsessionid, b.acctuniqueid, b.username, b.realm, b.nasipaddress, b.nasportid, b.nasporttype,
-           b.event_time, b.event_time, NULL, 0, b.authentic, b.connectinfo, NULL, 0, 0, b.calledstationid,
-           b.callingstationid, NULL, b.servicetype, b.framedprotocol, b.framedipaddress, b.framedipv6address,
-           b.framedipv6prefix, b.framedinterfaceid, b.delegatedipv6prefix, b.class
-      FROM acct_batch b
-     WHERE b.status = 'Start'
-     ORDER BY b.acctuniqueid, b.id
-    ON CONFLICT (acctuniqueid) DO UPDATE
-       SET acctstarttime = excluded.acctstarttime, acctupdatetime = excluded.acctupdatetime,
-           connectinfo_start = excluded.connectinfo_start
-     WHERE r.acctstoptime IS NULL;
+    RETURN QUERY SELECT * FROM acct_batch b WHERE b.status IN ('Accounting-On', 'Accounting-Off') ORDER BY b.id;
 
-    WITH latest AS (
-        SELECT DISTINCT ON (b.acctuniqueid) b.* FROM acct_batch b
-         WHERE b.status = 'Interim-Update' ORDER BY b.acctuniqueid, b.id DESC
-    ), updated AS (
-        UPDATE radacct r
-           SET framedipaddress = l.framedipaddress, framedipv6address = l.framedipv6address,
-               framedipv6prefix = l.framedipv6prefix, framedinterfaceid = l.framedinterfaceid,
-               delegatedipv6prefix = l.delegatedipv6prefix, acctsessiontime = l.sessiontime,
-               acctinterval = extract(epoch FROM l.event_time - coalesce(r.acctupdatetime, r.acctstarttime))::bigint,
-               acctupdatetime = l.event_time, acctinputoctets = l.inputoctets, acctoutputoctets = l.outputoctets
-          FROM latest l
-         WHERE r.acctuniqueid = l.acctuniqueid AND r.acctstoptime IS NULL
-        RETURNING r.acctuniqueid
-    )
-    INSERT INTO radacct (
-        acctsessionid, acctuniqueid, username, realm, nasipaddress, nasportid, nasporttype, acctstarttime,
-        acctupdatetime, acctstoptime, acctsessiontime, acctauthentic, connectinfo_start, connectinfo_stop,
-        acctinputoctets, acctoutputoctets, calledstationid, callingstationid, acctterminatecause, servicetype,
-        framedprotocol, framedipaddress, framedipv6address, framedipv6prefix, framedinterfaceid,
-        delegatedipv6prefix, class)
-    SELECT l.acctsessionid, l.acctuniqueid, l.username, l.realm, l.nasipaddress, l.nasportid, l.nasporttype,
-           l.event_time, l.event_time, NULL, l.sessiontime, l.authentic, l.connectinfo, NULL, l.inputoctets,
-           l.outputoctets, l.calledstationid, l.callingstationid, NULL, l.servicetype, l.framedprotocol,
-           l.framedipaddress, l.framedipv6address, l.framedipv6prefix, l.framedinterfaceid, l.delegatedipv6prefix,
-           l.class
-      FROM latest l
-     WHERE NOT EXISTS (SELECT 1 FROM updated u WHERE u.acctuniqueid = l.acctuniqueid)
-    ON CONFLICT (acctuniqueid) DO NOTHING;
-
-    WITH latest AS (
-        SELECT DISTINCT ON (b.acctuniqueid) b.* FROM acct_batch b
-         WHERE b.status = 'Stop' ORDER BY b.acctuniqueid, b.id DESC
-    ), updated AS (
-        UPDATE radacct r
-           SET acctstoptime = l.event_time, acctupdatetime = l.event_time,
-               acctsessiontime = coalesce(l.sessiontime, extract(epoch FROM l.event_time - r.acctstarttime)::bigint),
-               acctinputoctets = l.inputoctets, acctoutputoctets = l.outputoctets,
-               acctterminatecause = l.terminatecause, framedipaddress = l.framedipaddress,
-               framedipv6address = l.framedipv6address, framedipv6prefix = l.framedipv6prefix,
-               framedinterfaceid = l.framedinterfaceid, delegatedipv6prefix = l.delegatedipv6prefix,
-               connectinfo_stop = l.connectinfo
-          FROM latest l
-         WHERE r.acctuniqueid = l.acctuniqueid AND r.acctstoptime IS NULL
-        RETURNING r.acctuniqueid
-    )
-    INSERT INTO radacct (
-        acctsessionid, acctuniqueid, username, realm, nasipaddress, nasportid, nasporttype, acctstarttime,
-        acctupdatetime, acctstoptime, acctsessiontime, acctauthentic, connectinfo_start, connectinfo_stop,
-        acctinputoctets, acctoutputoctets, calledstationid, callingstationid, acctterminatecause, servicetype,
-        framedprotocol, framedipaddress, framedipv6address, framedipv6prefix, framedinterfaceid,
-        delegatedipv6prefix, class)
-    SELECT l.acctsessionid, l.acctuniqueid, l.username, l.realm, l.nasipaddress, l.nasportid, l.nasporttype,
-           l.event_time - coalesce(l.sessiontime, 0) * interval '1 second', l.event_time, l.event_time,
-           l.sessiontime, l.authentic, l.connectinfo, NULL, l.inputoctets, l.outputoctets, l.calledstationid,
-           l.callingstationid, l.terminatecause, l.servicetype, l.framedprotocol, l.framedipaddress,
-           l.framedipv6address, l.framedipv6prefix, l.framedinterfaceid, l.delegatedipv6prefix, l.class
-      FROM latest l
-     WHERE NOT EXISTS (SELECT 1 FROM updated u WHERE u.acctuniqueid = l.acctuniqueid)
-    ON CONFLICT (acctuniqueid) DO NOTHING;
-
-    FOR j IN SELECT * FROM acct_batch b WHERE b.status IN ('Accounting-On', 'Accounting-Off') ORDER BY b.id LOOP
-        UPDATE radacct
-           SET acctstoptime = j.event_time, acctupdatetime = j.event_time,
-               acctsessiontime = extract(epoch FROM j.event_time - acctstarttime)::bigint,
-               acctterminatecause = coalesce(nullif(j.terminatecause, ''), 'NAS-Reboot')
-         WHERE acctstoptime IS NULL AND nasipaddress = j.nasipaddress AND acctstarttime <= j.event_time;
-        INSERT INTO nasreload (nasipaddress, reloadtime) VALUES (j.nasipaddress, j.event_time)
+    -- sessions of a restarted NAS the batch does not otherwise mention: the first On/Off closes them
+    IF EXISTS (SELECT 1 FROM acct_batch b WHERE b.status IN ('Accounting-On', 'Accounting-Off')) THEN
+        RETURN QUERY
+        WITH first_event AS (
+            SELECT DISTINCT ON (b.nasipaddress) b.* FROM acct_batch b
+             WHERE b.status IN ('Accounting-On', 'Accounting-Off') ORDER BY b.nasipaddress, b.id
+        ), closed AS (
+            UPDATE radacct r
+               SET acctstoptime = e.event_time, acctupdatetime = e.event_time,
+                   acctsessiontime = greatest(0, extract(epoch FROM e.event_time - r.acctstarttime)::bigint),
+                   acctterminatecause = coalesce(nullif(e.terminatecause, ''), 'NAS-Reboot')
+              FROM first_event e
+             WHERE r.acctstoptime IS NULL AND r.nasipaddress = e.nasipaddress
+               AND NOT EXISTS (SELECT 1 FROM acct_batch b WHERE b.acctuniqueid = r.acctuniqueid
+                                                AND b.status IN ('Start', 'Interim-Update', 'Stop'))
+            RETURNING e.id, r.*
+        )
+        SELECT c.id, 'Stop', c.acctsessionid, c.acctuniqueid, c.username, c.realm, c.nasipaddress, c.nasportid,
+               c.nasporttype, c.acctstoptime, c.acctsessiontime, c.acctauthentic, c.connectinfo_stop,
+               c.acctinputoctets, c.acctoutputoctets, c.calledstationid, c.callingstationid, c.acctterminatecause,
+               c.servicetype, c.framedprotocol, c.framedipaddress, c.framedipv6address, c.framedipv6prefix,
+               c.framedinterfaceid, c.delegatedipv6prefix, c.class
+          FROM closed c ORDER BY c.id, c.acctuniqueid;
+        INSERT INTO nasreload AS n (nasipaddress, reloadtime)
+        SELECT DISTINCT ON (b.nasipaddress) b.nasipaddress, b.event_time FROM acct_batch b
+         WHERE b.status IN ('Accounting-On', 'Accounting-Off') ORDER BY b.nasipaddress, b.id DESC
             ON CONFLICT (nasipaddress) DO UPDATE SET reloadtime = excluded.reloadtime;
-    END LOOP;
+    END IF;
 
-    RETURN QUERY SELECT * FROM acct_batch b ORDER BY b.id;
+    -- every session the batch speaks of: its row as the packets one by one would leave it, written and handed back
+    RETURN QUERY
+    WITH nas_event AS MATERIALIZED (  -- usually none: scanned once, not once per session
+        SELECT b.id, b.nasipaddress FROM acct_batch b WHERE b.status IN ('Accounting-On', 'Accounting-Off')
+    ), sess AS (  -- each session the batch speaks of, its row before the batch, and where it ends
+        SELECT s.acctuniqueid, s.first_id, s.last_id, r.radacctid IS NOT NULL AS existed,
+               least(s.first_stop, (SELECT min(e.id) FROM nas_event e
+                                     WHERE e.nasipaddress = coalesce(r.nasipaddress, f.nasipaddress)
+                                       AND (r.radacctid IS NOT NULL OR e.id > s.first_id))) AS cut_id
+          FROM (SELECT b.acctuniqueid, min(b.id) AS first_id, max(b.id) AS last_id,
+                       min(b.id) FILTER (WHERE b.status = 'Stop') AS first_stop
+                  FROM acct_batch b WHERE b.status IN ('Start', 'Interim-Update', 'Stop')
+                 GROUP BY b.acctuniqueid) s
+          JOIN acct_batch f ON f.id = s.first_id
+          LEFT JOIN radacct r ON r.acctuniqueid = s.acctuniqueid
+         WHERE r.radacctid IS NULL OR r.acctstoptime IS NULL  -- a closed session never changes
+    ), live AS (  -- the Starts and Interims a session took while open, with the update time each one found
+        SELECT b.*, lag(b.event_time) OVER (PARTITION BY b.acctuniqueid ORDER BY b.id) AS prev_time
+          FROM acct_batch b JOIN sess s ON s.acctuniqueid = b.acctuniqueid
+         WHERE b.status IN ('Start', 'Interim-Update') AND b.id < coalesce(s.cut_id, 9223372036854775807)
+    ), last AS (
+        SELECT l.acctuniqueid, max(l.id) AS any_id, max(l.id) FILTER (WHERE l.status = 'Start') AS start_id,
+               max(l.id) FILTER (WHERE l.status = 'Interim-Update') AS interim_id
+          FROM live l GROUP BY l.acctuniqueid
+    ), folded (
+        radacctid, acctsessionid, acctuniqueid, username, realm, nasipaddress, nasportid, nasporttype, acctstarttime,
+        acctupdatetime, acctstoptime, acctsessiontime, acctinterval, acctauthentic, connectinfo_start,
+        connectinfo_stop, acctinputoctets, acctoutputoctets, calledstationid, callingstationid, acctterminatecause,
+        servicetype, framedprotocol, framedipaddress, framedipv6address, framedipv6prefix, framedinterfaceid,
+        delegatedipv6prefix, class, existed, last_id
+    ) AS (
+        SELECT coalesce(r.radacctid, 0), f.acctsessionid, s.acctuniqueid, f.username, f.realm, f.nasipaddress,
+               f.nasportid, f.nasporttype, t.starttime,
+               coalesce(c.event_time, la.event_time),
+               c.event_time,
+               CASE WHEN t.by_stop THEN f.sessiontime
+                    WHEN c.status = 'Stop' THEN coalesce(c.sessiontime, extract(epoch FROM c.event_time - t.starttime)::bigint)
+                    WHEN c.id IS NOT NULL THEN greatest(0, extract(epoch FROM c.event_time - t.starttime)::bigint)
+                    WHEN li.id IS NOT NULL THEN li.sessiontime
+                    WHEN s.existed THEN r.acctsessiontime ELSE 0 END,
+               CASE WHEN li.id IS NULL THEN r.acctinterval  -- NULL for a new row
+                    WHEN NOT s.existed AND li.id = s.first_id THEN NULL  -- the Interim that inserted the row
+                    ELSE extract(epoch FROM li.event_time - coalesce(li.prev_time, r.acctupdatetime, r.acctstarttime))::bigint
+               END,
+               f.authentic,
+               CASE WHEN ls.id IS NOT NULL THEN ls.connectinfo WHEN s.existed THEN r.connectinfo_start
+                    ELSE f.connectinfo END,
+               CASE WHEN c.status = 'Stop' AND NOT t.by_stop THEN c.connectinfo ELSE r.connectinfo_stop END,
+               CASE WHEN c.status = 'Stop' THEN c.inputoctets WHEN li.id IS NOT NULL THEN li.inputoctets
+                    WHEN s.existed THEN r.acctinputoctets ELSE 0 END,
+               CASE WHEN c.status = 'Stop' THEN c.outputoctets WHEN li.id IS NOT NULL THEN li.outputoctets
+                    WHEN s.existed THEN r.acctoutputoctets ELSE 0 END,
+               f.calledstationid, f.callingstationid,
+               CASE WHEN c.status = 'Stop' THEN c.terminatecause
+                    WHEN c.id IS NOT NULL THEN coalesce(nullif(c.terminatecause, ''), 'NAS-Reboot')
+                    ELSE r.acctterminatecause END,
+               f.servicetype, f.framedprotocol,
+               CASE WHEN c.status = 'Stop' THEN c.framedipaddress WHEN li.id IS NOT NULL THEN li.framedipaddress
+                    WHEN s.existed THEN r.framedipaddress ELSE f.framedipaddress END,
+               CASE WHEN c.status = 'Stop' THEN c.framedipv6address WHEN li.id IS NOT NULL THEN li.framedipv6address
+                    WHEN s.existed THEN r.framedipv6address ELSE f.framedipv6address END,
+               CASE WHEN c.status = 'Stop' THEN c.framedipv6prefix WHEN li.id IS NOT NULL THEN li.framedipv6prefix
+                    WHEN s.existed THEN r.framedipv6prefix ELSE f.framedipv6prefix END,
+               CASE WHEN c.status = 'Stop' THEN c.framedinterfaceid WHEN li.id IS NOT NULL THEN li.framedinterfaceid
+                    WHEN s.existed THEN r.framedinterfaceid ELSE f.framedinterfaceid END,
+               CASE WHEN c.status = 'Stop' THEN c.delegatedipv6prefix WHEN li.id IS NOT NULL THEN li.delegatedipv6prefix
+                    WHEN s.existed THEN r.delegatedipv6prefix ELSE f.delegatedipv6prefix END,
+               f.class,
+               s.existed, coalesce(s.cut_id, s.last_id)
+          FROM sess s
+          JOIN acct_batch f ON f.id = s.first_id  -- the packet that inserts the row when it does not exist yet
+          LEFT JOIN radacct r ON r.acctuniqueid = s.acctuniqueid
+          LEFT JOIN acct_batch c ON c.id = s.cut_id  -- the Stop or Accounting-On/Off that closes it
+          LEFT JOIN last a ON a.acctuniqueid = s.acctuniqueid
+          LEFT JOIN live la ON la.id = a.any_id
+          LEFT JOIN live ls ON ls.id = a.start_id
+          LEFT JOIN live li ON li.id = a.interim_id
+         CROSS JOIN LATERAL (
+            SELECT NOT s.existed AND f.status = 'Stop' AS by_stop,
+                   CASE WHEN NOT s.existed AND f.status = 'Stop'
+                            THEN f.event_time - coalesce(f.sessiontime, 0) * interval '1 second'
+                        WHEN ls.id IS NOT NULL THEN ls.event_time
+                        WHEN s.existed THEN r.acctstarttime
+                        ELSE f.event_time END AS starttime
+         ) t
+    ), inserted AS (
+        INSERT INTO radacct (
+            acctsessionid, acctuniqueid, username, realm, nasipaddress, nasportid, nasporttype, acctstarttime,
+            acctupdatetime, acctstoptime, acctsessiontime, acctinterval, acctauthentic, connectinfo_start,
+            connectinfo_stop, acctinputoctets, acctoutputoctets, calledstationid, callingstationid, acctterminatecause,
+            servicetype, framedprotocol, framedipaddress, framedipv6address, framedipv6prefix, framedinterfaceid,
+            delegatedipv6prefix, class)
+        SELECT acctsessionid, acctuniqueid, username, realm, nasipaddress, nasportid, nasporttype, acctstarttime,
+               acctupdatetime, acctstoptime, acctsessiontime, acctinterval, acctauthentic, connectinfo_start,
+               connectinfo_stop, acctinputoctets, acctoutputoctets, calledstationid, callingstationid, acctterminatecause,
+               servicetype, framedprotocol, framedipaddress, framedipv6address, framedipv6prefix, framedinterfaceid,
+               delegatedipv6prefix, class
+          FROM folded WHERE NOT existed
+        ON CONFLICT (acctuniqueid) DO NOTHING
+    ), updated AS (
+        UPDATE radacct r
+           SET acctstarttime = x.acctstarttime, acctupdatetime = x.acctupdatetime, acctstoptime = x.acctstoptime,
+               acctsessiontime = x.acctsessiontime, acctinterval = x.acctinterval,
+               connectinfo_start = x.connectinfo_start, connectinfo_stop = x.connectinfo_stop,
+               acctinputoctets = x.acctinputoctets, acctoutputoctets = x.acctoutputoctets,
+               acctterminatecause = x.acctterminatecause, framedipaddress = x.framedipaddress,
+               framedipv6address = x.framedipv6address, framedipv6prefix = x.framedipv6prefix,
+               framedinterfaceid = x.framedinterfaceid, delegatedipv6prefix = x.delegatedipv6prefix
+          FROM folded x
+         WHERE x.existed AND r.radacctid = x.radacctid AND r.acctstoptime IS NULL
+    )
+    SELECT x.last_id, CASE WHEN x.acctstoptime IS NULL THEN 'Interim-Update' ELSE 'Stop' END, x.acctsessionid,
+           x.acctuniqueid, x.username, x.realm, x.nasipaddress, x.nasportid, x.nasporttype, x.acctupdatetime,
+           x.acctsessiontime, x.acctauthentic, x.connectinfo_start, x.acctinputoctets, x.acctoutputoctets,
+           x.calledstationid, x.callingstationid, x.acctterminatecause, x.servicetype, x.framedprotocol,
+           x.framedipaddress, x.framedipv6address, x.framedipv6prefix, x.framedinterfaceid, x.delegatedipv6prefix,
+           x.class
+      FROM folded x ORDER BY x.last_id;
+END
+$$;
+
+CREATE FUNCTION public.radbill_journal_wake() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF (SELECT f.worker_idle FROM radacct_fold_state f) THEN
+        PERFORM pg_notify('radbill_accounting', '');
+    END IF;
+    RETURN NULL;
 END
 $$;
 
@@ -303,6 +449,22 @@ CREATE FUNCTION public.radbill_line(op bigint) RETURNS TABLE(operator_id bigint,
     SELECT a.id, nlevel(o.path) - nlevel(a.path)
       FROM operators o JOIN operators a ON a.path @> o.path
      WHERE o.id = op
+$$;
+
+CREATE FUNCTION public.radbill_now() RETURNS timestamp with time zone
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT coalesce(nullif(current_setting('radbill.now', true), '')::timestamptz, now())
+$$;
+
+CREATE FUNCTION public.radbill_outbox_destination(p_kind text, p_payload jsonb) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT CASE
+        WHEN p_kind IN ('disconnect', 'coa') THEN 'nas:' || coalesce(p_payload ->> 'nas_ip', '')
+        WHEN p_kind = 'sms' THEN 'sms'
+        ELSE p_kind || ':' || coalesce(p_payload ->> 'webhook_id', '')
+    END
 $$;
 
 CREATE FUNCTION public.radbill_scope_is_system() RETURNS boolean
@@ -539,10 +701,12 @@ CREATE TABLE public.bills (
     due_at timestamp with time zone NOT NULL,
     paid_at timestamp with time zone,
     note text,
+    cycle_days integer,
     CONSTRAINT bills_amount_minor_check CHECK ((amount_minor >= 0)),
     CONSTRAINT bills_check CHECK ((period_end > period_start)),
     CONSTRAINT bills_check1 CHECK (((paid_minor >= 0) AND (paid_minor <= total_minor))),
     CONSTRAINT bills_check2 CHECK (((status <> 'paid'::text) OR (paid_minor = total_minor))),
+    CONSTRAINT bills_cycle_days CHECK (((cycle_days IS NULL) OR (cycle_days >= (period_end - period_start)))),
     CONSTRAINT bills_status_check CHECK ((status = ANY (ARRAY['unpaid'::text, 'partial'::text, 'paid'::text, 'void'::text]))),
     CONSTRAINT bills_total_minor_check CHECK ((total_minor >= 0)),
     CONSTRAINT bills_vat_minor_check CHECK ((vat_minor >= 0))
@@ -824,7 +988,17 @@ CREATE TABLE public.outbox (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     done_at timestamp with time zone,
     failed_at timestamp with time zone,
+    destination text NOT NULL,
     CONSTRAINT outbox_kind_check CHECK ((kind = ANY (ARRAY['disconnect'::text, 'coa'::text, 'sms'::text, 'webhook'::text])))
+);
+
+CREATE TABLE public.outbox_breakers (
+    destination text NOT NULL,
+    consecutive_timeouts integer DEFAULT 0 NOT NULL,
+    opened_at timestamp with time zone,
+    last_error text,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT outbox_breakers_consecutive_timeouts_check CHECK ((consecutive_timeouts >= 0))
 );
 
 ALTER TABLE public.outbox ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
@@ -867,11 +1041,13 @@ CREATE TABLE public.packages (
     status text DEFAULT 'active'::text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    cap_period text DEFAULT 'calendar_month'::text NOT NULL,
     CONSTRAINT packages_burst_download_kbps_check CHECK ((burst_download_kbps > 0)),
     CONSTRAINT packages_burst_threshold_download_kbps_check CHECK ((burst_threshold_download_kbps > 0)),
     CONSTRAINT packages_burst_threshold_upload_kbps_check CHECK ((burst_threshold_upload_kbps > 0)),
     CONSTRAINT packages_burst_time_seconds_check CHECK (((burst_time_seconds >= 1) AND (burst_time_seconds <= 3600))),
     CONSTRAINT packages_burst_upload_kbps_check CHECK ((burst_upload_kbps > 0)),
+    CONSTRAINT packages_cap_period_check CHECK ((cap_period = ANY (ARRAY['calendar_month'::text, 'billing_cycle'::text]))),
     CONSTRAINT packages_check CHECK (((data_cap_bytes IS NOT NULL) OR (throttled_download_kbps IS NULL))),
     CONSTRAINT packages_check1 CHECK (((throttled_download_kbps IS NULL) = (throttled_upload_kbps IS NULL))),
     CONSTRAINT packages_check2 CHECK (((burst_download_kbps IS NULL) = (burst_upload_kbps IS NULL))),
@@ -952,7 +1128,14 @@ CREATE TABLE public.radacct (
     framedipv6prefix inet,
     framedinterfaceid text,
     delegatedipv6prefix inet,
-    class text
+    class text,
+    heard_at timestamp with time zone
+);
+
+CREATE TABLE public.radacct_fold_state (
+    only_row boolean DEFAULT true NOT NULL,
+    worker_idle boolean DEFAULT false NOT NULL,
+    CONSTRAINT radacct_fold_state_only_row_check CHECK (only_row)
 );
 
 ALTER TABLE public.radacct_journal ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
@@ -997,10 +1180,13 @@ CREATE VIEW public.radius_policy AS
     (COALESCE(u.bytes, (0)::numeric))::bigint AS usage_bytes,
     g.suspended_pool,
     g.suspended_rate_limit,
-    g.suspended_session_timeout
-   FROM ((((public.customers c
+    g.suspended_session_timeout,
+    w.window_start AS cap_window_start,
+    w.window_end AS cap_window_end
+   FROM ((((((public.customers c
      JOIN public.packages p ON ((p.id = c.package_id)))
      JOIN public.operators o ON ((o.id = c.operator_id)))
+     JOIN public.billing_profiles bp ON ((bp.id = c.billing_profile_id)))
      LEFT JOIN LATERAL ( SELECT a.suspended_pool,
             a.suspended_rate_limit,
             a.suspended_session_timeout
@@ -1008,9 +1194,20 @@ CREATE VIEW public.radius_policy AS
           WHERE ((a.path OPERATOR(public.@>) o.path) AND (a.suspended_pool IS NOT NULL))
           ORDER BY (public.nlevel(a.path)) DESC
          LIMIT 1) g ON (true))
-     LEFT JOIN LATERAL ( SELECT sum((COALESCE(r.acctinputoctets, (0)::bigint) + COALESCE(r.acctoutputoctets, (0)::bigint))) AS bytes
-           FROM public.radacct r
-          WHERE ((p.data_cap_bytes IS NOT NULL) AND (r.username = c.username) AND (r.acctstoptime IS NOT NULL) AND (r.acctstarttime >= COALESCE((c.expires_at - make_interval(days => p.validity_days)), (date_trunc('month'::text, (now() AT TIME ZONE o.timezone)) AT TIME ZONE o.timezone))))) u ON (true));
+     LEFT JOIN LATERAL ( SELECT radbill_cap_window.window_start,
+            radbill_cap_window.window_end
+           FROM public.radbill_cap_window(p.cap_period, o.timezone, bp.cycle_kind, (bp.billing_day)::integer, bp.validity_days, COALESCE(c.billing_anchor, ((c.created_at AT TIME ZONE o.timezone))::date), public.radbill_now()) radbill_cap_window(window_start, window_end)
+          WHERE (p.data_cap_bytes IS NOT NULL)) w ON (true))
+     LEFT JOIN LATERAL ( SELECT sum(
+                CASE
+                    WHEN ((r.acctstarttime >= w.window_start) AND (r.acctstoptime <= w.window_end)) THEN (r.octets)::numeric
+                    ELSE floor((((r.octets)::numeric * EXTRACT(epoch FROM (LEAST(r.acctstoptime, w.window_end) - GREATEST(r.acctstarttime, w.window_start)))) / NULLIF(EXTRACT(epoch FROM (r.acctstoptime - r.acctstarttime)), (0)::numeric)))
+                END) AS bytes
+           FROM ( SELECT (COALESCE(radacct.acctinputoctets, (0)::bigint) + COALESCE(radacct.acctoutputoctets, (0)::bigint)) AS octets,
+                    radacct.acctstarttime,
+                    radacct.acctstoptime
+                   FROM public.radacct
+                  WHERE ((radacct.username = c.username) AND (radacct.acctstoptime >= w.window_start) AND (radacct.acctstarttime < w.window_end))) r) u ON ((w.window_start IS NOT NULL)));
 
 CREATE TABLE public.radpostauth (
     id bigint NOT NULL,
@@ -1282,8 +1479,8 @@ ALTER TABLE ONLY public.nasreload
 ALTER TABLE ONLY public.operators
     ADD CONSTRAINT operators_pkey PRIMARY KEY (id);
 
-ALTER TABLE ONLY public.outbox
-    ADD CONSTRAINT outbox_dedupe_key_key UNIQUE (dedupe_key);
+ALTER TABLE ONLY public.outbox_breakers
+    ADD CONSTRAINT outbox_breakers_pkey PRIMARY KEY (destination);
 
 ALTER TABLE ONLY public.outbox
     ADD CONSTRAINT outbox_pkey PRIMARY KEY (id);
@@ -1305,6 +1502,9 @@ ALTER TABLE ONLY public.payments
 
 ALTER TABLE ONLY public.radacct
     ADD CONSTRAINT radacct_acctuniqueid_key UNIQUE (acctuniqueid);
+
+ALTER TABLE ONLY public.radacct_fold_state
+    ADD CONSTRAINT radacct_fold_state_pkey PRIMARY KEY (only_row);
 
 ALTER TABLE ONLY public.radacct_journal
     ADD CONSTRAINT radacct_journal_pkey PRIMARY KEY (id);
@@ -1406,7 +1606,13 @@ CREATE INDEX operators_parent ON public.operators USING btree (parent_id);
 
 CREATE INDEX operators_path_gist ON public.operators USING gist (path);
 
+CREATE UNIQUE INDEX outbox_dedupe_message ON public.outbox USING btree (dedupe_key) WHERE (kind = ANY (ARRAY['sms'::text, 'webhook'::text]));
+
+CREATE UNIQUE INDEX outbox_dedupe_pending ON public.outbox USING btree (dedupe_key) WHERE ((done_at IS NULL) AND (failed_at IS NULL));
+
 CREATE INDEX outbox_pending ON public.outbox USING btree (next_attempt_at) WHERE ((done_at IS NULL) AND (failed_at IS NULL));
+
+CREATE INDEX outbox_pending_lane ON public.outbox USING btree (destination, next_attempt_at, id) WHERE ((done_at IS NULL) AND (failed_at IS NULL));
 
 CREATE INDEX outbox_pending_session ON public.outbox USING btree (((payload ->> 'acct_unique_id'::text))) WHERE ((done_at IS NULL) AND (failed_at IS NULL));
 
@@ -1433,6 +1639,8 @@ CREATE INDEX radacct_open_user ON public.radacct USING btree (username) WHERE (a
 CREATE INDEX radacct_start_user_idx ON public.radacct USING btree (acctstarttime, username);
 
 CREATE INDEX radacct_user_start ON public.radacct USING btree (username, acctstarttime);
+
+CREATE INDEX radacct_user_stop ON public.radacct USING btree (username, acctstoptime) WHERE (acctstoptime IS NOT NULL);
 
 CREATE INDEX radpostauth_authdate ON public.radpostauth USING btree (authdate);
 
@@ -1468,7 +1676,9 @@ CREATE TRIGGER audit_log_append_only BEFORE DELETE OR UPDATE ON public.audit_log
 
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON public.audit_log FOR EACH STATEMENT EXECUTE FUNCTION public.forbid_change();
 
-CREATE TRIGGER customers_notify_policy AFTER INSERT OR DELETE OR UPDATE OF username, radius_password, status, expires_at, package_id, mac_address, static_ip, simultaneous_use, connection_type, operator_id ON public.customers FOR EACH ROW EXECUTE FUNCTION public.notify_policy_customer();
+CREATE TRIGGER billing_profiles_notify_policy AFTER UPDATE OF cycle_kind, billing_day, validity_days ON public.billing_profiles FOR EACH ROW WHEN (((old.cycle_kind IS DISTINCT FROM new.cycle_kind) OR (old.billing_day IS DISTINCT FROM new.billing_day) OR (old.validity_days IS DISTINCT FROM new.validity_days))) EXECUTE FUNCTION public.notify_policy_billing_profile();
+
+CREATE TRIGGER customers_notify_policy AFTER INSERT OR DELETE OR UPDATE OF username, radius_password, status, expires_at, package_id, mac_address, static_ip, simultaneous_use, connection_type, operator_id, billing_profile_id, billing_anchor ON public.customers FOR EACH ROW EXECUTE FUNCTION public.notify_policy_customer();
 
 CREATE TRIGGER customers_touch BEFORE UPDATE ON public.customers FOR EACH ROW EXECUTE FUNCTION public.touch_updated_at();
 
@@ -1484,17 +1694,25 @@ CREATE TRIGGER nas_touch BEFORE UPDATE ON public.nas FOR EACH ROW EXECUTE FUNCTI
 
 CREATE TRIGGER operators_notify_policy AFTER UPDATE OF status, suspended_pool, suspended_rate_limit, suspended_session_timeout ON public.operators FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) OR (old.suspended_pool IS DISTINCT FROM new.suspended_pool) OR (old.suspended_rate_limit IS DISTINCT FROM new.suspended_rate_limit) OR (old.suspended_session_timeout IS DISTINCT FROM new.suspended_session_timeout))) EXECUTE FUNCTION public.notify_policy_operator();
 
+CREATE TRIGGER operators_notify_policy_timezone AFTER UPDATE OF timezone ON public.operators FOR EACH ROW WHEN ((old.timezone IS DISTINCT FROM new.timezone)) EXECUTE FUNCTION public.notify_policy_operator_timezone();
+
 CREATE TRIGGER operators_path BEFORE INSERT OR UPDATE ON public.operators FOR EACH ROW EXECUTE FUNCTION public.operators_set_path();
 
 CREATE TRIGGER operators_path_cascade AFTER UPDATE ON public.operators FOR EACH ROW WHEN (((old.path IS DISTINCT FROM new.path) AND (pg_trigger_depth() = 0))) EXECUTE FUNCTION public.operators_cascade_path();
 
 CREATE TRIGGER operators_touch BEFORE UPDATE ON public.operators FOR EACH ROW EXECUTE FUNCTION public.touch_updated_at();
 
+CREATE TRIGGER outbox_destination BEFORE INSERT ON public.outbox FOR EACH ROW EXECUTE FUNCTION public.outbox_set_destination();
+
 CREATE TRIGGER outbox_notify AFTER INSERT OR UPDATE OF next_attempt_at ON public.outbox FOR EACH ROW WHEN (((new.done_at IS NULL) AND (new.failed_at IS NULL) AND (new.next_attempt_at <= now()))) EXECUTE FUNCTION public.notify_outbox();
 
 CREATE TRIGGER packages_notify_policy AFTER UPDATE ON public.packages FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION public.notify_policy_package();
 
 CREATE TRIGGER packages_touch BEFORE UPDATE ON public.packages FOR EACH ROW EXECUTE FUNCTION public.touch_updated_at();
+
+CREATE TRIGGER radacct_heard BEFORE INSERT OR UPDATE ON public.radacct FOR EACH ROW EXECUTE FUNCTION public.radacct_heard();
+
+CREATE TRIGGER radacct_journal_wake AFTER INSERT ON public.radacct_journal FOR EACH ROW WHEN ((new.status <> 'Interim-Update'::text)) EXECUTE FUNCTION public.radbill_journal_wake();
 
 CREATE TRIGGER sms_balance_entries_append_only BEFORE DELETE OR UPDATE ON public.sms_balance_entries FOR EACH ROW EXECUTE FUNCTION public.forbid_change();
 
@@ -1689,6 +1907,8 @@ CREATE POLICY radius_reads ON public.customers FOR SELECT TO radbill_radius USIN
 CREATE POLICY radius_reads ON public.nas FOR SELECT TO radbill_radius USING (true);
 
 CREATE POLICY radius_reads ON public.outbox FOR SELECT TO radbill_radius USING (true);
+
+CREATE POLICY radius_supersedes ON public.outbox FOR UPDATE TO radbill_radius USING ((kind = ANY (ARRAY['disconnect'::text, 'coa'::text]))) WITH CHECK ((kind = ANY (ARRAY['disconnect'::text, 'coa'::text])));
 
 CREATE POLICY radius_writes ON public.outbox FOR INSERT TO radbill_radius WITH CHECK (true);
 
