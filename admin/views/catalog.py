@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from admin.routing import ALL_ROLES, OPERATORS, route
-from admin.web import client_ip, form_choice, redirect, render
+from admin.web import client_ip, redirect, render
 from radbill.errors import ValidationError
 from radbill.policy import format_rate
 from radbill.services import catalog
@@ -105,7 +105,7 @@ async def package_update(request: web.Request, scope):
 @route("POST", "/packages/{package_id:\\d+}/status", **EDITING)
 async def package_status(request: web.Request, scope):
     form = await request.post()
-    status = form_choice(form, "status", ("active", "retired"))
+    status = str(form.get("status", "") or "")  # the service checks it, after the 404 for a foreign id
     async with request.app["pool"].acquire() as conn:
         await catalog.set_package_status(conn, scope, _id(request, "package_id"), status, client_ip(request))
     return redirect(request, "/packages/manage", "Package retired: customers keep it, nobody new gets it."
@@ -215,7 +215,7 @@ async def billing_profile_update(request: web.Request, scope):
 @route("POST", "/billing-profiles/{profile_id:\\d+}/status", **EDITING)
 async def billing_profile_status(request: web.Request, scope):
     form = await request.post()
-    status = form_choice(form, "status", ("active", "retired"))
+    status = str(form.get("status", "") or "")  # the service checks it, after the 404 for a foreign id
     async with request.app["pool"].acquire() as conn:
         await catalog.set_billing_profile_status(conn, scope, _id(request, "profile_id"), status, client_ip(request))
     return redirect(request, "/billing-profiles", "Billing profile retired: customers keep it, nobody new gets it."

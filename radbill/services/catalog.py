@@ -160,11 +160,13 @@ _STATUS_UPDATES = {"package": "UPDATE packages SET status = $2 WHERE id = $1",
 
 
 async def _set_status(conn, scope: Scope, kind: str, get, item_id: int, status: str, ip: str | None) -> None:
-    """Retire (customers keep it, nobody new gets it) or reactivate a package or billing profile."""
-    if status not in STATUSES:
-        raise ValidationError(f"A {kind.replace('_', ' ')} is active or retired.", {"status": "active or retired"})
+    """Retire (customers keep it, nobody new gets it) or reactivate a package or billing profile. The item is
+    looked up first, so a foreign id is a 404 whatever was posted with it."""
     async with conn.transaction():
         old = await get(conn, scope, item_id, for_update=True)
+        if status not in STATUSES:
+            raise ValidationError(f"Choose active or retired for the {kind.replace('_', ' ')} (reload the page and"
+                                  " use its buttons).", {"status": "active or retired"})
         await conn.execute(_STATUS_UPDATES[kind], item_id, status)
         await audit.record(conn, scope, f"{kind}.{'retire' if status == 'retired' else 'reactivate'}", kind, item_id,
                            {"status": [old["status"], status]}, ip, operator_id=old["operator_id"])

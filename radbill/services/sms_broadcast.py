@@ -201,10 +201,11 @@ async def balance_overview(conn: asyncpg.Connection, scope: Scope, limit: int = 
     me = await conn.fetchrow("SELECT id, name, kind, sms_balance, sms_segment_price_minor, currency FROM operators"
                              " WHERE id = $1", scope.operator_id)
     # who made an entry: our own staff by login name; the parent operator's staff only by role (their login
-    # names are the parent's business, and a login name is half a credential)
+    # names are the parent's business, and a login name is half a credential). Only we and those above us can
+    # write our entries, and row-level security hides the accounts above us: an author we cannot see is the parent.
     statement = await conn.fetch(
         "SELECT e.*, CASE WHEN a.operator_id = e.operator_id THEN a.username END AS by_username,"
-        "       a.id IS NOT NULL AND a.operator_id <> e.operator_id AS by_parent"
+        "       e.created_by IS NOT NULL AND a.operator_id IS DISTINCT FROM e.operator_id AS by_parent"
         "  FROM sms_balance_entries e LEFT JOIN accounts a ON a.id = e.created_by"
         " WHERE e.operator_id = $1 ORDER BY e.id DESC LIMIT $2", scope.operator_id, limit)
     starved = await conn.fetchval(
