@@ -233,8 +233,9 @@ def test_a_postgres_restart_under_run_keeps_radius_answering(run_env, var_dir):
 
         # a change committed after the restart reaches FreeRADIUS (the module's worker reconnected and LISTENs)
         settings = read_env_file(var_dir / "radbill.env")
-        with psycopg.connect(settings["DATABASE_URL"]) as conn:
-            conn.execute("UPDATE customers SET status = 'suspended' WHERE username = 'demo-active'")
+        with psycopg.connect(settings["MIGRATE_DATABASE_URL"]) as conn:  # the app's role would need a scope
+            assert conn.execute("UPDATE customers SET status = 'suspended' WHERE username = 'demo-active'"
+                                ).rowcount == 1
         deadline = time.monotonic() + 30
         while (reply := radbill(run_env, "radtest", "demo-active")).returncode == 0 and time.monotonic() < deadline:
             time.sleep(0.5)

@@ -48,6 +48,8 @@ def test_collect_cash_and_print_the_receipt(admin_server, browser, artifacts, fr
     page.click("a:has-text('Print receipt')")
     page.wait_for_selector("h2:has-text('Payment receipt')")
     assert page.locator("header.isp h1").inner_text() == "A1 Net"
+    # wait for the image to finish (loaded or broken), then check it loaded: the page's load can outrun it
+    page.wait_for_function("() => document.querySelector('header.isp img')?.complete")
     assert page.locator("header.isp img").evaluate("img => img.naturalWidth") == 1  # the logo loaded
     assert page.locator("nav.toolbar").is_visible()
     page.emulate_media(media="print")
