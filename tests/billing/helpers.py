@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from types import SimpleNamespace
 
+from radbill.billing.periods import local_midnight_utc
 from radbill.tenancy import Scope
 from tests import factories as f
 
@@ -28,3 +30,16 @@ async def isp(conn, timezone="Asia/Dhaka", credit_limit_minor=0, wholesale_minor
 async def customer(conn, world, owner=None, **values):
     owner = owner or world.sub
     return await f.customer(conn, owner["id"], world.package["id"], world.profile["id"], **values)
+
+
+def local(day: date, timezone: str = "Asia/Dhaka") -> datetime:
+    """Local midnight of `day` in the operator's zone, as the UTC instant the billing code works in."""
+    return local_midnight_utc(day, timezone)
+
+
+async def bills_of(conn, customer_id):
+    return await conn.fetch("SELECT * FROM bills WHERE customer_id = $1 ORDER BY period_start", customer_id)
+
+
+async def expiry(conn, customer_id):
+    return await conn.fetchval("SELECT expires_at FROM customers WHERE id = $1", customer_id)

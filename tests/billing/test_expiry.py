@@ -6,21 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from radbill.billing.periods import local_midnight_utc
 from radbill.services import billing, payments
-from tests.billing.helpers import customer, isp
-
-
-def local(day: date) -> datetime:
-    return local_midnight_utc(day, "Asia/Dhaka")
-
-
-async def bills_of(db, customer_id):
-    return await db.fetch("SELECT * FROM bills WHERE customer_id = $1 ORDER BY period_start", customer_id)
-
-
-async def expiry(db, customer_id):
-    return await db.fetchval("SELECT expires_at FROM customers WHERE id = $1", customer_id)
+from tests.billing.helpers import bills_of, customer, expiry, isp, local
 
 
 async def pay(db, w, c, amount, at, **kw):

@@ -6,23 +6,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from radbill.billing.periods import local_midnight_utc
 from radbill.services import billing, payments
-from tests.billing.helpers import customer, isp
+from tests.billing.helpers import bills_of, customer, expiry, isp, local
 
 LEAD = 3  # the profile's due days
-
-
-def local(day: date) -> datetime:
-    return local_midnight_utc(day, "Asia/Dhaka")
-
-
-async def bills_of(db, customer_id):
-    return await db.fetch("SELECT * FROM bills WHERE customer_id = $1 ORDER BY period_start", customer_id)
-
-
-async def expiry(db, customer_id):
-    return await db.fetchval("SELECT expires_at FROM customers WHERE id = $1", customer_id)
 
 
 @pytest.mark.parametrize(("cycle", "current", "boundary", "next_end"), [
