@@ -106,9 +106,10 @@ async def _render_map(request, scope, conn, batch_id: int, problems: list[str], 
     mapping, defaults = imports.batch_mapping(batch)
     options = await imports.catalog_for(conn, scope)
     return render(request, "import_map.html", status=status, batch=batch, table=table, mapping=mapping,
-                  defaults=defaults, options=options, fields=importing.FIELDS, sample=table.rows[:3],
+                  defaults=defaults, options=options, fields=importing.FIELDS,
+                  samples=importing.column_samples(table.rows, len(table.headers)),
                   value_lists=_value_lists(batch, table, mapping), profiles=imports.router_profiles(batch),
-                  problems=problems)
+                  problems=problems, warnings=importing.mapping_warnings(table.headers, mapping))
 
 
 @route("GET", BATCH + "/map", roles=ALL_ROLES, permission=EDIT)

@@ -30,10 +30,11 @@ FIELDS: tuple[Field, ...] = (
                                                        "id card", "passport")),
     Field("zone", "Zone", False, True, ("area", "region", "zone name", "location zone", "pop", "box", "sector")),
     Field("username", "Username", True, False, ("user", "user name", "login", "user id", "userid", "pppoe",
-                                                "pppoe user", "pppoe username", "pppoe id", "secret", "name on router",
+                                                "pppoe user", "pppoe username", "pppoe id", "name on router",
                                                 "customer id", "client id", "account")),
-    Field("radius_password", "Password", False, False, ("pass", "pwd", "secret password", "pppoe password",
-                                                        "user password")),
+    # a MikroTik "Secret" column is the PPP secret's password (its login is the secret's "Name")
+    Field("radius_password", "Password", False, False, ("pass", "pwd", "secret", "ppp secret", "secret password",
+                                                        "pppoe password", "pppoe secret", "user password")),
     Field("connection_type", "Connection", False, True, ("connection type", "type", "service", "service type",
                                                          "conn type", "client type")),
     Field("static_ip", "Static IP", False, False, ("ip", "ip address", "remote address", "remote-address",
@@ -105,3 +106,28 @@ def check_mapping(mapping: dict[int, str], defaults: dict[str, str]) -> list[str
             hint = " or choose one for every row" if f.defaultable else ""
             problems.append(f"Choose the column that holds “{f.label}”{hint}.")
     return problems
+
+
+def column_samples(rows: list[list[str]], width: int, count: int = 3) -> list[list[str]]:
+    """Per column, the first `count` different non-blank values in the file (blank leading rows say nothing)."""
+    samples: list[list[str]] = [[] for _ in range(width)]
+    for row in rows:
+        for i, value in enumerate(row[:width]):
+            value = str(value).strip()
+            if value and len(samples[i]) < count and value not in samples[i]:
+                samples[i].append(value)
+        if all(len(s) >= count for s in samples):
+            break
+    return samples
+
+
+def mapping_warnings(headers: list[str], mapping: dict[int, str]) -> list[str]:
+    """Sentences for columns whose heading names a login but that are not imported: usernames are how the
+    router knows a customer, so dropping such a column by mistake breaks every imported login."""
+    warnings = []
+    for i, header in enumerate(headers):
+        # the proposal's own rule, asked of this heading alone: would it have been the username column?
+        if i not in mapping and propose_mapping([header]) == {0: "username"}:
+            warnings.append(f"The column “{header}” looks like it holds usernames but is not imported. "
+                            f"Choose “Username” for it, or leave it if another column holds the usernames.")
+    return warnings

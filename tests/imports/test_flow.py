@@ -230,3 +230,21 @@ async def test_problems_file_neutralises_formulas(make_client, catalog):
     assert fixed[1][0] == "'" + evil
     assert fixed[2][:3] == ["'+cmd|' /C calc'!A0", "'@SUM(1)", "'-2+3"]
     assert all(not cell.startswith(("=", "+", "-", "@")) for row in fixed for cell in row)
+
+
+async def test_the_mapping_page_shows_samples_the_secret_as_password_and_warns_of_a_dropped_login(
+        make_client, catalog):
+    c = await make_client("suba1")
+    rows = [["Name", "Secret", "User ID", "Profile"], ["", "", "", ""], ["Rahim", "s3cret", "", "Home 10"],
+            ["Karim", "pw2", "karim01", "Home 10"], ["Jamal", "pw3", "jamal02", "Fast 50"], ["Nadia", "pw4", "nadia", "x"]]
+    response = await upload(c, csv_bytes(rows), "secrets.csv")
+    assert response.status == 303, await response.text()
+    map_path = response.headers["Location"]
+    page = await (await c.get(map_path)).text()
+    assert re.search(r'name="col_1"[^>]*>.*?<option value="radius_password" selected', page, re.S)
+    assert "s3cret · pw2 · pw3" in page and "karim01 · jamal02 · nadia" in page and "Home 10 · Fast 50 · x" in page
+    assert "The column “User ID” looks like it holds usernames but is not imported" not in page  # proposed: mapped
+    saved = await c.post(map_path, {"col_0": "name", "col_1": "radius_password", "col_3": "package",
+                                    "action": "refresh"}, token_from=map_path)
+    assert saved.status == 422  # no username column at all: a problem, and the left-out login column is named
+    assert "The column “User ID” looks like it holds usernames but is not imported" in await saved.text()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from radbill.importing import FIELDS, check_mapping, propose_mapping
+from radbill.importing import FIELDS, check_mapping, column_samples, mapping_warnings, propose_mapping
 from radbill.importing.mikrotik import HEADERS as MIKROTIK_HEADERS
 
 
@@ -41,3 +41,27 @@ def test_missing_required_fields_need_a_column_or_a_default():
     assert check_mapping({0: "name", 1: "username"}, {"package_id": "1", "billing_profile_id": "2"}) == []
     assert any("two columns" in p for p in check_mapping({0: "name", 1: "name", 2: "username"},
                                                           {"package_id": "1", "billing_profile_id": "2"}))
+
+
+@pytest.mark.parametrize("headers, expected", [
+    (["Name", "Secret", "Profile"], {0: "name", 1: "radius_password", 2: "package"}),  # MikroTik PPP secret export
+    (["Login", "PPP Secret"], {0: "username", 1: "radius_password"}),
+    (["PPPoE User", "PPPoE Secret"], {0: "username", 1: "radius_password"}),
+])
+def test_a_secret_column_is_the_password_not_the_username(headers, expected):
+    assert propose_mapping(headers) == expected
+
+
+def test_samples_are_the_first_three_different_values_that_say_something():
+    rows = [["a", "", "x"], ["b", "", "x"], ["a", " ", "y"], ["c", "d", "z"], ["e", "f", "w"], ["short"]]
+    assert column_samples(rows, 3) == [["a", "b", "c"], ["d", "f"], ["x", "y", "z"]]
+    assert column_samples([], 2) == [[], []]
+
+
+def test_an_unmapped_column_that_looks_like_usernames_is_warned_about():
+    headers = ["Customer Name", "PPPoE Username", "Password", "Login"]
+    warnings = mapping_warnings(headers, {0: "name", 2: "radius_password", 3: "username"})
+    assert len(warnings) == 1 and "“PPPoE Username”" in warnings[0] and "Username" in warnings[0]
+    assert mapping_warnings(headers, {0: "name", 1: "username", 2: "radius_password", 3: "mobile"}) == []
+    # a password column left out is not a username column
+    assert mapping_warnings(["Secret", "PPPoE Password", "Notes"], {}) == []
