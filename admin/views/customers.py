@@ -8,7 +8,7 @@ from admin.routing import ALL_ROLES, route
 from admin.web import client_ip, redirect, render
 from radbill.billing.money import parse_amount
 from radbill.errors import ValidationError
-from radbill.policy import Speeds
+from radbill.policy import DISPLAY_STATES, Speeds
 from radbill.services import catalog, customer_records, customers, ledger
 from radbill.validate import optional_id
 
@@ -31,13 +31,13 @@ async def customer_list(request: web.Request, scope):
     q = request.query
     filters = {"status": q.get("status") or None, "connection_type": q.get("connection_type") or None,
                "package_id": _int(q.get("package_id")), "billing_profile_id": _int(q.get("billing_profile_id")),
-               "zone_id": _int(q.get("zone_id"))}
+               "zone_id": _int(q.get("zone_id")), "online": q.get("online") == "1"}
     page = _int(q.get("page")) or 1
     async with request.app["pool"].acquire() as conn:
         rows, more = await customer_records.search(conn, scope, q.get("q", ""), page=page, **filters)
         options = await _options(conn, scope)
     return render(request, "customers.html", rows=rows, more=more, page=page, q=q.get("q", ""), filters=filters,
-                  statuses=customer_records.STATUSES, **options)
+                  statuses=DISPLAY_STATES, **options)
 
 
 @route("GET", "/customers/new", roles=ALL_ROLES, permission=EDIT)

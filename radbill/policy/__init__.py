@@ -3,6 +3,13 @@
 from radbill.policy.decide import MESSAGES, decide, normalise_mac
 from radbill.policy.model import Check, Decision, PolicyRow, Request, Settings
 from radbill.policy.rates import Speeds, format_rate
+from radbill.policy.state import (
+           DISPLAY_STATES,
+           display_state,
+           display_state_sql,
+           has_expired,
+           state_condition,
+)
 
-__all__ = ["MESSAGES", "Check", "Decision", "PolicyRow", "Request", "Settings", "Speeds", "decide",
-           "format_rate", "normalise_mac"]
+__all__ = ["DISPLAY_STATES", "MESSAGES", "Check", "Decision", "PolicyRow", "Request", "Settings", "Speeds", "decide",
+           "display_state", "display_state_sql", "format_rate", "has_expired", "normalise_mac", "state_condition"]

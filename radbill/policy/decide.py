@@ -7,6 +7,7 @@ import re
 from datetime import datetime
 
 from radbill.policy.model import Check, Decision, PolicyRow, Request, Settings
+from radbill.policy.state import has_expired
 
 MESSAGES = {
     "unknown_user": "Login failed: this username is not registered. Check it or call your ISP.",
@@ -112,7 +113,7 @@ def decide(row: PolicyRow | None, request: Request, now: datetime, settings: Set
 
     for reason, failed, observed in (
         ("suspended", row.status == "suspended", row.status),
-        ("expired", row.expires_at is not None and row.expires_at <= now,
+        ("expired", has_expired(row.expires_at, now),
          lambda: f"expires {row.expires_at.isoformat() if row.expires_at else 'never'}"),
     ):
         if not failed:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import asyncpg
 
+from radbill import clock
 from radbill.customer_forms import (  # noqa: F401  (re-exported for the admin views)
     CONNECTION_TYPES,
     EDITABLE,
@@ -13,16 +16,18 @@ from radbill.customer_forms import (  # noqa: F401  (re-exported for the admin v
     parse_form,
 )
 from radbill.errors import NotFound, ValidationError
+from radbill.policy.state import DISPLAY_STATES, display_state_sql, state_condition
 from radbill.services import audit
 from radbill.services.customers import get_customer, sellable_package
 from radbill.services.filters import ScopedWhere
 from radbill.tenancy import Scope
 
 PAGE_SIZE = 50
+# an open accounting session: radacct_open_user (username WHERE acctstoptime IS NULL) answers it per customer
+ONLINE_SQL = "EXISTS (SELECT 1 FROM radacct r WHERE r.username = c.username AND r.acctstoptime IS NULL)"
 SEARCH_SQL = """
-    SELECT c.id, c.username, c.name, c.mobile, c.status, c.connection_type, c.expires_at, p.name AS package,
-           z.name AS zone, o.name AS operator_name,
-           EXISTS (SELECT 1 FROM radacct r WHERE r.username = c.username AND r.acctstoptime IS NULL) AS online
+    SELECT c.id, c.username, c.name, c.mobile, c.status, {state} AS state, c.connection_type, c.expires_at,
+           p.name AS package, z.name AS zone, o.name AS operator_name, {online} AS online
       FROM customers c JOIN operators o ON o.id = c.operator_id JOIN packages p ON p.id = c.package_id
       LEFT JOIN zones z ON z.id = c.zone_id
      WHERE {where} ORDER BY c.id DESC LIMIT {limit} OFFSET {offset}
@@ -106,7 +111,6 @@ async def create_customer(conn: asyncpg.Connection, scope: Scope, form, ip: str 
 
 async def bill_new_customer(conn: asyncpg.Connection, scope: Scope, customer_id: int) -> None:
     """The initial bill (none for free profiles): the billing service's own generation for this customer."""
-    from radbill import clock
     from radbill.services import billing
 
     await billing.generate_bills(conn, clock.now(), customer_ids=[customer_id])
@@ -149,14 +153,18 @@ async def update_customer(conn: asyncpg.Connection, scope: Scope, customer_id: i
 
 async def search(conn: asyncpg.Connection, scope: Scope, query: str = "", status: str | None = None,
                  connection_type: str | None = None, package_id: int | None = None,
-                 billing_profile_id: int | None = None, zone_id: int | None = None, page: int = 1
-                 ) -> tuple[list[asyncpg.Record], bool]:
-    """One page of customers in scope, newest first, with an online flag; returns (rows, has_more)."""
+                 billing_profile_id: int | None = None, zone_id: int | None = None, page: int = 1,
+                 online: bool = False, now: datetime | None = None) -> tuple[list[asyncpg.Record], bool]:
+    """One page of customers in scope, newest first, with display state and online flag; `status` is a display
+    state (so "expired" and "active" exclude each other); returns (rows, has_more)."""
     where = ScopedWhere(scope, "o.path")
     arg = where.arg
     where.customer(query)
-    if status in STATUSES:
-        where.add(f"c.status = {arg(status)}")
+    now_ref = arg(now or clock.now())
+    if status in DISPLAY_STATES:
+        where.add(state_condition(status, now_ref))
+    if online:
+        where.add(ONLINE_SQL)
     if connection_type in CONNECTION_TYPES:
         where.add(f"c.connection_type = {arg(connection_type)}")
     for column, value in (("package_id", package_id), ("billing_profile_id", billing_profile_id),
@@ -165,20 +173,22 @@ async def search(conn: asyncpg.Connection, scope: Scope, query: str = "", status
             where.add(f"c.{column} = {arg(value)}")
     offset = (max(page, 1) - 1) * PAGE_SIZE
     # the conditions are fixed fragments with numbered parameters; no typed text reaches the SQL
-    query_sql = SEARCH_SQL.format(where=where.sql, limit=PAGE_SIZE + 1, offset=int(offset))
+    query_sql = SEARCH_SQL.format(state=display_state_sql(now_ref), online=ONLINE_SQL, where=where.sql,
+                                  limit=PAGE_SIZE + 1, offset=int(offset))
     rows = await conn.fetch(query_sql, *where.args)
     return list(rows[:PAGE_SIZE]), len(rows) > PAGE_SIZE
 
 
-async def detail(conn: asyncpg.Connection, scope: Scope, customer_id: int) -> dict:
-    """Everything the profile page shows, scoped."""
+async def detail(conn: asyncpg.Connection, scope: Scope, customer_id: int, now: datetime | None = None) -> dict:
+    """Everything the profile page shows, scoped; `customer.state` is the display state (policy.state)."""
     customer = await conn.fetchrow(
-        "SELECT c.*, host(c.static_ip) AS static_ip_text, c.mac_address::text AS mac_text, p.name AS package_name,"
+        f"SELECT c.*, {display_state_sql('$3')} AS state,"  # noqa: S608 - a fixed expression, parameters bound
+        "       host(c.static_ip) AS static_ip_text, c.mac_address::text AS mac_text, p.name AS package_name,"
         "       p.download_kbps, p.upload_kbps, p.price_minor, b.name AS profile_name, b.billing_type,"
         "       z.name AS zone_name, o.name AS operator_name, o.currency, o.timezone"
         "  FROM customers c JOIN operators o ON o.id = c.operator_id JOIN packages p ON p.id = c.package_id"
         "  JOIN billing_profiles b ON b.id = c.billing_profile_id LEFT JOIN zones z ON z.id = c.zone_id"
-        " WHERE c.id = $1 AND o.path <@ $2::ltree", customer_id, scope.path)
+        " WHERE c.id = $1 AND o.path <@ $2::ltree", customer_id, scope.path, now or clock.now())
     if customer is None:
         raise NotFound(f"Customer {customer_id} was not found.")
     sessions = await conn.fetch(

@@ -8,12 +8,13 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from radbill.policy.state import display_state_sql
 from radbill.tenancy import Scope
 
 
 @dataclass(frozen=True)
 class Dashboard:
-    customers: dict[str, int]
+    customers: dict[str, int]  # per display state (policy.state): active, expired, suspended, disabled
     online: int
     collected_today: int
     collected_month: int
@@ -38,9 +39,10 @@ async def load(conn: asyncpg.Connection, scope: Scope, now: datetime, timezone: 
     month_start = datetime.combine(local_today.replace(day=1), datetime.min.time(), zone)
     chart_start = datetime.combine(local_today - timedelta(days=29), datetime.min.time(), zone)
 
-    counts = {r["status"]: r["n"] for r in await conn.fetch(
-        "SELECT c.status, count(*) AS n FROM customers c JOIN operators o ON o.id = c.operator_id"
-        " WHERE o.path <@ $1::ltree GROUP BY c.status", scope.path)}
+    counts = {r["state"]: r["n"] for r in await conn.fetch(
+        f"SELECT {display_state_sql('$2')} AS state, count(*) AS n"  # noqa: S608 - a fixed expression
+        "  FROM customers c JOIN operators o ON o.id = c.operator_id"
+        " WHERE o.path <@ $1::ltree GROUP BY 1", scope.path, now)}
     online = await conn.fetchval(
         "SELECT count(DISTINCT r.username) FROM radacct r JOIN customers c ON c.username = r.username"
         " JOIN operators o ON o.id = c.operator_id WHERE r.acctstoptime IS NULL AND o.path <@ $1::ltree", scope.path)
