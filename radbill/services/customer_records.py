@@ -15,7 +15,7 @@ from radbill.customer_forms import (  # noqa: F401  (re-exported for the admin v
 from radbill.errors import NotFound, ValidationError
 from radbill.services import audit
 from radbill.services.customers import get_customer, sellable_package
-from radbill.services.filters import ScopedWhere
+from radbill.services.filters import ScopedWhere, subtree_operator_ids
 from radbill.tenancy import Scope
 
 PAGE_SIZE = 50
@@ -152,7 +152,7 @@ async def search(conn: asyncpg.Connection, scope: Scope, query: str = "", status
                  billing_profile_id: int | None = None, zone_id: int | None = None, page: int = 1
                  ) -> tuple[list[asyncpg.Record], bool]:
     """One page of customers in scope, newest first, with an online flag; returns (rows, has_more)."""
-    where = ScopedWhere(scope, "o.path")
+    where = ScopedWhere(scope, "c.operator_id", await subtree_operator_ids(conn, scope))
     arg = where.arg
     where.customer(query)
     if status in STATUSES:
