@@ -526,7 +526,10 @@ CREATE FUNCTION public.radbill_scope_whole() RETURNS boolean
 DECLARE
     scope ltree := radbill_scope_path();
 BEGIN
-    RETURN scope IS NOT NULL AND NOT EXISTS (SELECT 1 FROM operators o WHERE NOT o.path <@ scope);
+    RETURN scope IS NOT NULL
+       AND (nlevel(scope) = 0
+            OR (nlevel(scope) = 1 AND NOT EXISTS (SELECT 1 FROM operators o
+                                                   WHERE o.parent_id IS NULL AND o.path <> scope)));
 END $$;
 
 CREATE FUNCTION public.radbill_sellable(item_kind text, item_id bigint, seller bigint) RETURNS boolean

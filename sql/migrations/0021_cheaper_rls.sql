@@ -26,14 +26,18 @@ BEGIN
              WHERE o.path <@ scope OR (reach = 'lineage' AND o.path @> scope));
 END $$;
 
--- Whether the scope reaches every operator (then subtree and lineage are the same: everything with an owner).
--- NULL scope (unset) is never whole.
+-- Whether the scope reaches every operator (then subtree and lineage are the same: everything with an owner):
+-- the system, or the root of the only tree. Asked through the roots (operators_parent index), not by walking
+-- every operator, since the group admin asks it in every statement. NULL scope (unset) is never whole.
 CREATE FUNCTION radbill_scope_whole() RETURNS boolean
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     scope ltree := radbill_scope_path();
 BEGIN
-    RETURN scope IS NOT NULL AND NOT EXISTS (SELECT 1 FROM operators o WHERE NOT o.path <@ scope);
+    RETURN scope IS NOT NULL
+       AND (nlevel(scope) = 0
+            OR (nlevel(scope) = 1 AND NOT EXISTS (SELECT 1 FROM operators o
+                                                   WHERE o.parent_id IS NULL AND o.path <> scope)));
 END $$;
 
 -- The row test for a table whose rows name their operator in `owner_column`. Each (SELECT ...) is an InitPlan:
