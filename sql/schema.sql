@@ -2102,7 +2102,7 @@ CREATE POLICY tenant_insert ON public.vat_profiles FOR INSERT TO radbill_app WIT
 
 CREATE POLICY tenant_insert ON public.zones FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_line ON public.operators TO radbill_app USING ((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) OR (id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((path OPERATOR(public.<@) public.radbill_scope_path()) OR (path OPERATOR(public.@>) public.radbill_scope_path())));
+CREATE POLICY tenant_line ON public.operators TO radbill_app USING (((path OPERATOR(public.<@) public.radbill_scope_path()) OR (path OPERATOR(public.@>) public.radbill_scope_path()))) WITH CHECK (((path OPERATOR(public.<@) public.radbill_scope_path()) OR (path OPERATOR(public.@>) public.radbill_scope_path())));
 
 CREATE POLICY tenant_read ON public.accounts FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 

@@ -11,9 +11,8 @@
 --    scope. (Marking texticlike LEAKPROOF would also fix it, but needs a superuser; the app never has one.)
 --
 -- Both helper functions are SECURITY DEFINER: they read the whole operator tree (the caller's policies hide the
--- part outside its line, which would make every scope look like "the whole tree"), and operators' own policy
--- cannot call a function that reads operators as the caller (that would recurse). They take no argument that says
--- whose rows: the scope comes only from `radbill.scope_path`, exactly as the policies read it.
+-- part outside its line, which would make every scope look like "the whole tree"). They take no argument that
+-- says whose rows: the scope comes only from `radbill.scope_path`, exactly as the policies read it.
 
 -- (plpgsql rather than sql: a SQL function's query is planned afresh in every statement that calls it, a
 -- plpgsql one once per connection; these run in every statement that reads a tenant table.)
@@ -84,11 +83,8 @@ SELECT radbill_tenant_policies(t, 'operator_id', 'subtree', 'subtree')
 -- (ledger_entries, admin_sessions and import_batch_items reach their operator through a parent row and keep
 -- 0017's policies.)
 
--- The tree itself: its line, by id (a unique key the planner estimates well) instead of two ltree tests per row.
-DROP POLICY tenant_line ON operators;
-CREATE POLICY tenant_line ON operators FOR ALL TO radbill_app
-    USING ((SELECT radbill_scope_whole()) OR id = ANY ((SELECT radbill_scope_operator_ids('lineage'))::bigint[]))
-    WITH CHECK (path <@ radbill_scope_path() OR path @> radbill_scope_path());
+-- The tree itself keeps 0017's ltree test: it is small, and a new operator must pass its own policy in the very
+-- statement that inserts it (INSERT ... RETURNING), before any per-statement list of ids could contain it.
 
 -- The customer search's candidates: customers in the caller's scope whose name, username or mobile contains
 -- `pattern` (an ILIKE pattern, already escaped by the caller). Run as the owner, so the trigram index
