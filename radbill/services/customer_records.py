@@ -19,7 +19,7 @@ from radbill.errors import NotFound, ValidationError
 from radbill.policy.state import DISPLAY_STATES, display_state_sql, state_condition
 from radbill.services import audit
 from radbill.services.customers import get_customer, sellable_package
-from radbill.services.filters import ScopedWhere
+from radbill.services.filters import ScopedWhere, subtree_operator_ids
 from radbill.tenancy import Scope
 
 PAGE_SIZE = 50
@@ -157,7 +157,7 @@ async def search(conn: asyncpg.Connection, scope: Scope, query: str = "", status
                  online: bool = False, now: datetime | None = None) -> tuple[list[asyncpg.Record], bool]:
     """One page of customers in scope, newest first, with display state and online flag; `status` is a display
     state (so "expired" and "active" exclude each other); returns (rows, has_more)."""
-    where = ScopedWhere(scope, "o.path")
+    where = ScopedWhere(scope, "c.operator_id", await subtree_operator_ids(conn, scope))
     arg = where.arg
     where.customer(query)
     now_ref = arg(now or clock.now())

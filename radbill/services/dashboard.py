@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from radbill.policy.state import display_state_sql
+from radbill.services.filters import subtree_operator_ids
 from radbill.tenancy import Scope
 
 
@@ -39,35 +40,32 @@ async def load(conn: asyncpg.Connection, scope: Scope, now: datetime, timezone: 
     month_start = datetime.combine(local_today.replace(day=1), datetime.min.time(), zone)
     chart_start = datetime.combine(local_today - timedelta(days=29), datetime.min.time(), zone)
 
+    # the scope as operator ids, not `path <@`: see subtree_operator_ids (plans under row-level security)
+    ids = await subtree_operator_ids(conn, scope)
     counts = {r["state"]: r["n"] for r in await conn.fetch(
         f"SELECT {display_state_sql('$2')} AS state, count(*) AS n"  # noqa: S608 - a fixed expression
-        "  FROM customers c JOIN operators o ON o.id = c.operator_id"
-        " WHERE o.path <@ $1::ltree GROUP BY 1", scope.path, now)}
+        "  FROM customers c WHERE c.operator_id = ANY ($1::bigint[]) GROUP BY 1", ids, now)}
     online = await conn.fetchval(
         "SELECT count(DISTINCT r.username) FROM radacct r JOIN customers c ON c.username = r.username"
-        " JOIN operators o ON o.id = c.operator_id WHERE r.acctstoptime IS NULL AND o.path <@ $1::ltree", scope.path)
+        " WHERE r.acctstoptime IS NULL AND c.operator_id = ANY ($1::bigint[])", ids)
     money = await conn.fetchrow(
-        "SELECT coalesce(sum(p.amount_minor) FILTER (WHERE p.received_at >= $2), 0) AS today,"
-        "       coalesce(sum(p.amount_minor), 0) AS month"
-        "  FROM payments p JOIN operators o ON o.id = p.operator_id"
-        " WHERE o.path <@ $1::ltree AND p.received_at >= $3 AND p.method <> 'advance'",
-        scope.path, day_start, min(month_start, day_start))
+        "SELECT coalesce(sum(amount_minor) FILTER (WHERE received_at >= $2), 0) AS today,"
+        "       coalesce(sum(amount_minor), 0) AS month"
+        "  FROM payments WHERE operator_id = ANY ($1::bigint[]) AND received_at >= $3 AND method <> 'advance'",
+        ids, day_start, min(month_start, day_start))
     outstanding = await conn.fetchrow(
-        "SELECT count(*) AS n, coalesce(sum(b.total_minor - b.paid_minor), 0) AS amount"
-        "  FROM bills b JOIN operators o ON o.id = b.operator_id"
-        " WHERE o.path <@ $1::ltree AND b.status IN ('unpaid', 'partial')", scope.path)
+        "SELECT count(*) AS n, coalesce(sum(total_minor - paid_minor), 0) AS amount"
+        "  FROM bills WHERE operator_id = ANY ($1::bigint[]) AND status IN ('unpaid', 'partial')", ids)
     # newest first through the received_at index, stopping at 8 rows in scope (no sort of every payment)
     recent = await conn.fetch(
         "SELECT p.id, p.amount_minor, p.currency, p.method, p.received_at, c.id AS customer_id, c.name, c.username"
-        "  FROM (SELECT * FROM payments"
-        "         WHERE operator_id IN (SELECT id FROM operators WHERE path <@ $1::ltree) AND method <> 'advance'"
+        "  FROM (SELECT * FROM payments WHERE operator_id = ANY ($1::bigint[]) AND method <> 'advance'"
         "         ORDER BY received_at DESC LIMIT 8) p"
-        "  JOIN customers c ON c.id = p.customer_id ORDER BY p.received_at DESC", scope.path)
+        "  JOIN customers c ON c.id = p.customer_id ORDER BY p.received_at DESC", ids)
     per_day = {r["day"]: r["amount"] for r in await conn.fetch(
-        "SELECT (p.received_at AT TIME ZONE $3)::date AS day, sum(p.amount_minor) AS amount"
-        "  FROM payments p JOIN operators o ON o.id = p.operator_id"
-        " WHERE o.path <@ $1::ltree AND p.received_at >= $2 AND p.method <> 'advance' GROUP BY 1",
-        scope.path, chart_start, timezone)}
+        "SELECT (received_at AT TIME ZONE $3)::date AS day, sum(amount_minor) AS amount FROM payments"
+        " WHERE operator_id = ANY ($1::bigint[]) AND received_at >= $2 AND method <> 'advance' GROUP BY 1",
+        ids, chart_start, timezone)}
     daily = [(d, int(per_day.get(d, 0))) for d in (local_today - timedelta(days=29 - i) for i in range(30))]
     return Dashboard(counts, online, int(money["today"]), int(money["month"]), outstanding["n"],
                      int(outstanding["amount"]), list(recent), daily)
