@@ -54,6 +54,7 @@ ATTEMPT_REASONS = {
 
 @dataclass(frozen=True)
 class Line:
+    name: str  # the check's name, as `radbill explain` prints it
     outcome: str  # pass | fail | skip | info
     text: str
 
@@ -114,32 +115,32 @@ def sentence(name: str, outcome: str, row: PolicyRow | None, decision: Decision,
         ("walled_garden", "info"): "The router puts the login in the walled garden so the customer sees the pay page.",
     }
     if (name, outcome) in texts:
-        return Line(outcome, texts[(name, outcome)])
+        return Line(name, outcome, texts[(name, outcome)])
     if row is None:
         return None
     if name == "mac_binding":
         seen = f"the last login attempt came from {device}" if device else "no login attempt has been seen yet"
         if outcome == "pass":
-            return Line(outcome, f"The login is locked to device {row.mac_address}, and {seen}.")
-        return Line(outcome, f"The login is locked to device {row.mac_address}, but {seen}. If the customer "
+            return Line(name, outcome, f"The login is locked to device {row.mac_address}, and {seen}.")
+        return Line(name, outcome, f"The login is locked to device {row.mac_address}, but {seen}. If the customer "
                              "changed their router, edit the MAC binding.")
     if name == "expired":
         when = _local(row.expires_at, tz)
         if outcome == "pass":
-            return Line(outcome, f"The package is paid up to {when}." if row.expires_at
+            return Line(name, outcome, f"The package is paid up to {when}." if row.expires_at
                         else "The package does not expire.")
-        return Line(outcome, f"The package expired at {when}. Collect a payment to renew it.")
+        return Line(name, outcome, f"The package expired at {when}. Collect a payment to renew it.")
     if name == "simultaneous_use":
         limit = row.simultaneous_use
         text = f"Devices online: {_open_count(decision)} of {limit} allowed."
         if outcome == "fail":
             text += " Another login is refused: disconnect the old session below, then ask the customer to log in again."
-        return Line(outcome, text)
+        return Line(name, outcome, text)
     if name == "data_cap":
         if outcome == "fail":
-            return Line(outcome, "The data cap for this period is used up, so the speed is reduced until "
+            return Line(name, outcome, "The data cap for this period is used up, so the speed is reduced until "
                                  f"{_local(row.usage_resets_at, tz)}.")
-        return Line(outcome, "The data cap for this period is not used up yet.")
+        return Line(name, outcome, "The data cap for this period is not used up yet.")
     return None  # e.g. the reply attributes: for `radbill explain`, not for staff
 
 
