@@ -108,6 +108,7 @@ STATES = {
     "expired": ({"expires_at": datetime.now(UTC) - timedelta(hours=1)}, 0),
     "simultaneous_use": ({"simultaneous_use": 1}, 1),
     "mac_mismatch": ({"mac_address": "aa:bb:cc:00:00:99"}, 0),
+    "over_cap": ({}, 1),  # accepted at the throttled rate: the data_cap check fails (53 MiB of a 10 MiB cap)
 }
 
 
@@ -119,6 +120,9 @@ async def test_the_panel_decides_as_radbill_explain(make_client, tree, fresh_db_
     try:
         for column, value in values.items():
             await conn.execute(f"UPDATE customers SET {column} = $2 WHERE id = $1", a1["id"], value)
+        if state == "over_cap":
+            await conn.execute("UPDATE packages SET data_cap_bytes = $2, throttled_download_kbps = 512,"
+                               " throttled_upload_kbps = 512 WHERE id = $1", a1["package_id"], 10 * 1048576)
         for n in range(sessions):
             await open_session(conn, "cust-a1", n=n)
         await login_attempt(conn, "cust-a1", "Access-Reject", state)  # the device the panel checks a binding with
@@ -128,9 +132,12 @@ async def test_the_panel_decides_as_radbill_explain(make_client, tree, fresh_db_
                     secret_key=Secret("x" * 32))
     decision, _ = await asyncio.to_thread(diagnostics.explain, config, "cust-a1", MAC)
     panel = await panel_html(await make_client("suba1"), a1["id"])
-    assert decision.reason == state
+    assert decision.reason == ("ok" if state == "over_cap" else state)
     assert _REASON.search(panel).group(1) == decision.reason
     assert _CHECK.findall(panel) == [(c.name, c.outcome) for c in decision.checks if c.name != "reply"]
+    if state == "over_cap":
+        assert ("data_cap", "fail") in _CHECK.findall(panel)
+        assert "the speed is reduced until" in panel
 
 
 async def _outbox_and_audit(url, customer_id):
