@@ -15,8 +15,9 @@ import pytest
 
 from radbill import diagnostics
 from radbill.config import Config, DatabaseUrl, Secret
+from radbill.db.pool import set_scope
 from tests import factories as f
-from tests.conftest import radius_url
+from tests.conftest import app_url, radius_url
 
 MAC = "aa:bb:cc:00:00:01"
 SEES_A1 = ["admin", "opa", "mgr_all", "suba1"]  # every login whose scope holds customer a1 and may view customers
@@ -210,3 +211,19 @@ async def test_a_manager_without_edit_sees_the_panel_but_cannot_disconnect(make_
                                                         "confirmed": "yes"}, token_from=page)
     assert response.status == 403
     assert await _outbox_and_audit(fresh_db_url, tree.customers["a1"]["id"]) == ([], [])
+
+
+async def test_the_policy_function_answers_only_for_a_customer_the_scope_sees(tree, fresh_db_url):
+    # the admin role may not read radius_policy; radbill_customer_policy is its one row, scope-checked inside
+    conn = await asyncpg.connect(app_url(fresh_db_url))
+    try:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.fetch("SELECT * FROM radius_policy")
+        seen = {}
+        for login in ("sub_a1", "sub_a2", "op_a", "op_b"):
+            await set_scope(conn, tree.ops[login]["path"])
+            rows = await conn.fetch("SELECT username FROM radbill_customer_policy($1)", tree.customers["a1"]["id"])
+            seen[login] = [r["username"] for r in rows]
+    finally:
+        await conn.close()
+    assert seen == {"sub_a1": ["cust-a1"], "sub_a2": [], "op_a": ["cust-a1"], "op_b": []}
