@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import psycopg
 from psycopg.rows import dict_row
 
@@ -12,6 +14,7 @@ from radbill.policy import Decision, PolicyRow, Settings, decide
 from radbill.radius.client import RadiusClient, Reply
 from radius_module.sessions import (
     OpenSessions,
+    Session,
     load_open_sessions,
     octets_before_windows,
     policy_inputs,
@@ -23,17 +26,24 @@ from radius_module.snapshot import POLICY_QUERY, row_from_record
 def explain(config: Config, username: str, calling_station_id: str | None = None) -> tuple[Decision, PolicyRow | None]:
     """The decision the RADIUS module would make now: the same policy view it loads, and its session view
     (radius_module.sessions: the same query, staleness rule and counting), without a packet."""
-    sessions = OpenSessions(stale_after(config.acct_interim_interval))
     with psycopg.connect(config.radius_url.reveal(), connect_timeout=10) as conn:
         with conn.cursor(row_factory=dict_row) as cur:
             # the query the module's worker refreshes a changed customer with
             record = cur.execute(POLICY_QUERY + " WHERE username = ANY(%s)", ([username],)).fetchone()
-        row = row_from_record(record) if record else None
         loaded = load_open_sessions(conn, [username])
-        sessions.replace_all(loaded, octets_before_windows(loaded, [row]))
-    now = clock.now()
+    return decide_now(record, username, loaded, config.acct_interim_interval, clock.now(), calling_station_id)
+
+
+def decide_now(record, username: str, loaded: dict[str, Session], acct_interim_interval: int, now: datetime,
+               calling_station_id: str | None = None) -> tuple[Decision, PolicyRow | None]:
+    """The module's decision from a `radius_policy` record (or None) and the user's open sessions as
+    `load_open_sessions` gives them. `radbill explain` and the admin's troubleshooting panel both decide here,
+    so they say what the server does."""
+    row = row_from_record(record) if record else None
+    sessions = OpenSessions(stale_after(acct_interim_interval))
+    sessions.replace_all(loaded, octets_before_windows(loaded, [row]))
     row, request = policy_inputs(row, username, calling_station_id, None, sessions, now)
-    return decide(row, request, now, Settings(config.acct_interim_interval)), row
+    return decide(row, request, now, Settings(acct_interim_interval)), row
 
 
 def format_explanation(decision: Decision) -> str:

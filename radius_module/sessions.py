@@ -144,9 +144,14 @@ def load_open_sessions(conn, usernames: list[str] | None = None) -> dict[str, Se
     query, params = OPEN_SESSIONS_QUERY, ()
     if usernames is not None:
         query, params = query + " AND username = ANY(%s)", (list(usernames),)
+    return sessions_from_rows(conn.execute(query, params))
+
+
+def sessions_from_rows(rows) -> dict[str, Session]:
+    """acctuniqueid -> Session from rows of OPEN_SESSIONS_QUERY (any driver whose rows unpack as tuples: the
+    admin reads them through asyncpg, the module and `radbill explain` through psycopg)."""
     return {uid: Session(username, nas_ip, session_id, framed_ip, last_seen, octets, started, measured)
-            for uid, username, nas_ip, session_id, framed_ip, last_seen, octets, started, measured
-            in conn.execute(query, params)}
+            for uid, username, nas_ip, session_id, framed_ip, last_seen, octets, started, measured in rows}
 
 
 def octets_before_windows(sessions: dict[str, Session], rows) -> dict[str, int]:

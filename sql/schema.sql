@@ -202,18 +202,256 @@ CREATE FUNCTION public.radbill_cap_window(cap_period text, tz text, cycle_kind t
                         ELSE b.v0 + validity_days END AS e) w
 $$;
 
-CREATE FUNCTION public.radbill_customer_matches(pattern text) RETURNS bigint[]
+CREATE FUNCTION public.radbill_now() RETURNS timestamp with time zone
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT coalesce(nullif(current_setting('radbill.now', true), '')::timestamptz, now())
+$$;
+
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
+CREATE TABLE public.billing_profiles (
+    id bigint NOT NULL,
+    operator_id bigint NOT NULL,
+    name text NOT NULL,
+    cycle_kind text NOT NULL,
+    billing_day smallint,
+    validity_days integer,
+    due_days integer DEFAULT 0 NOT NULL,
+    grace_days integer DEFAULT 0 NOT NULL,
+    auto_suspend boolean DEFAULT true NOT NULL,
+    billing_type text NOT NULL,
+    status text DEFAULT 'active'::text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT billing_profiles_billing_day_check CHECK (((billing_day >= 1) AND (billing_day <= 31))),
+    CONSTRAINT billing_profiles_billing_type_check CHECK ((billing_type = ANY (ARRAY['prepaid'::text, 'postpaid'::text, 'free'::text]))),
+    CONSTRAINT billing_profiles_check CHECK (((cycle_kind = 'fixed_day'::text) = (billing_day IS NOT NULL))),
+    CONSTRAINT billing_profiles_check1 CHECK (((cycle_kind = 'validity_days'::text) = (validity_days IS NOT NULL))),
+    CONSTRAINT billing_profiles_cycle_kind_check CHECK ((cycle_kind = ANY (ARRAY['fixed_day'::text, 'validity_days'::text]))),
+    CONSTRAINT billing_profiles_due_days_check CHECK (((due_days >= 0) AND (due_days <= 365))),
+    CONSTRAINT billing_profiles_grace_days_check CHECK (((grace_days >= 0) AND (grace_days <= 365))),
+    CONSTRAINT billing_profiles_name_check CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 80))),
+    CONSTRAINT billing_profiles_status_check CHECK ((status = ANY (ARRAY['active'::text, 'retired'::text]))),
+    CONSTRAINT billing_profiles_validity_days_check CHECK (((validity_days >= 1) AND (validity_days <= 3660)))
+);
+
+CREATE TABLE public.customers (
+    id bigint NOT NULL,
+    operator_id bigint NOT NULL,
+    username text NOT NULL,
+    radius_password text NOT NULL,
+    name text NOT NULL,
+    mobile text,
+    email text,
+    address text,
+    national_id text,
+    zone_id bigint,
+    connection_type text NOT NULL,
+    static_ip inet,
+    mac_address macaddr,
+    package_id bigint NOT NULL,
+    billing_profile_id bigint NOT NULL,
+    custom_price_minor bigint,
+    status text DEFAULT 'active'::text NOT NULL,
+    status_reason text,
+    status_changed_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone,
+    simultaneous_use integer,
+    billing_anchor date,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT customers_check CHECK (((connection_type <> 'static'::text) OR (static_ip IS NOT NULL))),
+    CONSTRAINT customers_connection_type_check CHECK ((connection_type = ANY (ARRAY['pppoe'::text, 'hotspot'::text, 'static'::text, 'other'::text]))),
+    CONSTRAINT customers_custom_price_minor_check CHECK ((custom_price_minor >= 0)),
+    CONSTRAINT customers_mobile_check CHECK ((mobile ~ '^\+[1-9][0-9]{6,14}$'::text)),
+    CONSTRAINT customers_name_check CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 120))),
+    CONSTRAINT customers_radius_password_check CHECK (((length(radius_password) >= 1) AND (length(radius_password) <= 128))),
+    CONSTRAINT customers_simultaneous_use_check CHECK (((simultaneous_use >= 1) AND (simultaneous_use <= 100))),
+    CONSTRAINT customers_static_ip_check CHECK (((family(static_ip) = 4) AND (masklen(static_ip) = 32))),
+    CONSTRAINT customers_status_check CHECK ((status = ANY (ARRAY['active'::text, 'suspended'::text, 'disabled'::text]))),
+    CONSTRAINT customers_username_check CHECK ((username ~ '^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$'::text))
+);
+
+CREATE TABLE public.operators (
+    id bigint NOT NULL,
+    parent_id bigint,
+    kind text NOT NULL,
+    path public.ltree DEFAULT ''::public.ltree NOT NULL,
+    name text NOT NULL,
+    status text DEFAULT 'active'::text NOT NULL,
+    timezone text DEFAULT 'Asia/Dhaka'::text NOT NULL,
+    currency character(3) DEFAULT 'BDT'::bpchar NOT NULL,
+    business_name text,
+    address text,
+    phone text,
+    email text,
+    logo bytea,
+    logo_content_type text,
+    balance_minor bigint DEFAULT 0 NOT NULL,
+    credit_limit_minor bigint DEFAULT 0 NOT NULL,
+    sms_balance bigint DEFAULT 0 NOT NULL,
+    vat_profile_id bigint,
+    suspended_pool text,
+    suspended_rate_limit text DEFAULT '256k/256k'::text NOT NULL,
+    suspended_session_timeout integer DEFAULT 300 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    sms_segment_price_minor bigint DEFAULT 25 NOT NULL,
+    CONSTRAINT operators_credit_limit CHECK ((balance_minor >= (- credit_limit_minor))),
+    CONSTRAINT operators_credit_limit_minor_check CHECK ((credit_limit_minor >= 0)),
+    CONSTRAINT operators_currency_check CHECK ((currency ~ '^[A-Z]{3}$'::text)),
+    CONSTRAINT operators_kind_check CHECK ((kind = ANY (ARRAY['group_admin'::text, 'operator'::text, 'sub_operator'::text]))),
+    CONSTRAINT operators_logo_check CHECK ((octet_length(logo) <= 524288)),
+    CONSTRAINT operators_logo_content_type_check CHECK ((logo_content_type = ANY (ARRAY['image/png'::text, 'image/jpeg'::text, 'image/webp'::text]))),
+    CONSTRAINT operators_name_check CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 120))),
+    CONSTRAINT operators_root_has_no_parent CHECK (((kind = 'group_admin'::text) = (parent_id IS NULL))),
+    CONSTRAINT operators_sms_balance_check CHECK ((sms_balance >= 0)),
+    CONSTRAINT operators_sms_segment_price_minor_check CHECK ((sms_segment_price_minor >= 0)),
+    CONSTRAINT operators_status_check CHECK ((status = ANY (ARRAY['active'::text, 'disabled'::text]))),
+    CONSTRAINT operators_suspended_pool_check CHECK ((suspended_pool ~ '^[A-Za-z0-9_.-]{1,64}$'::text)),
+    CONSTRAINT operators_suspended_session_timeout_check CHECK (((suspended_session_timeout >= 30) AND (suspended_session_timeout <= 86400)))
+);
+
+CREATE TABLE public.packages (
+    id bigint NOT NULL,
+    operator_id bigint NOT NULL,
+    name text NOT NULL,
+    download_kbps integer NOT NULL,
+    upload_kbps integer NOT NULL,
+    burst_download_kbps integer,
+    burst_upload_kbps integer,
+    burst_threshold_download_kbps integer,
+    burst_threshold_upload_kbps integer,
+    burst_time_seconds integer,
+    price_minor bigint NOT NULL,
+    validity_days integer DEFAULT 30 NOT NULL,
+    ip_pool text,
+    data_cap_bytes bigint,
+    throttled_download_kbps integer,
+    throttled_upload_kbps integer,
+    connection_types text[] DEFAULT '{pppoe,hotspot,static,other}'::text[] NOT NULL,
+    status text DEFAULT 'active'::text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    cap_period text DEFAULT 'calendar_month'::text NOT NULL,
+    CONSTRAINT packages_burst_download_kbps_check CHECK ((burst_download_kbps > 0)),
+    CONSTRAINT packages_burst_threshold_download_kbps_check CHECK ((burst_threshold_download_kbps > 0)),
+    CONSTRAINT packages_burst_threshold_upload_kbps_check CHECK ((burst_threshold_upload_kbps > 0)),
+    CONSTRAINT packages_burst_time_seconds_check CHECK (((burst_time_seconds >= 1) AND (burst_time_seconds <= 3600))),
+    CONSTRAINT packages_burst_upload_kbps_check CHECK ((burst_upload_kbps > 0)),
+    CONSTRAINT packages_cap_period_check CHECK ((cap_period = ANY (ARRAY['calendar_month'::text, 'billing_cycle'::text]))),
+    CONSTRAINT packages_check CHECK (((data_cap_bytes IS NOT NULL) OR (throttled_download_kbps IS NULL))),
+    CONSTRAINT packages_check1 CHECK (((throttled_download_kbps IS NULL) = (throttled_upload_kbps IS NULL))),
+    CONSTRAINT packages_check2 CHECK (((burst_download_kbps IS NULL) = (burst_upload_kbps IS NULL))),
+    CONSTRAINT packages_connection_types_check CHECK (((connection_types <@ '{pppoe,hotspot,static,other}'::text[]) AND (cardinality(connection_types) > 0))),
+    CONSTRAINT packages_data_cap_bytes_check CHECK ((data_cap_bytes > 0)),
+    CONSTRAINT packages_download_kbps_check CHECK ((download_kbps > 0)),
+    CONSTRAINT packages_ip_pool_check CHECK ((ip_pool ~ '^[A-Za-z0-9_.-]{1,64}$'::text)),
+    CONSTRAINT packages_name_check CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 80))),
+    CONSTRAINT packages_price_minor_check CHECK ((price_minor >= 0)),
+    CONSTRAINT packages_status_check CHECK ((status = ANY (ARRAY['active'::text, 'retired'::text]))),
+    CONSTRAINT packages_throttled_download_kbps_check CHECK ((throttled_download_kbps > 0)),
+    CONSTRAINT packages_throttled_upload_kbps_check CHECK ((throttled_upload_kbps > 0)),
+    CONSTRAINT packages_upload_kbps_check CHECK ((upload_kbps > 0)),
+    CONSTRAINT packages_validity_days_check CHECK (((validity_days >= 1) AND (validity_days <= 3660)))
+);
+
+CREATE TABLE public.radacct (
+    radacctid bigint NOT NULL,
+    acctsessionid text NOT NULL,
+    acctuniqueid text NOT NULL,
+    username text,
+    realm text,
+    nasipaddress inet NOT NULL,
+    nasportid text,
+    nasporttype text,
+    acctstarttime timestamp with time zone,
+    acctupdatetime timestamp with time zone,
+    acctstoptime timestamp with time zone,
+    acctinterval bigint,
+    acctsessiontime bigint,
+    acctauthentic text,
+    connectinfo_start text,
+    connectinfo_stop text,
+    acctinputoctets bigint,
+    acctoutputoctets bigint,
+    calledstationid text,
+    callingstationid text,
+    acctterminatecause text,
+    servicetype text,
+    framedprotocol text,
+    framedipaddress inet,
+    framedipv6address inet,
+    framedipv6prefix inet,
+    framedinterfaceid text,
+    delegatedipv6prefix inet,
+    class text,
+    heard_at timestamp with time zone
+);
+
+CREATE VIEW public.radius_policy AS
+ SELECT c.username,
+    c.id AS customer_id,
+    c.operator_id,
+    c.radius_password AS password,
+    c.status,
+    c.expires_at,
+    (c.mac_address)::text AS mac_address,
+    host(c.static_ip) AS static_ip,
+    c.simultaneous_use,
+    p.download_kbps,
+    p.upload_kbps,
+    p.burst_download_kbps,
+    p.burst_upload_kbps,
+    p.burst_threshold_download_kbps,
+    p.burst_threshold_upload_kbps,
+    p.burst_time_seconds,
+    p.ip_pool,
+    p.data_cap_bytes,
+    p.throttled_download_kbps,
+    p.throttled_upload_kbps,
+    (COALESCE(u.bytes, (0)::numeric))::bigint AS usage_bytes,
+    g.suspended_pool,
+    g.suspended_rate_limit,
+    g.suspended_session_timeout,
+    w.window_start AS cap_window_start,
+    w.window_end AS cap_window_end
+   FROM ((((((public.customers c
+     JOIN public.packages p ON ((p.id = c.package_id)))
+     JOIN public.operators o ON ((o.id = c.operator_id)))
+     JOIN public.billing_profiles bp ON ((bp.id = c.billing_profile_id)))
+     LEFT JOIN LATERAL ( SELECT a.suspended_pool,
+            a.suspended_rate_limit,
+            a.suspended_session_timeout
+           FROM public.operators a
+          WHERE ((a.path OPERATOR(public.@>) o.path) AND (a.suspended_pool IS NOT NULL))
+          ORDER BY (public.nlevel(a.path)) DESC
+         LIMIT 1) g ON (true))
+     LEFT JOIN LATERAL ( SELECT radbill_cap_window.window_start,
+            radbill_cap_window.window_end
+           FROM public.radbill_cap_window(p.cap_period, o.timezone, bp.cycle_kind, (bp.billing_day)::integer, bp.validity_days, COALESCE(c.billing_anchor, ((c.created_at AT TIME ZONE o.timezone))::date), public.radbill_now()) radbill_cap_window(window_start, window_end)
+          WHERE (p.data_cap_bytes IS NOT NULL)) w ON (true))
+     LEFT JOIN LATERAL ( SELECT sum(
+                CASE
+                    WHEN ((r.acctstarttime >= w.window_start) AND (r.acctstoptime <= w.window_end)) THEN (r.octets)::numeric
+                    ELSE floor((((r.octets)::numeric * EXTRACT(epoch FROM (LEAST(r.acctstoptime, w.window_end) - GREATEST(r.acctstarttime, w.window_start)))) / NULLIF(EXTRACT(epoch FROM (r.acctstoptime - r.acctstarttime)), (0)::numeric)))
+                END) AS bytes
+           FROM ( SELECT (COALESCE(radacct.acctinputoctets, (0)::bigint) + COALESCE(radacct.acctoutputoctets, (0)::bigint)) AS octets,
+                    radacct.acctstarttime,
+                    radacct.acctstoptime
+                   FROM public.radacct
+                  WHERE ((radacct.username = c.username) AND (radacct.acctstoptime >= w.window_start) AND (radacct.acctstarttime < w.window_end))) r) u ON ((w.window_start IS NOT NULL)));
+
+CREATE FUNCTION public.radbill_customer_policy(p_customer_id bigint) RETURNS SETOF public.radius_policy
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
-    -- MATERIALIZED: the trigram index is searched once. (A SQL function's plan cannot see the pattern; left to
-    -- itself Postgres repeats the index search once per operator in scope.)
-    WITH matching AS MATERIALIZED (
-        SELECT c.id, c.operator_id FROM customers c
-         WHERE (c.name || ' ' || c.username || ' ' || coalesce(c.mobile, '')) ILIKE pattern)
-    SELECT coalesce(array_agg(m.id), '{}')
-      FROM matching m JOIN operators o ON o.id = m.operator_id
-     WHERE o.path <@ radbill_scope_path()
+    SELECT p.* FROM radius_policy p
+     WHERE p.username = (SELECT c.username FROM customers c
+                          WHERE c.id = p_customer_id
+                            AND c.operator_id IN (SELECT radbill_scope_operators('subtree')))
 $$;
 
 CREATE FUNCTION public.radbill_enqueue(p_kind text, p_operator_id bigint, p_payload jsonb, p_dedupe_key text DEFAULT NULL::text) RETURNS bigint
@@ -235,10 +473,6 @@ BEGIN
     RETURNING id INTO new_id;
     RETURN new_id;
 END $$;
-
-SET default_tablespace = '';
-
-SET default_table_access_method = heap;
 
 CREATE TABLE public.radacct_journal (
     id bigint NOT NULL,
@@ -465,12 +699,6 @@ CREATE FUNCTION public.radbill_line(op bigint) RETURNS TABLE(operator_id bigint,
      WHERE o.id = op
 $$;
 
-CREATE FUNCTION public.radbill_now() RETURNS timestamp with time zone
-    LANGUAGE sql STABLE
-    AS $$
-    SELECT coalesce(nullif(current_setting('radbill.now', true), '')::timestamptz, now())
-$$;
-
 CREATE FUNCTION public.radbill_outbox_destination(p_kind text, p_payload jsonb) RETURNS text
     LANGUAGE sql IMMUTABLE
     AS $$
@@ -481,27 +709,9 @@ CREATE FUNCTION public.radbill_outbox_destination(p_kind text, p_payload jsonb) 
     END
 $$;
 
-CREATE FUNCTION public.radbill_owner_test(owner_column text, reach text) RETURNS text
-    LANGUAGE sql IMMUTABLE
-    AS $_$
-    SELECT format('(((SELECT radbill_scope_whole()) AND %1$I IS NOT NULL)'
-                  ' OR %1$I = ANY ((SELECT radbill_scope_operator_ids(%2$L))::bigint[]))', owner_column, reach)
-$_$;
-
 CREATE FUNCTION public.radbill_scope_is_system() RETURNS boolean
     LANGUAGE sql STABLE
     AS $$ SELECT current_setting('radbill.scope_path', true) = '*' $$;
-
-CREATE FUNCTION public.radbill_scope_operator_ids(reach text) RETURNS bigint[]
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
-    SET search_path TO 'public', 'pg_temp'
-    AS $$
-DECLARE
-    scope ltree := radbill_scope_path();
-BEGIN
-    RETURN (SELECT coalesce(array_agg(o.id), '{}') FROM operators o
-             WHERE o.path <@ scope OR (reach = 'lineage' AND o.path @> scope));
-END $$;
 
 CREATE FUNCTION public.radbill_scope_operators(reach text) RETURNS SETOF bigint
     LANGUAGE sql STABLE
@@ -518,19 +728,6 @@ CREATE FUNCTION public.radbill_scope_path() RETURNS public.ltree
                 ELSE s::ltree END
       FROM current_setting('radbill.scope_path', true) AS s
 $$;
-
-CREATE FUNCTION public.radbill_scope_whole() RETURNS boolean
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
-    SET search_path TO 'public', 'pg_temp'
-    AS $$
-DECLARE
-    scope ltree := radbill_scope_path();
-BEGIN
-    RETURN scope IS NOT NULL
-       AND (nlevel(scope) = 0
-            OR (nlevel(scope) = 1 AND NOT EXISTS (SELECT 1 FROM operators o
-                                                   WHERE o.parent_id IS NULL AND o.path <> scope)));
-END $$;
 
 CREATE FUNCTION public.radbill_sellable(item_kind text, item_id bigint, seller bigint) RETURNS boolean
     LANGUAGE sql STABLE
@@ -565,27 +762,6 @@ CREATE FUNCTION public.radbill_taken(what text, value text, except_id bigint DEF
             exists(SELECT 1 FROM accounts WHERE lower(username) = lower(value) AND id IS DISTINCT FROM except_id)
     END
 $$;
-
-CREATE FUNCTION public.radbill_tenant_policies(tbl regclass, owner_column text, read_reach text, write_reach text) RETURNS void
-    LANGUAGE plpgsql
-    AS $$
-DECLARE
-    r text := radbill_owner_test(owner_column, read_reach);
-    w text := radbill_owner_test(owner_column, write_reach);
-BEGIN
-    IF read_reach NOT IN ('subtree', 'lineage') OR write_reach NOT IN ('subtree', 'lineage') THEN
-        RAISE EXCEPTION 'reach is subtree or lineage, got % / %', read_reach, write_reach;
-    END IF;
-    EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', tbl);
-    EXECUTE format('DROP POLICY IF EXISTS tenant_read ON %s', tbl);
-    EXECUTE format('DROP POLICY IF EXISTS tenant_insert ON %s', tbl);
-    EXECUTE format('DROP POLICY IF EXISTS tenant_update ON %s', tbl);
-    EXECUTE format('DROP POLICY IF EXISTS tenant_delete ON %s', tbl);
-    EXECUTE format('CREATE POLICY tenant_read ON %s FOR SELECT TO radbill_app USING (%s)', tbl, r);
-    EXECUTE format('CREATE POLICY tenant_insert ON %s FOR INSERT TO radbill_app WITH CHECK (%s)', tbl, w);
-    EXECUTE format('CREATE POLICY tenant_update ON %s FOR UPDATE TO radbill_app USING (%s) WITH CHECK (%s)', tbl, w, w);
-    EXECUTE format('CREATE POLICY tenant_delete ON %s FOR DELETE TO radbill_app USING (%s)', tbl, w);
-END $$;
 
 CREATE FUNCTION public.radbill_tenant_table(tbl regclass, owner_test text, read_reach text, write_reach text) RETURNS void
     LANGUAGE plpgsql
@@ -716,31 +892,6 @@ CREATE TABLE public.billing_profile_assignments (
     created_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
-CREATE TABLE public.billing_profiles (
-    id bigint NOT NULL,
-    operator_id bigint NOT NULL,
-    name text NOT NULL,
-    cycle_kind text NOT NULL,
-    billing_day smallint,
-    validity_days integer,
-    due_days integer DEFAULT 0 NOT NULL,
-    grace_days integer DEFAULT 0 NOT NULL,
-    auto_suspend boolean DEFAULT true NOT NULL,
-    billing_type text NOT NULL,
-    status text DEFAULT 'active'::text NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT billing_profiles_billing_day_check CHECK (((billing_day >= 1) AND (billing_day <= 31))),
-    CONSTRAINT billing_profiles_billing_type_check CHECK ((billing_type = ANY (ARRAY['prepaid'::text, 'postpaid'::text, 'free'::text]))),
-    CONSTRAINT billing_profiles_check CHECK (((cycle_kind = 'fixed_day'::text) = (billing_day IS NOT NULL))),
-    CONSTRAINT billing_profiles_check1 CHECK (((cycle_kind = 'validity_days'::text) = (validity_days IS NOT NULL))),
-    CONSTRAINT billing_profiles_cycle_kind_check CHECK ((cycle_kind = ANY (ARRAY['fixed_day'::text, 'validity_days'::text]))),
-    CONSTRAINT billing_profiles_due_days_check CHECK (((due_days >= 0) AND (due_days <= 365))),
-    CONSTRAINT billing_profiles_grace_days_check CHECK (((grace_days >= 0) AND (grace_days <= 365))),
-    CONSTRAINT billing_profiles_name_check CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 80))),
-    CONSTRAINT billing_profiles_status_check CHECK ((status = ANY (ARRAY['active'::text, 'retired'::text]))),
-    CONSTRAINT billing_profiles_validity_days_check CHECK (((validity_days >= 1) AND (validity_days <= 3660)))
-);
-
 ALTER TABLE public.billing_profiles ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME public.billing_profiles_id_seq
     START WITH 1
@@ -785,43 +936,6 @@ ALTER TABLE public.bills ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     NO MINVALUE
     NO MAXVALUE
     CACHE 1
-);
-
-CREATE TABLE public.customers (
-    id bigint NOT NULL,
-    operator_id bigint NOT NULL,
-    username text NOT NULL,
-    radius_password text NOT NULL,
-    name text NOT NULL,
-    mobile text,
-    email text,
-    address text,
-    national_id text,
-    zone_id bigint,
-    connection_type text NOT NULL,
-    static_ip inet,
-    mac_address macaddr,
-    package_id bigint NOT NULL,
-    billing_profile_id bigint NOT NULL,
-    custom_price_minor bigint,
-    status text DEFAULT 'active'::text NOT NULL,
-    status_reason text,
-    status_changed_at timestamp with time zone DEFAULT now() NOT NULL,
-    expires_at timestamp with time zone,
-    simultaneous_use integer,
-    billing_anchor date,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT customers_check CHECK (((connection_type <> 'static'::text) OR (static_ip IS NOT NULL))),
-    CONSTRAINT customers_connection_type_check CHECK ((connection_type = ANY (ARRAY['pppoe'::text, 'hotspot'::text, 'static'::text, 'other'::text]))),
-    CONSTRAINT customers_custom_price_minor_check CHECK ((custom_price_minor >= 0)),
-    CONSTRAINT customers_mobile_check CHECK ((mobile ~ '^\+[1-9][0-9]{6,14}$'::text)),
-    CONSTRAINT customers_name_check CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 120))),
-    CONSTRAINT customers_radius_password_check CHECK (((length(radius_password) >= 1) AND (length(radius_password) <= 128))),
-    CONSTRAINT customers_simultaneous_use_check CHECK (((simultaneous_use >= 1) AND (simultaneous_use <= 100))),
-    CONSTRAINT customers_static_ip_check CHECK (((family(static_ip) = 4) AND (masklen(static_ip) = 32))),
-    CONSTRAINT customers_status_check CHECK ((status = ANY (ARRAY['active'::text, 'suspended'::text, 'disabled'::text]))),
-    CONSTRAINT customers_username_check CHECK ((username ~ '^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$'::text))
 );
 
 ALTER TABLE public.customers ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
@@ -992,46 +1106,6 @@ CREATE TABLE public.nasreload (
     reloadtime timestamp with time zone NOT NULL
 );
 
-CREATE TABLE public.operators (
-    id bigint NOT NULL,
-    parent_id bigint,
-    kind text NOT NULL,
-    path public.ltree DEFAULT ''::public.ltree NOT NULL,
-    name text NOT NULL,
-    status text DEFAULT 'active'::text NOT NULL,
-    timezone text DEFAULT 'Asia/Dhaka'::text NOT NULL,
-    currency character(3) DEFAULT 'BDT'::bpchar NOT NULL,
-    business_name text,
-    address text,
-    phone text,
-    email text,
-    logo bytea,
-    logo_content_type text,
-    balance_minor bigint DEFAULT 0 NOT NULL,
-    credit_limit_minor bigint DEFAULT 0 NOT NULL,
-    sms_balance bigint DEFAULT 0 NOT NULL,
-    vat_profile_id bigint,
-    suspended_pool text,
-    suspended_rate_limit text DEFAULT '256k/256k'::text NOT NULL,
-    suspended_session_timeout integer DEFAULT 300 NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    sms_segment_price_minor bigint DEFAULT 25 NOT NULL,
-    CONSTRAINT operators_credit_limit CHECK ((balance_minor >= (- credit_limit_minor))),
-    CONSTRAINT operators_credit_limit_minor_check CHECK ((credit_limit_minor >= 0)),
-    CONSTRAINT operators_currency_check CHECK ((currency ~ '^[A-Z]{3}$'::text)),
-    CONSTRAINT operators_kind_check CHECK ((kind = ANY (ARRAY['group_admin'::text, 'operator'::text, 'sub_operator'::text]))),
-    CONSTRAINT operators_logo_check CHECK ((octet_length(logo) <= 524288)),
-    CONSTRAINT operators_logo_content_type_check CHECK ((logo_content_type = ANY (ARRAY['image/png'::text, 'image/jpeg'::text, 'image/webp'::text]))),
-    CONSTRAINT operators_name_check CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 120))),
-    CONSTRAINT operators_root_has_no_parent CHECK (((kind = 'group_admin'::text) = (parent_id IS NULL))),
-    CONSTRAINT operators_sms_balance_check CHECK ((sms_balance >= 0)),
-    CONSTRAINT operators_sms_segment_price_minor_check CHECK ((sms_segment_price_minor >= 0)),
-    CONSTRAINT operators_status_check CHECK ((status = ANY (ARRAY['active'::text, 'disabled'::text]))),
-    CONSTRAINT operators_suspended_pool_check CHECK ((suspended_pool ~ '^[A-Za-z0-9_.-]{1,64}$'::text)),
-    CONSTRAINT operators_suspended_session_timeout_check CHECK (((suspended_session_timeout >= 30) AND (suspended_session_timeout <= 86400)))
-);
-
 ALTER TABLE public.operators ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME public.operators_id_seq
     START WITH 1
@@ -1086,50 +1160,6 @@ CREATE TABLE public.package_assignments (
     CONSTRAINT package_assignments_wholesale_price_minor_check CHECK ((wholesale_price_minor >= 0))
 );
 
-CREATE TABLE public.packages (
-    id bigint NOT NULL,
-    operator_id bigint NOT NULL,
-    name text NOT NULL,
-    download_kbps integer NOT NULL,
-    upload_kbps integer NOT NULL,
-    burst_download_kbps integer,
-    burst_upload_kbps integer,
-    burst_threshold_download_kbps integer,
-    burst_threshold_upload_kbps integer,
-    burst_time_seconds integer,
-    price_minor bigint NOT NULL,
-    validity_days integer DEFAULT 30 NOT NULL,
-    ip_pool text,
-    data_cap_bytes bigint,
-    throttled_download_kbps integer,
-    throttled_upload_kbps integer,
-    connection_types text[] DEFAULT '{pppoe,hotspot,static,other}'::text[] NOT NULL,
-    status text DEFAULT 'active'::text NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    cap_period text DEFAULT 'calendar_month'::text NOT NULL,
-    CONSTRAINT packages_burst_download_kbps_check CHECK ((burst_download_kbps > 0)),
-    CONSTRAINT packages_burst_threshold_download_kbps_check CHECK ((burst_threshold_download_kbps > 0)),
-    CONSTRAINT packages_burst_threshold_upload_kbps_check CHECK ((burst_threshold_upload_kbps > 0)),
-    CONSTRAINT packages_burst_time_seconds_check CHECK (((burst_time_seconds >= 1) AND (burst_time_seconds <= 3600))),
-    CONSTRAINT packages_burst_upload_kbps_check CHECK ((burst_upload_kbps > 0)),
-    CONSTRAINT packages_cap_period_check CHECK ((cap_period = ANY (ARRAY['calendar_month'::text, 'billing_cycle'::text]))),
-    CONSTRAINT packages_check CHECK (((data_cap_bytes IS NOT NULL) OR (throttled_download_kbps IS NULL))),
-    CONSTRAINT packages_check1 CHECK (((throttled_download_kbps IS NULL) = (throttled_upload_kbps IS NULL))),
-    CONSTRAINT packages_check2 CHECK (((burst_download_kbps IS NULL) = (burst_upload_kbps IS NULL))),
-    CONSTRAINT packages_connection_types_check CHECK (((connection_types <@ '{pppoe,hotspot,static,other}'::text[]) AND (cardinality(connection_types) > 0))),
-    CONSTRAINT packages_data_cap_bytes_check CHECK ((data_cap_bytes > 0)),
-    CONSTRAINT packages_download_kbps_check CHECK ((download_kbps > 0)),
-    CONSTRAINT packages_ip_pool_check CHECK ((ip_pool ~ '^[A-Za-z0-9_.-]{1,64}$'::text)),
-    CONSTRAINT packages_name_check CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 80))),
-    CONSTRAINT packages_price_minor_check CHECK ((price_minor >= 0)),
-    CONSTRAINT packages_status_check CHECK ((status = ANY (ARRAY['active'::text, 'retired'::text]))),
-    CONSTRAINT packages_throttled_download_kbps_check CHECK ((throttled_download_kbps > 0)),
-    CONSTRAINT packages_throttled_upload_kbps_check CHECK ((throttled_upload_kbps > 0)),
-    CONSTRAINT packages_upload_kbps_check CHECK ((upload_kbps > 0)),
-    CONSTRAINT packages_validity_days_check CHECK (((validity_days >= 1) AND (validity_days <= 3660)))
-);
-
 ALTER TABLE public.packages ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME public.packages_id_seq
     START WITH 1
@@ -1165,39 +1195,6 @@ ALTER TABLE public.payments ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     CACHE 1
 );
 
-CREATE TABLE public.radacct (
-    radacctid bigint NOT NULL,
-    acctsessionid text NOT NULL,
-    acctuniqueid text NOT NULL,
-    username text,
-    realm text,
-    nasipaddress inet NOT NULL,
-    nasportid text,
-    nasporttype text,
-    acctstarttime timestamp with time zone,
-    acctupdatetime timestamp with time zone,
-    acctstoptime timestamp with time zone,
-    acctinterval bigint,
-    acctsessiontime bigint,
-    acctauthentic text,
-    connectinfo_start text,
-    connectinfo_stop text,
-    acctinputoctets bigint,
-    acctoutputoctets bigint,
-    calledstationid text,
-    callingstationid text,
-    acctterminatecause text,
-    servicetype text,
-    framedprotocol text,
-    framedipaddress inet,
-    framedipv6address inet,
-    framedipv6prefix inet,
-    framedinterfaceid text,
-    delegatedipv6prefix inet,
-    class text,
-    heard_at timestamp with time zone
-);
-
 CREATE TABLE public.radacct_fold_state (
     only_row boolean DEFAULT true NOT NULL,
     worker_idle boolean DEFAULT false NOT NULL,
@@ -1221,59 +1218,6 @@ CREATE SEQUENCE public.radacct_radacctid_seq
     CACHE 1;
 
 ALTER SEQUENCE public.radacct_radacctid_seq OWNED BY public.radacct.radacctid;
-
-CREATE VIEW public.radius_policy AS
- SELECT c.username,
-    c.id AS customer_id,
-    c.operator_id,
-    c.radius_password AS password,
-    c.status,
-    c.expires_at,
-    (c.mac_address)::text AS mac_address,
-    host(c.static_ip) AS static_ip,
-    c.simultaneous_use,
-    p.download_kbps,
-    p.upload_kbps,
-    p.burst_download_kbps,
-    p.burst_upload_kbps,
-    p.burst_threshold_download_kbps,
-    p.burst_threshold_upload_kbps,
-    p.burst_time_seconds,
-    p.ip_pool,
-    p.data_cap_bytes,
-    p.throttled_download_kbps,
-    p.throttled_upload_kbps,
-    (COALESCE(u.bytes, (0)::numeric))::bigint AS usage_bytes,
-    g.suspended_pool,
-    g.suspended_rate_limit,
-    g.suspended_session_timeout,
-    w.window_start AS cap_window_start,
-    w.window_end AS cap_window_end
-   FROM ((((((public.customers c
-     JOIN public.packages p ON ((p.id = c.package_id)))
-     JOIN public.operators o ON ((o.id = c.operator_id)))
-     JOIN public.billing_profiles bp ON ((bp.id = c.billing_profile_id)))
-     LEFT JOIN LATERAL ( SELECT a.suspended_pool,
-            a.suspended_rate_limit,
-            a.suspended_session_timeout
-           FROM public.operators a
-          WHERE ((a.path OPERATOR(public.@>) o.path) AND (a.suspended_pool IS NOT NULL))
-          ORDER BY (public.nlevel(a.path)) DESC
-         LIMIT 1) g ON (true))
-     LEFT JOIN LATERAL ( SELECT radbill_cap_window.window_start,
-            radbill_cap_window.window_end
-           FROM public.radbill_cap_window(p.cap_period, o.timezone, bp.cycle_kind, (bp.billing_day)::integer, bp.validity_days, COALESCE(c.billing_anchor, ((c.created_at AT TIME ZONE o.timezone))::date), public.radbill_now()) radbill_cap_window(window_start, window_end)
-          WHERE (p.data_cap_bytes IS NOT NULL)) w ON (true))
-     LEFT JOIN LATERAL ( SELECT sum(
-                CASE
-                    WHEN ((r.acctstarttime >= w.window_start) AND (r.acctstoptime <= w.window_end)) THEN (r.octets)::numeric
-                    ELSE floor((((r.octets)::numeric * EXTRACT(epoch FROM (LEAST(r.acctstoptime, w.window_end) - GREATEST(r.acctstarttime, w.window_start)))) / NULLIF(EXTRACT(epoch FROM (r.acctstoptime - r.acctstarttime)), (0)::numeric)))
-                END) AS bytes
-           FROM ( SELECT (COALESCE(radacct.acctinputoctets, (0)::bigint) + COALESCE(radacct.acctoutputoctets, (0)::bigint)) AS octets,
-                    radacct.acctstarttime,
-                    radacct.acctstoptime
-                   FROM public.radacct
-                  WHERE ((radacct.username = c.username) AND (radacct.acctstoptime >= w.window_start) AND (radacct.acctstarttime < w.window_end))) r) u ON ((w.window_start IS NOT NULL)));
 
 CREATE TABLE public.radpostauth (
     id bigint NOT NULL,
@@ -1994,171 +1938,171 @@ CREATE POLICY system_rows ON public.audit_log TO radbill_app USING (((operator_i
 
 CREATE POLICY system_rows ON public.outbox TO radbill_app USING (((operator_id IS NULL) AND public.radbill_scope_is_system())) WITH CHECK ((operator_id IS NULL));
 
-CREATE POLICY tenant_delete ON public.accounts FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_delete ON public.accounts FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
 CREATE POLICY tenant_delete ON public.admin_sessions FOR DELETE TO radbill_app USING ((account_id IN ( SELECT a.id
    FROM public.accounts a
   WHERE (a.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)))));
 
-CREATE POLICY tenant_delete ON public.audit_log FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_delete ON public.audit_log FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_delete ON public.billing_profile_assignments FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_delete ON public.billing_profile_assignments FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_delete ON public.billing_profiles FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_delete ON public.billing_profiles FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_delete ON public.bills FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_delete ON public.bills FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_delete ON public.customers FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_delete ON public.customers FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
 CREATE POLICY tenant_delete ON public.import_batch_items FOR DELETE TO radbill_app USING ((batch_id IN ( SELECT b.id
    FROM public.import_batches b
   WHERE (b.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)))));
 
-CREATE POLICY tenant_delete ON public.import_batches FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_delete ON public.import_batches FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_delete ON public.ledger_accounts FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_delete ON public.ledger_accounts FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
 
 CREATE POLICY tenant_delete ON public.ledger_entries FOR DELETE TO radbill_app USING ((account_id IN ( SELECT a.id
    FROM public.ledger_accounts a
   WHERE (a.operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)))));
 
-CREATE POLICY tenant_delete ON public.nas FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_delete ON public.nas FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_delete ON public.outbox FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_delete ON public.outbox FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_delete ON public.package_assignments FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_delete ON public.package_assignments FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_delete ON public.packages FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_delete ON public.packages FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_delete ON public.payments FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_delete ON public.payments FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_delete ON public.sms_balance_entries FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_delete ON public.sms_balance_entries FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_delete ON public.sms_broadcasts FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_delete ON public.sms_broadcasts FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_delete ON public.sms_gateways FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_delete ON public.sms_gateways FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_delete ON public.sms_messages FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_delete ON public.sms_messages FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_delete ON public.sms_settings FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_delete ON public.sms_settings FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_delete ON public.sms_templates FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_delete ON public.sms_templates FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_delete ON public.vat_profiles FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_delete ON public.vat_profiles FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_delete ON public.zones FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_delete ON public.zones FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_insert ON public.accounts FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_insert ON public.accounts FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
 CREATE POLICY tenant_insert ON public.admin_sessions FOR INSERT TO radbill_app WITH CHECK ((account_id IN ( SELECT a.id
    FROM public.accounts a
   WHERE (a.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)))));
 
-CREATE POLICY tenant_insert ON public.audit_log FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_insert ON public.audit_log FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_insert ON public.billing_profile_assignments FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_insert ON public.billing_profile_assignments FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_insert ON public.billing_profiles FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_insert ON public.billing_profiles FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_insert ON public.bills FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_insert ON public.bills FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_insert ON public.customers FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_insert ON public.customers FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
 CREATE POLICY tenant_insert ON public.import_batch_items FOR INSERT TO radbill_app WITH CHECK ((batch_id IN ( SELECT b.id
    FROM public.import_batches b
   WHERE (b.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)))));
 
-CREATE POLICY tenant_insert ON public.import_batches FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_insert ON public.import_batches FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_insert ON public.ledger_accounts FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_insert ON public.ledger_accounts FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
 
 CREATE POLICY tenant_insert ON public.ledger_entries FOR INSERT TO radbill_app WITH CHECK ((account_id IN ( SELECT a.id
    FROM public.ledger_accounts a
   WHERE (a.operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)))));
 
-CREATE POLICY tenant_insert ON public.nas FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_insert ON public.nas FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_insert ON public.outbox FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_insert ON public.outbox FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_insert ON public.package_assignments FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_insert ON public.package_assignments FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_insert ON public.packages FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_insert ON public.packages FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_insert ON public.payments FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_insert ON public.payments FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_insert ON public.sms_balance_entries FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_insert ON public.sms_balance_entries FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_insert ON public.sms_broadcasts FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_insert ON public.sms_broadcasts FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_insert ON public.sms_gateways FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_insert ON public.sms_gateways FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_insert ON public.sms_messages FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_insert ON public.sms_messages FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_insert ON public.sms_settings FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_insert ON public.sms_settings FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_insert ON public.sms_templates FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_insert ON public.sms_templates FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_insert ON public.vat_profiles FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_insert ON public.vat_profiles FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_insert ON public.zones FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_insert ON public.zones FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
 CREATE POLICY tenant_line ON public.operators TO radbill_app USING (((path OPERATOR(public.<@) public.radbill_scope_path()) OR (path OPERATOR(public.@>) public.radbill_scope_path()))) WITH CHECK (((path OPERATOR(public.<@) public.radbill_scope_path()) OR (path OPERATOR(public.@>) public.radbill_scope_path())));
 
-CREATE POLICY tenant_read ON public.accounts FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_read ON public.accounts FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
 CREATE POLICY tenant_read ON public.admin_sessions FOR SELECT TO radbill_app USING ((account_id IN ( SELECT a.id
    FROM public.accounts a
   WHERE (a.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)))));
 
-CREATE POLICY tenant_read ON public.audit_log FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_read ON public.audit_log FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_read ON public.billing_profile_assignments FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_read ON public.billing_profile_assignments FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_read ON public.billing_profiles FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_read ON public.billing_profiles FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_read ON public.bills FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_read ON public.bills FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_read ON public.customers FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_read ON public.customers FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
 CREATE POLICY tenant_read ON public.import_batch_items FOR SELECT TO radbill_app USING ((batch_id IN ( SELECT b.id
    FROM public.import_batches b
   WHERE (b.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)))));
 
-CREATE POLICY tenant_read ON public.import_batches FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_read ON public.import_batches FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_read ON public.ledger_accounts FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_read ON public.ledger_accounts FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
 
 CREATE POLICY tenant_read ON public.ledger_entries FOR SELECT TO radbill_app USING ((account_id IN ( SELECT a.id
    FROM public.ledger_accounts a
   WHERE (a.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)))));
 
-CREATE POLICY tenant_read ON public.nas FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_read ON public.nas FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_read ON public.outbox FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_read ON public.outbox FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_read ON public.package_assignments FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_read ON public.package_assignments FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_read ON public.packages FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_read ON public.packages FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_read ON public.payments FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_read ON public.payments FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_read ON public.sms_balance_entries FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_read ON public.sms_balance_entries FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_read ON public.sms_broadcasts FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_read ON public.sms_broadcasts FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_read ON public.sms_gateways FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_read ON public.sms_gateways FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_read ON public.sms_messages FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_read ON public.sms_messages FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_read ON public.sms_settings FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_read ON public.sms_settings FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_read ON public.sms_templates FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_read ON public.sms_templates FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_read ON public.vat_profiles FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_read ON public.vat_profiles FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_read ON public.zones FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_read ON public.zones FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_update ON public.accounts FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_update ON public.accounts FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
 CREATE POLICY tenant_update ON public.admin_sessions FOR UPDATE TO radbill_app USING ((account_id IN ( SELECT a.id
    FROM public.accounts a
@@ -2166,15 +2110,15 @@ CREATE POLICY tenant_update ON public.admin_sessions FOR UPDATE TO radbill_app U
    FROM public.accounts a
   WHERE (a.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)))));
 
-CREATE POLICY tenant_update ON public.audit_log FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_update ON public.audit_log FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_update ON public.billing_profile_assignments FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_update ON public.billing_profile_assignments FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_update ON public.billing_profiles FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_update ON public.billing_profiles FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_update ON public.bills FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_update ON public.bills FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_update ON public.customers FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_update ON public.customers FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
 CREATE POLICY tenant_update ON public.import_batch_items FOR UPDATE TO radbill_app USING ((batch_id IN ( SELECT b.id
    FROM public.import_batches b
@@ -2182,9 +2126,9 @@ CREATE POLICY tenant_update ON public.import_batch_items FOR UPDATE TO radbill_a
    FROM public.import_batches b
   WHERE (b.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)))));
 
-CREATE POLICY tenant_update ON public.import_batches FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_update ON public.import_batches FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_update ON public.ledger_accounts FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_update ON public.ledger_accounts FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
 
 CREATE POLICY tenant_update ON public.ledger_entries FOR UPDATE TO radbill_app USING ((account_id IN ( SELECT a.id
    FROM public.ledger_accounts a
@@ -2192,31 +2136,31 @@ CREATE POLICY tenant_update ON public.ledger_entries FOR UPDATE TO radbill_app U
    FROM public.ledger_accounts a
   WHERE (a.operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)))));
 
-CREATE POLICY tenant_update ON public.nas FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_update ON public.nas FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_update ON public.outbox FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_update ON public.outbox FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_update ON public.package_assignments FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_update ON public.package_assignments FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_update ON public.packages FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_update ON public.packages FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_update ON public.payments FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_update ON public.payments FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_update ON public.sms_balance_entries FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_update ON public.sms_balance_entries FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_update ON public.sms_broadcasts FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_update ON public.sms_broadcasts FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_update ON public.sms_gateways FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_update ON public.sms_gateways FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_update ON public.sms_messages FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_update ON public.sms_messages FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_update ON public.sms_settings FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_update ON public.sms_settings FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_update ON public.sms_templates FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_update ON public.sms_templates FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_update ON public.vat_profiles FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_update ON public.vat_profiles FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
-CREATE POLICY tenant_update ON public.zones FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_update ON public.zones FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
 
 ALTER TABLE public.vat_profiles ENABLE ROW LEVEL SECURITY;
 

@@ -12,4 +12,5 @@ from admin.views import (  # noqa: F401
     routers,
     sections,
     sms,
+    troubleshoot,
 )

@@ -9,7 +9,7 @@ from admin.web import client_ip, redirect, render
 from radbill.billing.money import parse_amount
 from radbill.errors import ValidationError
 from radbill.policy import DISPLAY_STATES, Speeds
-from radbill.services import catalog, customer_records, customers, ledger
+from radbill.services import catalog, customer_records, customers, ledger, troubleshoot
 from radbill.validate import optional_id
 
 VIEW, EDIT = "customers.view", "customers.edit"
@@ -70,7 +70,9 @@ async def customer_profile(request: web.Request, scope):
         balance = await ledger.customer_balance(conn, scope, customer_id)
         entries = await ledger.customer_ledger(conn, scope, customer_id)
         options = await _options(conn, scope)
-    return render(request, "customer.html", balance=balance, ledger=entries[-50:][::-1], **data, **options)
+        trouble = await troubleshoot.panel(conn, scope, customer_id, request.app["config"].acct_interim_interval)
+    return render(request, "customer.html", balance=balance, ledger=entries[-50:][::-1], trouble=trouble, **data,
+                  **options)
 
 
 @route("GET", "/customers/{customer_id:\\d+}/edit", roles=ALL_ROLES, permission=EDIT)

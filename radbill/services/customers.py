@@ -197,3 +197,22 @@ async def customer_timeline(conn: asyncpg.Connection, scope: Scope, customer_id:
         "SELECT id, at, account_id, action, detail, ip FROM audit_log"
         " WHERE object_kind = 'customer' AND object_id = $1 ORDER BY at DESC, id DESC LIMIT $2",
         customer_id, limit)
+
+
+async def disconnect_session(conn: asyncpg.Connection, scope: Scope, customer_id: int, acct_unique_id: str,
+                             ip: str | None = None) -> int | None:
+    """Staff's "Disconnect now" for one open session: through the outbox like a suspension's disconnect (the
+    attempt and its result land on the customer's timeline). Returns the outbox id, None if already queued."""
+    async with conn.transaction():
+        customer = await get_customer(conn, scope, customer_id, lock="no key update")
+        session = next((s for s in await conn.fetch(OPEN_SESSIONS, customer["username"])
+                        if s["acctuniqueid"] == acct_unique_id), None)
+        if session is None:
+            raise ValidationError("That session has already ended: there is nothing to disconnect.",
+                                  {"acct_unique_id": "not an open session of this customer"})
+        queued = await _queue(conn, customer, "disconnect", session, "staff",
+                              f"disconnect:{acct_unique_id}:staff")
+        await audit.record(conn, scope, "customer.disconnect", "customer", customer_id,
+                           {"acct_session_id": session["acctsessionid"], "nas_ip": session["nas_ip"],
+                            "outbox_ids": [queued] if queued else []}, ip)
+        return queued

@@ -1,0 +1,149 @@
+""""Why can't this customer connect?": the live decision with its checks, the last login attempts, the open
+sessions and the usage against the cap, for one customer the caller's scope can see.
+
+The decision is the RADIUS module's own: the `radius_policy` row (through radbill_customer_policy, migration
+0024, which the admin role may call for a customer it can see) and the module's session view go through
+`diagnostics.decide_now`, the function `radbill explain` uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from radbill import clock
+from radbill.diagnostics import decide_now
+from radbill.policy import Decision, PolicyRow
+from radbill.policy.decide import MESSAGES
+from radbill.services.customers import get_customer
+from radbill.tenancy import Scope
+from radius_module.sessions import OPEN_SESSIONS_QUERY, sessions_from_rows
+
+ATTEMPTS = 20
+# radpostauth is keyed by username, not under row-level security: only read for a customer already fetched
+# through the scoped getter
+LOGIN_ATTEMPTS = """
+    SELECT a.authdate, a.reply, a.reason, host(a.nasipaddress) AS nas_ip, n.shortname AS nas_name,
+           a.callingstationid
+      FROM radpostauth a LEFT JOIN nas n ON n.nasname::inet = a.nasipaddress
+     WHERE a.username = $1 ORDER BY a.authdate DESC, a.id DESC LIMIT $2
+"""
+OPEN_SESSIONS_SHOWN = """
+    SELECT r.acctuniqueid, r.acctstarttime, host(r.nasipaddress) AS nas_ip, n.shortname AS nas_name,
+           host(r.framedipaddress) AS framed_ip, r.callingstationid,
+           coalesce(r.acctinputoctets, 0) AS up, coalesce(r.acctoutputoctets, 0) AS down
+      FROM radacct r LEFT JOIN nas n ON n.nasname::inet = r.nasipaddress
+     WHERE r.username = $1 AND r.acctstoptime IS NULL ORDER BY r.acctstarttime DESC NULLS LAST
+"""
+
+# radpostauth.reason codes (decide()'s, and FreeRADIUS's own refusals) as staff read them
+ATTEMPT_REASONS = {
+    "unknown_user": "username not registered (a typo on the router?)",
+    "disabled": "customer disabled",
+    "suspended": "customer suspended",
+    "expired": "package expired",
+    "mac_mismatch": "a different device than the one the login is locked to",
+    "simultaneous_use": "already online on another device",
+    "bad_credentials": "wrong password (check it under Login details and on the router)",
+    "bad_username": "the username has characters that are not allowed",
+    "error": "a temporary server problem",
+}
+
+
+@dataclass(frozen=True)
+class Line:
+    name: str  # the check's name, as `radbill explain` prints it
+    outcome: str  # pass | fail | skip | info
+    text: str
+
+
+async def panel(conn: asyncpg.Connection, scope: Scope, customer_id: int, acct_interim_interval: int) -> dict:
+    """Everything the panel shows; NotFound for a customer outside the scope."""
+    customer = await get_customer(conn, scope, customer_id)
+    username = customer["username"]
+    attempts = await conn.fetch(LOGIN_ATTEMPTS, username, ATTEMPTS)
+    record = await conn.fetchrow("SELECT * FROM radbill_customer_policy($1)", customer_id)
+    loaded = sessions_from_rows(await conn.fetch(OPEN_SESSIONS_QUERY + " AND username = $1", username))
+    # a MAC binding is checked against a device: the one that tried last is the one the customer calls about
+    device = next((a["callingstationid"] for a in attempts if a["callingstationid"]), None)
+    decision, row = decide_now(dict(record) if record else None, username, loaded, acct_interim_interval,
+                               clock.now(), device)
+    return {"decision": decision, "verdict": verdict(decision), "tz": customer["timezone"],
+            "lines": [line for c in decision.checks if (line := sentence(c.name, c.outcome, row, decision,
+                                                                         device, customer["timezone"]))],
+            "attempts": attempts, "open_sessions": await conn.fetch(OPEN_SESSIONS_SHOWN, username),
+            "usage": usage(row), "reasons": ATTEMPT_REASONS}
+
+
+def verdict(decision: Decision) -> str:
+    if decision.accept and decision.reason == "ok":
+        return "A login now would be accepted at the package speed."
+    if decision.accept:
+        return f"A login now would be let into the walled garden only (slow, pay page): {MESSAGES[decision.reason]}"
+    return f"A login now would be refused. The customer's router shows: “{decision.message}”"
+
+
+def usage(row: PolicyRow | None) -> dict | None:
+    """Usage this cap window against the cap (None: no cap)."""
+    if row is None or row.data_cap_bytes is None:
+        return None
+    used, cap = row.usage_bytes, row.data_cap_bytes
+    return {"used": used, "cap": cap, "percent": min(100, round(100 * used / cap)) if cap else 100,
+            "since": row.usage_since, "resets_at": row.usage_resets_at, "over": used >= cap}
+
+
+def _local(value: datetime | None, tz: str) -> str:
+    return value.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M") if value else "never"
+
+
+def sentence(name: str, outcome: str, row: PolicyRow | None, decision: Decision, device: str | None,
+             tz: str) -> Line | None:
+    """One check as a sentence that says what was found and, when it failed, what to do."""
+    texts = {
+        ("known_user", "pass"): "RADIUS knows this username.",
+        ("known_user", "fail"): "RADIUS does not know this username: the customer's operator or package may be "
+                                "switched off. Ask your operator to check the account.",
+        ("status", "fail"): "The customer is disabled, so every login is refused. Activate the customer if they "
+                            "should be online again.",
+        ("mac_binding", "skip"): "The login is not locked to a device.",
+        ("suspended", "pass"): "The customer is not suspended.",
+        ("suspended", "fail"): "The customer is suspended. Collect the payment or activate the customer to "
+                               "reconnect them.",
+        ("simultaneous_use", "skip"): "Any number of devices may be online at once.",
+        ("walled_garden", "info"): "The router puts the login in the walled garden so the customer sees the pay page.",
+    }
+    if (name, outcome) in texts:
+        return Line(name, outcome, texts[(name, outcome)])
+    if row is None:
+        return None
+    if name == "mac_binding":
+        seen = f"the last login attempt came from {device}" if device else "no login attempt has been seen yet"
+        if outcome == "pass":
+            return Line(name, outcome, f"The login is locked to device {row.mac_address}, and {seen}.")
+        return Line(name, outcome, f"The login is locked to device {row.mac_address}, but {seen}. If the customer "
+                             "changed their router, edit the MAC binding.")
+    if name == "expired":
+        when = _local(row.expires_at, tz)
+        if outcome == "pass":
+            return Line(name, outcome, f"The package is paid up to {when}." if row.expires_at
+                        else "The package does not expire.")
+        return Line(name, outcome, f"The package expired at {when}. Collect a payment to renew it.")
+    if name == "simultaneous_use":
+        limit = row.simultaneous_use
+        text = f"Devices online: {_open_count(decision)} of {limit} allowed."
+        if outcome == "fail":
+            text += " Another login is refused: disconnect the old session below, then ask the customer to log in again."
+        return Line(name, outcome, text)
+    if name == "data_cap":
+        if outcome == "fail":
+            return Line(name, outcome, "The data cap for this period is used up, so the speed is reduced until "
+                                 f"{_local(row.usage_resets_at, tz)}.")
+        return Line(name, outcome, "The data cap for this period is not used up yet.")
+    return None  # e.g. the reply attributes: for `radbill explain`, not for staff
+
+
+def _open_count(decision: Decision) -> str:
+    check = next((c for c in decision.checks if c.name == "simultaneous_use"), None)
+    return check.observed.split(" ", 1)[0] if check else "?"
