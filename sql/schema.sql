@@ -202,6 +202,20 @@ CREATE FUNCTION public.radbill_cap_window(cap_period text, tz text, cycle_kind t
                         ELSE b.v0 + validity_days END AS e) w
 $$;
 
+CREATE FUNCTION public.radbill_customer_matches(pattern text) RETURNS bigint[]
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    -- MATERIALIZED: the trigram index is searched once. (A SQL function's plan cannot see the pattern; left to
+    -- itself Postgres repeats the index search once per operator in scope.)
+    WITH matching AS MATERIALIZED (
+        SELECT c.id, c.operator_id FROM customers c
+         WHERE (c.name || ' ' || c.username || ' ' || coalesce(c.mobile, '')) ILIKE pattern)
+    SELECT coalesce(array_agg(m.id), '{}')
+      FROM matching m JOIN operators o ON o.id = m.operator_id
+     WHERE o.path <@ radbill_scope_path()
+$$;
+
 CREATE FUNCTION public.radbill_now() RETURNS timestamp with time zone
     LANGUAGE sql STABLE
     AS $$
@@ -709,9 +723,27 @@ CREATE FUNCTION public.radbill_outbox_destination(p_kind text, p_payload jsonb) 
     END
 $$;
 
+CREATE FUNCTION public.radbill_owner_test(owner_column text, reach text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $_$
+    SELECT format('(((SELECT radbill_scope_whole()) AND %1$I IS NOT NULL)'
+                  ' OR %1$I = ANY ((SELECT radbill_scope_operator_ids(%2$L))::bigint[]))', owner_column, reach)
+$_$;
+
 CREATE FUNCTION public.radbill_scope_is_system() RETURNS boolean
     LANGUAGE sql STABLE
     AS $$ SELECT current_setting('radbill.scope_path', true) = '*' $$;
+
+CREATE FUNCTION public.radbill_scope_operator_ids(reach text) RETURNS bigint[]
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    scope ltree := radbill_scope_path();
+BEGIN
+    RETURN (SELECT coalesce(array_agg(o.id), '{}') FROM operators o
+             WHERE o.path <@ scope OR (reach = 'lineage' AND o.path @> scope));
+END $$;
 
 CREATE FUNCTION public.radbill_scope_operators(reach text) RETURNS SETOF bigint
     LANGUAGE sql STABLE
@@ -728,6 +760,19 @@ CREATE FUNCTION public.radbill_scope_path() RETURNS public.ltree
                 ELSE s::ltree END
       FROM current_setting('radbill.scope_path', true) AS s
 $$;
+
+CREATE FUNCTION public.radbill_scope_whole() RETURNS boolean
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    scope ltree := radbill_scope_path();
+BEGIN
+    RETURN scope IS NOT NULL
+       AND (nlevel(scope) = 0
+            OR (nlevel(scope) = 1 AND NOT EXISTS (SELECT 1 FROM operators o
+                                                   WHERE o.parent_id IS NULL AND o.path <> scope)));
+END $$;
 
 CREATE FUNCTION public.radbill_sellable(item_kind text, item_id bigint, seller bigint) RETURNS boolean
     LANGUAGE sql STABLE
@@ -762,6 +807,27 @@ CREATE FUNCTION public.radbill_taken(what text, value text, except_id bigint DEF
             exists(SELECT 1 FROM accounts WHERE lower(username) = lower(value) AND id IS DISTINCT FROM except_id)
     END
 $$;
+
+CREATE FUNCTION public.radbill_tenant_policies(tbl regclass, owner_column text, read_reach text, write_reach text) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    r text := radbill_owner_test(owner_column, read_reach);
+    w text := radbill_owner_test(owner_column, write_reach);
+BEGIN
+    IF read_reach NOT IN ('subtree', 'lineage') OR write_reach NOT IN ('subtree', 'lineage') THEN
+        RAISE EXCEPTION 'reach is subtree or lineage, got % / %', read_reach, write_reach;
+    END IF;
+    EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', tbl);
+    EXECUTE format('DROP POLICY IF EXISTS tenant_read ON %s', tbl);
+    EXECUTE format('DROP POLICY IF EXISTS tenant_insert ON %s', tbl);
+    EXECUTE format('DROP POLICY IF EXISTS tenant_update ON %s', tbl);
+    EXECUTE format('DROP POLICY IF EXISTS tenant_delete ON %s', tbl);
+    EXECUTE format('CREATE POLICY tenant_read ON %s FOR SELECT TO radbill_app USING (%s)', tbl, r);
+    EXECUTE format('CREATE POLICY tenant_insert ON %s FOR INSERT TO radbill_app WITH CHECK (%s)', tbl, w);
+    EXECUTE format('CREATE POLICY tenant_update ON %s FOR UPDATE TO radbill_app USING (%s) WITH CHECK (%s)', tbl, w, w);
+    EXECUTE format('CREATE POLICY tenant_delete ON %s FOR DELETE TO radbill_app USING (%s)', tbl, w);
+END $$;
 
 CREATE FUNCTION public.radbill_tenant_table(tbl regclass, owner_test text, read_reach text, write_reach text) RETURNS void
     LANGUAGE plpgsql
@@ -1938,171 +2004,171 @@ CREATE POLICY system_rows ON public.audit_log TO radbill_app USING (((operator_i
 
 CREATE POLICY system_rows ON public.outbox TO radbill_app USING (((operator_id IS NULL) AND public.radbill_scope_is_system())) WITH CHECK ((operator_id IS NULL));
 
-CREATE POLICY tenant_delete ON public.accounts FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_delete ON public.accounts FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_delete ON public.admin_sessions FOR DELETE TO radbill_app USING ((account_id IN ( SELECT a.id
    FROM public.accounts a
   WHERE (a.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)))));
 
-CREATE POLICY tenant_delete ON public.audit_log FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_delete ON public.audit_log FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_delete ON public.billing_profile_assignments FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_delete ON public.billing_profile_assignments FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_delete ON public.billing_profiles FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_delete ON public.billing_profiles FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_delete ON public.bills FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_delete ON public.bills FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_delete ON public.customers FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_delete ON public.customers FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_delete ON public.import_batch_items FOR DELETE TO radbill_app USING ((batch_id IN ( SELECT b.id
    FROM public.import_batches b
   WHERE (b.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)))));
 
-CREATE POLICY tenant_delete ON public.import_batches FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_delete ON public.import_batches FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_delete ON public.ledger_accounts FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_delete ON public.ledger_accounts FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_delete ON public.ledger_entries FOR DELETE TO radbill_app USING ((account_id IN ( SELECT a.id
    FROM public.ledger_accounts a
   WHERE (a.operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)))));
 
-CREATE POLICY tenant_delete ON public.nas FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_delete ON public.nas FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_delete ON public.outbox FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_delete ON public.outbox FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_delete ON public.package_assignments FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_delete ON public.package_assignments FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_delete ON public.packages FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_delete ON public.packages FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_delete ON public.payments FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_delete ON public.payments FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_delete ON public.sms_balance_entries FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_delete ON public.sms_balance_entries FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_delete ON public.sms_broadcasts FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_delete ON public.sms_broadcasts FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_delete ON public.sms_gateways FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_delete ON public.sms_gateways FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_delete ON public.sms_messages FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_delete ON public.sms_messages FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_delete ON public.sms_settings FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_delete ON public.sms_settings FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_delete ON public.sms_templates FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_delete ON public.sms_templates FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_delete ON public.vat_profiles FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_delete ON public.vat_profiles FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_delete ON public.zones FOR DELETE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_delete ON public.zones FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_insert ON public.accounts FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_insert ON public.accounts FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_insert ON public.admin_sessions FOR INSERT TO radbill_app WITH CHECK ((account_id IN ( SELECT a.id
    FROM public.accounts a
   WHERE (a.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)))));
 
-CREATE POLICY tenant_insert ON public.audit_log FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_insert ON public.audit_log FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_insert ON public.billing_profile_assignments FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_insert ON public.billing_profile_assignments FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_insert ON public.billing_profiles FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_insert ON public.billing_profiles FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_insert ON public.bills FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_insert ON public.bills FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_insert ON public.customers FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_insert ON public.customers FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_insert ON public.import_batch_items FOR INSERT TO radbill_app WITH CHECK ((batch_id IN ( SELECT b.id
    FROM public.import_batches b
   WHERE (b.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)))));
 
-CREATE POLICY tenant_insert ON public.import_batches FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_insert ON public.import_batches FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_insert ON public.ledger_accounts FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_insert ON public.ledger_accounts FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_insert ON public.ledger_entries FOR INSERT TO radbill_app WITH CHECK ((account_id IN ( SELECT a.id
    FROM public.ledger_accounts a
   WHERE (a.operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)))));
 
-CREATE POLICY tenant_insert ON public.nas FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_insert ON public.nas FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_insert ON public.outbox FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_insert ON public.outbox FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_insert ON public.package_assignments FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_insert ON public.package_assignments FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_insert ON public.packages FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_insert ON public.packages FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_insert ON public.payments FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_insert ON public.payments FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_insert ON public.sms_balance_entries FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_insert ON public.sms_balance_entries FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_insert ON public.sms_broadcasts FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_insert ON public.sms_broadcasts FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_insert ON public.sms_gateways FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_insert ON public.sms_gateways FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_insert ON public.sms_messages FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_insert ON public.sms_messages FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_insert ON public.sms_settings FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_insert ON public.sms_settings FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_insert ON public.sms_templates FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_insert ON public.sms_templates FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_insert ON public.vat_profiles FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_insert ON public.vat_profiles FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_insert ON public.zones FOR INSERT TO radbill_app WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_insert ON public.zones FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_line ON public.operators TO radbill_app USING (((path OPERATOR(public.<@) public.radbill_scope_path()) OR (path OPERATOR(public.@>) public.radbill_scope_path()))) WITH CHECK (((path OPERATOR(public.<@) public.radbill_scope_path()) OR (path OPERATOR(public.@>) public.radbill_scope_path())));
 
-CREATE POLICY tenant_read ON public.accounts FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_read ON public.accounts FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_read ON public.admin_sessions FOR SELECT TO radbill_app USING ((account_id IN ( SELECT a.id
    FROM public.accounts a
   WHERE (a.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)))));
 
-CREATE POLICY tenant_read ON public.audit_log FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_read ON public.audit_log FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_read ON public.billing_profile_assignments FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_read ON public.billing_profile_assignments FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_read ON public.billing_profiles FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_read ON public.billing_profiles FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_read ON public.bills FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_read ON public.bills FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_read ON public.customers FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_read ON public.customers FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_read ON public.import_batch_items FOR SELECT TO radbill_app USING ((batch_id IN ( SELECT b.id
    FROM public.import_batches b
   WHERE (b.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)))));
 
-CREATE POLICY tenant_read ON public.import_batches FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_read ON public.import_batches FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_read ON public.ledger_accounts FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_read ON public.ledger_accounts FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_read ON public.ledger_entries FOR SELECT TO radbill_app USING ((account_id IN ( SELECT a.id
    FROM public.ledger_accounts a
   WHERE (a.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)))));
 
-CREATE POLICY tenant_read ON public.nas FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_read ON public.nas FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_read ON public.outbox FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_read ON public.outbox FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_read ON public.package_assignments FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_read ON public.package_assignments FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_read ON public.packages FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_read ON public.packages FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_read ON public.payments FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_read ON public.payments FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_read ON public.sms_balance_entries FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_read ON public.sms_balance_entries FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_read ON public.sms_broadcasts FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_read ON public.sms_broadcasts FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_read ON public.sms_gateways FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_read ON public.sms_gateways FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_read ON public.sms_messages FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_read ON public.sms_messages FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_read ON public.sms_settings FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_read ON public.sms_settings FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_read ON public.sms_templates FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_read ON public.sms_templates FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_read ON public.vat_profiles FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_read ON public.vat_profiles FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_read ON public.zones FOR SELECT TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_read ON public.zones FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_update ON public.accounts FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_update ON public.accounts FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_update ON public.admin_sessions FOR UPDATE TO radbill_app USING ((account_id IN ( SELECT a.id
    FROM public.accounts a
@@ -2110,15 +2176,15 @@ CREATE POLICY tenant_update ON public.admin_sessions FOR UPDATE TO radbill_app U
    FROM public.accounts a
   WHERE (a.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)))));
 
-CREATE POLICY tenant_update ON public.audit_log FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_update ON public.audit_log FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_update ON public.billing_profile_assignments FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_update ON public.billing_profile_assignments FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_update ON public.billing_profiles FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_update ON public.billing_profiles FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_update ON public.bills FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_update ON public.bills FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_update ON public.customers FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_update ON public.customers FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_update ON public.import_batch_items FOR UPDATE TO radbill_app USING ((batch_id IN ( SELECT b.id
    FROM public.import_batches b
@@ -2126,9 +2192,9 @@ CREATE POLICY tenant_update ON public.import_batch_items FOR UPDATE TO radbill_a
    FROM public.import_batches b
   WHERE (b.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)))));
 
-CREATE POLICY tenant_update ON public.import_batches FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_update ON public.import_batches FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_update ON public.ledger_accounts FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_update ON public.ledger_accounts FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_update ON public.ledger_entries FOR UPDATE TO radbill_app USING ((account_id IN ( SELECT a.id
    FROM public.ledger_accounts a
@@ -2136,31 +2202,31 @@ CREATE POLICY tenant_update ON public.ledger_entries FOR UPDATE TO radbill_app U
    FROM public.ledger_accounts a
   WHERE (a.operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)))));
 
-CREATE POLICY tenant_update ON public.nas FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_update ON public.nas FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_update ON public.outbox FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_update ON public.outbox FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_update ON public.package_assignments FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_update ON public.package_assignments FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_update ON public.packages FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_update ON public.packages FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_update ON public.payments FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_update ON public.payments FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_update ON public.sms_balance_entries FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('lineage'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_update ON public.sms_balance_entries FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_update ON public.sms_broadcasts FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_update ON public.sms_broadcasts FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_update ON public.sms_gateways FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_update ON public.sms_gateways FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_update ON public.sms_messages FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_update ON public.sms_messages FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_update ON public.sms_settings FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_update ON public.sms_settings FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_update ON public.sms_templates FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_update ON public.sms_templates FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_update ON public.vat_profiles FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_update ON public.vat_profiles FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_update ON public.zones FOR UPDATE TO radbill_app USING ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))) WITH CHECK ((operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)));
+CREATE POLICY tenant_update ON public.zones FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 ALTER TABLE public.vat_profiles ENABLE ROW LEVEL SECURITY;
 
