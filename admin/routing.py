@@ -12,9 +12,6 @@ ALL_ROLES = frozenset({"group_admin", "operator", "sub_operator", "manager"})
 OPERATORS = frozenset({"group_admin", "operator", "manager"})  # managers also need the route's permission
 ADMINS = frozenset({"group_admin", "operator"})
 
-# What a sub-operator may not open: the 403 page lists these and says who to ask.
-OPERATOR_ONLY_SECTIONS = ("Packages and billing-profile editing", "Routers (NAS)", "IP pools", "SMS gateways",
-                          "VAT", "API clients", "System settings", "Logs")
 
 
 @dataclass(frozen=True)
@@ -26,6 +23,8 @@ class Access:
     stages: frozenset[str] = frozenset({"full"})  # login stages that may use it (totp, change_password, full)
     # server-to-server (an SMS provider's delivery report): no session, no CSRF; the handler authenticates
     machine: bool = False
+    # a capability the operator menu promises but radbill does not have yet: a page saying so, never a bare 404
+    planned: bool = False
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,7 @@ REGISTRY: list[Route] = []
 
 def route(method: str, path: str, *, roles: frozenset[str] | None = None, permission: str | None = None,
           section: str | None = None, public: bool = False, stages: tuple[str, ...] = ("full",),
-          name: str | None = None, machine: bool = False):
+          name: str | None = None, machine: bool = False, planned: bool = False):
     """Declare a handler `async def h(request, scope)`; the scope is None only on public routes."""
     if machine and roles:
         raise ValueError(f"{method} {path}: a machine route has no roles (its handler authenticates the caller)")
@@ -51,7 +50,8 @@ def route(method: str, path: str, *, roles: frozenset[str] | None = None, permis
         raise ValueError(f"{method} {path}: a route must declare its roles (or be public)")
 
     def decorator(func: Callable[..., Awaitable[web.StreamResponse]]):
-        access = Access(frozenset(roles or ()), permission, section, public, frozenset(stages), machine)
+        access = Access(frozenset(roles or ()), permission, section, public, frozenset(stages), machine,
+                        planned)
 
         @functools.wraps(func)
         async def handler(request: web.Request) -> web.StreamResponse:
@@ -62,6 +62,16 @@ def route(method: str, path: str, *, roles: frozenset[str] | None = None, permis
         return func
 
     return decorator
+
+
+def operator_only_sections() -> list[str]:
+    """What a sub-operator may not open, read from the routes themselves so the 403 page names only sections
+    that exist (a planned capability is not listed until it is built)."""
+    seen: dict[str, None] = {}
+    for r in REGISTRY:
+        if r.access.section and not r.access.planned and not r.access.public and "sub_operator" not in r.access.roles:
+            seen.setdefault(r.access.section, None)
+    return list(seen)
 
 
 def access_of(request: web.Request) -> Access | None:

@@ -14,7 +14,7 @@ import asyncpg
 import jinja2
 from aiohttp import web
 
-from admin.routing import OPERATOR_ONLY_SECTIONS, access_of
+from admin.routing import access_of, operator_only_sections
 from radbill.db.pool import SYSTEM, scoped
 from radbill.errors import (
     NotFound,
@@ -288,6 +288,6 @@ def forbidden(request: web.Request, access) -> web.Response:
     session = request["session"]
     if session.role == "sub_operator":
         return render(request, "forbidden.html", status=403, section=access.section,
-                      sections=OPERATOR_ONLY_SECTIONS)
+                      sections=operator_only_sections())
     return render(request, "error.html", status=403, title="Not allowed",
                   message="Your login does not include this page. Ask the operator who manages your account.")

@@ -129,7 +129,20 @@ async def package_preview(request: web.Request, scope):
         options = await _options(conn, scope)
     chosen = next((p for p in options["packages"] if p["id"] == _int(request.query.get("package_id"))), None)
     rate = Speeds(chosen["download_kbps"], chosen["upload_kbps"]).rate_limit() if chosen else None
-    return render(request, "customer_package.html", chosen=chosen, rate=rate, **data, **options)
+    others = [p for p in options["packages"] if p["id"] != data["customer"]["package_id"]]
+    return render(request, "customer_package.html", chosen=chosen, rate=rate, others=others,
+                  no_other_package=_no_other_package(scope), **data, **options)
+
+
+def _no_other_package(scope) -> str:
+    """What to do when there is no other package to change to: whom to ask depends on who may add or assign one."""
+    if scope.role == "sub_operator":
+        return ("No other package is assigned to you. Ask your parent operator to assign another package to you, "
+                "then come back to this page.")
+    if scope.can("packages.manage"):
+        return "There is no other active package. Add one under Packages, then come back to this page."
+    return ("There is no other active package. Ask the operator who manages your account to add one, "
+            "then come back to this page.")
 
 
 @route("POST", "/customers/{customer_id:\\d+}/package", roles=ALL_ROLES, permission=EDIT)
