@@ -71,10 +71,19 @@ async def load(conn: asyncpg.Connection, scope: Scope, now: datetime, timezone: 
                      int(outstanding["amount"]), list(recent), daily)
 
 
-def chart_bars(daily: list[tuple[date, int]], width: int = 300, height: int = 80) -> list[dict]:
-    """Bar geometry for a small server-rendered SVG (no JavaScript)."""
+CHART_WIDTH = 340  # viewBox units; the SVG scales to the card, so ~1 unit per CSS px on a 390 px phone
+CHART_ROW = 18
+CHART_BARS_FROM = 50  # the day label's column
+CHART_VALUES_FROM = 236  # the amount's column (right-aligned at CHART_WIDTH)
+
+
+def chart_bars(daily: list[tuple[date, int]]) -> dict:
+    """A horizontal bar per day for a small server-rendered SVG (no JavaScript): the day and the amount are
+    written as text beside each bar, so they read on a phone, where nothing can be hovered."""
     peak = max((v for _, v in daily), default=0) or 1
-    bar = width / max(len(daily), 1)
-    return [{"x": round(i * bar, 2), "w": round(bar * 0.8, 2), "h": round(v / peak * (height - 4), 2),
-             "y": round(height - v / peak * (height - 4), 2), "day": d, "value": v}
+    room = CHART_VALUES_FROM - CHART_BARS_FROM - 6
+    rows = [{"y": i * CHART_ROW, "text_y": i * CHART_ROW + CHART_ROW - 5, "x": CHART_BARS_FROM,
+             "w": round(v / peak * room, 2), "h": CHART_ROW - 4, "day": d, "value": v}
             for i, (d, v) in enumerate(daily)]
+    return {"rows": rows, "width": CHART_WIDTH, "height": max(len(rows), 1) * CHART_ROW,
+            "axis_x": CHART_BARS_FROM - 2}

@@ -33,6 +33,7 @@ def test_two_factor_login_dashboard_and_password_change(admin_server, browser, a
     page.wait_for_selector("h1:has-text('Dashboard')")
     assert page.locator(".tile").count() >= 9
     assert page.locator("svg.chart rect").count() == 30
+    assert page.locator("svg.chart text.value").count() == 30
     page.screenshot(path=str(artifacts / "dashboard.png"), full_page=True)
 
     page.goto(f"{base}/password/change")
