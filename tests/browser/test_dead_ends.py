@@ -1,0 +1,32 @@
+"""No dead ends, on a phone in real Chromium: an operator-menu URL radbill lacks answers a page that says what to
+do (ask the parent operator / not available yet), and an empty package change says whom to ask."""
+
+from tests.admin.conftest import PASSWORD
+from tests.browser.test_admin import login
+
+
+def test_sub_operator_and_operator_meet_pages_not_dead_ends(admin_server, browser, artifacts):
+    base, tree = admin_server
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = phone.new_page()
+    login(page, base, "suba1", PASSWORD)
+    page.wait_for_selector("h1:has-text('Dashboard')")
+    response = page.goto(f"{base}/whatsapp")
+    assert response.status == 403
+    assert page.locator("h1").inner_text() == "Ask your parent operator"
+    assert page.locator("li", has_text="IP pools").count() == 1
+    assert page.locator("li", has_text="API clients").count() == 0  # lists only sections that exist
+    page.screenshot(path=str(artifacts / "ask-parent-whatsapp-390.png"), full_page=True)
+
+    page.goto(f"{base}/customers/{tree.customers['a1']['id']}/package")
+    assert page.locator("select[name=package_id]").count() == 0
+    assert page.get_by_text("Ask your parent operator to assign another package to you").is_visible()
+    page.screenshot(path=str(artifacts / "package-none-390.png"), full_page=True)
+    page.click("button:has-text('Log out')")
+
+    login(page, base, "opa", PASSWORD)
+    page.wait_for_selector("h1:has-text('Dashboard')")
+    response = page.goto(f"{base}/api-clients")
+    assert response.status == 404
+    assert page.locator("h1").inner_text() == "API clients is not available yet"
+    phone.close()
