@@ -30,7 +30,7 @@ SEARCH_SQL = """
            p.name AS package, z.name AS zone, o.name AS operator_name, {online} AS online
       FROM customers c JOIN operators o ON o.id = c.operator_id JOIN packages p ON p.id = c.package_id
       LEFT JOIN zones z ON z.id = c.zone_id
-     WHERE {where} ORDER BY c.id DESC LIMIT {limit} OFFSET {offset}
+     WHERE {where} ORDER BY {rank}c.id DESC LIMIT {limit} OFFSET {offset}
 """
 
 
@@ -155,11 +155,13 @@ async def search(conn: asyncpg.Connection, scope: Scope, query: str = "", status
                  connection_type: str | None = None, package_id: int | None = None,
                  billing_profile_id: int | None = None, zone_id: int | None = None, page: int = 1,
                  online: bool = False, now: datetime | None = None) -> tuple[list[asyncpg.Record], bool]:
-    """One page of customers in scope, newest first, with display state and online flag; `status` is a display
-    state (so "expired" and "active" exclude each other); returns (rows, has_more)."""
+    """One page of customers in scope, exact matches first (ScopedWhere.customer_rank), then newest first, with
+    display state and online flag; `status` is a display state (so "expired" and "active" exclude each other);
+    returns (rows, has_more)."""
     where = ScopedWhere(scope, "c.operator_id", await subtree_operator_ids(conn, scope))
     arg = where.arg
     where.customer(query)
+    rank = where.customer_rank(query)
     now_ref = arg(now or clock.now())
     if status in DISPLAY_STATES:
         where.add(state_condition(status, now_ref))
@@ -173,7 +175,7 @@ async def search(conn: asyncpg.Connection, scope: Scope, query: str = "", status
             where.add(f"c.{column} = {arg(value)}")
     offset = (max(page, 1) - 1) * PAGE_SIZE
     # the conditions are fixed fragments with numbered parameters; no typed text reaches the SQL
-    query_sql = SEARCH_SQL.format(state=display_state_sql(now_ref), online=ONLINE_SQL, where=where.sql,
+    query_sql = SEARCH_SQL.format(state=display_state_sql(now_ref), online=ONLINE_SQL, where=where.sql, rank=rank,
                                   limit=PAGE_SIZE + 1, offset=int(offset))
     rows = await conn.fetch(query_sql, *where.args)
     return list(rows[:PAGE_SIZE]), len(rows) > PAGE_SIZE

@@ -166,3 +166,21 @@ async def test_edit_records_old_and_new_values(make_client, catalog, fresh_db_ur
     assert '"name": ["Rahim Uddin", "Rahim U."]' in detail
     assert '"mobile": ["+8801712345678", "+8801812345678"]' in detail
     assert "newpass123" not in detail
+
+
+async def test_search_lists_the_exact_id_then_exact_username_then_prefix_then_the_rest(make_client, catalog,
+                                                                                          fresh_db_url, tree):
+    """Typing 706 finds customer 706 first, not 2706: then username "706", then "706x...", then the others."""
+    conn = await asyncpg.connect(fresh_db_url)
+    try:
+        for customer_id, username in ((706, "r-706"), (1706, "706"), (1707, "706x"), (2706, "r-2706")):
+            await conn.execute("SELECT setval(pg_get_serial_sequence('customers', 'id'), $1)", customer_id - 1)
+            await f.customer(conn, tree.ops["sub_a1"]["id"], catalog["pkg"]["id"], catalog["profile"]["id"],
+                             username=username, name=f"Person {customer_id}", mobile=None)
+    finally:
+        await conn.close()
+    c = await make_client("suba1")
+    page = await (await c.get("/customers?q=706")).text()
+    positions = [page.find(f"<small>{username}</small>") for username in ("r-706", "706", "706x", "r-2706")]
+    assert -1 not in positions, positions
+    assert positions == sorted(positions), positions
