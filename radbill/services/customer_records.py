@@ -25,12 +25,17 @@ from radbill.tenancy import Scope
 PAGE_SIZE = 50
 # an open accounting session: radacct_open_user (username WHERE acctstoptime IS NULL) answers it per customer
 ONLINE_SQL = "EXISTS (SELECT 1 FROM radacct r WHERE r.username = c.username AND r.acctstoptime IS NULL)"
+# The page's ids are chosen first (by rank, then newest): sorting every match by rank must not also compute the
+# display columns (the online EXISTS above all) for every match, only for the page.
 SEARCH_SQL = """
+    WITH page AS MATERIALIZED (
+        SELECT c.id, {rank} AS rank FROM customers c
+         WHERE {where} ORDER BY 2, c.id DESC LIMIT {limit} OFFSET {offset})
     SELECT c.id, c.username, c.name, c.mobile, c.status, {state} AS state, c.connection_type, c.expires_at,
            p.name AS package, z.name AS zone, o.name AS operator_name, {online} AS online
-      FROM customers c JOIN operators o ON o.id = c.operator_id JOIN packages p ON p.id = c.package_id
-      LEFT JOIN zones z ON z.id = c.zone_id
-     WHERE {where} ORDER BY {rank}c.id DESC LIMIT {limit} OFFSET {offset}
+      FROM page JOIN customers c ON c.id = page.id JOIN operators o ON o.id = c.operator_id
+      JOIN packages p ON p.id = c.package_id LEFT JOIN zones z ON z.id = c.zone_id
+     ORDER BY page.rank, c.id DESC
 """
 
 
