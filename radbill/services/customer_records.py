@@ -21,6 +21,7 @@ from radbill.services import audit
 from radbill.services.customers import get_customer, sellable_package
 from radbill.services.filters import ScopedWhere, subtree_operator_ids
 from radbill.tenancy import Scope
+from radbill.timeline import sentences
 
 PAGE_SIZE = 50
 # an open accounting session: radacct_open_user (username WHERE acctstoptime IS NULL) answers it per customer
@@ -217,4 +218,4 @@ async def detail(conn: asyncpg.Connection, scope: Scope, customer_id: int, now: 
         "  LEFT JOIN accounts a ON a.id = l.account_id"
         " WHERE l.object_kind = 'customer' AND l.object_id = $1 ORDER BY l.id DESC LIMIT 100", customer_id)
     return {"customer": customer, "sessions": sessions, "recent_sessions": recent_sessions, "bills": bills,
-            "payments": payments, "timeline": timeline}
+            "payments": payments, "timeline": sentences(timeline, customer["timezone"], customer["currency"])}

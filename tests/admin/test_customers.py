@@ -184,3 +184,17 @@ async def test_search_lists_the_exact_id_then_exact_username_then_prefix_then_th
     positions = [page.find(f"<small>{username}</small>") for username in ("r-706", "706", "706x", "r-2706")]
     assert -1 not in positions, positions
     assert positions == sorted(positions), positions
+
+
+async def test_the_timeline_reads_as_sentences_not_json(make_client, catalog):
+    c = await make_client("suba1")
+    created = await c.post("/customers/new", new_customer_form(catalog), token_from="/customers/new")
+    path = created.headers["Location"]
+    await c.post(f"{path}/status", {"action": "suspend", "reason": "unpaid November bill"}, token_from=path)
+    await c.post(f"{path}/price", {"custom_price": "450.50"}, token_from=path)
+    page = await (await c.get(path)).text()
+    timeline = page[page.index("<h2>Timeline</h2>"):]
+    assert "Suspended by suba1: unpaid November bill." in timeline
+    assert "Created by suba1 with username rahim01." in timeline
+    assert "Custom price set to" in timeline and "450.50 by suba1." in timeline
+    assert "{" not in timeline and "&#34;" not in timeline and "customer.suspend" not in timeline
