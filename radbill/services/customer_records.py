@@ -21,16 +21,22 @@ from radbill.services import audit
 from radbill.services.customers import get_customer, sellable_package
 from radbill.services.filters import ScopedWhere, subtree_operator_ids
 from radbill.tenancy import Scope
+from radbill.timeline import sentences
 
 PAGE_SIZE = 50
 # an open accounting session: radacct_open_user (username WHERE acctstoptime IS NULL) answers it per customer
 ONLINE_SQL = "EXISTS (SELECT 1 FROM radacct r WHERE r.username = c.username AND r.acctstoptime IS NULL)"
+# The page's ids are chosen first (by rank, then newest): sorting every match by rank must not also compute the
+# display columns (the online EXISTS above all) for every match, only for the page.
 SEARCH_SQL = """
+    WITH page AS MATERIALIZED (
+        SELECT c.id, {rank} AS rank FROM customers c
+         WHERE {where} ORDER BY 2, c.id DESC LIMIT {limit} OFFSET {offset})
     SELECT c.id, c.username, c.name, c.mobile, c.status, {state} AS state, c.connection_type, c.expires_at,
            p.name AS package, z.name AS zone, o.name AS operator_name, {online} AS online
-      FROM customers c JOIN operators o ON o.id = c.operator_id JOIN packages p ON p.id = c.package_id
-      LEFT JOIN zones z ON z.id = c.zone_id
-     WHERE {where} ORDER BY c.id DESC LIMIT {limit} OFFSET {offset}
+      FROM page JOIN customers c ON c.id = page.id JOIN operators o ON o.id = c.operator_id
+      JOIN packages p ON p.id = c.package_id LEFT JOIN zones z ON z.id = c.zone_id
+     ORDER BY page.rank, c.id DESC
 """
 
 
@@ -155,11 +161,13 @@ async def search(conn: asyncpg.Connection, scope: Scope, query: str = "", status
                  connection_type: str | None = None, package_id: int | None = None,
                  billing_profile_id: int | None = None, zone_id: int | None = None, page: int = 1,
                  online: bool = False, now: datetime | None = None) -> tuple[list[asyncpg.Record], bool]:
-    """One page of customers in scope, newest first, with display state and online flag; `status` is a display
-    state (so "expired" and "active" exclude each other); returns (rows, has_more)."""
+    """One page of customers in scope, exact matches first (ScopedWhere.customer_rank), then newest first, with
+    display state and online flag; `status` is a display state (so "expired" and "active" exclude each other);
+    returns (rows, has_more)."""
     where = ScopedWhere(scope, "c.operator_id", await subtree_operator_ids(conn, scope))
     arg = where.arg
     where.customer(query)
+    rank = where.customer_rank(query)
     now_ref = arg(now or clock.now())
     if status in DISPLAY_STATES:
         where.add(state_condition(status, now_ref))
@@ -173,7 +181,7 @@ async def search(conn: asyncpg.Connection, scope: Scope, query: str = "", status
             where.add(f"c.{column} = {arg(value)}")
     offset = (max(page, 1) - 1) * PAGE_SIZE
     # the conditions are fixed fragments with numbered parameters; no typed text reaches the SQL
-    query_sql = SEARCH_SQL.format(state=display_state_sql(now_ref), online=ONLINE_SQL, where=where.sql,
+    query_sql = SEARCH_SQL.format(state=display_state_sql(now_ref), online=ONLINE_SQL, where=where.sql, rank=rank,
                                   limit=PAGE_SIZE + 1, offset=int(offset))
     rows = await conn.fetch(query_sql, *where.args)
     return list(rows[:PAGE_SIZE]), len(rows) > PAGE_SIZE
@@ -210,4 +218,4 @@ async def detail(conn: asyncpg.Connection, scope: Scope, customer_id: int, now: 
         "  LEFT JOIN accounts a ON a.id = l.account_id"
         " WHERE l.object_kind = 'customer' AND l.object_id = $1 ORDER BY l.id DESC LIMIT 100", customer_id)
     return {"customer": customer, "sessions": sessions, "recent_sessions": recent_sessions, "bills": bills,
-            "payments": payments, "timeline": timeline}
+            "payments": payments, "timeline": sentences(timeline, customer["timezone"], customer["currency"])}

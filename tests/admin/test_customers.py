@@ -166,3 +166,35 @@ async def test_edit_records_old_and_new_values(make_client, catalog, fresh_db_ur
     assert '"name": ["Rahim Uddin", "Rahim U."]' in detail
     assert '"mobile": ["+8801712345678", "+8801812345678"]' in detail
     assert "newpass123" not in detail
+
+
+async def test_search_lists_the_exact_id_then_exact_username_then_prefix_then_the_rest(make_client, catalog,
+                                                                                          fresh_db_url, tree):
+    """Typing 706 finds customer 706 first, not 2706: then username "706", then "706x...", then the others."""
+    conn = await asyncpg.connect(fresh_db_url)
+    try:
+        for customer_id, username in ((706, "r-706"), (1706, "706"), (1707, "706x"), (2706, "r-2706")):
+            await conn.execute("SELECT setval(pg_get_serial_sequence('customers', 'id'), $1)", customer_id - 1)
+            await f.customer(conn, tree.ops["sub_a1"]["id"], catalog["pkg"]["id"], catalog["profile"]["id"],
+                             username=username, name=f"Person {customer_id}", mobile=None)
+    finally:
+        await conn.close()
+    c = await make_client("suba1")
+    page = await (await c.get("/customers?q=706")).text()
+    positions = [page.find(f"<small>{username}</small>") for username in ("r-706", "706", "706x", "r-2706")]
+    assert -1 not in positions, positions
+    assert positions == sorted(positions), positions
+
+
+async def test_the_timeline_reads_as_sentences_not_json(make_client, catalog):
+    c = await make_client("suba1")
+    created = await c.post("/customers/new", new_customer_form(catalog), token_from="/customers/new")
+    path = created.headers["Location"]
+    await c.post(f"{path}/status", {"action": "suspend", "reason": "unpaid November bill"}, token_from=path)
+    await c.post(f"{path}/price", {"custom_price": "450.50"}, token_from=path)
+    page = await (await c.get(path)).text()
+    timeline = page[page.index("<h2>Timeline</h2>"):]
+    assert "Suspended by suba1: unpaid November bill." in timeline
+    assert "Created by suba1 with username rahim01." in timeline
+    assert "Custom price set to" in timeline and "450.50 by suba1." in timeline
+    assert "{" not in timeline and "&#34;" not in timeline and "customer.suspend" not in timeline

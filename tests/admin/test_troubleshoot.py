@@ -175,7 +175,8 @@ async def test_disconnect_now_asks_first_then_queues_through_the_outbox(make_cli
         [("disconnect", session["acctuniqueid"], "10.0.1.1", "staff")]
     assert len(audit) == 1
     timeline = await (await client.get(page)).text()
-    assert "customer.disconnect" in timeline[timeline.index("<h2>Timeline"):]
+    assert (f"Disconnect of session {session['acctsessionid']} on router 10.0.1.1 requested by {login}."
+            in timeline[timeline.index("<h2>Timeline"):])
 
 
 async def test_disconnecting_an_ended_session_says_so_and_queues_nothing(make_client, tree, fresh_db_url):

@@ -58,4 +58,4 @@ def test_the_panel_answers_on_a_phone_and_disconnects(admin_server, browser, art
     page.wait_for_selector("h1:has-text('Disconnect')")
     page.click("button:has-text('Yes, disconnect now')")
     page.wait_for_selector("text=the result appears on the timeline")
-    assert "customer.disconnect" in page.locator("section:has(h2:has-text('Timeline'))").inner_text()
+    assert "requested by suba1." in page.locator("section:has(h2:has-text('Timeline'))").inner_text()
