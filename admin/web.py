@@ -20,7 +20,6 @@ from radbill.errors import (
     NotFound,
     PermissionDenied,
     RadbillError,
-    ValidationError,
     validation_error_from_database,
 )
 from radbill.services import audit
@@ -76,16 +75,6 @@ def flash(response: web.StreamResponse, request: web.Request, message: str, kind
         message = message[:FLASH_MAX_CHARS - 1] + "…"
     response.set_cookie("radbill_flash", _sign(request.app, json.dumps([kind, message]).encode()), path="/",
                         httponly=True, samesite="Lax", secure=request.app["config"].cookie_secure, max_age=60)
-
-
-def form_choice(form, key: str, allowed: tuple[str, ...]) -> str:
-    """A posted value that must be one of `allowed` (a status button's value); anything else is refused, never
-    read as the other choice."""
-    value = str(form.get(key, "") or "")
-    if value not in allowed:
-        raise ValidationError(f"Choose {' or '.join(allowed)} (reload the page and use its buttons).",
-                              {key: "not a choice"})
-    return value
 
 
 def see_other(location: str) -> web.Response:

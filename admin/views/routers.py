@@ -8,7 +8,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from admin.routing import OPERATORS, route
-from admin.web import client_ip, form_choice, redirect, render
+from admin.web import client_ip, redirect, render
 from radbill.errors import ValidationError
 from radbill.services import routers
 
@@ -91,7 +91,7 @@ async def router_new_secret(request: web.Request, scope):
 @route("POST", "/routers/{router_id:\\d+}/status", **ROUTERS)
 async def router_status(request: web.Request, scope):
     form = await request.post()
-    status = form_choice(form, "status", ("active", "disabled"))
+    status = str(form.get("status", "") or "")  # the service checks it, after the 404 for a foreign id
     async with request.app["pool"].acquire() as conn:
         await routers.set_router_status(conn, scope, _id(request), status, client_ip(request))
     return redirect(request, "/routers", "Router disabled: FreeRADIUS no longer answers it."

@@ -369,7 +369,10 @@ async def get_account(conn: asyncpg.Connection, scope: Scope, account_id: int) -
 async def set_account_status(conn: asyncpg.Connection, scope: Scope, account_id: int, status: str,
                              ip: str | None) -> None:
     """Enable or disable a login below the caller; disabling ends its sessions at once."""
-    account = await get_account(conn, scope, account_id)
+    account = await get_account(conn, scope, account_id)  # first: a foreign id is a 404 whatever was posted
+    if status not in ("active", "disabled"):
+        raise ValidationError("Choose active or disabled for the login (reload the page and use its buttons).",
+                              {"status": "active or disabled"})
     if account["id"] == scope.account_id:
         raise ValidationError("You cannot disable your own login.")
     if scope.role not in ("group_admin", "operator"):

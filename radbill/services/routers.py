@@ -175,11 +175,13 @@ async def new_router_secret(conn: asyncpg.Connection, scope: Scope, router_id: i
 
 async def set_router_status(conn: asyncpg.Connection, scope: Scope, router_id: int, status: str,
                             ip: str | None = None) -> None:
-    """Disable (FreeRADIUS stops answering it) or enable a router."""
-    if status not in STATUSES:
-        raise ValidationError("A router is active or disabled.", {"status": "active or disabled"})
+    """Disable (FreeRADIUS stops answering it) or enable a router. The router is looked up first, so a foreign id
+    is a 404 whatever was posted with it."""
     async with conn.transaction():
         old = await get_router(conn, scope, router_id, for_update=True)
+        if status not in STATUSES:
+            raise ValidationError("Choose active or disabled for the router (reload the page and use its buttons).",
+                                  {"status": "active or disabled"})
         await conn.execute("UPDATE nas SET status = $2 WHERE id = $1", router_id, status)
         await audit.record(conn, scope, "router.disable" if status == "disabled" else "router.enable", "router",
                            router_id, {"status": [old["status"], status]}, ip, operator_id=old["operator_id"])
