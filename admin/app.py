@@ -14,6 +14,7 @@ from aiohttp import web
 import admin.views  # noqa: F401  (registers the routes)
 from admin import web as pipeline
 from admin.routing import add_routes
+from radbill import i18n
 from radbill.billing.money import format_minor
 from radbill.config import Config
 from radbill.db.pool import create_pool
@@ -36,7 +37,10 @@ def localtime(moment: datetime | None, timezone: str = "Asia/Dhaka", fmt: str = 
 
 def jinja_environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                             extensions=["jinja2.ext.i18n"])
+    # {{ _("...") }}, {% trans %}: radbill.i18n's current locale (set per request); newstyle escapes variables
+    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)
     env.filters["money"] = money
     env.filters["localtime"] = localtime
     env.globals["new_idempotency_key"] = lambda: secrets.token_urlsafe(24)  # one per rendered payment form

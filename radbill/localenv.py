@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from radbill import secretbox
 from radbill.config import PROJECT_ROOT
 from radbill.db.cluster import APP, RADIUS, ClusterCredentials, LocalCluster, pg_tool
 
@@ -54,6 +55,8 @@ def ensure_local_env() -> dict[str, str]:
         values["RADIUS_DATABASE_URL"] = creds.url(user=RADIUS)
         values["RADBILL_PG_PORT"] = str(creds.port)
     values.setdefault("RADBILL_SECRET_KEY", secrets.token_hex(32))
+    # seals gateway and SMS credentials at rest (radbill.secretbox); rotation adds a key in front
+    values.setdefault("RADBILL_DATA_KEYS", secretbox.new_key_entry("k1"))
     # `make run` serves the admin over plain http on 127.0.0.1, where browsers drop Secure cookies;
     # behind TLS set RADBILL_COOKIE_SECURE=true (the environment wins over this file)
     values.setdefault("RADBILL_COOKIE_SECURE", "false")

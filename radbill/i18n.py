@@ -1,0 +1,79 @@
+"""Translations: one current locale per request or job (a context variable), gettext catalogs per locale.
+
+Foundation only (issue 14 item 3 builds the catalogs, extraction and per-login choice on it). Every user-visible
+string is marked with `_()` (Python) or `{{ _("...") }}` / `{% trans %}` (templates, jinja2.ext.i18n newstyle).
+Strings that are defined at import time (module constants) use `lazy_gettext` so they translate when shown.
+With no catalog for a locale, a message shows as written (English).
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+LOCALES = ("en", "bn")
+DEFAULT_LOCALE = "en"
+
+_current: contextvars.ContextVar[str] = contextvars.ContextVar("radbill_locale", default=DEFAULT_LOCALE)
+# locale -> {msgid: msgstr} (plural forms: msgid -> tuple of msgstr); filled by load_catalogs()
+_catalogs: dict[str, dict] = {}
+
+
+def current_locale() -> str:
+    return _current.get()
+
+
+def set_locale(locale: str | None) -> contextvars.Token:
+    return _current.set(locale if locale in LOCALES else DEFAULT_LOCALE)
+
+
+@contextmanager
+def use_locale(locale: str | None) -> Iterator[None]:
+    token = set_locale(locale)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+def gettext(message: str, **variables) -> str:
+    translated = _catalogs.get(_current.get(), {}).get(message) or message
+    if isinstance(translated, tuple):
+        translated = translated[0]
+    return translated % variables if variables else translated
+
+
+def ngettext(singular: str, plural: str, n: int, **variables) -> str:
+    forms = _catalogs.get(_current.get(), {}).get(singular)
+    if isinstance(forms, tuple) and forms:
+        translated = forms[0] if len(forms) == 1 else forms[0 if n == 1 else 1]
+    else:
+        translated = singular if n == 1 else plural
+    variables.setdefault("num", n)
+    return translated % variables
+
+
+class LazyString(str):
+    """A message translated when it is turned into text, in the locale current at that moment."""
+
+    __slots__ = ("_message",)
+
+    def __new__(cls, message: str):
+        instance = super().__new__(cls, message)
+        instance._message = message
+        return instance
+
+    def __str__(self) -> str:
+        return gettext(self._message)
+
+    def __html__(self) -> str:  # jinja2 autoescape
+        from markupsafe import escape
+        return str(escape(str(self)))
+
+
+def lazy_gettext(message: str) -> LazyString:
+    return LazyString(message)
+
+
+_ = gettext

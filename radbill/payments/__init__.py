@@ -1,0 +1,1 @@
+"""Online payments: gateways (bKash, SSLCommerz, verified transfer), payment intents and exactly-once settlement."""
