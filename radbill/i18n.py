@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 LOCALES = ("en", "bn")
 DEFAULT_LOCALE = "en"
@@ -18,6 +19,31 @@ DEFAULT_LOCALE = "en"
 _current: contextvars.ContextVar[str] = contextvars.ContextVar("radbill_locale", default=DEFAULT_LOCALE)
 # locale -> {msgid: msgstr} (plural forms: msgid -> tuple of msgstr); filled by load_catalogs()
 _catalogs: dict[str, dict] = {}
+
+
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+
+
+def load_catalogs(directory: Path = LOCALE_DIR) -> dict[str, dict]:
+    """Read every radbill/locale/<locale>/LC_MESSAGES/*.po (templates.po, python.po, ...) into one table per
+    locale. Plain .po files are read at start (no compiled .mo in the tree); an empty msgstr is no translation."""
+    from babel.messages.pofile import read_po
+
+    _catalogs.clear()
+    for locale in LOCALES:
+        table: dict = {}
+        for po in sorted((directory / locale / "LC_MESSAGES").glob("*.po")):
+            with po.open("rb") as f:
+                for message in read_po(f, locale=locale):
+                    if not message.id or not message.string:
+                        continue
+                    if isinstance(message.id, tuple):  # plural: key by the singular
+                        if all(message.string):
+                            table[message.id[0]] = tuple(message.string)
+                    else:
+                        table[message.id] = message.string
+        _catalogs[locale] = table
+    return _catalogs
 
 
 def current_locale() -> str:
