@@ -1235,6 +1235,132 @@ ALTER TABLE public.packages ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     CACHE 1
 );
 
+CREATE TABLE public.pay_links (
+    token text NOT NULL,
+    operator_id bigint NOT NULL,
+    customer_id bigint NOT NULL,
+    bill_id bigint,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    revoked_at timestamp with time zone,
+    CONSTRAINT pay_links_token_check CHECK (((length(token) >= 16) AND (length(token) <= 64)))
+);
+
+CREATE TABLE public.payment_events (
+    id bigint NOT NULL,
+    operator_id bigint NOT NULL,
+    gateway_id bigint NOT NULL,
+    intent_id bigint,
+    source text NOT NULL,
+    outcome text NOT NULL,
+    reason text DEFAULT ''::text NOT NULL,
+    params jsonb DEFAULT '{}'::jsonb NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT payment_events_outcome_check CHECK ((outcome = ANY (ARRAY['credited'::text, 'duplicate'::text, 'pending'::text, 'failed'::text, 'rejected'::text, 'error'::text, 'started'::text, 'refunded'::text]))),
+    CONSTRAINT payment_events_source_check CHECK ((source = ANY (ARRAY['callback'::text, 'ipn'::text, 'redirect'::text, 'query'::text, 'refund'::text, 'start'::text])))
+);
+
+ALTER TABLE public.payment_events ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.payment_events_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE public.payment_gateways (
+    id bigint NOT NULL,
+    operator_id bigint NOT NULL,
+    kind text NOT NULL,
+    label text NOT NULL,
+    mode text DEFAULT 'sandbox'::text NOT NULL,
+    base_url text NOT NULL,
+    credentials_sealed text,
+    fee_basis_points integer DEFAULT 0 NOT NULL,
+    enabled boolean DEFAULT true NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT payment_gateways_base_url_check CHECK ((base_url ~ '^https?://'::text)),
+    CONSTRAINT payment_gateways_fee_basis_points_check CHECK (((fee_basis_points >= 0) AND (fee_basis_points <= 10000))),
+    CONSTRAINT payment_gateways_kind_check CHECK ((kind = ANY (ARRAY['bkash'::text, 'sslcommerz'::text, 'nagad'::text]))),
+    CONSTRAINT payment_gateways_label_check CHECK (((length(label) >= 1) AND (length(label) <= 80))),
+    CONSTRAINT payment_gateways_mode_check CHECK ((mode = ANY (ARRAY['sandbox'::text, 'live'::text])))
+);
+
+ALTER TABLE public.payment_gateways ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.payment_gateways_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE public.payment_intents (
+    id bigint NOT NULL,
+    reference text NOT NULL,
+    operator_id bigint NOT NULL,
+    customer_id bigint NOT NULL,
+    bill_id bigint,
+    gateway_id bigint NOT NULL,
+    amount_minor bigint NOT NULL,
+    currency character(3) NOT NULL,
+    status text DEFAULT 'created'::text NOT NULL,
+    gateway_payment_id text,
+    gateway_txn_id text,
+    payment_id bigint,
+    origin text DEFAULT 'pay_link'::text NOT NULL,
+    created_by bigint,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    settled_at timestamp with time zone,
+    last_checked_at timestamp with time zone,
+    check_count integer DEFAULT 0 NOT NULL,
+    refunded_minor bigint DEFAULT 0 NOT NULL,
+    CONSTRAINT payment_intents_amount_minor_check CHECK ((amount_minor > 0)),
+    CONSTRAINT payment_intents_check CHECK (((refunded_minor >= 0) AND (refunded_minor <= amount_minor))),
+    CONSTRAINT payment_intents_check1 CHECK (((status = 'paid'::text) = (payment_id IS NOT NULL))),
+    CONSTRAINT payment_intents_origin_check CHECK ((origin = ANY (ARRAY['pay_link'::text, 'portal'::text, 'staff'::text]))),
+    CONSTRAINT payment_intents_reference_check CHECK (((length(reference) >= 16) AND (length(reference) <= 64))),
+    CONSTRAINT payment_intents_status_check CHECK ((status = ANY (ARRAY['created'::text, 'pending'::text, 'paid'::text, 'failed'::text, 'expired'::text])))
+);
+
+ALTER TABLE public.payment_intents ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.payment_intents_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE public.payment_refunds (
+    id bigint NOT NULL,
+    operator_id bigint NOT NULL,
+    intent_id bigint NOT NULL,
+    payment_id bigint NOT NULL,
+    amount_minor bigint NOT NULL,
+    reason text NOT NULL,
+    status text DEFAULT 'requested'::text NOT NULL,
+    gateway_refund_id text,
+    requested_by bigint,
+    requested_at timestamp with time zone DEFAULT now() NOT NULL,
+    finished_at timestamp with time zone,
+    CONSTRAINT payment_refunds_amount_minor_check CHECK ((amount_minor > 0)),
+    CONSTRAINT payment_refunds_reason_check CHECK (((length(reason) >= 1) AND (length(reason) <= 500))),
+    CONSTRAINT payment_refunds_status_check CHECK ((status = ANY (ARRAY['requested'::text, 'done'::text, 'failed'::text])))
+);
+
+ALTER TABLE public.payment_refunds ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.payment_refunds_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 CREATE TABLE public.payments (
     id bigint NOT NULL,
     customer_id bigint NOT NULL,
@@ -1248,6 +1374,7 @@ CREATE TABLE public.payments (
     collected_by bigint,
     received_at timestamp with time zone DEFAULT now() NOT NULL,
     note text,
+    gateway_id bigint,
     CONSTRAINT payments_amount_minor_check CHECK ((amount_minor > 0)),
     CONSTRAINT payments_method_check CHECK ((method = ANY (ARRAY['cash'::text, 'advance'::text, 'bank'::text, 'mobile_wallet'::text, 'gateway'::text])))
 );
@@ -1567,6 +1694,33 @@ ALTER TABLE ONLY public.package_assignments
 ALTER TABLE ONLY public.packages
     ADD CONSTRAINT packages_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.pay_links
+    ADD CONSTRAINT pay_links_pkey PRIMARY KEY (token);
+
+ALTER TABLE ONLY public.payment_events
+    ADD CONSTRAINT payment_events_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.payment_gateways
+    ADD CONSTRAINT payment_gateways_operator_id_label_key UNIQUE (operator_id, label);
+
+ALTER TABLE ONLY public.payment_gateways
+    ADD CONSTRAINT payment_gateways_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.payment_intents
+    ADD CONSTRAINT payment_intents_gateway_id_gateway_txn_id_key UNIQUE (gateway_id, gateway_txn_id);
+
+ALTER TABLE ONLY public.payment_intents
+    ADD CONSTRAINT payment_intents_payment_id_key UNIQUE (payment_id);
+
+ALTER TABLE ONLY public.payment_intents
+    ADD CONSTRAINT payment_intents_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.payment_intents
+    ADD CONSTRAINT payment_intents_reference_key UNIQUE (reference);
+
+ALTER TABLE ONLY public.payment_refunds
+    ADD CONSTRAINT payment_refunds_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.payments
     ADD CONSTRAINT payments_idempotency_key_key UNIQUE (idempotency_key);
 
@@ -1696,9 +1850,21 @@ CREATE INDEX package_assignments_package ON public.package_assignments USING btr
 
 CREATE UNIQUE INDEX packages_name ON public.packages USING btree (operator_id, lower(name));
 
+CREATE INDEX pay_links_bill ON public.pay_links USING btree (bill_id);
+
+CREATE INDEX payment_events_gateway ON public.payment_events USING btree (gateway_id, at);
+
+CREATE INDEX payment_events_intent ON public.payment_events USING btree (intent_id, at);
+
+CREATE INDEX payment_intents_customer ON public.payment_intents USING btree (customer_id, created_at DESC);
+
+CREATE INDEX payment_intents_open ON public.payment_intents USING btree (last_checked_at NULLS FIRST) WHERE (status = ANY (ARRAY['created'::text, 'pending'::text]));
+
 CREATE INDEX payments_bill ON public.payments USING btree (bill_id);
 
 CREATE INDEX payments_customer ON public.payments USING btree (customer_id, received_at);
+
+CREATE UNIQUE INDEX payments_gateway_txn ON public.payments USING btree (gateway_id, txn_id) WHERE (gateway_id IS NOT NULL);
 
 CREATE INDEX payments_operator_time ON public.payments USING btree (operator_id, received_at);
 
@@ -1890,6 +2056,57 @@ ALTER TABLE ONLY public.package_assignments
 ALTER TABLE ONLY public.packages
     ADD CONSTRAINT packages_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE RESTRICT;
 
+ALTER TABLE ONLY public.pay_links
+    ADD CONSTRAINT pay_links_bill_id_fkey FOREIGN KEY (bill_id) REFERENCES public.bills(id);
+
+ALTER TABLE ONLY public.pay_links
+    ADD CONSTRAINT pay_links_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES public.customers(id);
+
+ALTER TABLE ONLY public.pay_links
+    ADD CONSTRAINT pay_links_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id);
+
+ALTER TABLE ONLY public.payment_events
+    ADD CONSTRAINT payment_events_gateway_id_fkey FOREIGN KEY (gateway_id) REFERENCES public.payment_gateways(id);
+
+ALTER TABLE ONLY public.payment_events
+    ADD CONSTRAINT payment_events_intent_id_fkey FOREIGN KEY (intent_id) REFERENCES public.payment_intents(id);
+
+ALTER TABLE ONLY public.payment_events
+    ADD CONSTRAINT payment_events_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id);
+
+ALTER TABLE ONLY public.payment_gateways
+    ADD CONSTRAINT payment_gateways_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id);
+
+ALTER TABLE ONLY public.payment_intents
+    ADD CONSTRAINT payment_intents_bill_id_fkey FOREIGN KEY (bill_id) REFERENCES public.bills(id);
+
+ALTER TABLE ONLY public.payment_intents
+    ADD CONSTRAINT payment_intents_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.accounts(id);
+
+ALTER TABLE ONLY public.payment_intents
+    ADD CONSTRAINT payment_intents_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES public.customers(id);
+
+ALTER TABLE ONLY public.payment_intents
+    ADD CONSTRAINT payment_intents_gateway_id_fkey FOREIGN KEY (gateway_id) REFERENCES public.payment_gateways(id);
+
+ALTER TABLE ONLY public.payment_intents
+    ADD CONSTRAINT payment_intents_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id);
+
+ALTER TABLE ONLY public.payment_intents
+    ADD CONSTRAINT payment_intents_payment_id_fkey FOREIGN KEY (payment_id) REFERENCES public.payments(id);
+
+ALTER TABLE ONLY public.payment_refunds
+    ADD CONSTRAINT payment_refunds_intent_id_fkey FOREIGN KEY (intent_id) REFERENCES public.payment_intents(id);
+
+ALTER TABLE ONLY public.payment_refunds
+    ADD CONSTRAINT payment_refunds_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id);
+
+ALTER TABLE ONLY public.payment_refunds
+    ADD CONSTRAINT payment_refunds_payment_id_fkey FOREIGN KEY (payment_id) REFERENCES public.payments(id);
+
+ALTER TABLE ONLY public.payment_refunds
+    ADD CONSTRAINT payment_refunds_requested_by_fkey FOREIGN KEY (requested_by) REFERENCES public.accounts(id);
+
 ALTER TABLE ONLY public.payments
     ADD CONSTRAINT payments_bill_id_fkey FOREIGN KEY (bill_id) REFERENCES public.bills(id) ON DELETE RESTRICT;
 
@@ -1898,6 +2115,9 @@ ALTER TABLE ONLY public.payments
 
 ALTER TABLE ONLY public.payments
     ADD CONSTRAINT payments_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES public.customers(id) ON DELETE RESTRICT;
+
+ALTER TABLE ONLY public.payments
+    ADD CONSTRAINT payments_gateway_id_fkey FOREIGN KEY (gateway_id) REFERENCES public.payment_gateways(id);
 
 ALTER TABLE ONLY public.payments
     ADD CONSTRAINT payments_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE RESTRICT;
@@ -1976,6 +2196,16 @@ ALTER TABLE public.package_assignments ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.packages ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE public.pay_links ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.payment_events ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.payment_gateways ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.payment_intents ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.payment_refunds ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE public.payments ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY radius_reads ON public.customers FOR SELECT TO radbill_radius USING (true);
@@ -2040,6 +2270,16 @@ CREATE POLICY tenant_delete ON public.package_assignments FOR DELETE TO radbill_
 
 CREATE POLICY tenant_delete ON public.packages FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
+CREATE POLICY tenant_delete ON public.pay_links FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_delete ON public.payment_events FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_delete ON public.payment_gateways FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_delete ON public.payment_intents FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_delete ON public.payment_refunds FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
 CREATE POLICY tenant_delete ON public.payments FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_delete ON public.sms_balance_entries FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
@@ -2093,6 +2333,16 @@ CREATE POLICY tenant_insert ON public.outbox FOR INSERT TO radbill_app WITH CHEC
 CREATE POLICY tenant_insert ON public.package_assignments FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_insert ON public.packages FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_insert ON public.pay_links FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_insert ON public.payment_events FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_insert ON public.payment_gateways FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_insert ON public.payment_intents FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_insert ON public.payment_refunds FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_insert ON public.payments FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
@@ -2149,6 +2399,16 @@ CREATE POLICY tenant_read ON public.outbox FOR SELECT TO radbill_app USING (((( 
 CREATE POLICY tenant_read ON public.package_assignments FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_read ON public.packages FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_read ON public.pay_links FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_read ON public.payment_events FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_read ON public.payment_gateways FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_read ON public.payment_intents FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_read ON public.payment_refunds FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_read ON public.payments FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
@@ -2209,6 +2469,16 @@ CREATE POLICY tenant_update ON public.outbox FOR UPDATE TO radbill_app USING (((
 CREATE POLICY tenant_update ON public.package_assignments FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_update ON public.packages FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_update ON public.pay_links FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_update ON public.payment_events FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_update ON public.payment_gateways FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_update ON public.payment_intents FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_update ON public.payment_refunds FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_update ON public.payments FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 

@@ -91,5 +91,18 @@ async def tenant_rows(conn, op, customer, account, package_id: int, profile_id: 
     await conn.execute("INSERT INTO ledger_entries (txn_id, account_id, amount_minor, currency, kind)"
                        " VALUES ($1, $2, 100, 'BDT', 'test'), ($1, $3, -100, 'BDT', 'test')",
                        txn, cash["id"], revenue["id"])
+    pgw = await ins("payment_gateways", {"operator_id": o, "kind": "bkash", "label": f"bKash {o}",
+                                         "base_url": "http://127.0.0.1:9/"})
+    intent = await ins("payment_intents", {"reference": f"ref-{o}-{uuid.uuid4().hex}", "operator_id": o,
+                                           "customer_id": c, "gateway_id": pgw["id"], "amount_minor": 100,
+                                           "currency": "BDT", "expires_at": now + timedelta(hours=1)})
+    await ins("payment_events", {"operator_id": o, "gateway_id": pgw["id"], "intent_id": intent["id"],
+                                 "source": "start", "outcome": "started"})
+    await ins("payment_refunds", {"operator_id": o, "intent_id": intent["id"], "payment_id": ids["payment_id"],
+                                  "amount_minor": 1, "reason": "test"})
+    await ins("pay_links", {"token": f"tok-{o}-{uuid.uuid4().hex}", "operator_id": o, "customer_id": c,
+                            "expires_at": now + timedelta(days=1)})
     ids["batch_id"] = batch["id"]
+    ids["payment_gateway_id"] = pgw["id"]
+    ids["intent_id"] = intent["id"]
     return ids

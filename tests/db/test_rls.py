@@ -27,11 +27,13 @@ OWNER = {
     "payments": "operator_id", "sms_balance_entries": "operator_id", "sms_broadcasts": "operator_id",
     "sms_gateways": "operator_id", "sms_messages": "operator_id", "sms_settings": "operator_id",
     "sms_templates": "operator_id", "vat_profiles": "operator_id", "zones": "operator_id",
+    "payment_gateways": "operator_id", "payment_intents": "operator_id", "payment_events": "operator_id",
+    "payment_refunds": "operator_id", "pay_links": "operator_id",
 }
 # rows of these an operator lends down the tree (or posts to, for a reseller's wholesale side): the scope's
 # ancestors' rows are visible too. Everything else is the subtree only.
 LINEAGE_READ = {"operators", "packages", "billing_profiles", "zones", "vat_profiles", "sms_gateways", "sms_templates",
-                "sms_settings", "ledger_accounts"}
+                "sms_settings", "ledger_accounts", "payment_gateways"}
 TENANTS = ("sub_a1", "sub_a2", "op_b")
 
 
