@@ -66,8 +66,23 @@ class RefundResult:
     raw: Mapping = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class LookupKey:
+    """How an incoming callback/IPN/redirect names its attempt (untrusted: it only selects what to verify)."""
+
+    reference: str | None = None            # our merchant reference (SSLCommerz tran_id, Nagad orderId)
+    gateway_payment_id: str | None = None   # the gateway's attempt id (bKash paymentID)
+
+
 class GatewayAdapter(Protocol):
+    """Constructed as Adapter(base_url: str, credentials: dict[str, str], mode: "sandbox"|"live",
+    session: aiohttp.ClientSession) by radbill.payments.registry; holds no database state (a bKash id_token
+    cache keyed by credentials is fine)."""
+
     kind: str  # "bkash", "sslcommerz", ...
+
+    def lookup_key(self, params: Mapping[str, str]) -> LookupKey | None:
+        """Which attempt an incoming request is about, or None when it names none."""
 
     async def start(self, intent: IntentView, urls: ReturnUrls) -> Started: ...
 
