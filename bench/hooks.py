@@ -20,22 +20,17 @@ from radius_module import hooks
 from radius_module.sessions import OpenSessions
 from radius_module.snapshot import PolicySnapshot
 
-# what Debian's rlm_python3 hands over for a typical PPPoE Access-Request / Interim-Update (strings quoted)
+# what Debian's rlm_python3 hands over for a typical PPPoE Access-Request (strings quoted)
 ACCESS_REQUEST = (
     ("User-Name", '"user00042"'), ("User-Password", '"secret"'), ("NAS-IP-Address", "127.0.0.1"),
     ("NAS-Port", "12"), ("Service-Type", "Framed-User"), ("Framed-Protocol", "PPP"),
     ("Calling-Station-Id", '"aa:bb:cc:dd:ee:ff"'), ("NAS-Identifier", '"bras-1"'),
     ("Message-Authenticator", "0x00000000000000000000000000000000"),
 )
-INTERIM = (
-    ("Acct-Status-Type", "Interim-Update"), ("User-Name", '"user00042"'), ("NAS-IP-Address", "127.0.0.1"),
-    ("NAS-Port", "12"), ("Acct-Session-Id", '"81a00042"'), ("Framed-IP-Address", "10.1.0.42"),
-    ("Calling-Station-Id", '"aa:bb:cc:dd:ee:ff"'), ("Acct-Input-Octets", "123456"), ("Acct-Output-Octets", "654321"),
-    ("Acct-Input-Gigawords", "0"), ("Acct-Output-Gigawords", "1"), ("Acct-Session-Time", "600"),
-    ("Acct-Delay-Time", "0"), ("Event-Timestamp", '"Nov 26 2026 03:00:00 UTC"'),
-    ("Acct-Unique-Session-Id", '"4f1d3a0b9c7e4a61b2d8e5f60718293a"'), ("Service-Type", "Framed-User"),
-    ("Framed-Protocol", "PPP"),
-)
+# the same session as a fold row: (status, username, acct_unique_id, nas_ip, acct_session_id, framed_ip,
+# calling_station_id, octets)
+INTERIM_ROW = ("Interim-Update", "user00042", "4f1d3a0b9c7e4a61b2d8e5f60718293a", "127.0.0.1", "81a00042",
+               "10.1.0.42", "aa:bb:cc:dd:ee:ff", 123456 + 654321 + 2**32)
 
 
 class DiscardingWorker:
@@ -73,8 +68,10 @@ def main(argv=None) -> int:
     if ("Cleartext-Password", "secret") not in lists.get("config", ()):
         print(f"authorize did not accept the benchmark user: {code} {lists}", file=sys.stderr)
         return 1
+    # accounting reaches the module through the fold (hooks.apply_accounting, one row per changed session), not
+    # per packet: the figure is the tracker's cost for one Interim-Update row
     figures = {"authorize_us": round(per_call_us(hooks.authorize, ACCESS_REQUEST, args.calls), 2),
-               "accounting_interim_us": round(per_call_us(hooks.accounting, INTERIM, args.calls), 2)}
+               "fold_row_interim_us": round(per_call_us(hooks.apply_accounting, [INTERIM_ROW], args.calls), 2)}
     for name, value in figures.items():
         print(f"{name:<24} {value:6.2f} µs per call")
     print(json.dumps({"bench": "hooks", "calls": args.calls, **figures}))
