@@ -242,7 +242,7 @@ async def test_the_fake_runs_as_a_program(http):  # noqa: F811
     port = free_port()
     proc = subprocess.Popen(  # noqa: ASYNC220 -- a child process for the whole test, not a blocking call
         [sys.executable, "-m", "radbill.payments.fakes.sslcommerz", "--port", str(port)],
-                            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 20)
         assert f"http://127.0.0.1:{port}" in line and DEMO_STORE_PASSWD in line
