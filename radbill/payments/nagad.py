@@ -239,6 +239,7 @@ class NagadAdapter:
 
 def _refusal(body: dict | None, why: str) -> GatewayError:
     if body is None:
-        return GatewayError(_("Nagad could not be reached. Try again in a few minutes."))
+        return GatewayError(_("Nagad could not be reached or did not answer properly. Try again in a few minutes."),
+                            detail=why)
     said = str(body.get("message") or body.get("reason") or body.get("status") or "no reason")[:200]
     return GatewayError(_("Nagad refused the payment: %(reason)s", reason=said))

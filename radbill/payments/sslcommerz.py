@@ -130,7 +130,8 @@ class SSLCommerzAdapter:
         body, why = await call_json(self.session, "POST", self.base_url + SESSION_PATH, data=form,
                                     deadline=self.timeout)
         if body is None:
-            raise GatewayError(_("SSLCommerz could not be reached. Try again in a few minutes."))
+            raise GatewayError(_("SSLCommerz could not be reached or did not answer properly. Try again in a few "
+                                 "minutes."), detail=why)
         if body.get("status") != "SUCCESS" or not body.get("GatewayPageURL"):
             raise GatewayError(_("SSLCommerz refused the payment: %(reason)s",
                                  reason=str(body.get("failedreason") or body.get("status") or "no reason")[:200]))

@@ -21,7 +21,12 @@ DEFAULT_TIMEOUT = 15.0  # seconds for one gateway call; the reconciliation job a
 
 
 class GatewayError(RadbillError):
-    """Starting a payment failed at the gateway (refused, unreachable, misconfigured); nothing was charged."""
+    """Starting a payment failed at the gateway (refused, unreachable, misconfigured); nothing was charged.
+    The message is for people; `detail` (English, for the log) says what exactly went wrong on the wire."""
+
+    def __init__(self, message: str, detail: str = ""):
+        super().__init__(message)
+        self.detail = detail
 
 
 async def call_json(session: aiohttp.ClientSession, method: str, url: str, *, deadline: float,
@@ -32,7 +37,7 @@ async def call_json(session: aiohttp.ClientSession, method: str, url: str, *, de
     try:
         async with session.request(method, url, params=params, data=data, json=json_body, headers=headers,
                                    timeout=aiohttp.ClientTimeout(total=deadline), allow_redirects=False) as resp:
-            text = await resp.text()
+            raw = await resp.read()
             status = resp.status
     except TimeoutError:
         return None, "the gateway did not answer in time"
@@ -41,7 +46,7 @@ async def call_json(session: aiohttp.ClientSession, method: str, url: str, *, de
     if status >= 500:
         return None, f"the gateway answered HTTP {status}"
     try:
-        body = json.loads(text)
+        body = json.loads(raw)  # bytes: UTF-8/16/32 detected; bad bytes are a ValueError like bad JSON
     except ValueError:
         return None, f"the gateway answered HTTP {status} with something that is not JSON"
     if not isinstance(body, dict):

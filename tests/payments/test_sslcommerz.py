@@ -9,10 +9,12 @@ import subprocess
 import sys
 
 import pytest
+from aiohttp import web
 
 from radbill.db.cluster import free_port
+from radbill.payments.fakes import serve
 from radbill.payments.fakes.sslcommerz import DEMO_STORE_ID, DEMO_STORE_PASSWD, FakeSSLCommerz
-from radbill.payments.gateway import FAILED, PAID, PENDING, UNKNOWN, LookupKey
+from radbill.payments.gateway import FAILED, PAID, PENDING, UNKNOWN, LookupKey, ReturnUrls
 from radbill.payments.sslcommerz import VALIDATION_PATH, SSLCommerzAdapter, sign_fields
 from radbill.payments.wire import GatewayError, minor_to_text, text_to_minor
 from tests.payments.gateway_helpers import http, merchant, new_intent, parse_form  # noqa: F401 -- fixtures
@@ -193,6 +195,29 @@ async def test_unreachable_gateway_is_unknown(http):  # noqa: F811
                              http, timeout=2)
     verdict = await gone.query(new_intent())
     assert verdict.status == UNKNOWN and "reached" in verdict.reason
+
+
+@pytest.mark.parametrize("status, body", [(500, b'{"status": "VALID"}'), (502, b"Bad gateway"),
+                                          (200, b"<html>maintenance</html>"), (200, b"\xff\xfe\x00garbage"),
+                                          (200, b'["VALID"]')])
+async def test_a_broken_gateway_answer_is_unknown(http, status, body):  # noqa: F811
+    async def answer(request):
+        return web.Response(status=status, body=body)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner, url = await serve(app, "127.0.0.1", 0)
+    try:
+        broken = SSLCommerzAdapter(url, {"store_id": "a", "store_passwd": "b"}, "sandbox", http, timeout=2)
+        intent = new_intent()
+        assert (await broken.query(intent)).status == UNKNOWN
+        fields = {"tran_id": intent.reference, "val_id": "v1"}
+        signed = {**fields, "verify_key": "tran_id,val_id", "verify_sign": sign_fields(fields, "b")}
+        assert (await broken.verify(intent, signed)).status == UNKNOWN
+        with pytest.raises(GatewayError, match="could not be reached|refused"):
+            await broken.start(intent, ReturnUrls("http://x/s", "http://x/f", "http://x/c"))
+    finally:
+        await runner.cleanup()
 
 
 async def test_refund_full_and_partial(adapter, fake, http, merchant):  # noqa: F811
