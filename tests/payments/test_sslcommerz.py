@@ -10,12 +10,14 @@ import sys
 
 import pytest
 from aiohttp import web
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from radbill.db.cluster import free_port
 from radbill.payments.fakes import serve
 from radbill.payments.fakes.sslcommerz import DEMO_STORE_ID, DEMO_STORE_PASSWD, FakeSSLCommerz
 from radbill.payments.gateway import FAILED, PAID, PENDING, UNKNOWN, LookupKey, ReturnUrls
-from radbill.payments.sslcommerz import VALIDATION_PATH, SSLCommerzAdapter, sign_fields
+from radbill.payments.sslcommerz import VALIDATION_PATH, SSLCommerzAdapter, sign_fields, signed_fields
 from radbill.payments.wire import GatewayError, minor_to_text, text_to_minor
 from tests.payments.gateway_helpers import http, merchant, new_intent, parse_form  # noqa: F401 -- fixtures
 
@@ -65,6 +67,16 @@ async def test_payment_redirect_and_ipn_both_verify_paid(adapter, fake, http, me
     assert by_ipn.status == PAID and by_ipn.raw["status"] == "VALIDATED"
     assert by_ipn.gateway_txn_id == by_redirect.gateway_txn_id == posted["bank_tran_id"]
     assert (await adapter.query(intent)).status == PAID
+
+
+async def test_a_finished_session_cannot_be_paid_again(adapter, fake, http, merchant):  # noqa: F811
+    intent = new_intent()
+    started = await adapter.start(intent, merchant.urls())
+    await fake.complete(started.gateway_payment_id, "cancel")
+    async with http.post(f"{fake.url}/gwprocess/v4/gw.php",
+                         data={"SESSIONKEY": started.gateway_payment_id, "action": "pay"}) as resp:
+        assert resp.status == 404
+    assert (await adapter.query(intent)).status == FAILED
 
 
 @pytest.mark.parametrize("action, where", [("cancel", "cancel"), ("fail", "fail")])
@@ -277,3 +289,25 @@ async def test_the_fake_runs_as_a_program(http):  # noqa: F811
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+_values = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
+
+
+@settings(max_examples=100)
+@given(fields=st.dictionaries(st.sampled_from(["tran_id", "val_id", "amount", "currency", "status", "risk_level"]),
+                              _values, min_size=1), data=st.data())
+def test_changing_any_signed_field_breaks_the_signature(fields, data):
+    signed = {**fields, "verify_key": ",".join(fields), "verify_sign": sign_fields(fields, DEMO_STORE_PASSWD)}
+    assert signed_fields(signed, DEMO_STORE_PASSWD) == fields
+    assert signed_fields(signed, DEMO_STORE_PASSWD + "x") is None
+    key = data.draw(st.sampled_from(sorted(fields)))
+    new = data.draw(_values.filter(lambda v: v != fields[key]))
+    assert signed_fields({**signed, key: new}, DEMO_STORE_PASSWD) is None
+    assert signed_fields({k: v for k, v in signed.items() if k != key}, DEMO_STORE_PASSWD) is None
+
+
+@settings(max_examples=100)
+@given(minor=st.integers(0, 10**15), currency=st.sampled_from(["BDT", "JPY", "KWD", "USD"]))
+def test_amount_text_round_trips_exactly(minor, currency):
+    assert text_to_minor(minor_to_text(minor, currency), currency) == minor

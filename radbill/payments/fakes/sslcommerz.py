@@ -164,6 +164,8 @@ class FakeSSLCommerz:
         """The customer pressed Pay / Cancel / Fail: record it, send the IPN (per the switches) and return where
         the browser is sent and the fields it POSTs there."""
         txn = self.txns[sessionkey]
+        if txn.status:  # a finished session's page is gone, as at the real gateway
+            raise KeyError(sessionkey)
         txn.status = {"pay": "VALID", "cancel": "CANCELLED"}.get(action, "FAILED")
         txn.tran_date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
         if txn.status == "VALID":
