@@ -22,10 +22,10 @@ What the docs say and we rely on:
     "errorReason"}.
 
 Trust: nothing posted to us is believed. A posted request only says "go and ask": its signature is a cheap first
-filter (a forged one costs no gateway call), and then the gateway is asked server to server — with the signed
-val_id, or, when the request carries no usable signed val_id (a cancel, a fail, a bare redirect), by our own
-tran_id. A request that fails the filter concludes nothing (UNKNOWN), so a forger can neither credit an attempt
-nor fail someone else's.
+filter (SSLCommerz signs every IPN and redirect; an unsigned or forged one costs no gateway call), and then the
+gateway is asked server to server — with the signed val_id, or, when the signed request carries none (a cancel, a
+fail), by our own tran_id. A request that fails the filter concludes nothing (UNKNOWN), so a forger can neither
+credit an attempt nor fail someone else's; the reconciliation job's query() settles what the filter turned away.
 """
 
 from __future__ import annotations
@@ -138,14 +138,14 @@ class SSLCommerzAdapter:
         return Started(redirect_url=str(body["GatewayPageURL"]), gateway_payment_id=body.get("sessionkey"))
 
     async def verify(self, intent: IntentView, params: Mapping[str, str]) -> Verification:
-        if params.get("verify_sign") or params.get("verify_key"):
-            signed = signed_fields(params, self.store_passwd)
-            if signed is None:
-                return Verification(UNKNOWN, reference=params.get("tran_id"), raw=_scrub(params),
-                                    reason="the request's verify_sign does not match: forged or altered, ignored")
-            if signed.get("tran_id") == intent.reference and signed.get("val_id"):
-                return await self.validate(intent, signed["val_id"])
-        # unsigned, or signed without a val_id (fail, cancel): believe nothing in it, ask by our own reference
+        signed = signed_fields(params, self.store_passwd)
+        if signed is None:
+            why = "carries no verify_sign" if not params.get("verify_sign") else "has a verify_sign that does not match"
+            return Verification(UNKNOWN, reference=params.get("tran_id"), raw=_scrub(params),
+                                reason=f"the request {why} (forged, altered or not from SSLCommerz): ignored")
+        if signed.get("tran_id") == intent.reference and signed.get("val_id"):
+            return await self.validate(intent, signed["val_id"])
+        # signed, but without a val_id (fail, cancel) or about another tran_id: ask by our own reference
         return await self.query(intent)
 
     async def validate(self, intent: IntentView, val_id: str) -> Verification:

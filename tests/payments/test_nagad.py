@@ -30,7 +30,8 @@ async def fake():
 
 @pytest.fixture
 def adapter(fake, http):  # noqa: F811
-    return NagadAdapter(fake.api_url, fake.credentials(), "sandbox", http, timeout=5)
+    row = fake.gateway_settings()
+    return NagadAdapter(row["base_url"], row["credentials"], row["mode"], http, timeout=5)
 
 
 async def pay(adapter, http, merchant, intent, action="pay"):  # noqa: F811

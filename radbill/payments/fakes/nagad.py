@@ -89,6 +89,10 @@ class FakeNagad:
                 "merchant_private_key": self.merchant_key.export_key().decode(),
                 "nagad_public_key": self.key.public_key().export_key().decode()}
 
+    def gateway_settings(self) -> dict:
+        """A payment_gateways row pointing at this fake (what `make run` gives the demo operator)."""
+        return {"kind": "nagad", "mode": "sandbox", "base_url": self.api_url, "credentials": self.credentials()}
+
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> FakeNagad:
         app = web.Application()
         app.router.add_post(API_ROOT + "/check-out/initialize/{merchant}/{order}", self._initialize)

@@ -87,6 +87,11 @@ class FakeSSLCommerz:
         self._released = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
 
+    def gateway_settings(self) -> dict:
+        """A payment_gateways row pointing at this fake (what `make run` gives the demo operator)."""
+        return {"kind": "sslcommerz", "mode": "sandbox", "base_url": self.url,
+                "credentials": {"store_id": self.store_id, "store_passwd": self.store_passwd}}
+
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post(SESSION_PATH, self._session)
