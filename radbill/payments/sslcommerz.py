@@ -171,7 +171,7 @@ class SSLCommerzAdapter:
         currency = str(record.get("currency_type") or record.get("currency") or "").upper()
         amount_text = record.get("currency_amount") or record.get("amount")
         amount = text_to_minor(amount_text, intent.currency)
-        txn = str(record.get("bank_tran_id") or record.get("val_id") or "") or None
+        txn = str(record.get("bank_tran_id") or "") or None  # what a refund names, so the payment's key
         found = {"gateway_txn_id": txn, "amount_minor": amount, "currency": currency or None,
                  "reference": reference or None, "raw": dict(record)}
         if reference != intent.reference:
