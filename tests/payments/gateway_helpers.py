@@ -31,16 +31,22 @@ class Merchant:
         return [fields for path, fields in self.posts if path == "/ipn"]
 
     async def _record(self, request: web.Request) -> web.Response:
-        self.posts.append((request.path, dict(await request.post())))
-        return web.Response(text="OK")
+        fields = dict(await request.post()) if request.method == "POST" else dict(request.query)
+        self.posts.append((request.path, fields))
+        return web.Response(text="<!doctype html><title>Back at the ISP</title><p id=back>Thank you</p>",
+                            content_type="text/html")
+
+    async def start(self) -> web.AppRunner:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._record)  # gateways POST (SSLCommerz) or GET (Nagad) back
+        runner, self.url = await serve(app, "127.0.0.1", 0)
+        return runner
 
 
 @pytest.fixture
 async def merchant():
     found = Merchant()
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", found._record)
-    runner, found.url = await serve(app, "127.0.0.1", 0)
+    runner = await found.start()
     yield found
     await runner.cleanup()
 
