@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import secrets
 from collections.abc import Mapping
@@ -64,8 +65,12 @@ _FINAL_FAILED = {"Cancelled", "Aborted", "Failed", "Fraud", "UnKnownFailed", "Re
 
 
 # ---- the RSA envelope both sides use (the fake gateway imports these) ----------------------------------------
+@functools.lru_cache(maxsize=32)
 def load_key(text: str) -> RSA.RsaKey:
-    """An RSA key from PEM, or from the bare base64 body Nagad hands out (no BEGIN/END lines)."""
+    """An RSA key from PEM, or from the bare base64 body Nagad hands out (no BEGIN/END lines).
+
+    Cached: importing a private key checks it (~0.1 s with pycryptodome), and the registry builds an adapter per
+    request; the text is the operator's own key, already held by whoever calls."""
     text = (text or "").strip()
     if "-----BEGIN" in text:
         return RSA.import_key(text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import os
 import subprocess
@@ -12,6 +13,8 @@ import sys
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from radbill.db.cluster import free_port
 from radbill.payments.fakes.nagad import FakeNagad, key_pair
@@ -150,6 +153,14 @@ def test_bad_credentials_are_named(http):  # noqa: F811
                                              "nagad_public_key": public_only}, "sandbox", http)
 
 
+def test_an_adapter_per_request_loads_its_keys_once(fake, http):  # noqa: F811
+    NagadAdapter(fake.api_url, fake.credentials(), "sandbox", http)
+    before = load_key.cache_info()
+    NagadAdapter(fake.api_url, fake.credentials(), "sandbox", http)
+    after = load_key.cache_info()
+    assert (after.hits - before.hits, after.misses - before.misses) == (2, 0)
+
+
 def test_the_rsa_envelope_round_trips_and_keys_load_from_bare_base64():
     merchant_key, nagad_key = key_pair("merchant"), key_pair("nagad")
     bare = "".join(nagad_key.public_key().export_key().decode().splitlines()[1:-1])  # as Nagad hands it out
@@ -177,3 +188,26 @@ async def test_the_fake_runs_as_a_program(http, merchant):  # noqa: F811
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@functools.cache
+def offline_adapter() -> NagadAdapter:
+    """An adapter for judging records only (loading RSA keys costs ~0.1 s: once, not per example)."""
+    return NagadAdapter("http://127.0.0.1:1", FakeNagad().credentials(), "sandbox", None)
+
+
+@settings(max_examples=200)
+@given(status=st.sampled_from(["Success", "success", "OrderInitiated", "Ready", "InProgress", "Cancelled", "Aborted",
+                               "Failed", "Fraud", ""]),
+       mine=st.booleans(), merchant_ok=st.booleans(),
+       amount=st.sampled_from(["500.00", "500", "500.01", "499.99", "500.001", "x", "", None]),
+       issuer=st.sampled_from(["7000000001NGD", "", None]), currency=st.sampled_from(["BDT", "USD"]))
+def test_paid_only_when_every_rule_holds(status, mine, merchant_ok, amount, issuer, currency):
+    adapter = offline_adapter()
+    intent = new_intent(reference="RB0123456789", currency=currency)
+    record = {"status": status, "orderId": intent.reference if mine else "RB9999999999", "amount": amount,
+              "merchantId": adapter.merchant_id if merchant_ok else "999", "issuerPaymentRefNo": issuer}
+    verdict = adapter._judge(intent, record)  # noqa: SLF001 -- the one place the rules live
+    every_rule = (status == "Success" and mine and merchant_ok and amount in ("500.00", "500") and issuer
+                  and currency == "BDT")
+    assert (verdict.status == PAID) == bool(every_rule)

@@ -311,3 +311,22 @@ def test_changing_any_signed_field_breaks_the_signature(fields, data):
 @given(minor=st.integers(0, 10**15), currency=st.sampled_from(["BDT", "JPY", "KWD", "USD"]))
 def test_amount_text_round_trips_exactly(minor, currency):
     assert text_to_minor(minor_to_text(minor, currency), currency) == minor
+
+
+@settings(max_examples=200)
+@given(status=st.sampled_from(["VALID", "VALIDATED", "valid", "INVALID_TRANSACTION", "FAILED", "CANCELLED",
+                               "PENDING", "UNATTEMPTED", "EXPIRED", "", "PAID"]),
+       mine=st.booleans(), amount=st.sampled_from(["500.00", "500", "500.01", "499.99", "5.00", "500.001", "x", ""]),
+       currency=st.sampled_from(["BDT", "bdt", "USD", ""]), risk=st.sampled_from(["0", "1", "", None]),
+       bank_tran_id=st.sampled_from(["B123", ""]))
+def test_paid_only_when_every_rule_holds(status, mine, amount, currency, risk, bank_tran_id):
+    adapter = SSLCommerzAdapter("http://127.0.0.1:1", {"store_id": "a", "store_passwd": "b"}, "sandbox", None)
+    intent = new_intent(reference="RB0123456789")
+    record = {"status": status, "tran_id": intent.reference if mine else "RB9999999999", "currency_amount": amount,
+              "currency_type": currency, "risk_level": risk, "bank_tran_id": bank_tran_id}
+    verdict = adapter._judge(intent, record)  # noqa: SLF001 -- the one place the rules live
+    every_rule = (status.upper() in ("VALID", "VALIDATED") and mine and amount in ("500.00", "500")
+                  and currency.upper() == "BDT" and risk in ("0", "", None) and bank_tran_id)
+    assert (verdict.status == PAID) == bool(every_rule)
+    if verdict.status == PAID:
+        assert (verdict.amount_minor, verdict.gateway_txn_id, verdict.reference) == (50000, "B123", intent.reference)
