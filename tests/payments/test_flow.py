@@ -94,3 +94,15 @@ async def test_reconciliation_backs_off_then_expires_an_abandoned_intent(env):
     # the customer pays on the still-open bKash page after all: the late callback is credited
     params = await press(http, started.redirect_url)
     assert (await handle_incoming(pool, w.gateway["id"], "callback", params, session=http)).outcome == "credited"
+
+
+async def test_the_scheduler_job_runs_the_reconciliation_pass(env, fake_bkash):
+    from scheduler.jobs import JobContext, all_jobs
+
+    owner, pool, http, w = env
+    intent, started = await begin(pool, http, w)
+    await press(http, started.redirect_url, mode="never")
+    await owner.execute("UPDATE payment_intents SET created_at = created_at - interval '10 minutes'")
+    job = next(j for j in all_jobs() if j.name == "payments.reconcile")
+    assert await job.run(JobContext(pool, None)) == {"credited": 1}
+    assert await owner.fetchval("SELECT count(*) FROM payments WHERE customer_id = $1", w.customer["id"]) == 1
