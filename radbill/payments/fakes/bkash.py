@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import html
 import itertools
+import json
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -253,9 +254,13 @@ def main() -> None:
     parser.add_argument("--password")
     parser.add_argument("--app-key")
     parser.add_argument("--app-secret")
+    parser.add_argument("--credentials-file", help="JSON with username, password, app_key, app_secret")
     args = parser.parse_args()
     given = {"username": args.username, "password": args.password, "app_key": args.app_key,
              "app_secret": args.app_secret}
+    if args.credentials_file:
+        with open(args.credentials_file) as f:
+            given = json.load(f)
 
     async def serve():
         fake, _ = await start_fake(args.port, credentials=given if all(given.values()) else None)
