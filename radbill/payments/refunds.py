@@ -18,7 +18,7 @@ import asyncpg
 
 from radbill import clock
 from radbill.billing.money import check_amount, format_minor
-from radbill.errors import NotFound, ValidationError
+from radbill.errors import NotFound, PermissionDenied, ValidationError
 from radbill.i18n import _
 from radbill.payments.registry import adapter_for
 from radbill.payments.settle import intent_view, log_event
@@ -39,11 +39,11 @@ async def refundable(conn: asyncpg.Connection, scope: Scope, payment_id: int) ->
     row = await conn.fetchrow(
         "SELECT p.id AS payment_id, p.amount_minor, p.currency, p.customer_id, p.operator_id, p.txn_id,"
         "       i.id AS intent_id, i.refunded_minor, i.gateway_id, c.username, o.kind AS operator_kind,"
-        "       g.operator_id AS owner_id,"
+        "       g.operator_id AS owner_id, go.path <@ $2::ltree AS owner_in_scope,"
         "       p.amount_minor - i.refunded_minor - coalesce((SELECT sum(r.amount_minor) FROM payment_refunds r"
         "           WHERE r.intent_id = i.id AND r.status = 'requested'), 0) AS available_minor"
         "  FROM payments p JOIN payment_intents i ON i.payment_id = p.id"
-        "  JOIN payment_gateways g ON g.id = i.gateway_id"
+        "  JOIN payment_gateways g ON g.id = i.gateway_id JOIN operators go ON go.id = g.operator_id"
         "  JOIN customers c ON c.id = p.customer_id JOIN operators o ON o.id = c.operator_id"
         " WHERE p.id = $1 AND o.path <@ $2::ltree", payment_id, scope.path)
     if row is None:
@@ -52,6 +52,11 @@ async def refundable(conn: asyncpg.Connection, scope: Scope, payment_id: int) ->
 
 
 def check_refund(payment: asyncpg.Record, amount_minor: int, reason: str) -> None:
+    """Whether this refund may be asked for (the money comes out of the gateway owner's merchant account, so only
+    the owner or someone above it refunds)."""
+    if not payment["owner_in_scope"]:
+        raise PermissionDenied(_("This payment went into a parent operator's merchant account: ask them to refund "
+                                 "it."), "gateway_owner")
     check_amount(amount_minor, payment["currency"])
     if amount_minor > payment["available_minor"]:
         raise ValidationError(_("At most %(amount)s of this payment can still be refunded.",

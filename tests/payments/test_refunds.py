@@ -6,7 +6,7 @@ from dataclasses import replace
 import aiohttp
 import pytest
 
-from radbill.errors import NotFound, ValidationError
+from radbill.errors import NotFound, PermissionDenied, ValidationError
 from radbill.payments.bkash import BkashAdapter
 from radbill.payments.gateway import ReturnUrls
 from radbill.payments.refunds import refund_payment
@@ -81,3 +81,11 @@ async def test_refunds_are_scoped_and_guarded(db, fake_bkash, http):
     with pytest.raises(BalanceInsufficient):
         await refund_payment(db, scope_of(w.operator), payment_id, 20000, "too much for the reseller", http)
     assert await db.fetchval("SELECT count(*) FROM payment_refunds") == 0
+
+
+async def test_only_the_gateway_owner_or_above_refunds(db, fake_bkash, http):
+    w, payment_id = await paid_online(db, fake_bkash, http)  # the operator's gateway, the sub's customer
+    with pytest.raises(PermissionDenied, match="parent operator"):
+        await refund_payment(db, scope_of(w.sub, "sub_operator"), payment_id, 100, "mine?", http)
+    await db.execute("UPDATE operators SET credit_limit_minor = 100000 WHERE id = $1", w.sub["id"])
+    assert (await refund_payment(db, scope_of(w.root, "group_admin"), payment_id, 100, "from above", http)).ok

@@ -95,3 +95,30 @@ async def test_forged_notifications_and_unknown_receipts_reveal_nothing(portal):
     assert (await get(p, "/pay/receipt/" + "r" * 24))[0] == 404
     assert (await get(p, "/pay/return/99999999999999999999999"))[0] == 404
     assert await p.owner.fetchval("SELECT count(*) FROM payments") == 0
+
+
+async def wait_for(predicate, seconds=5.0):
+    for _ in range(int(seconds / 0.05)):
+        if await predicate():
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def test_duplicate_and_late_callbacks_from_bkash_make_one_payment_each(portal):
+    p = portal
+    params = await open_and_pay(p, mode="duplicate")  # the browser comes back AND bKash calls twice more
+    await get(p, f"/pay/return/{p.w.gateway['id']}", params=params)
+
+    async def three_callbacks():
+        return await p.owner.fetchval("SELECT count(*) FROM payment_events WHERE source = 'callback'") == 3
+    assert await wait_for(three_callbacks)
+    assert await p.owner.fetchval("SELECT count(*) FROM payments") == 1
+
+    # a second bill paid with a late callback: the browser sees no redirect, the callback comes later
+    await p.owner.execute("UPDATE bills SET status = 'unpaid', paid_minor = 0 WHERE id = $1", p.w.bill["id"])
+    assert await open_and_pay(p, mode="late") == {}
+
+    async def two_payments():
+        return await p.owner.fetchval("SELECT count(*) FROM payments") == 2
+    assert await wait_for(two_payments)
