@@ -94,7 +94,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     async def seed(url: str) -> dict:
         conn = await asyncpg.connect(url)
         try:
-            return await seed_demo(conn)
+            return await seed_demo(conn, bkash_url=config.fake_bkash_url, portal_url=config.portal_base_url)
         finally:
             await conn.close()
 
@@ -120,6 +120,10 @@ def format_demo(demo: dict) -> str:
     lines += ["", f"Router (NAS) {demo['nas']['ip']}  secret {demo['nas']['secret']}",
               f"RADIUS {radius['host']} auth {radius['auth_port']} acct {radius['acct_port']}",
               "Try: .venv/bin/radbill radtest demo-active   |   .venv/bin/radbill explain demo-expired"]
+    if demo.get("payments"):
+        bkash = demo["payments"]["bkash"]
+        lines += ["", f"Pay the suspended customer's bill online: {demo['payments']['pay_link']}",
+                  f"  (the local test bKash at {bkash['url']}, merchant {bkash['username']} app key {bkash['app_key']})"]
     return "\n".join(lines)
 
 

@@ -66,6 +66,9 @@ class Config:
     radius_acct_port: int = 1813
     admin_host: str = "127.0.0.1"
     admin_port: int = 8080
+    portal_port: int = 8081  # the customers' pay pages (radbill `portal`), on admin_host
+    portal_url: str = ""     # its public address for pay links and gateway callbacks; "" -> http://host:port
+    fake_bkash_port: int = 9100  # the demo's local fake bKash (loopback), started by `radbill run`
     cookie_secure: bool = True
     acct_interim_interval: int = 300
     # migrations run as the schema owner; FreeRADIUS as its own narrow role. Unset, both fall back to DATABASE_URL
@@ -91,6 +94,9 @@ class Config:
             radius_acct_port=reader.port("RADBILL_RADIUS_ACCT_PORT", cls.radius_acct_port),
             admin_host=reader.text("RADBILL_ADMIN_HOST", cls.admin_host),
             admin_port=reader.port("RADBILL_ADMIN_PORT", cls.admin_port),
+            portal_port=reader.port("RADBILL_PORTAL_PORT", cls.portal_port),
+            portal_url=reader.text("RADBILL_PORTAL_URL", "").rstrip("/"),
+            fake_bkash_port=reader.port("RADBILL_FAKE_BKASH_PORT", cls.fake_bkash_port),
             cookie_secure=reader.boolean("RADBILL_COOKIE_SECURE", cls.cookie_secure),
             acct_interim_interval=reader.integer("RADBILL_ACCT_INTERIM_INTERVAL", cls.acct_interim_interval, 60, 86400),
             migrate_database_url=reader.url("MIGRATE_DATABASE_URL"),
@@ -104,6 +110,15 @@ class Config:
     def owner_url(self) -> DatabaseUrl:
         """Where migrations (and `radbill db-roles`) connect: the schema owner."""
         return self.migrate_database_url or self.database_url
+
+    @property
+    def fake_bkash_url(self) -> str:
+        return f"http://127.0.0.1:{self.fake_bkash_port}"
+
+    @property
+    def portal_base_url(self) -> str:
+        """Where customers (and gateways' callbacks) reach the portal."""
+        return self.portal_url or f"http://{self.admin_host}:{self.portal_port}"
 
     @property
     def radius_url(self) -> DatabaseUrl:

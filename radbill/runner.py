@@ -26,19 +26,48 @@ from radbill.supervise import Child, Supervisor, terminate
 log = logging.getLogger("radbill.run")
 
 
-async def _prepare_database(url: str) -> dict | None:
-    """Migrate; seed the demo ISP when there is no operator yet. Returns the demo credentials if seeded."""
+async def _prepare_database(url: str, config: Config) -> tuple[dict | None, list[dict]]:
+    """Migrate; seed the demo ISP when there is no operator yet. Returns the demo credentials if seeded, and the
+    credentials of the demo's local fake bKash gateways (to start them)."""
     from radbill.services.demo import seed_demo
 
     applied = await migrate_url(url)
     log.info("migrations: %s", ", ".join(applied) if applied else "up to date")
     conn = await asyncpg.connect(url)
     try:
-        if await conn.fetchval("SELECT exists(SELECT 1 FROM operators)"):
-            return None
-        return await seed_demo(conn)
+        demo = None
+        if not await conn.fetchval("SELECT exists(SELECT 1 FROM operators)"):
+            demo = await seed_demo(conn, bkash_url=config.fake_bkash_url, portal_url=config.portal_base_url)
+        return demo, await _local_fake_gateways(conn, config)
     finally:
         await conn.close()
+
+
+async def _local_fake_gateways(conn: asyncpg.Connection, config: Config) -> list[dict]:
+    """The demo's bKash gateway, when it points at the local fake (its credentials opened to start the fake)."""
+    from radbill.payments.registry import open_credentials
+    from radbill.services.demo_payments import DEMO_GATEWAY_LABEL
+
+    rows = await conn.fetch("SELECT * FROM payment_gateways WHERE kind = 'bkash' AND label = $1 AND base_url = $2"
+                            " AND credentials_sealed IS NOT NULL", DEMO_GATEWAY_LABEL, config.fake_bkash_url)
+    found = []
+    for row in rows[:1]:
+        try:
+            found.append(open_credentials(row))
+        except Exception as exc:  # noqa: BLE001 - the demo gateway is optional; say why it is not started
+            log.warning("the demo bKash gateway's credentials do not open (%s): the fake bKash is not started", exc)
+    return found
+
+
+def _start_fake_bkash(config: Config, supervisor: Supervisor, log_dir: Path, credentials: dict) -> None:
+    path = localenv.VAR_DIR / "fake-bkash.json"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(credentials, out)
+    supervisor.add(_python_child("fake-bkash", ["-m", "radbill.payments.fakes.bkash", "--port",
+                                                str(config.fake_bkash_port), "--credentials-file", str(path)],
+                                 log_dir / "fake-bkash.log", _wait_tcp("127.0.0.1", config.fake_bkash_port)))
+    log.info("local test bKash (demo) on %s (log %s)", config.fake_bkash_url, log_dir / "fake-bkash.log")
 
 
 def _announce_demo(config: Config, demo: dict) -> None:
@@ -160,9 +189,11 @@ def _run(config: Config, supervisor: Supervisor, log_dir: Path) -> int:
                  cluster.port, cluster.datadir, log_dir / "postgres.log")
     radius = None
     try:
-        demo = asyncio.run(_prepare_database(config.owner_url.reveal()))
+        demo, fakes = asyncio.run(_prepare_database(config.owner_url.reveal(), config))
         if demo:
             _announce_demo(config, demo)
+        for credentials in fakes:
+            _start_fake_bkash(config, supervisor, log_dir, credentials)
         settings = freeradius.RadiusSettings(
             database_url=config.radius_url.reveal(), state_dir=localenv.VAR_DIR / "radius",
             host=config.radius_host, auth_port=config.radius_auth_port, acct_port=config.radius_acct_port,
@@ -179,6 +210,10 @@ def _run(config: Config, supervisor: Supervisor, log_dir: Path) -> int:
                               _wait_tcp(config.admin_host, config.admin_port))
         supervisor.add(admin)
         log.info("admin on http://%s:%s (log %s)", config.admin_host, config.admin_port, log_dir / "admin.log")
+        supervisor.add(_python_child("portal", ["-m", "portal"], log_dir / "portal.log",
+                                     _wait_tcp(config.admin_host, config.portal_port)))
+        log.info("portal (pay pages) on http://%s:%s, public address %s (log %s)", config.admin_host,
+                 config.portal_port, config.portal_base_url, log_dir / "portal.log")
         supervisor.add(_python_child("scheduler", ["-m", "scheduler"], log_dir / "scheduler.log",
                                      lambda process: None))
         log.info("scheduler: outbox dispatcher and billing jobs (log %s)", log_dir / "scheduler.log")

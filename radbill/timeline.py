@@ -163,6 +163,8 @@ SENTENCES: dict[str, Sentence] = {
     # money and messages
     "payment.cash": _with("Cash payment recorded by {actor}."),
     "payment.advance": _with("Advance payment recorded by {actor}."),
+    "payment.online": _with("Online payment received through a payment gateway."),
+    "payment.refund": _with("Online payment refunded by {actor}."),
     "reseller.top_up": _with("Reseller balance topped up by {actor}."),
     "reseller.credit_limit": _edit("Reseller credit limit"),
     "sms.gateway.save": _with("SMS gateway settings saved by {actor}."),

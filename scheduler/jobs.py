@@ -88,3 +88,8 @@ BILLING_JOBS.extend(SMS_JOBS)
 from scheduler.billing_jobs import JOBS as _BILLING  # noqa: E402
 
 BILLING_JOBS.extend(JobSpec(*spec) for spec in _BILLING)
+
+# Online payments: reconciliation of open intents (scheduler/payment_jobs.py).
+from scheduler.payment_jobs import JOBS as _PAYMENTS  # noqa: E402
+
+BILLING_JOBS.extend(JobSpec(*spec) for spec in _PAYMENTS)

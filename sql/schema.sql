@@ -1076,7 +1076,7 @@ CREATE TABLE public.ledger_accounts (
     currency character(3) NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT ledger_accounts_check CHECK (((kind = ANY (ARRAY['customer_advance'::text, 'customer_receivable'::text])) = (customer_id IS NOT NULL))),
-    CONSTRAINT ledger_accounts_kind_check CHECK ((kind = ANY (ARRAY['customer_advance'::text, 'customer_receivable'::text, 'operator_balance'::text, 'cash'::text, 'revenue'::text, 'vat_payable'::text, 'wholesale'::text])))
+    CONSTRAINT ledger_accounts_kind_check CHECK ((kind = ANY (ARRAY['customer_advance'::text, 'customer_receivable'::text, 'operator_balance'::text, 'cash'::text, 'revenue'::text, 'vat_payable'::text, 'wholesale'::text, 'gateway_clearing'::text])))
 );
 
 ALTER TABLE public.ledger_accounts ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (

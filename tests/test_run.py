@@ -34,7 +34,8 @@ def run_env(var_dir):
     env = {k: v for k, v in os.environ.items() if not k.startswith("RADBILL_") and k != "DATABASE_URL"}
     env.update(RADBILL_VAR_DIR=str(var_dir), RADBILL_PG_PORT=str(free_port()),
                RADBILL_RADIUS_AUTH_PORT=str(free_udp_port()), RADBILL_RADIUS_ACCT_PORT=str(free_udp_port()),
-               RADBILL_REJECT_DELAY="0", RADBILL_ADMIN_PORT=str(free_port()))
+               RADBILL_REJECT_DELAY="0", RADBILL_ADMIN_PORT=str(free_port()),
+               RADBILL_PORTAL_PORT=str(free_port()), RADBILL_FAKE_BKASH_PORT=str(free_port()))
     return env
 
 
@@ -98,6 +99,12 @@ def test_run_starts_everything_and_stops_cleanly(run_env, var_dir):
         operator = next(x for x in demo["logins"] if x["role"] == "operator")
         assert admin_login(int(run_env["RADBILL_ADMIN_PORT"]), operator["username"], operator["password"]) \
             == "/password/change"  # a generated password must be replaced at first login
+
+        # the demo's pay link opens on the portal, offering the local test bKash
+        assert demo["payments"]["pay_link"] in output
+        page = urllib.request.urlopen(demo["payments"]["pay_link"], timeout=10)
+        assert page.status == 200 and b"Pay with bKash" in page.read()
+        assert demo["payments"]["bkash"]["url"].endswith(run_env["RADBILL_FAKE_BKASH_PORT"])
 
         explained = radbill(run_env, "explain", "demo-expired")
         assert explained.returncode == 1

@@ -20,6 +20,7 @@ EXPANSIONS = {
     "outbox.{row['kind']}": [f"outbox.{k}" for k in OUTBOX_JOBS],
     "login' if ok else 'login_failed": ["login", "login_failed"],
     "router.disable' if status == 'disabled' else 'router.enable": ["router.disable", "router.enable"],
+    "payment.online' if capture else 'payment.cash": ["payment.online", "payment.cash"],
 }
 
 

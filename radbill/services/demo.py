@@ -9,6 +9,7 @@ import asyncpg
 from radbill import clock
 from radbill.errors import RadbillError
 from radbill.passwords import generate, generate_nas_secret, hash_password
+from radbill.services.demo_payments import sealing_available, seed_demo_payments
 
 DEMO_CUSTOMERS = [
     # username, state, extra columns
@@ -28,8 +29,10 @@ async def _insert(conn: asyncpg.Connection, table: str, values: dict) -> asyncpg
                                *values.values())
 
 
-async def seed_demo(conn: asyncpg.Connection, timezone: str = "Asia/Dhaka", currency: str = "BDT") -> dict:
-    """Create the demo ISP in one transaction; refuses a database that already has operators."""
+async def seed_demo(conn: asyncpg.Connection, timezone: str = "Asia/Dhaka", currency: str = "BDT", *,
+                    bkash_url: str | None = None, portal_url: str | None = None) -> dict:
+    """Create the demo ISP in one transaction; refuses a database that already has operators. With `bkash_url`
+    (the local fake bKash) and `portal_url`, also a bKash gateway, an unpaid bill and a pay link for it."""
     async with conn.transaction():
         await conn.execute("LOCK TABLE operators IN EXCLUSIVE MODE")
         if await conn.fetchval("SELECT exists(SELECT 1 FROM operators)"):
@@ -71,6 +74,7 @@ async def seed_demo(conn: asyncpg.Connection, timezone: str = "Asia/Dhaka", curr
                                     "description": "loopback, for radtest and the demo"})
 
         customers = []
+        payments = None
         for username, state, extra in DEMO_CUSTOMERS:
             password = generate(12)
             expires = now - timedelta(days=2) if state == "expired" else now + timedelta(days=30)
@@ -78,7 +82,14 @@ async def seed_demo(conn: asyncpg.Connection, timezone: str = "Asia/Dhaka", curr
                       "name": f"Demo customer ({state.replace('_', ' ')})", "mobile": "+8801700000000",
                       "zone_id": zone["id"], "connection_type": "pppoe", "package_id": home["id"],
                       "billing_profile_id": profile["id"], "expires_at": expires, "simultaneous_use": 1, **extra}
-            await _insert(conn, "customers", values)
+            if state == "suspended" and bkash_url and portal_url and sealing_available():  # billed while active, then suspended
+                row = await _insert(conn, "customers", {**values, "status": "active"})
+                payments = await seed_demo_payments(conn, isp["id"], root, row["id"], bkash_url, portal_url)
+                await conn.execute("UPDATE customers SET status = 'suspended' WHERE id = $1", row["id"])
+            else:
+                await _insert(conn, "customers", values)
             customers.append({"username": username, "password": password, "state": state})
-    return {"logins": logins, "customers": customers,
-            "nas": {"ip": "127.0.0.1", "secret": nas_secret}}
+    demo = {"logins": logins, "customers": customers, "nas": {"ip": "127.0.0.1", "secret": nas_secret}}
+    if payments:
+        demo["payments"] = payments
+    return demo

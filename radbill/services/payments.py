@@ -12,6 +12,8 @@ Rules:
   issued ahead of its period and due when it starts: until then it is no reason to stay cut off).
 - The same collector recording the same amount for the same customer within REPEAT_WINDOW (a new form key, so
   not a double-click: going Back and submitting again) is refused with RepeatSuspected unless confirmed.
+- Gateway money (record_gateway_payment, called only by radbill.payments.settle) follows the same rules; its
+  identity is (gateway, transaction id), and its ledger model is in README "Online payments".
 """
 
 from __future__ import annotations
@@ -30,6 +32,15 @@ from radbill.services.customers import activate_customer
 from radbill.services.ledger import Entry, account_id, debit_reseller, load_customer, post
 from radbill.services.outbox_queue import enqueue
 from radbill.tenancy import Scope
+
+
+class DuplicateTransaction(ValidationError):
+    """The gateway transaction was already credited (the database's last net under settlement's intent lock)."""
+
+    def __init__(self, gateway_id: int, txn_id: str):
+        super().__init__("this gateway transaction was already credited", {"txn_id": txn_id})
+        self.gateway_id = gateway_id
+
 
 # Same collector, customer and amount within this window: a second payment must be confirmed (see below).
 REPEAT_WINDOW = timedelta(minutes=10)
@@ -77,14 +88,18 @@ async def _refuse_unconfirmed_repeat(conn, customer_id: int, amount_minor: int, 
 
 async def _insert_payment(conn, customer, amount_minor: int, method: str, bill_id: int | None,
                           idempotency_key: str | None, collected_by: int | None, note: str | None,
-                          now: datetime) -> asyncpg.Record:
+                          now: datetime, capture: GatewayCapture | None = None) -> asyncpg.Record:
     try:
         return await conn.fetchrow(
             "INSERT INTO payments (customer_id, operator_id, bill_id, amount_minor, currency, method,"
-            " idempotency_key, collected_by, received_at, note) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            " idempotency_key, collected_by, received_at, note, gateway_id, txn_id)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
             " RETURNING *", customer["id"], customer["operator_id"], bill_id, amount_minor, customer["currency"],
-            method, idempotency_key, collected_by, now, note)
-    except asyncpg.UniqueViolationError:
+            method, idempotency_key, collected_by, now, note,
+            capture.gateway_id if capture else None, capture.txn_id if capture else None)
+    except asyncpg.UniqueViolationError as exc:
+        if capture is not None and exc.constraint_name in ("payments_gateway_txn", "payments_method_txn_id_key"):
+            raise DuplicateTransaction(capture.gateway_id, capture.txn_id) from None
         raise ValidationError("this form was already used for another payment: reload it",
                               {"idempotency_key": "already used"}) from None
 
@@ -122,6 +137,15 @@ async def _wholesale_for(conn, customer, bills: list[asyncpg.Record]) -> int:
                                b["cycle_days"]) for b in bills)
 
 
+@dataclass(frozen=True, slots=True)
+class GatewayCapture:
+    """Money a gateway verified as captured: which gateway (and its owner, whose merchant account holds it)."""
+
+    gateway_id: int
+    owner_operator_id: int
+    txn_id: str
+
+
 async def record_cash_payment(conn: asyncpg.Connection, scope: Scope, customer_id: int, amount_minor: int,
                               bill_id: int | None = None, *, idempotency_key: str | None = None,
                               collected_by: int | None = None, note: str | None = None,
@@ -137,43 +161,91 @@ async def record_cash_payment(conn: asyncpg.Connection, scope: Scope, customer_i
         if first is not None:
             return PaymentOutcome(first, duplicate=True)
         await _refuse_unconfirmed_repeat(conn, customer_id, amount_minor, collected_by, now, confirm_repeat)
-        bills = await _open_bills(conn, customer_id, bill_id)
-        split = allocate(amount_minor, [b["total_minor"] - b["paid_minor"] for b in bills])
-        touched = [(b, a, full) for b, a, full in zip(bills, split.applied, split.fully_paid, strict=True) if a > 0]
-        paid_now = [b for b, _, full in touched if full]
-        single_bill = bill_id if bill_id is not None else (touched[0][0]["id"] if len(touched) == 1 else None)
-        payment = await _insert_payment(conn, customer, amount_minor, "cash", single_bill, idempotency_key,
-                                        collected_by, note, now)
+        return await _apply_payment(conn, scope, customer, amount_minor, bill_id, now, idempotency_key=idempotency_key,
+                                    collected_by=collected_by, note=note)
 
-        wholesale = await _wholesale_for(conn, customer, paid_now)
-        await debit_reseller(conn, customer["operator_id"], customer["operator_parent_id"], customer["currency"],
-                             wholesale, memo=f"customer {customer['username']}: {len(paid_now)} period(s)",
-                             payment_id=payment["id"], created_by=collected_by)
 
-        currency = customer["currency"]
-        cash = await account_id(conn, "cash", customer["operator_id"], currency)
-        receivable = await account_id(conn, "customer_receivable", customer["operator_id"], currency, customer_id)
-        advance = await account_id(conn, "customer_advance", customer["operator_id"], currency, customer_id)
-        await post(conn, [Entry(cash, amount_minor), *(Entry(receivable, -a, b["id"]) for b, a, _ in touched),
-                          Entry(advance, -split.remainder)], currency, "payment",
-                   memo=note, payment_id=payment["id"], created_by=collected_by)
-        if touched:
-            await conn.execute(
-                "UPDATE bills b SET paid_minor = b.paid_minor + t.amount,"
-                " status = CASE WHEN b.paid_minor + t.amount = b.total_minor THEN 'paid' ELSE 'partial' END,"
-                " paid_at = CASE WHEN b.paid_minor + t.amount = b.total_minor THEN $3 ELSE b.paid_at END"
-                " FROM unnest($1::bigint[], $2::bigint[]) AS t(id, amount) WHERE b.id = t.id",
-                [b["id"] for b, _, _ in touched], [a for _, a, _ in touched], now)
+async def record_gateway_payment(conn: asyncpg.Connection, scope: Scope, customer_id: int, amount_minor: int,
+                                 bill_id: int | None, capture: GatewayCapture, *, now: datetime | None = None,
+                                 note: str | None = None) -> PaymentOutcome:
+    """Credit money a gateway verified (radbill.payments.settle is the only caller): the same rules as cash, with
+    no collector and no repeat check (the gateway's transaction id is the identity: UNIQUE (gateway_id, txn_id)
+    refuses a second payment), the money posted to the gateway owner's clearing account, and a sub-operator's
+    balance credited the amount (its parent's merchant account holds the money) before the wholesale debit.
+    A bill that is no longer open is no reason to refuse captured money: it goes to the advance wallet."""
+    now = now or clock.now()
+    async with conn.transaction():
+        customer = await load_customer(conn, scope, customer_id, lock=True)
+        if bill_id is not None and not await conn.fetchval(
+                "SELECT exists(SELECT 1 FROM bills WHERE id = $1 AND customer_id = $2"
+                " AND status IN ('unpaid', 'partial'))", bill_id, customer_id):
+            bill_id = None
+        return await _apply_payment(conn, scope, customer, amount_minor, bill_id, now, note=note, capture=capture)
 
-        expires_at, reactivated = await _activate(conn, scope, customer, [b["id"] for b in paid_now], now)
-        applied = amount_minor - split.remainder
-        await _queue_sms(conn, customer, "payment_received", payment, bills_paid=[b["id"] for b in paid_now],
-                         applied_minor=applied, advance_minor=split.remainder, expires_at=expires_at)
-        await audit.record(conn, scope, "payment.cash", "payment", payment["id"],
-                           {"customer_id": customer_id, "amount_minor": amount_minor, "applied_minor": applied,
-                            "advance_minor": split.remainder, "bills_paid": [b["id"] for b in paid_now],
-                            "wholesale_minor": wholesale, "reactivated": reactivated},
-                           operator_id=customer["operator_id"])
+
+async def _credit_reseller_for_gateway(conn, customer, capture: GatewayCapture, amount_minor: int,
+                                       payment_id: int) -> None:
+    """The sub-operator's customer paid into an ancestor's merchant account: the ancestor owes the sub-operator
+    the amount, so the sub-operator's balance goes up by it (clearing of the owner debited, the sub's balance
+    account credited: the same shape as a reseller top-up, where the parent receives the money)."""
+    if customer["operator_id"] == capture.owner_operator_id:
+        return
+    currency = customer["currency"]
+    await conn.execute("UPDATE operators SET balance_minor = balance_minor + $2 WHERE id = $1",
+                       customer["operator_id"], amount_minor)
+    clearing = await account_id(conn, "gateway_clearing", capture.owner_operator_id, currency)
+    reseller = await account_id(conn, "operator_balance", customer["operator_id"], currency)
+    await post(conn, [Entry(clearing, amount_minor), Entry(reseller, -amount_minor)], currency,
+               "gateway_reseller_credit", memo=f"customer {customer['username']}: paid online",
+               payment_id=payment_id)
+
+
+async def _apply_payment(conn, scope: Scope, customer, amount_minor: int, bill_id: int | None, now: datetime, *,
+                         idempotency_key: str | None = None, collected_by: int | None = None, note: str | None = None,
+                         capture: GatewayCapture | None = None) -> PaymentOutcome:
+    """The one payment rule for cash and gateway money, inside the caller's transaction with the customer locked."""
+    customer_id = customer["id"]
+    bills = await _open_bills(conn, customer_id, bill_id)
+    split = allocate(amount_minor, [b["total_minor"] - b["paid_minor"] for b in bills])
+    touched = [(b, a, full) for b, a, full in zip(bills, split.applied, split.fully_paid, strict=True) if a > 0]
+    paid_now = [b for b, _, full in touched if full]
+    single_bill = bill_id if bill_id is not None else (touched[0][0]["id"] if len(touched) == 1 else None)
+    payment = await _insert_payment(conn, customer, amount_minor, "gateway" if capture else "cash", single_bill,
+                                    idempotency_key, collected_by, note, now, capture)
+    if capture is not None:
+        await _credit_reseller_for_gateway(conn, customer, capture, amount_minor, payment["id"])
+
+    wholesale = await _wholesale_for(conn, customer, paid_now)
+    await debit_reseller(conn, customer["operator_id"], customer["operator_parent_id"], customer["currency"],
+                         wholesale, memo=f"customer {customer['username']}: {len(paid_now)} period(s)",
+                         payment_id=payment["id"], created_by=collected_by)
+
+    currency = customer["currency"]
+    money = await account_id(conn, "gateway_clearing" if capture else "cash", customer["operator_id"], currency)
+    receivable = await account_id(conn, "customer_receivable", customer["operator_id"], currency, customer_id)
+    advance = await account_id(conn, "customer_advance", customer["operator_id"], currency, customer_id)
+    await post(conn, [Entry(money, amount_minor), *(Entry(receivable, -a, b["id"]) for b, a, _ in touched),
+                      Entry(advance, -split.remainder)], currency, "payment",
+               memo=note, payment_id=payment["id"], created_by=collected_by)
+    if touched:
+        await conn.execute(
+            "UPDATE bills b SET paid_minor = b.paid_minor + t.amount,"
+            " status = CASE WHEN b.paid_minor + t.amount = b.total_minor THEN 'paid' ELSE 'partial' END,"
+            " paid_at = CASE WHEN b.paid_minor + t.amount = b.total_minor THEN $3 ELSE b.paid_at END"
+            " FROM unnest($1::bigint[], $2::bigint[]) AS t(id, amount) WHERE b.id = t.id",
+            [b["id"] for b, _, _ in touched], [a for _, a, _ in touched], now)
+
+    expires_at, reactivated = await _activate(conn, scope, customer, [b["id"] for b in paid_now], now)
+    applied = amount_minor - split.remainder
+    await _queue_sms(conn, customer, "payment_received", payment, bills_paid=[b["id"] for b in paid_now],
+                     applied_minor=applied, advance_minor=split.remainder, expires_at=expires_at)
+    detail = {"customer_id": customer_id, "amount_minor": amount_minor, "applied_minor": applied,
+              "advance_minor": split.remainder, "bills_paid": [b["id"] for b in paid_now],
+              "wholesale_minor": wholesale, "reactivated": reactivated}
+    if capture is not None:
+        detail |= {"gateway_id": capture.gateway_id, "txn_id": capture.txn_id}
+    await audit.record(conn, scope, "payment.online" if capture else "payment.cash", "payment", payment["id"],
+                       detail, operator_id=customer["operator_id"])
     return PaymentOutcome(payment, False, tuple(b["id"] for b in paid_now), applied, split.remainder, wholesale,
                           expires_at, reactivated)
 

@@ -1,0 +1,72 @@
+"""The portal application: `python -m portal` serves it on RADBILL_ADMIN_HOST:RADBILL_PORTAL_PORT.
+
+It never reads an admin session cookie and has no login of its own yet: a pay page is reached with an unguessable
+pay-link token, a receipt with an unguessable intent reference. Its database connections act as the system (the
+row-level scope SYSTEM), and every lookup is by such a token, so one customer's link shows nothing of another's.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import aiohttp
+import jinja2
+from aiohttp import web
+
+from portal import views
+from radbill import i18n
+from radbill.billing.money import format_minor
+from radbill.config import Config
+from radbill.db.pool import SYSTEM, create_pool
+
+HERE = Path(__file__).resolve().parent
+log = logging.getLogger("radbill.portal")
+
+
+def jinja_environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                             extensions=["jinja2.ext.i18n"])
+    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)
+    env.filters["money"] = lambda minor, currency="BDT": format_minor(minor or 0, currency.strip())
+    return env
+
+
+async def _open(app: web.Application) -> None:
+    if "pool" not in app:
+        app["pool"] = await create_pool(app["config"].database_url.reveal(), max_size=10, default_scope=SYSTEM)
+        app["own_pool"] = True
+    app["http"] = aiohttp.ClientSession()
+
+
+async def _close(app: web.Application) -> None:
+    await app["http"].close()
+    if app.get("own_pool"):
+        await app["pool"].close()
+
+
+def create_app(config: Config, pool=None) -> web.Application:
+    """The portal; `pool` (tests, bench) is used instead of opening one from the config."""
+    app = web.Application(middlewares=[views.security_headers, views.errors], client_max_size=64 * 1024)
+    app["config"] = config
+    app["jinja"] = jinja_environment()
+    if pool is not None:
+        app["pool"] = pool
+    app.on_startup.append(_open)
+    app.on_cleanup.append(_close)
+    views.add_routes(app)
+    app.router.add_static("/static/", HERE / "static", name="static")
+    return app
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    config = Config.from_env()
+    log.info("portal on http://%s:%s (public address %s)", config.admin_host, config.portal_port,
+             config.portal_base_url)
+    web.run_app(create_app(config), host=config.admin_host, port=config.portal_port, print=None, access_log=None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,224 @@
+"""Pay page, gateway returns/notifications and receipts: thin handlers over radbill.payments."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import asyncpg
+from aiohttp import web
+
+from radbill import i18n
+from radbill.errors import NotFound, RadbillError, ValidationError
+from radbill.i18n import _
+from radbill.payments import links
+from radbill.payments.flow import handle_incoming, start_payment
+from radbill.payments.gateway import ReturnUrls
+from radbill.payments.settle import create_intent, gateways_for, mask_username
+from radbill.tenancy import Scope
+
+log = logging.getLogger("radbill.portal")
+CSRF_COOKIE = "radbill_pay_csrf"
+GATEWAY_NAMES = {"bkash": "bKash", "sslcommerz": "SSLCommerz", "nagad": "Nagad"}
+# A customer may still be on the gateway's page; after this the intent expires (a later capture is still credited)
+INTENT_TTL = timedelta(minutes=30)
+
+
+def csp(form_targets: str = "") -> str:
+    # form-action also governs where a form's redirect may lead (Chromium enforces it): the gateways' pages
+    return ("default-src 'none'; img-src 'self'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+            f"form-action 'self' https: {form_targets}".strip())
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler):
+    response = await handler(request)
+    response.headers.setdefault("Content-Security-Policy", csp())
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")  # the token must not leak to the gateway
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def render(request: web.Request, template: str, status: int = 200, **context) -> web.Response:
+    html = request.app["jinja"].get_template(template).render(request=request, **context)
+    return web.Response(text=html, status=status, content_type="text/html")
+
+
+def _problem(request, status: int, title: str, message: str) -> web.Response:
+    return render(request, "message.html", status=status, title=title, message=message)
+
+
+@web.middleware
+async def errors(request: web.Request, handler):
+    accept = request.headers.get("Accept-Language", "")
+    with i18n.use_locale("bn" if accept.lower().startswith("bn") else None):
+        return await _answer(request, handler)
+
+
+async def _answer(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status == 404:
+            return _problem(request, 404, _("Link not valid"), _(
+                "This link is not valid or has expired. Ask your internet provider for a new payment link."))
+        if exc.status == 405:
+            return _problem(request, 405, _("Not allowed"), _("This page cannot be used that way."))
+        raise
+    except NotFound:
+        return _problem(request, 404, _("Link not valid"), _(
+            "This link is not valid or has expired. Ask your internet provider for a new payment link."))
+    except RadbillError as exc:
+        return _problem(request, 400, _("That did not work"), str(exc))
+    except (asyncpg.PostgresError, OSError):
+        log.exception("portal error on %s %s", request.method, request.path)
+        return _problem(request, 503, _("Please try again"), _(
+            "We could not take your request just now. Wait a minute, then open the link again."))
+
+
+# ---- CSRF without a session: a signed double-submit token, bound to the pay link -----------------------------
+
+def _csrf_value(request: web.Request, pay_token: str, nonce: str) -> str:
+    key = request.app["config"].secret_key.reveal().encode()
+    return hmac.new(key, f"pay:{pay_token}:{nonce}".encode(), hashlib.sha256).hexdigest()
+
+
+def _csrf_ok(request: web.Request, pay_token: str, submitted: str) -> bool:
+    nonce = request.cookies.get(CSRF_COOKIE, "")
+    return bool(nonce) and hmac.compare_digest(_csrf_value(request, pay_token, nonce), submitted or "")
+
+
+# ---- handlers ------------------------------------------------------------------------------------------------
+
+async def _page(request: web.Request, conn, link, status: int = 200, error: str | None = None) -> web.Response:
+    due = await links.amount_due(conn, link)
+    gateways = await gateways_for(conn, link["customer_operator_id"])
+    nonce = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(16)
+    origins = " ".join(sorted({_origin(g["base_url"]) for g in gateways}))
+    response = render(request, "pay.html", status=status, isp_name=link["isp_name"],
+                      username=mask_username(link["username"]), amount_minor=due, currency=link["currency"].strip(),
+                      gateways=[{"id": g["id"], "name": GATEWAY_NAMES.get(g["kind"], g["kind"])} for g in gateways],
+                      token=link["token"], csrf=_csrf_value(request, link["token"], nonce), error=error)
+    response.headers["Content-Security-Policy"] = csp(origins)
+    response.set_cookie(CSRF_COOKIE, nonce, path="/pay/", httponly=True, samesite="Lax",
+                        secure=request.app["config"].cookie_secure and request.secure)
+    return response
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+async def _link(conn, token: str):
+    link = await links.open_link(conn, token)
+    if link is None:
+        raise NotFound("pay link not valid")
+    return link
+
+
+async def pay_page(request: web.Request) -> web.Response:
+    async with request.app["pool"].acquire() as conn:
+        return await _page(request, conn, await _link(conn, request.match_info["token"]))
+
+
+async def pay_start(request: web.Request) -> web.Response:
+    token = request.match_info["token"]
+    form = await request.post()
+    pool = request.app["pool"]
+    async with pool.acquire() as conn:
+        link = await _link(conn, token)
+        if not _csrf_ok(request, token, str(form.get("csrf", ""))):
+            return await _page(request, conn, link, 400, _("The page had expired. Press Pay again."))
+        due = await links.amount_due(conn, link)
+        if due <= 0:
+            return _problem(request, 200, _("Nothing to pay"), _("This bill is already paid. Thank you."))
+        try:
+            gateway_id = int(str(form.get("gateway", "")))
+        except ValueError:
+            return await _page(request, conn, link, 400, _("Choose how you want to pay."))
+        op = await conn.fetchrow("SELECT id, path FROM operators WHERE id = $1", link["customer_operator_id"])
+        scope = Scope.system(op["id"], str(op["path"]))
+        try:
+            intent = await create_intent(conn, scope, link["customer_id"], link["bill_id"],
+                                         None if link["bill_id"] else due, gateway_id, "pay_link",
+                                         INTENT_TTL)
+        except (NotFound, ValidationError):
+            return await _page(request, conn, link, 400, _("Choose how you want to pay."))
+        base = request.app["config"].portal_base_url
+        back = f"{base}/pay/return/{gateway_id}"
+        urls = ReturnUrls(success=back, fail=back, cancel=back, notify=f"{base}/pay/notify/{gateway_id}")
+        try:
+            started = await start_payment(conn, intent, urls, request.app["http"])
+        except RadbillError as exc:
+            log.warning("gateway %s refused to start intent %s: %s", gateway_id, intent["id"], exc)
+            return await _page(request, conn, link, 503, _(
+                "The payment service is not answering. Wait a minute, then press Pay again."))
+    raise web.HTTPSeeOther(started.redirect_url)
+
+
+async def gateway_return(request: web.Request) -> web.Response:
+    """The browser coming back from the gateway (bKash: callbackURL?paymentID=..&status=..): untrusted, verified."""
+    gateway_id = _gateway_id(request)
+    result = await handle_incoming(request.app["pool"], gateway_id, "callback", dict(request.query),
+                                   session=request.app["http"])
+    if result.reference:
+        raise web.HTTPSeeOther(f"/pay/receipt/{result.reference}")
+    return _problem(request, 400, _("Payment not found"), _(
+        "We could not match this payment. If money left your account, contact your internet provider with the "
+        "transaction ID from your SMS."))
+
+
+async def gateway_notify(request: web.Request) -> web.Response:
+    """A gateway's server-to-server notification (IPN): answered 200 whatever it said, once it is logged."""
+    params = dict(await request.post()) or dict(request.query)
+    await handle_incoming(request.app["pool"], _gateway_id(request), "ipn", {k: str(v) for k, v in params.items()},
+                          session=request.app["http"])
+    return web.Response(text="OK")
+
+
+def _gateway_id(request: web.Request) -> int:
+    try:
+        value = int(request.match_info["gateway_id"])
+    except ValueError:
+        raise web.HTTPNotFound() from None
+    if not 0 < value < 2**63:
+        raise web.HTTPNotFound()
+    return value
+
+
+async def receipt(request: web.Request) -> web.Response:
+    reference = request.match_info["reference"]
+    if not 16 <= len(reference) <= 64:
+        raise web.HTTPNotFound()
+    async with request.app["pool"].acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT i.status, i.amount_minor, i.currency, i.gateway_txn_id, g.kind, c.username,"
+            "       coalesce(o.business_name, o.name) AS isp_name"
+            "  FROM payment_intents i JOIN payment_gateways g ON g.id = i.gateway_id"
+            "  JOIN customers c ON c.id = i.customer_id JOIN operators o ON o.id = c.operator_id"
+            " WHERE i.reference = $1", reference)
+        refunded = await conn.fetchval(
+            "SELECT coalesce(sum(r.amount_minor), 0) FROM payment_refunds r JOIN payment_intents i"
+            " ON i.id = r.intent_id WHERE i.reference = $1 AND r.status = 'done'", reference)
+    if row is None:
+        raise web.HTTPNotFound()
+    response = render(request, "receipt.html", status_=row["status"], amount_minor=row["amount_minor"],
+                      currency=row["currency"].strip(), txn_id=row["gateway_txn_id"],
+                      gateway=GATEWAY_NAMES.get(row["kind"], row["kind"]), username=mask_username(row["username"]),
+                      isp_name=row["isp_name"], refunded_minor=refunded)
+    return response
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/pay/receipt/{reference}", receipt)
+    app.router.add_get("/pay/return/{gateway_id}", gateway_return)
+    app.router.add_post("/pay/notify/{gateway_id}", gateway_notify)
+    app.router.add_get("/pay/{token}", pay_page)
+    app.router.add_post("/pay/{token}", pay_start)

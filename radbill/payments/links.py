@@ -1,0 +1,60 @@
+"""Pay links: an unguessable, expiring, revocable token for one customer's bill (or an advance), opened with no login.
+
+The token is random (not a signed id): it cannot be enumerated, reveals nothing, and a link names exactly one
+customer, so a link cannot be reused to see another bill.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+
+import asyncpg
+
+from radbill import clock
+from radbill.errors import NotFound, ValidationError
+
+DEFAULT_TTL = timedelta(days=7)
+
+
+async def create_pay_link(conn: asyncpg.Connection, customer_id: int, bill_id: int | None,
+                          ttl: timedelta = DEFAULT_TTL, *, now: datetime | None = None) -> str:
+    """A new pay link token for the customer (and its open bill); the caller has already scoped the customer."""
+    now = now or clock.now()
+    customer = await conn.fetchrow("SELECT id, operator_id FROM customers WHERE id = $1", customer_id)
+    if customer is None:
+        raise NotFound("customer not found")
+    if bill_id is not None and not await conn.fetchval(
+            "SELECT exists(SELECT 1 FROM bills WHERE id = $1 AND customer_id = $2)", bill_id, customer_id):
+        raise NotFound("bill not found")
+    if ttl <= timedelta(0):
+        raise ValidationError("a pay link must be valid for some time", {"ttl": "not positive"})
+    token = secrets.token_urlsafe(16)  # 128 bits
+    await conn.execute("INSERT INTO pay_links (token, operator_id, customer_id, bill_id, created_at, expires_at)"
+                       " VALUES ($1, $2, $3, $4, $5, $6)", token, customer["operator_id"], customer_id, bill_id,
+                       now, now + ttl)
+    return token
+
+
+def pay_url(portal_base_url: str, token: str) -> str:
+    return f"{portal_base_url.rstrip('/')}/pay/{token}"
+
+
+async def open_link(conn: asyncpg.Connection, token: str, now: datetime | None = None) -> asyncpg.Record | None:
+    """A valid (not revoked, not expired) link with what its page may show, else None."""
+    if not 16 <= len(token) <= 64:
+        return None
+    return await conn.fetchrow(
+        "SELECT l.*, c.username, c.operator_id AS customer_operator_id, coalesce(o.business_name, o.name) AS isp_name,"
+        "       o.currency"
+        "  FROM pay_links l JOIN customers c ON c.id = l.customer_id JOIN operators o ON o.id = c.operator_id"
+        " WHERE l.token = $1 AND l.revoked_at IS NULL AND l.expires_at > $2", token, now or clock.now())
+
+
+async def amount_due(conn: asyncpg.Connection, link: asyncpg.Record) -> int:
+    """What the link asks for: the bill's open amount, or (no bill) everything the customer owes on open bills."""
+    if link["bill_id"] is not None:
+        return await conn.fetchval("SELECT coalesce(sum(total_minor - paid_minor), 0) FROM bills WHERE id = $1"
+                                   " AND status IN ('unpaid', 'partial')", link["bill_id"])
+    return await conn.fetchval("SELECT coalesce(sum(total_minor - paid_minor), 0) FROM bills WHERE customer_id = $1"
+                               " AND status IN ('unpaid', 'partial')", link["customer_id"])

@@ -1,0 +1,22 @@
+"""Online payments: the reconciliation job asks the gateway about intents left open (the customer paid but the
+callback never came, or radbill was down) until they are final; settle() credits them exactly once."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from radbill.payments.flow import reconcile_open
+
+if TYPE_CHECKING:  # scheduler.jobs imports this module to register JOBS
+    from scheduler.jobs import JobContext
+
+
+async def reconcile_payments(ctx: JobContext) -> dict:
+    """One pass over the open intents that are due a check (backoff per intent: radbill.payments.flow)."""
+    return await reconcile_open(ctx.pool)
+
+
+# every minute: a pass is cheap when nothing is due (an indexed scan of open intents)
+JOBS = [
+    ("payments.reconcile", reconcile_payments, "interval", {"seconds": 60}),
+]

@@ -1,0 +1,91 @@
+"""Refunds: full and partial at the (fake) bKash, never more than was paid, the ledger reversed and balanced, the
+sub-operator's credit taken back, audited on the customer's timeline; a refused refund moves nothing."""
+
+from dataclasses import replace
+
+import aiohttp
+import pytest
+
+from radbill.errors import NotFound, PermissionDenied, ValidationError
+from radbill.payments.bkash import BkashAdapter
+from radbill.payments.gateway import ReturnUrls
+from radbill.payments.refunds import refund_payment
+from radbill.payments.settle import create_intent, intent_view, settle
+from radbill.services.ledger import BalanceInsufficient
+from tests.billing.helpers import scope_of
+from tests.payments.bkash_steps import press
+from tests.payments.helpers import NOW, unbalanced_ledger_txns, world
+
+URLS = ReturnUrls("http://127.0.0.1:1/r", "http://127.0.0.1:1/r", "http://127.0.0.1:1/r")
+
+
+@pytest.fixture
+async def http():
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def paid_online(db, fake, http, **world_args):
+    w = await world(db, fake.base_url, fake.credentials, **world_args)
+    intent = await create_intent(db, w.system, w.customer["id"], w.bill["id"], None, w.gateway["id"], now=NOW)
+    adapter = BkashAdapter(fake.base_url, fake.credentials, "sandbox", http)
+    view = await intent_view(db, intent)
+    started = await adapter.start(view, URLS)
+    await db.execute("UPDATE payment_intents SET gateway_payment_id = $2 WHERE id = $1", intent["id"],
+                     started.gateway_payment_id)
+    params = await press(http, started.redirect_url)
+    verification = await adapter.verify(replace(view, gateway_payment_id=started.gateway_payment_id), params)
+    result = await settle(db, intent["id"], verification, "callback", now=NOW)
+    return w, result.payment_id
+
+
+async def test_partial_then_full_refund_reverses_the_ledger(db, fake_bkash, http):
+    w, payment_id = await paid_online(db, fake_bkash, http)
+    scope = scope_of(w.operator)
+    await db.execute("UPDATE operators SET credit_limit_minor = 100000 WHERE id = $1", w.sub["id"])
+    sub_before = await db.fetchval("SELECT balance_minor FROM operators WHERE id = $1", w.sub["id"])
+    first = await refund_payment(db, scope, payment_id, 20000, "customer asked", http)
+    assert first.ok and "refund ID" in first.message
+    with pytest.raises(ValidationError, match="At most"):
+        await refund_payment(db, scope, payment_id, 30001, "too much", http)
+    assert (await refund_payment(db, scope, payment_id, 30000, "the rest", http)).ok
+    assert await db.fetchval("SELECT refunded_minor FROM payment_intents WHERE payment_id = $1", payment_id) == 50000
+    assert [r["status"] for r in await db.fetch("SELECT status FROM payment_refunds ORDER BY id")] == ["done", "done"]
+    assert await db.fetchval("SELECT balance_minor FROM operators WHERE id = $1", w.sub["id"]) == sub_before - 50000
+    assert not await unbalanced_ledger_txns(db)
+    kinds = {r["kind"] for r in await db.fetch("SELECT kind FROM ledger_entries WHERE payment_id = $1", payment_id)}
+    assert {"refund", "gateway_reseller_refund"} <= kinds
+    audit = await db.fetch("SELECT * FROM audit_log WHERE action = 'payment.refund' AND object_kind = 'customer'"
+                           " AND object_id = $1", w.customer["id"])
+    assert len(audit) == 2
+    assert len(fake_bkash.payments[next(iter(fake_bkash.payments))].refunds) == 2
+
+
+async def test_a_refused_refund_is_recorded_failed_and_moves_nothing(db, fake_bkash, http):
+    w, payment_id = await paid_online(db, fake_bkash, http, owner="operator")
+    await db.execute("UPDATE payments SET txn_id = 'NOT-BKASH' WHERE id = $1", payment_id)  # bKash will refuse
+    outcome = await refund_payment(db, scope_of(w.operator), payment_id, 10000, "test", http)
+    assert not outcome.ok and "refused" in outcome.message
+    assert await db.fetchval("SELECT status FROM payment_refunds WHERE id = $1", outcome.refund_id) == "failed"
+    assert await db.fetchval("SELECT count(*) FROM ledger_entries WHERE kind = 'refund'") == 0
+
+
+async def test_refunds_are_scoped_and_guarded(db, fake_bkash, http):
+    w, payment_id = await paid_online(db, fake_bkash, http)
+    other = await world(db)
+    with pytest.raises(NotFound):
+        await refund_payment(db, scope_of(other.operator), payment_id, 100, "not mine", http)
+    with pytest.raises(ValidationError, match="why"):
+        await refund_payment(db, scope_of(w.operator), payment_id, 100, "  ", http)
+    # the sub-operator's balance (15000 after the sale) cannot take a 20000 refund with no credit limit
+    with pytest.raises(BalanceInsufficient):
+        await refund_payment(db, scope_of(w.operator), payment_id, 20000, "too much for the reseller", http)
+    assert await db.fetchval("SELECT count(*) FROM payment_refunds") == 0
+
+
+async def test_only_the_gateway_owner_or_above_refunds(db, fake_bkash, http):
+    w, payment_id = await paid_online(db, fake_bkash, http)  # the operator's gateway, the sub's customer
+    with pytest.raises(PermissionDenied, match="parent operator"):
+        await refund_payment(db, scope_of(w.sub, "sub_operator"), payment_id, 100, "mine?", http)
+    await db.execute("UPDATE operators SET credit_limit_minor = 100000 WHERE id = $1", w.sub["id"])
+    assert (await refund_payment(db, scope_of(w.root, "group_admin"), payment_id, 100, "from above", http)).ok
