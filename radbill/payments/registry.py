@@ -12,10 +12,14 @@ from radbill import secretbox
 from radbill.errors import ConfigError
 from radbill.payments.bkash import BkashAdapter
 from radbill.payments.gateway import GatewayAdapter
+from radbill.payments.nagad import NagadAdapter
+from radbill.payments.sslcommerz import SSLCommerzAdapter
 
-# kind -> adapter class; other kinds join this dict as their adapters land (sslcommerz, nagad)
+# kind -> adapter class (payment_gateways.kind)
 ADAPTERS: dict[str, type] = {
     "bkash": BkashAdapter,
+    "sslcommerz": SSLCommerzAdapter,
+    "nagad": NagadAdapter,
 }
 
 
