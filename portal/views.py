@@ -16,7 +16,7 @@ from radbill import i18n
 from radbill.errors import NotFound, RadbillError, ValidationError
 from radbill.i18n import _
 from radbill.payments import links
-from radbill.payments.flow import handle_incoming, start_payment
+from radbill.payments.flow import handle_incoming, recheck_for_receipt, start_payment
 from radbill.payments.gateway import ReturnUrls
 from radbill.payments.settle import create_intent, gateways_for, mask_username
 from radbill.tenancy import Scope
@@ -197,6 +197,7 @@ async def receipt(request: web.Request) -> web.Response:
     reference = request.match_info["reference"]
     if not 16 <= len(reference) <= 64:
         raise web.HTTPNotFound()
+    await recheck_for_receipt(request.app["pool"], reference, session=request.app["http"])
     async with request.app["pool"].acquire() as conn:
         row = await conn.fetchrow(
             "SELECT i.status, i.amount_minor, i.currency, i.gateway_txn_id, g.kind, c.username,"

@@ -176,6 +176,7 @@ def test_demo_json_and_refusal_on_a_seeded_database(run_env):
     assert len(demo["nas"]["secret"]) >= 32
     assert demo["radius"]["auth_port"] == int(run_env["RADBILL_RADIUS_AUTH_PORT"])
     assert len({x["password"] for x in demo["logins"]}) == 3  # generated, not shared
+    assert "/pay/" in demo["payments"]["pay_link"] and demo["payments"]["bkash"]["app_secret"]
     again = radbill(run_env, "demo")
     assert again.returncode == 2 and "already has operators" in again.stderr
     psql = radbill(run_env, "psql", "-At", "-c", "SELECT count(*) FROM customers")  # options reach psql itself

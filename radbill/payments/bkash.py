@@ -58,7 +58,7 @@ class BkashAdapter:
     kind = "bkash"
 
     def __init__(self, base_url: str, credentials: Mapping[str, str], mode: str, session: aiohttp.ClientSession,
-                 timeout: float = DEFAULT_TIMEOUT):
+                 timeout: float | None = None):
         missing = [k for k in ("username", "password", "app_key", "app_secret") if not credentials.get(k)]
         if missing:
             raise RadbillError(f"the bKash gateway needs these credentials: {', '.join(missing)}")
@@ -66,7 +66,7 @@ class BkashAdapter:
         self.credentials = dict(credentials)
         self.mode = mode
         self.session = session
-        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.timeout = aiohttp.ClientTimeout(total=DEFAULT_TIMEOUT if timeout is None else timeout)
 
     # --- tokens -------------------------------------------------------------------------------------------------
     def _cache_key(self) -> tuple[str, str, str]:

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 # with doubling gaps up to MAX_GAP; an expired intent the gateway does not report paid is closed as 'expired'.
 FIRST_CHECK = timedelta(minutes=3)
 MAX_GAP = timedelta(hours=1)
+# A customer looking at a "we are confirming" receipt makes us ask the gateway at most this often
+RECEIPT_RECHECK = timedelta(seconds=10)
 
 
 @asynccontextmanager
@@ -121,6 +123,30 @@ async def reconcile_open(pool: asyncpg.Pool, *, now: datetime | None = None, lim
     finally:
         await pool.release(conn)
     return counts
+
+
+async def recheck_for_receipt(pool: asyncpg.Pool, reference: str, *,
+                              session: aiohttp.ClientSession | None = None) -> None:
+    """The receipt of an open intent is being looked at: ask the gateway now rather than at the next
+    reconciliation pass (a callback whose verification timed out), at most once per RECEIPT_RECHECK."""
+    now = clock.now()
+    conn = await _acquire(pool)
+    try:
+        intent = await conn.fetchrow(
+            "UPDATE payment_intents SET last_checked_at = $2 WHERE reference = $1"
+            " AND status IN ('created', 'pending') AND gateway_payment_id IS NOT NULL"
+            " AND (last_checked_at IS NULL OR last_checked_at <= $3) RETURNING *",
+            reference, now, now - RECEIPT_RECHECK)
+        if intent is None:
+            return
+        async with _session(session) as http:
+            gateway = await conn.fetchrow("SELECT * FROM payment_gateways WHERE id = $1", intent["gateway_id"])
+            verification = await adapter_for(gateway, http).query(await intent_view(conn, intent))
+        await settle(conn, intent["id"], verification, "query", now=now)
+    except Exception:  # noqa: BLE001 - the receipt still shows; the reconciliation job will ask again
+        log.exception("checking payment %s for its receipt failed", reference)
+    finally:
+        await pool.release(conn)
 
 
 async def _reconcile_one(conn, intent: asyncpg.Record, http: aiohttp.ClientSession, now: datetime) -> str:
