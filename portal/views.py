@@ -164,9 +164,14 @@ async def pay_start(request: web.Request) -> web.Response:
 
 
 async def gateway_return(request: web.Request) -> web.Response:
-    """The browser coming back from the gateway (bKash: callbackURL?paymentID=..&status=..): untrusted, verified."""
+    """The browser coming back from the gateway, untrusted and verified: bKash and Nagad send a GET
+    (callbackURL?paymentID=..&status=..), SSLCommerz a cross-site form POST (tran_id, val_id, verify_sign ...),
+    which carries no cookie and needs no CSRF token: it can only make radbill ask the gateway."""
     gateway_id = _gateway_id(request)
-    result = await handle_incoming(request.app["pool"], gateway_id, "callback", dict(request.query),
+    params = {k: str(v) for k, v in request.query.items()}
+    if request.method == "POST":
+        params.update({k: str(v) for k, v in (await request.post()).items()})
+    result = await handle_incoming(request.app["pool"], gateway_id, "callback", params,
                                    session=request.app["http"])
     if result.reference:
         raise web.HTTPSeeOther(f"/pay/receipt/{result.reference}")
@@ -220,6 +225,7 @@ async def receipt(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/pay/receipt/{reference}", receipt)
     app.router.add_get("/pay/return/{gateway_id}", gateway_return)
+    app.router.add_post("/pay/return/{gateway_id}", gateway_return)
     app.router.add_post("/pay/notify/{gateway_id}", gateway_notify)
     app.router.add_get("/pay/{token}", pay_page)
     app.router.add_post("/pay/{token}", pay_start)
