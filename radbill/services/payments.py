@@ -25,6 +25,7 @@ from radbill import clock
 from radbill.billing.money import check_amount
 from radbill.billing.pricing import allocate, share_of_period
 from radbill.errors import NotFound, RepeatSuspected, ValidationError
+from radbill.i18n import _
 from radbill.services import audit, billing
 from radbill.services.customers import activate_customer
 from radbill.services.ledger import Entry, account_id, debit_reseller, load_customer, post
@@ -77,14 +78,18 @@ async def _refuse_unconfirmed_repeat(conn, customer_id: int, amount_minor: int, 
 
 async def _insert_payment(conn, customer, amount_minor: int, method: str, bill_id: int | None,
                           idempotency_key: str | None, collected_by: int | None, note: str | None,
-                          now: datetime) -> asyncpg.Record:
+                          now: datetime, txn_id: str | None = None) -> asyncpg.Record:
     try:
         return await conn.fetchrow(
             "INSERT INTO payments (customer_id, operator_id, bill_id, amount_minor, currency, method,"
-            " idempotency_key, collected_by, received_at, note) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            " idempotency_key, collected_by, received_at, note, txn_id)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
             " RETURNING *", customer["id"], customer["operator_id"], bill_id, amount_minor, customer["currency"],
-            method, idempotency_key, collected_by, now, note)
-    except asyncpg.UniqueViolationError:
+            method, idempotency_key, collected_by, now, note, txn_id)
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == "payments_method_txn_id_key":
+            raise ValidationError(_("This transaction ID is already recorded for another payment: check the ID."),
+                                  {"txn_id": "already used"}) from None
         raise ValidationError("this form was already used for another payment: reload it",
                               {"idempotency_key": "already used"}) from None
 
@@ -125,9 +130,12 @@ async def _wholesale_for(conn, customer, bills: list[asyncpg.Record]) -> int:
 async def record_cash_payment(conn: asyncpg.Connection, scope: Scope, customer_id: int, amount_minor: int,
                               bill_id: int | None = None, *, idempotency_key: str | None = None,
                               collected_by: int | None = None, note: str | None = None,
-                              now: datetime | None = None, confirm_repeat: bool = False) -> PaymentOutcome:
+                              now: datetime | None = None, confirm_repeat: bool = False,
+                              method: str = "cash", txn_id: str | None = None) -> PaymentOutcome:
     """Record cash collected from a customer, in one transaction (see the module rules). RepeatSuspected when
-    the same collector recorded the same amount for this customer minutes ago, unless `confirm_repeat`."""
+    the same collector recorded the same amount for this customer minutes ago, unless `confirm_repeat`.
+    `method`/`txn_id`: money that reached the operator another way but is settled exactly like cash (a verified
+    mobile-wallet transfer: 'mobile_wallet' and its TrxID)."""
     now = now or clock.now()
     collected_by = collected_by if collected_by is not None else scope.account_id
     async with conn.transaction():
@@ -142,8 +150,8 @@ async def record_cash_payment(conn: asyncpg.Connection, scope: Scope, customer_i
         touched = [(b, a, full) for b, a, full in zip(bills, split.applied, split.fully_paid, strict=True) if a > 0]
         paid_now = [b for b, _, full in touched if full]
         single_bill = bill_id if bill_id is not None else (touched[0][0]["id"] if len(touched) == 1 else None)
-        payment = await _insert_payment(conn, customer, amount_minor, "cash", single_bill, idempotency_key,
-                                        collected_by, note, now)
+        payment = await _insert_payment(conn, customer, amount_minor, method, single_bill, idempotency_key,
+                                        collected_by, note, now, txn_id)
 
         wholesale = await _wholesale_for(conn, customer, paid_now)
         await debit_reseller(conn, customer["operator_id"], customer["operator_parent_id"], customer["currency"],
@@ -170,7 +178,8 @@ async def record_cash_payment(conn: asyncpg.Connection, scope: Scope, customer_i
         await _queue_sms(conn, customer, "payment_received", payment, bills_paid=[b["id"] for b in paid_now],
                          applied_minor=applied, advance_minor=split.remainder, expires_at=expires_at)
         await audit.record(conn, scope, "payment.cash", "payment", payment["id"],
-                           {"customer_id": customer_id, "amount_minor": amount_minor, "applied_minor": applied,
+                           {"customer_id": customer_id, "method": method, "amount_minor": amount_minor,
+                            "applied_minor": applied,
                             "advance_minor": split.remainder, "bills_paid": [b["id"] for b in paid_now],
                             "wholesale_minor": wholesale, "reactivated": reactivated},
                            operator_id=customer["operator_id"])
