@@ -29,11 +29,15 @@ log = logging.getLogger("radbill.run")
 async def _prepare_database(url: str) -> dict | None:
     """Migrate; seed the demo ISP when there is no operator yet. Returns the demo credentials if seeded."""
     from radbill.services.demo import seed_demo
+    from radbill.services.sealed import seal_plain_values
 
     applied = await migrate_url(url)
     log.info("migrations: %s", ", ".join(applied) if applied else "up to date")
     conn = await asyncpg.connect(url)
     try:
+        sealed = await seal_plain_values(conn)  # a migration never sees the key: plain secrets are sealed here
+        if sealed:
+            log.info("sealed %d stored secret(s) that were plain text", sealed)
         if await conn.fetchval("SELECT exists(SELECT 1 FROM operators)"):
             return None
         return await seed_demo(conn)

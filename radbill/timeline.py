@@ -169,6 +169,8 @@ SENTENCES: dict[str, Sentence] = {
     "zone.delete": _with("Zone {name} deleted by {actor}.", "name"),
     # money and messages
     "payment.cash": _payment,
+    "payment_gateway.create": _with("Payment gateway {label} added by {actor}.", "label"),
+    "payment_gateway.edit": _edit("Payment gateway"),
     "wallet.create": _with("Wallet number {number} added by {actor}.", "number"),
     "wallet.edit": _edit("Wallet"),
     "transfer.submit": _with("Mobile-wallet transfer {trxid} reported by {actor}, waiting to be checked.", "trxid"),

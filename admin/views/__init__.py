@@ -8,6 +8,7 @@ from admin.views import (  # noqa: F401
     customers,
     dashboard,
     imports,
+    payment_gateways,
     planned,
     profile,
     routers,
