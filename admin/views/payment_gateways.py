@@ -9,10 +9,12 @@ from aiohttp import web
 
 from admin.routing import OPERATORS, route
 from admin.web import client_ip, redirect, render
+from radbill import clock
 from radbill.errors import ValidationError
 from radbill.i18n import _
 from radbill.payments import gateway_config as gc
 from radbill.services import payment_gateways as svc
+from radbill.services import settlement_report as report
 from radbill.services.transfers import PERMISSION
 
 GATEWAYS = {"roles": OPERATORS, "permission": PERMISSION, "section": "Payment gateways"}
@@ -75,3 +77,41 @@ async def payment_gateway_update(request: web.Request, scope):
         except ValidationError as exc:
             return _page(request, gateway, _safe(form), exc.fields, 422, str(exc))
     return redirect(request, "/payment-gateways", _("Gateway saved."))
+
+
+# ---- the daily settlement report ----------------------------------------------------------------------
+
+async def _settlement(request: web.Request, scope):
+    filters = report.SettlementFilters.from_query(request.query, request["session"].timezone)
+    async with request.app["pool"].acquire() as conn:
+        rows = await report.daily_settlement(conn, scope, filters)
+    return filters, rows
+
+
+@route("GET", "/settlement", **GATEWAYS)
+async def settlement_page(request: web.Request, scope):
+    try:
+        filters, rows = await _settlement(request, scope)
+    except ValidationError as exc:
+        return render(request, "error.html", status=422, title=_("Please correct the dates"), message=str(exc))
+    return render(request, "settlement.html", rows=rows, totals=report.totals(rows), filters=filters,
+                  kinds=gc.KINDS, query=request.query_string)
+
+
+def _download(body: bytes, content_type: str, extension: str) -> web.Response:
+    name = f"settlement-{clock.now():%Y%m%d-%H%M}.{extension}"
+    return web.Response(body=body, content_type=content_type,
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@route("GET", "/settlement.csv", **GATEWAYS)
+async def settlement_csv(request: web.Request, scope):
+    _, rows = await _settlement(request, scope)
+    return _download(report.to_csv(rows), "text/csv", "csv")
+
+
+@route("GET", "/settlement.xlsx", **GATEWAYS)
+async def settlement_xlsx(request: web.Request, scope):
+    _, rows = await _settlement(request, scope)
+    return _download(report.to_xlsx(rows), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                     "xlsx")
