@@ -64,8 +64,8 @@ async def list_wallets(conn: asyncpg.Connection, scope: Scope) -> list[asyncpg.R
 
 async def wallets_for_customer(conn: asyncpg.Connection, customer: asyncpg.Record) -> list[asyncpg.Record]:
     """The enabled wallets a customer may pay into: its own operator's and its ancestors' (nearest first)."""
-    return await conn.fetch(WALLET_SELECT + " WHERE w.enabled AND o.path @> $1::ltree"
-                            " ORDER BY nlevel(o.path) DESC, w.kind, w.number", customer["operator_path"])
+    return await conn.fetch(WALLET_SELECT + " JOIN radbill_line($1) l ON l.operator_id = w.operator_id"
+                            " WHERE w.enabled ORDER BY l.distance, w.kind, w.number", customer["operator_id"])
 
 
 async def get_wallet(conn: asyncpg.Connection, scope: Scope, wallet_id: int, lock: bool = False) -> asyncpg.Record:
