@@ -14,11 +14,13 @@ from radbill.i18n import _, lazy_gettext
 KINDS = {"bkash": "bKash (Tokenized Checkout)", "sslcommerz": "SSLCommerz", "nagad": "Nagad"}
 MODES = {"sandbox": lazy_gettext("Sandbox (test money)"), "live": lazy_gettext("Live")}
 # each kind's credentials, as its merchant panel names them; every one is required for a new account
+_l = lazy_gettext
 CREDENTIALS: dict[str, dict[str, str]] = {
-    "bkash": {"username": "Username", "password": "Password", "app_key": "App key", "app_secret": "App secret"},
-    "sslcommerz": {"store_id": "Store ID", "store_passwd": "Store password"},
-    "nagad": {"merchant_id": "Merchant ID", "merchant_private_key": "Merchant private key (PEM)",
-              "pg_public_key": "Nagad public key (PEM)"},
+    "bkash": {"username": _l("Username"), "password": _l("Password"), "app_key": _l("App key"),
+              "app_secret": _l("App secret")},
+    "sslcommerz": {"store_id": _l("Store ID"), "store_passwd": _l("Store password")},
+    "nagad": {"merchant_id": _l("Merchant ID"), "merchant_private_key": _l("Merchant private key (PEM)"),
+              "pg_public_key": _l("Nagad public key (PEM)")},
 }
 # the gateways' published API roots; an empty base URL on the form means this one
 DEFAULT_BASE_URLS = {
