@@ -21,7 +21,40 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     with localenv.database_available():
         config = Config.from_env()
         applied = asyncio.run(migrate_url(config.owner_url.reveal()))
+        sealed = asyncio.run(_as_owner(config, "seal_plain_values"))
     print(f"applied {len(applied)} migration(s): {', '.join(applied)}" if applied else "database is up to date")
+    if sealed:
+        print(f"sealed {sealed} stored secret(s) that were plain text")
+    return 0
+
+
+async def _as_owner(config: Config, action: str) -> int:
+    """Run radbill.services.sealed.<action> on a connection of the schema owner (every tenant's rows)."""
+    import asyncpg
+
+    from radbill.services import sealed
+
+    conn = await asyncpg.connect(config.owner_url.reveal())
+    try:
+        return await getattr(sealed, action)(conn)
+    finally:
+        await conn.close()
+
+
+def cmd_seal_secrets(args: argparse.Namespace) -> int:
+    with localenv.database_available():
+        count = asyncio.run(_as_owner(Config.from_env(), "seal_plain_values"))
+    print(f"sealed {count} stored secret(s) that were plain text" if count else "no plain secret left to seal")
+    return 0
+
+
+def cmd_rotate_secrets(args: argparse.Namespace) -> int:
+    """Re-seal every stored secret under the first key of RADBILL_DATA_KEYS (README: 'Secrets at rest')."""
+    with localenv.database_available():
+        config = Config.from_env()
+        plain = asyncio.run(_as_owner(config, "seal_plain_values"))
+        count = asyncio.run(_as_owner(config, "rotate"))
+    print(f"re-sealed {count} secret(s) under the current key" + (f"; sealed {plain} plain one(s)" if plain else ""))
     return 0
 
 
@@ -160,7 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="start the whole system in the foreground (Ctrl-C stops it)").set_defaults(func=cmd_run)
-    sub.add_parser("migrate", help="apply pending database migrations").set_defaults(func=cmd_migrate)
+    sub.add_parser("migrate", help="apply pending database migrations (and seal plain stored secrets)"
+                   ).set_defaults(func=cmd_migrate)
+    sub.add_parser("seal-secrets", help="seal stored secrets that are still plain text"
+                   ).set_defaults(func=cmd_seal_secrets)
+    sub.add_parser("rotate-secrets", help="re-seal every stored secret under the first key of RADBILL_DATA_KEYS"
+                   ).set_defaults(func=cmd_rotate_secrets)
     roles = sub.add_parser("db-roles", help="create the app and RADIUS database roles (external PostgreSQL)")
     roles.add_argument("--owner-url", help="the schema owner's URL (default: MIGRATE_DATABASE_URL)")
     roles.set_defaults(func=cmd_db_roles)

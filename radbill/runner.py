@@ -30,11 +30,15 @@ async def _prepare_database(url: str, config: Config) -> tuple[dict | None, list
     """Migrate; seed the demo ISP when there is no operator yet. Returns the demo credentials if seeded, and the
     credentials of the demo's local fake bKash gateways (to start them)."""
     from radbill.services.demo import seed_demo
+    from radbill.services.sealed import seal_plain_values
 
     applied = await migrate_url(url)
     log.info("migrations: %s", ", ".join(applied) if applied else "up to date")
     conn = await asyncpg.connect(url)
     try:
+        sealed = await seal_plain_values(conn)  # a migration never sees the key: plain secrets are sealed here
+        if sealed:
+            log.info("sealed %d stored secret(s) that were plain text", sealed)
         demo = None
         if not await conn.fetchval("SELECT exists(SELECT 1 FROM operators)"):
             demo = await seed_demo(conn, bkash_url=config.fake_bkash_url, portal_url=config.portal_base_url)

@@ -98,6 +98,13 @@ def _with(template: str, *keys: str) -> Sentence:
     return sentence
 
 
+def _payment(d: dict, actor: str, currency: str) -> str:
+    # the cash path also records verified mobile-wallet transfers (radbill.services.transfers)
+    if d.get("method") == "mobile_wallet":
+        return f"Mobile-wallet payment recorded by {actor}."
+    return f"Cash payment recorded by {actor}."
+
+
 def _edit(what: str) -> Sentence:
     return lambda d, actor, currency: f"{what} edited by {actor}: {_changes(d)}."
 
@@ -161,7 +168,14 @@ SENTENCES: dict[str, Sentence] = {
     "zone.rename": _edit("Zone"),
     "zone.delete": _with("Zone {name} deleted by {actor}.", "name"),
     # money and messages
-    "payment.cash": _with("Cash payment recorded by {actor}."),
+    "payment.cash": _payment,
+    "payment_gateway.create": _with("Payment gateway {label} added by {actor}.", "label"),
+    "payment_gateway.edit": _edit("Payment gateway"),
+    "wallet.create": _with("Wallet number {number} added by {actor}.", "number"),
+    "wallet.edit": _edit("Wallet"),
+    "transfer.submit": _with("Mobile-wallet transfer {trxid} reported by {actor}, waiting to be checked.", "trxid"),
+    "transfer.confirm": _with("Mobile-wallet transfer {trxid} confirmed by {actor}: payment recorded.", "trxid"),
+    "transfer.reject": _with("Mobile-wallet transfer {trxid} rejected by {actor}: {reason}.", "trxid", "reason"),
     "payment.advance": _with("Advance payment recorded by {actor}."),
     "payment.online": _with("Online payment received through a payment gateway."),
     "payment.refund": _with("Online payment refunded by {actor}."),

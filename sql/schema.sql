@@ -1172,6 +1172,29 @@ CREATE TABLE public.nasreload (
     reloadtime timestamp with time zone NOT NULL
 );
 
+CREATE TABLE public.operator_wallets (
+    id bigint NOT NULL,
+    operator_id bigint NOT NULL,
+    kind text NOT NULL,
+    number text NOT NULL,
+    label text DEFAULT ''::text NOT NULL,
+    enabled boolean DEFAULT true NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT operator_wallets_kind_check CHECK ((kind = ANY (ARRAY['bkash'::text, 'nagad'::text, 'rocket'::text, 'upay'::text]))),
+    CONSTRAINT operator_wallets_label_check CHECK ((length(label) <= 80)),
+    CONSTRAINT operator_wallets_number_check CHECK ((number ~ '^\+8801[3-9][0-9]{8}$'::text))
+);
+
+ALTER TABLE public.operator_wallets ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.operator_wallets_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 ALTER TABLE public.operators ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME public.operators_id_seq
     START WITH 1
@@ -1601,6 +1624,44 @@ ALTER TABLE public.vat_profiles ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY
     CACHE 1
 );
 
+CREATE TABLE public.wallet_transfers (
+    id bigint NOT NULL,
+    operator_id bigint NOT NULL,
+    customer_id bigint NOT NULL,
+    wallet_id bigint NOT NULL,
+    sender_number text NOT NULL,
+    amount_minor bigint NOT NULL,
+    currency character(3) NOT NULL,
+    trxid text NOT NULL,
+    status text DEFAULT 'unverified'::text NOT NULL,
+    reason text,
+    origin text DEFAULT 'staff'::text NOT NULL,
+    submitted_by bigint,
+    submitted_at timestamp with time zone DEFAULT now() NOT NULL,
+    decided_by bigint,
+    decided_at timestamp with time zone,
+    payment_id bigint,
+    CONSTRAINT wallet_transfers_amount_minor_check CHECK ((amount_minor > 0)),
+    CONSTRAINT wallet_transfers_check CHECK (((status = 'confirmed'::text) = (payment_id IS NOT NULL))),
+    CONSTRAINT wallet_transfers_check1 CHECK (((status = 'rejected'::text) = (reason IS NOT NULL))),
+    CONSTRAINT wallet_transfers_check2 CHECK (((status = 'unverified'::text) = (decided_at IS NULL))),
+    CONSTRAINT wallet_transfers_check3 CHECK (((origin = 'staff'::text) = (submitted_by IS NOT NULL))),
+    CONSTRAINT wallet_transfers_origin_check CHECK ((origin = ANY (ARRAY['staff'::text, 'customer'::text]))),
+    CONSTRAINT wallet_transfers_reason_check CHECK (((length(reason) >= 1) AND (length(reason) <= 500))),
+    CONSTRAINT wallet_transfers_sender_number_check CHECK ((sender_number ~ '^\+8801[3-9][0-9]{8}$'::text)),
+    CONSTRAINT wallet_transfers_status_check CHECK ((status = ANY (ARRAY['unverified'::text, 'confirmed'::text, 'rejected'::text]))),
+    CONSTRAINT wallet_transfers_trxid_check CHECK ((trxid ~ '^[A-Z0-9]{6,20}$'::text))
+);
+
+ALTER TABLE public.wallet_transfers ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.wallet_transfers_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 CREATE TABLE public.zones (
     id bigint NOT NULL,
     operator_id bigint NOT NULL,
@@ -1678,6 +1739,12 @@ ALTER TABLE ONLY public.nas
 
 ALTER TABLE ONLY public.nasreload
     ADD CONSTRAINT nasreload_pkey PRIMARY KEY (nasipaddress);
+
+ALTER TABLE ONLY public.operator_wallets
+    ADD CONSTRAINT operator_wallets_operator_id_kind_number_key UNIQUE (operator_id, kind, number);
+
+ALTER TABLE ONLY public.operator_wallets
+    ADD CONSTRAINT operator_wallets_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.operators
     ADD CONSTRAINT operators_pkey PRIMARY KEY (id);
@@ -1780,6 +1847,12 @@ ALTER TABLE ONLY public.vat_profiles
 
 ALTER TABLE ONLY public.vat_profiles
     ADD CONSTRAINT vat_profiles_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.wallet_transfers
+    ADD CONSTRAINT wallet_transfers_payment_id_key UNIQUE (payment_id);
+
+ALTER TABLE ONLY public.wallet_transfers
+    ADD CONSTRAINT wallet_transfers_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.zones
     ADD CONSTRAINT zones_pkey PRIMARY KEY (id);
@@ -1907,6 +1980,12 @@ CREATE INDEX sms_messages_operator_time ON public.sms_messages USING btree (oper
 CREATE INDEX sms_messages_provider_id ON public.sms_messages USING btree (gateway_id, provider_message_id) WHERE (provider_message_id IS NOT NULL);
 
 CREATE INDEX sms_messages_status ON public.sms_messages USING btree (operator_id, status, created_at);
+
+CREATE INDEX wallet_transfers_customer ON public.wallet_transfers USING btree (customer_id, submitted_at DESC);
+
+CREATE INDEX wallet_transfers_queue ON public.wallet_transfers USING btree (operator_id, status, submitted_at);
+
+CREATE UNIQUE INDEX wallet_transfers_trxid ON public.wallet_transfers USING btree (wallet_id, upper(trxid));
 
 CREATE UNIQUE INDEX zones_name ON public.zones USING btree (operator_id, lower(name));
 
@@ -2038,6 +2117,9 @@ ALTER TABLE ONLY public.ledger_entries
 ALTER TABLE ONLY public.nas
     ADD CONSTRAINT nas_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE RESTRICT;
 
+ALTER TABLE ONLY public.operator_wallets
+    ADD CONSTRAINT operator_wallets_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id);
+
 ALTER TABLE ONLY public.operators
     ADD CONSTRAINT operators_parent_id_fkey FOREIGN KEY (parent_id) REFERENCES public.operators(id) ON DELETE RESTRICT;
 
@@ -2161,6 +2243,24 @@ ALTER TABLE ONLY public.sms_templates
 ALTER TABLE ONLY public.vat_profiles
     ADD CONSTRAINT vat_profiles_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE RESTRICT;
 
+ALTER TABLE ONLY public.wallet_transfers
+    ADD CONSTRAINT wallet_transfers_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES public.customers(id);
+
+ALTER TABLE ONLY public.wallet_transfers
+    ADD CONSTRAINT wallet_transfers_decided_by_fkey FOREIGN KEY (decided_by) REFERENCES public.accounts(id);
+
+ALTER TABLE ONLY public.wallet_transfers
+    ADD CONSTRAINT wallet_transfers_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id);
+
+ALTER TABLE ONLY public.wallet_transfers
+    ADD CONSTRAINT wallet_transfers_payment_id_fkey FOREIGN KEY (payment_id) REFERENCES public.payments(id);
+
+ALTER TABLE ONLY public.wallet_transfers
+    ADD CONSTRAINT wallet_transfers_submitted_by_fkey FOREIGN KEY (submitted_by) REFERENCES public.accounts(id);
+
+ALTER TABLE ONLY public.wallet_transfers
+    ADD CONSTRAINT wallet_transfers_wallet_id_fkey FOREIGN KEY (wallet_id) REFERENCES public.operator_wallets(id);
+
 ALTER TABLE ONLY public.zones
     ADD CONSTRAINT zones_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE RESTRICT;
 
@@ -2187,6 +2287,8 @@ ALTER TABLE public.ledger_accounts ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.ledger_entries ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.nas ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.operator_wallets ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.operators ENABLE ROW LEVEL SECURITY;
 
@@ -2264,6 +2366,8 @@ CREATE POLICY tenant_delete ON public.ledger_entries FOR DELETE TO radbill_app U
 
 CREATE POLICY tenant_delete ON public.nas FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
+CREATE POLICY tenant_delete ON public.operator_wallets FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
 CREATE POLICY tenant_delete ON public.outbox FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_delete ON public.package_assignments FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
@@ -2295,6 +2399,8 @@ CREATE POLICY tenant_delete ON public.sms_settings FOR DELETE TO radbill_app USI
 CREATE POLICY tenant_delete ON public.sms_templates FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_delete ON public.vat_profiles FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_delete ON public.wallet_transfers FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_delete ON public.zones FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
@@ -2328,6 +2434,8 @@ CREATE POLICY tenant_insert ON public.ledger_entries FOR INSERT TO radbill_app W
 
 CREATE POLICY tenant_insert ON public.nas FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
+CREATE POLICY tenant_insert ON public.operator_wallets FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
 CREATE POLICY tenant_insert ON public.outbox FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_insert ON public.package_assignments FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
@@ -2359,6 +2467,8 @@ CREATE POLICY tenant_insert ON public.sms_settings FOR INSERT TO radbill_app WIT
 CREATE POLICY tenant_insert ON public.sms_templates FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_insert ON public.vat_profiles FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_insert ON public.wallet_transfers FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_insert ON public.zones FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
@@ -2394,6 +2504,8 @@ CREATE POLICY tenant_read ON public.ledger_entries FOR SELECT TO radbill_app USI
 
 CREATE POLICY tenant_read ON public.nas FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
+CREATE POLICY tenant_read ON public.operator_wallets FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
 CREATE POLICY tenant_read ON public.outbox FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_read ON public.package_assignments FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
@@ -2425,6 +2537,8 @@ CREATE POLICY tenant_read ON public.sms_settings FOR SELECT TO radbill_app USING
 CREATE POLICY tenant_read ON public.sms_templates FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_read ON public.vat_profiles FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_read ON public.wallet_transfers FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_read ON public.zones FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
@@ -2464,6 +2578,8 @@ CREATE POLICY tenant_update ON public.ledger_entries FOR UPDATE TO radbill_app U
 
 CREATE POLICY tenant_update ON public.nas FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
+CREATE POLICY tenant_update ON public.operator_wallets FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
 CREATE POLICY tenant_update ON public.outbox FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_update ON public.package_assignments FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
@@ -2496,8 +2612,12 @@ CREATE POLICY tenant_update ON public.sms_templates FOR UPDATE TO radbill_app US
 
 CREATE POLICY tenant_update ON public.vat_profiles FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
+CREATE POLICY tenant_update ON public.wallet_transfers FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
 CREATE POLICY tenant_update ON public.zones FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 ALTER TABLE public.vat_profiles ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.wallet_transfers ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.zones ENABLE ROW LEVEL SECURITY;

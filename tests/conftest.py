@@ -22,10 +22,13 @@ import pytest
 from hypothesis import settings
 from psycopg import sql
 
+from radbill import secretbox
 from radbill.db.cluster import APP, RADIUS, ClusterCredentials, LocalCluster, free_port
 from radbill.db.migrate import migrate_url
 
 TEMPLATE = "radbill_template"
+# stored secrets are sealed (radbill.secretbox); production reads the key from var/radbill.env, tests make one
+os.environ.setdefault("RADBILL_DATA_KEYS", secretbox.new_key_entry("test"))
 
 # No per-example deadline (a shared 2-core CI box is slow at times, and the stateful ledger test talks to
 # PostgreSQL); on CI, the same examples every run, so a red build can be reproduced.

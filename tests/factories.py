@@ -102,6 +102,12 @@ async def tenant_rows(conn, op, customer, account, package_id: int, profile_id: 
                                   "amount_minor": 1, "reason": "test"})
     await ins("pay_links", {"token": f"tok-{o}-{uuid.uuid4().hex}", "operator_id": o, "customer_id": c,
                             "expires_at": now + timedelta(days=1)})
+    wallet = await ins("operator_wallets", {"operator_id": o, "kind": "bkash", "number": f"+88017{o % 100000000:08d}"})
+    transfer = await ins("wallet_transfers", {"operator_id": o, "customer_id": c, "wallet_id": wallet["id"],
+                                              "sender_number": "+8801700000000", "amount_minor": 100,
+                                              "currency": "BDT", "trxid": f"TRX{o:08d}", "origin": "customer"})
+    ids["wallet_id"] = wallet["id"]
+    ids["transfer_id"] = transfer["id"]
     ids["batch_id"] = batch["id"]
     ids["payment_gateway_id"] = pgw["id"]
     ids["intent_id"] = intent["id"]

@@ -8,11 +8,13 @@ from admin.views import (  # noqa: F401
     customers,
     dashboard,
     imports,
+    payment_gateways,
     payment_refunds,
     planned,
     profile,
     routers,
     sections,
     sms,
+    transfers,
     troubleshoot,
 )

@@ -9,7 +9,7 @@ from admin.web import client_ip, redirect, render
 from radbill.billing.money import parse_amount
 from radbill.errors import ValidationError
 from radbill.policy import DISPLAY_STATES, Speeds
-from radbill.services import catalog, customer_records, customers, ledger, troubleshoot
+from radbill.services import catalog, customer_records, customers, ledger, troubleshoot, wallets
 from radbill.validate import optional_id
 
 VIEW, EDIT = "customers.view", "customers.edit"
@@ -71,8 +71,9 @@ async def customer_profile(request: web.Request, scope):
         entries = await ledger.customer_ledger(conn, scope, customer_id)
         options = await _options(conn, scope)
         trouble = await troubleshoot.panel(conn, scope, customer_id, request.app["config"].acct_interim_interval)
+        transfer_wallets = await wallets.wallets_for_customer(conn, data["customer"])
     return render(request, "customer.html", balance=balance, ledger=entries[-50:][::-1], trouble=trouble, **data,
-                  **options)
+                  transfer_wallets=transfer_wallets, wallet_kinds=wallets.KINDS, **options)
 
 
 @route("GET", "/customers/{customer_id:\\d+}/edit", roles=ALL_ROLES, permission=EDIT)

@@ -1,5 +1,5 @@
-"""Capabilities the operator menu and the FAQ name but radbill does not have yet (WhatsApp, API clients, webhooks,
-payment gateways). Their URLs are declared like any page, so a sub-operator gets the "ask your parent operator"
+"""Capabilities the operator menu and the FAQ name but radbill does not have yet (WhatsApp, API clients,
+webhooks). Their URLs are declared like any page, so a sub-operator gets the "ask your parent operator"
 page (403) whether or not the capability exists, and an operator gets a page saying it is not available yet
 instead of a bare 404."""
 
@@ -11,8 +11,7 @@ from admin.routing import OPERATORS, route
 from admin.web import render
 
 # path -> the section's name, as the menu and the 403 page say it
-PLANNED = {"/whatsapp": "WhatsApp", "/api-clients": "API clients", "/webhooks": "Webhooks",
-           "/payment-gateways": "Payment gateways"}
+PLANNED = {"/whatsapp": "WhatsApp", "/api-clients": "API clients", "/webhooks": "Webhooks"}
 
 
 def _declare(path: str, section: str) -> None:

@@ -14,12 +14,16 @@ import asyncpg
 from radbill import clock
 from radbill.errors import NotFound, ValidationError
 
-DEFAULT_TTL = timedelta(days=7)
+DEFAULT_TTL = timedelta(days=14)
+# a link with less than this left is not handed out again: a reminder must not carry a link about to die
+MIN_LEFT = timedelta(days=2)
 
 
 async def create_pay_link(conn: asyncpg.Connection, customer_id: int, bill_id: int | None,
                           ttl: timedelta = DEFAULT_TTL, *, now: datetime | None = None) -> str:
-    """A new pay link token for the customer (and its open bill); the caller has already scoped the customer."""
+    """The token of a valid link for this customer's bill (reused while it has MIN_LEFT to run, so every SMS about
+    one bill carries one link), else a new one valid for `ttl`. The caller has already scoped the customer (jobs
+    act as the system)."""
     now = now or clock.now()
     customer = await conn.fetchrow("SELECT id, operator_id FROM customers WHERE id = $1", customer_id)
     if customer is None:
@@ -29,7 +33,13 @@ async def create_pay_link(conn: asyncpg.Connection, customer_id: int, bill_id: i
         raise NotFound("bill not found")
     if ttl <= timedelta(0):
         raise ValidationError("a pay link must be valid for some time", {"ttl": "not positive"})
-    token = secrets.token_urlsafe(16)  # 128 bits
+    token = await conn.fetchval(
+        "SELECT token FROM pay_links WHERE customer_id = $1 AND bill_id IS NOT DISTINCT FROM $2"
+        " AND revoked_at IS NULL AND expires_at > $3 ORDER BY expires_at DESC LIMIT 1",
+        customer_id, bill_id, now + min(MIN_LEFT, ttl / 2))
+    if token is not None:
+        return token
+    token = secrets.token_urlsafe(16)  # 128 bits: not guessable, 22 characters in an SMS
     await conn.execute("INSERT INTO pay_links (token, operator_id, customer_id, bill_id, created_at, expires_at)"
                        " VALUES ($1, $2, $3, $4, $5, $6)", token, customer["operator_id"], customer_id, bill_id,
                        now, now + ttl)

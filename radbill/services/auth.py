@@ -35,6 +35,7 @@ MANAGER_PERMISSIONS = {
     "routers.manage": "Edit routers (NAS)",
     "sms.send": "Send SMS",
     "reports.view": "See payment history and reports",
+    "payments.manage": "Confirm mobile-wallet transfers, set up payment gateways and see their settlement",
     "audit.view": "See the audit log",
 }
 

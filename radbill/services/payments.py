@@ -27,6 +27,7 @@ from radbill import clock
 from radbill.billing.money import check_amount
 from radbill.billing.pricing import allocate, share_of_period
 from radbill.errors import NotFound, RepeatSuspected, ValidationError
+from radbill.i18n import _
 from radbill.services import audit, billing
 from radbill.services.customers import activate_customer
 from radbill.services.ledger import Entry, account_id, debit_reseller, load_customer, post
@@ -88,7 +89,8 @@ async def _refuse_unconfirmed_repeat(conn, customer_id: int, amount_minor: int, 
 
 async def _insert_payment(conn, customer, amount_minor: int, method: str, bill_id: int | None,
                           idempotency_key: str | None, collected_by: int | None, note: str | None,
-                          now: datetime, capture: GatewayCapture | None = None) -> asyncpg.Record:
+                          now: datetime, capture: GatewayCapture | None = None,
+                          txn_id: str | None = None) -> asyncpg.Record:
     try:
         return await conn.fetchrow(
             "INSERT INTO payments (customer_id, operator_id, bill_id, amount_minor, currency, method,"
@@ -96,10 +98,13 @@ async def _insert_payment(conn, customer, amount_minor: int, method: str, bill_i
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
             " RETURNING *", customer["id"], customer["operator_id"], bill_id, amount_minor, customer["currency"],
             method, idempotency_key, collected_by, now, note,
-            capture.gateway_id if capture else None, capture.txn_id if capture else None)
+            capture.gateway_id if capture else None, capture.txn_id if capture else txn_id)
     except asyncpg.UniqueViolationError as exc:
         if capture is not None and exc.constraint_name in ("payments_gateway_txn", "payments_method_txn_id_key"):
             raise DuplicateTransaction(capture.gateway_id, capture.txn_id) from None
+        if exc.constraint_name == "payments_method_txn_id_key":
+            raise ValidationError(_("This transaction ID is already recorded for another payment: check the ID."),
+                                  {"txn_id": "already used"}) from None
         raise ValidationError("this form was already used for another payment: reload it",
                               {"idempotency_key": "already used"}) from None
 
@@ -149,9 +154,12 @@ class GatewayCapture:
 async def record_cash_payment(conn: asyncpg.Connection, scope: Scope, customer_id: int, amount_minor: int,
                               bill_id: int | None = None, *, idempotency_key: str | None = None,
                               collected_by: int | None = None, note: str | None = None,
-                              now: datetime | None = None, confirm_repeat: bool = False) -> PaymentOutcome:
+                              now: datetime | None = None, confirm_repeat: bool = False,
+                              method: str = "cash", txn_id: str | None = None) -> PaymentOutcome:
     """Record cash collected from a customer, in one transaction (see the module rules). RepeatSuspected when
-    the same collector recorded the same amount for this customer minutes ago, unless `confirm_repeat`."""
+    the same collector recorded the same amount for this customer minutes ago, unless `confirm_repeat`.
+    `method`/`txn_id`: money that reached the operator another way but is settled exactly like cash (a verified
+    mobile-wallet transfer: 'mobile_wallet' and its TrxID)."""
     now = now or clock.now()
     collected_by = collected_by if collected_by is not None else scope.account_id
     async with conn.transaction():
@@ -162,7 +170,7 @@ async def record_cash_payment(conn: asyncpg.Connection, scope: Scope, customer_i
             return PaymentOutcome(first, duplicate=True)
         await _refuse_unconfirmed_repeat(conn, customer_id, amount_minor, collected_by, now, confirm_repeat)
         return await _apply_payment(conn, scope, customer, amount_minor, bill_id, now, idempotency_key=idempotency_key,
-                                    collected_by=collected_by, note=note)
+                                    collected_by=collected_by, note=note, method=method, txn_id=txn_id)
 
 
 async def record_gateway_payment(conn: asyncpg.Connection, scope: Scope, customer_id: int, amount_minor: int,
@@ -202,16 +210,18 @@ async def _credit_reseller_for_gateway(conn, customer, capture: GatewayCapture, 
 
 async def _apply_payment(conn, scope: Scope, customer, amount_minor: int, bill_id: int | None, now: datetime, *,
                          idempotency_key: str | None = None, collected_by: int | None = None, note: str | None = None,
-                         capture: GatewayCapture | None = None) -> PaymentOutcome:
+                         capture: GatewayCapture | None = None, method: str = "cash",
+                         txn_id: str | None = None) -> PaymentOutcome:
     """The one payment rule for cash and gateway money, inside the caller's transaction with the customer locked."""
+    method = "gateway" if capture else method
     customer_id = customer["id"]
     bills = await _open_bills(conn, customer_id, bill_id)
     split = allocate(amount_minor, [b["total_minor"] - b["paid_minor"] for b in bills])
     touched = [(b, a, full) for b, a, full in zip(bills, split.applied, split.fully_paid, strict=True) if a > 0]
     paid_now = [b for b, _, full in touched if full]
     single_bill = bill_id if bill_id is not None else (touched[0][0]["id"] if len(touched) == 1 else None)
-    payment = await _insert_payment(conn, customer, amount_minor, "gateway" if capture else "cash", single_bill,
-                                    idempotency_key, collected_by, note, now, capture)
+    payment = await _insert_payment(conn, customer, amount_minor, method, single_bill,
+                                    idempotency_key, collected_by, note, now, capture, txn_id)
     if capture is not None:
         await _credit_reseller_for_gateway(conn, customer, capture, amount_minor, payment["id"])
 
@@ -239,7 +249,7 @@ async def _apply_payment(conn, scope: Scope, customer, amount_minor: int, bill_i
     applied = amount_minor - split.remainder
     await _queue_sms(conn, customer, "payment_received", payment, bills_paid=[b["id"] for b in paid_now],
                      applied_minor=applied, advance_minor=split.remainder, expires_at=expires_at)
-    detail = {"customer_id": customer_id, "amount_minor": amount_minor, "applied_minor": applied,
+    detail = {"customer_id": customer_id, "method": method, "amount_minor": amount_minor, "applied_minor": applied,
               "advance_minor": split.remainder, "bills_paid": [b["id"] for b in paid_now],
               "wholesale_minor": wholesale, "reactivated": reactivated}
     if capture is not None:

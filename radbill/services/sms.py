@@ -24,6 +24,8 @@ import asyncpg
 
 from radbill.billing.money import format_minor
 from radbill.errors import NotFound
+from radbill.secretbox import SecretBoxError
+from radbill.services import sealed, sms_events
 from radbill.services.outbox import DispatchSettings, Outcome, register
 from radbill.sms import (
     EVENTS,
@@ -63,7 +65,7 @@ EVENT_CONTEXT = """
 """
 
 BILL_FOR = """
-    SELECT total_minor, total_minor - paid_minor AS due_minor, due_at, currency FROM bills
+    SELECT id, total_minor, total_minor - paid_minor AS due_minor, due_at, currency FROM bills
      WHERE customer_id = $1 AND (id = $2 OR ($2 IS NULL AND status IN ('unpaid', 'partial')))
      ORDER BY period_start, id LIMIT 1
 """
@@ -112,9 +114,11 @@ async def event_values(conn: asyncpg.Connection, ctx: asyncpg.Record, event: str
         amount = ""
     expires = payload.get("expires_at")
     expires_at = datetime.fromisoformat(expires) if isinstance(expires, str) and expires else ctx["expires_at"]
+    pay_link = await sms_events.pay_link_for(conn, event, ctx["template"], ctx["id"], bill["id"] if bill else None)
     return {"customer_name": ctx["name"], "username": ctx["username"], "amount": amount,
             "due_date": local_date(bill["due_at"], ctx["timezone"]) if bill else "",
-            "expiry": local_date(expires_at, ctx["timezone"]), "package": ctx["package"], "isp_name": ctx["isp_name"]}
+            "expiry": local_date(expires_at, ctx["timezone"]), "package": ctx["package"], "isp_name": ctx["isp_name"],
+            "pay_link": pay_link}
 
 
 async def make_event_message(conn: asyncpg.Connection, outbox_id: int, payload: dict) -> asyncpg.Record | str:
@@ -224,7 +228,12 @@ async def deliver(gateway: asyncpg.Record, config: GatewayConfig, message: async
     if gateway["kind"] == "log":
         log.info("SMS (log gateway %s) to %s: %s", gateway["name"], message["to_number"], message["body"])
         return SendResult(True, provider_message_id=f"log-{message['id']}")
-    request = build_request(config, gateway["secret"], message["to_number"], message["body"])
+    try:
+        secret = sealed.open_for(sealed.SMS_SECRET, gateway["id"], gateway["secret"])
+    except SecretBoxError as exc:  # a key dropped too early, or a copied row: retrying cannot help
+        return SendResult(False, error=f"cannot open the gateway's stored secret ({exc}): enter it again on "
+                                       "the gateway's page, or restore the key in RADBILL_DATA_KEYS")
+    request = build_request(config, secret, message["to_number"], message["body"])
     try:
         async with http_session().request(
                 request.method, request.url, headers=request.headers, params=request.params, data=request.form,

@@ -10,14 +10,15 @@ from datetime import time
 import asyncpg
 
 from radbill.errors import NotFound, ValidationError
-from radbill.services import audit
+from radbill.services import audit, sealed
 from radbill.services.sms import token_hash
 from radbill.sms import EVENTS, GatewayConfig, count_segments, parse_gateway_form, render, validate_template
 from radbill.sms.text import DEFAULT_TEMPLATES
 from radbill.tenancy import Scope
 
 SAMPLE = {"customer_name": "Rahim Uddin", "username": "rahim01", "amount": "BDT 1,050.00", "due_date": "10 Jul 2025",
-          "expiry": "15 Jul 2025", "package": "Home 20 Mbps", "isp_name": "Your ISP"}
+          "expiry": "15 Jul 2025", "package": "Home 20 Mbps", "isp_name": "Your ISP",
+          "pay_link": "https://pay.example.net/pay/Xq3kP9sV2mN7bR4tW8yZ1a"}
 
 
 # --- gateways ---------------------------------------------------------------------------------------------
@@ -41,7 +42,8 @@ async def get_gateway(conn: asyncpg.Connection, scope: Scope, gateway_id: int) -
 async def save_gateway(conn: asyncpg.Connection, scope: Scope, form, gateway_id: int | None = None,
                        ip: str | None = None) -> tuple[asyncpg.Record, str | None]:
     """Create or edit a gateway of the caller's operator; (row, callback token if a new one was issued).
-    A blank secret on edit keeps the stored one."""
+    A blank secret on edit keeps the stored one; a new one is sealed (radbill.services.sealed), never stored
+    plain."""
     name, kind, config = parse_gateway_form(form)
     secret = str(form.get("secret") or "").strip() or None
     make_default = bool(form.get("is_default"))
@@ -57,12 +59,15 @@ async def save_gateway(conn: asyncpg.Connection, scope: Scope, form, gateway_id:
                                    scope.operator_id)
             try:
                 row = await conn.fetchrow(
-                    "INSERT INTO sms_gateways (operator_id, name, kind, config, secret, is_default, active,"
-                    " callback_token_hash) VALUES ($1, $2, $3, $4::jsonb, $5, $6, true, $7) RETURNING *",
-                    scope.operator_id, name, kind, json.dumps(config.to_json()), secret, make_default or first,
+                    "INSERT INTO sms_gateways (operator_id, name, kind, config, is_default, active,"
+                    " callback_token_hash) VALUES ($1, $2, $3, $4::jsonb, $5, true, $6) RETURNING *",
+                    scope.operator_id, name, kind, json.dumps(config.to_json()), make_default or first,
                     token_hash(token))
             except asyncpg.UniqueViolationError:
                 raise ValidationError("You already have a gateway with this name.", {"name": "taken"}) from None
+            if secret is not None:  # sealed for its row, so the row's id comes first
+                await conn.execute("UPDATE sms_gateways SET secret = $2 WHERE id = $1", row["id"],
+                                   sealed.seal_for(sealed.SMS_SECRET, row["id"], secret))
         else:
             old = await get_gateway(conn, scope, gateway_id)
             if make_default:
@@ -74,7 +79,8 @@ async def save_gateway(conn: asyncpg.Connection, scope: Scope, form, gateway_id:
                 "UPDATE sms_gateways SET name = $2, kind = $3, config = $4::jsonb, secret = coalesce($5, secret),"
                 " is_default = is_default OR $6, active = $7,"
                 " callback_token_hash = coalesce($8, callback_token_hash), updated_at = now()"
-                " WHERE id = $1 RETURNING *", gateway_id, name, kind, json.dumps(config.to_json()), secret,
+                " WHERE id = $1 RETURNING *", gateway_id, name, kind, json.dumps(config.to_json()),
+                sealed.seal_for(sealed.SMS_SECRET, gateway_id, secret) if secret is not None else None,
                 make_default, active, token_hash(token) if token else None)
         await audit.record(conn, scope, "sms.gateway.save", "sms_gateway", row["id"],
                            {"name": name, "kind": kind, "secret_changed": secret is not None,

@@ -5,8 +5,12 @@ Kept free of the sending machinery so customers.py and billing.py can import it 
 
 from __future__ import annotations
 
+import os
+
 import asyncpg
 
+from radbill.payments.links import DEFAULT_TTL as DEFAULT_PAY_LINK_TTL
+from radbill.payments.links import create_pay_link
 from radbill.services.outbox_queue import enqueue
 
 # one row per bill; customers without a mobile get none (the handler would skip them anyway)
@@ -43,3 +47,23 @@ async def queue_bill_sms(conn: asyncpg.Connection, bill_ids: list[int]) -> None:
     """Queue bill_generated for new bills, set-based (one statement for the whole run); safe to repeat."""
     if bill_ids:
         await conn.execute(QUEUE_BILLS, list(bill_ids))
+
+
+# the SMS events that ask for money (a suspension says "pay to reconnect"); their templates may carry {pay_link}
+PAY_LINK_EVENTS = frozenset({"bill_generated", "due_reminder", "expiry_reminder", "account_suspended"})
+DEFAULT_PORTAL_URL = "http://127.0.0.1:8081"
+
+
+def portal_url() -> str:
+    """Where customers reach the portal (RADBILL_PORTAL_URL, e.g. https://pay.example.net)."""
+    return (os.environ.get("RADBILL_PORTAL_URL") or DEFAULT_PORTAL_URL).rstrip("/")
+
+
+async def pay_link_for(conn: asyncpg.Connection, event: str, template: str, customer_id: int,
+                       bill_id: int | None) -> str:
+    """The {pay_link} value: a short link to pay `bill_id` (an advance top-up when None), made only when the
+    template uses it (a link is a row: none is made for a message that would not carry it)."""
+    if event not in PAY_LINK_EVENTS or "{pay_link}" not in (template or ""):
+        return ""
+    token = await create_pay_link(conn, customer_id, bill_id, DEFAULT_PAY_LINK_TTL)
+    return f"{portal_url()}/pay/{token}"

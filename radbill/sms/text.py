@@ -31,16 +31,19 @@ PLACEHOLDERS = {
     "expiry": "the date the package expires",
     "package": "the package name",
     "isp_name": "your business name",
+    "pay_link": "a link to pay online without logging in (bill, reminder and suspension SMS)",
 }
 DEFAULT_TEMPLATES = {
-    "bill_generated": "Dear {customer_name}, your bill of {amount} for {package} is due on {due_date}. {isp_name}",
+    "bill_generated": "Dear {customer_name}, your bill of {amount} for {package} is due on {due_date}. "
+                      "Pay: {pay_link} {isp_name}",
     "payment_received": "Dear {customer_name}, we received {amount}. Your package {package} runs until {expiry}. "
                         "Thank you. {isp_name}",
     "account_suspended": "Dear {customer_name}, your internet ({username}) is suspended for an unpaid bill. "
                          "Please pay to reconnect. {isp_name}",
     "account_activated": "Dear {customer_name}, your internet ({username}) is active again. {isp_name}",
-    "expiry_reminder": "Dear {customer_name}, your package {package} expires on {expiry}. Please renew. {isp_name}",
-    "due_reminder": "Dear {customer_name}, your bill of {amount} is due on {due_date}. {isp_name}",
+    "expiry_reminder": "Dear {customer_name}, your package {package} expires on {expiry}. Renew: {pay_link} "
+                       "{isp_name}",
+    "due_reminder": "Dear {customer_name}, your bill of {amount} is due on {due_date}. Pay: {pay_link} {isp_name}",
 }
 MAX_BODY = 1600
 _PLACEHOLDER = re.compile(r"\{([^{}\s]*)\}")
