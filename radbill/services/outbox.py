@@ -4,8 +4,8 @@ Claiming is one statement (`FOR UPDATE SKIP LOCKED`) that also counts the attemp
 pushing `next_attempt_at` past the longest send, so two dispatchers never send the same row and a row whose
 dispatcher died is sent again once its lease runs out. Claims are fair across destinations and a silent
 destination gets a circuit breaker (outbox_lanes); `drain` runs the destinations side by side. Every attempt lands on the customer's timeline
-(audit_log, object 'customer'); when the last one fails the row gets `failed_at` and an audit row with action
-'alert'. Kinds without a registered handler (e.g. 'sms', 'webhook' until their handlers exist) are never claimed.
+(audit_log, object 'customer'); when the last one fails the row gets `failed_at` and an alert
+(radbill.services.alerts: counted in its group, and an audit row with action 'alert'). Kinds without a registered handler (e.g. 'sms', 'webhook' until their handlers exist) are never claimed.
 """
 
 from __future__ import annotations
