@@ -123,12 +123,12 @@ async def router_owner(conn: asyncpg.Connection, nas_ip: str | None) -> int | No
     return await conn.fetchval("SELECT operator_id FROM nas WHERE nasname::inet = $1::inet", nas_ip)
 
 
+# the acknowledger's login is read under the caller's row-level security: one above the caller shows as NULL
 LIST = """
     SELECT a.*, o.name AS operator_name, ack.username AS acknowledged_by_name
       FROM alerts a JOIN operators o ON o.id = a.operator_id LEFT JOIN accounts ack ON ack.id = a.acknowledged_by
-     WHERE a.operator_id = ANY ($1::bigint[]) AND a.kind = ANY ($2::text[])
-       AND (a.acknowledged_at IS NULL) = $3
-     ORDER BY a.last_at DESC, a.id DESC LIMIT $4 OFFSET $5
+     WHERE a.operator_id = ANY ($1::bigint[]) AND a.kind = ANY ($2::text[]) AND a.acknowledged_at IS {state}
+     ORDER BY a.last_at DESC, a.id DESC LIMIT $3 OFFSET $4
 """
 
 
@@ -136,8 +136,8 @@ async def list_alerts(conn: asyncpg.Connection, scope: Scope, acknowledged: bool
                       per_page: int = 25) -> tuple[list[dict], bool]:
     """One page of the alert groups the scope can act on, latest first; (rows, whether a next page exists)."""
     ids = await subtree_operator_ids(conn, scope)
-    rows = await conn.fetch(LIST, ids, actionable_kinds(scope), not acknowledged, per_page + 1,
-                            (max(page, 1) - 1) * per_page)
+    query = LIST.format(state="NOT NULL" if acknowledged else "NULL")  # a fixed fragment (the open index)
+    rows = await conn.fetch(query, ids, actionable_kinds(scope), per_page + 1, (max(page, 1) - 1) * per_page)
     return [shown(r) for r in rows[:per_page]], len(rows) > per_page
 
 

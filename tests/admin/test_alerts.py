@@ -83,6 +83,10 @@ async def test_a_sub_operator_sees_only_what_it_can_act_on_and_foreign_alerts_ar
     assert "SMS balance" not in await (await opb.get("/alerts")).text()
     assert (await suba1.post(f"/alerts/{refused}/acknowledge?from=dashboard", token_from="/alerts")).headers[
         "Location"] == "/"
+    opa = await make_client("opa")  # a parent acknowledges: the sub-operator cannot see who, only that it was
+    assert (await opa.post(f"/alerts/{balance}/acknowledge", token_from="/alerts")).status == 303
+    acked = html.unescape(await (await suba1.get("/alerts?show=acknowledged")).text())
+    assert "Acknowledged by staff of a parent operator at" in acked and "SMS balance is used up" in acked
 
 
 async def test_the_pages_are_numbered(make_client, tree, fresh_db_url):
