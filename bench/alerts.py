@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import time
 from unittest import mock
 
@@ -91,5 +92,6 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--groups", type=int, default=2000)
     arguments = parser.parse_args()
+    logging.getLogger("radbill").setLevel(logging.CRITICAL)  # a line per failed SMS is the point, not news
     with throwaway_database() as database:
         asyncio.run(main(database, arguments))
