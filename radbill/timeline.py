@@ -126,6 +126,7 @@ SENTENCES: dict[str, Sentence] = {
     "outbox.sms": _outbox("sms"),
     "outbox.webhook": _outbox("webhook"),
     "alert": lambda d, actor, currency: f"Alert: {d.get('message') or d.get('alert') or 'see the alerts page'}",
+    "alert.acknowledge": _with("Alert acknowledged by {actor}: {message}", "message"),
     # imports
     "import": _with("Customers imported by {actor}.",),
     "rollback": _with("Import rolled back by {actor}: {removed} customers removed.", "removed"),

@@ -931,6 +931,33 @@ CREATE TABLE public.admin_sessions (
     CONSTRAINT admin_sessions_stage_check CHECK ((stage = ANY (ARRAY['totp'::text, 'change_password'::text, 'full'::text])))
 );
 
+CREATE TABLE public.alerts (
+    id bigint NOT NULL,
+    operator_id bigint NOT NULL,
+    kind text NOT NULL,
+    cause text DEFAULT ''::text NOT NULL,
+    message text NOT NULL,
+    subject jsonb DEFAULT '{}'::jsonb NOT NULL,
+    occurrences integer DEFAULT 1 NOT NULL,
+    first_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_at timestamp with time zone DEFAULT now() NOT NULL,
+    acknowledged_at timestamp with time zone,
+    acknowledged_by bigint,
+    CONSTRAINT alerts_cause_check CHECK ((length(cause) <= 200)),
+    CONSTRAINT alerts_check CHECK (((acknowledged_by IS NULL) OR (acknowledged_at IS NOT NULL))),
+    CONSTRAINT alerts_kind_check CHECK ((kind = ANY (ARRAY['sms_no_gateway'::text, 'sms_no_balance'::text, 'sms_failed'::text, 'sms_refused'::text, 'router_unreachable'::text, 'router_refused'::text, 'delivery_failed'::text]))),
+    CONSTRAINT alerts_occurrences_check CHECK ((occurrences > 0))
+);
+
+ALTER TABLE public.alerts ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.alerts_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 CREATE TABLE public.audit_log (
     id bigint NOT NULL,
     at timestamp with time zone DEFAULT now() NOT NULL,
@@ -1689,6 +1716,12 @@ ALTER TABLE ONLY public.accounts
 ALTER TABLE ONLY public.admin_sessions
     ADD CONSTRAINT admin_sessions_pkey PRIMARY KEY (id_hash);
 
+ALTER TABLE ONLY public.alerts
+    ADD CONSTRAINT alerts_operator_id_kind_cause_key UNIQUE (operator_id, kind, cause);
+
+ALTER TABLE ONLY public.alerts
+    ADD CONSTRAINT alerts_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.audit_log
     ADD CONSTRAINT audit_log_pkey PRIMARY KEY (id);
 
@@ -1864,6 +1897,10 @@ CREATE UNIQUE INDEX accounts_username ON public.accounts USING btree (lower(user
 CREATE INDEX admin_sessions_account ON public.admin_sessions USING btree (account_id);
 
 CREATE INDEX admin_sessions_expiry ON public.admin_sessions USING btree (expires_at);
+
+CREATE INDEX alerts_open ON public.alerts USING btree (last_at DESC) WHERE (acknowledged_at IS NULL);
+
+CREATE INDEX alerts_operator ON public.alerts USING btree (operator_id, last_at DESC);
 
 CREATE INDEX audit_log_alerts ON public.audit_log USING btree (operator_id, at) WHERE (action = 'alert'::text);
 
@@ -2044,6 +2081,12 @@ ALTER TABLE ONLY public.accounts
 
 ALTER TABLE ONLY public.admin_sessions
     ADD CONSTRAINT admin_sessions_account_id_fkey FOREIGN KEY (account_id) REFERENCES public.accounts(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.alerts
+    ADD CONSTRAINT alerts_acknowledged_by_fkey FOREIGN KEY (acknowledged_by) REFERENCES public.accounts(id);
+
+ALTER TABLE ONLY public.alerts
+    ADD CONSTRAINT alerts_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id);
 
 ALTER TABLE ONLY public.audit_log
     ADD CONSTRAINT audit_log_account_id_fkey FOREIGN KEY (account_id) REFERENCES public.accounts(id) ON DELETE RESTRICT;
@@ -2268,6 +2311,8 @@ ALTER TABLE public.accounts ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.admin_sessions ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE public.alerts ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE public.audit_log ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.billing_profile_assignments ENABLE ROW LEVEL SECURITY;
@@ -2342,6 +2387,8 @@ CREATE POLICY tenant_delete ON public.admin_sessions FOR DELETE TO radbill_app U
    FROM public.accounts a
   WHERE (a.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)))));
 
+CREATE POLICY tenant_delete ON public.alerts FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
 CREATE POLICY tenant_delete ON public.audit_log FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_delete ON public.billing_profile_assignments FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
@@ -2409,6 +2456,8 @@ CREATE POLICY tenant_insert ON public.accounts FOR INSERT TO radbill_app WITH CH
 CREATE POLICY tenant_insert ON public.admin_sessions FOR INSERT TO radbill_app WITH CHECK ((account_id IN ( SELECT a.id
    FROM public.accounts a
   WHERE (a.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)))));
+
+CREATE POLICY tenant_insert ON public.alerts FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_insert ON public.audit_log FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
@@ -2480,6 +2529,8 @@ CREATE POLICY tenant_read ON public.admin_sessions FOR SELECT TO radbill_app USI
    FROM public.accounts a
   WHERE (a.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)))));
 
+CREATE POLICY tenant_read ON public.alerts FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
 CREATE POLICY tenant_read ON public.audit_log FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_read ON public.billing_profile_assignments FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
@@ -2549,6 +2600,8 @@ CREATE POLICY tenant_update ON public.admin_sessions FOR UPDATE TO radbill_app U
   WHERE (a.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))))) WITH CHECK ((account_id IN ( SELECT a.id
    FROM public.accounts a
   WHERE (a.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)))));
+
+CREATE POLICY tenant_update ON public.alerts FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_update ON public.audit_log FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 

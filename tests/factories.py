@@ -85,6 +85,8 @@ async def tenant_rows(conn, op, customer, account, package_id: int, profile_id: 
                                  "expires_at": now + timedelta(hours=1)})
     await ins("audit_log", {"operator_id": o, "action": "test", "object_kind": "test"})
     await ins("outbox", {"operator_id": o, "kind": "sms", "payload": json.dumps({"n": o})})
+    ids["alert_id"] = (await ins("alerts", {"operator_id": o, "kind": "sms_no_balance",
+                                            "message": f"balance used up for {o}"}))["id"]
     cash = await ins("ledger_accounts", {"kind": "cash", "operator_id": o, "currency": "BDT"})
     revenue = await ins("ledger_accounts", {"kind": "revenue", "operator_id": o, "currency": "BDT"})
     txn = uuid.uuid4()

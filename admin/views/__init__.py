@@ -2,6 +2,7 @@
 
 from admin.views import (  # noqa: F401
     accounts,
+    alerts,
     auth,
     billing,
     catalog,

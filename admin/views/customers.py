@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from admin import confirm
 from admin.routing import ALL_ROLES, route
 from admin.web import client_ip, redirect, render
 from radbill.billing.money import parse_amount
 from radbill.errors import ValidationError
+from radbill.i18n import _, ngettext
 from radbill.policy import DISPLAY_STATES, Speeds
 from radbill.services import catalog, customer_records, customers, ledger, troubleshoot, wallets
 from radbill.validate import optional_id
@@ -73,7 +75,8 @@ async def customer_profile(request: web.Request, scope):
         trouble = await troubleshoot.panel(conn, scope, customer_id, request.app["config"].acct_interim_interval)
         transfer_wallets = await wallets.wallets_for_customer(conn, data["customer"])
     return render(request, "customer.html", balance=balance, ledger=entries[-50:][::-1], trouble=trouble, **data,
-                  transfer_wallets=transfer_wallets, wallet_kinds=wallets.KINDS, **options)
+                  transfer_wallets=transfer_wallets, wallet_kinds=wallets.KINDS,
+                  transitions=customers.available_transitions(data["customer"]["status"]), **options)
 
 
 @route("GET", "/customers/{customer_id:\\d+}/edit", roles=ALL_ROLES, permission=EDIT)
@@ -107,19 +110,42 @@ async def customer_update(request: web.Request, scope):
 @route("POST", "/customers/{customer_id:\\d+}/status", roles=ALL_ROLES, permission=EDIT)
 async def customer_status(request: web.Request, scope):
     customer_id = int(request.match_info["customer_id"])
+    back = f"/customers/{customer_id}"
     form = await request.post()
-    action, reason = form.get("action"), str(form.get("reason", "")).strip()
-    actions = {"suspend": customers.suspend_customer, "disable": customers.disable_customer,
-               "activate": customers.activate_customer}
-    if action not in actions:
-        raise ValidationError("Choose suspend, disable or activate.")
-    if action != "activate" and not reason:
-        return redirect(request, f"/customers/{customer_id}", "Give a reason: it is kept on the timeline.", "error")
+    action, reason = form.get("action"), str(form.get("reason", ""))
     async with request.app["pool"].acquire() as conn:
-        await actions[action](conn, scope, customer_id, reason or None, ip=client_ip(request))
-    done = {"suspend": "suspended; the live session is being disconnected",
-            "disable": "disabled; the live session is being disconnected", "activate": "activated"}[action]
-    return redirect(request, f"/customers/{customer_id}", f"Customer {done}.")
+        await customers.get_customer(conn, scope, customer_id)  # a foreign id is 404 before anything
+        try:
+            plan = await customers.plan_status_change(conn, scope, customer_id, action, reason)
+            if plan.asks_confirmation and not confirm.confirmed(form):
+                return _confirm_status(request, plan, form, back)
+            await customers.change_status(conn, scope, customer_id, action, reason, ip=client_ip(request))
+        except ValidationError as exc:  # the service's rules (a reason, an allowed transition) say what to do
+            return redirect(request, back, str(exc), "error")
+    done = {"suspend": _("Customer suspended; the live session is being disconnected."),
+            "disable": _("Customer disabled; the live session is being disconnected."),
+            "activate": _("Customer activated.")}[plan.transition.action]
+    return redirect(request, back, done)
+
+
+def _confirm_status(request: web.Request, plan, form, back: str) -> web.Response:
+    """The confirmation page of a status action: what it does to the customer and their open sessions."""
+    username, n = plan.customer["username"], plan.open_sessions
+    consequences = {
+        "disable": [_("%(username)s cannot log in again until someone activates them: paying a bill does not "
+                      "undo a disable.", username=username)],
+        "suspend": [_("%(username)s is suspended until the bill is paid or someone activates them.",
+                      username=username)],
+    }.get(plan.transition.action, [])
+    if n:
+        consequences.append(ngettext("Their %(num)d open session is disconnected now.",
+                                     "Their %(num)d open sessions are disconnected now.", n))
+    consequences.append(_("Reason kept on the timeline: %(reason)s", reason=plan.reason))
+    titles = {"disable": _("Disable %(username)s?", username=username),
+              "suspend": _("Suspend %(username)s?", username=username)}
+    yes = {"disable": _("Yes, disable"), "suspend": _("Yes, suspend")}
+    return confirm.ask(request, title=titles[plan.transition.action], consequences=consequences,
+                       action=f"{back}/status", form=form, yes=yes[plan.transition.action], back=back)
 
 
 @route("GET", "/customers/{customer_id:\\d+}/package", roles=ALL_ROLES, permission=EDIT)

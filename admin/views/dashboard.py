@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
 from admin.routing import ALL_ROLES, route
 from admin.web import render
 from radbill import clock
-from radbill.services import dashboard, outbox
+from radbill.services import alerts, dashboard
 
 
 @route("GET", "/", roles=ALL_ROLES)
@@ -17,6 +15,7 @@ async def dashboard_page(request: web.Request, scope):
     session = request["session"]
     async with request.app["pool"].acquire() as conn:
         figures = await dashboard.load(conn, scope, clock.now(), session.timezone)
-        alerts = [{**dict(a), "message": json.loads(a["detail"]).get("message", "")}
-                  for a in await outbox.list_alerts(conn, scope, limit=5)]
-    return render(request, "dashboard.html", d=figures, bars=dashboard.chart_bars(figures.daily), alerts=alerts)
+        open_alerts, _more = await alerts.list_alerts(conn, scope, per_page=5)
+        open_count = await alerts.count_open(conn, scope) if open_alerts else 0
+    return render(request, "dashboard.html", d=figures, bars=dashboard.chart_bars(figures.daily), alerts=open_alerts,
+                  open_alerts=open_count)

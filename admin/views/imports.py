@@ -6,10 +6,12 @@ import json
 
 from aiohttp import web
 
+from admin import confirm
 from admin.routing import ALL_ROLES, OPERATORS, route
 from admin.web import client_ip, redirect, render
 from radbill import importing
 from radbill.errors import PermissionDenied, ValidationError
+from radbill.i18n import _, ngettext
 from radbill.importing.rows import LOOKUPS
 from radbill.routeros import RouterError
 from radbill.services import imports
@@ -178,11 +180,30 @@ async def progress(request: web.Request, scope):
 @route("POST", BATCH + "/rollback", roles=ALL_ROLES, permission=EDIT)
 async def rollback(request: web.Request, scope):
     batch_id = _batch_id(request)
+    back = f"/customers/import/{batch_id}"
+    form = await request.post()
     async with request.app["pool"].acquire() as conn:
         try:
+            if not confirm.confirmed(form):
+                return _confirm_rollback(request, batch_id, await imports.rollback_preview(conn, scope, batch_id))
             result = await imports.rollback_batch(conn, scope, batch_id, client_ip(request))
         except ValidationError as exc:
-            return redirect(request, f"/customers/import/{batch_id}", str(exc), "error")
+            return redirect(request, back, str(exc), "error")
     kept = f" {len(result.kept)} kept because something happened to them since (listed below)." if result.kept else ""
-    return redirect(request, f"/customers/import/{batch_id}",
-                    f"Rolled back: {result.removed} imported customers removed.{kept}")
+    return redirect(request, back, f"Rolled back: {result.removed} imported customers removed.{kept}")
+
+
+def _confirm_rollback(request: web.Request, batch_id: int, plan: imports.RollbackResult) -> web.Response:
+    consequences = [
+        ngettext("%(num)d customer this import created is deleted, with their login: it stops working at once.",
+                 "%(num)d customers this import created are deleted, with their logins: they stop working at once.",
+                 plan.removed),
+        _("This cannot be undone: to get them back, import the file again.")]
+    if plan.kept:
+        consequences.append(ngettext(
+            "%(num)d customer is kept because something happened to them since (paid, online, billed or edited).",
+            "%(num)d customers are kept because something happened to them since (paid, online, billed or edited).",
+            len(plan.kept)))
+    return confirm.ask(request, title=_("Roll back import %(id)s?", id=batch_id), consequences=consequences,
+                       action=f"/customers/import/{batch_id}/rollback", yes=_("Yes, roll back this import"),
+                       back=f"/customers/import/{batch_id}")

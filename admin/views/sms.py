@@ -6,10 +6,12 @@ import json
 
 from aiohttp import web
 
+from admin import confirm
 from admin.routing import ADMINS, ALL_ROLES, OPERATORS, route
 from admin.web import client_ip, redirect, render
-from radbill.billing.money import parse_amount
+from radbill.billing.money import format_minor, parse_amount
 from radbill.errors import ValidationError
+from radbill.i18n import _, ngettext
 from radbill.services import profile, sms, sms_broadcast, sms_config
 from radbill.sms import EVENTS, PLACEHOLDERS
 from radbill.sms.gateway import NUMBER_FORMATS
@@ -147,10 +149,12 @@ async def broadcast_send(request: web.Request, scope):
     body = str(form.get("body", ""))
     async with request.app["pool"].acquire() as conn:
         try:
-            if form.get("action") == "send":
+            if form.get("action") == "send" and confirm.confirmed(form):
                 broadcast_id = await sms_broadcast.start_broadcast(conn, scope, body, filters, client_ip(request))
                 return redirect(request, f"/sms/broadcasts/{broadcast_id}", "Broadcast queued: sending now.")
             plan = await sms_broadcast.preview_broadcast(conn, scope, body, filters)
+            if form.get("action") == "send" and plan.recipients and plan.affordable:
+                return _confirm_broadcast(request, plan, form)
             errors, message, status = {}, None, 200
         except ValidationError as exc:
             plan, errors, message, status = None, exc.fields, str(exc), 422
@@ -158,6 +162,22 @@ async def broadcast_send(request: web.Request, scope):
         recent = await sms_broadcast.recent_broadcasts(conn, scope)
     return render(request, "sms_broadcast.html", status=status, form=dict(form), plan=plan, errors=errors,
                   message=message, recent=recent, **options)
+
+
+def _confirm_broadcast(request: web.Request, plan: sms_broadcast.BroadcastPlan, form) -> web.Response:
+    """Sending costs money and cannot be recalled: say to whom, how many SMS parts and what it costs first."""
+    cost, balance = format_minor(plan.cost_minor, plan.currency), format_minor(plan.balance_minor, plan.currency)
+    consequences = [
+        ngettext("%(num)d customer gets this message.", "%(num)d customers get this message.", plan.recipients),
+        ngettext("That is %(num)d SMS part at %(rate)s each.", "That is %(num)d SMS parts at %(rate)s each.",
+                 plan.segments, rate=format_minor(plan.segment_price_minor, plan.currency)),
+        _("It costs %(cost)s from your SMS balance of %(balance)s, leaving %(left)s.", cost=cost, balance=balance,
+          left=format_minor(plan.balance_minor - plan.cost_minor, plan.currency)),
+        _("A message cannot be recalled once it is sent."),
+        _("First message: %(sample)s", sample=plan.sample)]
+    return confirm.ask(request, title=_("Send this SMS to %(n)s customers?", n=plan.recipients),
+                       consequences=consequences, action="/sms/broadcast", form=form,
+                       yes=_("Yes, send and pay %(cost)s", cost=cost), back="/sms/broadcast")
 
 
 @route("GET", "/sms/broadcasts/{broadcast_id:\\d+}", roles=ALL_ROLES, permission=SEND)

@@ -1,15 +1,18 @@
 """The customer page's "Why can't this customer connect?" panel: its one action, Disconnect now.
 
 The panel itself renders inside the customer page (customers.customer_profile asks radbill.services.troubleshoot);
-this module holds the POST, with a server-side confirmation step: a disconnect drops the customer's connection."""
+this module holds the POST, with a server-side confirmation step (admin.confirm): a disconnect drops the customer's
+connection."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from admin import confirm
 from admin.routing import ALL_ROLES, route
-from admin.web import client_ip, redirect, render
+from admin.web import client_ip, redirect
 from radbill.errors import ValidationError
+from radbill.i18n import _
 from radbill.services import customers
 
 EDIT = "customers.edit"
@@ -25,8 +28,13 @@ async def disconnect_now(request: web.Request, scope):
         customer = await customers.get_customer(conn, scope, customer_id)  # a foreign id is 404 before anything
         if not unique_id:
             return redirect(request, back, "Choose the session to disconnect.", "error")
-        if form.get("confirmed") != "yes":
-            return render(request, "troubleshoot_confirm.html", customer=customer, acct_unique_id=unique_id)
+        if not confirm.confirmed(form):
+            return confirm.ask(
+                request, title=_("Disconnect %(username)s now?", username=customer["username"]),
+                consequences=[_("The router drops this session at once. The customer's device logs in again by "
+                                "itself, usually within a minute; if the login is refused, the reason shows under "
+                                "\"Why can't this customer connect?\".")],
+                action=f"/customers/{customer_id}/disconnect", form=form, yes=_("Yes, disconnect now"), back=back)
         try:
             await customers.disconnect_session(conn, scope, customer_id, unique_id, ip=client_ip(request))
         except ValidationError as exc:

@@ -7,10 +7,13 @@ snapshot follows by itself: the customers trigger NOTIFYs radbill_policy with th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import asyncpg
 
 from radbill.billing.money import check_amount
 from radbill.errors import NotFound, ValidationError
+from radbill.i18n import _
 from radbill.policy import Speeds
 from radbill.services import audit, sms_events
 from radbill.services.outbox_queue import enqueue
@@ -49,6 +52,41 @@ ALLOWED_FROM = {
 VERBS = {"suspended": "suspend", "disabled": "disable", "active": "activate"}
 
 
+@dataclass(frozen=True)
+class Transition:
+    """A status action staff can take. `needs_reason`: refused without a reason (kept on the timeline);
+    `needs_confirm`: the admin asks first (it cannot be undone by the customer paying); `confirm_when_online`:
+    it asks first only while a session is open (the action drops it)."""
+
+    action: str
+    status: str
+    needs_reason: bool
+    needs_confirm: bool
+    confirm_when_online: bool = False
+
+    def asks_confirmation(self, online: bool) -> bool:
+        return self.needs_confirm or (self.confirm_when_online and online)
+
+
+TRANSITIONS = {t.action: t for t in (
+    Transition("activate", "active", needs_reason=False, needs_confirm=False),
+    Transition("suspend", "suspended", needs_reason=True, needs_confirm=False, confirm_when_online=True),
+    Transition("disable", "disabled", needs_reason=True, needs_confirm=True),
+)}
+
+
+def available_transitions(status: str) -> list[Transition]:
+    """The actions that can start from `status` (what the customer page offers as buttons)."""
+    return [t for t in TRANSITIONS.values() if status in ALLOWED_FROM[t.status]]
+
+
+def transition(action: str | None) -> Transition:
+    """The Transition named `action`; ValidationError when there is none."""
+    if action not in TRANSITIONS:
+        raise ValidationError(_("Choose suspend, disable or activate."), {"action": "unknown"})
+    return TRANSITIONS[action]
+
+
 async def get_customer(conn: asyncpg.Connection, scope: Scope, customer_id: int, for_update: bool = False, *,
                        lock: str | None = None) -> asyncpg.Record:
     """The customer (with its operator's kind, path, parent, currency and time zone) if it is in the scope's
@@ -79,19 +117,62 @@ async def activate_customer(conn: asyncpg.Connection, scope: Scope, customer_id:
     return await _set_status(conn, scope, customer_id, "active", reason, ip)
 
 
-async def _set_status(conn, scope, customer_id, new_status, reason, ip) -> asyncpg.Record:
+@dataclass(frozen=True)
+class StatusPlan:
+    """What a status action would do to this customer now (for the admin's confirmation step)."""
+
+    transition: Transition
+    customer: asyncpg.Record
+    open_sessions: int
+    reason: str | None
+
+    @property
+    def asks_confirmation(self) -> bool:
+        return self.transition.asks_confirmation(self.open_sessions > 0)
+
+
+async def plan_status_change(conn: asyncpg.Connection, scope: Scope, customer_id: int, action: str | None,
+                             reason: str | None) -> StatusPlan:
+    """Check a status action without taking it (the same rules as change_status); ValidationError says why not."""
+    step = transition(action)
+    customer = await get_customer(conn, scope, customer_id)
+    reason = _checked_reason(step, reason)
+    _check_allowed(customer, step.status)
+    sessions = await conn.fetch(OPEN_SESSIONS, customer["username"])
+    return StatusPlan(step, customer, len(sessions), reason)
+
+
+async def change_status(conn: asyncpg.Connection, scope: Scope, customer_id: int, action: str | None,
+                        reason: str | None, ip: str | None = None) -> asyncpg.Record:
+    """Take the status action named `action` (suspend, disable, activate); ValidationError says what is missing."""
+    return await _set_status(conn, scope, customer_id, transition(action).status, reason, ip)
+
+
+def _checked_reason(step: Transition, reason: str | None) -> str | None:
+    """The one place of the rule "this action needs a reason"."""
     reason = (reason or "").strip() or None
-    if new_status != "active" and not reason:
-        raise ValidationError(f"Say why the customer is {new_status} (the reason is shown to staff).",
-                              {"reason": "required"})
+    if step.needs_reason and not reason:
+        raise ValidationError(_("Give a reason to %(action)s the customer: it is kept on the timeline.",
+                                action=step.action), {"reason": "required"})
+    return reason
+
+
+def _check_allowed(customer, new_status: str) -> None:
+    old = customer["status"]
+    if old != new_status and old not in ALLOWED_FROM[new_status]:
+        raise ValidationError(_("Customer %(username)s is %(old)s; activate them before you %(verb)s them.",
+                                username=customer["username"], old=old, verb=VERBS[new_status]),
+                              {"status": f"cannot go from {old} to {new_status}"})
+
+
+async def _set_status(conn, scope, customer_id, new_status, reason, ip) -> asyncpg.Record:
+    reason = _checked_reason(TRANSITIONS[VERBS[new_status]], reason)
     async with conn.transaction():
         customer = await get_customer(conn, scope, customer_id, for_update=True)
         old = customer["status"]
         if old == new_status:
             return customer
-        if old not in ALLOWED_FROM[new_status]:
-            raise ValidationError(f"Customer {customer['username']} is {old}; activate them before you "
-                                  f"{VERBS[new_status]} them.", {"status": f"cannot go from {old} to {new_status}"})
+        _check_allowed(customer, new_status)
         await conn.execute(
             "UPDATE customers SET status = $2, status_reason = $3, status_changed_at = now() WHERE id = $1",
             customer_id, new_status, reason)

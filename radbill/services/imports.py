@@ -18,6 +18,7 @@ import asyncpg
 
 from radbill import importing, routeros, validate
 from radbill.errors import NotFound, PermissionDenied, ValidationError
+from radbill.i18n import _
 from radbill.importing.files import Table
 from radbill.importing.mikrotik import ppp_table
 from radbill.services import audit, catalog, customer_records
@@ -255,28 +256,45 @@ ROLLBACK_CANDIDATES = """
                       AND l.action <> 'create') AS changed
       FROM import_batch_items i JOIN customers c ON c.id = i.customer_id
      WHERE i.batch_id = $1 AND i.status = 'created'
-     ORDER BY c.id FOR UPDATE OF c
+     ORDER BY c.id
 """
 WHY_KEPT = (("paid", "a payment was recorded"), ("sessions", "it has been online (RADIUS sessions)"),
             ("billed", "it has bills in the ledger (void them instead)"), ("changed", "it was edited since"))
+
+
+def _split_candidates(rows) -> tuple[list, list[tuple[str, str]]]:
+    """(customers a rollback removes, (username, why it stays) for the rest): the one rule for both."""
+    removable, kept = [], []
+    for row in rows:
+        reasons = [text for flag, text in WHY_KEPT if row[flag]]
+        if reasons:
+            kept.append((row["username"], "; ".join(reasons)))
+        else:
+            removable.append(row)
+    return removable, kept
+
+
+async def _rollback_candidates(conn: asyncpg.Connection, scope: Scope, batch_id: int, lock: bool):
+    batch = await get_batch(conn, scope, batch_id)
+    if batch["status"] != "done":
+        raise ValidationError(_("Only a finished import can be rolled back."))
+    if lock:
+        await conn.execute("SELECT 1 FROM import_batches WHERE id = $1 FOR UPDATE", batch_id)
+    return _split_candidates(await conn.fetch(ROLLBACK_CANDIDATES + (" FOR UPDATE OF c" if lock else ""), batch_id))
+
+
+async def rollback_preview(conn: asyncpg.Connection, scope: Scope, batch_id: int) -> RollbackResult:
+    """What rollback_batch would do now (for the confirmation page); changes nothing."""
+    removable, kept = await _rollback_candidates(conn, scope, batch_id, lock=False)
+    return RollbackResult(len(removable), kept)
 
 
 async def rollback_batch(conn: asyncpg.Connection, scope: Scope, batch_id: int, ip: str | None = None
                          ) -> RollbackResult:
     """Remove the customers this batch created that nothing has happened to since; keep (and name) the rest."""
     async with conn.transaction():
-        batch = await get_batch(conn, scope, batch_id)
-        if batch["status"] != "done":
-            raise ValidationError("Only a finished import can be rolled back.")
-        await conn.execute("SELECT 1 FROM import_batches WHERE id = $1 FOR UPDATE", batch_id)
-        result = RollbackResult(0)
-        removable = []
-        for row in await conn.fetch(ROLLBACK_CANDIDATES, batch_id):
-            reasons = [text for flag, text in WHY_KEPT if row[flag]]
-            if reasons:
-                result.kept.append((row["username"], "; ".join(reasons)))
-            else:
-                removable.append(row)
+        removable, kept = await _rollback_candidates(conn, scope, batch_id, lock=True)
+        result = RollbackResult(0, kept)
         for row in removable:
             try:
                 async with conn.transaction():

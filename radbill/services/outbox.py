@@ -4,8 +4,8 @@ Claiming is one statement (`FOR UPDATE SKIP LOCKED`) that also counts the attemp
 pushing `next_attempt_at` past the longest send, so two dispatchers never send the same row and a row whose
 dispatcher died is sent again once its lease runs out. Claims are fair across destinations and a silent
 destination gets a circuit breaker (outbox_lanes); `drain` runs the destinations side by side. Every attempt lands on the customer's timeline
-(audit_log, object 'customer'); when the last one fails the row gets `failed_at` and an audit row with action
-'alert'. Kinds without a registered handler (e.g. 'sms', 'webhook' until their handlers exist) are never claimed.
+(audit_log, object 'customer'); when the last one fails the row gets `failed_at` and an alert
+(radbill.services.alerts: counted in its group, and an audit row with action 'alert'). Kinds without a registered handler (e.g. 'sms', 'webhook' until their handlers exist) are never claimed.
 """
 
 from __future__ import annotations
@@ -26,9 +26,8 @@ from pyrad import packet
 from pyrad.client import Client, Timeout
 
 from radbill.radius.client import dictionary
-from radbill.services import audit
+from radbill.services import alerts, audit
 from radbill.services.outbox_lanes import claim_lanes, record_breaker
-from radbill.tenancy import Scope
 
 log = logging.getLogger("radbill.outbox")
 
@@ -77,6 +76,7 @@ class Outcome:
     result: dict = field(default_factory=dict)
     error: str | None = None
     retry: bool = True
+    alert: str | None = None  # the alert kind when giving up, if the handler knows it (radbill.services.alerts)
 
     @property
     def ok(self) -> bool:
@@ -212,10 +212,24 @@ async def record_outcome(conn: asyncpg.Connection, row: asyncpg.Record, outcome:
         kind, object_id = ("customer", customer_id) if customer_id else ("outbox", row["id"])
         await audit.record(conn, None, f"outbox.{row['kind']}", kind, object_id, detail, operator_id=operator_id)
         if detail.get("gave_up"):
-            await audit.record(conn, None, "alert", kind, object_id,
-                               {"alert": "outbox_failed", "outbox_id": row["id"], "kind": row["kind"],
-                                "message": failure_message(row["kind"], payload, attempt, outcome)},
-                               operator_id=operator_id)
+            await _raise_alert(conn, row, payload, outcome, (kind, object_id), customer_id, operator_id)
+
+
+async def _raise_alert(conn, row, payload: dict, outcome: Outcome, on: tuple[str, int | None],
+                       customer_id: int | None, operator_id: int | None) -> None:
+    """The alert for a job given up: counted in its group under the operator who can fix it (the router's owner
+    for a router job), recorded on the customer's (or the outbox row's) timeline."""
+    alert_kind, cause = alerts.classify(row["kind"], outcome.status, outcome.alert, outcome.error, payload)
+    owner = operator_id
+    if alert_kind.startswith("router_"):
+        owner = await alerts.router_owner(conn, payload.get("nas_ip")) or operator_id
+    subject = {"outbox_id": row["id"], "kind": row["kind"], "customer_id": customer_id,
+               "username": payload.get("username"), "nas_ip": payload.get("nas_ip")}
+    message = failure_message(row["kind"], payload, row["attempts"], outcome)
+    if owner is None:  # a system row with no operator at all: the group admin's
+        owner = await conn.fetchval("SELECT id FROM operators WHERE parent_id IS NULL ORDER BY id LIMIT 1")
+    await alerts.raise_alert(conn, owner, alert_kind, cause, message, {k: v for k, v in subject.items() if v},
+                             on[0], on[1], audit_operator_id=operator_id)
 
 
 def failure_message(kind: str, payload: dict, attempts: int, outcome: Outcome) -> str:
@@ -246,16 +260,6 @@ async def _subject(conn, row, payload) -> tuple[int | None, int | None]:
     if customer is None:
         return None, row["operator_id"]
     return customer["id"], customer["operator_id"]
-
-
-async def list_alerts(conn: asyncpg.Connection, scope: Scope, limit: int = 100) -> list[asyncpg.Record]:
-    """Alerts raised for customers in the scope's subtree, newest first."""
-    return await conn.fetch(
-        "SELECT a.id, a.at, a.object_kind, a.object_id, a.detail, c.username FROM audit_log a"
-        "  JOIN operators o ON o.id = a.operator_id"
-        "  LEFT JOIN customers c ON a.object_kind = 'customer' AND c.id = a.object_id"
-        " WHERE a.action = 'alert' AND o.path <@ $1::ltree ORDER BY a.at DESC, a.id DESC LIMIT $2",
-        scope.path, limit)
 
 
 # --- RADIUS Dynamic Authorization (RFC 5176) -------------------------------------------------------------

@@ -169,12 +169,12 @@ async def send_message(conn: asyncpg.Connection, message: asyncpg.Record, final:
         if message["gateway_id"] else None
     if gateway is None:
         await finish_failed(conn, message, NO_GATEWAY)
-        return Outcome("error", result, error=NO_GATEWAY, retry=False)
+        return Outcome("error", result, error=NO_GATEWAY, retry=False, alert="sms_no_gateway")
     if not message["charged"] and message["cost_minor"] > 0:
         shortfall = await charge(conn, message)
         if shortfall:
             await finish_failed(conn, message, shortfall)
-            return Outcome("error", result, error=shortfall, retry=False)
+            return Outcome("error", result, error=shortfall, retry=False, alert="sms_no_balance")
     config = GatewayConfig.from_json(gateway["config"])
     await LIMITER.wait(gateway["id"], config.rate_per_second)
     sent = await deliver(gateway, config, message)

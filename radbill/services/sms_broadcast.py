@@ -60,6 +60,10 @@ class BroadcastPlan:
     def affordable(self) -> bool:
         return self.cost_minor <= self.balance_minor
 
+    @property
+    def segment_price_minor(self) -> int:
+        return self.cost_minor // self.segments if self.segments else 0
+
 
 # one customer per mobile number (two accounts on one phone get one SMS); fixed SQL, every filter bound
 RECIPIENTS = """

@@ -1,10 +1,10 @@
 """The dashboard's figures are scoped, and a dispatcher alert is shown to the customer's operators."""
 
-import json
 from datetime import UTC, datetime
 
 import asyncpg
 
+from radbill.services import alerts
 from tests import factories as f
 
 
@@ -17,10 +17,9 @@ async def test_dashboard_counts_only_the_callers_subtree(make_client, fresh_db_u
         await f.insert(conn, "payments", {"customer_id": tree.customers["a1"]["id"],
                                           "operator_id": tree.ops["sub_a1"]["id"], "amount_minor": 123456,
                                           "currency": "BDT", "method": "cash"})
-        await conn.execute(
-            "INSERT INTO audit_log (action, object_kind, object_id, operator_id, detail) VALUES"
-            " ('alert', 'customer', $1, $2, $3::jsonb)", tree.customers["a1"]["id"], tree.ops["sub_a1"]["id"],
-            json.dumps({"message": "Could not disconnect cust-a1's session"}))
+        await alerts.raise_alert(conn, tree.ops["op_a"]["id"], "router_unreachable", "10.0.1.1",
+                                 "Could not disconnect cust-a1's session", {"nas_ip": "10.0.1.1"}, "customer",
+                                 tree.customers["a1"]["id"], audit_operator_id=tree.ops["sub_a1"]["id"])
     finally:
         await conn.close()
     opa = await (await (await make_client("opa")).get("/")).text()
@@ -29,5 +28,7 @@ async def test_dashboard_counts_only_the_callers_subtree(make_client, fresh_db_u
     assert "BDT 1,234.56" in opa and "Could not disconnect cust-a1" in opa
     opb = await (await (await make_client("opb")).get("/")).text()
     assert '<b>1</b><span>customers</span>' in opb and "BDT 1,234.56" not in opb and "Could not disconnect" not in opb
+    sub1 = await (await (await make_client("suba1")).get("/")).text()
+    assert "Could not disconnect" not in sub1  # a sub-operator cannot manage the router: not its alert
     sub2 = await (await (await make_client("suba2")).get("/")).text()
     assert '<b>0</b><span>online</span>' in sub2 and "Needs attention" not in sub2

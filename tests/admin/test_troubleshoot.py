@@ -168,7 +168,7 @@ async def test_disconnect_now_asks_first_then_queues_through_the_outbox(make_cli
     assert asked.status == 200 and "Yes, disconnect now" in await asked.text()
     assert await _outbox_and_audit(fresh_db_url, a1["id"]) == ([], [])  # nothing happens before the yes
 
-    done = await client.post(f"{page}/disconnect", {**form, "confirmed": "yes"}, token_from=page)
+    done = await client.post(f"{page}/disconnect", {**form, "confirm": "yes"}, token_from=page)
     assert done.status == 303
     outbox, audit = await _outbox_and_audit(fresh_db_url, a1["id"])
     assert [(kind, p["acct_unique_id"], p["nas_ip"], p["reason"]) for kind, p in outbox] == \
@@ -189,7 +189,7 @@ async def test_disconnecting_an_ended_session_says_so_and_queues_nothing(make_cl
     client = await make_client("suba1")
     page = f"/customers/{a1['id']}"
     response = await client.post(f"{page}/disconnect", {"acct_unique_id": session["acctuniqueid"],
-                                                        "confirmed": "yes"}, token_from=page)
+                                                        "confirm": "yes"}, token_from=page)
     assert response.status == 303
     after = await (await client.get(response.headers["Location"])).text()
     assert "That session has already ended" in html.unescape(after)
@@ -209,7 +209,7 @@ async def test_a_manager_without_edit_sees_the_panel_but_cannot_disconnect(make_
     panel = await panel_html(client, tree.customers["a1"]["id"])
     assert "IP 100.64.0.2" in panel and "Disconnect now" not in panel
     response = await client.post(f"{page}/disconnect", {"acct_unique_id": session["acctuniqueid"],
-                                                        "confirmed": "yes"}, token_from=page)
+                                                        "confirm": "yes"}, token_from=page)
     assert response.status == 403
     assert await _outbox_and_audit(fresh_db_url, tree.customers["a1"]["id"]) == ([], [])
 

@@ -171,14 +171,21 @@ async def test_rollback_removes_exactly_that_batch(make_client, catalog, fresh_d
                                             "billing_profile_id": catalog["profile"]["id"]}, token_from=f"{path}/edit")
     assert changed.status == 303, await changed.text()
     before = {r["username"] for r in await fetch(fresh_db_url, "SELECT username FROM customers")}
-    response = await c.post(f"/customers/import/{first}/rollback", token_from=f"/customers/import/{first}")
+    asked = await c.post(f"/customers/import/{first}/rollback", token_from=f"/customers/import/{first}")
+    text = await asked.text()
+    assert asked.status == 200 and "2 customers this import created are deleted" in text
+    assert "2 customers are kept because something happened to them since" in text
+    assert {r["username"] for r in await fetch(fresh_db_url, "SELECT username FROM customers")} == before
+    response = await c.post(f"/customers/import/{first}/rollback", {"confirm": "yes"},
+                            token_from=f"/customers/import/{first}")
     assert response.status == 303
     after = {r["username"] for r in await fetch(fresh_db_url, "SELECT username FROM customers")}
     assert before - after == {"one00000", "one00003"}
     assert {"one00001", "one00002", "two00000", "two00001", "two00002", "cust-a1", "cust-b"} <= after
     page = await (await c.get(f"/customers/import/{first}")).text()
     assert "been online" in page and "edited since" in page and "removed by rollback" in page
-    again = await c.post(f"/customers/import/{first}/rollback", token_from=f"/customers/import/{first}")
+    again = await c.post(f"/customers/import/{first}/rollback", {"confirm": "yes"},
+                         token_from=f"/customers/import/{first}")
     assert again.status == 303  # refused with a message, nothing else happens
     assert {r["username"] for r in await fetch(fresh_db_url, "SELECT username FROM customers")} == after
     batch = await fetch(fresh_db_url, "SELECT status, rolled_back_count FROM import_batches WHERE id = $1", first)

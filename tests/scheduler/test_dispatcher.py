@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from pyrad import packet
 
-from radbill.services import outbox
+from radbill.services import alerts, outbox
 from radbill.services.customers import activate_customer, change_package, customer_timeline, suspend_customer
 from radbill.tenancy import Scope
 from tests import factories as f
@@ -126,8 +126,9 @@ async def test_silent_router_is_retried_with_backoff_then_fails_with_an_alert(la
     assert 0.04 <= waits[1] <= 0.06 and 0.08 <= waits[0] <= 0.12  # base 0.05 s, doubled, ±20 % jitter
     [alert] = [json.loads(t["detail"]) for t in timeline if t["action"] == "alert"]
     assert alert["outbox_id"] == row["id"] and "Could not disconnect" in alert["message"]
-    alerts = await outbox.list_alerts(lab_db, scope_of(lab.isp.operator))
-    assert any(a["object_id"] == c["id"] for a in alerts)
+    shown, _more = await alerts.list_alerts(lab_db, scope_of(lab.isp.operator))
+    assert [(a["kind"], a["subject"]["customer_id"], a["occurrences"]) for a in shown] == \
+        [("router_unreachable", c["id"], 1)]
     assert session.open  # nothing pretended to succeed
 
 

@@ -3,6 +3,8 @@ top-ups by the parent only, and the role matrix for the new pages."""
 
 from __future__ import annotations
 
+import html
+
 import asyncpg
 
 from radbill.services.outbox import drain
@@ -54,6 +56,15 @@ async def test_templates_refuse_unknown_placeholders_and_preview_bangla(make_cli
     assert (row["body"], row["enabled"], row["name"]) == ("বিল {amount}", True, "Reseller A1")
 
 
+async def _broadcast_count(url) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetchval("SELECT count(*) FROM sms_broadcasts") + await conn.fetchval(
+            "SELECT count(*) FROM sms_messages")
+    finally:
+        await conn.close()
+
+
 async def test_broadcast_shows_count_and_cost_then_sends_in_the_background(make_client, fresh_db_url, tree):
     conn = await asyncpg.connect(fresh_db_url)
     try:
@@ -67,7 +78,13 @@ async def test_broadcast_shows_count_and_cost_then_sends_in_the_background(make_
     form = {"body": "Network maintenance tonight, {customer_name}.", "status": "active"}
     page = await (await c.post("/sms/broadcast", {**form, "action": "preview"}, token_from="/sms/broadcast")).text()
     assert "<strong>2</strong> recipients" in page and "BDT 0.50" in page and "cust-b" not in page
-    sent = await c.post("/sms/broadcast", {**form, "action": "send"}, token_from="/sms/broadcast")
+    asked = await c.post("/sms/broadcast", {**form, "action": "send"}, token_from="/sms/broadcast")
+    text = html.unescape(await asked.text())
+    assert asked.status == 200 and 'name="confirm" value="yes"' in text
+    assert "2 customers get this message." in text and "That is 2 SMS parts at BDT 0.25 each." in text
+    assert "It costs BDT 0.50 from your SMS balance of BDT 1.00, leaving BDT 0.50." in text
+    assert await _broadcast_count(fresh_db_url) == 0  # nothing is sent or charged before the yes
+    sent = await c.post("/sms/broadcast", {**form, "action": "send", "confirm": "yes"}, token_from="/sms/broadcast")
     assert sent.status == 303 and sent.headers["Location"].startswith("/sms/broadcasts/")
     progress = await c.get(sent.headers["Location"])
     assert "0 of 2 done" in await progress.text() and progress.headers.get("Refresh") == "3"

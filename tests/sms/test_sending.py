@@ -124,6 +124,16 @@ async def test_without_a_gateway_the_message_fails_and_says_so(isp, conn, pool):
     assert m["status"] == "failed" and m["error"] == sms.NO_GATEWAY
 
 
+async def test_every_sms_failing_for_want_of_a_gateway_is_one_alert_with_a_count(isp, conn, pool):
+    await conn.execute("UPDATE sms_gateways SET active = false")
+    for _ in range(3):
+        await sms_events.queue_event(conn, isp.sub["id"], isp.customer["id"], "account_activated")
+    await settle(pool)
+    groups = await conn.fetch("SELECT operator_id, kind, occurrences FROM alerts")
+    assert [tuple(g) for g in groups] == [(isp.sub["id"], "sms_no_gateway", 3)]
+    assert await conn.fetchval("SELECT count(*) FROM audit_log WHERE action = 'alert'") == 3
+
+
 async def test_bill_generated_sms_once_per_bill(isp, conn, pool):
     bill = await conn.fetchrow(
         "INSERT INTO bills (customer_id, operator_id, package_id, period_start, period_end, currency, amount_minor,"
