@@ -5,10 +5,9 @@ Kept free of the sending machinery so customers.py and billing.py can import it 
 
 from __future__ import annotations
 
-import os
-
 import asyncpg
 
+from radbill.config import portal_base_url_from_env
 from radbill.payments.links import DEFAULT_TTL as DEFAULT_PAY_LINK_TTL
 from radbill.payments.links import create_pay_link
 from radbill.services.outbox_queue import enqueue
@@ -51,12 +50,12 @@ async def queue_bill_sms(conn: asyncpg.Connection, bill_ids: list[int]) -> None:
 
 # the SMS events that ask for money (a suspension says "pay to reconnect"); their templates may carry {pay_link}
 PAY_LINK_EVENTS = frozenset({"bill_generated", "due_reminder", "expiry_reminder", "account_suspended"})
-DEFAULT_PORTAL_URL = "http://127.0.0.1:8081"
 
 
 def portal_url() -> str:
-    """Where customers reach the portal (RADBILL_PORTAL_URL, e.g. https://pay.example.net)."""
-    return (os.environ.get("RADBILL_PORTAL_URL") or DEFAULT_PORTAL_URL).rstrip("/")
+    """Where customers reach the portal (RADBILL_PORTAL_URL, e.g. https://pay.example.net; else the portal's own
+    host and port, as radbill.config decides for the portal itself)."""
+    return portal_base_url_from_env()
 
 
 async def pay_link_for(conn: asyncpg.Connection, event: str, template: str, customer_id: int,
