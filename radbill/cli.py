@@ -127,7 +127,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     async def seed(url: str) -> dict:
         conn = await asyncpg.connect(url)
         try:
-            return await seed_demo(conn, bkash_url=config.fake_bkash_url, portal_url=config.portal_base_url)
+            return await seed_demo(conn, bkash_url=config.fake_bkash_url, portal_url=config.portal_base_url,
+                                   sslcommerz_url=config.fake_sslcommerz_url)
         finally:
             await conn.close()
 
@@ -157,6 +158,8 @@ def format_demo(demo: dict) -> str:
         bkash = demo["payments"]["bkash"]
         lines += ["", f"Pay the suspended customer's bill online: {demo['payments']['pay_link']}",
                   f"  (the local test bKash at {bkash['url']}, merchant {bkash['username']} app key {bkash['app_key']})"]
+        if "sslcommerz" in demo["payments"]:
+            lines += [f"  (the local test SSLCommerz at {demo['payments']['sslcommerz']['url']}: cards, Nagad, Rocket)"]
     return "\n".join(lines)
 
 

@@ -69,6 +69,7 @@ class Config:
     portal_port: int = 8081  # the customers' pay pages (radbill `portal`), on admin_host
     portal_url: str = ""     # its public address for pay links and gateway callbacks; "" -> http://host:port
     fake_bkash_port: int = 9100  # the demo's local fake bKash (loopback), started by `radbill run`
+    fake_sslcommerz_port: int = 9101  # the demo's local fake SSLCommerz (loopback), started by `radbill run`
     cookie_secure: bool = True
     acct_interim_interval: int = 300
     # migrations run as the schema owner; FreeRADIUS as its own narrow role. Unset, both fall back to DATABASE_URL
@@ -97,6 +98,7 @@ class Config:
             portal_port=reader.port("RADBILL_PORTAL_PORT", cls.portal_port),
             portal_url=reader.text("RADBILL_PORTAL_URL", "").rstrip("/"),
             fake_bkash_port=reader.port("RADBILL_FAKE_BKASH_PORT", cls.fake_bkash_port),
+            fake_sslcommerz_port=reader.port("RADBILL_FAKE_SSLCOMMERZ_PORT", cls.fake_sslcommerz_port),
             cookie_secure=reader.boolean("RADBILL_COOKIE_SECURE", cls.cookie_secure),
             acct_interim_interval=reader.integer("RADBILL_ACCT_INTERIM_INTERVAL", cls.acct_interim_interval, 60, 86400),
             migrate_database_url=reader.url("MIGRATE_DATABASE_URL"),
@@ -114,6 +116,10 @@ class Config:
     @property
     def fake_bkash_url(self) -> str:
         return f"http://127.0.0.1:{self.fake_bkash_port}"
+
+    @property
+    def fake_sslcommerz_url(self) -> str:
+        return f"http://127.0.0.1:{self.fake_sslcommerz_port}"
 
     @property
     def portal_base_url(self) -> str:

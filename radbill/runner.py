@@ -41,7 +41,8 @@ async def _prepare_database(url: str, config: Config) -> tuple[dict | None, list
             log.info("sealed %d stored secret(s) that were plain text", sealed)
         demo = None
         if not await conn.fetchval("SELECT exists(SELECT 1 FROM operators)"):
-            demo = await seed_demo(conn, bkash_url=config.fake_bkash_url, portal_url=config.portal_base_url)
+            demo = await seed_demo(conn, bkash_url=config.fake_bkash_url, portal_url=config.portal_base_url,
+                                   sslcommerz_url=config.fake_sslcommerz_url)
         return demo, await _local_fake_gateways(conn, config)
     finally:
         await conn.close()
@@ -50,17 +51,28 @@ async def _prepare_database(url: str, config: Config) -> tuple[dict | None, list
 async def _local_fake_gateways(conn: asyncpg.Connection, config: Config) -> list[dict]:
     """The demo's bKash gateway, when it points at the local fake (its credentials opened to start the fake)."""
     from radbill.payments.registry import open_credentials
-    from radbill.services.demo_payments import DEMO_GATEWAY_LABEL
+    from radbill.services.demo_payments import DEMO_GATEWAY_LABEL, DEMO_SSLCOMMERZ_LABEL
 
     rows = await conn.fetch("SELECT * FROM payment_gateways WHERE kind = 'bkash' AND label = $1 AND base_url = $2"
                             " AND credentials_sealed IS NOT NULL", DEMO_GATEWAY_LABEL, config.fake_bkash_url)
     found = []
+    if await conn.fetchval("SELECT exists(SELECT 1 FROM payment_gateways WHERE kind = 'sslcommerz' AND label = $1"
+                           " AND base_url = $2)", DEMO_SSLCOMMERZ_LABEL, config.fake_sslcommerz_url):
+        found.append({"kind": "sslcommerz"})
     for row in rows[:1]:
         try:
             found.append(open_credentials(row))
         except Exception as exc:  # noqa: BLE001 - the demo gateway is optional; say why it is not started
             log.warning("the demo bKash gateway's credentials do not open (%s): the fake bKash is not started", exc)
     return found
+
+
+def _start_fake_sslcommerz(config: Config, supervisor: Supervisor, log_dir: Path) -> None:
+    supervisor.add(_python_child("fake-sslcommerz", ["-m", "radbill.payments.fakes.sslcommerz", "--port",
+                                                     str(config.fake_sslcommerz_port)],
+                                 log_dir / "fake-sslcommerz.log", _wait_tcp("127.0.0.1", config.fake_sslcommerz_port)))
+    log.info("local test SSLCommerz (demo) on %s (log %s)", config.fake_sslcommerz_url,
+             log_dir / "fake-sslcommerz.log")
 
 
 def _start_fake_bkash(config: Config, supervisor: Supervisor, log_dir: Path, credentials: dict) -> None:
@@ -197,7 +209,10 @@ def _run(config: Config, supervisor: Supervisor, log_dir: Path) -> int:
         if demo:
             _announce_demo(config, demo)
         for credentials in fakes:
-            _start_fake_bkash(config, supervisor, log_dir, credentials)
+            if credentials.get("kind") == "sslcommerz":
+                _start_fake_sslcommerz(config, supervisor, log_dir)
+            else:
+                _start_fake_bkash(config, supervisor, log_dir, credentials)
         settings = freeradius.RadiusSettings(
             database_url=config.radius_url.reveal(), state_dir=localenv.VAR_DIR / "radius",
             host=config.radius_host, auth_port=config.radius_auth_port, acct_port=config.radius_acct_port,

@@ -35,7 +35,8 @@ def run_env(var_dir):
     env.update(RADBILL_VAR_DIR=str(var_dir), RADBILL_PG_PORT=str(free_port()),
                RADBILL_RADIUS_AUTH_PORT=str(free_udp_port()), RADBILL_RADIUS_ACCT_PORT=str(free_udp_port()),
                RADBILL_REJECT_DELAY="0", RADBILL_ADMIN_PORT=str(free_port()),
-               RADBILL_PORTAL_PORT=str(free_port()), RADBILL_FAKE_BKASH_PORT=str(free_port()))
+               RADBILL_PORTAL_PORT=str(free_port()), RADBILL_FAKE_BKASH_PORT=str(free_port()),
+               RADBILL_FAKE_SSLCOMMERZ_PORT=str(free_port()))
     return env
 
 
@@ -103,8 +104,15 @@ def test_run_starts_everything_and_stops_cleanly(run_env, var_dir):
         # the demo's pay link opens on the portal, offering the local test bKash
         assert demo["payments"]["pay_link"] in output
         page = urllib.request.urlopen(demo["payments"]["pay_link"], timeout=10)
-        assert page.status == 200 and b"Pay with bKash" in page.read()
+        body = page.read()
+        assert page.status == 200 and b"Pay with bKash" in body and b"Pay with SSLCommerz" in body
         assert demo["payments"]["bkash"]["url"].endswith(run_env["RADBILL_FAKE_BKASH_PORT"])
+        # the local test SSLCommerz answers its validation API (a wrong store is refused, as at the real one)
+        fake_ssl = demo["payments"]["sslcommerz"]["url"]
+        assert fake_ssl.endswith(run_env["RADBILL_FAKE_SSLCOMMERZ_PORT"])
+        answer = urllib.request.urlopen(fake_ssl + "/validator/api/validationserverAPI.php?val_id=x&store_id=x"
+                                        "&store_passwd=x&format=json", timeout=10).read()
+        assert b"status" in answer
 
         explained = radbill(run_env, "explain", "demo-expired")
         assert explained.returncode == 1

@@ -30,7 +30,8 @@ async def _insert(conn: asyncpg.Connection, table: str, values: dict) -> asyncpg
 
 
 async def seed_demo(conn: asyncpg.Connection, timezone: str = "Asia/Dhaka", currency: str = "BDT", *,
-                    bkash_url: str | None = None, portal_url: str | None = None) -> dict:
+                    bkash_url: str | None = None, portal_url: str | None = None,
+                    sslcommerz_url: str | None = None) -> dict:
     """Create the demo ISP in one transaction; refuses a database that already has operators. With `bkash_url`
     (the local fake bKash) and `portal_url`, also a bKash gateway, an unpaid bill and a pay link for it."""
     async with conn.transaction():
@@ -84,7 +85,8 @@ async def seed_demo(conn: asyncpg.Connection, timezone: str = "Asia/Dhaka", curr
                       "billing_profile_id": profile["id"], "expires_at": expires, "simultaneous_use": 1, **extra}
             if state == "suspended" and bkash_url and portal_url and sealing_available():  # billed while active, then suspended
                 row = await _insert(conn, "customers", {**values, "status": "active"})
-                payments = await seed_demo_payments(conn, isp["id"], root, row["id"], bkash_url, portal_url)
+                payments = await seed_demo_payments(conn, isp["id"], root, row["id"], bkash_url, portal_url,
+                                                    sslcommerz_url)
                 await conn.execute("UPDATE customers SET status = 'suspended' WHERE id = $1", row["id"])
             else:
                 await _insert(conn, "customers", values)
