@@ -8,6 +8,7 @@ from admin.views import (  # noqa: F401
     customers,
     dashboard,
     imports,
+    language,
     planned,
     profile,
     routers,
