@@ -37,6 +37,7 @@ def jinja_environment() -> jinja2.Environment:
     env.filters["number"] = localize.number
     env.filters["long_date"] = localize.long_date
     env.filters["month"] = localize.month
+    env.filters["day_month"] = localize.day_month
     env.globals["current_locale"] = i18n.current_locale
     env.globals["language_names"] = i18n.LANGUAGE_NAMES
     env.globals["new_idempotency_key"] = lambda: secrets.token_urlsafe(24)  # one per rendered payment form

@@ -65,3 +65,10 @@ def month(day: date | None) -> str:
     if day is None:
         return "—"
     return digits(babel_format_date(day, "MMMM y", locale=i18n.current_locale()))
+
+
+def day_month(day: date | None) -> str:
+    """A day in a short list (the dashboard chart): '03 Feb' / '03 ফেব'."""
+    if day is None:
+        return "—"
+    return digits(babel_format_date(day, "dd MMM", locale=i18n.current_locale()))

@@ -95,13 +95,16 @@ def test_dates_and_numbers_per_locale():
         assert localize.localtime(moment, "Asia/Dhaka") == "2026-11-27 02:05"
         assert localize.long_date(moment, "Asia/Dhaka") == "27 November 2026"
         assert localize.number(1234567) == "1,234,567"
+        assert localize.day_month(date(2026, 10, 30)) == "30 Oct"
     with i18n.use_locale("bn"):
         assert localize.long_date(date(2026, 11, 27)) == "27 নভেম্বর 2026"
         assert localize.month(date(2026, 2, 1)) == "ফেব্রুয়ারি 2026"
+        assert localize.day_month(date(2026, 2, 3)) == "03 ফেব"
     with i18n.use_locale("bn", True):
         assert localize.localtime(moment, "Asia/Dhaka") == "২০২৬-১১-২৭ ০২:০৫"
         assert localize.long_date(date(2026, 11, 27)) == "২৭ নভেম্বর ২০২৬"
         assert localize.number(1234567) == "১,২৩৪,৫৬৭"
+        assert localize.day_month(date(2026, 10, 30)) == "৩০ অক্টো"
     assert localize.localtime(None) == "—"
 
 
