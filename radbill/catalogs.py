@@ -43,13 +43,13 @@ def extract(domain: str, output: Path) -> Path:
 
 def update(domain: str) -> None:
     """Bring each translation of `domain` up to the .pot: new messages arrive untranslated (never a guessed
-    "fuzzy" one, which radbill would show), removed ones are kept as obsolete comments."""
+    "fuzzy" one, which radbill would show); messages no longer in the sources are dropped."""
     pot = LOCALE_DIR / f"{domain}.pot"
     for locale in TRANSLATED:
         po = LOCALE_DIR / locale / "LC_MESSAGES" / f"{domain}.po"
         if po.exists():
-            _pybabel("update", "--no-fuzzy-matching", "--no-wrap", "-l", locale, "-D", domain, "-i", str(pot),
-                     "-o", str(po))
+            _pybabel("update", "--no-fuzzy-matching", "--ignore-obsolete", "--no-wrap", "-l", locale,
+                     "-D", domain, "-i", str(pot), "-o", str(po))
         else:
             po.parent.mkdir(parents=True, exist_ok=True)
             _pybabel("init", "--no-wrap", "-l", locale, "-D", domain, "-i", str(pot), "-o", str(po))
