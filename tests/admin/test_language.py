@@ -71,6 +71,8 @@ async def test_the_operator_default_and_digits_apply_to_its_logins(make_client, 
     assert tuple(row) == ("bn", True)
     page = await (await c.get(f"/customers/{tree.customers['a1']['id']}")).text()
     assert "বিস্তারিত" in page and "৳০.০০" in page  # Bangla, taka sign, Bengali digits
+    dashboard = await (await c.get("/")).text()
+    assert '<div class="tile"><b>১</b>' in dashboard  # counts too: its one customer
     other = await make_client("suba2")  # another operator keeps English
     assert "Dashboard" in await (await other.get("/")).text()
     await c.post("/profile/language", {"locale": "en", "next": "/"})  # a login's own choice wins
