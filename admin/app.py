@@ -31,7 +31,7 @@ def jinja_environment() -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                              extensions=["jinja2.ext.i18n"])
     # {{ _("...") }}, {% trans %}: radbill.i18n's current locale (set per request); newstyle escapes variables
-    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)
+    env.install_gettext_callables(i18n.gettext, i18n.plural_form, newstyle=True)
     env.filters["money"] = money
     env.filters["localtime"] = localtime
     env.filters["number"] = localize.number

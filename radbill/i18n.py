@@ -107,14 +107,17 @@ def gettext(message: str, **variables) -> str:
     return translated % variables if variables else translated
 
 
-def ngettext(singular: str, plural: str, n: int, **variables) -> str:
+def plural_form(singular: str, plural: str, n: int) -> str:
+    """The translated form for `n`, not yet formatted (jinja's newstyle ngettext formats it, escaping values)."""
     forms = _catalogs.get(_current.get(), {}).get(singular)
     if isinstance(forms, tuple) and forms:
-        translated = forms[0] if len(forms) == 1 else forms[0 if n == 1 else 1]
-    else:
-        translated = singular if n == 1 else plural
+        return forms[0] if len(forms) == 1 else forms[0 if n == 1 else 1]
+    return singular if n == 1 else plural
+
+
+def ngettext(singular: str, plural: str, n: int, **variables) -> str:
     variables.setdefault("num", n)
-    return translated % variables
+    return plural_form(singular, plural, n) % variables
 
 
 class LazyString(str):
