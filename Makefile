@@ -13,7 +13,7 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg 2>/dev/null | sha1sum | cut -c1-12)
 
-.PHONY: help messages messages-templates messages-python deps test-deps apt-install venv run test lint migrate psql schema bench-radius bench-hooks bench-visibility bench-fold bench-dashboard bench-imports bench-billing bench-customers bench-outbox bench-snapshot bench-troubleshoot
+.PHONY: help messages messages-templates messages-python deps test-deps apt-install venv run test lint migrate psql schema bench-radius bench-hooks bench-visibility bench-fold bench-dashboard bench-imports bench-billing bench-customers bench-outbox bench-snapshot bench-troubleshoot bench-i18n
 
 help:
 	@echo "make run      start radbill (embedded Postgres under var/ unless DATABASE_URL is set)"
@@ -102,6 +102,9 @@ bench-outbox: venv
 
 bench-snapshot: venv
 	$(VENV)/bin/python -m bench.snapshot
+
+bench-i18n: venv
+	$(VENV)/bin/python -m bench.i18n --rounds 5
 
 # Translations (README "Translating radbill"): radbill/catalogs.py extracts templates.pot and python.pot with Babel
 # and updates radbill/locale/bn/LC_MESSAGES/{templates,python}.po; radbill.i18n reads every .po at start.
