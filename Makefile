@@ -2,8 +2,10 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
+# fonts-lohit-beng-bengali (160 KB): the Bengali font of the Bangla receipts and invoices (radbill/documents.py);
+# fonts-noto-core would bring Noto Sans Bengali too, but as 42 MB of fonts radbill does not use
 APT_PACKAGES := postgresql postgresql-contrib freeradius freeradius-python3 freeradius-utils freeradius-postgresql \
-                python3-venv
+                python3-venv fonts-lohit-beng-bengali
 # the browser tests drive Debian's Chromium through Playwright; nothing is downloaded from elsewhere
 TEST_APT_PACKAGES := chromium
 VENV := .venv
@@ -11,7 +13,7 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg 2>/dev/null | sha1sum | cut -c1-12)
 
-.PHONY: help deps test-deps apt-install venv run test lint migrate psql schema bench-radius bench-hooks bench-visibility bench-fold bench-dashboard bench-imports bench-billing bench-customers bench-outbox bench-snapshot bench-troubleshoot bench-payments bench-alerts
+.PHONY: help messages messages-templates messages-python deps test-deps apt-install venv run test lint migrate psql schema bench-radius bench-hooks bench-visibility bench-fold bench-dashboard bench-imports bench-billing bench-customers bench-outbox bench-snapshot bench-troubleshoot bench-i18n bench-payments bench-alerts
 
 help:
 	@echo "make run      start radbill (embedded Postgres under var/ unless DATABASE_URL is set)"
@@ -19,6 +21,7 @@ help:
 	@echo "make lint     ruff + the pure-core import check"
 	@echo "make migrate  apply pending migrations      make psql   open psql on the configured database"
 	@echo "make schema   rewrite sql/schema.sql from a database migrated from zero"
+	@echo "make messages extract the .pot catalogs and update radbill/locale/bn/LC_MESSAGES/*.po"
 
 # Debian packages: installed only when one is missing, so a second run installs nothing.
 deps:
@@ -105,3 +108,17 @@ bench-outbox: venv
 
 bench-snapshot: venv
 	$(VENV)/bin/python -m bench.snapshot
+
+bench-i18n: venv
+	$(VENV)/bin/python -m bench.i18n --rounds 5
+
+# Translations (README "Translating radbill"): radbill/catalogs.py extracts templates.pot and python.pot with Babel
+# and updates radbill/locale/bn/LC_MESSAGES/{templates,python}.po; radbill.i18n reads every .po at start.
+messages: venv
+	$(PY) -m radbill.catalogs templates python
+
+messages-templates: venv
+	$(PY) -m radbill.catalogs templates
+
+messages-python: venv
+	$(PY) -m radbill.catalogs python

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import jinja2
 from aiohttp import web
@@ -14,8 +12,7 @@ from aiohttp import web
 import admin.views  # noqa: F401  (registers the routes)
 from admin import web as pipeline
 from admin.routing import add_routes
-from radbill import i18n
-from radbill.billing.money import format_minor
+from radbill import i18n, localize
 from radbill.config import Config
 from radbill.db.pool import create_pool
 
@@ -23,16 +20,10 @@ HERE = Path(__file__).resolve().parent
 log = logging.getLogger("radbill.admin")
 
 
-def money(minor: int | None, currency: str = "BDT") -> str:
-    """12345 BDT -> 'BDT 123.45', 12345 JPY -> 'JPY 12,345': radbill.billing.money.format_minor, the one rule
-    for every page and PDF (the currency decides the decimals); None shows as zero."""
-    return format_minor(0 if minor is None else minor, currency)
-
-
-def localtime(moment: datetime | None, timezone: str = "Asia/Dhaka", fmt: str = "%Y-%m-%d %H:%M") -> str:
-    if moment is None:
-        return "—"
-    return moment.astimezone(ZoneInfo(timezone)).strftime(fmt)
+# Pages and PDFs format through radbill.localize (current locale, the operator's digits); money keeps
+# radbill.billing.money.format_minor's rule (the currency decides the decimals).
+money = localize.money
+localtime = localize.localtime
 
 
 def jinja_environment() -> jinja2.Environment:
@@ -40,9 +31,15 @@ def jinja_environment() -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                              extensions=["jinja2.ext.i18n"])
     # {{ _("...") }}, {% trans %}: radbill.i18n's current locale (set per request); newstyle escapes variables
-    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)
+    env.install_gettext_callables(i18n.gettext, i18n.plural_form, newstyle=True)
     env.filters["money"] = money
     env.filters["localtime"] = localtime
+    env.filters["number"] = localize.number
+    env.filters["long_date"] = localize.long_date
+    env.filters["month"] = localize.month
+    env.filters["day_month"] = localize.day_month
+    env.globals["current_locale"] = i18n.current_locale
+    env.globals["language_names"] = i18n.LANGUAGE_NAMES
     env.globals["new_idempotency_key"] = lambda: secrets.token_urlsafe(24)  # one per rendered payment form
     return env
 
@@ -56,6 +53,7 @@ async def _close_pool(app: web.Application) -> None:
 
 
 def create_app(config: Config) -> web.Application:
+    i18n.load_catalogs()
     app = web.Application(middlewares=[pipeline.security_headers, pipeline.errors, pipeline.access_control],
                           client_max_size=2 * 1024 * 1024)
     app["config"] = config

@@ -15,6 +15,7 @@ import jinja2
 from aiohttp import web
 
 from admin.routing import access_of, operator_only_sections
+from radbill import i18n
 from radbill.db.pool import SYSTEM, scoped
 from radbill.errors import (
     NotFound,
@@ -201,7 +202,17 @@ async def _run_scoped(request: web.Request, handler):
         return await handler(request)
 
 
+def _choose_locale(request: web.Request, session) -> None:
+    """The login's language (its own, else its operator's default), else what the browser asks for. Set on every
+    request: aiohttp serves a keep-alive connection's requests in one task, so nothing may linger from the last."""
+    if session is not None:
+        i18n.set_locale(session.locale, session.bengali_digits)
+    else:
+        i18n.set_locale(i18n.negotiate(request.headers.get("Accept-Language")))
+
+
 async def _access_control(request: web.Request, handler):
+    i18n.set_locale(i18n.DEFAULT_LOCALE)
     if request.path.startswith("/static/"):
         return await handler(request)
     access = access_of(request)
@@ -217,6 +228,7 @@ async def _access_control(request: web.Request, handler):
     if token:
         async with request.app["pool"].acquire() as conn:
             session = await auth_service.load_session(conn, token)
+    _choose_locale(request, session)
     if session is not None:
         request["session"] = session
         if session.stage == "full":

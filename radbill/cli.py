@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 
-from radbill import localenv
+from radbill import i18n, localenv
 from radbill.config import Config
 from radbill.errors import RadbillError
 
@@ -242,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    i18n.load_catalogs()  # messages the CLI prints go through radbill.i18n like the admin's
     try:
         return args.func(args)
     except RadbillError as exc:

@@ -1,7 +1,10 @@
 """Customer-facing PDFs (payment receipt, invoice) from the data radbill.services.reports gathers; no I/O.
 
-fpdf2 is pure Python. Its built-in fonts are Latin-1 only, so a Unicode TrueType font is used when the machine
-has one (DejaVu ships with Debian's chromium and most desktops); otherwise text outside Latin-1 is replaced.
+Written in the current locale (radbill.i18n: labels, money, dates). fpdf2's built-in fonts are Latin-1 only, so
+Unicode TrueType fonts from Debian packages are used: DejaVu for Latin, and Lohit Bengali (fonts-lohit-beng-bengali,
+160 KB; Noto Sans Bengali is in the 42 MB fonts-noto-core) as the fallback for Bengali names, addresses and
+labels. Bengali needs shaping (vowel signs reorder, conjuncts join), which fpdf2 does through HarfBuzz (uharfbuzz).
+Without the fonts, text outside Latin-1 is replaced rather than the receipt refused.
 """
 
 from __future__ import annotations
@@ -9,14 +12,15 @@ from __future__ import annotations
 import io
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from fpdf import FPDF
 
-from radbill.billing.money import format_minor
+from radbill.i18n import _
+from radbill.localize import digits, localtime, money
 
 _UNICODE_FONTS = (Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
                   Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"))
+BENGALI_FONT = Path("/usr/share/fonts/truetype/lohit-bengali/Lohit-Bengali.ttf")
 
 
 class _Document(FPDF):
@@ -28,6 +32,11 @@ class _Document(FPDF):
         if self.unicode:
             self.add_font("body", "", str(_UNICODE_FONTS[0]))
             self.add_font("body", "B", str(_UNICODE_FONTS[1]))
+            if BENGALI_FONT.exists():
+                # Lohit has no bold face: bold Bengali falls back to the regular one (exact_match=False)
+                self.add_font("bengali", "", str(BENGALI_FONT))
+                self.set_fallback_fonts(["bengali"], exact_match=False)
+                self.set_text_shaping(True)
         self.family = "body" if self.unicode else "helvetica"
         self.add_page()
 
@@ -68,15 +77,21 @@ def _header(pdf: _Document, isp, logo: tuple[bytes, str] | None, title: str) -> 
 
 
 def _when(moment: datetime | None, timezone: str) -> str:
-    return moment.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M") if moment else "-"
+    return localtime(moment, timezone) if moment else "-"
+
+
+def _period(start, last) -> str:
+    # period days are plain dates (already the operator's days): only their digits follow the reader
+    return _("%(start)s to %(last)s", start=digits(str(start)), last=digits(str(last)))
 
 
 def _customer_lines(pdf: _Document, customer) -> None:
-    pdf.line_of(f"Customer: {customer['name']} ({customer['username']}, ID {customer['id']})")
+    pdf.line_of(_("Customer: %(name)s (%(username)s, ID %(id)s)", name=customer["name"],
+                  username=customer["username"], id=customer["id"]))
     if customer["mobile"]:
-        pdf.line_of(f"Mobile: {customer['mobile']}")
+        pdf.line_of(_("Mobile: %(mobile)s", mobile=customer["mobile"]))
     if customer["address"]:
-        pdf.line_of(f"Address: {customer['address']}")
+        pdf.line_of(_("Address: %(address)s", address=customer["address"]))
     pdf.ln(3)
 
 
@@ -85,19 +100,20 @@ def receipt_pdf(data: dict, logo: tuple[bytes, str] | None = None) -> bytes:
     p, c = data["payment"], data["customer"]
     cur, tz = p["currency"], c["timezone"]
     pdf = _Document()
-    _header(pdf, data["isp"], logo, f"Payment receipt #{p['id']}")
-    pdf.line_of(f"Received: {_when(p['received_at'], tz)}   Method: {p['method']}")
+    _header(pdf, data["isp"], logo, _("Payment receipt #%(id)s", id=p["id"]))
+    pdf.line_of(_("Received: %(when)s   Method: %(method)s", when=_when(p["received_at"], tz), method=p["method"]))
     if p["collector"]:
-        pdf.line_of(f"Collected by: {p['collector_name'] or p['collector']}")
+        pdf.line_of(_("Collected by: %(collector)s", collector=p["collector_name"] or p["collector"]))
     _customer_lines(pdf, c)
-    rows = [[f"#{line['bill_id']}", f"{line['period_start']} to {line['period_last']}",
-             format_minor(line["applied_minor"], cur), line["status"]] for line in data["lines"]]
+    rows = [[f"#{line['bill_id']}", _period(line["period_start"], line["period_last"]),
+             money(line["applied_minor"], cur), line["status"]] for line in data["lines"]]
     if data["advance_minor"]:
-        rows.append(["", "Advance credit", format_minor(data["advance_minor"], cur), ""])
-    pdf.table(["Bill", "Period", " Amount", "Bill status"], rows, [25, 75, 45, 35])
-    pdf.line_of(f"Total received: {format_minor(p['amount_minor'], cur)}", 12, bold=True)
+        rows.append(["", _("Advance credit"), money(data["advance_minor"], cur), ""])
+    # a leading space right-aligns a column (see _Document.table)
+    pdf.table([_("Bill"), _("Period"), " " + _("Amount"), _("Bill status")], rows, [25, 75, 45, 35])
+    pdf.line_of(_("Total received: %(amount)s", amount=money(p["amount_minor"], cur)), 12, bold=True)
     if p["note"]:
-        pdf.line_of(f"Note: {p['note']}", 9)
+        pdf.line_of(_("Note: %(note)s", note=p["note"]), 9)
     return bytes(pdf.output())
 
 
@@ -106,14 +122,16 @@ def invoice_pdf(data: dict, logo: tuple[bytes, str] | None = None) -> bytes:
     b, c = data["bill"], data["customer"]
     cur, tz = b["currency"], c["timezone"]
     pdf = _Document()
-    _header(pdf, data["isp"], logo, f"Invoice #{b['id']}")
-    pdf.line_of(f"Issued: {_when(b['issued_at'], tz)}   Due: {_when(b['due_at'], tz)}   Status: {b['status']}")
+    _header(pdf, data["isp"], logo, _("Invoice #%(id)s", id=b["id"]))
+    pdf.line_of(_("Issued: %(issued)s   Due: %(due)s   Status: %(status)s", issued=_when(b["issued_at"], tz),
+                  due=_when(b["due_at"], tz), status=b["status"]))
     _customer_lines(pdf, c)
-    pdf.table(["Description", "Period", " Amount"],
-              [[b["package_name"] or "Internet service", f"{b['period_start']} to {b['period_last']}",
-                format_minor(b["amount_minor"], cur)],
-               ["VAT", "", format_minor(b["vat_minor"], cur)]], [70, 65, 45])
-    for label, amount in (("Total", b["total_minor"]), ("Paid", b["paid_minor"]),
-                          ("Outstanding", b["outstanding_minor"])):
-        pdf.line_of(f"{label}: {format_minor(amount, cur)}", 11, bold=label != "Paid")
+    pdf.table([_("Description"), _("Period"), " " + _("Amount")],
+              [[b["package_name"] or _("Internet service"), _period(b["period_start"], b["period_last"]),
+                money(b["amount_minor"], cur)],
+               [_("VAT"), "", money(b["vat_minor"], cur)]], [70, 65, 45])
+    for label, amount, bold in ((_("Total: %(amount)s"), b["total_minor"], True),
+                                (_("Paid: %(amount)s"), b["paid_minor"], False),
+                                (_("Outstanding: %(amount)s"), b["outstanding_minor"], True)):
+        pdf.line_of(label % {"amount": money(amount, cur)}, 11, bold=bold)
     return bytes(pdf.output())

@@ -17,6 +17,8 @@ LOCALES = ("en", "bn")
 DEFAULT_LOCALE = "en"
 
 _current: contextvars.ContextVar[str] = contextvars.ContextVar("radbill_locale", default=DEFAULT_LOCALE)
+# the operator's choice to show numbers in Bengali digits (only ever applied when the locale is bn)
+_bengali_digits: contextvars.ContextVar[bool] = contextvars.ContextVar("radbill_bengali_digits", default=False)
 # locale -> {msgid: msgstr} (plural forms: msgid -> tuple of msgstr); filled by load_catalogs()
 _catalogs: dict[str, dict] = {}
 
@@ -50,17 +52,52 @@ def current_locale() -> str:
     return _current.get()
 
 
-def set_locale(locale: str | None) -> contextvars.Token:
+def bengali_digits() -> bool:
+    """Whether numbers show in Bengali digits now: the operator chose them and the locale is bn."""
+    return _bengali_digits.get() and _current.get() == "bn"
+
+
+def set_locale(locale: str | None, bengali_digits: bool = False) -> contextvars.Token:
+    """Set the locale for the rest of this request or job (the digits preference goes with it)."""
+    _bengali_digits.set(bool(bengali_digits))
     return _current.set(locale if locale in LOCALES else DEFAULT_LOCALE)
 
 
 @contextmanager
-def use_locale(locale: str | None) -> Iterator[None]:
-    token = set_locale(locale)
+def use_locale(locale: str | None, bengali_digits: bool = False) -> Iterator[None]:
+    digits_token = _bengali_digits.set(bool(bengali_digits))
+    token = _current.set(locale if locale in LOCALES else DEFAULT_LOCALE)
     try:
         yield
     finally:
         _current.reset(token)
+        _bengali_digits.reset(digits_token)
+
+
+def negotiate(accept_language: str | None) -> str:
+    """The best of LOCALES for an Accept-Language header (the login page, before anyone is known)."""
+    from babel import Locale, UnknownLocaleError
+
+    preferred = []
+    for part in (accept_language or "").split(","):
+        tag, _sep, params = part.strip().partition(";")
+        try:
+            quality = float(params.strip()[2:]) if params.strip().startswith("q=") else 1.0
+        except ValueError:
+            quality = 0.0
+        if tag and quality > 0:
+            preferred.append((quality, tag.strip()))
+    for _quality, tag in sorted(preferred, key=lambda item: -item[0]):
+        try:
+            language = Locale.parse(tag.replace("-", "_")).language
+        except (ValueError, UnknownLocaleError):
+            continue
+        if language in LOCALES:
+            return language
+    return DEFAULT_LOCALE
+
+
+LANGUAGE_NAMES = {"en": "English", "bn": "বাংলা"}  # each language named in itself, so anyone can find theirs
 
 
 def gettext(message: str, **variables) -> str:
@@ -70,14 +107,17 @@ def gettext(message: str, **variables) -> str:
     return translated % variables if variables else translated
 
 
-def ngettext(singular: str, plural: str, n: int, **variables) -> str:
+def plural_form(singular: str, plural: str, n: int) -> str:
+    """The translated form for `n`, not yet formatted (jinja's newstyle ngettext formats it, escaping values)."""
     forms = _catalogs.get(_current.get(), {}).get(singular)
     if isinstance(forms, tuple) and forms:
-        translated = forms[0] if len(forms) == 1 else forms[0 if n == 1 else 1]
-    else:
-        translated = singular if n == 1 else plural
+        return forms[0] if len(forms) == 1 else forms[0 if n == 1 else 1]
+    return singular if n == 1 else plural
+
+
+def ngettext(singular: str, plural: str, n: int, **variables) -> str:
     variables.setdefault("num", n)
-    return translated % variables
+    return plural_form(singular, plural, n) % variables
 
 
 class LazyString(str):

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import asyncpg
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from radbill import i18n
 from radbill.config import Config, EnvReader
 from radbill.db.pool import SYSTEM, create_pool
 from radbill.errors import ConfigError
@@ -152,4 +153,5 @@ def main() -> int:
         log.error("%s", exc)
         return 2
     log.info("database: %s", config.database_url)
+    i18n.load_catalogs()  # SMS and timeline sentences are rendered here, in each operator's language
     return asyncio.run(serve(config.database_url.reveal(), dispatch))

@@ -9,6 +9,7 @@ from admin.views import (  # noqa: F401
     customers,
     dashboard,
     imports,
+    language,
     payment_gateways,
     payment_refunds,
     planned,

@@ -61,6 +61,8 @@ class Session:
     csrf_token: str
     stage: str  # totp | change_password | full
     totp_enabled: bool
+    locale: str = "en"  # the account's language, else its operator's default (radbill.i18n.LOCALES)
+    bengali_digits: bool = False  # the operator's choice for numbers in the Bangla admin
 
     @property
     def scope(self) -> Scope:
@@ -163,7 +165,7 @@ async def load_session(conn: asyncpg.Connection, token: str) -> Session | None:
     row = await conn.fetchrow(
         """SELECT s.id_hash, s.csrf_token, s.stage, s.last_seen_at, a.id AS account_id, a.username, a.full_name,
                   a.role, a.permissions, a.totp_enabled, o.id AS operator_id, o.path::text AS path, o.kind, o.name,
-                  o.timezone, o.currency
+                  o.timezone, o.currency, COALESCE(a.locale, o.default_locale) AS locale, o.bengali_digits
              FROM admin_sessions s JOIN accounts a ON a.id = s.account_id JOIN operators o ON o.id = a.operator_id
             WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3
               AND a.status = 'active' AND o.status = 'active'""",
@@ -174,7 +176,8 @@ async def load_session(conn: asyncpg.Connection, token: str) -> Session | None:
         await conn.execute("UPDATE admin_sessions SET last_seen_at = $2 WHERE id_hash = $1", row["id_hash"], now)
     return Session(row["id_hash"], row["account_id"], row["username"], row["full_name"], row["role"],
                    row["operator_id"], row["path"], row["kind"], row["name"], row["timezone"], row["currency"],
-                   frozenset(row["permissions"]), row["csrf_token"], row["stage"], row["totp_enabled"])
+                   frozenset(row["permissions"]), row["csrf_token"], row["stage"], row["totp_enabled"], row["locale"],
+                   row["bengali_digits"])
 
 
 async def logout(conn: asyncpg.Connection, session: Session, ip: str | None) -> None:

@@ -7,6 +7,7 @@ import re
 import asyncpg
 
 from radbill.errors import NotFound, ValidationError
+from radbill.i18n import LOCALES, _
 from radbill.services import audit
 from radbill.tenancy import Scope
 
@@ -27,7 +28,7 @@ def _contact_errors(values: dict) -> dict[str, str]:
 
 async def own_account(conn: asyncpg.Connection, account_id: int) -> asyncpg.Record:
     """The logged-in user's own account (the session names it; no scope is involved)."""
-    return await conn.fetchrow("SELECT username, full_name, email, phone, totp_enabled, last_login_at"
+    return await conn.fetchrow("SELECT username, full_name, email, phone, totp_enabled, last_login_at, locale"
                                " FROM accounts WHERE id = $1", account_id)
 
 
@@ -45,6 +46,37 @@ async def update_own_profile(conn: asyncpg.Connection, scope: Scope, full_name: 
         await conn.execute("UPDATE accounts SET full_name = $2, email = $3, phone = $4 WHERE id = $1",
                            scope.account_id, values["full_name"], values["email"], values["phone"])
         await audit.record(conn, scope, "edit", "account", scope.account_id, audit.changes(dict(old), values), ip)
+
+
+async def set_own_locale(conn: asyncpg.Connection, scope: Scope, locale: str | None, ip: str | None) -> None:
+    """The logged-in user's language; None (or '') follows the operator's default."""
+    locale = locale or None
+    if locale is not None and locale not in LOCALES:
+        raise ValidationError(_("Choose one of the languages offered."), {"locale": _("not offered")})
+    async with conn.transaction():
+        old = await conn.fetchval("SELECT locale FROM accounts WHERE id = $1 FOR UPDATE", scope.account_id)
+        if old == locale:
+            return
+        await conn.execute("UPDATE accounts SET locale = $2 WHERE id = $1", scope.account_id, locale)
+        await audit.record(conn, scope, "edit", "account", scope.account_id,
+                           {"locale": [old or "", locale or ""]}, ip)
+
+
+async def update_language_settings(conn: asyncpg.Connection, scope: Scope, default_locale: str,
+                                   bengali_digits: bool, ip: str | None) -> None:
+    """The caller's own operator's default language (logins without their own choice use it) and digits."""
+    if default_locale not in LOCALES:
+        raise ValidationError(_("Choose one of the languages offered."), {"default_locale": _("not offered")})
+    async with conn.transaction():
+        old = await conn.fetchrow("SELECT default_locale, bengali_digits FROM operators WHERE id = $1 FOR UPDATE",
+                                  scope.operator_id)
+        values = {"default_locale": default_locale, "bengali_digits": bengali_digits}
+        detail = audit.changes(dict(old), values)
+        if not detail:
+            return
+        await conn.execute("UPDATE operators SET default_locale = $2, bengali_digits = $3 WHERE id = $1",
+                           scope.operator_id, default_locale, bengali_digits)
+        await audit.record(conn, scope, "edit", "isp_info", scope.operator_id, detail, ip)
 
 
 def logo_type(data: bytes) -> str | None:
@@ -89,7 +121,8 @@ async def update_isp_info(conn: asyncpg.Connection, scope: Scope, business_name:
 
 async def isp_info(conn: asyncpg.Connection, scope: Scope, operator_id: int | None = None) -> asyncpg.Record:
     row = await conn.fetchrow(
-        "SELECT id, name, business_name, address, phone, email, logo IS NOT NULL AS has_logo, timezone, currency"
+        "SELECT id, name, business_name, address, phone, email, logo IS NOT NULL AS has_logo, timezone, currency,"
+        " default_locale, bengali_digits"
         " FROM operators WHERE id = $1 AND path <@ $2::ltree", operator_id or scope.operator_id, scope.path)
     if row is None:
         raise NotFound("No such operator.")

@@ -36,9 +36,9 @@ async def test_preview_then_confirm_creates_each_bill_once(make_client, tree, fr
         await conn.execute("UPDATE customers SET billing_anchor = '2000-01-01'")
     c = await make_client("opa")
     preview = await (await c.get("/bills/generate")).text()
-    assert "Preview: 2 new bill(s)" in preview and "cust-a1" in preview and "cust-b" not in preview
+    assert "Preview: 2 new bills" in preview and "cust-a1" in preview and "cust-b" not in preview
     one = await (await c.get("/bills/generate?q=cust-a1")).text()
-    assert "Preview: 1 new bill(s)" in one and "cust-a2" not in one
+    assert "Preview: 1 new bill" in one and "cust-a2" not in one
     async with connect(fresh_db_url) as conn:
         assert await conn.fetchval("SELECT count(*) FROM bills") == 0  # a preview writes nothing
 
