@@ -9,10 +9,11 @@ from aiohttp import web
 
 from admin.routing import OPERATORS, route
 from admin.web import render
+from radbill.i18n import lazy_gettext
 
 # path -> the section's name, as the menu and the 403 page say it
-PLANNED = {"/whatsapp": "WhatsApp", "/api-clients": "API clients", "/webhooks": "Webhooks",
-           "/payment-gateways": "Payment gateways"}
+PLANNED = {"/whatsapp": lazy_gettext("WhatsApp"), "/api-clients": lazy_gettext("API clients"),
+           "/webhooks": lazy_gettext("Webhooks"), "/payment-gateways": lazy_gettext("Payment gateways")}
 
 
 def _declare(path: str, section: str) -> None:

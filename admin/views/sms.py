@@ -10,13 +10,14 @@ from admin.routing import ADMINS, ALL_ROLES, OPERATORS, route
 from admin.web import client_ip, redirect, render
 from radbill.billing.money import parse_amount
 from radbill.errors import ValidationError
+from radbill.i18n import _, lazy_gettext
 from radbill.services import profile, sms, sms_broadcast, sms_config
 from radbill.sms import EVENTS, PLACEHOLDERS
 from radbill.sms.gateway import NUMBER_FORMATS
 from radbill.validate import optional_id
 
 SEND = "sms.send"
-GATEWAYS = dict(roles=OPERATORS, permission=SEND, section="SMS gateways")
+GATEWAYS = dict(roles=OPERATORS, permission=SEND, section=lazy_gettext("SMS gateways"))
 
 
 def _int(value) -> int | None:
@@ -55,7 +56,7 @@ async def _save_gateway(request: web.Request, scope, gateway_id: int | None):
     if token:  # shown once: only its hash is stored
         return render(request, "sms_gateway_form.html", gateway=row, form=sms_config.gateway_form_values(row),
                       errors={}, number_formats=NUMBER_FORMATS, callback=_callback_url(request, row["id"], token))
-    return redirect(request, "/sms/gateways", f"Gateway {row['name']} saved.")
+    return redirect(request, "/sms/gateways", _("Gateway %(name)s saved.", name=row["name"]))
 
 
 @route("POST", "/sms/gateways/new", **GATEWAYS)
@@ -111,7 +112,7 @@ async def template_save(request: web.Request, scope):
             await sms_config.save_template(conn, scope, event, body, enabled, client_ip(request))
     except ValidationError as exc:
         return await _templates_page(request, scope, 422, edited, exc.fields, str(exc))
-    return redirect(request, "/sms/templates", f"{EVENTS.get(event, event)} SMS saved.")
+    return redirect(request, "/sms/templates", _("%(event)s SMS saved.", event=str(EVENTS.get(event, event))))
 
 
 @route("POST", "/sms/settings", roles=ALL_ROLES, permission=SEND)
@@ -122,7 +123,7 @@ async def settings_save(request: web.Request, scope):
             await sms_config.save_settings(conn, scope, form, client_ip(request))
     except ValidationError as exc:
         return redirect(request, "/sms/templates", str(exc), "error")
-    return redirect(request, "/sms/templates", "Sending hours and reminders saved.")
+    return redirect(request, "/sms/templates", _("Sending hours and reminders saved."))
 
 
 # --- broadcast --------------------------------------------------------------------------------------------
@@ -149,7 +150,7 @@ async def broadcast_send(request: web.Request, scope):
         try:
             if form.get("action") == "send":
                 broadcast_id = await sms_broadcast.start_broadcast(conn, scope, body, filters, client_ip(request))
-                return redirect(request, f"/sms/broadcasts/{broadcast_id}", "Broadcast queued: sending now.")
+                return redirect(request, f"/sms/broadcasts/{broadcast_id}", _("Broadcast queued: sending now."))
             plan = await sms_broadcast.preview_broadcast(conn, scope, body, filters)
             errors, message, status = {}, None, 200
         except ValidationError as exc:
@@ -185,7 +186,7 @@ async def history_page(request: web.Request, scope):
         except ValidationError as exc:
             rows, more, message = [], False, str(exc)
     return render(request, "sms_history.html", rows=rows, more=more, page=page, filters=filters, message=message,
-                  statuses=sms_broadcast.MESSAGE_STATUSES, events={**EVENTS, "broadcast": "Broadcast"})
+                  statuses=sms_broadcast.MESSAGE_STATUSES, events={**EVENTS, "broadcast": _("Broadcast")})
 
 
 @route("GET", "/sms/balance", roles=ALL_ROLES, permission=SEND)
@@ -210,7 +211,8 @@ async def balance_topup(request: web.Request, scope):
             return redirect(request, "/sms/balance", str(exc), "error")
     from radbill.billing.money import format_minor
 
-    return redirect(request, "/sms/balance", f"SMS balance is now {format_minor(balance, currency)}.")
+    return redirect(request, "/sms/balance", _("SMS balance is now %(balance)s.",
+                                               balance=format_minor(balance, currency)))
 
 
 # --- delivery reports (server to server) ------------------------------------------------------------------
