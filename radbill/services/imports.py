@@ -18,6 +18,7 @@ import asyncpg
 
 from radbill import importing, routeros, validate
 from radbill.errors import NotFound, PermissionDenied, ValidationError
+from radbill.i18n import _
 from radbill.importing.files import Table
 from radbill.importing.mikrotik import ppp_table
 from radbill.services import audit, catalog, customer_records
@@ -151,7 +152,7 @@ async def save_mapping(conn: asyncpg.Connection, scope: Scope, batch_id: int, ma
     """Keep the user's mapping; returns the problems that stop the review (empty when it can go on)."""
     batch = await get_batch(conn, scope, batch_id)
     if batch["status"] != "uploaded":
-        raise ValidationError("This import has already run; upload the file again to import it anew.")
+        raise ValidationError(_("This import has already run; upload the file again to import it anew."))
     width = len(json.loads(batch["headers"]))
     mapping = {i: k for i, k in mapping.items() if 0 <= i < width and k in importing.FIELD_BY_KEY}
     kept = {k: v for k, v in json.loads(batch["defaults"]).items() if k.startswith("_")}
@@ -175,7 +176,7 @@ async def start_import(conn: asyncpg.Connection, scope: Scope, batch_id: int, bi
         " coalesce(heartbeat_at, started_at) < now() - make_interval(secs => $3))) RETURNING id",
         batch_id, bill, STALE_SECONDS)
     if claimed is None:
-        raise ValidationError("This import is already running or finished.")
+        raise ValidationError(_("This import is already running or finished."))
 
 
 def launch(pool: asyncpg.Pool, scope: Scope, batch_id: int, ip: str | None) -> asyncio.Task:
@@ -267,7 +268,7 @@ async def rollback_batch(conn: asyncpg.Connection, scope: Scope, batch_id: int, 
     async with conn.transaction():
         batch = await get_batch(conn, scope, batch_id)
         if batch["status"] != "done":
-            raise ValidationError("Only a finished import can be rolled back.")
+            raise ValidationError(_("Only a finished import can be rolled back."))
         await conn.execute("SELECT 1 FROM import_batches WHERE id = $1 FOR UPDATE", batch_id)
         result = RollbackResult(0)
         removable = []
@@ -318,19 +319,19 @@ async def create_batch_from_router(conn: asyncpg.Connection, scope: Scope, nas_i
                                    wait_seconds: float = 10) -> tuple[int, int]:
     """Read /ppp/secret and /ppp/profile from a router in scope into a new batch; returns (batch id, disabled)."""
     if not may_read_routers(scope):
-        raise PermissionDenied("Reading a router needs router access; ask your operator.", reason="routers")
+        raise PermissionDenied(_("Reading a router needs router access; ask your operator."), reason="routers")
     nas = await conn.fetchrow(
         "SELECT n.* FROM nas n JOIN operators o ON o.id = n.operator_id WHERE n.id = $1 AND o.path <@ $2::ltree",
         nas_id, scope.path)
     if nas is None:
         raise NotFound(f"Router {nas_id} was not found.")
     if not nas["api_host"] or not nas["api_username"]:
-        raise ValidationError("This router has no API address and login; add them on the router's page first.")
+        raise ValidationError(_("This router has no API address and login; add them on the router's page first."))
     data = await routeros.read_ppp(nas["api_host"], nas["api_port"] or 8728, nas["api_username"],
                                    nas["api_password"] or "", wait_seconds=wait_seconds)
     table, disabled = ppp_table(data.secrets)
     if not table.rows:
-        raise ValidationError(f"The router {nas['shortname']} has no enabled PPP secrets to import.")
+        raise ValidationError(_("The router %(router)s has no enabled PPP secrets to import.", router=nas["shortname"]))
     batch_id = await create_batch(conn, scope, table, source="mikrotik", filename=nas["shortname"], nas_id=nas_id)
     profiles = {str(p.get("name")): str(p.get("rate-limit", "")) for p in data.profiles}
     await conn.execute("UPDATE import_batches SET defaults = defaults || jsonb_build_object('_profiles', $2::jsonb)"

@@ -25,6 +25,7 @@ from radbill import clock
 from radbill.billing.money import check_amount
 from radbill.billing.pricing import allocate, share_of_period
 from radbill.errors import NotFound, RepeatSuspected, ValidationError
+from radbill.i18n import _
 from radbill.services import audit, billing
 from radbill.services.customers import activate_customer
 from radbill.services.ledger import Entry, account_id, debit_reseller, load_customer, post
@@ -54,8 +55,8 @@ async def _existing(conn, customer_id: int, idempotency_key: str | None) -> asyn
         return None
     row = await conn.fetchrow("SELECT * FROM payments WHERE idempotency_key = $1", idempotency_key)
     if row is not None and row["customer_id"] != customer_id:
-        raise ValidationError("this form was already used for another customer's payment: reload it",
-                              {"idempotency_key": "already used"})
+        raise ValidationError(_("this form was already used for another customer's payment: reload it"),
+                              {"idempotency_key": _("already used")})
     return row
 
 
@@ -71,8 +72,8 @@ async def _refuse_unconfirmed_repeat(conn, customer_id: int, amount_minor: int, 
         " AND received_at > $4 ORDER BY received_at DESC, id DESC LIMIT 1",
         customer_id, collected_by, amount_minor, now - REPEAT_WINDOW)
     if first is not None:
-        raise RepeatSuspected("You recorded the same amount for this customer a few minutes ago. Record a second "
-                              "payment only if you really received the money twice.", first)
+        raise RepeatSuspected(_("You recorded the same amount for this customer a few minutes ago. Record a second "
+                              "payment only if you really received the money twice."), first)
 
 
 async def _insert_payment(conn, customer, amount_minor: int, method: str, bill_id: int | None,
@@ -85,8 +86,8 @@ async def _insert_payment(conn, customer, amount_minor: int, method: str, bill_i
             " RETURNING *", customer["id"], customer["operator_id"], bill_id, amount_minor, customer["currency"],
             method, idempotency_key, collected_by, now, note)
     except asyncpg.UniqueViolationError:
-        raise ValidationError("this form was already used for another payment: reload it",
-                              {"idempotency_key": "already used"}) from None
+        raise ValidationError(_("this form was already used for another payment: reload it"),
+                              {"idempotency_key": _("already used")}) from None
 
 
 async def _queue_sms(conn, customer, event: str, payment, **extra) -> None:
@@ -103,7 +104,7 @@ async def _open_bills(conn, customer_id: int, bill_id: int | None) -> list[async
         if bill is None:
             raise NotFound("bill not found")
         if bill["status"] not in ("unpaid", "partial"):
-            raise ValidationError(f"this bill is {bill['status']}: record an advance payment instead",
+            raise ValidationError(_("This bill is %(status)s: record an advance payment instead.", status=bill["status"]),
                                   {"bill_id": bill["status"]})
         return [bill]
     return await conn.fetch("SELECT * FROM bills WHERE customer_id = $1 AND status IN ('unpaid', 'partial')"
@@ -140,7 +141,7 @@ async def record_cash_payment(conn: asyncpg.Connection, scope: Scope, customer_i
         bills = await _open_bills(conn, customer_id, bill_id)
         split = allocate(amount_minor, [b["total_minor"] - b["paid_minor"] for b in bills])
         touched = [(b, a, full) for b, a, full in zip(bills, split.applied, split.fully_paid, strict=True) if a > 0]
-        paid_now = [b for b, _, full in touched if full]
+        paid_now = [b for b, _paid, full in touched if full]
         single_bill = bill_id if bill_id is not None else (touched[0][0]["id"] if len(touched) == 1 else None)
         payment = await _insert_payment(conn, customer, amount_minor, "cash", single_bill, idempotency_key,
                                         collected_by, note, now)
