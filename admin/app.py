@@ -18,6 +18,7 @@ from radbill import i18n
 from radbill.billing.money import format_minor
 from radbill.config import Config
 from radbill.db.pool import create_pool
+from radbill.policy import state_label
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger("radbill.admin")
@@ -44,6 +45,7 @@ def jinja_environment() -> jinja2.Environment:
     env.filters["money"] = money
     env.filters["localtime"] = localtime
     env.globals["new_idempotency_key"] = lambda: secrets.token_urlsafe(24)  # one per rendered payment form
+    env.globals["state_label"] = state_label  # a display state's name in the reader's language ("Expired")
     return env
 
 
