@@ -234,8 +234,9 @@ def sentences(entries: Iterable[dict], timezone: str, currency: str = "BDT") -> 
             if outbox_id in results:
                 result = results[outbox_id]
                 at = _clock(result["at"], timezone)
-                then = describe(result["action"], result["detail"], None, currency).rstrip(".")
-                text = _("%(sentence)s — %(then)s at %(time)s.", sentence=text.rstrip("."), then=then, time=at)
+                # a sentence ends in "." (English) or "।" (Bangla, the dari): joined, only the last one stays
+                then = describe(result["action"], result["detail"], None, currency).rstrip(".।")
+                text = _("%(sentence)s — %(then)s at %(time)s.", sentence=text.rstrip(".।"), then=then, time=at)
         e["sentence"] = text
     return entries
 

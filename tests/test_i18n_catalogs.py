@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -23,7 +24,7 @@ from radbill.services import outbox
 from radbill.services.outbox import DispatchSettings, Outcome, RetryPolicy
 from radbill.services.recipient_locale import operator_locale
 from radbill.sms.text import DEFAULT_TEMPLATES, PLACEHOLDERS, default_template, render
-from radbill.timeline import describe
+from radbill.timeline import describe, sentences
 from tests import factories
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,6 +131,16 @@ def test_timeline_sentences_and_state_labels_in_bangla(bangla):
     with use_locale("en"):  # the default stays English
         assert describe("customer.suspend", {}, "rina") == "Suspended by rina."
         assert state_label("expired") == "Expired"
+
+
+def test_a_change_and_what_the_router_then_did_read_as_one_bangla_sentence(bangla):
+    entries = [{"at": datetime(2026, 11, 27, 14, 54, 17, tzinfo=UTC), "action": "outbox.disconnect", "actor": None,
+                "detail": {"outbox_id": 7, "outcome": "ack", "acct_session_id": "s1", "nas_ip": "10.0.0.1"}},
+               {"at": datetime(2026, 11, 27, 14, 54, 16, tzinfo=UTC), "action": "customer.suspend", "actor": "rina",
+                "detail": {"reason": "নভেম্বরের বিল বকেয়া", "outbox_ids": [7]}}]
+    suspended = sentences(entries, "Asia/Dhaka")[1]["sentence"]
+    assert suspended == ("rina স্থগিত করেছেন: নভেম্বরের বিল বকেয়া — 20:54:17-এ রাউটার 10.0.0.1 সেশন s1 বিচ্ছিন্ন "
+                         "করেছে।")
 
 
 def test_an_alert_sentence_in_bangla(bangla):

@@ -18,7 +18,7 @@ import asyncpg
 
 from radbill import importing, routeros, validate
 from radbill.errors import NotFound, PermissionDenied, ValidationError
-from radbill.i18n import _
+from radbill.i18n import _, lazy_gettext
 from radbill.importing.files import Table
 from radbill.importing.mikrotik import ppp_table
 from radbill.services import audit, catalog, customer_records
@@ -193,12 +193,13 @@ async def run_import(pool: asyncpg.Pool, scope: Scope, batch_id: int, ip: str | 
         async with pool.acquire() as conn:
             await _import_all(pool, conn, scope, batch_id, ip)
     except asyncio.CancelledError:
-        await _fail(pool, batch_id, "The import was stopped (the admin shut down); nothing was imported.")
+        # run as a task of the upload's request: the language is the uploader's (contextvars are copied)
+        await _fail(pool, batch_id, _("The import was stopped (the admin shut down); nothing was imported."))
         raise
     except Exception as exc:  # noqa: BLE001 - the batch page must say what happened, the log keeps the trace
         log.exception("import batch %s failed", batch_id)
-        await _fail(pool, batch_id, f"The import failed and nothing was imported ({type(exc).__name__}). "
-                                    "Try again; tell your administrator if it happens again.")
+        await _fail(pool, batch_id, _("The import failed and nothing was imported (%(error)s). Try again; tell "
+                                      "your administrator if it happens again.", error=type(exc).__name__))
 
 
 async def _fail(pool, batch_id: int, message: str) -> None:
@@ -258,8 +259,10 @@ ROLLBACK_CANDIDATES = """
      WHERE i.batch_id = $1 AND i.status = 'created'
      ORDER BY c.id FOR UPDATE OF c
 """
-WHY_KEPT = (("paid", "a payment was recorded"), ("sessions", "it has been online (RADIUS sessions)"),
-            ("billed", "it has bills in the ledger (void them instead)"), ("changed", "it was edited since"))
+WHY_KEPT = (("paid", lazy_gettext("a payment was recorded")),
+            ("sessions", lazy_gettext("it has been online (RADIUS sessions)")),
+            ("billed", lazy_gettext("it has bills in the ledger (void them instead)")),
+            ("changed", lazy_gettext("it was edited since")))
 
 
 async def rollback_batch(conn: asyncpg.Connection, scope: Scope, batch_id: int, ip: str | None = None
@@ -273,7 +276,7 @@ async def rollback_batch(conn: asyncpg.Connection, scope: Scope, batch_id: int, 
         result = RollbackResult(0)
         removable = []
         for row in await conn.fetch(ROLLBACK_CANDIDATES, batch_id):
-            reasons = [text for flag, text in WHY_KEPT if row[flag]]
+            reasons = [str(text) for flag, text in WHY_KEPT if row[flag]]
             if reasons:
                 result.kept.append((row["username"], "; ".join(reasons)))
             else:
@@ -289,10 +292,10 @@ async def rollback_batch(conn: asyncpg.Connection, scope: Scope, batch_id: int, 
                                        ip, operator_id=row["operator_id"])
                 result.removed += 1
             except asyncpg.ForeignKeyViolationError:
-                result.kept.append((row["username"], "other records refer to it"))
+                result.kept.append((row["username"], _("other records refer to it")))
         await conn.executemany("UPDATE import_batch_items SET status = 'kept', detail = $3::jsonb WHERE batch_id = $1"
                                " AND status = 'created' AND username = $2",
-                               [(batch_id, u, json.dumps({"_row": f"Kept: {why}."})) for u, why in result.kept])
+                               [(batch_id, u, json.dumps({"_row": _("Kept: %(why)s.", why=why)})) for u, why in result.kept])
         await conn.execute("UPDATE import_batches SET status = 'rolled_back', rolled_back_count = $2,"
                            " rolled_back_at = now() WHERE id = $1", batch_id, result.removed)
         await audit.record(conn, scope, "rollback", "import_batch", batch_id,
