@@ -20,10 +20,11 @@ from radbill.customer_forms import parse_form
 from radbill.errors import ValidationError, validation_error_from_database
 from radbill.i18n import use_locale
 from radbill.policy import state_label
-from radbill.services import outbox
+from radbill.services import outbox, sms_config
 from radbill.services.outbox import DispatchSettings, Outcome, RetryPolicy
 from radbill.services.recipient_locale import operator_locale
 from radbill.sms.text import DEFAULT_TEMPLATES, PLACEHOLDERS, default_template, render
+from radbill.tenancy import Scope
 from radbill.timeline import describe, sentences
 from tests import factories
 
@@ -161,18 +162,25 @@ def test_each_default_sms_has_a_bangla_text_with_the_same_placeholders(bangla):
                     "পরিশোধ করুন। নেটলিংক")
 
 
-async def test_a_scheduler_alert_is_written_in_the_operators_language(fresh_db_url, catalogs):
-    """The alert is made outside any request: the operator's default language decides, not the process's (en)."""
+async def test_the_operators_language_decides_alerts_and_suggested_sms(fresh_db_url, catalogs):
+    """An alert is made outside any request, and an SMS goes to the operator's customers: the operator's default
+    language decides both, not the process's or the login's (en here)."""
     pool = await asyncpg.create_pool(fresh_db_url, min_size=1, max_size=4)
     try:
         async with pool.acquire() as conn:
-            op = (await factories.operator(conn))["id"]
+            operator = await factories.operator(conn)
+            op = operator["id"]
             assert await operator_locale(conn, op) == "en"  # no language column yet, or the default
             # the column migration 0029 adds (issue 14); IF NOT EXISTS keeps the test valid once it has landed
             await conn.execute("ALTER TABLE operators ADD COLUMN IF NOT EXISTS default_locale text NOT NULL"
                                " DEFAULT 'en'")
             await conn.execute("UPDATE operators SET default_locale = 'bn' WHERE id = $1", op)
             assert await operator_locale(conn, op) == "bn"
+            scope = Scope(account_id=None, operator_id=op, path=operator["path"], role="group_admin")
+            with use_locale("en"):
+                suggested = {t["event"]: t["body"] for t in await sms_config.templates_for(conn, scope)}
+            assert suggested["account_activated"] == ("প্রিয় {customer_name}, আপনার ইন্টারনেট ({username}) আবার চালু "
+                                                      "হয়েছে। {isp_name}")
             await conn.execute("INSERT INTO outbox (kind, operator_id, payload) VALUES ('disconnect', $1, $2::jsonb)",
                                op, json.dumps({"username": "ghost", "acct_session_id": "s1", "nas_ip": "192.0.2.9"}))
         with use_locale("en"):
