@@ -160,7 +160,7 @@ async def errors(request: web.Request, handler):
         refusal = validation_error_from_database(exc)
         if refusal is not None and "form" not in refusal.fields:
             return render(request, "error.html", status=422, title=_("Please correct the form"),
-                          message=str(refusal) + " Go back to the form to change it.")
+                          message=_("%(problem)s Go back to the form to change it.", problem=str(refusal)))
         if refusal is not None or isinstance(exc, asyncpg.DataError):  # e.g. an id far beyond bigint in a URL
             return render(request, "error.html", status=400, title=_("That did not work"),
                           message=_("A value in the request is out of range or in the wrong form. "

@@ -144,8 +144,8 @@ SENTENCES: dict[str, Sentence] = {
     "outbox.coa": _outbox("coa"),
     "outbox.sms": _outbox("sms"),
     "outbox.webhook": _outbox("webhook"),
-    "alert": lambda d, actor, currency: _("Alert: %(message)s",
-                                          message=d.get("message") or d.get("alert") or _("see the alerts page")),
+    "alert": lambda d, actor, currency: _("Alert: %(text)s",
+                                          text=d.get("message") or d.get("alert") or _("see the alerts page")),
     # imports
     "import": _with(lazy_gettext("Customers imported by %(actor)s."),),
     "rollback": _with(lazy_gettext("Import rolled back by %(actor)s: %(removed)s customers removed."), "removed"),

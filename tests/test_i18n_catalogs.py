@@ -3,6 +3,7 @@ representative messages (a form error, a timeline sentence, an alert, a default 
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from datetime import UTC, datetime
@@ -79,6 +80,23 @@ def test_every_marked_string_in_the_code_has_a_bangla_translation():
                      or translated[m].fuzzy)
     assert not missing, "no Bangla translation (run the extraction in README.md, then translate):\n" + "\n".join(
         missing)
+
+
+# gettext(message, **variables) and ngettext(singular, plural, n, **variables): a placeholder with one of these
+# names is a TypeError at the moment the message is shown (a 500 on the page), in any language
+RESERVED = {"_": {"message"}, "gettext": {"message"}, "ngettext": {"singular", "plural", "n"}}
+
+
+def test_no_placeholder_is_named_like_a_gettext_argument():
+    clashes = []
+    for package in ("radbill", "admin", "scheduler"):
+        for path in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in RESERVED:
+                    bad = {k.arg for k in node.keywords} & RESERVED[node.func.id]
+                    if bad:
+                        clashes.append(f"{path.relative_to(ROOT)}:{node.lineno}: {sorted(bad)}")
+    assert not clashes, "rename these placeholders:\n" + "\n".join(clashes)
 
 
 def test_the_template_file_lists_the_same_messages_as_the_catalog():

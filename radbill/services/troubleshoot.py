@@ -82,9 +82,9 @@ def verdict(decision: Decision) -> str:
     if decision.accept and decision.reason == "ok":
         return _("A login now would be accepted at the package speed.")
     if decision.accept:  # the router's own words (Reply-Message) stay as the router shows them
-        return _("A login now would be let into the walled garden only (slow, pay page): %(message)s",
-                 message=MESSAGES[decision.reason])
-    return _("A login now would be refused. The customer's router shows: “%(message)s”", message=decision.message)
+        return _("A login now would be let into the walled garden only (slow, pay page): %(reply)s",
+                 reply=MESSAGES[decision.reason])
+    return _("A login now would be refused. The customer's router shows: “%(reply)s”", reply=decision.message)
 
 
 def usage(row: PolicyRow | None) -> dict | None:
