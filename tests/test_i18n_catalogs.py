@@ -99,6 +99,26 @@ def test_no_placeholder_is_named_like_a_gettext_argument():
     assert not clashes, "rename these placeholders:\n" + "\n".join(clashes)
 
 
+def test_every_call_fills_exactly_the_placeholders_of_its_message():
+    """`_("... %(name)s", name=...)`: a missing value shows "%(name)s" to the reader, an extra one is a typo."""
+    wrong = []
+    for package in ("radbill", "admin", "scheduler"):
+        for path in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in RESERVED
+                        and node.args and isinstance(node.args[0], ast.Constant)):
+                    continue
+                if any(k.arg is None for k in node.keywords):  # **names: checked where the dict is built
+                    continue
+                given = {k.arg for k in node.keywords} | ({"num"} if node.func.id == "ngettext" else set())
+                wanted = set(PERCENT.findall(node.args[0].value))
+                if node.func.id == "ngettext" and isinstance(node.args[1], ast.Constant):
+                    wanted |= set(PERCENT.findall(node.args[1].value))
+                if given != wanted and not (node.func.id == "ngettext" and given - {"num"} == wanted - {"num"}):
+                    wrong.append(f"{path.relative_to(ROOT)}:{node.lineno}: {sorted(given)} != {sorted(wanted)}")
+    assert not wrong, "\n".join(wrong)
+
+
 def test_the_template_file_lists_the_same_messages_as_the_catalog():
     with (LOCALE_DIR / "python.pot").open("rb") as f:
         template = {m.id[0] if isinstance(m.id, tuple) else m.id for m in read_po(f) if m.id}
