@@ -126,7 +126,8 @@ def package_values(form: Mapping, currency: str) -> dict:
             errors[field] = _("Enter a rate like 10M or 512k.")
     burst_rates = [values["burst_download_kbps"], values["burst_upload_kbps"]]
     if (burst_rates[0] is None) != (burst_rates[1] is None) and not {"burst_download", "burst_upload"} & set(errors):
-        errors["burst_download" if burst_rates[0] is None else "burst_upload"] = _("Burst needs both rates (or neither).")
+        missing = "burst_download" if burst_rates[0] is None else "burst_upload"
+        errors[missing] = _("Burst needs both rates (or neither).")
     values["burst_time_seconds"] = None
     if _text(form, "burst_time"):
         try:

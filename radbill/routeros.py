@@ -61,7 +61,7 @@ async def read_ppp(host: str, port: int, username: str, password: str, wait_seco
     except TimeoutError:
         raise RouterError(_("The router at %(where)s did not answer within %(seconds)s s; check the API address, "
                             "port and that the api service is enabled (/ip service).", where=where,
-                            seconds=f"{wait_seconds:.0f}")) from None
+                            seconds=format(wait_seconds, ".0f"))) from None
     except (OSError, socket.gaierror) as exc:
         raise RouterError(_("Cannot connect to the router's API at %(where)s (%(problem)s); check the address and "
                             "port, and that the api service is enabled.", where=where,

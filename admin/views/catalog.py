@@ -12,7 +12,8 @@ from radbill.policy import format_rate
 from radbill.services import catalog
 from radbill.validate import optional_id
 
-EDITING = {"roles": OPERATORS, "permission": "packages.manage", "section": lazy_gettext("Packages and billing-profile editing")}
+EDITING = {"roles": OPERATORS, "permission": "packages.manage",
+           "section": lazy_gettext("Packages and billing-profile editing")}
 HELPERS = {"rate_limit": catalog.rate_limit, "throttled_rate_limit": catalog.throttled_rate_limit,
            "format_rate": format_rate, "format_gigabytes": catalog.format_gigabytes,
            "connection_types": catalog.CONNECTION_TYPES}
@@ -192,7 +193,8 @@ async def billing_profile_create(request: web.Request, scope):
             profile = await catalog.create_billing_profile(conn, scope, form, client_ip(request))
         except ValidationError as exc:
             return await _profile_page(request, conn, scope, None, _form(form), exc.fields, 422, str(exc))
-    return redirect(request, f"/billing-profiles/{profile['id']}/edit", _("Billing profile %(name)s created.", name=profile["name"]))
+    return redirect(request, f"/billing-profiles/{profile['id']}/edit",
+                    _("Billing profile %(name)s created.", name=profile["name"]))
 
 
 @route("GET", "/billing-profiles/{profile_id:\\d+}/edit", **EDITING)

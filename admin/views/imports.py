@@ -76,7 +76,8 @@ async def upload(request: web.Request, scope):
                       file=upload.filename))
 
 
-@route("POST", "/customers/import/mikrotik", roles=OPERATORS, permission="routers.manage", section=lazy_gettext("Routers (NAS)"))
+@route("POST", "/customers/import/mikrotik", roles=OPERATORS, permission="routers.manage",
+       section=lazy_gettext("Routers (NAS)"))
 async def from_router(request: web.Request, scope):
     if not scope.can(EDIT):
         raise PermissionDenied(_("Importing customers needs the customers.edit permission."))

@@ -47,7 +47,8 @@ def check_amount(amount_minor: int, currency: str = "BDT", field: str = "amount"
         raise ValidationError(_("The amount must be more than zero.") if low else _("The amount cannot be negative."),
                               {field: "too small"})
     if amount_minor > max_minor(currency):
-        raise ValidationError(_("The amount can be at most %(amount)s.", amount=format_minor(max_minor(currency), currency)),
+        raise ValidationError(_("The amount can be at most %(amount)s.",
+                                amount=format_minor(max_minor(currency), currency)),
                               {field: "too large"})
     return amount_minor
 

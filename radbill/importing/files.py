@@ -51,7 +51,8 @@ def read_table(data: bytes, filename: str = "") -> Table:
         raise ImportFileError(_("Choose a file to upload: a CSV or an Excel .xlsx file."))
     if len(data) > MAX_FILE_BYTES:
         raise ImportFileError(_("The file is %(size)s MB; the limit is %(limit)s MB. Split it into smaller files.",
-                                size=f"{len(data) / 1_000_000:.1f}", limit=f"{MAX_FILE_BYTES / 1_000_000:.0f}"))
+                                size=format(len(data) / 1_000_000, ".1f"),
+                                limit=format(MAX_FILE_BYTES / 1_000_000, ".0f")))
     if data[:4] == b"PK\x03\x04":
         return _read_xlsx(bytes(data))
     if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
@@ -215,7 +216,7 @@ def _tabulate(records: list[tuple[int, list[str]]]) -> Table:
         raise ImportFileError(_("The file has a header row but no customers under it."))
     if len(body) > MAX_ROWS:
         raise ImportFileError(_("The file has more than %(max)s customers. Split it into smaller files.",
-                                max=f"{MAX_ROWS:,}"))
+                                max=format(MAX_ROWS, ",")))
     width = len(headers)
     table = Table(headers=[h or f"Column {i + 1}" for i, h in enumerate(headers)], rows=[], lines=[])
     for line, row in body:

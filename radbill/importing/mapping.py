@@ -105,7 +105,8 @@ def check_mapping(mapping: dict[int, str], defaults: dict[str, str]) -> list[str
         problems.append(_("“%(label)s” is chosen for two columns; keep one.", label=FIELD_BY_KEY[key].label))
     for f in FIELDS:
         if f.required and f.key not in mapped and not defaults.get(DEFAULT_KEYS.get(f.key, f.key)):
-            problems.append(_("Choose the column that holds “%(label)s” or choose one for every row.", label=f.label)
+            problems.append(_("Choose the column that holds “%(label)s” or choose one for every row.",
+                              label=f.label)
                             if f.defaultable else _("Choose the column that holds “%(label)s”.", label=f.label))
     return problems
 

@@ -135,7 +135,7 @@ def parse_gateway_form(form) -> tuple[str, str, GatewayConfig]:
             if not low <= values[key] <= high:
                 raise ValueError
         except ValueError:
-            errors[key] = _("Use a number from %(low)s to %(high)s.", low=f"{low:g}", high=f"{high:g}")
+            errors[key] = _("Use a number from %(low)s to %(high)s.", low=format(low, "g"), high=format(high, "g"))
     if kind == "http":
         parts = urlsplit(values["url"])
         if parts.scheme not in ("http", "https") or not parts.netloc:
