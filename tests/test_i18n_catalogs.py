@@ -21,7 +21,7 @@ from radbill.customer_forms import parse_form
 from radbill.errors import ValidationError, validation_error_from_database
 from radbill.i18n import use_locale
 from radbill.policy import state_label
-from radbill.services import outbox, sms_config
+from radbill.services import outbox, sms, sms_config
 from radbill.services.outbox import DispatchSettings, Outcome, RetryPolicy
 from radbill.services.recipient_locale import operator_locale
 from radbill.sms.text import DEFAULT_TEMPLATES, PLACEHOLDERS, default_template, render
@@ -181,6 +181,16 @@ def test_a_change_and_what_the_router_then_did_read_as_one_bangla_sentence(bangl
     suspended = sentences(entries, "Asia/Dhaka")[1]["sentence"]
     assert suspended == ("rina স্থগিত করেছেন: নভেম্বরের বিল বকেয়া — 20:54:17-এ রাউটার 10.0.0.1 সেশন s1 বিচ্ছিন্ন "
                          "করেছে।")
+
+
+def test_stored_sms_failures_are_shown_in_the_readers_language(bangla):
+    stored = sms.NO_BALANCE.format(cost="BDT 0.50", balance="BDT 0.25")  # what send_message stores
+    assert sms.shown_error(stored) == ("SMS ব্যালেন্স শেষ: এই বার্তার খরচ BDT 0.50, আর ব্যালেন্স BDT 0.25। SMS "
+                                       "ব্যালেন্স রিচার্জ করতে আপনার প্যারেন্ট অপারেটরকে বলুন।")
+    assert BENGALI.search(sms.shown_error(sms.NO_GATEWAY))
+    assert sms.shown_error("HTTP 500: provider down") == "HTTP 500: provider down"  # the provider's own words
+    with use_locale("en"):
+        assert sms.shown_error(stored) == stored
 
 
 def test_an_alert_sentence_in_bangla(bangla):

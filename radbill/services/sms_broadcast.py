@@ -13,7 +13,7 @@ from radbill.billing.money import check_amount, format_minor
 from radbill.errors import NotFound, PermissionDenied, ValidationError
 from radbill.i18n import _
 from radbill.services import audit
-from radbill.services.sms import gateway_for, local_date, segment_price
+from radbill.services.sms import gateway_for, local_date, segment_price, shown_error
 from radbill.sms import count_segments, render, validate_template
 from radbill.tenancy import Scope
 
@@ -174,7 +174,7 @@ async def recent_broadcasts(conn: asyncpg.Connection, scope: Scope, limit: int =
 
 async def history(conn: asyncpg.Connection, scope: Scope, status: str | None = None, event: str | None = None,
                   mobile: str | None = None, broadcast_id: int | None = None, page: int = 1
-                  ) -> tuple[list[asyncpg.Record], bool]:
+                  ) -> tuple[list[dict], bool]:
     """One page of messages in scope, newest first; (rows, has_more)."""
     number = None
     if mobile:
@@ -191,7 +191,8 @@ async def history(conn: asyncpg.Connection, scope: Scope, status: str | None = N
         " ORDER BY m.id DESC LIMIT $6 OFFSET $7",
         scope.path, status if status in MESSAGE_STATUSES else None, event or None, number, broadcast_id,
         HISTORY_PAGE + 1, (max(page, 1) - 1) * HISTORY_PAGE)
-    return list(rows[:HISTORY_PAGE]), len(rows) > HISTORY_PAGE
+    shown = [{**dict(r), "error": shown_error(r["error"])} for r in rows[:HISTORY_PAGE]]  # stored English, shown
+    return shown, len(rows) > HISTORY_PAGE
 
 
 # --- balance ----------------------------------------------------------------------------------------------
