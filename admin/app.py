@@ -15,6 +15,7 @@ from admin.routing import add_routes
 from radbill import i18n, localize
 from radbill.config import Config
 from radbill.db.pool import create_pool
+from radbill.policy import state_label
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger("radbill.admin")
@@ -41,6 +42,7 @@ def jinja_environment() -> jinja2.Environment:
     env.globals["current_locale"] = i18n.current_locale
     env.globals["language_names"] = i18n.LANGUAGE_NAMES
     env.globals["new_idempotency_key"] = lambda: secrets.token_urlsafe(24)  # one per rendered payment form
+    env.globals["state_label"] = state_label  # a display state's name in the reader's language ("Expired")
     return env
 
 

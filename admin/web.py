@@ -23,6 +23,7 @@ from radbill.errors import (
     RadbillError,
     validation_error_from_database,
 )
+from radbill.i18n import _
 from radbill.services import audit
 from radbill.services import auth as auth_service
 
@@ -136,45 +137,45 @@ async def errors(request: web.Request, handler):
         return await handler(request)
     except web.HTTPException as exc:
         if exc.status == 404:
-            return render(request, "error.html", status=404, title="Not found",
-                          message="There is nothing here, or it is not yours to see.")
+            return render(request, "error.html", status=404, title=_("Not found"),
+                          message=_("There is nothing here, or it is not yours to see."))
         if exc.status == 413:
-            return render(request, "error.html", status=413, title="File too large",
-                          message="The upload is larger than 2 MB. Split the file and upload the parts.")
+            return render(request, "error.html", status=413, title=_("File too large"),
+                          message=_("The upload is larger than 2 MB. Split the file and upload the parts."))
         if exc.status == 405:
-            return render(request, "error.html", status=405, title="Not allowed",
-                          message="This page cannot be used that way.")
+            return render(request, "error.html", status=405, title=_("Not allowed"),
+                          message=_("This page cannot be used that way."))
         raise
     except NotFound:
-        return render(request, "error.html", status=404, title="Not found",
-                      message="There is nothing here, or it is not yours to see.")
+        return render(request, "error.html", status=404, title=_("Not found"),
+                      message=_("There is nothing here, or it is not yours to see."))
     except PermissionDenied as exc:
-        return render(request, "error.html", status=403, title="Not allowed", message=str(exc))
+        return render(request, "error.html", status=403, title=_("Not allowed"), message=str(exc))
     except RadbillError as exc:
-        return render(request, "error.html", status=400, title="That did not work", message=str(exc))
+        return render(request, "error.html", status=400, title=_("That did not work"), message=str(exc))
     except DATABASE_AWAY:  # e.g. Postgres restarting under `make run`: the pool reconnects by itself
         log.warning("database unreachable on %s %s", request.method, request.path)
-        return render(request, "error.html", status=503, title="Database unavailable",
-                      message="The database is restarting or unreachable. Wait a few seconds, then try again.")
+        return render(request, "error.html", status=503, title=_("Database unavailable"),
+                      message=_("The database is restarting or unreachable. Wait a few seconds, then try again."))
     except asyncpg.PostgresError as exc:  # a value the database refused (CHECK, UNIQUE, NOT NULL, too long...)
         refusal = validation_error_from_database(exc)
         if refusal is not None and "form" not in refusal.fields:
-            return render(request, "error.html", status=422, title="Please correct the form",
-                          message=str(refusal) + " Go back to the form to change it.")
+            return render(request, "error.html", status=422, title=_("Please correct the form"),
+                          message=_("%(problem)s Go back to the form to change it.", problem=str(refusal)))
         if refusal is not None or isinstance(exc, asyncpg.DataError):  # e.g. an id far beyond bigint in a URL
-            return render(request, "error.html", status=400, title="That did not work",
-                          message="A value in the request is out of range or in the wrong form. "
-                                  "Go back and check what was entered.")
+            return render(request, "error.html", status=400, title=_("That did not work"),
+                          message=_("A value in the request is out of range or in the wrong form. "
+                                  "Go back and check what was entered."))
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return render(request, "error.html", status=500, title="Something went wrong",
-                      message="The error was logged. Try again, and tell your administrator if it persists.")
+        return render(request, "error.html", status=500, title=_("Something went wrong"),
+                      message=_("The error was logged. Try again, and tell your administrator if it persists."))
     except (asyncpg.DataError, OverflowError):  # asyncpg's own argument checks (not a server refusal)
-        return render(request, "error.html", status=400, title="That did not work",
-                      message="A number in the request is out of range. Go back and check what was entered.")
+        return render(request, "error.html", status=400, title=_("That did not work"),
+                      message=_("A number in the request is out of range. Go back and check what was entered."))
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return render(request, "error.html", status=500, title="Something went wrong",
-                      message="The error was logged. Try again, and tell your administrator if it persists.")
+        return render(request, "error.html", status=500, title=_("Something went wrong"),
+                      message=_("The error was logged. Try again, and tell your administrator if it persists."))
 
 
 def _same_origin(request: web.Request) -> bool:
@@ -243,7 +244,7 @@ async def _access_control(request: web.Request, handler):
         return await _run_scoped(request, handler)
     if session is None:
         if request.method in UNSAFE:
-            raise web.HTTPForbidden(text="Your session ended. Log in again.")
+            raise web.HTTPForbidden(text=_("Your session ended. Log in again."))
         raise web.HTTPSeeOther(f"/login?next={request.path_qs}" if request.path != "/" else "/login")
     if session.stage not in access.stages:
         target = {"totp": "/login/totp", "change_password": "/password/change"}.get(session.stage, "/")
@@ -261,7 +262,7 @@ def _check_login_csrf(request: web.Request) -> None:
     cookie = request.cookies.get("radbill_login_csrf", "")
     request["login_csrf"] = cookie
     if not _same_origin(request) or not cookie:
-        raise web.HTTPForbidden(text="Cross-site request refused.")
+        raise web.HTTPForbidden(text=_("Cross-site request refused."))
 
 
 async def _check_session_csrf(request: web.Request, session) -> None:
@@ -270,7 +271,7 @@ async def _check_session_csrf(request: web.Request, session) -> None:
     sent = request.headers.get("X-CSRF-Token") or form.get("csrf_token") or ""
     # compared as bytes: compare_digest refuses non-ASCII str, and a forged token must get a 403, not a 500
     if not _same_origin(request) or not hmac.compare_digest(str(sent).encode(), session.csrf_token.encode()):
-        raise web.HTTPForbidden(text="Cross-site request refused: reload the page and try again.")
+        raise web.HTTPForbidden(text=_("Cross-site request refused: reload the page and try again."))
 
 
 async def csrf_login_ok(request: web.Request, form) -> bool:
@@ -290,5 +291,5 @@ def forbidden(request: web.Request, access) -> web.Response:
     if session.role == "sub_operator":
         return render(request, "forbidden.html", status=403, section=access.section,
                       sections=operator_only_sections())
-    return render(request, "error.html", status=403, title="Not allowed",
-                  message="Your login does not include this page. Ask the operator who manages your account.")
+    return render(request, "error.html", status=403, title=_("Not allowed"),
+                  message=_("Your login does not include this page. Ask the operator who manages your account."))

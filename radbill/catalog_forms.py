@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from radbill import validate
 from radbill.billing.money import exponent, parse_amount
 from radbill.errors import ValidationError
+from radbill.i18n import _
 from radbill.policy import Speeds, format_rate
 
 CONNECTION_TYPES = ("pppoe", "hotspot", "static", "other")
@@ -50,14 +51,14 @@ def parse_rate(text: str) -> int:
     """'10M', '10 Mbit/s', '1.5M', '512k', '512 kbit/s', '1G' -> kbit/s; a bare number means Mbit/s."""
     match = _RATE.match(text.strip().lower().replace(" ", ""))
     if not match:
-        raise ValueError("Write a rate like 10M (Mbit/s) or 512k (kbit/s).")
+        raise ValueError(_("Write a rate like 10M (Mbit/s) or 512k (kbit/s)."))
     whole, frac, unit = match.group(1), match.group(2) or "", match.group(3) or "m"
     if unit == "k" and frac:
-        raise ValueError("kbit/s must be a whole number, like 1500k.")
+        raise ValueError(_("kbit/s must be a whole number, like 1500k."))
     factor = {"k": 1, "m": 1000, "g": 1_000_000}[unit]
     kbps = int(whole) * factor + int(frac.ljust(3, "0") or 0) * factor // 1000
     if not 0 < kbps <= MAX_KBPS:
-        raise ValueError("A rate must be more than 0 and at most 100G.")
+        raise ValueError(_("A rate must be more than 0 and at most 100G."))
     return kbps
 
 
@@ -65,7 +66,7 @@ def parse_gigabytes(text: str) -> int:
     """'200' or '1.5' (GB, 10^9 bytes) -> bytes, exactly."""
     match = _GB.match(text.strip().replace(",", ""))
     if not match or (int(match.group(1)) == 0 and not int(match.group(2) or 0)):
-        raise ValueError("Write the data cap in GB, like 200 or 1.5.")
+        raise ValueError(_("Write the data cap in GB, like 200 or 1.5."))
     return int(match.group(1)) * 10**9 + int((match.group(2) or "").ljust(3, "0") or 0) * 10**6
 
 
@@ -91,7 +92,8 @@ def parse_price(text: str, currency: str) -> int:
     except ValidationError as exc:
         if exc.fields.get("amount") in ("too large", "foreign digits"):  # its own sentence says what to do
             raise ValueError(str(exc)) from None
-        raise ValueError(f"Write an amount like 500 or 1,234.50 (at most {exponent(currency)} decimals).") from None
+        raise ValueError(_("Write an amount like 500 or 1,234.50 (at most %(digits)s decimals).",
+                           digits=exponent(currency))) from None
 
 
 def rate_limit(row: Mapping) -> str:
@@ -112,7 +114,7 @@ def package_values(form: Mapping, currency: str) -> dict:
     errors: dict[str, str] = {}
     values: dict = {"name": _text(form, "name", 80)}
     if not values["name"]:
-        errors["name"] = "Give the package a name."
+        errors["name"] = _("Give the package a name.")
     for field, column in RATE_FIELDS.items():
         raw, values[column] = _text(form, field), None
         if raw:
@@ -121,10 +123,11 @@ def package_values(form: Mapping, currency: str) -> dict:
             except ValueError as exc:
                 errors[field] = str(exc)
         elif field in ("download", "upload"):
-            errors[field] = "Enter a rate like 10M or 512k."
+            errors[field] = _("Enter a rate like 10M or 512k.")
     burst_rates = [values["burst_download_kbps"], values["burst_upload_kbps"]]
     if (burst_rates[0] is None) != (burst_rates[1] is None) and not {"burst_download", "burst_upload"} & set(errors):
-        errors["burst_download" if burst_rates[0] is None else "burst_upload"] = "Burst needs both rates (or neither)."
+        missing = "burst_download" if burst_rates[0] is None else "burst_upload"
+        errors[missing] = _("Burst needs both rates (or neither).")
     values["burst_time_seconds"] = None
     if _text(form, "burst_time"):
         try:
@@ -134,7 +137,7 @@ def package_values(form: Mapping, currency: str) -> dict:
     if burst_rates == [None, None]:
         for field in ("burst_threshold_download", "burst_threshold_upload", "burst_time"):
             if _text(form, field) and field not in errors:
-                errors[field] = "Only used with burst rates: enter them, or leave this empty."
+                errors[field] = _("Only used with burst rates: enter them, or leave this empty.")
     try:
         values["price_minor"] = parse_price(_text(form, "price"), currency)
     except ValueError as exc:
@@ -145,7 +148,7 @@ def package_values(form: Mapping, currency: str) -> dict:
         errors["validity_days"] = str(exc)
     values["ip_pool"] = _text(form, "ip_pool", 100) or None
     if values["ip_pool"] and not _POOL.match(values["ip_pool"]):
-        errors["ip_pool"] = "The router's pool name: letters, digits, dot, dash, underscore (up to 64)."
+        errors["ip_pool"] = _("The router's pool name: letters, digits, dot, dash, underscore (up to 64).")
     values["data_cap_bytes"] = None
     if _text(form, "data_cap_gb"):
         try:
@@ -156,17 +159,17 @@ def package_values(form: Mapping, currency: str) -> dict:
     if _text(form, "data_cap_gb") and None in throttled:
         for field, value in zip(("throttled_download", "throttled_upload"), throttled, strict=True):
             if value is None and field not in errors:
-                errors[field] = "A data cap needs the throttled rate for after the cap."
+                errors[field] = _("A data cap needs the throttled rate for after the cap.")
     elif not _text(form, "data_cap_gb") and throttled != [None, None]:
-        errors["data_cap_gb"] = "Throttled rates need a data cap (or clear them)."
+        errors["data_cap_gb"] = _("Throttled rates need a data cap (or clear them).")
     values["cap_period"] = _text(form, "cap_period") or "calendar_month"
     if values["cap_period"] not in CAP_PERIODS:
-        errors["cap_period"] = "Choose when the data cap starts again: each calendar month or each billing period."
+        errors["cap_period"] = _("Choose when the data cap starts again: each calendar month or each billing period.")
     values["connection_types"] = [t for t in CONNECTION_TYPES if t in _list(form, "connection_types")]
     if not values["connection_types"]:
-        errors["connection_types"] = "Choose at least one connection type."
+        errors["connection_types"] = _("Choose at least one connection type.")
     if errors:
-        raise ValidationError("Please correct the package.", errors)
+        raise ValidationError(_("Please correct the package."), errors)
     return values
 
 
@@ -187,11 +190,11 @@ def profile_values(form: Mapping) -> dict:
                     "billing_type": _text(form, "billing_type"), "billing_day": None, "validity_days": None,
                     "auto_suspend": _text(form, "auto_suspend") in ("1", "on", "yes", "true")}
     if not values["name"]:
-        errors["name"] = "Give the billing profile a name."
+        errors["name"] = _("Give the billing profile a name.")
     if values["cycle_kind"] not in CYCLE_KINDS:
-        errors["cycle_kind"] = "Choose a monthly billing day or a number of days."
+        errors["cycle_kind"] = _("Choose a monthly billing day or a number of days.")
     if values["billing_type"] not in BILLING_TYPES:
-        errors["billing_type"] = "Choose prepaid, postpaid or free."
+        errors["billing_type"] = _("Choose prepaid, postpaid or free.")
     checks = [("due_days", 0, 365, "0"), ("grace_days", 0, 365, "0")]
     if values["cycle_kind"] == "fixed_day":
         checks.append(("billing_day", 1, 31, ""))
@@ -200,13 +203,13 @@ def profile_values(form: Mapping) -> dict:
     for key, low, high, default in checks:
         raw = _text(form, key) or default
         if not raw:
-            errors[key] = ("Enter the day of the month bills are issued (1–31)." if key == "billing_day"
-                           else "Enter how many days one period lasts.")
+            errors[key] = (_("Enter the day of the month bills are issued (1–31).") if key == "billing_day"
+                           else _("Enter how many days one period lasts."))
             continue
         try:
             values[key] = validate.positive_int(raw, low, high)
         except ValueError as exc:
             errors[key] = str(exc)
     if errors:
-        raise ValidationError("Please correct the billing profile.", errors)
+        raise ValidationError(_("Please correct the billing profile."), errors)
     return values

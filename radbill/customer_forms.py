@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from radbill import validate
 from radbill.billing.money import parse_amount
 from radbill.errors import ValidationError
+from radbill.i18n import _
 from radbill.passwords import generate
 
 CONNECTION_TYPES = {"pppoe": "PPPoE", "hotspot": "Hotspot", "static": "Static IP", "other": "Other"}
@@ -38,7 +39,7 @@ def parse_form(form, currency: str, creating: bool) -> CustomerForm:
     values, errors = {}, {}
     values["name"] = _text(form, "name", 120)
     if not values["name"]:
-        errors["name"] = "Enter the customer's name."
+        errors["name"] = _("Enter the customer's name.")
     for key, check in (("mobile", validate.mobile), ("username", validate.radius_username),
                        ("mac_address", validate.mac_address), ("static_ip", validate.ipv4_host)):
         raw = _text(form, key)
@@ -49,7 +50,7 @@ def parse_form(form, currency: str, creating: bool) -> CustomerForm:
             except ValueError as exc:
                 errors[key] = str(exc)
     if creating and not values["username"] and "username" not in errors:
-        errors["username"] = "Choose the PPPoE/Hotspot username."
+        errors["username"] = _("Choose the PPPoE/Hotspot username.")
     password = _text(form, "radius_password", 10_000)  # not cut at 128: an over-long password is an error
     values["radius_password"] = password or (generate(10) if creating else None)
     if password:
@@ -59,17 +60,17 @@ def parse_form(form, currency: str, creating: bool) -> CustomerForm:
             errors["radius_password"] = str(exc)
     values["connection_type"] = _text(form, "connection_type")
     if values["connection_type"] not in CONNECTION_TYPES:
-        errors["connection_type"] = "Choose PPPoE, Hotspot, Static IP or Other."
+        errors["connection_type"] = _("Choose PPPoE, Hotspot, Static IP or Other.")
     elif values["connection_type"] == "static" and not values["static_ip"] and "static_ip" not in errors:
-        errors["static_ip"] = "A static-IP customer needs an address."
+        errors["static_ip"] = _("A static-IP customer needs an address.")
     elif values["connection_type"] != "static":
         values["static_ip"] = None
     for key in ("package_id", "billing_profile_id", "zone_id"):
         values[key] = int_or_none(form, key)
     if values["package_id"] is None:
-        errors["package_id"] = "Choose a package."
+        errors["package_id"] = _("Choose a package.")
     if values["billing_profile_id"] is None:
-        errors["billing_profile_id"] = "Choose a billing profile."
+        errors["billing_profile_id"] = _("Choose a billing profile.")
     values["email"] = _text(form, "email") or None
     values["address"] = _text(form, "address", 500) or None
     values["national_id"] = _text(form, "national_id", 40) or None

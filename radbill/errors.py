@@ -2,6 +2,8 @@
 
 from contextlib import contextmanager
 
+from radbill.i18n import _, lazy_gettext
+
 
 class RadbillError(Exception):
     """Base of every error radbill raises on purpose; the message is a sentence a user can act on."""
@@ -53,17 +55,18 @@ class RepeatSuspected(ValidationError):
 # constraints whose names do not follow Postgres's <table>_<column>_<kind> default
 CONSTRAINT_FIELDS = {"operators_credit_limit": "credit_limit", "operators_root_has_no_parent": "parent_id"}
 _SUFFIXES = ("_check", "_key", "_fkey", "_excl")
-_SENTENCES = {
-    "23514": "{label}: this value is not allowed (too long, empty or in the wrong form). Correct it and try again.",
-    "23502": "{label} is required. Fill it in and try again.",
-    "23505": "{label}: this value is already in use. Choose another one.",
-    "23503": "{label}: the chosen item does not exist any more. Reload the page and choose again.",
-    "23P01": "{label}: this overlaps with an existing entry. Choose another value.",
-    "22001": "{label}: the value is too long. Shorten it and try again.",
-    "22003": "{label}: the number is too large. Enter a smaller one.",
-    "54000": "{label}: the value is too long. Shorten it and try again.",
+_SENTENCES = {  # lazy: translated when the refusal happens, in the caller's language
+    "23514": lazy_gettext("%(label)s: this value is not allowed (too long, empty or in the wrong form). "
+                          "Correct it and try again."),
+    "23502": lazy_gettext("%(label)s is required. Fill it in and try again."),
+    "23505": lazy_gettext("%(label)s: this value is already in use. Choose another one."),
+    "23503": lazy_gettext("%(label)s: the chosen item does not exist any more. Reload the page and choose again."),
+    "23P01": lazy_gettext("%(label)s: this overlaps with an existing entry. Choose another value."),
+    "22001": lazy_gettext("%(label)s: the value is too long. Shorten it and try again."),
+    "22003": lazy_gettext("%(label)s: the number is too large. Enter a smaller one."),
+    "54000": lazy_gettext("%(label)s: the value is too long. Shorten it and try again."),
 }
-_GENERIC = "{label}: the value cannot be stored (wrong form or characters). Correct it and try again."
+_GENERIC = lazy_gettext("%(label)s: the value cannot be stored (wrong form or characters). Correct it and try again.")
 
 
 def constraint_field(constraint: str | None, table: str | None = None, column: str | None = None) -> str:
@@ -91,8 +94,9 @@ def validation_error_from_database(exc: Exception) -> ValidationError | None:
         return None
     field = constraint_field(getattr(exc, "constraint_name", None), getattr(exc, "table_name", None),
                              getattr(exc, "column_name", None))
-    label = field.replace("_minor", "").replace("_", " ").capitalize() if field else "A value"
-    message = _SENTENCES.get(state, _GENERIC).format(label=label)
+    # the label is the field's own name (English); the sentence around it is translated
+    label = field.replace("_minor", "").replace("_", " ").capitalize() if field else _("A value")
+    message = str(_SENTENCES.get(state, _GENERIC)) % {"label": label}
     return ValidationError(message, {field or "form": message})
 
 

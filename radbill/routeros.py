@@ -13,6 +13,7 @@ from librouteros import async_connect
 from librouteros.exceptions import LibRouterosError, TrapError
 
 from radbill.errors import RadbillError
+from radbill.i18n import _
 
 MAX_ROWS = 50_000
 
@@ -44,7 +45,7 @@ async def _print(api, command: str) -> list[dict]:
         elif reply == "!done":
             break
     if trap:
-        raise RouterError(f"The router refused {command}: {trap}.")
+        raise RouterError(_("The router refused %(command)s: %(problem)s.", command=command, problem=trap))
     return rows
 
 
@@ -55,23 +56,28 @@ async def read_ppp(host: str, port: int, username: str, password: str, wait_seco
         api = await async_connect(host=host, port=port, username=username, password=password, timeout=wait_seconds,
                                   encoding="utf-8")
     except TrapError as exc:
-        raise RouterError(f"The router at {where} refused the login ({exc}); check the API username and "
-                          "password on the router's page.") from None
+        raise RouterError(_("The router at %(where)s refused the login (%(problem)s); check the API username and "
+                            "password on the router's page.", where=where, problem=exc)) from None
     except TimeoutError:
-        raise RouterError(f"The router at {where} did not answer within {wait_seconds:.0f} s; check the API address, "
-                          "port and that the api service is enabled (/ip service).") from None
+        raise RouterError(_("The router at %(where)s did not answer within %(seconds)s s; check the API address, "
+                            "port and that the api service is enabled (/ip service).", where=where,
+                            seconds=format(wait_seconds, ".0f"))) from None
     except (OSError, socket.gaierror) as exc:
-        raise RouterError(f"Cannot connect to the router's API at {where} ({exc.strerror or exc}); check the "
-                          "address and port, and that the api service is enabled.") from None
+        raise RouterError(_("Cannot connect to the router's API at %(where)s (%(problem)s); check the address and "
+                            "port, and that the api service is enabled.", where=where,
+                            problem=exc.strerror or exc)) from None
     except (LibRouterosError, UnicodeError, ValueError, IndexError) as exc:
-        raise RouterError(f"The router at {where} did not speak the RouterOS API ({exc}).") from None
+        raise RouterError(_("The router at %(where)s did not speak the RouterOS API (%(problem)s).", where=where,
+                            problem=exc)) from None
     try:
         return PppData(secrets=await _print(api, "/ppp/secret/print"),
                        profiles=await _print(api, "/ppp/profile/print"))
     except TimeoutError:
-        raise RouterError(f"The router at {where} stopped answering while listing PPP secrets.") from None
+        raise RouterError(_("The router at %(where)s stopped answering while listing PPP secrets.",
+                            where=where)) from None
     except (OSError, LibRouterosError, UnicodeError, ValueError, IndexError) as exc:
-        raise RouterError(f"Reading PPP secrets from {where} failed ({exc}).") from None
+        raise RouterError(_("Reading PPP secrets from %(where)s failed (%(problem)s).", where=where,
+                            problem=exc)) from None
     finally:
         try:
             await api.close()

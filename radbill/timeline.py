@@ -12,20 +12,40 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from radbill.billing.money import format_minor
+from radbill.i18n import LazyString, _, lazy_gettext
 
 Sentence = Callable[[dict, str, str], str]  # (detail, actor, currency) -> sentence
 
-# what outbox attempts and their outcomes read as; "{what}" is the job, e.g. "disconnect session X on router Y"
-OUTBOX_JOBS = {"disconnect": "disconnect session {sid} on router {nas}",
-               "coa": "change the speed of session {sid} on router {nas}",
-               "sms": "send the SMS", "webhook": "deliver the webhook"}
-OUTBOX_DONE = {"disconnect": "Router {nas} disconnected session {sid}.",
-               "coa": "Router {nas} changed the speed of session {sid}.",
-               "sms": "The SMS was sent.", "webhook": "The webhook was delivered."}
+# what outbox attempts and their outcomes read as, one whole sentence per job and outcome (a translator reorders
+# whole sentences; %(sid)s is the session, %(nas)s the router, %(attempt)s the attempt, %(why)s the error)
+OUTBOX_JOBS = ("disconnect", "coa", "sms", "webhook")  # the outbox kinds the timeline has sentences for
+OUTBOX_DONE = {"disconnect": lazy_gettext("Router %(nas)s disconnected session %(sid)s."),
+               "coa": lazy_gettext("Router %(nas)s changed the speed of session %(sid)s."),
+               "sms": lazy_gettext("The SMS was sent."), "webhook": lazy_gettext("The webhook was delivered.")}
+OUTBOX_GAVE_UP = {
+    "disconnect": lazy_gettext("Could not disconnect session %(sid)s on router %(nas)s after %(attempt)s attempts "
+                               "(%(why)s); radbill stopped trying."),
+    "coa": lazy_gettext("Could not change the speed of session %(sid)s on router %(nas)s after %(attempt)s attempts "
+                        "(%(why)s); radbill stopped trying."),
+    "sms": lazy_gettext("Could not send the SMS after %(attempt)s attempts (%(why)s); radbill stopped trying."),
+    "webhook": lazy_gettext("Could not deliver the webhook after %(attempt)s attempts (%(why)s); radbill stopped "
+                            "trying."),
+    None: lazy_gettext("Could not deliver the message after %(attempt)s attempts (%(why)s); radbill stopped trying."),
+}
+OUTBOX_RETRY = {
+    "disconnect": lazy_gettext("Could not disconnect session %(sid)s on router %(nas)s on attempt %(attempt)s "
+                               "(%(why)s); radbill will try again."),
+    "coa": lazy_gettext("Could not change the speed of session %(sid)s on router %(nas)s on attempt %(attempt)s "
+                        "(%(why)s); radbill will try again."),
+    "sms": lazy_gettext("Could not send the SMS on attempt %(attempt)s (%(why)s); radbill will try again."),
+    "webhook": lazy_gettext("Could not deliver the webhook on attempt %(attempt)s (%(why)s); radbill will try "
+                            "again."),
+    None: lazy_gettext("Could not deliver the message on attempt %(attempt)s (%(why)s); radbill will try again."),
+}
 
 
 def _who(actor: str | None) -> str:
-    return actor or "radbill (automatic)"
+    return actor or _("radbill (automatic)")
 
 
 def _pair(value) -> tuple:
@@ -36,43 +56,46 @@ def _pair(value) -> tuple:
 
 
 def _shown(value) -> str:
-    return "(empty)" if value in (None, "", []) else str(value)
+    return _("(empty)") if value in (None, "", []) else str(value)
 
 
 def _changes(detail: dict) -> str:
     parts = []
     for field, value in detail.items():
         old, new = _pair(value)
-        parts.append(f"{field.replace('_', ' ')} from {_shown(old)} to {_shown(new)}")
-    return "; ".join(parts) or "nothing changed"
+        parts.append(_("%(field)s from %(old)s to %(new)s", field=field.replace("_", " "), old=_shown(old),
+                       new=_shown(new)))
+    return "; ".join(parts) or _("nothing changed")
 
 
-def _status(verb: str) -> Sentence:
+def _status(with_reason: LazyString, without: LazyString) -> Sentence:
     def sentence(d: dict, actor: str, currency: str) -> str:
         reason = d.get("reason")
-        return f"{verb} by {actor}: {reason}." if reason else f"{verb} by {actor}."
+        return str(with_reason) % {"actor": actor, "reason": reason} if reason else str(without) % {"actor": actor}
     return sentence
 
 
 def _price(d: dict, actor: str, currency: str) -> str:
     new = _pair(d.get("custom_price_minor"))[1]
     if new is None:
-        return f"Custom price removed by {actor}: the package price applies again."
-    return f"Custom price set to {format_minor(int(new), currency)} by {actor}."
+        return _("Custom price removed by %(actor)s: the package price applies again.", actor=actor)
+    return _("Custom price set to %(price)s by %(actor)s.", price=format_minor(int(new), currency), actor=actor)
 
 
 def _create(d: dict, actor: str, currency: str) -> str:
     if d.get("import_batch"):
-        return f"Imported by {actor} from import {d['import_batch']} with username {_shown(d.get('username'))}."
+        return _("Imported by %(actor)s from import %(batch)s with username %(username)s.", actor=actor,
+                 batch=d["import_batch"], username=_shown(d.get("username")))
     if d.get("username"):
-        return f"Created by {actor} with username {d['username']}."
-    return f"Created by {actor}: {_shown(d.get('name'))}."
+        return _("Created by %(actor)s with username %(username)s.", actor=actor, username=d["username"])
+    return _("Created by %(actor)s: %(name)s.", actor=actor, name=_shown(d.get("name")))
 
 
 def _delete(d: dict, actor: str, currency: str) -> str:
     if d.get("rollback"):
-        return f"Removed by {actor} when import {_shown(d.get('import_batch'))} was rolled back."
-    return f"Deleted by {actor}."
+        return _("Removed by %(actor)s when import %(batch)s was rolled back.", actor=actor,
+                 batch=_shown(d.get("import_batch")))
+    return _("Deleted by %(actor)s.", actor=actor)
 
 
 def _outbox(kind: str) -> Sentence:
@@ -80,113 +103,120 @@ def _outbox(kind: str) -> Sentence:
         names = {"sid": _shown(d.get("acct_session_id")), "nas": _shown(d.get("nas_ip"))}
         outcome = d.get("outcome")
         if outcome == "ack":
-            return OUTBOX_DONE.get(kind, "Delivered.").format(**names)
+            done = OUTBOX_DONE.get(kind)
+            return str(done) % names if done is not None else _("Delivered.")
         if outcome == "gone":
-            return "Router {nas} no longer had session {sid}: nothing left to disconnect.".format(**names)
-        job = OUTBOX_JOBS.get(kind, "deliver the message").format(**names)
-        why = d.get("error") or outcome or "no answer"
-        if d.get("gave_up"):
-            return f"Could not {job} after {_shown(d.get('attempt'))} attempts ({why}); radbill stopped trying."
-        return f"Could not {job} on attempt {_shown(d.get('attempt'))} ({why}); radbill will try again."
+            return _("Router %(nas)s no longer had session %(sid)s: nothing left to disconnect.", **names)
+        why = d.get("error") or outcome or _("no answer")
+        table = OUTBOX_GAVE_UP if d.get("gave_up") else OUTBOX_RETRY
+        return str(table.get(kind, table[None])) % {**names, "attempt": _shown(d.get("attempt")), "why": why}
     return sentence
 
 
-def _with(template: str, *keys: str) -> Sentence:
-    """A fixed sentence with {actor} and detail values (shown as "(empty)" when missing)."""
+def _with(template: LazyString, *keys: str) -> Sentence:
+    """A fixed sentence with %(actor)s and detail values (shown as "(empty)" when missing)."""
     def sentence(d: dict, actor: str, currency: str) -> str:
-        return template.format(actor=actor, **{k: _shown(d.get(k)) for k in keys})
+        return str(template) % {"actor": actor, **{k: _shown(d.get(k)) for k in keys}}
     return sentence
 
 
 def _payment(d: dict, actor: str, currency: str) -> str:
     # the cash path also records verified mobile-wallet transfers (radbill.services.transfers)
     if d.get("method") == "mobile_wallet":
-        return f"Mobile-wallet payment recorded by {actor}."
-    return f"Cash payment recorded by {actor}."
+        return _("Mobile-wallet payment recorded by %(actor)s.", actor=actor)
+    return _("Cash payment recorded by %(actor)s.", actor=actor)
 
 
-def _edit(what: str) -> Sentence:
-    return lambda d, actor, currency: f"{what} edited by {actor}: {_changes(d)}."
+def _edit(template: LazyString) -> Sentence:
+    """`template` has %(actor)s and %(changes)s ("field from old to new; ...")."""
+    return lambda d, actor, currency: str(template) % {"actor": actor, "changes": _changes(d)}
 
 
 SENTENCES: dict[str, Sentence] = {
     # customers
     "create": _create,
-    "edit": _edit("Details"),
+    "edit": _edit(lazy_gettext("Details edited by %(actor)s: %(changes)s.")),
     "delete": _delete,
-    "customer.suspend": _status("Suspended"),
-    "customer.disable": _status("Disabled"),
-    "customer.activate": _status("Reactivated"),
-    "customer.change_package": _with("Package changed to {package} by {actor}.", "package"),
+    "customer.suspend": _status(lazy_gettext("Suspended by %(actor)s: %(reason)s."),
+                                lazy_gettext("Suspended by %(actor)s.")),
+    "customer.disable": _status(lazy_gettext("Disabled by %(actor)s: %(reason)s."),
+                                lazy_gettext("Disabled by %(actor)s.")),
+    "customer.activate": _status(lazy_gettext("Reactivated by %(actor)s: %(reason)s."),
+                                 lazy_gettext("Reactivated by %(actor)s.")),
+    "customer.change_package": _with(lazy_gettext("Package changed to %(package)s by %(actor)s."), "package"),
     "customer.set_custom_price": _price,
-    "customer.disconnect": _with("Disconnect of session {acct_session_id} on router {nas_ip} requested by {actor}.",
+    "customer.disconnect": _with(lazy_gettext("Disconnect of session %(acct_session_id)s on router %(nas_ip)s requested by %(actor)s."),
                                  "acct_session_id", "nas_ip"),
     "outbox.disconnect": _outbox("disconnect"),
     "outbox.coa": _outbox("coa"),
     "outbox.sms": _outbox("sms"),
     "outbox.webhook": _outbox("webhook"),
-    "alert": lambda d, actor, currency: f"Alert: {d.get('message') or d.get('alert') or 'see the alerts page'}",
-    "alert.acknowledge": _with("Alert acknowledged by {actor}: {message}", "message"),
+    "alert": lambda d, actor, currency: _("Alert: %(text)s",
+                                          text=d.get("message") or d.get("alert") or _("see the alerts page")),
+    "alert.acknowledge": _with(lazy_gettext("Alert acknowledged by %(actor)s: %(message)s"), "message"),
     # imports
-    "import": _with("Customers imported by {actor}.",),
-    "rollback": _with("Import rolled back by {actor}: {removed} customers removed.", "removed"),
+    "import": _with(lazy_gettext("Customers imported by %(actor)s."),),
+    "rollback": _with(lazy_gettext("Import rolled back by %(actor)s: %(removed)s customers removed."), "removed"),
     # logins and accounts
-    "login": _with("Signed in: {username}.", "username"),
-    "login_failed": _with("Failed sign-in for {username}.", "username"),
-    "login_throttled": _with("Too many failed sign-ins for {username}: sign-in paused for a while.", "username"),
-    "logout": _with("{actor} signed out."),
-    "totp_ok": _with("{actor} passed the two-step check."),
-    "totp_failed": _with("{actor} entered a wrong two-step code."),
-    "totp_enabled": _with("{actor} turned on two-step sign-in."),
-    "totp_disabled": _with("{actor} turned off two-step sign-in."),
-    "password_changed": _with("{actor} changed their password."),
-    "password_reset": _with("Password of {username} reset by {actor}.", "username"),
-    "account_active": _with("Login {username} enabled by {actor}.", "username"),
-    "account_disabled": _with("Login {username} disabled by {actor}.", "username"),
-    "permission_denied": _with("{actor} was refused a page they may not use.",),
+    "login": _with(lazy_gettext("Signed in: %(username)s."), "username"),
+    "login_failed": _with(lazy_gettext("Failed sign-in for %(username)s."), "username"),
+    "login_throttled": _with(lazy_gettext("Too many failed sign-ins for %(username)s: sign-in paused for a while."), "username"),
+    "logout": _with(lazy_gettext("%(actor)s signed out.")),
+    "totp_ok": _with(lazy_gettext("%(actor)s passed the two-step check.")),
+    "totp_failed": _with(lazy_gettext("%(actor)s entered a wrong two-step code.")),
+    "totp_enabled": _with(lazy_gettext("%(actor)s turned on two-step sign-in.")),
+    "totp_disabled": _with(lazy_gettext("%(actor)s turned off two-step sign-in.")),
+    "password_changed": _with(lazy_gettext("%(actor)s changed their password.")),
+    "password_reset": _with(lazy_gettext("Password of %(username)s reset by %(actor)s."), "username"),
+    "account_active": _with(lazy_gettext("Login %(username)s enabled by %(actor)s."), "username"),
+    "account_disabled": _with(lazy_gettext("Login %(username)s disabled by %(actor)s."), "username"),
+    "permission_denied": _with(lazy_gettext("%(actor)s was refused a page they may not use."),),
     # routers
-    "router.create": _with("Router {name} added by {actor}.", "name"),
-    "router.edit": _edit("Router"),
-    "router.new_secret": _with("New shared secret for the router made by {actor}."),
-    "router.disable": _with("Router disabled by {actor}."),
-    "router.enable": _with("Router enabled by {actor}."),
-    "router.delete": _with("Router {name} deleted by {actor}.", "name"),
+    "router.create": _with(lazy_gettext("Router %(name)s added by %(actor)s."), "name"),
+    "router.edit": _edit(lazy_gettext("Router edited by %(actor)s: %(changes)s.")),
+    "router.new_secret": _with(lazy_gettext("New shared secret for the router made by %(actor)s.")),
+    "router.disable": _with(lazy_gettext("Router disabled by %(actor)s.")),
+    "router.enable": _with(lazy_gettext("Router enabled by %(actor)s.")),
+    "router.delete": _with(lazy_gettext("Router %(name)s deleted by %(actor)s."), "name"),
     # catalogue
-    "package.create": _with("Package {name} created by {actor}.", "name"),
-    "package.edit": _edit("Package"),
-    "package.retire": _with("Package retired by {actor}: no new sales."),
-    "package.reactivate": _with("Package made available again by {actor}."),
-    "package.delete": _with("Package {name} deleted by {actor}.", "name"),
-    "package.assign": _edit("Package offer"),
-    "package.unassign": _with("Package withdrawn from an operator by {actor}."),
-    "billing_profile.create": _with("Billing profile {name} created by {actor}.", "name"),
-    "billing_profile.edit": _edit("Billing profile"),
-    "billing_profile.retire": _with("Billing profile retired by {actor}."),
-    "billing_profile.reactivate": _with("Billing profile made available again by {actor}."),
-    "billing_profile.assign": _with("Billing profile offered to an operator by {actor}."),
-    "billing_profile.unassign": _with("Billing profile withdrawn from an operator by {actor}."),
-    "zone.create": _with("Zone {name} created by {actor}.", "name"),
-    "zone.rename": _edit("Zone"),
-    "zone.delete": _with("Zone {name} deleted by {actor}.", "name"),
+    "package.create": _with(lazy_gettext("Package %(name)s created by %(actor)s."), "name"),
+    "package.edit": _edit(lazy_gettext("Package edited by %(actor)s: %(changes)s.")),
+    "package.retire": _with(lazy_gettext("Package retired by %(actor)s: no new sales.")),
+    "package.reactivate": _with(lazy_gettext("Package made available again by %(actor)s.")),
+    "package.delete": _with(lazy_gettext("Package %(name)s deleted by %(actor)s."), "name"),
+    "package.assign": _edit(lazy_gettext("Package offer edited by %(actor)s: %(changes)s.")),
+    "package.unassign": _with(lazy_gettext("Package withdrawn from an operator by %(actor)s.")),
+    "billing_profile.create": _with(lazy_gettext("Billing profile %(name)s created by %(actor)s."), "name"),
+    "billing_profile.edit": _edit(lazy_gettext("Billing profile edited by %(actor)s: %(changes)s.")),
+    "billing_profile.retire": _with(lazy_gettext("Billing profile retired by %(actor)s.")),
+    "billing_profile.reactivate": _with(lazy_gettext("Billing profile made available again by %(actor)s.")),
+    "billing_profile.assign": _with(lazy_gettext("Billing profile offered to an operator by %(actor)s.")),
+    "billing_profile.unassign": _with(lazy_gettext("Billing profile withdrawn from an operator by %(actor)s.")),
+    "zone.create": _with(lazy_gettext("Zone %(name)s created by %(actor)s."), "name"),
+    "zone.rename": _edit(lazy_gettext("Zone edited by %(actor)s: %(changes)s.")),
+    "zone.delete": _with(lazy_gettext("Zone %(name)s deleted by %(actor)s."), "name"),
     # money and messages
     "payment.cash": _payment,
-    "payment_gateway.create": _with("Payment gateway {label} added by {actor}.", "label"),
-    "payment_gateway.edit": _edit("Payment gateway"),
-    "wallet.create": _with("Wallet number {number} added by {actor}.", "number"),
-    "wallet.edit": _edit("Wallet"),
-    "transfer.submit": _with("Mobile-wallet transfer {trxid} reported by {actor}, waiting to be checked.", "trxid"),
-    "transfer.confirm": _with("Mobile-wallet transfer {trxid} confirmed by {actor}: payment recorded.", "trxid"),
-    "transfer.reject": _with("Mobile-wallet transfer {trxid} rejected by {actor}: {reason}.", "trxid", "reason"),
-    "payment.advance": _with("Advance payment recorded by {actor}."),
-    "payment.online": _with("Online payment received through a payment gateway."),
-    "payment.refund": _with("Online payment refunded by {actor}."),
-    "reseller.top_up": _with("Reseller balance topped up by {actor}."),
-    "reseller.credit_limit": _edit("Reseller credit limit"),
-    "sms.gateway.save": _with("SMS gateway settings saved by {actor}."),
-    "sms.template.save": _with("SMS template saved by {actor}."),
-    "sms.settings.save": _with("SMS settings saved by {actor}."),
-    "sms.broadcast": _with("SMS broadcast sent by {actor}."),
-    "sms.topup": _with("SMS credit topped up by {actor}."),
+    "payment.online": _with(lazy_gettext("Online payment received through a payment gateway.")),
+    "payment.refund": _with(lazy_gettext("Online payment refunded by %(actor)s.")),
+    "payment_gateway.create": _with(lazy_gettext("Payment gateway %(label)s added by %(actor)s."), "label"),
+    "payment_gateway.edit": _edit(lazy_gettext("Payment gateway edited by %(actor)s: %(changes)s.")),
+    "wallet.create": _with(lazy_gettext("Wallet number %(number)s added by %(actor)s."), "number"),
+    "wallet.edit": _edit(lazy_gettext("Wallet edited by %(actor)s: %(changes)s.")),
+    "transfer.submit": _with(lazy_gettext("Mobile-wallet transfer %(trxid)s reported by %(actor)s, waiting to be "
+                                          "checked."), "trxid"),
+    "transfer.confirm": _with(lazy_gettext("Mobile-wallet transfer %(trxid)s confirmed by %(actor)s: payment "
+                                           "recorded."), "trxid"),
+    "transfer.reject": _with(lazy_gettext("Mobile-wallet transfer %(trxid)s rejected by %(actor)s: %(reason)s."),
+                             "trxid", "reason"),
+    "payment.advance": _with(lazy_gettext("Advance payment recorded by %(actor)s.")),
+    "reseller.top_up": _with(lazy_gettext("Reseller balance topped up by %(actor)s.")),
+    "reseller.credit_limit": _edit(lazy_gettext("Reseller credit limit edited by %(actor)s: %(changes)s.")),
+    "sms.gateway.save": _with(lazy_gettext("SMS gateway settings saved by %(actor)s.")),
+    "sms.template.save": _with(lazy_gettext("SMS template saved by %(actor)s.")),
+    "sms.settings.save": _with(lazy_gettext("SMS settings saved by %(actor)s.")),
+    "sms.broadcast": _with(lazy_gettext("SMS broadcast sent by %(actor)s.")),
+    "sms.topup": _with(lazy_gettext("SMS credit topped up by %(actor)s.")),
 }
 
 
@@ -200,8 +230,10 @@ def describe(action: str, detail: dict | None, actor: str | None, currency: str 
         except (KeyError, TypeError, ValueError):  # an older entry with another shape: say what we know
             pass
     facts = "; ".join(f"{k.replace('_', ' ')}: {_shown(v)}" for k, v in detail.items() if not isinstance(v, dict))
-    what = action.replace("_", " ").replace(".", " ")
-    return f"{what.capitalize()} by {_who(actor)}" + (f" ({facts})." if facts else ".")
+    what = action.replace("_", " ").replace(".", " ").capitalize()  # an action code: no sentence to translate
+    if facts:
+        return _("%(what)s by %(actor)s (%(facts)s).", what=what, actor=_who(actor), facts=facts)
+    return _("%(what)s by %(actor)s.", what=what, actor=_who(actor))
 
 
 def sentences(entries: Iterable[dict], timezone: str, currency: str = "BDT") -> list[dict]:
@@ -222,7 +254,9 @@ def sentences(entries: Iterable[dict], timezone: str, currency: str = "BDT") -> 
             if outbox_id in results:
                 result = results[outbox_id]
                 at = _clock(result["at"], timezone)
-                text = text.rstrip(".") + f" — {describe(result['action'], result['detail'], None, currency).rstrip('.')} at {at}."
+                # a sentence ends in "." (English) or "।" (Bangla, the dari): joined, only the last one stays
+                then = describe(result["action"], result["detail"], None, currency).rstrip(".।")
+                text = _("%(sentence)s — %(then)s at %(time)s.", sentence=text.rstrip(".।"), then=then, time=at)
         e["sentence"] = text
     return entries
 

@@ -6,6 +6,7 @@ import ipaddress
 import re
 import unicodedata
 
+from radbill.i18n import _
 from radbill.policy import normalise_mac
 
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
@@ -23,7 +24,7 @@ def mobile(value: str) -> str:
     raw = value.strip()
     digits = re.sub(r"[\s().-]", "", raw)
     if not re.fullmatch(r"\+?[0-9]+", digits or "x"):
-        raise ValueError("Use digits only, like 01712345678 or +8801712345678.")
+        raise ValueError(_("Use digits only, like 01712345678 or +8801712345678."))
     plus = digits.startswith("+")
     digits = digits.lstrip("+")
     if digits.startswith("880"):
@@ -36,16 +37,16 @@ def mobile(value: str) -> str:
     elif plus and 7 <= len(digits) <= 15 and not digits.startswith("0"):
         return "+" + digits
     else:
-        raise ValueError("Enter a Bangladesh mobile number like 01712345678, or an international one with +.")
+        raise ValueError(_("Enter a Bangladesh mobile number like 01712345678, or an international one with +."))
     if not _BD_MOBILE.match(local):
-        raise ValueError("A Bangladesh mobile number has 11 digits and starts with 013–019.")
+        raise ValueError(_("A Bangladesh mobile number has 11 digits and starts with 013–019."))
     return "+880" + local
 
 
 def radius_username(value: str) -> str:
     name = value.strip()
     if not USERNAME.match(name):
-        raise ValueError("1–64 letters, digits, dot, dash, underscore or @, starting with a letter or digit.")
+        raise ValueError(_("1–64 letters, digits, dot, dash, underscore or @, starting with a letter or digit."))
     return name
 
 
@@ -54,15 +55,15 @@ def radius_password(value: str) -> str:
     encodes them (MS-CHAP as UTF-16), so anything beyond ASCII works on some devices and not others; 128 is
     RFC 2865's limit for PAP. FreeRADIUS refuses a password that is not even UTF-8 (raddb/policy.d/radbill)."""
     if not 1 <= len(value) <= 128 or not all(" " <= ch <= "~" for ch in value):
-        raise ValueError("Use printable ASCII only in the password (English letters, digits, spaces and "
-                         "punctuation), at most 128 characters.")
+        raise ValueError(_("Use printable ASCII only in the password (English letters, digits, spaces and "
+                         "punctuation), at most 128 characters."))
     return value
 
 
 def mac_address(value: str) -> str:
     mac = normalise_mac(value)
     if mac is None:
-        raise ValueError("Enter a MAC address like AA:BB:CC:DD:EE:FF.")
+        raise ValueError(_("Enter a MAC address like AA:BB:CC:DD:EE:FF."))
     return mac
 
 
@@ -70,9 +71,9 @@ def ipv4_host(value: str) -> str:
     try:
         address = ipaddress.ip_address(value.strip())
     except ValueError:
-        raise ValueError("Enter an IPv4 address like 10.20.0.7.") from None
+        raise ValueError(_("Enter an IPv4 address like 10.20.0.7.")) from None
     if address.version != 4 or address.is_unspecified or address.is_multicast or address.is_loopback:
-        raise ValueError("Enter a usable IPv4 host address.")
+        raise ValueError(_("Enter a usable IPv4 host address."))
     return str(address)
 
 
@@ -80,7 +81,7 @@ def ascii_digits(text: str) -> str:
     """Bengali digits -> ASCII ones; ValueError with a sentence for digits of any other script."""
     text = text.translate(_BENGALI_DIGITS)
     if any(not ch.isascii() and unicodedata.category(ch) == "Nd" for ch in text):
-        raise ValueError("Write numbers with the digits 0-9 (or Bengali ০-৯).")
+        raise ValueError(_("Write numbers with the digits 0-9 (or Bengali ০-৯)."))
     return text
 
 
@@ -96,7 +97,7 @@ def positive_int(value: str, low: int = 1, high: int = 1_000_000) -> int:
     try:
         number = int(text)
     except ValueError:
-        raise ValueError("Enter a whole number.") from None
+        raise ValueError(_("Enter a whole number.")) from None
     if not low <= number <= high:
-        raise ValueError(f"Enter a number from {low} to {high}.")
+        raise ValueError(_("Enter a number from %(low)s to %(high)s.", low=low, high=high))
     return number

@@ -7,6 +7,7 @@ from aiohttp import web
 from admin.routing import ADMINS, route
 from admin.web import client_ip, redirect, render
 from radbill.errors import ValidationError
+from radbill.i18n import _
 from radbill.services import auth
 
 
@@ -34,11 +35,11 @@ async def new_account_submit(request: web.Request, scope):
     async with request.app["pool"].acquire() as conn:
         try:
             if kind == "manager":
-                _, password = await auth.create_manager(conn, scope, username, full_name,
+                _login, password = await auth.create_manager(conn, scope, username, full_name,
                                                         [str(p) for p in form.getall("permissions", [])],
                                                         client_ip(request))
             else:
-                _, password = await auth.create_operator_with_login(conn, scope, str(form.get("name", "")), username,
+                _login, password = await auth.create_operator_with_login(conn, scope, str(form.get("name", "")), username,
                                                                     full_name, client_ip(request))
         except ValidationError as exc:
             return render(request, "account_new.html", status=422, form=dict(form), errors=exc.fields,
@@ -55,7 +56,8 @@ async def account_status(request: web.Request, scope):
     status = str(form.get("status", "") or "")  # the service checks it, after the 404 for a foreign id
     async with request.app["pool"].acquire() as conn:
         await auth.set_account_status(conn, scope, int(request.match_info["account_id"]), status, client_ip(request))
-    return redirect(request, "/accounts", f"Login {'disabled: its sessions ended' if status == 'disabled' else 'enabled'}.")
+    return redirect(request, "/accounts", _("Login disabled: its sessions ended.") if status == "disabled"
+                    else _("Login enabled."))
 
 
 @route("POST", "/accounts/{account_id:\\d+}/reset-password", roles=ADMINS)

@@ -15,6 +15,7 @@ from admin.web import (
     set_session_cookie,
 )
 from radbill.errors import ValidationError
+from radbill.i18n import _
 from radbill.services import auth
 
 
@@ -37,7 +38,7 @@ async def login_submit(request: web.Request, scope):
     next_url = _safe_next(form.get("next"))
     if not await csrf_login_ok(request, form):
         return render(request, "login.html", status=403, next=next_url, form={"username": username},
-                      error="The form expired. Please try again.")
+                      error=_("The form expired. Please try again."))
     async with request.app["pool"].acquire() as conn:
         try:
             token, stage = await auth.login(conn, username, password, client_ip(request),
@@ -86,7 +87,7 @@ async def password_submit(request: web.Request, scope):
         except ValidationError as exc:
             return render(request, "password.html", status=422, errors=exc.fields, message=str(exc),
                           forced=request["session"].stage == "change_password")
-    response = redirect(request, "/", "Your password was changed. Other sessions were signed out.")
+    response = redirect(request, "/", _("Your password was changed. Other sessions were signed out."))
     set_session_cookie(request, response, token)
     return response
 

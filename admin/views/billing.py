@@ -16,6 +16,7 @@ from admin.web import redirect, render
 from radbill import clock
 from radbill.billing.money import parse_amount
 from radbill.errors import RepeatSuspected, ValidationError
+from radbill.i18n import _, lazy_gettext, ngettext
 from radbill.services import billing, payments, reports
 from radbill.validate import optional_id
 
@@ -75,13 +76,15 @@ async def generate_confirm(request: web.Request, scope):
         ids = await reports.customers_for_generation(conn, scope, q, operator_id)
         created = await billing.generate_bills(conn, clock.now(), scope, ids)
     if not created:
-        return redirect(request, "/bills", "No new bills: every due period was already billed.")
-    return redirect(request, "/bills?status=unpaid", f"{created} bill(s) created; advance credit was applied.")
+        return redirect(request, "/bills", _("No new bills: every due period was already billed."))
+    return redirect(request, "/bills?status=unpaid",
+                    ngettext("%(num)s bill created; advance credit was applied.",
+                             "%(num)s bills created; advance credit was applied.", created))
 
 
 # ---- collecting cash and advance -----------------------------------------------------------------------
 
-KINDS = {"cash": "Collect cash", "advance": "Add advance payment"}
+KINDS = {"cash": lazy_gettext("Collect cash"), "advance": lazy_gettext("Add advance payment")}
 
 
 async def _collect_page(request, scope, customer_id: int, form: dict, errors: dict | None = None,
@@ -112,7 +115,7 @@ async def collect_submit(request: web.Request, scope):
         customer = (await reports.customer_billing(conn, scope, customer_id))["customer"]
         try:
             if not _KEY.match(form["idempotency_key"]):
-                raise ValidationError("This form has expired: reload the page and enter the payment again.",
+                raise ValidationError(_("This form has expired: reload the page and enter the payment again."),
                                       {"idempotency_key": "missing"})
             amount = parse_amount(form["amount"], customer["currency"])
             options = {"idempotency_key": form["idempotency_key"], "note": form["note"] or None,
@@ -133,11 +136,13 @@ async def collect_submit(request: web.Request, scope):
             return await _collect_page(request, scope, customer_id, form, errors, str(exc), 422)
     payment = outcome.payment
     if outcome.duplicate:
-        message = "This payment was already recorded (the form was sent twice); nothing was added."
+        message = _("This payment was already recorded (the form was sent twice); nothing was added.")
     elif form["kind"] == "advance":
-        message = "Advance payment recorded; the next bill draws on it."
+        message = _("Advance payment recorded; the next bill draws on it.")
+    elif outcome.reactivated:
+        message = _("Payment recorded; the customer is active again.")
     else:
-        message = "Payment recorded" + ("; the customer is active again." if outcome.reactivated else ".")
+        message = _("Payment recorded.")
     return redirect(request, f"/payments/{payment['id']}", message)
 
 
@@ -166,13 +171,13 @@ def _download(body: bytes, content_type: str, extension: str) -> web.Response:
 
 @route("GET", "/payments.csv", roles=ALL_ROLES, permission=REPORTS)
 async def payment_csv(request: web.Request, scope):
-    filters, rows, _, _ = await _history(request, scope, reports.EXPORT_LIMIT)
+    filters, rows, _total, _more = await _history(request, scope, reports.EXPORT_LIMIT)
     return _download(reports.payments_csv(rows, filters.timezone), "text/csv", "csv")
 
 
 @route("GET", "/payments.xlsx", roles=ALL_ROLES, permission=REPORTS)
 async def payment_xlsx(request: web.Request, scope):
-    filters, rows, _, _ = await _history(request, scope, reports.EXPORT_LIMIT)
+    filters, rows, _total, _more = await _history(request, scope, reports.EXPORT_LIMIT)
     return _download(reports.payments_xlsx(rows, filters.timezone),
                      "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx")
 

@@ -8,12 +8,13 @@ from admin.routing import ALL_ROLES, OPERATORS, route
 from admin.web import redirect, render
 from radbill.billing.money import parse_amount
 from radbill.errors import ValidationError
+from radbill.i18n import _, lazy_gettext
 from radbill.services import ledger, reports
 
 MANAGE = "billing.manage"
 
 
-@route("GET", "/resellers", roles=OPERATORS, permission=MANAGE, section="Reseller balances")
+@route("GET", "/resellers", roles=OPERATORS, permission=MANAGE, section=lazy_gettext("Reseller balances"))
 async def reseller_list(request: web.Request, scope):
     async with request.app["pool"].acquire() as conn:
         rows = await reports.sub_operator_balances(conn, scope)
@@ -54,7 +55,7 @@ async def reseller_top_up(request: web.Request, scope):
         except ValidationError as exc:
             return await _statement(request, scope, operator_id, 422, message=str(exc),
                                     errors={"top_up": str(exc)}, form=dict(form))
-    return redirect(request, f"/resellers/{operator_id}", f"Balance of {sub['name']} topped up.")
+    return redirect(request, f"/resellers/{operator_id}", _("Balance of %(name)s topped up.", name=sub["name"]))
 
 
 @route("POST", "/resellers/{operator_id:\\d+}/credit-limit", roles=OPERATORS, permission=MANAGE)
@@ -69,4 +70,4 @@ async def reseller_credit_limit(request: web.Request, scope):
         except ValidationError as exc:
             return await _statement(request, scope, operator_id, 422, message=str(exc),
                                     errors={"credit_limit": str(exc)}, form=dict(form))
-    return redirect(request, f"/resellers/{operator_id}", f"Credit limit of {sub['name']} saved.")
+    return redirect(request, f"/resellers/{operator_id}", _("Credit limit of %(name)s saved.", name=sub["name"]))

@@ -7,11 +7,13 @@ from aiohttp import web
 from admin.routing import ALL_ROLES, OPERATORS, route
 from admin.web import client_ip, redirect, render
 from radbill.errors import ValidationError
+from radbill.i18n import _, lazy_gettext
 from radbill.policy import format_rate
 from radbill.services import catalog
 from radbill.validate import optional_id
 
-EDITING = {"roles": OPERATORS, "permission": "packages.manage", "section": "Packages and billing-profile editing"}
+EDITING = {"roles": OPERATORS, "permission": "packages.manage",
+           "section": lazy_gettext("Packages and billing-profile editing")}
 HELPERS = {"rate_limit": catalog.rate_limit, "throttled_rate_limit": catalog.throttled_rate_limit,
            "format_rate": format_rate, "format_gigabytes": catalog.format_gigabytes,
            "connection_types": catalog.CONNECTION_TYPES}
@@ -76,7 +78,7 @@ async def package_create(request: web.Request, scope):
         except ValidationError as exc:
             return await _package_page(request, conn, scope, None, _form(form), exc.fields, 422, str(exc))
     return redirect(request, f"/packages/{package['id']}/edit",
-                    f"Package {package['name']} created: {catalog.rate_limit(package)}.")
+                    _("Package %(name)s created: %(rate)s.", name=package["name"], rate=catalog.rate_limit(package)))
 
 
 @route("GET", "/packages/{package_id:\\d+}/edit", **EDITING)
@@ -99,7 +101,8 @@ async def package_update(request: web.Request, scope):
         except ValidationError as exc:
             return await _package_page(request, conn, scope, package, _form(form), exc.fields, 422, str(exc))
     return redirect(request, f"/packages/{package['id']}/edit",
-                    f"Package saved; its customers get {catalog.rate_limit(package)} from their next login or CoA.")
+                    _("Package saved; its customers get %(rate)s from their next login or CoA.",
+                      rate=catalog.rate_limit(package)))
 
 
 @route("POST", "/packages/{package_id:\\d+}/status", **EDITING)
@@ -108,8 +111,8 @@ async def package_status(request: web.Request, scope):
     status = str(form.get("status", "") or "")  # the service checks it, after the 404 for a foreign id
     async with request.app["pool"].acquire() as conn:
         await catalog.set_package_status(conn, scope, _id(request, "package_id"), status, client_ip(request))
-    return redirect(request, "/packages/manage", "Package retired: customers keep it, nobody new gets it."
-                    if status == "retired" else "Package reactivated.")
+    return redirect(request, "/packages/manage", _("Package retired: customers keep it, nobody new gets it.")
+                    if status == "retired" else _("Package reactivated."))
 
 
 @route("POST", "/packages/{package_id:\\d+}/delete", **EDITING)
@@ -119,7 +122,7 @@ async def package_delete(request: web.Request, scope):
             await catalog.delete_package(conn, scope, _id(request, "package_id"), client_ip(request))
         except ValidationError as exc:
             return redirect(request, "/packages/manage", str(exc), "error")
-    return redirect(request, "/packages/manage", "Package deleted.")
+    return redirect(request, "/packages/manage", _("Package deleted."))
 
 
 @route("POST", "/packages/{package_id:\\d+}/assignments", **EDITING)
@@ -135,7 +138,7 @@ async def package_assign(request: web.Request, scope):
             package = await catalog.get_package(conn, scope, package_id)
             return await _package_page(request, conn, scope, package, catalog.package_form(package), {}, 422,
                                        str(exc), assign_form=_form(form), assign_errors=exc.fields)
-    return redirect(request, f"/packages/{package_id}/edit#assignments", "Assignment saved.")
+    return redirect(request, f"/packages/{package_id}/edit#assignments", _("Assignment saved."))
 
 
 @route("POST", "/packages/{package_id:\\d+}/assignments/{operator_id:\\d+}/delete", **EDITING)
@@ -146,7 +149,7 @@ async def package_unassign(request: web.Request, scope):
             await catalog.unassign_package(conn, scope, package_id, _id(request, "operator_id"), client_ip(request))
         except ValidationError as exc:
             return redirect(request, f"/packages/{package_id}/edit#assignments", str(exc), "error")
-    return redirect(request, f"/packages/{package_id}/edit#assignments", "Assignment removed.")
+    return redirect(request, f"/packages/{package_id}/edit#assignments", _("Assignment removed."))
 
 
 # ---- billing profiles ----------------------------------------------------------------------------------
@@ -190,7 +193,8 @@ async def billing_profile_create(request: web.Request, scope):
             profile = await catalog.create_billing_profile(conn, scope, form, client_ip(request))
         except ValidationError as exc:
             return await _profile_page(request, conn, scope, None, _form(form), exc.fields, 422, str(exc))
-    return redirect(request, f"/billing-profiles/{profile['id']}/edit", f"Billing profile {profile['name']} created.")
+    return redirect(request, f"/billing-profiles/{profile['id']}/edit",
+                    _("Billing profile %(name)s created.", name=profile["name"]))
 
 
 @route("GET", "/billing-profiles/{profile_id:\\d+}/edit", **EDITING)
@@ -209,7 +213,7 @@ async def billing_profile_update(request: web.Request, scope):
             profile = await catalog.update_billing_profile(conn, scope, profile["id"], form, client_ip(request))
         except ValidationError as exc:
             return await _profile_page(request, conn, scope, profile, _form(form), exc.fields, 422, str(exc))
-    return redirect(request, f"/billing-profiles/{profile['id']}/edit", "Billing profile saved.")
+    return redirect(request, f"/billing-profiles/{profile['id']}/edit", _("Billing profile saved."))
 
 
 @route("POST", "/billing-profiles/{profile_id:\\d+}/status", **EDITING)
@@ -218,8 +222,8 @@ async def billing_profile_status(request: web.Request, scope):
     status = str(form.get("status", "") or "")  # the service checks it, after the 404 for a foreign id
     async with request.app["pool"].acquire() as conn:
         await catalog.set_billing_profile_status(conn, scope, _id(request, "profile_id"), status, client_ip(request))
-    return redirect(request, "/billing-profiles", "Billing profile retired: customers keep it, nobody new gets it."
-                    if status == "retired" else "Billing profile reactivated.")
+    return redirect(request, "/billing-profiles", _("Billing profile retired: customers keep it, nobody new gets it.")
+                    if status == "retired" else _("Billing profile reactivated."))
 
 
 @route("POST", "/billing-profiles/{profile_id:\\d+}/assignments", **EDITING)
@@ -234,7 +238,7 @@ async def billing_profile_assign(request: web.Request, scope):
             profile = await catalog.get_billing_profile(conn, scope, profile_id)
             return await _profile_page(request, conn, scope, profile, _profile_form(profile), {}, 422, str(exc),
                                        assign_errors=exc.fields)
-    return redirect(request, f"/billing-profiles/{profile_id}/edit#assignments", "Assignment saved.")
+    return redirect(request, f"/billing-profiles/{profile_id}/edit#assignments", _("Assignment saved."))
 
 
 @route("POST", "/billing-profiles/{profile_id:\\d+}/assignments/{operator_id:\\d+}/delete", **EDITING)
@@ -246,7 +250,7 @@ async def billing_profile_unassign(request: web.Request, scope):
                                                    client_ip(request))
         except ValidationError as exc:
             return redirect(request, f"/billing-profiles/{profile_id}/edit#assignments", str(exc), "error")
-    return redirect(request, f"/billing-profiles/{profile_id}/edit#assignments", "Assignment removed.")
+    return redirect(request, f"/billing-profiles/{profile_id}/edit#assignments", _("Assignment removed."))
 
 
 # ---- zones ---------------------------------------------------------------------------------------------
@@ -270,7 +274,7 @@ async def zone_create(request: web.Request, scope):
             await catalog.create_zone(conn, scope, str(form.get("name", "")), client_ip(request))
         except ValidationError as exc:
             return await _zones_page(request, conn, scope, 422, str(exc), exc.fields, _form(form))
-    return redirect(request, "/zones", "Zone added.")
+    return redirect(request, "/zones", _("Zone added."))
 
 
 @route("POST", "/zones/{zone_id:\\d+}/rename", **EDITING)
@@ -283,7 +287,7 @@ async def zone_rename(request: web.Request, scope):
         except ValidationError as exc:
             return await _zones_page(request, conn, scope, 422, str(exc),
                                      rename_errors={zone_id: exc.fields.get("name", str(exc))})
-    return redirect(request, "/zones", "Zone renamed.")
+    return redirect(request, "/zones", _("Zone renamed."))
 
 
 @route("POST", "/zones/{zone_id:\\d+}/delete", **EDITING)
@@ -293,4 +297,4 @@ async def zone_delete(request: web.Request, scope):
             await catalog.delete_zone(conn, scope, _id(request, "zone_id"), client_ip(request))
         except ValidationError as exc:
             return redirect(request, "/zones", str(exc), "error")
-    return redirect(request, "/zones", "Zone deleted.")
+    return redirect(request, "/zones", _("Zone deleted."))

@@ -61,7 +61,8 @@ async def customer_create(request: web.Request, scope):
             return render(request, "customer_form.html", status=422, form=dict(form), errors=exc.fields,
                           message=str(exc), customer=None, **options)
     return redirect(request, f"/customers/{customer['id']}",
-                    f"Customer {customer['username']} added: they can log in now (password under Login details).")
+                    _("Customer %(username)s added: they can log in now (password under Login details).",
+                      username=customer["username"]))
 
 
 @route("GET", "/customers/{customer_id:\\d+}", roles=ALL_ROLES, permission=VIEW)
@@ -104,7 +105,7 @@ async def customer_update(request: web.Request, scope):
             options = await _options(conn, scope)
             return render(request, "customer_form.html", status=422, form=dict(form), errors=exc.fields,
                           message=str(exc), customer=data["customer"], **options)
-    return redirect(request, f"/customers/{customer_id}", "Customer saved.")
+    return redirect(request, f"/customers/{customer_id}", _("Customer saved."))
 
 
 @route("POST", "/customers/{customer_id:\\d+}/status", roles=ALL_ROLES, permission=EDIT)
@@ -164,12 +165,12 @@ async def package_preview(request: web.Request, scope):
 def _no_other_package(scope) -> str:
     """What to do when there is no other package to change to: whom to ask depends on who may add or assign one."""
     if scope.role == "sub_operator":
-        return ("No other package is assigned to you. Ask your parent operator to assign another package to you, "
-                "then come back to this page.")
+        return _("No other package is assigned to you. Ask your parent operator to assign another package to you, "
+                 "then come back to this page.")
     if scope.can("packages.manage"):
-        return "There is no other active package. Add one under Packages, then come back to this page."
-    return ("There is no other active package. Ask the operator who manages your account to add one, "
-            "then come back to this page.")
+        return _("There is no other active package. Add one under Packages, then come back to this page.")
+    return _("There is no other active package. Ask the operator who manages your account to add one, "
+             "then come back to this page.")
 
 
 @route("POST", "/customers/{customer_id:\\d+}/package", roles=ALL_ROLES, permission=EDIT)
@@ -182,7 +183,7 @@ async def package_change(request: web.Request, scope):
                                            ip=client_ip(request))
         except ValidationError as exc:
             return redirect(request, f"/customers/{customer_id}/package", str(exc), "error")
-    return redirect(request, f"/customers/{customer_id}", "Package changed; the live session gets the new speed.")
+    return redirect(request, f"/customers/{customer_id}", _("Package changed; the live session gets the new speed."))
 
 
 @route("POST", "/customers/{customer_id:\\d+}/price", roles=ALL_ROLES, permission=EDIT)
@@ -197,4 +198,4 @@ async def custom_price(request: web.Request, scope):
         except ValidationError as exc:
             return redirect(request, f"/customers/{customer_id}", str(exc), "error")
         await customers.set_custom_price(conn, scope, customer_id, price, ip=client_ip(request))
-    return redirect(request, f"/customers/{customer_id}", "Custom price saved; it applies to future bills.")
+    return redirect(request, f"/customers/{customer_id}", _("Custom price saved; it applies to future bills."))

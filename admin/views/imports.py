@@ -11,7 +11,7 @@ from admin.routing import ALL_ROLES, OPERATORS, route
 from admin.web import client_ip, redirect, render
 from radbill import importing
 from radbill.errors import PermissionDenied, ValidationError
-from radbill.i18n import _, ngettext
+from radbill.i18n import _, lazy_gettext, ngettext
 from radbill.importing.rows import LOOKUPS
 from radbill.routeros import RouterError
 from radbill.services import imports
@@ -64,22 +64,24 @@ async def upload(request: web.Request, scope):
     form = await request.post()
     upload = form.get("file")
     if not isinstance(upload, web.FileField):
-        return redirect(request, "/customers/import", "Choose a CSV or Excel (.xlsx) file to upload.", "error")
+        return redirect(request, "/customers/import", _("Choose a CSV or Excel (.xlsx) file to upload."), "error")
     data = upload.file.read(importing.MAX_FILE_BYTES + 1)
     try:
         table = importing.read_table(data, upload.filename or "")
     except importing.ImportFileError as exc:
-        return redirect(request, "/customers/import", f"{upload.filename}: {exc}", "error")
+        return redirect(request, "/customers/import", f"{upload.filename}: {exc}", "error")  # both parts translated
     async with request.app["pool"].acquire() as conn:
         batch_id = await imports.create_batch(conn, scope, table, filename=upload.filename or "")
     return redirect(request, f"/customers/import/{batch_id}/map",
-                    f"Read {len(table.rows)} rows from {upload.filename}. Check which column holds what.")
+                    _("Read %(count)s rows from %(file)s. Check which column holds what.", count=len(table.rows),
+                      file=upload.filename))
 
 
-@route("POST", "/customers/import/mikrotik", roles=OPERATORS, permission="routers.manage", section="Routers (NAS)")
+@route("POST", "/customers/import/mikrotik", roles=OPERATORS, permission="routers.manage",
+       section=lazy_gettext("Routers (NAS)"))
 async def from_router(request: web.Request, scope):
     if not scope.can(EDIT):
-        raise PermissionDenied("Importing customers needs the customers.edit permission.")
+        raise PermissionDenied(_("Importing customers needs the customers.edit permission."))
     form = await request.post()
     nas_id = optional_id(form.get("nas_id")) or 0
     async with request.app["pool"].acquire() as conn:
@@ -87,13 +89,14 @@ async def from_router(request: web.Request, scope):
             batch_id, disabled = await imports.create_batch_from_router(conn, scope, nas_id)
         except (RouterError, ValidationError) as exc:
             return redirect(request, "/customers/import", str(exc), "error")
-    note = f" ({disabled} disabled secrets left out)" if disabled else ""
-    return redirect(request, f"/customers/import/{batch_id}/map",
-                    f"Read the router's PPP secrets{note}. Map each PPP profile to a package.")
+    message = (_("Read the router's PPP secrets (%(count)s disabled secrets left out). Map each PPP profile to a "
+                 "package.", count=disabled) if disabled
+               else _("Read the router's PPP secrets. Map each PPP profile to a package."))
+    return redirect(request, f"/customers/import/{batch_id}/map", message)
 
 
 def _value_lists(batch, table, mapping) -> dict:
-    _, defaults = imports.batch_mapping(batch)
+    _mapping, defaults = imports.batch_mapping(batch)
     lists = {}
     for lookup, (_form_key, map_key) in LOOKUPS.items():
         values = importing.distinct_values(table, mapping, lookup)
@@ -189,8 +192,10 @@ async def rollback(request: web.Request, scope):
             result = await imports.rollback_batch(conn, scope, batch_id, client_ip(request))
         except ValidationError as exc:
             return redirect(request, back, str(exc), "error")
-    kept = f" {len(result.kept)} kept because something happened to them since (listed below)." if result.kept else ""
-    return redirect(request, back, f"Rolled back: {result.removed} imported customers removed.{kept}")
+    message = (_("Rolled back: %(removed)s imported customers removed. %(kept)s kept because something happened to "
+                 "them since (listed below).", removed=result.removed, kept=len(result.kept)) if result.kept
+               else _("Rolled back: %(removed)s imported customers removed.", removed=result.removed))
+    return redirect(request, back, message)
 
 
 def _confirm_rollback(request: web.Request, batch_id: int, plan: imports.RollbackResult) -> web.Response:

@@ -9,9 +9,11 @@ from aiohttp import web
 
 from admin.routing import OPERATORS, route
 from admin.web import render
+from radbill.i18n import lazy_gettext
 
 # path -> the section's name, as the menu and the 403 page say it
-PLANNED = {"/whatsapp": "WhatsApp", "/api-clients": "API clients", "/webhooks": "Webhooks"}
+PLANNED = {"/whatsapp": lazy_gettext("WhatsApp"), "/api-clients": lazy_gettext("API clients"),
+           "/webhooks": lazy_gettext("Webhooks")}
 
 
 def _declare(path: str, section: str) -> None:

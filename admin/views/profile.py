@@ -9,6 +9,7 @@ from admin.routing import ALL_ROLES, route
 from admin.web import client_ip, redirect, render
 from radbill import totp
 from radbill.errors import ValidationError
+from radbill.i18n import _
 from radbill.services import auth, profile
 
 ISP_ROLES = frozenset({"group_admin", "operator", "sub_operator"})
@@ -35,7 +36,7 @@ async def profile_submit(request: web.Request, scope):
         except ValidationError as exc:
             return render(request, "profile.html", status=422, account=await _account(request), form=dict(form),
                           errors=exc.fields, message=str(exc))
-    return redirect(request, "/profile", "Your profile was saved.")
+    return redirect(request, "/profile", _("Your profile was saved."))
 
 
 @route("GET", "/profile/2fa", roles=ALL_ROLES)
@@ -69,7 +70,7 @@ async def totp_confirm(request: web.Request, scope):
                 scale=4) if secret else None
             return render(request, "totp_setup.html", status=422, secret=secret, qr=qr, errors=exc.fields,
                           message=str(exc))
-    return redirect(request, "/profile", "Two-factor login is on. You will be asked for a code at every login.")
+    return redirect(request, "/profile", _("Two-factor login is on. You will be asked for a code at every login."))
 
 
 @route("POST", "/profile/2fa/disable", roles=ALL_ROLES)
@@ -80,7 +81,7 @@ async def totp_disable(request: web.Request, scope):
             await auth.disable_totp(conn, request["session"], str(form.get("password", "")), client_ip(request))
         except ValidationError as exc:
             return redirect(request, "/profile/2fa", exc.fields.get("password", str(exc)), "error")
-    return redirect(request, "/profile", "Two-factor login is off.")
+    return redirect(request, "/profile", _("Two-factor login is off."))
 
 
 @route("GET", "/isp", roles=ISP_ROLES)
@@ -105,7 +106,7 @@ async def isp_submit(request: web.Request, scope):
             info = await profile.isp_info(conn, scope)
             return render(request, "isp.html", status=422, info=info, form=dict(form), errors=exc.fields,
                           message=str(exc))
-    return redirect(request, "/isp", "ISP information saved. Receipts and invoices will show it.")
+    return redirect(request, "/isp", _("ISP information saved. Receipts and invoices will show it."))
 
 
 @route("GET", "/isp/logo/{operator_id:\\d+}", roles=ALL_ROLES)

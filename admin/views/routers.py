@@ -10,9 +10,10 @@ from aiohttp import web
 from admin.routing import OPERATORS, route
 from admin.web import client_ip, redirect, render
 from radbill.errors import ValidationError
+from radbill.i18n import _, lazy_gettext
 from radbill.services import routers
 
-ROUTERS = {"roles": OPERATORS, "permission": "routers.manage", "section": "Routers (NAS)"}
+ROUTERS = {"roles": OPERATORS, "permission": "routers.manage", "section": lazy_gettext("Routers (NAS)")}
 
 
 def _id(request: web.Request) -> int:
@@ -76,9 +77,10 @@ async def router_update(request: web.Request, scope):
         except ValidationError as exc:
             return _form_page(request, router, _form(form), exc.fields, 422, str(exc))
     if not router["require_message_authenticator"]:
-        return redirect(request, f"/routers/{router['id']}/edit", "Router saved, but it does not require "
-                        "Message-Authenticator: it is open to Blast-RADIUS (CVE-2024-3596).", "error")
-    return redirect(request, "/routers", f"Router {router['shortname']} saved. FreeRADIUS reloads its routers now.")
+        return redirect(request, f"/routers/{router['id']}/edit", _("Router saved, but it does not require "
+                        "Message-Authenticator: it is open to Blast-RADIUS (CVE-2024-3596)."), "error")
+    return redirect(request, "/routers", _("Router %(router)s saved. FreeRADIUS reloads its routers now.",
+                                           router=router["shortname"]))
 
 
 @route("POST", "/routers/{router_id:\\d+}/secret", **ROUTERS)
@@ -94,8 +96,8 @@ async def router_status(request: web.Request, scope):
     status = str(form.get("status", "") or "")  # the service checks it, after the 404 for a foreign id
     async with request.app["pool"].acquire() as conn:
         await routers.set_router_status(conn, scope, _id(request), status, client_ip(request))
-    return redirect(request, "/routers", "Router disabled: FreeRADIUS no longer answers it."
-                    if status == "disabled" else "Router enabled.")
+    return redirect(request, "/routers", _("Router disabled: FreeRADIUS no longer answers it.")
+                    if status == "disabled" else _("Router enabled."))
 
 
 @route("POST", "/routers/{router_id:\\d+}/delete", **ROUTERS)
@@ -105,4 +107,4 @@ async def router_delete(request: web.Request, scope):
             await routers.delete_router(conn, scope, _id(request), client_ip(request))
         except ValidationError as exc:
             return redirect(request, "/routers", str(exc), "error")
-    return redirect(request, "/routers", "Router deleted.")
+    return redirect(request, "/routers", _("Router deleted."))

@@ -7,6 +7,7 @@ from aiohttp import web
 
 from admin.routing import OPERATORS, route
 from admin.web import render
+from radbill.i18n import lazy_gettext
 from radbill.services import overview
 
 
@@ -15,26 +16,26 @@ async def _load(request: web.Request, reader, scope):
         return await reader(conn, scope)
 
 
-@route("GET", "/vat", roles=OPERATORS, permission="packages.manage", section="VAT")
+@route("GET", "/vat", roles=OPERATORS, permission="packages.manage", section=lazy_gettext("VAT"))
 async def vat_page(request: web.Request, scope):
     return render(request, "vat.html", profiles=await _load(request, overview.vat_profiles, scope))
 
 
-@route("GET", "/ip-pools", roles=OPERATORS, permission="packages.manage", section="IP pools")
+@route("GET", "/ip-pools", roles=OPERATORS, permission="packages.manage", section=lazy_gettext("IP pools"))
 async def ip_pools_page(request: web.Request, scope):
     return render(request, "ip_pools.html", pools=await _load(request, overview.ip_pools, scope))
 
 
-@route("GET", "/logs", roles=OPERATORS, permission="audit.view", section="Logs")
+@route("GET", "/logs", roles=OPERATORS, permission="audit.view", section=lazy_gettext("Logs"))
 async def logs_page(request: web.Request, scope):
     return render(request, "logs.html", rows=await _load(request, overview.radius_log, scope))
 
 
-@route("GET", "/settings", roles=frozenset({"group_admin"}), section="System settings")
+@route("GET", "/settings", roles=frozenset({"group_admin"}), section=lazy_gettext("System settings"))
 async def settings_page(request: web.Request, scope):
     return render(request, "settings.html", settings=request.app["config"].describe())
 
 
-@route("GET", "/audit", roles=OPERATORS, permission="audit.view", section="Logs")
+@route("GET", "/audit", roles=OPERATORS, permission="audit.view", section=lazy_gettext("Logs"))
 async def audit_page(request: web.Request, scope):
     return render(request, "audit.html", rows=await _load(request, overview.audit_entries, scope))

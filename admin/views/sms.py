@@ -11,14 +11,14 @@ from admin.routing import ADMINS, ALL_ROLES, OPERATORS, route
 from admin.web import client_ip, redirect, render
 from radbill.billing.money import format_minor, parse_amount
 from radbill.errors import ValidationError
-from radbill.i18n import _, ngettext
+from radbill.i18n import _, lazy_gettext, ngettext
 from radbill.services import profile, sms, sms_broadcast, sms_config
 from radbill.sms import EVENTS, PLACEHOLDERS
 from radbill.sms.gateway import NUMBER_FORMATS
 from radbill.validate import optional_id
 
 SEND = "sms.send"
-GATEWAYS = dict(roles=OPERATORS, permission=SEND, section="SMS gateways")
+GATEWAYS = dict(roles=OPERATORS, permission=SEND, section=lazy_gettext("SMS gateways"))
 
 
 def _int(value) -> int | None:
@@ -57,7 +57,7 @@ async def _save_gateway(request: web.Request, scope, gateway_id: int | None):
     if token:  # shown once: only its hash is stored
         return render(request, "sms_gateway_form.html", gateway=row, form=sms_config.gateway_form_values(row),
                       errors={}, number_formats=NUMBER_FORMATS, callback=_callback_url(request, row["id"], token))
-    return redirect(request, "/sms/gateways", f"Gateway {row['name']} saved.")
+    return redirect(request, "/sms/gateways", _("Gateway %(name)s saved.", name=row["name"]))
 
 
 @route("POST", "/sms/gateways/new", **GATEWAYS)
@@ -113,7 +113,7 @@ async def template_save(request: web.Request, scope):
             await sms_config.save_template(conn, scope, event, body, enabled, client_ip(request))
     except ValidationError as exc:
         return await _templates_page(request, scope, 422, edited, exc.fields, str(exc))
-    return redirect(request, "/sms/templates", f"{EVENTS.get(event, event)} SMS saved.")
+    return redirect(request, "/sms/templates", _("%(event)s SMS saved.", event=str(EVENTS.get(event, event))))
 
 
 @route("POST", "/sms/settings", roles=ALL_ROLES, permission=SEND)
@@ -124,7 +124,7 @@ async def settings_save(request: web.Request, scope):
             await sms_config.save_settings(conn, scope, form, client_ip(request))
     except ValidationError as exc:
         return redirect(request, "/sms/templates", str(exc), "error")
-    return redirect(request, "/sms/templates", "Sending hours and reminders saved.")
+    return redirect(request, "/sms/templates", _("Sending hours and reminders saved."))
 
 
 # --- broadcast --------------------------------------------------------------------------------------------
@@ -151,7 +151,7 @@ async def broadcast_send(request: web.Request, scope):
         try:
             if form.get("action") == "send" and confirm.confirmed(form):
                 broadcast_id = await sms_broadcast.start_broadcast(conn, scope, body, filters, client_ip(request))
-                return redirect(request, f"/sms/broadcasts/{broadcast_id}", "Broadcast queued: sending now.")
+                return redirect(request, f"/sms/broadcasts/{broadcast_id}", _("Broadcast queued: sending now."))
             plan = await sms_broadcast.preview_broadcast(conn, scope, body, filters)
             if form.get("action") == "send" and plan.recipients and plan.affordable:
                 return _confirm_broadcast(request, plan, form)
@@ -205,7 +205,7 @@ async def history_page(request: web.Request, scope):
         except ValidationError as exc:
             rows, more, message = [], False, str(exc)
     return render(request, "sms_history.html", rows=rows, more=more, page=page, filters=filters, message=message,
-                  statuses=sms_broadcast.MESSAGE_STATUSES, events={**EVENTS, "broadcast": "Broadcast"})
+                  statuses=sms_broadcast.MESSAGE_STATUSES, events={**EVENTS, "broadcast": _("Broadcast")})
 
 
 @route("GET", "/sms/balance", roles=ALL_ROLES, permission=SEND)
@@ -230,7 +230,8 @@ async def balance_topup(request: web.Request, scope):
             return redirect(request, "/sms/balance", str(exc), "error")
     from radbill.billing.money import format_minor
 
-    return redirect(request, "/sms/balance", f"SMS balance is now {format_minor(balance, currency)}.")
+    return redirect(request, "/sms/balance", _("SMS balance is now %(balance)s.",
+                                               balance=format_minor(balance, currency)))
 
 
 # --- delivery reports (server to server) ------------------------------------------------------------------

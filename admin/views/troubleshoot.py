@@ -27,7 +27,7 @@ async def disconnect_now(request: web.Request, scope):
     async with request.app["pool"].acquire() as conn:
         customer = await customers.get_customer(conn, scope, customer_id)  # a foreign id is 404 before anything
         if not unique_id:
-            return redirect(request, back, "Choose the session to disconnect.", "error")
+            return redirect(request, back, _("Choose the session to disconnect."), "error")
         if not confirm.confirmed(form):
             return confirm.ask(
                 request, title=_("Disconnect %(username)s now?", username=customer["username"]),
@@ -39,5 +39,6 @@ async def disconnect_now(request: web.Request, scope):
             await customers.disconnect_session(conn, scope, customer_id, unique_id, ip=client_ip(request))
         except ValidationError as exc:
             return redirect(request, back, str(exc), "error")
-    return redirect(request, back, f"Disconnecting {customer['username']}'s session: the result appears on the "
-                                   "timeline in a few seconds. The customer can log in again at once.")
+    return redirect(request, back, _("Disconnecting %(username)s's session: the result appears on the timeline in a "
+                                     "few seconds. The customer can log in again at once.",
+                                     username=customer["username"]))

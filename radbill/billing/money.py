@@ -6,6 +6,7 @@ import re
 from decimal import Decimal
 
 from radbill.errors import ValidationError
+from radbill.i18n import _
 from radbill.validate import ascii_digits
 
 # The one upper bound on any amount a person enters (a payment, a price, a top-up, a credit limit), in major
@@ -41,12 +42,13 @@ def check_amount(amount_minor: int, currency: str = "BDT", field: str = "amount"
     """The service-side guard for every money input: an int from 0 (or 1) to max_minor(currency); returns it."""
     low = 0 if allow_zero else 1
     if isinstance(amount_minor, bool) or not isinstance(amount_minor, int):
-        raise ValidationError("Enter the amount as a number, like 1,234.50.", {field: "not an amount"})
+        raise ValidationError(_("Enter the amount as a number, like 1,234.50."), {field: "not an amount"})
     if amount_minor < low:
-        raise ValidationError("The amount must be more than zero." if low else "The amount cannot be negative.",
+        raise ValidationError(_("The amount must be more than zero.") if low else _("The amount cannot be negative."),
                               {field: "too small"})
     if amount_minor > max_minor(currency):
-        raise ValidationError(f"The amount can be at most {format_minor(max_minor(currency), currency)}.",
+        raise ValidationError(_("The amount can be at most %(amount)s.",
+                                amount=format_minor(max_minor(currency), currency)),
                               {field: "too large"})
     return amount_minor
 
@@ -74,7 +76,8 @@ def parse_amount(text: str, currency: str = "BDT", *, allow_zero: bool = True) -
     frac = match.group("frac") if match else None
     if not match or (frac is not None and len(frac) > digits):
         shown = text if len(text or "") <= 30 else text[:30] + "…"  # the sentence is shown, the input may be huge
-        raise ValidationError(f"{shown!r} is not an amount: write it like 1,234.50 (at most {digits} decimals)",
+        raise ValidationError(_("%(shown)s is not an amount: write it like 1,234.50 (at most %(digits)s decimals)",
+                                shown=repr(shown), digits=digits),
                               {"amount": "not an amount"})
     whole = int(match.group("int").replace(",", ""))
     minor = (frac or "").ljust(digits, "0")

@@ -15,6 +15,7 @@ import zipfile
 from dataclasses import dataclass, field
 
 from radbill.errors import RadbillError
+from radbill.i18n import _
 
 MAX_FILE_BYTES = 2_000_000  # below the admin's 2 MiB request limit, so the handler can say it in words
 MAX_ROWS = 20_000
@@ -47,18 +48,19 @@ class Table:
 def read_table(data: bytes, filename: str = "") -> Table:
     """CSV or XLSX bytes -> Table; ImportFileError with a sentence for anything that is not a usable list."""
     if not isinstance(data, (bytes, bytearray)) or not data:
-        raise ImportFileError("Choose a file to upload: a CSV or an Excel .xlsx file.")
+        raise ImportFileError(_("Choose a file to upload: a CSV or an Excel .xlsx file."))
     if len(data) > MAX_FILE_BYTES:
-        raise ImportFileError(f"The file is {len(data) / 1_000_000:.1f} MB; the limit is "
-                              f"{MAX_FILE_BYTES / 1_000_000:.0f} MB. Split it into smaller files.")
+        raise ImportFileError(_("The file is %(size)s MB; the limit is %(limit)s MB. Split it into smaller files.",
+                                size=format(len(data) / 1_000_000, ".1f"),
+                                limit=format(MAX_FILE_BYTES / 1_000_000, ".0f")))
     if data[:4] == b"PK\x03\x04":
         return _read_xlsx(bytes(data))
     if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
-        raise ImportFileError("This is an old Excel .xls file: open it in Excel or LibreOffice and save it as "
-                              ".xlsx or CSV.")
+        raise ImportFileError(_("This is an old Excel .xls file: open it in Excel or LibreOffice and save it as "
+                              ".xlsx or CSV."))
     if filename.lower().endswith((".xlsx", ".xlsm")):
-        raise ImportFileError("This file is named .xlsx but is not an Excel workbook. Save it again from Excel, "
-                              "or export it as CSV.")
+        raise ImportFileError(_("This file is named .xlsx but is not an Excel workbook. Save it again from Excel, "
+                              "or export it as CSV."))
     return _read_csv(bytes(data))
 
 
@@ -78,8 +80,8 @@ def decode_text(data: bytes) -> str:
     else:
         text = data.decode("cp1252", errors="replace")
     if text is None or _looks_binary(text):
-        raise ImportFileError("This does not look like a CSV or Excel file. Export the list from your old system "
-                              "as CSV (comma or semicolon separated) or .xlsx and upload that.")
+        raise ImportFileError(_("This does not look like a CSV or Excel file. Export the list from your old system "
+                              "as CSV (comma or semicolon separated) or .xlsx and upload that."))
     return text
 
 
@@ -114,8 +116,8 @@ def _read_csv(data: bytes) -> Table:
     try:
         records = [(reader.line_num, row) for row in reader]
     except csv.Error as exc:
-        raise ImportFileError(f"The CSV cannot be read near line {reader.line_num}: {exc}. Check for a stray "
-                              "quote mark (\").") from None
+        raise ImportFileError(_("The CSV cannot be read near line %(line)s: %(problem)s. Check for a stray "
+                                "quote mark (\").", line=reader.line_num, problem=exc)) from None
     return _tabulate(records)
 
 
@@ -127,21 +129,21 @@ def _check_zip(data: bytes) -> None:
         entries = archive.infolist()
     except (zipfile.BadZipFile, ValueError, OSError, NotImplementedError, EOFError, UnicodeDecodeError):
         # a damaged header can claim an unknown zip version (NotImplementedError) or name (UnicodeDecodeError)
-        raise ImportFileError("This Excel file is damaged (not a readable .xlsx). Save it again from Excel, or "
-                              "export it as CSV.") from None
+        raise ImportFileError(_("This Excel file is damaged (not a readable .xlsx). Save it again from Excel, or "
+                              "export it as CSV.")) from None
     if len(entries) > MAX_XLSX_ENTRIES:
-        raise ImportFileError("This workbook has too many parts to be a customer list. Export the sheet as CSV.")
+        raise ImportFileError(_("This workbook has too many parts to be a customer list. Export the sheet as CSV."))
     total = sum(e.file_size for e in entries)
     if total > MAX_XLSX_UNCOMPRESSED:
-        raise ImportFileError("This workbook unpacks to more than 40 MB: it is not a plain customer list (or it "
-                              "is a zip bomb). Export just the customer sheet as CSV.")
+        raise ImportFileError(_("This workbook unpacks to more than 40 MB: it is not a plain customer list (or it "
+                              "is a zip bomb). Export just the customer sheet as CSV."))
     for e in entries:
         if e.file_size > 1_000_000 and e.file_size > MAX_XLSX_RATIO * max(e.compress_size, 1):
-            raise ImportFileError("This workbook is compressed suspiciously well (it could be a zip bomb, or "
+            raise ImportFileError(_("This workbook is compressed suspiciously well (it could be a zip bomb, or "
                                   "hold thousands of formatted empty rows). Delete the empty rows, or export "
-                                  "the sheet as CSV.")
+                                  "the sheet as CSV."))
     if "xl/workbook.xml" not in {e.filename for e in entries}:
-        raise ImportFileError("This zip file is not an Excel workbook. Upload a .xlsx or CSV file.")
+        raise ImportFileError(_("This zip file is not an Excel workbook. Upload a .xlsx or CSV file."))
 
 
 def _cell_text(value) -> str:
@@ -166,10 +168,10 @@ def _read_xlsx(data: bytes) -> Table:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises a zoo (KeyError, ValueError, XML errors) for damaged files
         if type(exc).__name__ in ("EntitiesForbidden", "DTDForbidden", "ExternalReferenceForbidden"):
-            raise ImportFileError("This workbook contains XML entities, which radbill refuses for safety. Save it "
-                                  "again from Excel, or export it as CSV.") from None
-        raise ImportFileError("This Excel file cannot be read. Save it again from Excel, or export it as "
-                              "CSV.") from None
+            raise ImportFileError(_("This workbook contains XML entities, which radbill refuses for safety. Save it "
+                                  "again from Excel, or export it as CSV.")) from None
+        raise ImportFileError(_("This Excel file cannot be read. Save it again from Excel, or export it as "
+                              "CSV.")) from None
     try:
         sheet = book.worksheets[0]
         records, empty_run = [], 0
@@ -185,8 +187,8 @@ def _read_xlsx(data: bytes) -> Table:
             if len(records) > MAX_ROWS + 1:
                 break
     except Exception:
-        raise ImportFileError("This Excel file cannot be read. Save it again from Excel, or export it as "
-                              "CSV.") from None
+        raise ImportFileError(_("This Excel file cannot be read. Save it again from Excel, or export it as "
+                              "CSV.")) from None
     finally:
         book.close()
     return _tabulate(records)
@@ -199,20 +201,22 @@ def _tabulate(records: list[tuple[int, list[str]]]) -> Table:
     records = [(n, [c.strip()[:MAX_CELL_CHARS] for c in row]) for n, row in records]
     records = [(n, row) for n, row in records if any(row)]
     if not records:
-        raise ImportFileError("The file is empty: it needs a header row and at least one customer.")
+        raise ImportFileError(_("The file is empty: it needs a header row and at least one customer."))
     header_line, headers = records[0]
     while headers and not headers[-1]:
         headers.pop()
     if len(headers) > MAX_COLUMNS:
-        raise ImportFileError(f"The header row has {len(headers)} columns; a customer list has at most "
-                              f"{MAX_COLUMNS}. Check that the first row holds the column names.")
+        raise ImportFileError(_("The header row has %(count)s columns; a customer list has at most %(max)s. "
+                                "Check that the first row holds the column names.",
+                                count=len(headers), max=MAX_COLUMNS))
     if not headers:
-        raise ImportFileError("The first row must hold the column names (Name, Mobile, Username, ...).")
+        raise ImportFileError(_("The first row must hold the column names (Name, Mobile, Username, ...)."))
     body = records[1:]
     if not body:
-        raise ImportFileError("The file has a header row but no customers under it.")
+        raise ImportFileError(_("The file has a header row but no customers under it."))
     if len(body) > MAX_ROWS:
-        raise ImportFileError(f"The file has more than {MAX_ROWS:,} customers. Split it into smaller files.")
+        raise ImportFileError(_("The file has more than %(max)s customers. Split it into smaller files.",
+                                max=format(MAX_ROWS, ",")))
     width = len(headers)
     table = Table(headers=[h or f"Column {i + 1}" for i, h in enumerate(headers)], rows=[], lines=[])
     for line, row in body:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from radbill.i18n import _
+
 
 @dataclass(frozen=True)
 class Field:
@@ -100,11 +102,12 @@ def check_mapping(mapping: dict[int, str], defaults: dict[str, str]) -> list[str
     problems = []
     mapped = list(mapping.values())
     for key in sorted({k for k in mapped if mapped.count(k) > 1}):
-        problems.append(f"“{FIELD_BY_KEY[key].label}” is chosen for two columns; keep one.")
+        problems.append(_("“%(label)s” is chosen for two columns; keep one.", label=FIELD_BY_KEY[key].label))
     for f in FIELDS:
         if f.required and f.key not in mapped and not defaults.get(DEFAULT_KEYS.get(f.key, f.key)):
-            hint = " or choose one for every row" if f.defaultable else ""
-            problems.append(f"Choose the column that holds “{f.label}”{hint}.")
+            problems.append(_("Choose the column that holds “%(label)s” or choose one for every row.",
+                              label=f.label)
+                            if f.defaultable else _("Choose the column that holds “%(label)s”.", label=f.label))
     return problems
 
 
@@ -128,6 +131,7 @@ def mapping_warnings(headers: list[str], mapping: dict[int, str]) -> list[str]:
     for i, header in enumerate(headers):
         # the proposal's own rule, asked of this heading alone: would it have been the username column?
         if i not in mapping and propose_mapping([header]) == {0: "username"}:
-            warnings.append(f"The column “{header}” looks like it holds usernames but is not imported. "
-                            f"Choose “Username” for it, or leave it if another column holds the usernames.")
+            warnings.append(_("The column “%(header)s” looks like it holds usernames but is not imported. "
+                              "Choose “Username” for it, or leave it if another column holds the usernames.",
+                              header=header))
     return warnings

@@ -11,6 +11,7 @@ from radbill import validate
 from radbill.billing.money import parse_amount
 from radbill.customer_forms import parse_form
 from radbill.errors import RadbillError
+from radbill.i18n import _
 from radbill.importing.files import Table
 from radbill.importing.mapping import FIELD_BY_KEY
 from radbill.spreadsheet import neutralise
@@ -135,7 +136,8 @@ def row_form(cells: list[str], mapping: dict[int, str], defaults: dict, catalog:
         else:
             form[form_key] = ""
             label = FIELD_BY_KEY[lookup].label.lower()
-            errors[form_key] = f"No {label} named “{value}” is available to you: map it, or add it first."
+            errors[form_key] = _("No %(label)s named “%(value)s” is available to you: map it, or add it first.",
+                                 label=label, value=value)
     connection = _word(raw.get("connection_type", ""))
     form["connection_type"] = (CONNECTION_WORDS.get(connection, connection) if connection
                                else defaults.get("connection_type") or "pppoe")
@@ -175,15 +177,15 @@ def check_rows(table: Table, mapping: dict[int, str], defaults: dict, catalog: C
         parsed = parse_form({**form, "custom_price": ""} if price_error else form, currency, creating=True)
         errors = {**parsed.errors, **errors}
         if line in table.ragged:
-            errors["_row"] = (f"This row has {table.ragged[line]} more value(s) than the header has columns: a value "
-                              "probably contains an unquoted comma or semicolon.")
+            errors["_row"] = _("This row has %(count)s more value(s) than the header has columns: a value "
+                               "probably contains an unquoted comma or semicolon.", count=table.ragged[line])
         username = (parsed.values.get("username") or "").lower()
         mobile = _mobile_key(form.get("mobile", ""))
         duplicate = None
         if username and username in usernames:
-            duplicate = f"The username {parsed.values['username']} already exists."
+            duplicate = _("The username %(username)s already exists.", username=parsed.values["username"])
         elif mobile and mobile in mobiles:
-            duplicate = f"A customer with mobile {mobile} already exists."
+            duplicate = _("A customer with mobile %(mobile)s already exists.", mobile=mobile)
         if username:
             usernames.add(username)
         if mobile:

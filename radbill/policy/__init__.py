@@ -9,7 +9,9 @@ from radbill.policy.state import (
            display_state_sql,
            has_expired,
            state_condition,
+           state_label,
 )
 
 __all__ = ["DISPLAY_STATES", "MESSAGES", "Check", "Decision", "PolicyRow", "Request", "Settings", "Speeds", "decide",
-           "display_state", "display_state_sql", "format_rate", "has_expired", "normalise_mac", "state_condition"]
+           "display_state", "display_state_sql", "format_rate", "has_expired", "normalise_mac", "state_condition",
+           "state_label"]

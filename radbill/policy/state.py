@@ -10,8 +10,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from radbill.i18n import lazy_gettext
+
 # what the status filter offers and the badges show; `expired` is never stored (it is a matter of time)
 DISPLAY_STATES = ("active", "expired", "suspended", "disabled")
+# what people read for a state (badge, filter, sentences); the codes above stay the keys
+STATE_LABELS = {"active": lazy_gettext("Active"), "expired": lazy_gettext("Expired"),
+                "suspended": lazy_gettext("Suspended"), "disabled": lazy_gettext("Disabled")}
 
 
 def has_expired(expires_at: datetime | None, now: datetime) -> bool:
@@ -22,6 +27,12 @@ def has_expired(expires_at: datetime | None, now: datetime) -> bool:
 def display_state(status: str, expires_at: datetime | None, now: datetime) -> str:
     """Only an active customer can be expired: a suspension or disablement says more about what to do."""
     return "expired" if status == "active" and has_expired(expires_at, now) else status
+
+
+def state_label(state: str) -> str:
+    """The state's name in the current language ("Expired", "মেয়াদোত্তীর্ণ"); an unknown code shows as itself."""
+    label = STATE_LABELS.get(state)
+    return str(label) if label is not None else state
 
 
 def display_state_sql(now: str, alias: str = "c") -> str:

@@ -12,6 +12,7 @@ import asyncpg
 
 from radbill import clock, totp
 from radbill.errors import NotFound, PermissionDenied, RadbillError, ValidationError, database_refusals
+from radbill.i18n import _, lazy_gettext, ngettext
 from radbill.passwords import generate, hash_password, verify_password
 from radbill.services import audit
 from radbill.tenancy import Scope
@@ -26,17 +27,18 @@ USER_LIMIT, USER_PAUSE = 50, timedelta(minutes=1)
 IP_LIMIT, IP_PAUSE = 30, timedelta(minutes=15)
 MIN_PASSWORD = 10
 
-MANAGER_PERMISSIONS = {
-    "customers.view": "See customers",
-    "customers.edit": "Add and edit customers, change status and package",
-    "billing.collect": "Collect payments",
-    "billing.manage": "Generate bills",
-    "packages.manage": "Edit packages and billing profiles",
-    "routers.manage": "Edit routers (NAS)",
-    "sms.send": "Send SMS",
-    "reports.view": "See payment history and reports",
-    "payments.manage": "Confirm mobile-wallet transfers, set up payment gateways and see their settlement",
-    "audit.view": "See the audit log",
+MANAGER_PERMISSIONS = {  # code -> label (lazy: shown in the reader's language)
+    "customers.view": lazy_gettext("See customers"),
+    "customers.edit": lazy_gettext("Add and edit customers, change status and package"),
+    "billing.collect": lazy_gettext("Collect payments"),
+    "billing.manage": lazy_gettext("Generate bills"),
+    "packages.manage": lazy_gettext("Edit packages and billing profiles"),
+    "routers.manage": lazy_gettext("Edit routers (NAS)"),
+    "sms.send": lazy_gettext("Send SMS"),
+    "reports.view": lazy_gettext("See payment history and reports"),
+    "payments.manage": lazy_gettext("Confirm mobile-wallet transfers, set up payment gateways and see their "
+                                    "settlement"),
+    "audit.view": lazy_gettext("See the audit log"),
 }
 
 
@@ -90,7 +92,8 @@ async def throttle_message(conn: asyncpg.Connection, username: str, ip: str | No
                                       (row["user_total"], row["user_last"], USER_LIMIT, USER_PAUSE)):
         if count >= limit and last + pause > now:
             wait = int((last + pause - now).total_seconds() // 60) + 1
-            return f"Too many failed logins. Try again in {wait} minute{'s' if wait != 1 else ''}."
+            return ngettext("Too many failed logins. Try again in %(num)s minute.",
+                            "Too many failed logins. Try again in %(num)s minutes.", wait)
     return None
 
 
@@ -134,7 +137,7 @@ async def login(conn: asyncpg.Connection, username: str, password: str, ip: str 
                            account["id"] if account else None, {"username": username}, ip,
                            operator_id=account["operator_id"] if account else None)
     if not ok:  # raised after the commit: the failed attempt must count
-        raise LoginRefused("Wrong username or password.")
+        raise LoginRefused(_("Wrong username or password."))
     async with conn.transaction():
         stage = "totp" if account["totp_enabled"] else ("change_password" if account["must_change_password"] else "full")
         token = await _create_session(conn, account["id"], stage, ip, user_agent, now)
@@ -211,19 +214,19 @@ async def verify_login_totp(conn: asyncpg.Connection, session: Session, code: st
             await conn.execute("UPDATE accounts SET totp_last_step = $2 WHERE id = $1", session.account_id, step)
             await audit.record(conn, session.scope, "totp_ok", "account", session.account_id, {}, ip)
             return await _advance(conn, session)
-    raise LoginRefused("That code is not valid (or was already used). Enter the current code.")
+    raise LoginRefused(_("That code is not valid (or was already used). Enter the current code."))
 
 
 def check_new_password(username: str, new: str, confirm: str) -> None:
     fields = {}
     if len(new) < MIN_PASSWORD:
-        fields["new_password"] = f"Use at least {MIN_PASSWORD} characters."
+        fields["new_password"] = _("Use at least %(count)s characters.", count=MIN_PASSWORD)
     elif new.lower() == username.lower():
-        fields["new_password"] = "Your password cannot be your username."
+        fields["new_password"] = _("Your password cannot be your username.")
     if new != confirm:
-        fields["confirm_password"] = "The two new passwords differ."
+        fields["confirm_password"] = _("The two new passwords differ.")
     if fields:
-        raise ValidationError("Please correct the password.", fields)
+        raise ValidationError(_("Please correct the password."), fields)
 
 
 async def change_password(conn: asyncpg.Connection, session: Session, current: str, new: str, confirm: str,
@@ -233,10 +236,10 @@ async def change_password(conn: asyncpg.Connection, session: Session, current: s
         account = await conn.fetchrow("SELECT password_hash FROM accounts WHERE id = $1 FOR UPDATE",
                                       session.account_id)
         if not verify_password(account["password_hash"], current):
-            raise ValidationError("Please correct the password.", {"current_password": "This is not your current password."})
+            raise ValidationError(_("Please correct the password."), {"current_password": _("This is not your current password.")})
         check_new_password(session.username, new, confirm)
         if verify_password(account["password_hash"], new):
-            raise ValidationError("Please correct the password.", {"new_password": "Choose a password you have not used here."})
+            raise ValidationError(_("Please correct the password."), {"new_password": _("Choose a password you have not used here.")})
         await conn.execute("UPDATE accounts SET password_hash = $2, must_change_password = false,"
                            " password_changed_at = now() WHERE id = $1", session.account_id, hash_password(new))
         await conn.execute("DELETE FROM admin_sessions WHERE account_id = $1", session.account_id)
@@ -249,7 +252,7 @@ async def change_password(conn: asyncpg.Connection, session: Session, current: s
 async def start_totp_enrolment(conn: asyncpg.Connection, session: Session) -> str:
     """A new pending secret (not active until confirmed with a code)."""
     if session.totp_enabled:
-        raise ValidationError("Two-factor login is already on.")
+        raise ValidationError(_("Two-factor login is already on."))
     secret = totp.new_secret()
     await conn.execute("UPDATE accounts SET totp_secret = $2, totp_last_step = NULL WHERE id = $1",
                        session.account_id, secret)
@@ -266,10 +269,10 @@ async def confirm_totp_enrolment(conn: asyncpg.Connection, session: Session, cod
         account = await conn.fetchrow("SELECT totp_secret, totp_enabled FROM accounts WHERE id = $1 FOR UPDATE",
                                       session.account_id)
         if account["totp_enabled"] or not account["totp_secret"]:
-            raise ValidationError("Start the set-up again.")
+            raise ValidationError(_("Start the set-up again."))
         step = totp.verify(account["totp_secret"], code, clock.now(), None)
         if step is None:
-            raise ValidationError("Please correct the code.", {"code": "That code does not match. Check the time on your phone."})
+            raise ValidationError(_("Please correct the code."), {"code": _("That code does not match. Check the time on your phone.")})
         await conn.execute("UPDATE accounts SET totp_enabled = true, totp_last_step = $2 WHERE id = $1",
                            session.account_id, step)
         await audit.record(conn, session.scope, "totp_enabled", "account", session.account_id, {}, ip)
@@ -279,7 +282,7 @@ async def disable_totp(conn: asyncpg.Connection, session: Session, password: str
     async with conn.transaction():
         stored = await conn.fetchval("SELECT password_hash FROM accounts WHERE id = $1", session.account_id)
         if not verify_password(stored, password):
-            raise ValidationError("Please correct the password.", {"password": "This is not your current password."})
+            raise ValidationError(_("Please correct the password."), {"password": _("This is not your current password.")})
         await conn.execute("UPDATE accounts SET totp_enabled = false, totp_secret = NULL, totp_last_step = NULL"
                            " WHERE id = $1", session.account_id)
         await audit.record(conn, session.scope, "totp_disabled", "account", session.account_id, {}, ip)
@@ -295,13 +298,13 @@ async def create_operator_with_login(conn: asyncpg.Connection, scope: Scope, nam
     """Group admin -> operator, operator -> sub-operator: a tenant node and its first login.
     Returns (operator id, the issued password, shown once)."""
     if scope.role not in CHILD_KIND:
-        raise PermissionDenied("Only the group admin creates operators and only operators create sub-operators.")
+        raise PermissionDenied(_("Only the group admin creates operators and only operators create sub-operators."))
     fields = {}
     if not name.strip():
-        fields["name"] = "Enter a name."
+        fields["name"] = _("Enter a name.")
     fields.update(await _username_problem(conn, username))
     if fields:
-        raise ValidationError("Please correct the form.", fields)
+        raise ValidationError(_("Please correct the form."), fields)
     password = generate(14)
     with database_refusals():  # e.g. a 10,000-character name: the CHECK's refusal names the field
         async with conn.transaction():
@@ -323,13 +326,13 @@ async def create_operator_with_login(conn: asyncpg.Connection, scope: Scope, nam
 async def create_manager(conn: asyncpg.Connection, scope: Scope, username: str, full_name: str,
                          permissions: list[str], ip: str | None) -> tuple[int, str]:
     if scope.role not in ("group_admin", "operator"):
-        raise PermissionDenied("Only operators and the group admin create managers.")
+        raise PermissionDenied(_("Only operators and the group admin create managers."))
     fields = await _username_problem(conn, username)
     unknown = set(permissions) - set(MANAGER_PERMISSIONS)
     if unknown:
-        fields["permissions"] = "Unknown permission: " + ", ".join(sorted(unknown))
+        fields["permissions"] = _("Unknown permission: %(names)s", names=", ".join(sorted(unknown)))
     if fields:
-        raise ValidationError("Please correct the form.", fields)
+        raise ValidationError(_("Please correct the form."), fields)
     password = generate(14)
     async with conn.transaction():
         account_id = await conn.fetchval(
@@ -347,7 +350,7 @@ async def _username_problem(conn, username: str) -> dict[str, str]:
     if not re.fullmatch(r"[A-Za-z0-9._@-]{3,64}", username or ""):
         return {"username": "3–64 letters, digits, dot, dash, underscore or @."}
     if await conn.fetchval("SELECT radbill_taken('account_username', $1)", username):
-        return {"username": "This username is taken."}
+        return {"username": _("This username is taken.")}
     return {}
 
 
@@ -375,12 +378,12 @@ async def set_account_status(conn: asyncpg.Connection, scope: Scope, account_id:
     """Enable or disable a login below the caller; disabling ends its sessions at once."""
     account = await get_account(conn, scope, account_id)  # first: a foreign id is a 404 whatever was posted
     if status not in ("active", "disabled"):
-        raise ValidationError("Choose active or disabled for the login (reload the page and use its buttons).",
-                              {"status": "active or disabled"})
+        raise ValidationError(_("Choose active or disabled for the login (reload the page and use its buttons)."),
+                              {"status": _("active or disabled")})
     if account["id"] == scope.account_id:
-        raise ValidationError("You cannot disable your own login.")
+        raise ValidationError(_("You cannot disable your own login."))
     if scope.role not in ("group_admin", "operator"):
-        raise PermissionDenied("Only operators and the group admin manage logins.")
+        raise PermissionDenied(_("Only operators and the group admin manage logins."))
     async with conn.transaction():
         await conn.execute("UPDATE accounts SET status = $2 WHERE id = $1", account_id, status)
         if status == "disabled":
@@ -393,7 +396,7 @@ async def reset_password(conn: asyncpg.Connection, scope: Scope, account_id: int
     """Issue a new password for a login below the caller (they must change it at next login)."""
     account = await get_account(conn, scope, account_id)
     if account["id"] == scope.account_id or scope.role not in ("group_admin", "operator"):
-        raise PermissionDenied("Change your own password on your profile page.")
+        raise PermissionDenied(_("Change your own password on your profile page."))
     password = generate(14)
     async with conn.transaction():
         await conn.execute("UPDATE accounts SET password_hash = $2, must_change_password = true WHERE id = $1",

@@ -32,6 +32,7 @@ from radbill.catalog_forms import (  # noqa: F401  (re-exported: the admin views
     throttled_rate_limit,
 )
 from radbill.errors import NotFound, ValidationError
+from radbill.i18n import _, lazy_gettext
 from radbill.services import audit
 from radbill.tenancy import Scope
 
@@ -94,8 +95,19 @@ async def _operator_currency(conn, scope: Scope) -> str:
     return await conn.fetchval("SELECT currency FROM operators WHERE id = $1", scope.operator_id)
 
 
+# whole sentences per kind of item: a translation cannot glue a noun into a sentence
+_DUPLICATE = {"package": lazy_gettext("There is already a package with this name."),
+              "billing profile": lazy_gettext("There is already a billing profile with this name."),
+              "zone": lazy_gettext("There is already a zone with this name.")}
+_CHOOSE_STATUS = {
+    "package": lazy_gettext("Choose active or retired for the package (reload the page and use its buttons)."),
+    "billing_profile": lazy_gettext("Choose active or retired for the billing profile (reload the page and use its "
+                                    "buttons)."),
+}
+
+
 def _duplicate_name(kind: str) -> ValidationError:
-    return ValidationError(f"There is already a {kind} with this name.", {"name": "already used; choose another"})
+    return ValidationError(str(_DUPLICATE[kind]), {"name": _("already used; choose another")})
 
 
 async def preview_package(conn: asyncpg.Connection, scope: Scope, form: Mapping,
@@ -165,8 +177,7 @@ async def _set_status(conn, scope: Scope, kind: str, get, item_id: int, status: 
     async with conn.transaction():
         old = await get(conn, scope, item_id, for_update=True)
         if status not in STATUSES:
-            raise ValidationError(f"Choose active or retired for the {kind.replace('_', ' ')} (reload the page and"
-                                  " use its buttons).", {"status": "active or retired"})
+            raise ValidationError(str(_CHOOSE_STATUS[kind]), {"status": _("active or retired")})
         await conn.execute(_STATUS_UPDATES[kind], item_id, status)
         await audit.record(conn, scope, f"{kind}.{'retire' if status == 'retired' else 'reactivate'}", kind, item_id,
                            {"status": [old["status"], status]}, ip, operator_id=old["operator_id"])
@@ -181,9 +192,10 @@ async def delete_package(conn: asyncpg.Connection, scope: Scope, package_id: int
             "       (SELECT count(*) FROM bills WHERE package_id = $1) AS bills,"
             "       (SELECT count(*) FROM package_assignments WHERE package_id = $1) AS assignments", package_id)
         if any(used.values()):
-            raise ValidationError(
-                f"{old['name']} is in use ({used['customers']} customers, {used['bills']} bills, "
-                f"{used['assignments']} sub-operator assignments): retire it instead, so nobody new gets it.")
+            raise ValidationError(_(
+                "%(name)s is in use (%(customers)s customers, %(bills)s bills, %(assignments)s sub-operator "
+                "assignments): retire it instead, so nobody new gets it.", name=old["name"],
+                customers=used["customers"], bills=used["bills"], assignments=used["assignments"]))
         await conn.execute("DELETE FROM packages WHERE id = $1", package_id)
         await audit.record(conn, scope, "package.delete", "package", package_id,
                            {"name": old["name"], "rate_limit": rate_limit(old), "price_minor": old["price_minor"]},
@@ -206,8 +218,8 @@ async def _assignment_target(conn, scope: Scope, owner_path: str, operator_id: i
             "SELECT id, name FROM operators WHERE id = $1 AND kind = 'sub_operator' AND path <@ $2::ltree"
             " AND path <@ $3::ltree", operator_id, owner_path, scope.path)
     if row is None:
-        raise ValidationError("Choose one of the sub-operators below the owner.",
-                              {"operator_id": "choose a sub-operator"})
+        raise ValidationError(_("Choose one of the sub-operators below the owner."),
+                              {"operator_id": _("choose a sub-operator")})
     return row
 
 
@@ -236,11 +248,11 @@ async def assign_package(conn: asyncpg.Connection, scope: Scope, package_id: int
                 except ValueError as exc:
                     errors[key] = str(exc)
             elif key == "wholesale_price":
-                errors[key] = "Enter what the sub-operator pays you for it."
+                errors[key] = _("Enter what the sub-operator pays you for it.")
         if package["status"] != "active":
-            errors["operator_id"] = "The package is retired; reactivate it first."
+            errors["operator_id"] = _("The package is retired; reactivate it first.")
         if errors:
-            raise ValidationError("Please correct the assignment.", errors)
+            raise ValidationError(_("Please correct the assignment."), errors)
         old = await conn.fetchrow(
             "SELECT wholesale_price_minor, retail_price_minor FROM package_assignments"
             " WHERE operator_id = $1 AND package_id = $2 FOR UPDATE", target["id"], package_id)
@@ -271,8 +283,9 @@ async def unassign_package(conn: asyncpg.Connection, scope: Scope, package_id: i
         users = await conn.fetchval("SELECT count(*) FROM customers WHERE operator_id = $1 AND package_id = $2",
                                     operator_id, package_id)
         if users:
-            raise ValidationError(f"{users} of {old['operator_name']}'s customers use {package['name']}: move them to "
-                                  "another package first, or retire the package.")
+            raise ValidationError(_("%(count)s of %(operator)s's customers use %(package)s: move them to another "
+                                    "package first, or retire the package.", count=users,
+                                    operator=old["operator_name"], package=package["name"]))
         await conn.execute("DELETE FROM package_assignments WHERE package_id = $1 AND operator_id = $2",
                            package_id, operator_id)
         await audit.record(conn, scope, "package.unassign", "package", package_id,
@@ -376,8 +389,8 @@ async def assign_billing_profile(conn: asyncpg.Connection, scope: Scope, profile
         profile = await get_billing_profile(conn, scope, profile_id, for_update=True)
         target = await _assignment_target(conn, scope, profile["owner_path"], operator_id)
         if profile["status"] != "active":
-            raise ValidationError("The billing profile is retired; reactivate it first.",
-                                  {"operator_id": "the profile is retired"})
+            raise ValidationError(_("The billing profile is retired; reactivate it first."),
+                                  {"operator_id": _("the profile is retired")})
         added = await conn.fetchval(
             "INSERT INTO billing_profile_assignments (operator_id, billing_profile_id) VALUES ($1, $2)"
             " ON CONFLICT DO NOTHING RETURNING true", target["id"], profile_id)
@@ -402,8 +415,9 @@ async def unassign_billing_profile(conn: asyncpg.Connection, scope: Scope, profi
             "SELECT count(*) FROM customers WHERE operator_id = $1 AND billing_profile_id = $2", operator_id,
             profile_id)
         if users:
-            raise ValidationError(f"{users} of {old['operator_name']}'s customers use {profile['name']}: move them "
-                                  "to another billing profile first, or retire the profile.")
+            raise ValidationError(_("%(count)s of %(operator)s's customers use %(profile)s: move them to another "
+                                    "billing profile first, or retire the profile.", count=users,
+                                    operator=old["operator_name"], profile=profile["name"]))
         await conn.execute("DELETE FROM billing_profile_assignments WHERE billing_profile_id = $1 AND operator_id = $2",
                            profile_id, operator_id)
         await audit.record(conn, scope, "billing_profile.unassign", "billing_profile", profile_id,
@@ -436,7 +450,7 @@ async def zones_for(conn: asyncpg.Connection, scope: Scope, operator_id: int | N
 def _zone_name(name: str) -> str:
     cleaned = " ".join(str(name or "").split())
     if not 1 <= len(cleaned) <= 80:
-        raise ValidationError("Give the zone a name (up to 80 characters).", {"name": "enter a name"})
+        raise ValidationError(_("Give the zone a name (up to 80 characters)."), {"name": _("enter a name")})
     return cleaned
 
 
@@ -479,7 +493,8 @@ async def delete_zone(conn: asyncpg.Connection, scope: Scope, zone_id: int, ip: 
         old = await _get_zone(conn, scope, zone_id)
         users = await conn.fetchval("SELECT count(*) FROM customers WHERE zone_id = $1", zone_id)
         if users:
-            raise ValidationError(f"{users} customers are in {old['name']}: move them to another zone first.")
+            raise ValidationError(_("%(count)s customers are in %(zone)s: move them to another zone first.",
+                                    count=users, zone=old["name"]))
         await conn.execute("DELETE FROM zones WHERE id = $1", zone_id)
         await audit.record(conn, scope, "zone.delete", "zone", zone_id, {"name": old["name"]}, ip,
                            operator_id=old["operator_id"])

@@ -16,6 +16,7 @@ from radbill.customer_forms import (  # noqa: F401  (re-exported for the admin v
     parse_form,
 )
 from radbill.errors import NotFound, ValidationError
+from radbill.i18n import _
 from radbill.policy.state import DISPLAY_STATES, display_state_sql, state_condition
 from radbill.services import audit
 from radbill.services.customers import get_customer, sellable_package
@@ -46,21 +47,21 @@ async def _database_errors(conn, scope: Scope, values: dict, operator: asyncpg.R
     if values.get("username") and await conn.fetchval(
             "SELECT radbill_taken('customer_username', $1, $2)",
             values["username"], customer_id):
-        errors["username"] = "This username is taken (usernames are unique across the whole system)."
+        errors["username"] = _("This username is taken (usernames are unique across the whole system).")
     if values.get("static_ip") and await conn.fetchval(
             "SELECT radbill_taken('customer_static_ip', $1, $2)",
             values["static_ip"], customer_id):
-        errors["static_ip"] = "Another customer already uses this address."
+        errors["static_ip"] = _("Another customer already uses this address.")
     if values.get("zone_id") is not None and not await conn.fetchval(
             "SELECT exists(SELECT 1 FROM zones z JOIN operators o ON o.id = z.operator_id"
             " WHERE z.id = $1 AND (o.id = $2 OR o.id = $3))", values["zone_id"], operator["id"],
             operator["parent_id"]):
-        errors["zone_id"] = "Choose one of your zones."
+        errors["zone_id"] = _("Choose one of your zones.")
     if values.get("billing_profile_id") is not None and not await conn.fetchval(
             "SELECT exists(SELECT 1 FROM billing_profiles b"
             " WHERE b.id = $1 AND b.status = 'active' AND radbill_sellable('billing_profile', b.id, $2))",
             values["billing_profile_id"], operator["id"]):
-        errors["billing_profile_id"] = "Choose a billing profile available to this operator."
+        errors["billing_profile_id"] = _("Choose a billing profile available to this operator.")
     if values.get("package_id") is not None:
         probe = {"operator_id": operator["id"], "operator_kind": operator["kind"], "operator_path": operator["path"],
                  "connection_type": values.get("connection_type"), "username": values.get("username") or "the"}
@@ -89,7 +90,7 @@ async def create_customer(conn: asyncpg.Connection, scope: Scope, form, ip: str 
     parsed = parse_form(form, operator["currency"], creating=True)
     errors = parsed.errors | await _database_errors(conn, scope, parsed.values, operator, None)
     if errors:
-        raise ValidationError("Please correct the highlighted fields; nothing was saved.", errors)
+        raise ValidationError(_("Please correct the highlighted fields; nothing was saved."), errors)
     values = {**parsed.values, "operator_id": operator["id"]}
     async with conn.transaction():
         try:
@@ -105,8 +106,8 @@ async def create_customer(conn: asyncpg.Connection, scope: Scope, form, ip: str 
                 values["billing_profile_id"], values["custom_price_minor"], values["simultaneous_use"])
         except asyncpg.UniqueViolationError as exc:  # a concurrent add won the race for the username or address
             field = "static_ip" if "static_ip" in str(exc) else "username"
-            raise ValidationError("Please correct the highlighted fields; nothing was saved.",
-                                  {field: "Already used by another customer."}) from None
+            raise ValidationError(_("Please correct the highlighted fields; nothing was saved."),
+                                  {field: _("Already used by another customer.")}) from None
         await audit.record(conn, scope, "create", "customer", customer["id"],
                            {**{k: v for k, v in values.items() if k != "radius_password"}, **(audit_detail or {})},
                            ip, operator_id=operator["id"])
@@ -134,7 +135,7 @@ async def update_customer(conn: asyncpg.Connection, scope: Scope, customer_id: i
     parsed.values["package_id"] = old["package_id"]
     errors = parsed.errors | await _database_errors(conn, scope, parsed.values, operator, customer_id)
     if errors:
-        raise ValidationError("Please correct the highlighted fields; nothing was saved.", errors)
+        raise ValidationError(_("Please correct the highlighted fields; nothing was saved."), errors)
     values = {k: v for k, v in parsed.values.items() if k in EDITABLE and k != "operator_id"}
     if values.get("radius_password") is None:
         values.pop("radius_password", None)
@@ -150,8 +151,8 @@ async def update_customer(conn: asyncpg.Connection, scope: Scope, customer_id: i
             await conn.execute(f"UPDATE customers SET {assignments} WHERE id = $1",  # noqa: S608 - fixed column list
                                customer_id, *(values[c] for c in changed))
         except asyncpg.UniqueViolationError:
-            raise ValidationError("Please correct the highlighted fields; nothing was saved.",
-                                  {"username": "Already used by another customer."}) from None
+            raise ValidationError(_("Please correct the highlighted fields; nothing was saved."),
+                                  {"username": _("Already used by another customer.")}) from None
         if "radius_password" in changed:
             changed["radius_password"] = ["(hidden)", "(changed)"]
         await audit.record(conn, scope, "edit", "customer", customer_id, changed, ip, operator_id=old["operator_id"])

@@ -13,8 +13,8 @@ import asyncpg
 
 from radbill.billing.money import check_amount
 from radbill.errors import NotFound, ValidationError
-from radbill.i18n import _
-from radbill.policy import Speeds
+from radbill.i18n import _, lazy_gettext
+from radbill.policy import Speeds, state_label
 from radbill.services import audit, sms_events
 from radbill.services.outbox_queue import enqueue
 from radbill.tenancy import Scope
@@ -49,7 +49,15 @@ ALLOWED_FROM = {
     "disabled": {"active", "suspended"},
     "active": {"suspended", "disabled"},
 }
-VERBS = {"suspended": "suspend", "disabled": "disable", "active": "activate"}
+VERBS = {"suspended": "suspend", "disabled": "disable", "active": "activate"}  # audit action names, not text
+# one whole sentence per status, so a translation never has to glue a status word into a sentence
+_REASON_NEEDED = {"suspended": lazy_gettext("Say why the customer is suspended (the reason is shown to staff)."),
+                  "disabled": lazy_gettext("Say why the customer is disabled (the reason is shown to staff).")}
+_ACTIVATE_FIRST = {
+    "suspended": lazy_gettext("Customer %(username)s is %(status)s; activate them before you suspend them."),
+    "disabled": lazy_gettext("Customer %(username)s is %(status)s; activate them before you disable them."),
+}
+_ACTIVATE_FIRST_ANY = lazy_gettext("Customer %(username)s is %(status)s; activate them first.")
 
 
 @dataclass(frozen=True)
@@ -152,17 +160,16 @@ def _checked_reason(step: Transition, reason: str | None) -> str | None:
     """The one place of the rule "this action needs a reason"."""
     reason = (reason or "").strip() or None
     if step.needs_reason and not reason:
-        raise ValidationError(_("Give a reason to %(action)s the customer: it is kept on the timeline.",
-                                action=step.action), {"reason": "required"})
+        raise ValidationError(str(_REASON_NEEDED[step.status]), {"reason": "required"})
     return reason
 
 
 def _check_allowed(customer, new_status: str) -> None:
     old = customer["status"]
     if old != new_status and old not in ALLOWED_FROM[new_status]:
-        raise ValidationError(_("Customer %(username)s is %(old)s; activate them before you %(verb)s them.",
-                                username=customer["username"], old=old, verb=VERBS[new_status]),
-                              {"status": f"cannot go from {old} to {new_status}"})
+        raise ValidationError(str(_ACTIVATE_FIRST.get(new_status, _ACTIVATE_FIRST_ANY)) % {
+            "username": customer["username"], "status": state_label(old).lower()},
+            {"status": f"cannot go from {old} to {new_status}"})
 
 
 async def _set_status(conn, scope, customer_id, new_status, reason, ip) -> asyncpg.Record:
@@ -225,8 +232,8 @@ async def set_custom_price(conn: asyncpg.Connection, scope: Scope, customer_id: 
     """Set (or clear, with None) the price this customer pays instead of the package price, in minor units."""
     if price_minor is not None and (isinstance(price_minor, bool) or not isinstance(price_minor, int)
                                     or price_minor < 0):
-        raise ValidationError("A custom price is a whole, non-negative amount in poisha (or empty for the "
-                              "package price).", {"custom_price_minor": "must be a whole number ≥ 0"})
+        raise ValidationError(_("A custom price is a whole, non-negative amount in poisha (or empty for the "
+                              "package price)."), {"custom_price_minor": _("must be a whole number ≥ 0")})
     async with conn.transaction():
         customer = await get_customer(conn, scope, customer_id, for_update=True)
         if price_minor is not None:
@@ -244,17 +251,20 @@ async def sellable_package(conn: asyncpg.Connection, customer: asyncpg.Record, p
     package = await conn.fetchrow(SELLABLE_PACKAGE, package_id, customer["operator_id"])
     if package is None:
         if customer["operator_kind"] == "sub_operator":
-            hint = "ask the operator to assign it to this sub-operator first"
+            message = _("Package %(package)s is not available to %(username)s's operator: ask the operator to "
+                        "assign it to this sub-operator first.", package=package_id, username=customer["username"])
         else:
-            hint = "choose one of this operator's own packages"
-        raise ValidationError(f"Package {package_id} is not available to {customer['username']}'s operator: {hint}.",
-                              {"package_id": "not assigned to the customer's operator"})
+            message = _("Package %(package)s is not available to %(username)s's operator: choose one of this "
+                        "operator's own packages.", package=package_id, username=customer["username"])
+        raise ValidationError(message,
+                              {"package_id": _("not assigned to the customer's operator")})
     if package["status"] != "active":
-        raise ValidationError(f"Package {package['name']} is retired; choose an active package.",
+        raise ValidationError(_("Package %(name)s is retired; choose an active package.", name=package["name"]),
                               {"package_id": "retired"})
     if customer["connection_type"] not in package["connection_types"]:
-        raise ValidationError(f"Package {package['name']} is not sold for {customer['connection_type']} "
-                              f"connections.", {"package_id": "wrong connection type"})
+        raise ValidationError(_("Package %(name)s is not sold for %(connection_type)s connections.",
+                                name=package["name"], connection_type=customer["connection_type"]),
+                              {"package_id": _("wrong connection type")})
     return package
 
 
@@ -289,8 +299,8 @@ async def disconnect_session(conn: asyncpg.Connection, scope: Scope, customer_id
         session = next((s for s in await conn.fetch(OPEN_SESSIONS, customer["username"])
                         if s["acctuniqueid"] == acct_unique_id), None)
         if session is None:
-            raise ValidationError("That session has already ended: there is nothing to disconnect.",
-                                  {"acct_unique_id": "not an open session of this customer"})
+            raise ValidationError(_("That session has already ended: there is nothing to disconnect."),
+                                  {"acct_unique_id": _("not an open session of this customer")})
         queued = await _queue(conn, customer, "disconnect", session, "staff",
                               f"disconnect:{acct_unique_id}:staff")
         await audit.record(conn, scope, "customer.disconnect", "customer", customer_id,

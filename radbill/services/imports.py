@@ -18,7 +18,7 @@ import asyncpg
 
 from radbill import importing, routeros, validate
 from radbill.errors import NotFound, PermissionDenied, ValidationError
-from radbill.i18n import _
+from radbill.i18n import _, lazy_gettext
 from radbill.importing.files import Table
 from radbill.importing.mikrotik import ppp_table
 from radbill.services import audit, catalog, customer_records
@@ -152,7 +152,7 @@ async def save_mapping(conn: asyncpg.Connection, scope: Scope, batch_id: int, ma
     """Keep the user's mapping; returns the problems that stop the review (empty when it can go on)."""
     batch = await get_batch(conn, scope, batch_id)
     if batch["status"] != "uploaded":
-        raise ValidationError("This import has already run; upload the file again to import it anew.")
+        raise ValidationError(_("This import has already run; upload the file again to import it anew."))
     width = len(json.loads(batch["headers"]))
     mapping = {i: k for i, k in mapping.items() if 0 <= i < width and k in importing.FIELD_BY_KEY}
     kept = {k: v for k, v in json.loads(batch["defaults"]).items() if k.startswith("_")}
@@ -176,7 +176,7 @@ async def start_import(conn: asyncpg.Connection, scope: Scope, batch_id: int, bi
         " coalesce(heartbeat_at, started_at) < now() - make_interval(secs => $3))) RETURNING id",
         batch_id, bill, STALE_SECONDS)
     if claimed is None:
-        raise ValidationError("This import is already running or finished.")
+        raise ValidationError(_("This import is already running or finished."))
 
 
 def launch(pool: asyncpg.Pool, scope: Scope, batch_id: int, ip: str | None) -> asyncio.Task:
@@ -193,12 +193,13 @@ async def run_import(pool: asyncpg.Pool, scope: Scope, batch_id: int, ip: str | 
         async with pool.acquire() as conn:
             await _import_all(pool, conn, scope, batch_id, ip)
     except asyncio.CancelledError:
-        await _fail(pool, batch_id, "The import was stopped (the admin shut down); nothing was imported.")
+        # run as a task of the upload's request: the language is the uploader's (contextvars are copied)
+        await _fail(pool, batch_id, _("The import was stopped (the admin shut down); nothing was imported."))
         raise
     except Exception as exc:  # noqa: BLE001 - the batch page must say what happened, the log keeps the trace
         log.exception("import batch %s failed", batch_id)
-        await _fail(pool, batch_id, f"The import failed and nothing was imported ({type(exc).__name__}). "
-                                    "Try again; tell your administrator if it happens again.")
+        await _fail(pool, batch_id, _("The import failed and nothing was imported (%(error)s). Try again; tell "
+                                      "your administrator if it happens again.", error=type(exc).__name__))
 
 
 async def _fail(pool, batch_id: int, message: str) -> None:
@@ -258,8 +259,10 @@ ROLLBACK_CANDIDATES = """
      WHERE i.batch_id = $1 AND i.status = 'created'
      ORDER BY c.id
 """
-WHY_KEPT = (("paid", "a payment was recorded"), ("sessions", "it has been online (RADIUS sessions)"),
-            ("billed", "it has bills in the ledger (void them instead)"), ("changed", "it was edited since"))
+WHY_KEPT = (("paid", lazy_gettext("a payment was recorded")),
+            ("sessions", lazy_gettext("it has been online (RADIUS sessions)")),
+            ("billed", lazy_gettext("it has bills in the ledger (void them instead)")),
+            ("changed", lazy_gettext("it was edited since")))
 
 
 def _split_candidates(rows) -> tuple[list, list[tuple[str, str]]]:
@@ -306,10 +309,10 @@ async def rollback_batch(conn: asyncpg.Connection, scope: Scope, batch_id: int, 
                                        ip, operator_id=row["operator_id"])
                 result.removed += 1
             except asyncpg.ForeignKeyViolationError:
-                result.kept.append((row["username"], "other records refer to it"))
+                result.kept.append((row["username"], _("other records refer to it")))
         await conn.executemany("UPDATE import_batch_items SET status = 'kept', detail = $3::jsonb WHERE batch_id = $1"
                                " AND status = 'created' AND username = $2",
-                               [(batch_id, u, json.dumps({"_row": f"Kept: {why}."})) for u, why in result.kept])
+                               [(batch_id, u, json.dumps({"_row": _("Kept: %(why)s.", why=why)})) for u, why in result.kept])
         await conn.execute("UPDATE import_batches SET status = 'rolled_back', rolled_back_count = $2,"
                            " rolled_back_at = now() WHERE id = $1", batch_id, result.removed)
         await audit.record(conn, scope, "rollback", "import_batch", batch_id,
@@ -336,19 +339,19 @@ async def create_batch_from_router(conn: asyncpg.Connection, scope: Scope, nas_i
                                    wait_seconds: float = 10) -> tuple[int, int]:
     """Read /ppp/secret and /ppp/profile from a router in scope into a new batch; returns (batch id, disabled)."""
     if not may_read_routers(scope):
-        raise PermissionDenied("Reading a router needs router access; ask your operator.", reason="routers")
+        raise PermissionDenied(_("Reading a router needs router access; ask your operator."), reason="routers")
     nas = await conn.fetchrow(
         "SELECT n.* FROM nas n JOIN operators o ON o.id = n.operator_id WHERE n.id = $1 AND o.path <@ $2::ltree",
         nas_id, scope.path)
     if nas is None:
         raise NotFound(f"Router {nas_id} was not found.")
     if not nas["api_host"] or not nas["api_username"]:
-        raise ValidationError("This router has no API address and login; add them on the router's page first.")
+        raise ValidationError(_("This router has no API address and login; add them on the router's page first."))
     data = await routeros.read_ppp(nas["api_host"], nas["api_port"] or 8728, nas["api_username"],
                                    nas["api_password"] or "", wait_seconds=wait_seconds)
     table, disabled = ppp_table(data.secrets)
     if not table.rows:
-        raise ValidationError(f"The router {nas['shortname']} has no enabled PPP secrets to import.")
+        raise ValidationError(_("The router %(router)s has no enabled PPP secrets to import.", router=nas["shortname"]))
     batch_id = await create_batch(conn, scope, table, source="mikrotik", filename=nas["shortname"], nas_id=nas_id)
     profiles = {str(p.get("name")): str(p.get("rate-limit", "")) for p in data.profiles}
     await conn.execute("UPDATE import_batches SET defaults = defaults || jsonb_build_object('_profiles', $2::jsonb)"

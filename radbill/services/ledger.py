@@ -20,6 +20,7 @@ import asyncpg
 
 from radbill.billing.money import check_amount
 from radbill.errors import NotFound, ValidationError
+from radbill.i18n import _
 from radbill.services import audit
 from radbill.services.customers import get_customer
 from radbill.tenancy import Scope
@@ -143,8 +144,8 @@ async def set_credit_limit(conn: asyncpg.Connection, scope: Scope, sub_operator_
         sub = await _child_of_scope(conn, scope, sub_operator_id)
         check_amount(credit_limit_minor, sub["currency"], "credit_limit", allow_zero=True)
         if sub["balance_minor"] < -credit_limit_minor:
-            raise ValidationError("the sub-operator already owes more than this limit: top up first",
-                                  {"credit_limit": "below what is owed"})
+            raise ValidationError(_("the sub-operator already owes more than this limit: top up first"),
+                                  {"credit_limit": _("below what is owed")})
         await conn.execute("UPDATE operators SET credit_limit_minor = $2 WHERE id = $1",
                            sub_operator_id, credit_limit_minor)
         await audit.record(conn, scope, "reseller.credit_limit", "operator", sub_operator_id,

@@ -25,9 +25,11 @@ import asyncpg
 from pyrad import packet
 from pyrad.client import Client, Timeout
 
+from radbill.i18n import _, use_locale
 from radbill.radius.client import dictionary
 from radbill.services import alerts, audit
 from radbill.services.outbox_lanes import claim_lanes, record_breaker
+from radbill.services.recipient_locale import operator_locale
 
 log = logging.getLogger("radbill.outbox")
 
@@ -225,22 +227,30 @@ async def _raise_alert(conn, row, payload: dict, outcome: Outcome, on: tuple[str
         owner = await alerts.router_owner(conn, payload.get("nas_ip")) or operator_id
     subject = {"outbox_id": row["id"], "kind": row["kind"], "customer_id": customer_id,
                "username": payload.get("username"), "nas_ip": payload.get("nas_ip")}
-    message = failure_message(row["kind"], payload, row["attempts"], outcome)
     if owner is None:  # a system row with no operator at all: the group admin's
         owner = await conn.fetchval("SELECT id FROM operators WHERE parent_id IS NULL ORDER BY id LIMIT 1")
+    # stored as text: written in the language of the operator whose staff read it
+    with use_locale(await operator_locale(conn, owner)):
+        message = failure_message(row["kind"], payload, row["attempts"], outcome)
     await alerts.raise_alert(conn, owner, alert_kind, cause, message, {k: v for k, v in subject.items() if v},
                              on[0], on[1], audit_operator_id=operator_id)
 
 
 def failure_message(kind: str, payload: dict, attempts: int, outcome: Outcome) -> str:
     """The alert sentence staff read: what failed and what to do."""
-    what = {"disconnect": "disconnect", "coa": "change the speed of"}.get(kind, f"deliver {kind} for")
-    why = outcome.error or outcome.status
-    if kind in ("disconnect", "coa"):
-        return (f"Could not {what} {payload.get('username')}'s session {payload.get('acct_session_id')} on router "
-                f"{payload.get('nas_ip')} after {attempts} attempt(s): {why}. Check the router's CoA port and "
-                f"secret, then end the session on the router by hand.")
-    return f"Could not {what} {payload.get('username') or 'a customer'} after {attempts} attempt(s): {why}."
+    names = {"username": payload.get("username"), "sid": payload.get("acct_session_id"),
+             "nas": payload.get("nas_ip"), "attempts": attempts, "why": outcome.error or outcome.status, "kind": kind}
+    if kind == "disconnect":
+        return _("Could not disconnect %(username)s's session %(sid)s on router %(nas)s after %(attempts)s "
+                 "attempt(s): %(why)s. Check the router's CoA port and secret, then end the session on the router "
+                 "by hand.", **names)
+    if kind == "coa":
+        return _("Could not change the speed of %(username)s's session %(sid)s on router %(nas)s after "
+                 "%(attempts)s attempt(s): %(why)s. Check the router's CoA port and secret, then end the session "
+                 "on the router by hand.", **names)
+    if names["username"]:
+        return _("Could not deliver %(kind)s for %(username)s after %(attempts)s attempt(s): %(why)s.", **names)
+    return _("Could not deliver %(kind)s for a customer after %(attempts)s attempt(s): %(why)s.", **names)
 
 
 def _payload(row) -> dict:

@@ -66,8 +66,8 @@ async def _existing(conn, customer_id: int, idempotency_key: str | None) -> asyn
         return None
     row = await conn.fetchrow("SELECT * FROM payments WHERE idempotency_key = $1", idempotency_key)
     if row is not None and row["customer_id"] != customer_id:
-        raise ValidationError("this form was already used for another customer's payment: reload it",
-                              {"idempotency_key": "already used"})
+        raise ValidationError(_("this form was already used for another customer's payment: reload it"),
+                              {"idempotency_key": _("already used")})
     return row
 
 
@@ -83,8 +83,8 @@ async def _refuse_unconfirmed_repeat(conn, customer_id: int, amount_minor: int, 
         " AND received_at > $4 ORDER BY received_at DESC, id DESC LIMIT 1",
         customer_id, collected_by, amount_minor, now - REPEAT_WINDOW)
     if first is not None:
-        raise RepeatSuspected("You recorded the same amount for this customer a few minutes ago. Record a second "
-                              "payment only if you really received the money twice.", first)
+        raise RepeatSuspected(_("You recorded the same amount for this customer a few minutes ago. Record a second "
+                              "payment only if you really received the money twice."), first)
 
 
 async def _insert_payment(conn, customer, amount_minor: int, method: str, bill_id: int | None,
@@ -105,8 +105,8 @@ async def _insert_payment(conn, customer, amount_minor: int, method: str, bill_i
         if exc.constraint_name == "payments_method_txn_id_key":
             raise ValidationError(_("This transaction ID is already recorded for another payment: check the ID."),
                                   {"txn_id": "already used"}) from None
-        raise ValidationError("this form was already used for another payment: reload it",
-                              {"idempotency_key": "already used"}) from None
+        raise ValidationError(_("this form was already used for another payment: reload it"),
+                              {"idempotency_key": _("already used")}) from None
 
 
 async def _queue_sms(conn, customer, event: str, payment, **extra) -> None:
@@ -123,7 +123,7 @@ async def _open_bills(conn, customer_id: int, bill_id: int | None) -> list[async
         if bill is None:
             raise NotFound("bill not found")
         if bill["status"] not in ("unpaid", "partial"):
-            raise ValidationError(f"this bill is {bill['status']}: record an advance payment instead",
+            raise ValidationError(_("This bill is %(status)s: record an advance payment instead.", status=bill["status"]),
                                   {"bill_id": bill["status"]})
         return [bill]
     return await conn.fetch("SELECT * FROM bills WHERE customer_id = $1 AND status IN ('unpaid', 'partial')"

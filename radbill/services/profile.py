@@ -20,9 +20,9 @@ _PHONE = re.compile(r"^\+?[0-9 ()-]{6,20}$")
 def _contact_errors(values: dict) -> dict[str, str]:
     fields = {}
     if values.get("email") and not _EMAIL.match(values["email"]):
-        fields["email"] = "Enter an email address like name@example.com."
+        fields["email"] = _("Enter an email address like name@example.com.")
     if values.get("phone") and not _PHONE.match(values["phone"]):
-        fields["phone"] = "Enter a phone number (digits, spaces, + and dashes)."
+        fields["phone"] = _("Enter a phone number (digits, spaces, + and dashes).")
     return fields
 
 
@@ -37,9 +37,9 @@ async def update_own_profile(conn: asyncpg.Connection, scope: Scope, full_name: 
     values = {"full_name": full_name.strip()[:120], "email": email.strip() or None, "phone": phone.strip() or None}
     fields = _contact_errors(values)
     if not values["full_name"]:
-        fields["full_name"] = "Enter your name."
+        fields["full_name"] = _("Enter your name.")
     if fields:
-        raise ValidationError("Please correct the form.", fields)
+        raise ValidationError(_("Please correct the form."), fields)
     async with conn.transaction():
         old = await conn.fetchrow("SELECT full_name, email, phone FROM accounts WHERE id = $1 FOR UPDATE",
                                   scope.account_id)
@@ -95,13 +95,13 @@ async def update_isp_info(conn: asyncpg.Connection, scope: Scope, business_name:
     content_type = None
     if logo:
         if len(logo) > LOGO_MAX_BYTES:
-            fields["logo"] = "The logo must be at most 512 KB."
+            fields["logo"] = _("The logo must be at most 512 KB.")
         else:
             content_type = logo_type(logo)
             if content_type is None:
-                fields["logo"] = "The logo must be a PNG, JPEG or WebP image."
+                fields["logo"] = _("The logo must be a PNG, JPEG or WebP image.")
     if fields:
-        raise ValidationError("Please correct the form.", fields)
+        raise ValidationError(_("Please correct the form."), fields)
     async with conn.transaction():
         old = await conn.fetchrow("SELECT business_name, address, phone, email FROM operators WHERE id = $1 FOR UPDATE",
                                   scope.operator_id)

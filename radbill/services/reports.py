@@ -18,6 +18,7 @@ import asyncpg
 from radbill.billing.money import exponent
 from radbill.billing.periods import local_midnight_utc
 from radbill.errors import NotFound, ValidationError
+from radbill.i18n import _
 from radbill.services.customers import get_customer
 from radbill.services.filters import ScopedWhere
 from radbill.spreadsheet import neutralise
@@ -37,7 +38,9 @@ def _day(text: str | None, label: str) -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise ValidationError(f"Write the {label} date as YYYY-MM-DD.", {label: "not a date"}) from None
+        message = (_("Write the from date as YYYY-MM-DD.") if label == "from"
+                   else _("Write the to date as YYYY-MM-DD."))
+        raise ValidationError(message, {label: _("not a date")}) from None
 
 
 # ---- bills ---------------------------------------------------------------------------------------------
@@ -56,7 +59,7 @@ class BillFilters:
             try:
                 date.fromisoformat(period + "-01")
             except ValueError:
-                raise ValidationError("Write the period as YYYY-MM, e.g. 2024-03.", {"period": "not a month"}) from None
+                raise ValidationError(_("Write the period as YYYY-MM, e.g. 2024-03."), {"period": _("not a month")}) from None
         return cls(status if status in BILL_STATUSES else None, period, (query.get("q") or "").strip())
 
 
@@ -138,7 +141,7 @@ class PaymentFilters:
     def from_query(cls, query, timezone: str) -> PaymentFilters:
         start, end = _day(query.get("from"), "from"), _day(query.get("to"), "to")
         if start and end and end < start:
-            raise ValidationError("The 'to' date is before the 'from' date.", {"to": "before from"})
+            raise ValidationError(_("The 'to' date is before the 'from' date."), {"to": _("before from")})
         method = query.get("method") or None
         collector = (query.get("collected_by") or "").strip()
         return cls(start, end, method if method in METHODS else None, (query.get("q") or "").strip(),

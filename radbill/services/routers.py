@@ -15,6 +15,7 @@ import asyncpg
 
 from radbill import validate
 from radbill.errors import NotFound, ValidationError
+from radbill.i18n import _
 from radbill.passwords import generate_nas_secret
 from radbill.services import audit
 from radbill.tenancy import Scope
@@ -40,9 +41,9 @@ def nas_address(text: str) -> str:
     try:
         address = ipaddress.ip_address(text.strip())
     except ValueError:
-        raise ValueError("Enter the router's IP address, like 10.20.0.1 or 2001:db8::1.") from None
+        raise ValueError(_("Enter the router's IP address, like 10.20.0.1 or 2001:db8::1.")) from None
     if address.is_unspecified or address.is_multicast:
-        raise ValueError("Enter the router's own (unicast) address.")
+        raise ValueError(_("Enter the router's own (unicast) address."))
     return str(address)
 
 
@@ -56,13 +57,13 @@ def router_values(form: Mapping) -> dict:
                     "description": text["description"][:200] or None, "nasname": None, "coa_port": 3799,
                     "api_port": None}
     if not _SHORTNAME.match(values["shortname"]):
-        errors["shortname"] = "1–64 letters, digits, dot, dash or underscore."
+        errors["shortname"] = _("1–64 letters, digits, dot, dash or underscore.")
     try:
         values["nasname"] = nas_address(text["nasname"])
     except ValueError as exc:
         errors["nasname"] = str(exc)
     if values["type"] not in TYPES:
-        errors["type"] = "Choose MikroTik or Other."
+        errors["type"] = _("Choose MikroTik or Other.")
     for key in ("coa_port", "api_port"):
         if text[key]:
             try:
@@ -70,13 +71,13 @@ def router_values(form: Mapping) -> dict:
             except ValueError as exc:
                 errors[key] = str(exc)
     if values["api_host"] and not _HOST.match(values["api_host"]):
-        errors["api_host"] = "A host name or IP address."
+        errors["api_host"] = _("A host name or IP address.")
     if not values["api_host"] and (values["api_username"] or values["api_port"] or text["api_password"]):
-        errors["api_host"] = "Enter the router's API address too, or leave the API fields empty."
+        errors["api_host"] = _("Enter the router's API address too, or leave the API fields empty.")
     if len(text["api_password"]) > 128:
-        errors["api_password"] = "At most 128 characters."
+        errors["api_password"] = _("At most 128 characters.")
     if errors:
-        raise ValidationError("Please correct the router.", errors)
+        raise ValidationError(_("Please correct the router."), errors)
     return values
 
 
@@ -106,8 +107,8 @@ async def _address_taken(conn, nasname: str, router_id: int | None) -> bool:
     return await conn.fetchval("SELECT radbill_taken('nas_address', $1, $2)", nasname, router_id)
 
 
-_TAKEN = ValidationError("Another router already uses this address.",
-                         {"nasname": "already used by another router (addresses are unique system-wide)"})
+_TAKEN = ValidationError(_("Another router already uses this address."),
+                         {"nasname": _("already used by another router (addresses are unique system-wide)")})
 
 
 async def create_router(conn: asyncpg.Connection, scope: Scope, form: Mapping,
@@ -180,8 +181,8 @@ async def set_router_status(conn: asyncpg.Connection, scope: Scope, router_id: i
     async with conn.transaction():
         old = await get_router(conn, scope, router_id, for_update=True)
         if status not in STATUSES:
-            raise ValidationError("Choose active or disabled for the router (reload the page and use its buttons).",
-                                  {"status": "active or disabled"})
+            raise ValidationError(_("Choose active or disabled for the router (reload the page and use its buttons)."),
+                                  {"status": _("active or disabled")})
         await conn.execute("UPDATE nas SET status = $2 WHERE id = $1", router_id, status)
         await audit.record(conn, scope, "router.disable" if status == "disabled" else "router.enable", "router",
                            router_id, {"status": [old["status"], status]}, ip, operator_id=old["operator_id"])
@@ -194,8 +195,8 @@ async def delete_router(conn: asyncpg.Connection, scope: Scope, router_id: int, 
         online = await conn.fetchval("SELECT count(*) FROM radacct WHERE nasipaddress = $1::inet"
                                      " AND acctstoptime IS NULL", old["nasname"])
         if online:
-            raise ValidationError(f"{old['shortname']} has {online} open sessions: disable it and delete it once "
-                                  "they have ended.")
+            raise ValidationError(_("%(router)s has %(count)s open sessions: disable it and delete it once they "
+                                    "have ended.", router=old["shortname"], count=online))
         await conn.execute("DELETE FROM nas WHERE id = $1", router_id)
         await audit.record(conn, scope, "router.delete", "router", router_id,
                            {"shortname": old["shortname"], "nasname": old["nasname"]}, ip,

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -24,6 +25,7 @@ import asyncpg
 
 from radbill.billing.money import format_minor
 from radbill.errors import NotFound
+from radbill.i18n import _
 from radbill.secretbox import SecretBoxError
 from radbill.services import sealed, sms_events
 from radbill.services.outbox import DispatchSettings, Outcome, register
@@ -40,9 +42,24 @@ from radbill.sms import (
 
 log = logging.getLogger("radbill.sms")
 
+# Stored on the message in English (the balance page counts failures with LIKE 'SMS balance exhausted%'), and
+# translated when shown (shown_error) into the reader's language.
 NO_GATEWAY = "No SMS gateway is configured: ask your operator to add one under SMS → Gateways."
 NO_BALANCE = ("SMS balance exhausted: this message costs {cost} and the balance is {balance}. "
               "Ask your parent operator to top up your SMS balance.")
+_NO_BALANCE_STORED = re.compile(r"^SMS balance exhausted: this message costs (?P<cost>.+?) and the balance is "
+                                r"(?P<balance>.+?)\. Ask your parent operator to top up your SMS balance\.$")
+
+
+def shown_error(error: str | None) -> str | None:
+    """A stored failure as the reader's language says it; a provider's own words stay as they came."""
+    if error == NO_GATEWAY:
+        return _("No SMS gateway is configured: ask your operator to add one under SMS → Gateways.")
+    match = _NO_BALANCE_STORED.match(error or "")
+    if match:
+        return _("SMS balance exhausted: this message costs %(cost)s and the balance is %(balance)s. Ask your "
+                 "parent operator to top up your SMS balance.", cost=match["cost"], balance=match["balance"])
+    return error
 
 GATEWAY_FOR = """
     SELECT g.* FROM radbill_line($1) l JOIN sms_gateways g ON g.operator_id = l.operator_id

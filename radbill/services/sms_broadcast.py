@@ -11,8 +11,9 @@ import asyncpg
 from radbill import validate
 from radbill.billing.money import check_amount, format_minor
 from radbill.errors import NotFound, PermissionDenied, ValidationError
+from radbill.i18n import _
 from radbill.services import audit
-from radbill.services.sms import gateway_for, local_date, segment_price
+from radbill.services.sms import gateway_for, local_date, segment_price, shown_error
 from radbill.sms import count_segments, render, validate_template
 from radbill.tenancy import Scope
 
@@ -119,19 +120,19 @@ async def start_broadcast(conn: asyncpg.Connection, scope: Scope, body: str, fil
         sender = await _sender(conn, scope)
         gateway = await gateway_for(conn, scope.operator_id)
         if gateway is None:
-            raise ValidationError("No SMS gateway is configured: ask your operator to add one under SMS → Gateways.")
+            raise ValidationError(_("No SMS gateway is configured: ask your operator to add one under SMS → Gateways."))
         rows = await recipients(conn, scope, filters)
         if not rows:
-            raise ValidationError("No customer with a mobile number matches these filters.")
+            raise ValidationError(_("No customer with a mobile number matches these filters."))
         texts = _texts(body, rows)
         segments = [count_segments(t).count for t in texts]
         price = segment_price(sender["kind"], sender["sms_segment_price_minor"])
         cost = sum(segments) * price
         if cost > sender["sms_balance"]:
-            raise ValidationError(
-                f"This broadcast costs {format_minor(cost, sender['currency'])} and your SMS balance is "
-                f"{format_minor(sender['sms_balance'], sender['currency'])}: ask your parent operator for a top-up, "
-                f"or narrow the recipients.", {"balance": "insufficient"})
+            raise ValidationError(_(
+                "This broadcast costs %(cost)s and your SMS balance is %(balance)s: ask your parent operator for a "
+                "top-up, or narrow the recipients.", cost=format_minor(cost, sender["currency"]),
+                balance=format_minor(sender["sms_balance"], sender["currency"])), {"balance": "insufficient"})
         broadcast_id = await conn.fetchval(
             "INSERT INTO sms_broadcasts (operator_id, created_by, body, filters, recipients, segments, cost_minor)"
             " VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7) RETURNING id", scope.operator_id, scope.account_id, body,
@@ -177,7 +178,7 @@ async def recent_broadcasts(conn: asyncpg.Connection, scope: Scope, limit: int =
 
 async def history(conn: asyncpg.Connection, scope: Scope, status: str | None = None, event: str | None = None,
                   mobile: str | None = None, broadcast_id: int | None = None, page: int = 1
-                  ) -> tuple[list[asyncpg.Record], bool]:
+                  ) -> tuple[list[dict], bool]:
     """One page of messages in scope, newest first; (rows, has_more)."""
     number = None
     if mobile:
@@ -194,7 +195,8 @@ async def history(conn: asyncpg.Connection, scope: Scope, status: str | None = N
         " ORDER BY m.id DESC LIMIT $6 OFFSET $7",
         scope.path, status if status in MESSAGE_STATUSES else None, event or None, number, broadcast_id,
         HISTORY_PAGE + 1, (max(page, 1) - 1) * HISTORY_PAGE)
-    return list(rows[:HISTORY_PAGE]), len(rows) > HISTORY_PAGE
+    shown = [{**dict(r), "error": shown_error(r["error"])} for r in rows[:HISTORY_PAGE]]  # stored English, shown
+    return shown, len(rows) > HISTORY_PAGE
 
 
 # --- balance ----------------------------------------------------------------------------------------------
@@ -227,9 +229,9 @@ async def top_up(conn: asyncpg.Connection, scope: Scope, operator_id: int, amoun
     """The parent operator adds SMS credit to a direct child (and may set its per-segment price); returns the
     child's new balance. Anyone else: NotFound (a foreign operator looks missing)."""
     if scope.role not in ("group_admin", "operator"):
-        raise PermissionDenied("Only the parent operator tops up SMS balances.")
+        raise PermissionDenied(_("Only the parent operator tops up SMS balances."))
     if amount_minor <= 0 and price_minor is None:
-        raise ValidationError("Enter an amount above zero.", {"amount": "must be positive"})
+        raise ValidationError(_("Enter an amount above zero."), {"amount": _("must be positive")})
     async with conn.transaction():
         child = await conn.fetchrow("SELECT id, sms_balance, currency FROM operators WHERE id = $1 AND parent_id = $2"
                                     " FOR NO KEY UPDATE", operator_id, scope.operator_id)

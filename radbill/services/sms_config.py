@@ -10,10 +10,12 @@ from datetime import time
 import asyncpg
 
 from radbill.errors import NotFound, ValidationError
+from radbill.i18n import _
 from radbill.services import audit, sealed
+from radbill.services.recipient_locale import operator_locale
 from radbill.services.sms import token_hash
 from radbill.sms import EVENTS, GatewayConfig, count_segments, parse_gateway_form, render, validate_template
-from radbill.sms.text import DEFAULT_TEMPLATES
+from radbill.sms.text import default_template
 from radbill.tenancy import Scope
 
 SAMPLE = {"customer_name": "Rahim Uddin", "username": "rahim01", "amount": "BDT 1,050.00", "due_date": "10 Jul 2025",
@@ -64,7 +66,7 @@ async def save_gateway(conn: asyncpg.Connection, scope: Scope, form, gateway_id:
                     scope.operator_id, name, kind, json.dumps(config.to_json()), make_default or first,
                     token_hash(token))
             except asyncpg.UniqueViolationError:
-                raise ValidationError("You already have a gateway with this name.", {"name": "taken"}) from None
+                raise ValidationError(_("You already have a gateway with this name."), {"name": "taken"}) from None
             if secret is not None:  # sealed for its row, so the row's id comes first
                 await conn.execute("UPDATE sms_gateways SET secret = $2 WHERE id = $1", row["id"],
                                    sealed.seal_for(sealed.SMS_SECRET, row["id"], secret))
@@ -115,10 +117,11 @@ async def templates_for(conn: asyncpg.Connection, scope: Scope) -> list[dict]:
         " WHERE $1::text IS NOT NULL"
         " ORDER BY t.event, l.distance", scope.path, scope.operator_id)
     found = {r["event"]: r for r in rows}
+    language = await operator_locale(conn, scope.operator_id)  # its customers read the SMS, not this login
     out = []
     for event, label in EVENTS.items():
         r = found.get(event)
-        body = r["body"] if r else DEFAULT_TEMPLATES[event]
+        body = r["body"] if r else default_template(event, language)
         out.append({"event": event, "label": label, "body": body, "enabled": bool(r and r["enabled"]),
                     "own": bool(r and r["own"]), "owner": r["owner"] if r else None, "preview": preview(body)})
     return out
@@ -134,7 +137,7 @@ async def save_template(conn: asyncpg.Connection, scope: Scope, event: str, body
                         ip: str | None = None) -> asyncpg.Record:
     """Store the caller's operator's template for `event` (unknown placeholders are refused here)."""
     if event not in EVENTS:
-        raise ValidationError("Choose one of the listed events.", {"event": "unknown"})
+        raise ValidationError(_("Choose one of the listed events."), {"event": "unknown"})
     body = validate_template(body)
     async with conn.transaction():
         row = await conn.fetchrow(
@@ -168,7 +171,7 @@ def _days(text: str, field: str) -> list[int]:
     except ValueError:
         days = [-1]
     if len(days) > 5 or any(not 0 <= d <= 60 for d in days):
-        raise ValidationError("Reminder days are up to five whole numbers from 0 to 60, e.g. 3, 1.",
+        raise ValidationError(_("Reminder days are up to five whole numbers from 0 to 60, e.g. 3, 1."),
                               {field: "e.g. 3, 1"})
     return days
 
@@ -177,7 +180,7 @@ def _time(text: str, field: str) -> time:
     try:
         return time.fromisoformat(str(text or "").strip())
     except ValueError:
-        raise ValidationError("Write times as HH:MM, e.g. 09:00.", {field: "HH:MM"}) from None
+        raise ValidationError(_("Write times as HH:MM, e.g. 09:00."), {field: "HH:MM"}) from None
 
 
 async def save_settings(conn: asyncpg.Connection, scope: Scope, form, ip: str | None = None) -> None:

@@ -15,6 +15,7 @@ import asyncpg
 
 from radbill import clock
 from radbill.diagnostics import decide_now
+from radbill.i18n import _, lazy_gettext
 from radbill.policy import Decision, PolicyRow
 from radbill.policy.decide import MESSAGES
 from radbill.services.customers import get_customer
@@ -40,15 +41,15 @@ OPEN_SESSIONS_SHOWN = """
 
 # radpostauth.reason codes (decide()'s, and FreeRADIUS's own refusals) as staff read them
 ATTEMPT_REASONS = {
-    "unknown_user": "username not registered (a typo on the router?)",
-    "disabled": "customer disabled",
-    "suspended": "customer suspended",
-    "expired": "package expired",
-    "mac_mismatch": "a different device than the one the login is locked to",
-    "simultaneous_use": "already online on another device",
-    "bad_credentials": "wrong password (check it under Login details and on the router)",
-    "bad_username": "the username has characters that are not allowed",
-    "error": "a temporary server problem",
+    "unknown_user": lazy_gettext("username not registered (a typo on the router?)"),
+    "disabled": lazy_gettext("customer disabled"),
+    "suspended": lazy_gettext("customer suspended"),
+    "expired": lazy_gettext("package expired"),
+    "mac_mismatch": lazy_gettext("a different device than the one the login is locked to"),
+    "simultaneous_use": lazy_gettext("already online on another device"),
+    "bad_credentials": lazy_gettext("wrong password (check it under Login details and on the router)"),
+    "bad_username": lazy_gettext("the username has characters that are not allowed"),
+    "error": lazy_gettext("a temporary server problem"),
 }
 
 
@@ -79,10 +80,11 @@ async def panel(conn: asyncpg.Connection, scope: Scope, customer_id: int, acct_i
 
 def verdict(decision: Decision) -> str:
     if decision.accept and decision.reason == "ok":
-        return "A login now would be accepted at the package speed."
-    if decision.accept:
-        return f"A login now would be let into the walled garden only (slow, pay page): {MESSAGES[decision.reason]}"
-    return f"A login now would be refused. The customer's router shows: “{decision.message}”"
+        return _("A login now would be accepted at the package speed.")
+    if decision.accept:  # the router's own words (Reply-Message) stay as the router shows them
+        return _("A login now would be let into the walled garden only (slow, pay page): %(reply)s",
+                 reply=MESSAGES[decision.reason])
+    return _("A login now would be refused. The customer's router shows: “%(reply)s”", reply=decision.message)
 
 
 def usage(row: PolicyRow | None) -> dict | None:
@@ -95,52 +97,60 @@ def usage(row: PolicyRow | None) -> dict | None:
 
 
 def _local(value: datetime | None, tz: str) -> str:
-    return value.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M") if value else "never"
+    return value.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M") if value else _("never")
 
 
 def sentence(name: str, outcome: str, row: PolicyRow | None, decision: Decision, device: str | None,
              tz: str) -> Line | None:
     """One check as a sentence that says what was found and, when it failed, what to do."""
     texts = {
-        ("known_user", "pass"): "RADIUS knows this username.",
-        ("known_user", "fail"): "RADIUS does not know this username: the customer's operator or package may be "
-                                "switched off. Ask your operator to check the account.",
-        ("status", "fail"): "The customer is disabled, so every login is refused. Activate the customer if they "
-                            "should be online again.",
-        ("mac_binding", "skip"): "The login is not locked to a device.",
-        ("suspended", "pass"): "The customer is not suspended.",
-        ("suspended", "fail"): "The customer is suspended. Collect the payment or activate the customer to "
-                               "reconnect them.",
-        ("simultaneous_use", "skip"): "Any number of devices may be online at once.",
-        ("walled_garden", "info"): "The router puts the login in the walled garden so the customer sees the pay page.",
+        ("known_user", "pass"): _("RADIUS knows this username."),
+        ("known_user", "fail"): _("RADIUS does not know this username: the customer's operator or package may be "
+                                "switched off. Ask your operator to check the account."),
+        ("status", "fail"): _("The customer is disabled, so every login is refused. Activate the customer if they "
+                            "should be online again."),
+        ("mac_binding", "skip"): _("The login is not locked to a device."),
+        ("suspended", "pass"): _("The customer is not suspended."),
+        ("suspended", "fail"): _("The customer is suspended. Collect the payment or activate the customer to "
+                               "reconnect them."),
+        ("simultaneous_use", "skip"): _("Any number of devices may be online at once."),
+        ("walled_garden", "info"): _("The router puts the login in the walled garden so the customer sees the pay page."),
     }
     if (name, outcome) in texts:
         return Line(name, outcome, texts[(name, outcome)])
     if row is None:
         return None
     if name == "mac_binding":
-        seen = f"the last login attempt came from {device}" if device else "no login attempt has been seen yet"
+        mac = row.mac_address
         if outcome == "pass":
-            return Line(name, outcome, f"The login is locked to device {row.mac_address}, and {seen}.")
-        return Line(name, outcome, f"The login is locked to device {row.mac_address}, but {seen}. If the customer "
-                             "changed their router, edit the MAC binding.")
+            return Line(name, outcome, _("The login is locked to device %(mac)s, and the last login attempt came "
+                                         "from %(device)s.", mac=mac, device=device) if device
+                        else _("The login is locked to device %(mac)s, and no login attempt has been seen yet.",
+                               mac=mac))
+        return Line(name, outcome, _("The login is locked to device %(mac)s, but the last login attempt came from "
+                                     "%(device)s. If the customer changed their router, edit the MAC binding.",
+                                     mac=mac, device=device) if device
+                    else _("The login is locked to device %(mac)s, but no login attempt has been seen yet. If the "
+                           "customer changed their router, edit the MAC binding.", mac=mac))
     if name == "expired":
         when = _local(row.expires_at, tz)
         if outcome == "pass":
-            return Line(name, outcome, f"The package is paid up to {when}." if row.expires_at
-                        else "The package does not expire.")
-        return Line(name, outcome, f"The package expired at {when}. Collect a payment to renew it.")
+            return Line(name, outcome, _("The package is paid up to %(when)s.", when=when) if row.expires_at
+                        else _("The package does not expire."))
+        return Line(name, outcome, _("The package expired at %(when)s. Collect a payment to renew it.", when=when))
     if name == "simultaneous_use":
         limit = row.simultaneous_use
-        text = f"Devices online: {_open_count(decision)} of {limit} allowed."
+        text = _("Devices online: %(online)s of %(limit)s allowed.", online=_open_count(decision), limit=limit)
         if outcome == "fail":
-            text += " Another login is refused: disconnect the old session below, then ask the customer to log in again."
+            text = _("Devices online: %(online)s of %(limit)s allowed. Another login is refused: disconnect the old "
+                     "session below, then ask the customer to log in again.", online=_open_count(decision),
+                     limit=limit)
         return Line(name, outcome, text)
     if name == "data_cap":
         if outcome == "fail":
-            return Line(name, outcome, "The data cap for this period is used up, so the speed is reduced until "
-                                 f"{_local(row.usage_resets_at, tz)}.")
-        return Line(name, outcome, "The data cap for this period is not used up yet.")
+            return Line(name, outcome, _("The data cap for this period is used up, so the speed is reduced until "
+                                         "%(when)s.", when=_local(row.usage_resets_at, tz)))
+        return Line(name, outcome, _("The data cap for this period is not used up yet."))
     return None  # e.g. the reply attributes: for `radbill explain`, not for staff
 
 

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from urllib.parse import quote, urlsplit
 
 from radbill.errors import ValidationError
+from radbill.i18n import _, lazy_gettext
 
 KINDS = ("http", "log")
 METHODS = ("GET", "POST")
@@ -110,20 +111,21 @@ def parse_gateway_form(form) -> tuple[str, str, GatewayConfig]:
     errors: dict[str, str] = {}
     name, kind = get("name"), get("kind", "http")
     if not 1 <= len(name) <= 80:
-        errors["name"] = "Give the gateway a name (up to 80 characters)."
+        errors["name"] = _("Give the gateway a name (up to 80 characters).")
     if kind not in KINDS:
-        errors["kind"] = "Choose HTTP or log."
+        errors["kind"] = _("Choose HTTP or log.")
     values: dict = {"url": get("url"), "method": get("method", "POST").upper(), "body_format": get("body_format", "form"),
                     "sender": get("sender"), "number_format": get("number_format", "e164"),
                     "success_path": get("success_path"), "success_value": get("success_value"),
                     "message_id_path": get("message_id_path"), "error_path": get("error_path"),
                     "dlr_id_field": get("dlr_id_field", "message_id"), "dlr_status_field": get("dlr_status_field", "status"),
                     "dlr_error_field": get("dlr_error_field", "error")}
-    for key, label in (("params", "Parameters"), ("headers", "Headers")):
+    for key, problem in (("params", lazy_gettext("Parameters: write one per line as name=value (%(problem)s).")),
+                         ("headers", lazy_gettext("Headers: write one per line as name: value (%(problem)s)."))):
         try:
             values[key] = _lines(get(key), "=" if key == "params" else ":")
         except ValueError as exc:
-            errors[key] = f"{label}: write one per line as name{'=' if key == 'params' else ':'} value ({exc})."
+            errors[key] = str(problem) % {"problem": exc}
     for key in ("dlr_delivered", "dlr_failed"):
         values[key] = tuple(v.strip().lower() for v in get(key).split(",") if v.strip()) or \
             GatewayConfig.__dataclass_fields__[key].default
@@ -133,26 +135,26 @@ def parse_gateway_form(form) -> tuple[str, str, GatewayConfig]:
             if not low <= values[key] <= high:
                 raise ValueError
         except ValueError:
-            errors[key] = f"Use a number from {low:g} to {high:g}."
+            errors[key] = _("Use a number from %(low)s to %(high)s.", low=format(low, "g"), high=format(high, "g"))
     if kind == "http":
         parts = urlsplit(values["url"])
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            errors["url"] = "Enter the provider's API address, e.g. https://api.example.com/send."
+            errors["url"] = _("Enter the provider's API address, e.g. https://api.example.com/send.")
         if values["method"] not in METHODS:
-            errors["method"] = "Choose GET or POST."
+            errors["method"] = _("Choose GET or POST.")
         if values["body_format"] not in BODY_FORMATS:
-            errors["body_format"] = "Choose form or JSON."
+            errors["body_format"] = _("Choose form or JSON.")
         if values["number_format"] not in NUMBER_FORMATS:
-            errors["number_format"] = "Choose how the provider wants numbers written."
+            errors["number_format"] = _("Choose how the provider wants numbers written.")
         everything = " ".join([values["url"], *values.get("params", {}).values(), *values.get("headers", {}).values()])
         unknown = _check_fields(everything)
         if unknown:
-            errors["params"] = "Unknown placeholder " + ", ".join("{" + u + "}" for u in unknown) + \
-                ": use {to}, {message}, {sender} or {secret}."
+            errors["params"] = _("Unknown placeholder %(names)s: use {to}, {message}, {sender} or {secret}.",
+                                 names=", ".join("{" + u + "}" for u in unknown))
         elif "{message}" not in everything or "{to}" not in everything:
-            errors["params"] = "The request must carry {to} and {message} (in the URL or a parameter)."
+            errors["params"] = _("The request must carry {to} and {message} (in the URL or a parameter).")
     if errors:
-        raise ValidationError("Check the highlighted fields.", errors)
+        raise ValidationError(_("Check the highlighted fields."), errors)
     return name, kind, GatewayConfig(**values)
 
 

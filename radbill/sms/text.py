@@ -14,37 +14,48 @@ from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 from radbill.errors import ValidationError
+from radbill.i18n import _, lazy_gettext, use_locale
 
+# event code -> label; placeholder -> what it holds (lazy: shown in the reader's language, the keys stay codes)
 EVENTS = {
-    "bill_generated": "Bill generated",
-    "payment_received": "Payment received",
-    "account_suspended": "Account suspended",
-    "account_activated": "Account activated",
-    "expiry_reminder": "Package expiry reminder",
-    "due_reminder": "Due date reminder",
+    "bill_generated": lazy_gettext("Bill generated"),
+    "payment_received": lazy_gettext("Payment received"),
+    "account_suspended": lazy_gettext("Account suspended"),
+    "account_activated": lazy_gettext("Account activated"),
+    "expiry_reminder": lazy_gettext("Package expiry reminder"),
+    "due_reminder": lazy_gettext("Due date reminder"),
 }
 PLACEHOLDERS = {
-    "customer_name": "the customer's name",
-    "username": "the PPPoE/Hotspot username",
-    "amount": "the amount (payment received, or what is due)",
-    "due_date": "the bill's due date",
-    "expiry": "the date the package expires",
-    "package": "the package name",
-    "isp_name": "your business name",
-    "pay_link": "a link to pay online without logging in (bill, reminder and suspension SMS)",
+    "customer_name": lazy_gettext("the customer's name"),
+    "username": lazy_gettext("the PPPoE/Hotspot username"),
+    "amount": lazy_gettext("the amount (payment received, or what is due)"),
+    "due_date": lazy_gettext("the bill's due date"),
+    "expiry": lazy_gettext("the date the package expires"),
+    "package": lazy_gettext("the package name"),
+    "isp_name": lazy_gettext("your business name"),
+    "pay_link": lazy_gettext("a link to pay online without logging in (bill, reminder and suspension SMS)"),
 }
+# The suggested text per event until an operator saves its own. Its {placeholders} are the SMS's own (filled by
+# render(), never by gettext), and the Bangla catalog keeps every one of them (tests/test_i18n_catalogs.py).
 DEFAULT_TEMPLATES = {
-    "bill_generated": "Dear {customer_name}, your bill of {amount} for {package} is due on {due_date}. "
-                      "Pay: {pay_link} {isp_name}",
-    "payment_received": "Dear {customer_name}, we received {amount}. Your package {package} runs until {expiry}. "
-                        "Thank you. {isp_name}",
-    "account_suspended": "Dear {customer_name}, your internet ({username}) is suspended for an unpaid bill. "
-                         "Please pay to reconnect. {isp_name}",
-    "account_activated": "Dear {customer_name}, your internet ({username}) is active again. {isp_name}",
-    "expiry_reminder": "Dear {customer_name}, your package {package} expires on {expiry}. Renew: {pay_link} "
-                       "{isp_name}",
-    "due_reminder": "Dear {customer_name}, your bill of {amount} is due on {due_date}. Pay: {pay_link} {isp_name}",
+    "bill_generated": lazy_gettext("Dear {customer_name}, your bill of {amount} for {package} is due on {due_date}. "
+                                   "Pay: {pay_link} {isp_name}"),
+    "payment_received": lazy_gettext("Dear {customer_name}, we received {amount}. Your package {package} runs until "
+                                     "{expiry}. Thank you. {isp_name}"),
+    "account_suspended": lazy_gettext("Dear {customer_name}, your internet ({username}) is suspended for an unpaid "
+                                      "bill. Please pay to reconnect. {isp_name}"),
+    "account_activated": lazy_gettext("Dear {customer_name}, your internet ({username}) is active again. {isp_name}"),
+    "expiry_reminder": lazy_gettext("Dear {customer_name}, your package {package} expires on {expiry}. Renew: "
+                                    "{pay_link} {isp_name}"),
+    "due_reminder": lazy_gettext("Dear {customer_name}, your bill of {amount} is due on {due_date}. Pay: {pay_link} "
+                                 "{isp_name}"),
 }
+
+
+def default_template(event: str, locale: str | None) -> str:
+    """The suggested SMS for `event` in `locale` (an operator's default language decides what its customers get)."""
+    with use_locale(locale):
+        return str(DEFAULT_TEMPLATES[event])
 MAX_BODY = 1600
 _PLACEHOLDER = re.compile(r"\{([^{}\s]*)\}")
 
@@ -72,14 +83,15 @@ def validate_template(body: str, allowed: dict[str, str] = PLACEHOLDERS) -> str:
     """The body, stripped, if every {placeholder} is known; ValidationError naming the unknown ones otherwise."""
     text = (body or "").strip()
     if not text:
-        raise ValidationError("Write the message text.", {"body": "required"})
+        raise ValidationError(_("Write the message text."), {"body": "required"})
     if len(text) > MAX_BODY:
-        raise ValidationError(f"A message can be at most {MAX_BODY} characters.", {"body": "too long"})
+        raise ValidationError(_("A message can be at most %(max)s characters.", max=MAX_BODY), {"body": _("too long")})
     unknown = sorted({name for name in _PLACEHOLDER.findall(text) if name not in allowed})
     if unknown:
         names = ", ".join("{" + n + "}" for n in unknown)
         known = ", ".join("{" + n + "}" for n in allowed)
-        raise ValidationError(f"Unknown placeholder {names}: use only {known}.", {"body": f"unknown {names}"})
+        raise ValidationError(_("Unknown placeholder %(names)s: use only %(known)s.", names=names, known=known),
+                              {"body": _("unknown %(names)s", names=names)})
     return text
 
 

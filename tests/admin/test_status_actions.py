@@ -71,7 +71,8 @@ async def test_the_reason_rule_is_the_services_and_its_message_is_shown(make_cli
         refused = await c.post(f"{page}/status", {"action": action, "reason": "  ", "confirm": "yes"},
                                token_from=page)
         assert refused.status == 303
-        assert await _flash(c, refused) == f"error: Give a reason to {action} the customer: it is kept on the timeline."
+        status = {"suspend": "suspended", "disable": "disabled"}[action]
+        assert await _flash(c, refused).startswith(f"error: Say why the customer is {status}")
     unknown = await c.post(f"{page}/status", {"action": "delete", "reason": "x"}, token_from=page)
     assert await _flash(c, unknown) == "error: Choose suspend, disable or activate."
     assert await _status_and_actions(fresh_db_url, customer_id) == ("active", [])
