@@ -98,6 +98,13 @@ def _with(template: str, *keys: str) -> Sentence:
     return sentence
 
 
+def _ticket(template: str, d: dict, actor: str) -> str:
+    who = "the customer" if d.get("by") == "customer" else actor
+    assignee = _pair(d.get("assigned_to"))[1]
+    return template.format(who=who, subject=_shown(d.get("subject")),
+                           assignee=assignee if assignee else "nobody")
+
+
 def _edit(what: str) -> Sentence:
     return lambda d, actor, currency: f"{what} edited by {actor}: {_changes(d)}."
 
@@ -170,6 +177,12 @@ SENTENCES: dict[str, Sentence] = {
     "sms.settings.save": _with("SMS settings saved by {actor}."),
     "sms.broadcast": _with("SMS broadcast sent by {actor}."),
     "sms.topup": _with("SMS credit topped up by {actor}."),
+    # support tickets ("by" is "customer" when the customer acted in the portal)
+    "ticket.open": lambda d, actor, currency: _ticket("Ticket opened by {who}: {subject}.", d, actor),
+    "ticket.reply": lambda d, actor, currency: _ticket("Reply on the ticket by {who}.", d, actor),
+    "ticket.assign": lambda d, actor, currency: _ticket("Ticket assigned to {assignee} by {who}.", d, actor),
+    "ticket.close": lambda d, actor, currency: _ticket("Ticket closed by {who}.", d, actor),
+    "ticket.reopen": lambda d, actor, currency: _ticket("Ticket reopened by {who}.", d, actor),
 }
 
 

@@ -13,7 +13,7 @@ from radbill.errors import NotFound, ValidationError
 from radbill.services import audit
 from radbill.services.sms import token_hash
 from radbill.sms import EVENTS, GatewayConfig, count_segments, parse_gateway_form, render, validate_template
-from radbill.sms.text import DEFAULT_TEMPLATES
+from radbill.sms.text import ALWAYS_ON, DEFAULT_TEMPLATES, ON_BY_DEFAULT
 from radbill.tenancy import Scope
 
 SAMPLE = {"customer_name": "Rahim Uddin", "username": "rahim01", "amount": "BDT 1,050.00", "due_date": "10 Jul 2025",
@@ -113,7 +113,7 @@ async def templates_for(conn: asyncpg.Connection, scope: Scope) -> list[dict]:
     for event, label in EVENTS.items():
         r = found.get(event)
         body = r["body"] if r else DEFAULT_TEMPLATES[event]
-        out.append({"event": event, "label": label, "body": body, "enabled": bool(r and r["enabled"]),
+        out.append({"event": event, "label": label, "body": body, "enabled": (bool(r["enabled"]) if r else event in ON_BY_DEFAULT) or event in ALWAYS_ON,
                     "own": bool(r and r["own"]), "owner": r["owner"] if r else None, "preview": preview(body)})
     return out
 

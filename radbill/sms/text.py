@@ -22,7 +22,13 @@ EVENTS = {
     "account_activated": "Account activated",
     "expiry_reminder": "Package expiry reminder",
     "due_reminder": "Due date reminder",
+    "ticket_reply": "Support ticket reply",
+    "portal_otp": "Portal login code",
 }
+# Events that are sent with the suggested text until the operator saves a template of their own (the others
+# are off until then); a portal login code cannot be turned off, or nobody could log in by SMS.
+ON_BY_DEFAULT = frozenset({"ticket_reply", "portal_otp"})
+ALWAYS_ON = frozenset({"portal_otp"})
 PLACEHOLDERS = {
     "customer_name": "the customer's name",
     "username": "the PPPoE/Hotspot username",
@@ -31,6 +37,8 @@ PLACEHOLDERS = {
     "expiry": "the date the package expires",
     "package": "the package name",
     "isp_name": "your business name",
+    "ticket": "the support ticket's number and subject",
+    "code": "the one-time login code (portal login code only)",
 }
 DEFAULT_TEMPLATES = {
     "bill_generated": "Dear {customer_name}, your bill of {amount} for {package} is due on {due_date}. {isp_name}",
@@ -41,6 +49,9 @@ DEFAULT_TEMPLATES = {
     "account_activated": "Dear {customer_name}, your internet ({username}) is active again. {isp_name}",
     "expiry_reminder": "Dear {customer_name}, your package {package} expires on {expiry}. Please renew. {isp_name}",
     "due_reminder": "Dear {customer_name}, your bill of {amount} is due on {due_date}. {isp_name}",
+    "ticket_reply": "Dear {customer_name}, we replied to your support ticket {ticket}. Read the reply in the "
+                    "customer portal. {isp_name}",
+    "portal_otp": "{code} is your {isp_name} login code. It is valid for 5 minutes. Do not share it.",
 }
 MAX_BODY = 1600
 _PLACEHOLDER = re.compile(r"\{([^{}\s]*)\}")
