@@ -13,5 +13,6 @@ from admin.views import (  # noqa: F401
     routers,
     sections,
     sms,
+    tickets,
     troubleshoot,
 )
