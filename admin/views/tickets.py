@@ -58,7 +58,7 @@ async def ticket_reply(request: web.Request, scope):
                                 ip=client_ip(request))
         except ValidationError as exc:
             return redirect(request, f"/tickets/{ticket_id}", str(exc), "error")
-    return redirect(request, f"/tickets/{ticket_id}", _("Reply sent; the customer gets an SMS about it."))
+    return redirect(request, f"/tickets/{ticket_id}", _("Reply sent. The customer gets an SMS about it if they have a mobile number."))
 
 
 @route("POST", "/tickets/{ticket_id:\\d+}/assign", roles=ALL_ROLES, permission=EDIT)
