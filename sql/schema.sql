@@ -202,6 +202,20 @@ CREATE FUNCTION public.radbill_cap_window(cap_period text, tz text, cycle_kind t
                         ELSE b.v0 + validity_days END AS e) w
 $$;
 
+CREATE FUNCTION public.radbill_customer_lineage() RETURNS bigint[]
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    me bigint := radbill_scope_customer();
+BEGIN
+    IF me IS NULL THEN
+        RETURN '{}';
+    END IF;
+    RETURN (SELECT coalesce(array_agg(a.id), '{}') FROM customers c JOIN operators o ON o.id = c.operator_id
+              JOIN operators a ON a.path @> o.path WHERE c.id = me);
+END $$;
+
 CREATE FUNCTION public.radbill_customer_matches(pattern text) RETURNS bigint[]
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
@@ -220,34 +234,36 @@ CREATE FUNCTION public.radbill_customer_policies(tbl regclass) RETURNS void
     LANGUAGE plpgsql
     AS $$
 DECLARE
-    unset text := '(SELECT radbill_scope_customer()) IS NULL';
-    catalogue regclass[] := ARRAY['operators', 'packages', 'billing_profiles', 'zones', 'vat_profiles',
-                                  'payment_gateways', 'package_assignments', 'billing_profile_assignments']::regclass[];
-    append_only regclass[] := ARRAY['audit_log', 'outbox']::regclass[];
+    me text := '(SELECT radbill_scope_customer())';
+    line text := 'ANY ((SELECT radbill_customer_lineage())::bigint[])';
+    catalogue regclass[] := ARRAY['packages', 'billing_profiles', 'zones', 'vat_profiles', 'payment_gateways',
+                                  'package_assignments', 'billing_profile_assignments']::regclass[];
+    portal_writes regclass[] := ARRAY['tickets', 'ticket_messages', 'ticket_attachments', 'portal_sessions',
+                                      'portal_otps', 'payment_intents']::regclass[];
     own text;
 BEGIN
-    IF tbl = 'customers'::regclass THEN
-        own := format('%s OR id = (SELECT radbill_scope_customer())', unset);
-    ELSIF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = tbl AND attname = 'customer_id' AND NOT attisdropped) THEN
-        own := format('%s OR customer_id = (SELECT radbill_scope_customer())', unset);
-    END IF;
     EXECUTE format('DROP POLICY IF EXISTS customer_read ON %s', tbl);
     EXECUTE format('DROP POLICY IF EXISTS customer_write ON %s', tbl);
-    EXECUTE format('DROP POLICY IF EXISTS customer_change ON %s', tbl);
-    EXECUTE format('DROP POLICY IF EXISTS customer_remove ON %s', tbl);
-    IF own IS NOT NULL THEN
-        EXECUTE format('CREATE POLICY customer_read ON %s AS RESTRICTIVE FOR SELECT TO radbill_app USING (%s)', tbl, own);
-        EXECUTE format('CREATE POLICY customer_write ON %s AS RESTRICTIVE FOR INSERT TO radbill_app WITH CHECK (%s)', tbl, own);
-        EXECUTE format('CREATE POLICY customer_change ON %s AS RESTRICTIVE FOR UPDATE TO radbill_app USING (%s) WITH CHECK (%s)', tbl, own, own);
-        EXECUTE format('CREATE POLICY customer_remove ON %s AS RESTRICTIVE FOR DELETE TO radbill_app USING (%s)', tbl, own);
-        RETURN;
+    EXECUTE format('DROP POLICY IF EXISTS customer_append ON %s', tbl);
+    IF tbl = 'customers'::regclass THEN
+        own := format('id = %s', me);
+    ELSIF tbl = 'operators'::regclass THEN
+        own := format('id = %s', line);
+    ELSIF tbl = ANY (catalogue) THEN
+        own := format('operator_id = %s', line);
+    ELSIF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = tbl AND attname = 'customer_id' AND NOT attisdropped) THEN
+        own := format('customer_id = %s', me);
     END IF;
-    EXECUTE format('CREATE POLICY customer_read ON %s AS RESTRICTIVE FOR SELECT TO radbill_app USING (%s)', tbl,
-                   CASE WHEN tbl = ANY (catalogue) THEN 'true' ELSE unset END);
-    EXECUTE format('CREATE POLICY customer_write ON %s AS RESTRICTIVE FOR INSERT TO radbill_app WITH CHECK (%s)', tbl,
-                   CASE WHEN tbl = ANY (append_only) THEN 'true' ELSE unset END);
-    EXECUTE format('CREATE POLICY customer_change ON %s AS RESTRICTIVE FOR UPDATE TO radbill_app USING (%s)', tbl, unset);
-    EXECUTE format('CREATE POLICY customer_remove ON %s AS RESTRICTIVE FOR DELETE TO radbill_app USING (%s)', tbl, unset);
+    IF own IS NOT NULL THEN
+        EXECUTE format('CREATE POLICY customer_read ON %s FOR SELECT TO radbill_app USING (%s)', tbl, own);
+    END IF;
+    IF tbl = ANY (portal_writes) THEN
+        EXECUTE format('CREATE POLICY customer_write ON %s FOR ALL TO radbill_app USING (%s) WITH CHECK (%s)',
+                       tbl, own, own);
+    ELSIF tbl IN ('audit_log'::regclass, 'outbox'::regclass) THEN
+        EXECUTE format('CREATE POLICY customer_append ON %s FOR INSERT TO radbill_app WITH CHECK'
+                       ' (operator_id = (SELECT operator_id FROM customers WHERE id = %s))', tbl, me);
+    END IF;
 END $$;
 
 CREATE FUNCTION public.radbill_now() RETURNS timestamp with time zone
@@ -2427,285 +2443,63 @@ ALTER TABLE public.billing_profiles ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.bills ENABLE ROW LEVEL SECURITY;
 
-CREATE POLICY customer_change ON public.accounts AS RESTRICTIVE FOR UPDATE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
+CREATE POLICY customer_append ON public.audit_log FOR INSERT TO radbill_app WITH CHECK ((operator_id = ( SELECT customers.operator_id
+   FROM public.customers
+  WHERE (customers.id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)))));
 
-CREATE POLICY customer_change ON public.admin_sessions AS RESTRICTIVE FOR UPDATE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
+CREATE POLICY customer_append ON public.outbox FOR INSERT TO radbill_app WITH CHECK ((operator_id = ( SELECT customers.operator_id
+   FROM public.customers
+  WHERE (customers.id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)))));
 
-CREATE POLICY customer_change ON public.audit_log AS RESTRICTIVE FOR UPDATE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
+CREATE POLICY customer_read ON public.billing_profile_assignments FOR SELECT TO radbill_app USING ((operator_id = ANY (( SELECT public.radbill_customer_lineage() AS radbill_customer_lineage)::bigint[])));
 
-CREATE POLICY customer_change ON public.billing_profile_assignments AS RESTRICTIVE FOR UPDATE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
+CREATE POLICY customer_read ON public.billing_profiles FOR SELECT TO radbill_app USING ((operator_id = ANY (( SELECT public.radbill_customer_lineage() AS radbill_customer_lineage)::bigint[])));
 
-CREATE POLICY customer_change ON public.billing_profiles AS RESTRICTIVE FOR UPDATE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
+CREATE POLICY customer_read ON public.bills FOR SELECT TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
 
-CREATE POLICY customer_change ON public.bills AS RESTRICTIVE FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)))) WITH CHECK (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
+CREATE POLICY customer_read ON public.customers FOR SELECT TO radbill_app USING ((id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
 
-CREATE POLICY customer_change ON public.customers AS RESTRICTIVE FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)))) WITH CHECK (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
+CREATE POLICY customer_read ON public.ledger_accounts FOR SELECT TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
 
-CREATE POLICY customer_change ON public.import_batch_items AS RESTRICTIVE FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)))) WITH CHECK (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
+CREATE POLICY customer_read ON public.operators FOR SELECT TO radbill_app USING ((id = ANY (( SELECT public.radbill_customer_lineage() AS radbill_customer_lineage)::bigint[])));
 
-CREATE POLICY customer_change ON public.import_batches AS RESTRICTIVE FOR UPDATE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
+CREATE POLICY customer_read ON public.package_assignments FOR SELECT TO radbill_app USING ((operator_id = ANY (( SELECT public.radbill_customer_lineage() AS radbill_customer_lineage)::bigint[])));
 
-CREATE POLICY customer_change ON public.ledger_accounts AS RESTRICTIVE FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)))) WITH CHECK (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
+CREATE POLICY customer_read ON public.packages FOR SELECT TO radbill_app USING ((operator_id = ANY (( SELECT public.radbill_customer_lineage() AS radbill_customer_lineage)::bigint[])));
 
-CREATE POLICY customer_change ON public.ledger_entries AS RESTRICTIVE FOR UPDATE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
+CREATE POLICY customer_read ON public.pay_links FOR SELECT TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
 
-CREATE POLICY customer_change ON public.nas AS RESTRICTIVE FOR UPDATE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
+CREATE POLICY customer_read ON public.payment_gateways FOR SELECT TO radbill_app USING ((operator_id = ANY (( SELECT public.radbill_customer_lineage() AS radbill_customer_lineage)::bigint[])));
 
-CREATE POLICY customer_change ON public.operators AS RESTRICTIVE FOR UPDATE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
+CREATE POLICY customer_read ON public.payment_intents FOR SELECT TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
 
-CREATE POLICY customer_change ON public.outbox AS RESTRICTIVE FOR UPDATE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
+CREATE POLICY customer_read ON public.payments FOR SELECT TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
 
-CREATE POLICY customer_change ON public.package_assignments AS RESTRICTIVE FOR UPDATE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
+CREATE POLICY customer_read ON public.portal_otps FOR SELECT TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
 
-CREATE POLICY customer_change ON public.packages AS RESTRICTIVE FOR UPDATE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
+CREATE POLICY customer_read ON public.portal_sessions FOR SELECT TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
 
-CREATE POLICY customer_change ON public.pay_links AS RESTRICTIVE FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)))) WITH CHECK (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
+CREATE POLICY customer_read ON public.ticket_attachments FOR SELECT TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
 
-CREATE POLICY customer_change ON public.payment_events AS RESTRICTIVE FOR UPDATE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
+CREATE POLICY customer_read ON public.ticket_messages FOR SELECT TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
 
-CREATE POLICY customer_change ON public.payment_gateways AS RESTRICTIVE FOR UPDATE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
+CREATE POLICY customer_read ON public.tickets FOR SELECT TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
 
-CREATE POLICY customer_change ON public.payment_intents AS RESTRICTIVE FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)))) WITH CHECK (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
+CREATE POLICY customer_read ON public.vat_profiles FOR SELECT TO radbill_app USING ((operator_id = ANY (( SELECT public.radbill_customer_lineage() AS radbill_customer_lineage)::bigint[])));
 
-CREATE POLICY customer_change ON public.payment_refunds AS RESTRICTIVE FOR UPDATE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
+CREATE POLICY customer_read ON public.zones FOR SELECT TO radbill_app USING ((operator_id = ANY (( SELECT public.radbill_customer_lineage() AS radbill_customer_lineage)::bigint[])));
 
-CREATE POLICY customer_change ON public.payments AS RESTRICTIVE FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)))) WITH CHECK (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
+CREATE POLICY customer_write ON public.payment_intents TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))) WITH CHECK ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
 
-CREATE POLICY customer_change ON public.portal_otps AS RESTRICTIVE FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)))) WITH CHECK (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
+CREATE POLICY customer_write ON public.portal_otps TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))) WITH CHECK ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
 
-CREATE POLICY customer_change ON public.portal_sessions AS RESTRICTIVE FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)))) WITH CHECK (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
+CREATE POLICY customer_write ON public.portal_sessions TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))) WITH CHECK ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
 
-CREATE POLICY customer_change ON public.sms_balance_entries AS RESTRICTIVE FOR UPDATE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
+CREATE POLICY customer_write ON public.ticket_attachments TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))) WITH CHECK ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
 
-CREATE POLICY customer_change ON public.sms_broadcasts AS RESTRICTIVE FOR UPDATE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
+CREATE POLICY customer_write ON public.ticket_messages TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))) WITH CHECK ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
 
-CREATE POLICY customer_change ON public.sms_gateways AS RESTRICTIVE FOR UPDATE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_change ON public.sms_messages AS RESTRICTIVE FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)))) WITH CHECK (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_change ON public.sms_settings AS RESTRICTIVE FOR UPDATE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_change ON public.sms_templates AS RESTRICTIVE FOR UPDATE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_change ON public.ticket_attachments AS RESTRICTIVE FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)))) WITH CHECK (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_change ON public.ticket_messages AS RESTRICTIVE FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)))) WITH CHECK (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_change ON public.tickets AS RESTRICTIVE FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)))) WITH CHECK (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_change ON public.vat_profiles AS RESTRICTIVE FOR UPDATE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_change ON public.zones AS RESTRICTIVE FOR UPDATE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_read ON public.accounts AS RESTRICTIVE FOR SELECT TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_read ON public.admin_sessions AS RESTRICTIVE FOR SELECT TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_read ON public.audit_log AS RESTRICTIVE FOR SELECT TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_read ON public.billing_profile_assignments AS RESTRICTIVE FOR SELECT TO radbill_app USING (true);
-
-CREATE POLICY customer_read ON public.billing_profiles AS RESTRICTIVE FOR SELECT TO radbill_app USING (true);
-
-CREATE POLICY customer_read ON public.bills AS RESTRICTIVE FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_read ON public.customers AS RESTRICTIVE FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_read ON public.import_batch_items AS RESTRICTIVE FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_read ON public.import_batches AS RESTRICTIVE FOR SELECT TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_read ON public.ledger_accounts AS RESTRICTIVE FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_read ON public.ledger_entries AS RESTRICTIVE FOR SELECT TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_read ON public.nas AS RESTRICTIVE FOR SELECT TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_read ON public.operators AS RESTRICTIVE FOR SELECT TO radbill_app USING (true);
-
-CREATE POLICY customer_read ON public.outbox AS RESTRICTIVE FOR SELECT TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_read ON public.package_assignments AS RESTRICTIVE FOR SELECT TO radbill_app USING (true);
-
-CREATE POLICY customer_read ON public.packages AS RESTRICTIVE FOR SELECT TO radbill_app USING (true);
-
-CREATE POLICY customer_read ON public.pay_links AS RESTRICTIVE FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_read ON public.payment_events AS RESTRICTIVE FOR SELECT TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_read ON public.payment_gateways AS RESTRICTIVE FOR SELECT TO radbill_app USING (true);
-
-CREATE POLICY customer_read ON public.payment_intents AS RESTRICTIVE FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_read ON public.payment_refunds AS RESTRICTIVE FOR SELECT TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_read ON public.payments AS RESTRICTIVE FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_read ON public.portal_otps AS RESTRICTIVE FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_read ON public.portal_sessions AS RESTRICTIVE FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_read ON public.sms_balance_entries AS RESTRICTIVE FOR SELECT TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_read ON public.sms_broadcasts AS RESTRICTIVE FOR SELECT TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_read ON public.sms_gateways AS RESTRICTIVE FOR SELECT TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_read ON public.sms_messages AS RESTRICTIVE FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_read ON public.sms_settings AS RESTRICTIVE FOR SELECT TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_read ON public.sms_templates AS RESTRICTIVE FOR SELECT TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_read ON public.ticket_attachments AS RESTRICTIVE FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_read ON public.ticket_messages AS RESTRICTIVE FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_read ON public.tickets AS RESTRICTIVE FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_read ON public.vat_profiles AS RESTRICTIVE FOR SELECT TO radbill_app USING (true);
-
-CREATE POLICY customer_read ON public.zones AS RESTRICTIVE FOR SELECT TO radbill_app USING (true);
-
-CREATE POLICY customer_remove ON public.accounts AS RESTRICTIVE FOR DELETE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_remove ON public.admin_sessions AS RESTRICTIVE FOR DELETE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_remove ON public.audit_log AS RESTRICTIVE FOR DELETE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_remove ON public.billing_profile_assignments AS RESTRICTIVE FOR DELETE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_remove ON public.billing_profiles AS RESTRICTIVE FOR DELETE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_remove ON public.bills AS RESTRICTIVE FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_remove ON public.customers AS RESTRICTIVE FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_remove ON public.import_batch_items AS RESTRICTIVE FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_remove ON public.import_batches AS RESTRICTIVE FOR DELETE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_remove ON public.ledger_accounts AS RESTRICTIVE FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_remove ON public.ledger_entries AS RESTRICTIVE FOR DELETE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_remove ON public.nas AS RESTRICTIVE FOR DELETE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_remove ON public.operators AS RESTRICTIVE FOR DELETE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_remove ON public.outbox AS RESTRICTIVE FOR DELETE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_remove ON public.package_assignments AS RESTRICTIVE FOR DELETE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_remove ON public.packages AS RESTRICTIVE FOR DELETE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_remove ON public.pay_links AS RESTRICTIVE FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_remove ON public.payment_events AS RESTRICTIVE FOR DELETE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_remove ON public.payment_gateways AS RESTRICTIVE FOR DELETE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_remove ON public.payment_intents AS RESTRICTIVE FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_remove ON public.payment_refunds AS RESTRICTIVE FOR DELETE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_remove ON public.payments AS RESTRICTIVE FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_remove ON public.portal_otps AS RESTRICTIVE FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_remove ON public.portal_sessions AS RESTRICTIVE FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_remove ON public.sms_balance_entries AS RESTRICTIVE FOR DELETE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_remove ON public.sms_broadcasts AS RESTRICTIVE FOR DELETE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_remove ON public.sms_gateways AS RESTRICTIVE FOR DELETE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_remove ON public.sms_messages AS RESTRICTIVE FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_remove ON public.sms_settings AS RESTRICTIVE FOR DELETE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_remove ON public.sms_templates AS RESTRICTIVE FOR DELETE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_remove ON public.ticket_attachments AS RESTRICTIVE FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_remove ON public.ticket_messages AS RESTRICTIVE FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_remove ON public.tickets AS RESTRICTIVE FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_remove ON public.vat_profiles AS RESTRICTIVE FOR DELETE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_remove ON public.zones AS RESTRICTIVE FOR DELETE TO radbill_app USING ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_write ON public.accounts AS RESTRICTIVE FOR INSERT TO radbill_app WITH CHECK ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_write ON public.admin_sessions AS RESTRICTIVE FOR INSERT TO radbill_app WITH CHECK ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_write ON public.audit_log AS RESTRICTIVE FOR INSERT TO radbill_app WITH CHECK (true);
-
-CREATE POLICY customer_write ON public.billing_profile_assignments AS RESTRICTIVE FOR INSERT TO radbill_app WITH CHECK ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_write ON public.billing_profiles AS RESTRICTIVE FOR INSERT TO radbill_app WITH CHECK ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_write ON public.bills AS RESTRICTIVE FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_write ON public.customers AS RESTRICTIVE FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_write ON public.import_batch_items AS RESTRICTIVE FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_write ON public.import_batches AS RESTRICTIVE FOR INSERT TO radbill_app WITH CHECK ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_write ON public.ledger_accounts AS RESTRICTIVE FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_write ON public.ledger_entries AS RESTRICTIVE FOR INSERT TO radbill_app WITH CHECK ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_write ON public.nas AS RESTRICTIVE FOR INSERT TO radbill_app WITH CHECK ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_write ON public.operators AS RESTRICTIVE FOR INSERT TO radbill_app WITH CHECK ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_write ON public.outbox AS RESTRICTIVE FOR INSERT TO radbill_app WITH CHECK (true);
-
-CREATE POLICY customer_write ON public.package_assignments AS RESTRICTIVE FOR INSERT TO radbill_app WITH CHECK ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_write ON public.packages AS RESTRICTIVE FOR INSERT TO radbill_app WITH CHECK ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_write ON public.pay_links AS RESTRICTIVE FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_write ON public.payment_events AS RESTRICTIVE FOR INSERT TO radbill_app WITH CHECK ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_write ON public.payment_gateways AS RESTRICTIVE FOR INSERT TO radbill_app WITH CHECK ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_write ON public.payment_intents AS RESTRICTIVE FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_write ON public.payment_refunds AS RESTRICTIVE FOR INSERT TO radbill_app WITH CHECK ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_write ON public.payments AS RESTRICTIVE FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_write ON public.portal_otps AS RESTRICTIVE FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_write ON public.portal_sessions AS RESTRICTIVE FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_write ON public.sms_balance_entries AS RESTRICTIVE FOR INSERT TO radbill_app WITH CHECK ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_write ON public.sms_broadcasts AS RESTRICTIVE FOR INSERT TO radbill_app WITH CHECK ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_write ON public.sms_gateways AS RESTRICTIVE FOR INSERT TO radbill_app WITH CHECK ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_write ON public.sms_messages AS RESTRICTIVE FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_write ON public.sms_settings AS RESTRICTIVE FOR INSERT TO radbill_app WITH CHECK ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_write ON public.sms_templates AS RESTRICTIVE FOR INSERT TO radbill_app WITH CHECK ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_write ON public.ticket_attachments AS RESTRICTIVE FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_write ON public.ticket_messages AS RESTRICTIVE FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_write ON public.tickets AS RESTRICTIVE FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL) OR (customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))));
-
-CREATE POLICY customer_write ON public.vat_profiles AS RESTRICTIVE FOR INSERT TO radbill_app WITH CHECK ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
-
-CREATE POLICY customer_write ON public.zones AS RESTRICTIVE FOR INSERT TO radbill_app WITH CHECK ((( SELECT public.radbill_scope_customer() AS radbill_scope_customer) IS NULL));
+CREATE POLICY customer_write ON public.tickets TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))) WITH CHECK ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
 
 ALTER TABLE public.customers ENABLE ROW LEVEL SECURITY;
 

@@ -19,8 +19,8 @@ SYSTEM = "*"
 NOTHING = ""
 
 _scope_path: contextvars.ContextVar[str | None] = contextvars.ContextVar("radbill_scope_path", default=None)
-# The portal's one-customer scope (sql/migrations/0030): with it set, row-level security narrows the path's
-# subtree to that customer's own rows. Staff and system scopes leave it unset.
+# The portal's one-customer scope (sql/migrations/0030, `customer_scoped`): with it set (and the path empty),
+# row-level security lets the connection reach that customer's own rows. Staff and system scopes leave it unset.
 _scope_customer: contextvars.ContextVar[int | None] = contextvars.ContextVar("radbill_scope_customer", default=None)
 
 
@@ -35,6 +35,12 @@ def scoped(path: str, customer_id: int | None = None) -> Iterator[None]:
     finally:
         _scope_customer.reset(customer_token)
         _scope_path.reset(token)
+
+
+def customer_scoped(customer_id: int):
+    """The portal's one-customer scope: no staff path at all (every staff policy matches nothing) and the
+    customer, whom the customer policies of sql/migrations/0030 let reach their own rows only."""
+    return scoped(NOTHING, customer_id)
 
 
 def current_scope_path(default: str = NOTHING) -> str:
