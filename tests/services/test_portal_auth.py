@@ -10,6 +10,7 @@ import pytest
 
 from radbill import clock
 from radbill.services import portal_auth as pa
+from radbill.services import sms
 from radbill.tenancy import CustomerScope
 from tests import factories as f
 
@@ -124,3 +125,15 @@ async def test_only_the_latest_code_works(db, world):
         with pytest.raises(pa.PortalLoginRefused):
             await pa.login_with_code(db, "+8801811000002", first, IP)
     await pa.login_with_code(db, "+8801811000002", second, IP)
+
+
+async def test_the_code_sms_renders_even_when_the_operator_turned_the_template_off(db, world):
+    await db.execute("INSERT INTO sms_templates (operator_id, event, body, enabled)"
+                     " VALUES ($1, 'portal_otp', 'Code {code} for {isp_name}', false)", world.operator["id"])
+    await pa.request_code(db, "+8801811000002", IP)
+    code = await sent_code(db, world.customer)
+    row = await db.fetchrow("SELECT id, payload FROM outbox WHERE payload->>'event' = 'portal_otp'"
+                            " ORDER BY id DESC LIMIT 1")
+    message = await sms.make_event_message(db, row["id"], json.loads(row["payload"]))
+    assert not isinstance(message, str), message
+    assert message["body"].startswith(f"Code {code} for ") and message["to_number"] == "+8801811000002"
