@@ -67,6 +67,8 @@ class Config:
     admin_host: str = "127.0.0.1"
     admin_port: int = 8080
     cookie_secure: bool = True
+    # where customers reach the portal (the walled garden's MikroTik snippet redirects web traffic there)
+    portal_url: str = "http://127.0.0.1:8081/"
     acct_interim_interval: int = 300
     # migrations run as the schema owner; FreeRADIUS as its own narrow role. Unset, both fall back to DATABASE_URL
     # (a deployment that has not created the roles yet keeps working, without row-level security's net).
@@ -92,10 +94,13 @@ class Config:
             admin_host=reader.text("RADBILL_ADMIN_HOST", cls.admin_host),
             admin_port=reader.port("RADBILL_ADMIN_PORT", cls.admin_port),
             cookie_secure=reader.boolean("RADBILL_COOKIE_SECURE", cls.cookie_secure),
+            portal_url=reader.text("RADBILL_PORTAL_URL", cls.portal_url),
             acct_interim_interval=reader.integer("RADBILL_ACCT_INTERIM_INTERVAL", cls.acct_interim_interval, 60, 86400),
             migrate_database_url=reader.url("MIGRATE_DATABASE_URL"),
             radius_database_url=reader.url("RADIUS_DATABASE_URL"),
         )
+        if not config.portal_url.startswith(("http://", "https://")):
+            raise ConfigError("RADBILL_PORTAL_URL must be an http:// or https:// address, like https://portal.example.net/")
         if len(config.secret_key.reveal()) < 32:
             raise ConfigError("RADBILL_SECRET_KEY must be at least 32 characters (generate one with `openssl rand -hex 32`)")
         return config

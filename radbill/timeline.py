@@ -177,6 +177,7 @@ SENTENCES: dict[str, Sentence] = {
     "sms.settings.save": _with("SMS settings saved by {actor}."),
     "sms.broadcast": _with("SMS broadcast sent by {actor}."),
     "sms.topup": _with("SMS credit topped up by {actor}."),
+    "walled_garden.save": _edit("Walled garden"),
     # support tickets ("by" is "customer" when the customer acted in the portal)
     "ticket.open": lambda d, actor, currency: _ticket("Ticket opened by {who}: {subject}.", d, actor),
     "ticket.reply": lambda d, actor, currency: _ticket("Reply on the ticket by {who}.", d, actor),

@@ -363,6 +363,7 @@ CREATE TABLE public.operators (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     sms_segment_price_minor bigint DEFAULT 25 NOT NULL,
+    suspended_network cidr,
     CONSTRAINT operators_credit_limit CHECK ((balance_minor >= (- credit_limit_minor))),
     CONSTRAINT operators_credit_limit_minor_check CHECK ((credit_limit_minor >= 0)),
     CONSTRAINT operators_currency_check CHECK ((currency ~ '^[A-Z]{3}$'::text)),
@@ -374,6 +375,7 @@ CREATE TABLE public.operators (
     CONSTRAINT operators_sms_balance_check CHECK ((sms_balance >= 0)),
     CONSTRAINT operators_sms_segment_price_minor_check CHECK ((sms_segment_price_minor >= 0)),
     CONSTRAINT operators_status_check CHECK ((status = ANY (ARRAY['active'::text, 'disabled'::text]))),
+    CONSTRAINT operators_suspended_network_check CHECK ((family((suspended_network)::inet) = 4)),
     CONSTRAINT operators_suspended_pool_check CHECK ((suspended_pool ~ '^[A-Za-z0-9_.-]{1,64}$'::text)),
     CONSTRAINT operators_suspended_session_timeout_check CHECK (((suspended_session_timeout >= 30) AND (suspended_session_timeout <= 86400)))
 );

@@ -15,4 +15,5 @@ from admin.views import (  # noqa: F401
     sms,
     tickets,
     troubleshoot,
+    walled_garden,
 )

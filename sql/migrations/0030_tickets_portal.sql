@@ -168,3 +168,7 @@ ALTER TABLE sms_templates DROP CONSTRAINT sms_templates_event_check;
 ALTER TABLE sms_templates ADD CONSTRAINT sms_templates_event_check
     CHECK (event IN ('bill_generated', 'payment_received', 'account_suspended', 'account_activated',
                      'expiry_reminder', 'due_reminder', 'ticket_reply', 'portal_otp'));
+
+-- The walled garden's address range (the router's IP pool named by suspended_pool), so the settings page can
+-- generate the router's address list and pool from it (optional: RADIUS needs only the pool's name).
+ALTER TABLE operators ADD COLUMN suspended_network cidr CHECK (family(suspended_network) = 4);
