@@ -18,6 +18,7 @@ import asyncpg
 from radbill import clock
 from radbill.errors import ValidationError
 from radbill.i18n import _
+from radbill.policy.decide import WALLED_GARDEN_ADDRESS_LIST
 from radbill.policy.state import display_state
 from radbill.services import audit, ledger
 from radbill.tenancy import Scope
@@ -32,7 +33,7 @@ GATEWAY_HOSTS = {
     "bkash": ("payment.bkash.com", "sandbox.payment.bkash.com"),
     "sslcommerz": ("securepay.sslcommerz.com", "sandbox.sslcommerz.com"),
 }
-ADDRESS_LIST, ALLOWED_LIST, PROXY_PORT = "radbill-walled", "radbill-allowed", 8080
+ALLOWED_LIST, PROXY_PORT = "radbill-allowed", 8080
 
 
 @dataclass(frozen=True)
@@ -114,39 +115,42 @@ def _host_port(url: str) -> tuple[str, int]:
 
 
 def mikrotik_snippet(settings: Settings, portal_url: str, gateway_hosts: list[str]) -> str:
-    """RouterOS commands for the walled garden: the pool and its address list, the portal and the payment
-    pages allowed, DNS answered by the router, plain HTTP sent to the portal through the router's web proxy
-    (a redirect by name, so the portal may move), and everything else refused. HTTPS cannot be redirected
-    without a certificate warning: customers who open an https site see it fail and open any http page."""
+    """RouterOS commands for the walled garden. RADIUS puts a walled customer's address in the address list
+    radbill-suspended when they log in (Mikrotik-Address-List, radbill/policy/decide.py); for that list the
+    router answers DNS itself, lets the portal and the payment pages through, sends other plain-HTTP pages to the
+    portal through its web proxy (a redirect by name, so the portal may move) and refuses everything else.
+    HTTPS cannot be redirected without a certificate warning: such a page fails, and any http page leads to the
+    portal."""
     if not settings.pool:
         return ""
     host, port = _host_port(portal_url)
+    path = urlsplit(portal_url).path or "/"
     allowed = [host, *dict.fromkeys(gateway_hosts)]
-    lines = [f"# radbill walled garden: customers placed in pool {settings.pool} reach only the portal and payment",
-             f"# pages, at {settings.rate_limit} for {settings.session_timeout} s per session."]
+    walled = WALLED_GARDEN_ADDRESS_LIST
+    lines = [f"# radbill walled garden: customers placed in pool {settings.pool} get {settings.rate_limit} for"
+             f" {settings.session_timeout} s per session",
+             "# and reach only the portal and the payment pages."]
     if settings.network:
         net = ipaddress.ip_network(settings.network)
-        first, last = net.network_address + 1, net.broadcast_address - 1
-        lines += ["/ip pool", f"add name={settings.pool} ranges={first}-{last}",
-                  "/ip firewall address-list", f"add list={ADDRESS_LIST} address={net} comment=\"radbill walled garden\""]
+        lines += ["/ip pool", f"add name={settings.pool} ranges={net.network_address + 1}-{net.broadcast_address - 1}"]
     else:
-        lines += ["# set the pool's network below, or add it to the settings page to have it filled in",
-                  "/ip firewall address-list", f"add list={ADDRESS_LIST} address=POOL-NETWORK comment=\"radbill walled garden\""]
-    lines += [f"add list={ALLOWED_LIST} address={h}" for h in allowed]
-    lines += ["/ip firewall nat",
-              f"add chain=dstnat src-address-list={ADDRESS_LIST} protocol=udp dst-port=53 action=redirect to-ports=53"
+        lines += [f"# the router needs an IP pool named {settings.pool} (give its network above to have it written here)"]
+    lines += ["/ip firewall address-list", *[f"add list={ALLOWED_LIST} address={h}" for h in allowed],
+              "/ip dns", "set allow-remote-requests=yes",
+              "/ip firewall nat",
+              f"add chain=dstnat src-address-list={walled} protocol=udp dst-port=53 action=redirect to-ports=53"
               " comment=\"radbill walled garden: DNS from the router\"",
-              f"add chain=dstnat src-address-list={ADDRESS_LIST} dst-address-list=!{ALLOWED_LIST} protocol=tcp"
+              f"add chain=dstnat src-address-list={walled} dst-address-list=!{ALLOWED_LIST} protocol=tcp"
               f" dst-port=80 action=redirect to-ports={PROXY_PORT} comment=\"radbill walled garden: web to the portal\"",
               "/ip proxy", f"set enabled=yes port={PROXY_PORT}",
-              "/ip proxy access",
-              *[f"add dst-host={h} action=allow" for h in allowed],
-              f"add src-address={settings.network or 'POOL-NETWORK'} action=redirect action-data={host}:{port}"
-              f"{urlsplit(portal_url).path or '/'}",
+              "/ip proxy access", *[f"add dst-host={h} action=allow" for h in allowed],
+              f"add action=redirect action-data={host}:{port}{path}",
               "/ip firewall filter",
-              f"add chain=forward src-address-list={ADDRESS_LIST} dst-address-list={ALLOWED_LIST} action=accept"
+              f"add chain=input protocol=tcp dst-port={PROXY_PORT} src-address-list=!{walled} action=drop"
+              " comment=\"radbill walled garden: the proxy is for walled customers only\"",
+              f"add chain=forward src-address-list={walled} dst-address-list={ALLOWED_LIST} action=accept"
               " comment=\"radbill walled garden: portal and payment pages\"",
-              f"add chain=forward src-address-list={ADDRESS_LIST} action=reject reject-with=icmp-network-unreachable"
+              f"add chain=forward src-address-list={walled} action=reject reject-with=icmp-network-unreachable"
               " comment=\"radbill walled garden: nothing else\""]
     return "\n".join(lines) + "\n"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from radbill.errors import ValidationError
+from radbill.policy.decide import WALLED_GARDEN_ADDRESS_LIST
 from radbill.services import walled_garden as wg
 from radbill.tenancy import Scope
 from tests import factories as f
@@ -19,23 +20,26 @@ def test_the_snippet_walls_the_pool_and_lets_the_portal_and_gateways_through():
                                                   "payment.bkash.com"])
     lines = text.splitlines()
     assert "add name=walled ranges=10.99.0.1-10.99.0.254" in lines
-    assert 'add list=radbill-walled address=10.99.0.0/24 comment="radbill walled garden"' in lines
     allowed = [line for line in lines if line.startswith("add list=radbill-allowed")]
     assert allowed == ["add list=radbill-allowed address=portal.example.net",
                        "add list=radbill-allowed address=payment.bkash.com",
                        "add list=radbill-allowed address=securepay.sslcommerz.com"]
-    assert "add src-address=10.99.0.0/24 action=redirect action-data=portal.example.net:443/pay" in lines
+    assert "add action=redirect action-data=portal.example.net:443/pay" in lines
+    # the router's rules key on the list RADIUS fills for walled customers (one name, radbill.policy.decide)
+    walled = [line for line in lines if "src-address-list=" in line]
+    assert len(walled) == 5 and all(f"src-address-list={WALLED_GARDEN_ADDRESS_LIST}" in line
+                                    or f"src-address-list=!{WALLED_GARDEN_ADDRESS_LIST}" in line for line in walled)
     assert any("dst-port=53 action=redirect" in line for line in lines)
-    assert lines[-1].startswith("add chain=forward src-address-list=radbill-walled action=reject")
-    # the accept for allowed hosts comes before the final reject
+    assert lines[-1].startswith(f"add chain=forward src-address-list={WALLED_GARDEN_ADDRESS_LIST} action=reject")
     accept = next(i for i, line in enumerate(lines) if "dst-address-list=radbill-allowed action=accept" in line)
-    assert accept < len(lines) - 1
+    assert accept < len(lines) - 1  # the allowed pages are accepted before everything else is refused
 
 
-def test_no_pool_no_snippet_and_no_network_leaves_a_marked_blank():
+def test_no_pool_no_snippet_and_no_network_says_what_the_router_needs():
     assert wg.mikrotik_snippet(wg.Settings(None, "256k/256k", 300), PORTAL, []) == ""
     text = wg.mikrotik_snippet(wg.Settings("walled", "1M/512k", 600), "http://10.0.0.2:8081/", [])
-    assert "POOL-NETWORK" in text and "action-data=10.0.0.2:8081/" in text and "/ip pool\n" not in text
+    assert "needs an IP pool named walled" in text and "action-data=10.0.0.2:8081/" in text
+    assert "/ip pool\n" not in text
 
 
 @pytest.mark.parametrize("fields,wrong", [
