@@ -20,7 +20,7 @@ import asyncpg
 
 from radbill import clock, validate
 from radbill.errors import NotFound, RadbillError
-from radbill.i18n import _
+from radbill.i18n import _, lazy_gettext
 from radbill.services import sms_events
 from radbill.tenancy import CustomerScope
 
@@ -36,9 +36,10 @@ class PortalLoginRefused(RadbillError):
     """Wrong credentials, an unusable code, or throttled; never says which part was wrong."""
 
 
-WRONG_PASSWORD = "Wrong username or password."
-WRONG_CODE = "The code is wrong or has expired. Ask for a new code."
-CODE_SENT = "If this number belongs to a customer, a login code is on its way by SMS. It is valid for 5 minutes."
+WRONG_PASSWORD = lazy_gettext("Wrong username or password.")
+WRONG_CODE = lazy_gettext("The code is wrong or has expired. Ask for a new code.")
+CODE_SENT = lazy_gettext("If this number belongs to a customer, a login code is on its way by SMS. It is valid for "
+                         "5 minutes.")
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ async def login_with_password(conn: asyncpg.Connection, username: str, password:
     ok = hmac.compare_digest((password or "").encode(), stored.encode()) and row is not None
     await _settle(conn, attempt_id, ok)
     if not ok:
-        raise PortalLoginRefused(_(WRONG_PASSWORD))
+        raise PortalLoginRefused(str(WRONG_PASSWORD))
     return await create_session(conn, row["id"], "password", ip, now)
 
 
@@ -148,7 +149,7 @@ async def request_code(conn: asyncpg.Connection, mobile: str, ip: str | None, no
     await _admit(conn, "otp_send", number, ip, now)
     customer = await _customer_by_mobile(conn, number)
     if customer is None:
-        return _(CODE_SENT)
+        return str(CODE_SENT)
     code = f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}"
     async with conn.transaction():
         # a new code replaces any earlier one: only the latest can be used
@@ -160,7 +161,7 @@ async def request_code(conn: asyncpg.Connection, mobile: str, ip: str | None, no
             _code_hash(customer["id"], code), now, now + CODE_TTL)
         await sms_events.queue_event(conn, customer["operator_id"], customer["id"], "portal_otp",
                                      f"sms:portal_otp:{otp_id}", code=code)
-    return _(CODE_SENT)
+    return str(CODE_SENT)
 
 
 async def login_with_code(conn: asyncpg.Connection, mobile: str, code: str, ip: str | None,
@@ -183,7 +184,7 @@ async def login_with_code(conn: asyncpg.Connection, mobile: str, code: str, ip: 
                                      " RETURNING true", otp["id"], now) or False
     await _settle(conn, attempt_id, ok)
     if not ok:
-        raise PortalLoginRefused(_(WRONG_CODE))
+        raise PortalLoginRefused(str(WRONG_CODE))
     return await create_session(conn, customer["id"], "otp", ip, now)
 
 

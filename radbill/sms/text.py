@@ -14,6 +14,7 @@ from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 from radbill.errors import ValidationError
+from radbill.i18n import lazy_gettext
 
 EVENTS = {
     "bill_generated": "Bill generated",
@@ -22,8 +23,8 @@ EVENTS = {
     "account_activated": "Account activated",
     "expiry_reminder": "Package expiry reminder",
     "due_reminder": "Due date reminder",
-    "ticket_reply": "Support ticket reply",
-    "portal_otp": "Portal login code",
+    "ticket_reply": lazy_gettext("Support ticket reply"),
+    "portal_otp": lazy_gettext("Portal login code"),
 }
 # Events that are sent with the suggested text until the operator saves a template of their own (the others
 # are off until then); a portal login code cannot be turned off, or nobody could log in by SMS.
@@ -37,8 +38,8 @@ PLACEHOLDERS = {
     "expiry": "the date the package expires",
     "package": "the package name",
     "isp_name": "your business name",
-    "ticket": "the support ticket's number and subject",
-    "code": "the one-time login code (portal login code only)",
+    "ticket": lazy_gettext("the support ticket's number and subject"),
+    "code": lazy_gettext("the one-time login code (portal login code only)"),
 }
 DEFAULT_TEMPLATES = {
     "bill_generated": "Dear {customer_name}, your bill of {amount} for {package} is due on {due_date}. {isp_name}",
