@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import html
 import re
 import zlib
 
@@ -108,6 +109,7 @@ async def test_the_dashboard_tile_and_the_customer_page_lead_to_tickets(make_cli
     assert re.search(r'href="/tickets\?status=open"><b>2</b>', dashboard)
     profile = await (await c.get(f"/customers/{customer['id']}")).text()
     assert f'href="/tickets?customer_id={customer["id"]}"' in profile
+    assert "Ticket opened by opa: Bill 1." in html.unescape(profile)  # on the customer's timeline
     listed = await (await c.get(f"/tickets?customer_id={customer['id']}")).text()
     assert listed.count('href="/tickets/') == 2
     # a form without the CSRF token changes nothing
