@@ -218,7 +218,9 @@ async def detail(conn: asyncpg.Connection, scope: Scope, customer_id: int, now: 
         "  LEFT JOIN accounts a ON a.id = l.account_id"
         # the customer's support tickets belong on their timeline too
         " WHERE (l.object_kind = 'customer' AND l.object_id = $1)"
-        "    OR (l.object_kind = 'ticket' AND l.object_id IN (SELECT t.id FROM tickets t WHERE t.customer_id = $1))"
+        # (= ANY (ARRAY(...)): an InitPlan, so both arms stay index scans on audit_log_object)
+        "    OR (l.object_kind = 'ticket'"
+        "        AND l.object_id = ANY (ARRAY(SELECT t.id FROM tickets t WHERE t.customer_id = $1)))"
         " ORDER BY l.id DESC LIMIT 100", customer_id)
     return {"customer": customer, "sessions": sessions, "recent_sessions": recent_sessions, "bills": bills,
             "payments": payments, "timeline": sentences(timeline, customer["timezone"], customer["currency"])}
