@@ -229,13 +229,19 @@ async def _set_status(conn, scope, ticket_id: int, status: str, ip: str | None) 
     return await get_ticket(conn, scope, ticket_id)
 
 
+# The page's ticket ids first (tickets only, top-N by the ordering), then their customers: joining customers for
+# the whole scope made the group admin's list a 100,000-row hash join (170 ms at 100k customers, 5k tickets).
 LIST_SQL = """
+    WITH page AS MATERIALIZED (
+        SELECT t.id FROM tickets t {customer_join}
+         WHERE {where}
+         ORDER BY (t.status = 'closed'), t.updated_at DESC, t.id DESC
+         LIMIT {limit} OFFSET {offset})
     SELECT t.id, t.category, t.subject, t.status, t.created_at, t.updated_at, t.customer_id,
            c.name AS customer_name, c.username AS customer_username, a.username AS assignee_username
-      FROM tickets t JOIN customers c ON c.id = t.customer_id LEFT JOIN accounts a ON a.id = t.assigned_to
-     WHERE {where}
+      FROM page JOIN tickets t ON t.id = page.id JOIN customers c ON c.id = t.customer_id
+      LEFT JOIN accounts a ON a.id = t.assigned_to
      ORDER BY (t.status = 'closed'), t.updated_at DESC, t.id DESC
-     LIMIT {limit} OFFSET {offset}
 """
 
 
@@ -253,10 +259,11 @@ async def list_tickets(conn: asyncpg.Connection, scope: Scope, status: str | Non
         where.add(f"t.assigned_to = {where.arg(scope.account_id)}")
     if customer_id is not None:
         where.add(f"t.customer_id = {where.arg(customer_id)}")
-    where.customer(query)
+    where.customer(query)  # its fragments name the customers row `c`: joined in the page only when searching
     offset = (max(page, 1) - 1) * PAGE_SIZE
     # fixed fragments with numbered parameters (ScopedWhere): no typed text reaches the SQL
-    sql = LIST_SQL.format(where=where.sql, limit=PAGE_SIZE + 1, offset=int(offset))
+    sql = LIST_SQL.format(where=where.sql, limit=PAGE_SIZE + 1, offset=int(offset),
+                          customer_join="JOIN customers c ON c.id = t.customer_id" if query.strip() else "")
     rows = await conn.fetch(sql, *where.args)
     return list(rows[:PAGE_SIZE]), len(rows) > PAGE_SIZE
 
