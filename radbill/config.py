@@ -104,6 +104,8 @@ class Config:
             migrate_database_url=reader.url("MIGRATE_DATABASE_URL"),
             radius_database_url=reader.url("RADIUS_DATABASE_URL"),
         )
+        if config.portal_url and not config.portal_url.startswith(("http://", "https://")):
+            raise ConfigError("RADBILL_PORTAL_URL must be an http:// or https:// address, like https://portal.example.net/")
         if len(config.secret_key.reveal()) < 32:
             raise ConfigError("RADBILL_SECRET_KEY must be at least 32 characters (generate one with `openssl rand -hex 32`)")
         return config

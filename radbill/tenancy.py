@@ -29,3 +29,13 @@ class Scope:
     def can(self, permission: str) -> bool:
         """Managers hold an explicit subset; every other role holds what its routes allow."""
         return self.role != "manager" or permission in self.permissions
+
+
+@dataclass(frozen=True)
+class CustomerScope:
+    """A customer in the portal: their own rows and nothing else (never a staff scope). `path` is their
+    operator's, for row-level security's staff policies; `customer_id` narrows them (sql/migrations/0030)."""
+
+    customer_id: int
+    operator_id: int
+    path: str

@@ -120,6 +120,15 @@ def _with(template: LazyString, *keys: str) -> Sentence:
     return sentence
 
 
+def _ticket(template: LazyString, d: dict, actor: str) -> str:
+    """`template` has %(who)s, %(subject)s and %(assignee)s ("by" is "customer" when the customer acted in the
+    portal)."""
+    who = _("the customer") if d.get("by") == "customer" else actor
+    assignee = _pair(d.get("assigned_to"))[1]
+    return str(template) % {"who": who, "subject": _shown(d.get("subject")),
+                            "assignee": assignee if assignee else _("nobody")}
+
+
 def _payment(d: dict, actor: str, currency: str) -> str:
     # the cash path also records verified mobile-wallet transfers (radbill.services.transfers)
     if d.get("method") == "mobile_wallet":
@@ -217,6 +226,14 @@ SENTENCES: dict[str, Sentence] = {
     "sms.settings.save": _with(lazy_gettext("SMS settings saved by %(actor)s.")),
     "sms.broadcast": _with(lazy_gettext("SMS broadcast sent by %(actor)s.")),
     "sms.topup": _with(lazy_gettext("SMS credit topped up by %(actor)s.")),
+    "walled_garden.save": _edit(lazy_gettext("Walled garden edited by %(actor)s: %(changes)s.")),
+    # support tickets
+    "ticket.open": lambda d, actor, currency: _ticket(lazy_gettext("Ticket opened by %(who)s: %(subject)s."), d, actor),
+    "ticket.reply": lambda d, actor, currency: _ticket(lazy_gettext("Reply on the ticket by %(who)s."), d, actor),
+    "ticket.assign": lambda d, actor, currency: _ticket(lazy_gettext("Ticket assigned to %(assignee)s by %(who)s."),
+                                                        d, actor),
+    "ticket.close": lambda d, actor, currency: _ticket(lazy_gettext("Ticket closed by %(who)s."), d, actor),
+    "ticket.reopen": lambda d, actor, currency: _ticket(lazy_gettext("Ticket reopened by %(who)s."), d, actor),
 }
 
 

@@ -110,6 +110,17 @@ async def tenant_rows(conn, op, customer, account, package_id: int, profile_id: 
                                               "currency": "BDT", "trxid": f"TRX{o:08d}", "origin": "customer"})
     ids["wallet_id"] = wallet["id"]
     ids["transfer_id"] = transfer["id"]
+    ticket = await ins("tickets", {"operator_id": o, "customer_id": c, "category": "slow", "subject": "slow"})
+    message = await ins("ticket_messages", {"ticket_id": ticket["id"], "operator_id": o, "customer_id": c,
+                                            "body": "slow at night"})
+    ids["attachment_id"] = (await ins("ticket_attachments", {
+        "message_id": message["id"], "operator_id": o, "customer_id": c, "sha256": "0" * 64,
+        "content_type": "image/png", "size_bytes": 8}))["id"]
+    await ins("portal_sessions", {"id_hash": uuid.uuid4().bytes * 2, "operator_id": o, "customer_id": c,
+                                  "csrf_token": "x", "method": "password", "expires_at": now + timedelta(hours=1)})
+    await ins("portal_otps", {"operator_id": o, "customer_id": c, "code_hash": uuid.uuid4().bytes * 2,
+                              "expires_at": now + timedelta(minutes=5)})
+    ids["ticket_id"] = ticket["id"]
     ids["batch_id"] = batch["id"]
     ids["payment_gateway_id"] = pgw["id"]
     ids["intent_id"] = intent["id"]

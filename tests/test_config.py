@@ -73,3 +73,10 @@ def test_config_is_frozen():
 def test_secret_equality_does_not_leak():
     assert Secret("a") == Secret("a")
     assert Secret("a") != "a"
+
+
+def test_the_portal_url_is_read_and_must_be_http():
+    assert Config.from_env({**GOOD, "RADBILL_PORTAL_URL": "https://portal.isp.example/"}).portal_base_url == \
+        "https://portal.isp.example"
+    with pytest.raises(ConfigError, match="RADBILL_PORTAL_URL"):
+        Config.from_env({**GOOD, "RADBILL_PORTAL_URL": "portal.isp.example"})

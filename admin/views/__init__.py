@@ -17,6 +17,8 @@ from admin.views import (  # noqa: F401
     routers,
     sections,
     sms,
+    tickets,
     transfers,
     troubleshoot,
+    walled_garden,
 )

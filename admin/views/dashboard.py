@@ -7,7 +7,7 @@ from aiohttp import web
 from admin.routing import ALL_ROLES, route
 from admin.web import render
 from radbill import clock
-from radbill.services import alerts, dashboard
+from radbill.services import alerts, dashboard, tickets
 
 
 @route("GET", "/", roles=ALL_ROLES)
@@ -17,5 +17,6 @@ async def dashboard_page(request: web.Request, scope):
         figures = await dashboard.load(conn, scope, clock.now(), session.timezone)
         open_alerts, _more = await alerts.list_alerts(conn, scope, per_page=5)
         open_count = await alerts.count_open(conn, scope) if open_alerts else 0
+        ticket_counts = await tickets.counts(conn, scope)
     return render(request, "dashboard.html", d=figures, bars=dashboard.chart_bars(figures.daily), alerts=open_alerts,
-                  open_alerts=open_count)
+                  open_alerts=open_count, tickets=ticket_counts)

@@ -217,6 +217,11 @@ async def detail(conn: asyncpg.Connection, scope: Scope, customer_id: int, now: 
     timeline = await conn.fetch(
         "SELECT l.at, l.action, l.detail, a.username AS actor, host(l.ip) AS ip FROM audit_log l"
         "  LEFT JOIN accounts a ON a.id = l.account_id"
-        " WHERE l.object_kind = 'customer' AND l.object_id = $1 ORDER BY l.id DESC LIMIT 100", customer_id)
+        # the customer's support tickets belong on their timeline too
+        " WHERE (l.object_kind = 'customer' AND l.object_id = $1)"
+        # (= ANY (ARRAY(...)): an InitPlan, so both arms stay index scans on audit_log_object)
+        "    OR (l.object_kind = 'ticket'"
+        "        AND l.object_id = ANY (ARRAY(SELECT t.id FROM tickets t WHERE t.customer_id = $1)))"
+        " ORDER BY l.id DESC LIMIT 100", customer_id)
     return {"customer": customer, "sessions": sessions, "recent_sessions": recent_sessions, "bills": bills,
             "payments": payments, "timeline": sentences(timeline, customer["timezone"], customer["currency"])}

@@ -39,6 +39,7 @@ from radbill.sms import (
     parse_delivery_report,
     render,
 )
+from radbill.sms.text import ALWAYS_ON, DEFAULT_TEMPLATES, ON_BY_DEFAULT
 
 log = logging.getLogger("radbill.sms")
 
@@ -135,7 +136,9 @@ async def event_values(conn: asyncpg.Connection, ctx: asyncpg.Record, event: str
     return {"customer_name": ctx["name"], "username": ctx["username"], "amount": amount,
             "due_date": local_date(bill["due_at"], ctx["timezone"]) if bill else "",
             "expiry": local_date(expires_at, ctx["timezone"]), "package": ctx["package"], "isp_name": ctx["isp_name"],
-            "pay_link": pay_link}
+            "pay_link": pay_link,
+            "ticket": f"#{payload['ticket_id']} {payload.get('subject') or ''}".strip() if payload.get("ticket_id") else "",
+            "code": str(payload.get("code") or "")}
 
 
 async def make_event_message(conn: asyncpg.Connection, outbox_id: int, payload: dict) -> asyncpg.Record | str:
@@ -146,17 +149,26 @@ async def make_event_message(conn: asyncpg.Connection, outbox_id: int, payload: 
     ctx = await conn.fetchrow(EVENT_CONTEXT, int(payload.get("customer_id") or 0), event)
     if ctx is None:
         return "the customer no longer exists"
-    if not ctx["template"] or not ctx["template_enabled"]:
+    template = event_template(event, ctx["template"], ctx["template_enabled"])
+    if template is None:
         return f"the {EVENTS[event]} SMS is turned off"
     if not ctx["mobile"]:
         return "the customer has no mobile number"
-    body = render(ctx["template"], await event_values(conn, ctx, event, payload))
+    body = render(template, await event_values(conn, ctx, event, payload))
     segments = count_segments(body).count
     gateway = await gateway_for(conn, ctx["operator_id"])
     cost = segments * segment_price(ctx["operator_kind"], ctx["price"])
     row = await conn.fetchrow(INSERT_MESSAGE, ctx["operator_id"], ctx["id"], gateway["id"] if gateway else None,
                               ctx["mobile"], body, segments, event, outbox_id, cost)
     return row or await conn.fetchrow("SELECT * FROM sms_messages WHERE outbox_id = $1", outbox_id)
+
+
+def event_template(event: str, saved: str | None, enabled: bool | None) -> str | None:
+    """The text to send for `event` given the nearest saved template, or None when the SMS is off: a saved
+    template decides (except for ALWAYS_ON events); without one, ON_BY_DEFAULT events use the suggested text."""
+    if saved:
+        return saved if enabled or event in ALWAYS_ON else None
+    return DEFAULT_TEMPLATES[event] if event in ON_BY_DEFAULT else None
 
 
 @register("sms")

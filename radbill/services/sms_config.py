@@ -15,7 +15,7 @@ from radbill.services import audit, sealed
 from radbill.services.recipient_locale import operator_locale
 from radbill.services.sms import token_hash
 from radbill.sms import EVENTS, GatewayConfig, count_segments, parse_gateway_form, render, validate_template
-from radbill.sms.text import default_template
+from radbill.sms.text import ALWAYS_ON, ON_BY_DEFAULT, default_template
 from radbill.tenancy import Scope
 
 SAMPLE = {"customer_name": "Rahim Uddin", "username": "rahim01", "amount": "BDT 1,050.00", "due_date": "10 Jul 2025",
@@ -122,7 +122,8 @@ async def templates_for(conn: asyncpg.Connection, scope: Scope) -> list[dict]:
     for event, label in EVENTS.items():
         r = found.get(event)
         body = r["body"] if r else default_template(event, language)
-        out.append({"event": event, "label": label, "body": body, "enabled": bool(r and r["enabled"]),
+        out.append({"event": event, "label": label, "body": body,
+                    "enabled": (bool(r["enabled"]) if r else event in ON_BY_DEFAULT) or event in ALWAYS_ON,
                     "own": bool(r and r["own"]), "owner": r["owner"] if r else None, "preview": preview(body)})
     return out
 

@@ -24,7 +24,13 @@ EVENTS = {
     "account_activated": lazy_gettext("Account activated"),
     "expiry_reminder": lazy_gettext("Package expiry reminder"),
     "due_reminder": lazy_gettext("Due date reminder"),
+    "ticket_reply": lazy_gettext("Support ticket reply"),
+    "portal_otp": lazy_gettext("Portal login code"),
 }
+# Events that are sent with the suggested text until the operator saves a template of their own (the others
+# are off until then); a portal login code cannot be turned off, or nobody could log in by SMS.
+ON_BY_DEFAULT = frozenset({"ticket_reply", "portal_otp"})
+ALWAYS_ON = frozenset({"portal_otp"})
 PLACEHOLDERS = {
     "customer_name": lazy_gettext("the customer's name"),
     "username": lazy_gettext("the PPPoE/Hotspot username"),
@@ -34,6 +40,8 @@ PLACEHOLDERS = {
     "package": lazy_gettext("the package name"),
     "isp_name": lazy_gettext("your business name"),
     "pay_link": lazy_gettext("a link to pay online without logging in (bill, reminder and suspension SMS)"),
+    "ticket": lazy_gettext("the support ticket's number and subject"),
+    "code": lazy_gettext("the one-time login code (portal login code only)"),
 }
 # The suggested text per event until an operator saves its own. Its {placeholders} are the SMS's own (filled by
 # render(), never by gettext), and the Bangla catalog keeps every one of them (tests/test_i18n_catalogs.py).
@@ -49,6 +57,9 @@ DEFAULT_TEMPLATES = {
                                     "{pay_link} {isp_name}"),
     "due_reminder": lazy_gettext("Dear {customer_name}, your bill of {amount} is due on {due_date}. Pay: {pay_link} "
                                  "{isp_name}"),
+    "ticket_reply": lazy_gettext("Dear {customer_name}, we replied to your support ticket {ticket}. Read the reply "
+                                 "in the customer portal. {isp_name}"),
+    "portal_otp": lazy_gettext("{code} is your {isp_name} login code. It is valid for 5 minutes. Do not share it."),
 }
 
 
