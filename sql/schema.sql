@@ -202,6 +202,20 @@ CREATE FUNCTION public.radbill_cap_window(cap_period text, tz text, cycle_kind t
                         ELSE b.v0 + validity_days END AS e) w
 $$;
 
+CREATE FUNCTION public.radbill_customer_lineage() RETURNS bigint[]
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    me bigint := radbill_scope_customer();
+BEGIN
+    IF me IS NULL THEN
+        RETURN '{}';
+    END IF;
+    RETURN (SELECT coalesce(array_agg(a.id), '{}') FROM customers c JOIN operators o ON o.id = c.operator_id
+              JOIN operators a ON a.path @> o.path WHERE c.id = me);
+END $$;
+
 CREATE FUNCTION public.radbill_customer_matches(pattern text) RETURNS bigint[]
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
@@ -215,6 +229,42 @@ CREATE FUNCTION public.radbill_customer_matches(pattern text) RETURNS bigint[]
       FROM matching m JOIN operators o ON o.id = m.operator_id
      WHERE o.path <@ radbill_scope_path()
 $$;
+
+CREATE FUNCTION public.radbill_customer_policies(tbl regclass) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    me text := '(SELECT radbill_scope_customer())';
+    line text := 'ANY ((SELECT radbill_customer_lineage())::bigint[])';
+    catalogue regclass[] := ARRAY['packages', 'billing_profiles', 'zones', 'vat_profiles', 'payment_gateways',
+                                  'package_assignments', 'billing_profile_assignments']::regclass[];
+    portal_writes regclass[] := ARRAY['tickets', 'ticket_messages', 'ticket_attachments', 'portal_sessions',
+                                      'portal_otps', 'payment_intents']::regclass[];
+    own text;
+BEGIN
+    EXECUTE format('DROP POLICY IF EXISTS customer_read ON %s', tbl);
+    EXECUTE format('DROP POLICY IF EXISTS customer_write ON %s', tbl);
+    EXECUTE format('DROP POLICY IF EXISTS customer_append ON %s', tbl);
+    IF tbl = 'customers'::regclass THEN
+        own := format('id = %s', me);
+    ELSIF tbl = 'operators'::regclass THEN
+        own := format('id = %s', line);
+    ELSIF tbl = ANY (catalogue) THEN
+        own := format('operator_id = %s', line);
+    ELSIF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = tbl AND attname = 'customer_id' AND NOT attisdropped) THEN
+        own := format('customer_id = %s', me);
+    END IF;
+    IF own IS NOT NULL THEN
+        EXECUTE format('CREATE POLICY customer_read ON %s FOR SELECT TO radbill_app USING (%s)', tbl, own);
+    END IF;
+    IF tbl = ANY (portal_writes) THEN
+        EXECUTE format('CREATE POLICY customer_write ON %s FOR ALL TO radbill_app USING (%s) WITH CHECK (%s)',
+                       tbl, own, own);
+    ELSIF tbl IN ('audit_log'::regclass, 'outbox'::regclass) THEN
+        EXECUTE format('CREATE POLICY customer_append ON %s FOR INSERT TO radbill_app WITH CHECK'
+                       ' (operator_id = (SELECT operator_id FROM customers WHERE id = %s))', tbl, me);
+    END IF;
+END $$;
 
 CREATE FUNCTION public.radbill_now() RETURNS timestamp with time zone
     LANGUAGE sql STABLE
@@ -315,6 +365,7 @@ CREATE TABLE public.operators (
     sms_segment_price_minor bigint DEFAULT 25 NOT NULL,
     default_locale text DEFAULT 'en'::text NOT NULL,
     bengali_digits boolean DEFAULT false NOT NULL,
+    suspended_network cidr,
     CONSTRAINT operators_credit_limit CHECK ((balance_minor >= (- credit_limit_minor))),
     CONSTRAINT operators_credit_limit_minor_check CHECK ((credit_limit_minor >= 0)),
     CONSTRAINT operators_currency_check CHECK ((currency ~ '^[A-Z]{3}$'::text)),
@@ -327,6 +378,7 @@ CREATE TABLE public.operators (
     CONSTRAINT operators_sms_balance_check CHECK ((sms_balance >= 0)),
     CONSTRAINT operators_sms_segment_price_minor_check CHECK ((sms_segment_price_minor >= 0)),
     CONSTRAINT operators_status_check CHECK ((status = ANY (ARRAY['active'::text, 'disabled'::text]))),
+    CONSTRAINT operators_suspended_network_check CHECK ((family((suspended_network)::inet) = 4)),
     CONSTRAINT operators_suspended_pool_check CHECK ((suspended_pool ~ '^[A-Za-z0-9_.-]{1,64}$'::text)),
     CONSTRAINT operators_suspended_session_timeout_check CHECK (((suspended_session_timeout >= 30) AND (suspended_session_timeout <= 86400)))
 );
@@ -732,6 +784,13 @@ CREATE FUNCTION public.radbill_owner_test(owner_column text, reach text) RETURNS
     SELECT format('(((SELECT radbill_scope_whole()) AND %1$I IS NOT NULL)'
                   ' OR %1$I = ANY ((SELECT radbill_scope_operator_ids(%2$L))::bigint[]))', owner_column, reach)
 $_$;
+
+CREATE FUNCTION public.radbill_scope_customer() RETURNS bigint
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT CASE WHEN s IS NULL OR s = '' THEN NULL ELSE s::bigint END
+      FROM current_setting('radbill.scope_customer', true) AS s
+$$;
 
 CREATE FUNCTION public.radbill_scope_is_system() RETURNS boolean
     LANGUAGE sql STABLE
@@ -1443,6 +1502,62 @@ ALTER TABLE public.payments ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     CACHE 1
 );
 
+CREATE TABLE public.portal_login_attempts (
+    id bigint NOT NULL,
+    kind text NOT NULL,
+    login text NOT NULL,
+    ip inet,
+    succeeded boolean NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT portal_login_attempts_kind_check CHECK ((kind = ANY (ARRAY['password'::text, 'otp_send'::text, 'otp_verify'::text]))),
+    CONSTRAINT portal_login_attempts_login_check CHECK ((length(login) <= 64))
+);
+
+ALTER TABLE public.portal_login_attempts ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.portal_login_attempts_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE public.portal_otps (
+    id bigint NOT NULL,
+    operator_id bigint NOT NULL,
+    customer_id bigint NOT NULL,
+    code_hash bytea NOT NULL,
+    tries integer DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    used_at timestamp with time zone,
+    CONSTRAINT portal_otps_code_hash_check CHECK ((length(code_hash) = 32)),
+    CONSTRAINT portal_otps_tries_check CHECK ((tries >= 0))
+);
+
+ALTER TABLE public.portal_otps ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.portal_otps_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE public.portal_sessions (
+    id_hash bytea NOT NULL,
+    operator_id bigint NOT NULL,
+    customer_id bigint NOT NULL,
+    csrf_token text NOT NULL,
+    method text NOT NULL,
+    ip inet,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_seen_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    CONSTRAINT portal_sessions_id_hash_check CHECK ((length(id_hash) = 32)),
+    CONSTRAINT portal_sessions_method_check CHECK ((method = ANY (ARRAY['password'::text, 'otp'::text])))
+);
+
 CREATE TABLE public.radacct_fold_state (
     only_row boolean DEFAULT true NOT NULL,
     worker_idle boolean DEFAULT false NOT NULL,
@@ -1623,11 +1738,81 @@ CREATE TABLE public.sms_templates (
     enabled boolean DEFAULT true NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT sms_templates_body_check CHECK (((length(body) >= 1) AND (length(body) <= 1600))),
-    CONSTRAINT sms_templates_event_check CHECK ((event = ANY (ARRAY['bill_generated'::text, 'payment_received'::text, 'account_suspended'::text, 'account_activated'::text, 'expiry_reminder'::text, 'due_reminder'::text])))
+    CONSTRAINT sms_templates_event_check CHECK ((event = ANY (ARRAY['bill_generated'::text, 'payment_received'::text, 'account_suspended'::text, 'account_activated'::text, 'expiry_reminder'::text, 'due_reminder'::text, 'ticket_reply'::text, 'portal_otp'::text])))
 );
 
 ALTER TABLE public.sms_templates ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME public.sms_templates_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE public.ticket_attachments (
+    id bigint NOT NULL,
+    message_id bigint NOT NULL,
+    operator_id bigint NOT NULL,
+    customer_id bigint NOT NULL,
+    sha256 text NOT NULL,
+    content_type text NOT NULL,
+    size_bytes integer NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT ticket_attachments_content_type_check CHECK ((content_type = ANY (ARRAY['image/jpeg'::text, 'image/png'::text, 'image/webp'::text]))),
+    CONSTRAINT ticket_attachments_sha256_check CHECK ((sha256 ~ '^[0-9a-f]{64}$'::text)),
+    CONSTRAINT ticket_attachments_size_bytes_check CHECK (((size_bytes >= 1) AND (size_bytes <= 2097152)))
+);
+
+ALTER TABLE public.ticket_attachments ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.ticket_attachments_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE public.ticket_messages (
+    id bigint NOT NULL,
+    ticket_id bigint NOT NULL,
+    operator_id bigint NOT NULL,
+    customer_id bigint NOT NULL,
+    author_account_id bigint,
+    body text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT ticket_messages_body_check CHECK (((length(btrim(body)) >= 1) AND (length(btrim(body)) <= 4000)))
+);
+
+ALTER TABLE public.ticket_messages ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.ticket_messages_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE public.tickets (
+    id bigint NOT NULL,
+    operator_id bigint NOT NULL,
+    customer_id bigint NOT NULL,
+    category text NOT NULL,
+    subject text NOT NULL,
+    status text DEFAULT 'open'::text NOT NULL,
+    assigned_to bigint,
+    opened_by bigint,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    closed_at timestamp with time zone,
+    CONSTRAINT tickets_category_check CHECK ((category = ANY (ARRAY['no_internet'::text, 'slow'::text, 'billing'::text, 'relocation'::text, 'other'::text]))),
+    CONSTRAINT tickets_check CHECK (((status = 'closed'::text) = (closed_at IS NOT NULL))),
+    CONSTRAINT tickets_status_check CHECK ((status = ANY (ARRAY['open'::text, 'pending'::text, 'closed'::text]))),
+    CONSTRAINT tickets_subject_check CHECK (((length(btrim(subject)) >= 1) AND (length(btrim(subject)) <= 120)))
+);
+
+ALTER TABLE public.tickets ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.tickets_id_seq
     START WITH 1
     INCREMENT BY 1
     NO MINVALUE
@@ -1835,6 +2020,15 @@ ALTER TABLE ONLY public.payments
 ALTER TABLE ONLY public.payments
     ADD CONSTRAINT payments_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.portal_login_attempts
+    ADD CONSTRAINT portal_login_attempts_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.portal_otps
+    ADD CONSTRAINT portal_otps_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.portal_sessions
+    ADD CONSTRAINT portal_sessions_pkey PRIMARY KEY (id_hash);
+
 ALTER TABLE ONLY public.radacct
     ADD CONSTRAINT radacct_acctuniqueid_key UNIQUE (acctuniqueid);
 
@@ -1879,6 +2073,18 @@ ALTER TABLE ONLY public.sms_templates
 
 ALTER TABLE ONLY public.sms_templates
     ADD CONSTRAINT sms_templates_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.ticket_attachments
+    ADD CONSTRAINT ticket_attachments_message_id_key UNIQUE (message_id);
+
+ALTER TABLE ONLY public.ticket_attachments
+    ADD CONSTRAINT ticket_attachments_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.ticket_messages
+    ADD CONSTRAINT ticket_messages_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.tickets
+    ADD CONSTRAINT tickets_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.vat_profiles
     ADD CONSTRAINT vat_profiles_operator_id_name_key UNIQUE (operator_id, name);
@@ -1985,6 +2191,16 @@ CREATE INDEX payments_operator_time ON public.payments USING btree (operator_id,
 
 CREATE INDEX payments_received ON public.payments USING btree (received_at);
 
+CREATE INDEX portal_login_attempts_ip ON public.portal_login_attempts USING btree (kind, ip, at);
+
+CREATE INDEX portal_login_attempts_login ON public.portal_login_attempts USING btree (kind, lower(login), at);
+
+CREATE INDEX portal_otps_customer ON public.portal_otps USING btree (customer_id, created_at DESC);
+
+CREATE INDEX portal_sessions_customer ON public.portal_sessions USING btree (customer_id);
+
+CREATE INDEX portal_sessions_expiry ON public.portal_sessions USING btree (expires_at);
+
 CREATE INDEX radacct_active_session_idx ON public.radacct USING btree (acctuniqueid) WHERE (acctstoptime IS NULL);
 
 CREATE INDEX radacct_bulk_close ON public.radacct USING btree (nasipaddress, acctstarttime) WHERE (acctstoptime IS NULL);
@@ -2022,6 +2238,14 @@ CREATE INDEX sms_messages_operator_time ON public.sms_messages USING btree (oper
 CREATE INDEX sms_messages_provider_id ON public.sms_messages USING btree (gateway_id, provider_message_id) WHERE (provider_message_id IS NOT NULL);
 
 CREATE INDEX sms_messages_status ON public.sms_messages USING btree (operator_id, status, created_at);
+
+CREATE INDEX ticket_messages_ticket ON public.ticket_messages USING btree (ticket_id, id);
+
+CREATE INDEX tickets_assigned ON public.tickets USING btree (assigned_to, status) WHERE (assigned_to IS NOT NULL);
+
+CREATE INDEX tickets_customer ON public.tickets USING btree (customer_id, created_at DESC);
+
+CREATE INDEX tickets_operator_status ON public.tickets USING btree (operator_id, status, updated_at DESC);
 
 CREATE INDEX wallet_transfers_customer ON public.wallet_transfers USING btree (customer_id, submitted_at DESC);
 
@@ -2252,6 +2476,18 @@ ALTER TABLE ONLY public.payments
 ALTER TABLE ONLY public.payments
     ADD CONSTRAINT payments_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE RESTRICT;
 
+ALTER TABLE ONLY public.portal_otps
+    ADD CONSTRAINT portal_otps_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES public.customers(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.portal_otps
+    ADD CONSTRAINT portal_otps_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id);
+
+ALTER TABLE ONLY public.portal_sessions
+    ADD CONSTRAINT portal_sessions_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES public.customers(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.portal_sessions
+    ADD CONSTRAINT portal_sessions_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id);
+
 ALTER TABLE ONLY public.sms_balance_entries
     ADD CONSTRAINT sms_balance_entries_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.accounts(id) ON DELETE RESTRICT;
 
@@ -2287,6 +2523,39 @@ ALTER TABLE ONLY public.sms_settings
 
 ALTER TABLE ONLY public.sms_templates
     ADD CONSTRAINT sms_templates_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.ticket_attachments
+    ADD CONSTRAINT ticket_attachments_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES public.customers(id);
+
+ALTER TABLE ONLY public.ticket_attachments
+    ADD CONSTRAINT ticket_attachments_message_id_fkey FOREIGN KEY (message_id) REFERENCES public.ticket_messages(id);
+
+ALTER TABLE ONLY public.ticket_attachments
+    ADD CONSTRAINT ticket_attachments_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id);
+
+ALTER TABLE ONLY public.ticket_messages
+    ADD CONSTRAINT ticket_messages_author_account_id_fkey FOREIGN KEY (author_account_id) REFERENCES public.accounts(id);
+
+ALTER TABLE ONLY public.ticket_messages
+    ADD CONSTRAINT ticket_messages_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES public.customers(id);
+
+ALTER TABLE ONLY public.ticket_messages
+    ADD CONSTRAINT ticket_messages_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id);
+
+ALTER TABLE ONLY public.ticket_messages
+    ADD CONSTRAINT ticket_messages_ticket_id_fkey FOREIGN KEY (ticket_id) REFERENCES public.tickets(id);
+
+ALTER TABLE ONLY public.tickets
+    ADD CONSTRAINT tickets_assigned_to_fkey FOREIGN KEY (assigned_to) REFERENCES public.accounts(id);
+
+ALTER TABLE ONLY public.tickets
+    ADD CONSTRAINT tickets_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES public.customers(id);
+
+ALTER TABLE ONLY public.tickets
+    ADD CONSTRAINT tickets_opened_by_fkey FOREIGN KEY (opened_by) REFERENCES public.accounts(id);
+
+ALTER TABLE ONLY public.tickets
+    ADD CONSTRAINT tickets_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id);
 
 ALTER TABLE ONLY public.vat_profiles
     ADD CONSTRAINT vat_profiles_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE RESTRICT;
@@ -2326,6 +2595,64 @@ ALTER TABLE public.billing_profiles ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.bills ENABLE ROW LEVEL SECURITY;
 
+CREATE POLICY customer_append ON public.audit_log FOR INSERT TO radbill_app WITH CHECK ((operator_id = ( SELECT customers.operator_id
+   FROM public.customers
+  WHERE (customers.id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)))));
+
+CREATE POLICY customer_append ON public.outbox FOR INSERT TO radbill_app WITH CHECK ((operator_id = ( SELECT customers.operator_id
+   FROM public.customers
+  WHERE (customers.id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)))));
+
+CREATE POLICY customer_read ON public.billing_profile_assignments FOR SELECT TO radbill_app USING ((operator_id = ANY (( SELECT public.radbill_customer_lineage() AS radbill_customer_lineage)::bigint[])));
+
+CREATE POLICY customer_read ON public.billing_profiles FOR SELECT TO radbill_app USING ((operator_id = ANY (( SELECT public.radbill_customer_lineage() AS radbill_customer_lineage)::bigint[])));
+
+CREATE POLICY customer_read ON public.bills FOR SELECT TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
+
+CREATE POLICY customer_read ON public.customers FOR SELECT TO radbill_app USING ((id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
+
+CREATE POLICY customer_read ON public.ledger_accounts FOR SELECT TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
+
+CREATE POLICY customer_read ON public.operators FOR SELECT TO radbill_app USING ((id = ANY (( SELECT public.radbill_customer_lineage() AS radbill_customer_lineage)::bigint[])));
+
+CREATE POLICY customer_read ON public.package_assignments FOR SELECT TO radbill_app USING ((operator_id = ANY (( SELECT public.radbill_customer_lineage() AS radbill_customer_lineage)::bigint[])));
+
+CREATE POLICY customer_read ON public.packages FOR SELECT TO radbill_app USING ((operator_id = ANY (( SELECT public.radbill_customer_lineage() AS radbill_customer_lineage)::bigint[])));
+
+CREATE POLICY customer_read ON public.pay_links FOR SELECT TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
+
+CREATE POLICY customer_read ON public.payment_gateways FOR SELECT TO radbill_app USING ((operator_id = ANY (( SELECT public.radbill_customer_lineage() AS radbill_customer_lineage)::bigint[])));
+
+CREATE POLICY customer_read ON public.payment_intents FOR SELECT TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
+
+CREATE POLICY customer_read ON public.payments FOR SELECT TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
+
+CREATE POLICY customer_read ON public.portal_otps FOR SELECT TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
+
+CREATE POLICY customer_read ON public.portal_sessions FOR SELECT TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
+
+CREATE POLICY customer_read ON public.ticket_attachments FOR SELECT TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
+
+CREATE POLICY customer_read ON public.ticket_messages FOR SELECT TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
+
+CREATE POLICY customer_read ON public.tickets FOR SELECT TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
+
+CREATE POLICY customer_read ON public.vat_profiles FOR SELECT TO radbill_app USING ((operator_id = ANY (( SELECT public.radbill_customer_lineage() AS radbill_customer_lineage)::bigint[])));
+
+CREATE POLICY customer_read ON public.zones FOR SELECT TO radbill_app USING ((operator_id = ANY (( SELECT public.radbill_customer_lineage() AS radbill_customer_lineage)::bigint[])));
+
+CREATE POLICY customer_write ON public.payment_intents TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))) WITH CHECK ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
+
+CREATE POLICY customer_write ON public.portal_otps TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))) WITH CHECK ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
+
+CREATE POLICY customer_write ON public.portal_sessions TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))) WITH CHECK ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
+
+CREATE POLICY customer_write ON public.ticket_attachments TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))) WITH CHECK ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
+
+CREATE POLICY customer_write ON public.ticket_messages TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))) WITH CHECK ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
+
+CREATE POLICY customer_write ON public.tickets TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))) WITH CHECK ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
+
 ALTER TABLE public.customers ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.import_batch_items ENABLE ROW LEVEL SECURITY;
@@ -2359,6 +2686,10 @@ ALTER TABLE public.payment_intents ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.payment_refunds ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.payments ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.portal_otps ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.portal_sessions ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY radius_reads ON public.customers FOR SELECT TO radbill_radius USING (true);
 
@@ -2438,6 +2769,10 @@ CREATE POLICY tenant_delete ON public.payment_refunds FOR DELETE TO radbill_app 
 
 CREATE POLICY tenant_delete ON public.payments FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
+CREATE POLICY tenant_delete ON public.portal_otps FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_delete ON public.portal_sessions FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
 CREATE POLICY tenant_delete ON public.sms_balance_entries FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_delete ON public.sms_broadcasts FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
@@ -2449,6 +2784,12 @@ CREATE POLICY tenant_delete ON public.sms_messages FOR DELETE TO radbill_app USI
 CREATE POLICY tenant_delete ON public.sms_settings FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_delete ON public.sms_templates FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_delete ON public.ticket_attachments FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_delete ON public.ticket_messages FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_delete ON public.tickets FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_delete ON public.vat_profiles FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
@@ -2508,6 +2849,10 @@ CREATE POLICY tenant_insert ON public.payment_refunds FOR INSERT TO radbill_app 
 
 CREATE POLICY tenant_insert ON public.payments FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
+CREATE POLICY tenant_insert ON public.portal_otps FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_insert ON public.portal_sessions FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
 CREATE POLICY tenant_insert ON public.sms_balance_entries FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_insert ON public.sms_broadcasts FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
@@ -2519,6 +2864,12 @@ CREATE POLICY tenant_insert ON public.sms_messages FOR INSERT TO radbill_app WIT
 CREATE POLICY tenant_insert ON public.sms_settings FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_insert ON public.sms_templates FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_insert ON public.ticket_attachments FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_insert ON public.ticket_messages FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_insert ON public.tickets FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_insert ON public.vat_profiles FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
@@ -2580,6 +2931,10 @@ CREATE POLICY tenant_read ON public.payment_refunds FOR SELECT TO radbill_app US
 
 CREATE POLICY tenant_read ON public.payments FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
+CREATE POLICY tenant_read ON public.portal_otps FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_read ON public.portal_sessions FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
 CREATE POLICY tenant_read ON public.sms_balance_entries FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_read ON public.sms_broadcasts FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
@@ -2591,6 +2946,12 @@ CREATE POLICY tenant_read ON public.sms_messages FOR SELECT TO radbill_app USING
 CREATE POLICY tenant_read ON public.sms_settings FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_read ON public.sms_templates FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_read ON public.ticket_attachments FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_read ON public.ticket_messages FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_read ON public.tickets FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_read ON public.vat_profiles FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
@@ -2656,6 +3017,10 @@ CREATE POLICY tenant_update ON public.payment_refunds FOR UPDATE TO radbill_app 
 
 CREATE POLICY tenant_update ON public.payments FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
+CREATE POLICY tenant_update ON public.portal_otps FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_update ON public.portal_sessions FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
 CREATE POLICY tenant_update ON public.sms_balance_entries FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_update ON public.sms_broadcasts FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
@@ -2668,11 +3033,23 @@ CREATE POLICY tenant_update ON public.sms_settings FOR UPDATE TO radbill_app USI
 
 CREATE POLICY tenant_update ON public.sms_templates FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
+CREATE POLICY tenant_update ON public.ticket_attachments FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_update ON public.ticket_messages FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_update ON public.tickets FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
 CREATE POLICY tenant_update ON public.vat_profiles FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_update ON public.wallet_transfers FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_update ON public.zones FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+ALTER TABLE public.ticket_attachments ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.ticket_messages ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.tickets ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.vat_profiles ENABLE ROW LEVEL SECURITY;
 
