@@ -130,8 +130,8 @@ def invoice_pdf(data: dict, logo: tuple[bytes, str] | None = None) -> bytes:
               [[b["package_name"] or _("Internet service"), _period(b["period_start"], b["period_last"]),
                 money(b["amount_minor"], cur)],
                [_("VAT"), "", money(b["vat_minor"], cur)]], [70, 65, 45])
-    for label, amount, bold in ((_("Total: %(amount)s"), b["total_minor"], True),
-                                (_("Paid: %(amount)s"), b["paid_minor"], False),
-                                (_("Outstanding: %(amount)s"), b["outstanding_minor"], True)):
-        pdf.line_of(label % {"amount": money(amount, cur)}, 11, bold=bold)
+    for line, bold in ((_("Total: %(amount)s", amount=money(b["total_minor"], cur)), True),
+                       (_("Paid: %(amount)s", amount=money(b["paid_minor"], cur)), False),
+                       (_("Outstanding: %(amount)s", amount=money(b["outstanding_minor"], cur)), True)):
+        pdf.line_of(line, 11, bold=bold)
     return bytes(pdf.output())
