@@ -13,7 +13,7 @@ from aiohttp import web
 
 import admin.views  # noqa: F401  (registers the routes)
 from admin import web as pipeline
-from admin.routing import add_routes
+from admin.routing import add_routes, may
 from radbill import i18n
 from radbill.billing.money import format_minor
 from radbill.config import Config
@@ -35,6 +35,12 @@ def localtime(moment: datetime | None, timezone: str = "Asia/Dhaka", fmt: str = 
     return moment.astimezone(ZoneInfo(timezone)).strftime(fmt)
 
 
+@jinja2.pass_context
+def may_in_template(context, path: str, method: str = "GET") -> bool:
+    """`{% if may("/customers/new") %}`: admin.routing.may, the one permission rule, for the page's scope."""
+    return may(context.get("scope"), path, method)
+
+
 def jinja_environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
@@ -43,6 +49,7 @@ def jinja_environment() -> jinja2.Environment:
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)
     env.filters["money"] = money
     env.filters["localtime"] = localtime
+    env.globals["may"] = may_in_template
     env.globals["new_idempotency_key"] = lambda: secrets.token_urlsafe(24)  # one per rendered payment form
     return env
 
