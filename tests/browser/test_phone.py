@@ -74,11 +74,12 @@ def _shot_name(route) -> str:
     return re.sub(r"[^a-z0-9]+", "-", PARAM.sub(lambda m: m.group(1), route.path).lower()).strip("-") or "dashboard"
 
 
-def _check_page(page, base, path, shot) -> list[str]:
+def _check_page(page, base, path, shot) -> list[str] | None:
     """Problems of one page (empty: it fits and its targets are big enough), or None for a non-HTML answer."""
-    answer = page.context.request.get(base + path, max_redirects=0)
+    # a PDF is rendered before its headers go out: a generous timeout for a busy 2-core machine
+    answer = page.context.request.get(base + path, max_redirects=0, timeout=120_000)
     if not answer.headers.get("content-type", "").startswith("text/html"):
-        return None  # a file, CSV, PDF, image or stylesheet: not a page
+        return None  # a file, CSV, PDF, image or stylesheet: not a page (and a download would break goto)
     response = page.goto(base + path)
     found = page.evaluate(MEASURE)
     page.screenshot(path=str(shot), full_page=True)
@@ -91,25 +92,54 @@ def _check_page(page, base, path, shot) -> list[str]:
     return [f"{path} ({response.status}): {p}" for p in problems]
 
 
+def _sweep(browser, base, login_name: str | None, paths: dict[str, str], folder) -> tuple[int, list[str]]:
+    """Check `paths` (screenshot name -> path) in one phone-sized browser, signed in as `login_name` (or not)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    phone = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    page = phone.new_page()
+    if login_name:
+        login(page, base, login_name, PASSWORD)
+        page.wait_for_selector("h1:has-text('Dashboard')")
+    problems, checked = [], 0
+    for name, path in paths.items():
+        found = _check_page(page, base, path, folder / f"{name}.png")
+        if found is not None:
+            checked += 1
+            problems += found
+    phone.close()
+    return checked, problems
+
+
+def _desktop_problems(browser, base, folder) -> list[str]:
+    """The phone rules must not cost the desktop its layout: a permanent sidebar, no ☰."""
+    desktop = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = desktop.new_page()
+    login(page, base, "opa", PASSWORD)
+    page.wait_for_selector("h1:has-text('Dashboard')")
+    page.goto(f"{base}/customers")
+    page.screenshot(path=str(folder / "desktop-customers.png"), full_page=True)
+    problems = []
+    if page.locator("label.burger").is_visible():
+        problems.append("desktop: the ☰ menu button shows beside the permanent sidebar")
+    if not page.locator("nav.sidebar a[href='/customers']").is_visible():
+        problems.append("desktop: the sidebar is hidden")
+    desktop.close()
+    return problems
+
+
 def test_every_page_fits_a_phone_for_every_role(admin_server, browser, artifacts, fresh_db_url):
     base, tree = admin_server
     with ThreadPoolExecutor(1) as pool:  # Playwright's sync API already runs an event loop in this thread
         ids = pool.submit(asyncio.run, _seed(fresh_db_url, tree)).result()
     routes = page_routes()
     assert len(routes) > 40  # the registry is really being read
-    problems, checked = [], 0
+    checked, problems = _sweep(browser, base, None, {"login": "/login"}, artifacts / "phone" / "signed_out")
+    problems = [f"signed out {p}" for p in problems]
     for role, (login_name, tenant) in ROLES.items():
-        folder = artifacts / "phone" / role
-        folder.mkdir(parents=True, exist_ok=True)
-        phone = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
-        page = phone.new_page()
-        login(page, base, login_name, PASSWORD)
-        page.wait_for_selector("h1:has-text('Dashboard')")
-        for route in routes:
-            found = _check_page(page, base, _path(route, ids[tenant]), folder / f"{_shot_name(route)}.png")
-            if found is not None:
-                checked += 1
-                problems += [f"{role} {p}" for p in found]
-        phone.close()
+        paths = {_shot_name(r): _path(r, ids[tenant]) for r in routes}
+        count, found = _sweep(browser, base, login_name, paths, artifacts / "phone" / role)
+        checked += count
+        problems += [f"{role} {p}" for p in found]
     assert checked > 4 * 40
+    problems += _desktop_problems(browser, base, artifacts / "phone")
     assert not problems, f"{len(problems)} page(s) do not fit a phone:\n" + "\n".join(problems)
