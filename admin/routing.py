@@ -95,7 +95,9 @@ def _pattern(path: str) -> re.Pattern:
 
 
 @functools.cache
-def _patterns(method: str) -> list[tuple[re.Pattern, Route]]:
+def _patterns(method: str, declared: int) -> list[tuple[re.Pattern, Route]]:
+    """In declaration order, as aiohttp tries them; `declared` (the registry's size) renews the cache when a
+    module declares more routes after a first lookup."""
     return [(_pattern(r.path), r) for r in REGISTRY if r.method == method]
 
 
@@ -103,7 +105,7 @@ def route_for(method: str, path: str) -> Route:
     """The declared route that serves `method path` (query string ignored); LookupError for none, so a link to
     a page that does not exist fails the tests instead of quietly disappearing from a menu."""
     path = path.split("?", 1)[0]
-    for pattern, r in _patterns(method.upper()):
+    for pattern, r in _patterns(method.upper(), len(REGISTRY)):
         if pattern.fullmatch(path):
             return r
     raise LookupError(f"no route {method} {path}")
