@@ -95,18 +95,38 @@ async def test_may_agrees_with_the_middleware_for_every_route(make_client, cashi
 
 
 @pytest.mark.parametrize("login", list(LOGINS))
-async def test_every_menu_link_opens_for_every_role(make_client, cashier, login):
+async def test_every_menu_and_dashboard_link_opens_for_every_role(make_client, cashier, login):
     c = await make_client(login)
     page = await (await c.get("/")).text()
-    links = HREF.findall(MENU.search(page).group(1))
-    assert "/" in links and "/profile" in links
+    menu = HREF.findall(MENU.search(page).group(1))
+    assert "/" in menu and "/profile" in menu
     refused = {}
-    for link in links:
+    for link in set(HREF.findall(page)) - {"/static/admin.css"}:
         response = await c.get(link)
         if response.status != 200:
             refused[link] = response.status
-    assert not refused, f"{login}'s menu offers pages that refuse: {refused}"
+    assert not refused, f"{login}'s menu or dashboard offers pages that refuse: {refused}"
     # and the menu is not merely empty: what the role may open is offered
     expected = {"admin": "/settings", "opa": "/routers", "suba1": "/balance", "mgr_all": "/audit",
                 "mgr_cash": "/bills", "mgr_none": "/profile"}[login]
-    assert expected in links
+    assert expected in menu
+
+
+async def test_a_receipt_link_shows_only_to_who_may_open_receipts(make_client, fresh_db_url, tree):
+    """A manager who may see payment reports but not collect gets the list without Receipt links (403s)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(fresh_db_url)
+    try:
+        customer = tree.customers["a1"]
+        await f.insert(conn, "payments", {"customer_id": customer["id"], "operator_id": customer["operator_id"],
+                                          "amount_minor": 100, "currency": "BDT", "method": "cash"})
+        await f.insert(conn, "accounts", {
+            "operator_id": tree.ops["op_a"]["id"], "role": "manager", "username": "mgr_reports",
+            "password_hash": hash_password(PASSWORD), "must_change_password": False,
+            "permissions": ["reports.view"], "full_name": "Accountant"})
+    finally:
+        await conn.close()
+    reports, cashier = await make_client("mgr_reports"), await make_client("opa")
+    assert "/receipt" not in await (await reports.get("/payments")).text()
+    assert "/receipt" in await (await cashier.get("/payments")).text()
