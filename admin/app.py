@@ -11,7 +11,7 @@ from aiohttp import web
 
 import admin.views  # noqa: F401  (registers the routes)
 from admin import web as pipeline
-from admin.routing import add_routes
+from admin.routing import add_routes, may
 from radbill import i18n, localize
 from radbill.config import Config
 from radbill.db.pool import create_pool
@@ -25,6 +25,12 @@ log = logging.getLogger("radbill.admin")
 # radbill.billing.money.format_minor's rule (the currency decides the decimals).
 money = localize.money
 localtime = localize.localtime
+
+
+@jinja2.pass_context
+def may_in_template(context, path: str, method: str = "GET") -> bool:
+    """`{% if may("/customers/new") %}`: admin.routing.may, the one permission rule, for the page's scope."""
+    return may(context.get("scope"), path, method)
 
 
 def jinja_environment() -> jinja2.Environment:
@@ -41,6 +47,7 @@ def jinja_environment() -> jinja2.Environment:
     env.filters["day_month"] = localize.day_month
     env.globals["current_locale"] = i18n.current_locale
     env.globals["language_names"] = i18n.LANGUAGE_NAMES
+    env.globals["may"] = may_in_template
     env.globals["new_idempotency_key"] = lambda: secrets.token_urlsafe(24)  # one per rendered payment form
     env.globals["state_label"] = state_label  # a display state's name in the reader's language ("Expired")
     return env

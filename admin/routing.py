@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
 
+from radbill.tenancy import Scope
+
 ALL_ROLES = frozenset({"group_admin", "operator", "sub_operator", "manager"})
 OPERATORS = frozenset({"group_admin", "operator", "manager"})  # managers also need the route's permission
 ADMINS = frozenset({"group_admin", "operator"})
-
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,50 @@ def operator_only_sections() -> list[str]:
         if r.access.section and not r.access.planned and not r.access.public and "sub_operator" not in r.access.roles:
             seen.setdefault(r.access.section, None)
     return list(seen)
+
+
+def permits(access: Access, scope: Scope) -> bool:
+    """The one access rule for a signed-in caller: the route names the role and, for a manager, the permission
+    (Scope.can). The middleware refuses exactly what this refuses; menus and buttons ask `may`, which asks this."""
+    return scope.role in access.roles and (access.permission is None or scope.can(access.permission))
+
+
+_PARAM = re.compile(r"\{(\w+)(?::((?:[^{}]|\{[^{}]*\})+))?\}")
+
+
+def _pattern(path: str) -> re.Pattern:
+    """A registry path as aiohttp matches it: `{name}` is one segment, `{name:regex}` the regex."""
+    out, last = [], 0
+    for m in _PARAM.finditer(path):
+        out += [re.escape(path[last:m.start()]), "(?:" + (m.group(2) or "[^{}/]+") + ")"]
+        last = m.end()
+    return re.compile("".join(out) + re.escape(path[last:]))
+
+
+@functools.cache
+def _patterns(method: str, declared: int) -> list[tuple[re.Pattern, Route]]:
+    """In declaration order, as aiohttp tries them; `declared` (the registry's size) renews the cache when a
+    module declares more routes after a first lookup."""
+    return [(_pattern(r.path), r) for r in REGISTRY if r.method == method]
+
+
+def route_for(method: str, path: str) -> Route:
+    """The declared route that serves `method path` (query string ignored); LookupError for none, so a link to
+    a page that does not exist fails the tests instead of quietly disappearing from a menu."""
+    path = path.split("?", 1)[0]
+    for pattern, r in _patterns(method.upper(), len(REGISTRY)):
+        if pattern.fullmatch(path):
+            return r
+    raise LookupError(f"no route {method} {path}")
+
+
+def may(scope: Scope | None, path: str, method: str = "GET") -> bool:
+    """Whether `scope` may use the page or action at `path`: the route's declared access, as the middleware
+    decides it. Every menu entry, action link and button asks this, so none leads to a refusal."""
+    r = route_for(method, path)
+    if r.access.public:
+        return True
+    return scope is not None and permits(r.access, scope)
 
 
 def access_of(request: web.Request) -> Access | None:

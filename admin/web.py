@@ -14,7 +14,7 @@ import asyncpg
 import jinja2
 from aiohttp import web
 
-from admin.routing import access_of, operator_only_sections
+from admin.routing import access_of, operator_only_sections, permits
 from radbill import i18n
 from radbill.db.pool import SYSTEM, scoped
 from radbill.errors import (
@@ -251,8 +251,7 @@ async def _access_control(request: web.Request, handler):
         raise web.HTTPSeeOther(target)
     if request.method in UNSAFE:
         await _check_session_csrf(request, session)
-    if session.role not in access.roles or (session.role == "manager" and access.permission
-                                            and access.permission not in session.permissions):
+    if not permits(access, session.scope):
         await _record_denial(request, session, access)
         return forbidden(request, access)
     return await _run_scoped(request, handler)

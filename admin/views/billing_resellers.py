@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from admin.routing import ALL_ROLES, OPERATORS, route
+from admin.routing import ALL_ROLES, OPERATORS, may, route
 from admin.web import redirect, render
 from radbill.billing.money import parse_amount
 from radbill.errors import ValidationError
@@ -29,7 +29,7 @@ async def _statement(request, scope, operator_id: int, status: int = 200, **extr
     extra.setdefault("errors", {})
     extra.setdefault("form", {})
     return render(request, "billing_statement.html", status=status, sub=sub, entries=entries[::-1], own=own,
-                  can_fund=not own and scope.role != "sub_operator", **extra)
+                  can_fund=not own and may(scope, f"/resellers/{operator_id}/top-up", "POST"), **extra)
 
 
 @route("GET", "/balance", roles=frozenset({"sub_operator"}))

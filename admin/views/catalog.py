@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from admin.routing import ALL_ROLES, OPERATORS, route
+from admin.routing import ALL_ROLES, OPERATORS, may, route
 from admin.web import client_ip, redirect, render
 from radbill.errors import ValidationError
 from radbill.i18n import _, lazy_gettext
@@ -37,7 +37,7 @@ async def packages_page(request: web.Request, scope):
             rows = await catalog.packages_for(conn, scope)
         else:
             rows = await catalog.list_packages(conn, scope, include_retired=False)
-    can_edit = scope.role != "sub_operator" and scope.can("packages.manage")
+    can_edit = may(scope, "/packages/new")  # the editing routes' own declared access
     return render(request, "catalog_packages.html", packages=rows, manage=False, can_edit=can_edit, **HELPERS)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from admin import confirm
-from admin.routing import ALL_ROLES, route
+from admin.routing import ALL_ROLES, may, route
 from admin.web import client_ip, redirect, render
 from radbill.billing.money import parse_amount
 from radbill.errors import ValidationError
@@ -167,7 +167,7 @@ def _no_other_package(scope) -> str:
     if scope.role == "sub_operator":
         return _("No other package is assigned to you. Ask your parent operator to assign another package to you, "
                  "then come back to this page.")
-    if scope.can("packages.manage"):
+    if may(scope, "/packages/new"):
         return _("There is no other active package. Add one under Packages, then come back to this page.")
     return _("There is no other active package. Ask the operator who manages your account to add one, "
              "then come back to this page.")

@@ -7,7 +7,7 @@ import json
 from aiohttp import web
 
 from admin import confirm
-from admin.routing import ALL_ROLES, OPERATORS, route
+from admin.routing import ALL_ROLES, OPERATORS, may, route
 from admin.web import client_ip, redirect, render
 from radbill import importing
 from radbill.errors import PermissionDenied, ValidationError
@@ -37,9 +37,10 @@ async def _example(conn, scope) -> list[str]:
 async def import_start(request: web.Request, scope):
     async with request.app["pool"].acquire() as conn:
         batches = await imports.list_batches(conn, scope)
-        routers = await imports.api_routers(conn, scope) if imports.may_read_routers(scope) else []
+        from_router = may(scope, "/customers/import/mikrotik", "POST")  # the form's own route decides
+        routers = await imports.api_routers(conn, scope) if from_router else []
     return render(request, "import_start.html", batches=batches, routers=routers,
-                  may_read_routers=imports.may_read_routers(scope), limit_mb=importing.MAX_FILE_BYTES // 1_000_000,
+                  may_read_routers=from_router, limit_mb=importing.MAX_FILE_BYTES // 1_000_000,
                   fields=importing.FIELDS)
 
 
