@@ -91,6 +91,19 @@ def _outbox(kind: str) -> Sentence:
     return sentence
 
 
+def _reversal(d: dict, actor: str, currency: str) -> str:
+    amount = format_minor(int(d.get("amount_minor") or 0), currency)
+    return (f"{amount} of payment #{_shown(d.get('payment_id'))} reversed by {actor}: {_shown(d.get('reason'))}."
+            + (f" Bill(s) {', '.join(f'#{b}' for b in d['unpaid_bills'])} are unpaid again."
+               if d.get("unpaid_bills") else ""))
+
+
+def _void(d: dict, actor: str, currency: str) -> str:
+    moved = int(d.get("moved_to_advance_minor") or 0)
+    return (f"Bill #{_shown(d.get('bill_id'))} voided by {actor}: {_shown(d.get('reason'))}."
+            + (f" {format_minor(moved, currency)} paid on it moved to advance credit." if moved else ""))
+
+
 def _with(template: str, *keys: str) -> Sentence:
     """A fixed sentence with {actor} and detail values (shown as "(empty)" when missing)."""
     def sentence(d: dict, actor: str, currency: str) -> str:
@@ -163,6 +176,9 @@ SENTENCES: dict[str, Sentence] = {
     # money and messages
     "payment.cash": _with("Cash payment recorded by {actor}."),
     "payment.advance": _with("Advance payment recorded by {actor}."),
+    "payment.reverse": _reversal,
+    "bill.void": _void,
+    "cash_close": _with("Cash of {day} closed by {actor}.", "day"),
     "reseller.top_up": _with("Reseller balance topped up by {actor}."),
     "reseller.credit_limit": _edit("Reseller credit limit"),
     "sms.gateway.save": _with("SMS gateway settings saved by {actor}."),
