@@ -13,7 +13,7 @@ from aiohttp import web
 
 import admin.views  # noqa: F401  (registers the routes)
 from admin import web as pipeline
-from admin.routing import add_routes
+from admin.routing import add_routes, allows
 from radbill import i18n
 from radbill.billing.money import format_minor
 from radbill.config import Config
@@ -43,6 +43,7 @@ def jinja_environment() -> jinja2.Environment:
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)
     env.filters["money"] = money
     env.filters["localtime"] = localtime
+    env.globals["allows"] = allows  # {% if allows(scope, "void_submit") %}: the route's own access rule
     env.globals["new_idempotency_key"] = lambda: secrets.token_urlsafe(24)  # one per rendered payment form
     return env
 

@@ -74,6 +74,15 @@ def operator_only_sections() -> list[str]:
     return list(seen)
 
 
+def allows(scope, route_name: str) -> bool:
+    """Whether the scope may use the named route: the route's own declaration (roles, then Scope.can for its
+    permission), so a template shows a button exactly when the page behind it would open."""
+    found = next((r for r in REGISTRY if r.name == route_name), None)
+    if found is None or scope is None:
+        return False
+    return scope.role in found.access.roles and (found.access.permission is None or scope.can(found.access.permission))
+
+
 def access_of(request: web.Request) -> Access | None:
     handler = request.match_info.handler
     return getattr(handler, "access", None)

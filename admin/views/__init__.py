@@ -5,6 +5,7 @@ from admin.views import (  # noqa: F401
     auth,
     billing,
     catalog,
+    corrections,
     customers,
     dashboard,
     imports,
