@@ -4,6 +4,7 @@ from admin.views import (  # noqa: F401
     accounts,
     auth,
     billing,
+    cash_close,
     catalog,
     corrections,
     customers,
