@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from fpdf import FPDF
 
 from radbill.billing.money import format_minor
+from radbill.i18n import _
 
 _UNICODE_FONTS = (Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
                   Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"))
@@ -98,6 +99,9 @@ def receipt_pdf(data: dict, logo: tuple[bytes, str] | None = None) -> bytes:
     pdf.line_of(f"Total received: {format_minor(p['amount_minor'], cur)}", 12, bold=True)
     if p["note"]:
         pdf.line_of(f"Note: {p['note']}", 9)
+    for r in data.get("reversals", ()):  # radbill.services.corrections.reverse_payment
+        pdf.line_of(_("Reversed %(at)s: %(amount)s. Reason: %(reason)s", at=_when(r["created_at"], tz),
+                      amount=format_minor(r["amount_minor"], cur), reason=r["reason"]), 11, bold=True)
     return bytes(pdf.output())
 
 
@@ -116,4 +120,7 @@ def invoice_pdf(data: dict, logo: tuple[bytes, str] | None = None) -> bytes:
     for label, amount in (("Total", b["total_minor"]), ("Paid", b["paid_minor"]),
                           ("Outstanding", b["outstanding_minor"])):
         pdf.line_of(f"{label}: {format_minor(amount, cur)}", 11, bold=label != "Paid")
+    if b["status"] == "void":
+        pdf.line_of(_("VOID %(at)s. Reason: %(reason)s", at=_when(b["voided_at"], tz), reason=b["void_reason"]), 12,
+                    bold=True)
     return bytes(pdf.output())

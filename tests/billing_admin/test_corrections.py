@@ -38,6 +38,8 @@ async def test_reverse_previews_then_confirms_once_and_the_receipt_says_reversed
             == "suspended"
     receipt = await (await c.get(f"/payments/{payment_id}/receipt")).text()
     assert "Reversed" in receipt and "cheque bounced" in receipt
+    pdf = await c.get(f"/payments/{payment_id}/receipt.pdf")
+    assert pdf.status == 200 and (await pdf.read()).startswith(b"%PDF")
     listing = await (await c.get("/payments")).text()
     assert "reversed BDT 500.00" in listing
     invoice = await (await c.get(f"/bills/{bills['a1']['id']}/invoice")).text()
@@ -93,6 +95,8 @@ async def test_void_previews_then_confirms_and_a_paid_bill_says_reverse_first(ma
         assert await conn.fetchval("SELECT count(*) FROM ledger_entries WHERE kind = 'bill_void'") > 0
     invoice = await (await c.get(f"/bills/{bill}/invoice")).text()
     assert "Void" in invoice and "billed twice" in invoice
+    pdf = await c.get(f"/bills/{bill}/invoice.pdf")
+    assert pdf.status == 200 and (await pdf.read()).startswith(b"%PDF")
     assert "billed twice" in await (await c.get("/bills")).text()
 
     await _collect(c, tree.customers["a1"]["id"], "500")
