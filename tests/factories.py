@@ -102,6 +102,10 @@ async def tenant_rows(conn, op, customer, account, package_id: int, profile_id: 
                                   "amount_minor": 1, "reason": "test"})
     await ins("pay_links", {"token": f"tok-{o}-{uuid.uuid4().hex}", "operator_id": o, "customer_id": c,
                             "expires_at": now + timedelta(days=1)})
+    await ins("payment_reversals", {"operator_id": o, "customer_id": c, "payment_id": ids["payment_id"],
+                                    "amount_minor": 1, "currency": "BDT", "reason": "test"})
+    await ins("cash_closes", {"operator_id": o, "collector_id": account["id"], "day": date(2026, 1, 1),
+                              "currency": "BDT", "figures": "{}", "expected_minor": 0, "handed_over_minor": 0})
     ids["batch_id"] = batch["id"]
     ids["payment_gateway_id"] = pgw["id"]
     ids["intent_id"] = intent["id"]

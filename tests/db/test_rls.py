@@ -29,6 +29,7 @@ OWNER = {
     "sms_templates": "operator_id", "vat_profiles": "operator_id", "zones": "operator_id",
     "payment_gateways": "operator_id", "payment_intents": "operator_id", "payment_events": "operator_id",
     "payment_refunds": "operator_id", "pay_links": "operator_id",
+    "payment_reversals": "operator_id", "cash_closes": "operator_id",
 }
 # rows of these an operator lends down the tree (or posts to, for a reseller's wholesale side): the scope's
 # ancestors' rows are visible too. Everything else is the subtree only.
