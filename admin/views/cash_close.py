@@ -40,8 +40,8 @@ async def cash_close_list(request: web.Request, scope):
 
 
 async def _detail(request, scope, template: str, *, form=None, errors=None, message=None, status=200):
-    collector_id = int(request.match_info["collector_id"])
-    day = _day(request.match_info["day"], request["session"].timezone)
+    collector_id = int(request.match_info["account_id"])
+    day = _day(request.query.get("day"), request["session"].timezone)
     async with request.app["pool"].acquire() as conn:
         data = await cash_close.day_close(conn, scope, collector_id, day)
         isp = await reports.isp_for(conn, data.collector["operator_id"])
@@ -49,7 +49,7 @@ async def _detail(request, scope, template: str, *, form=None, errors=None, mess
                   message=message, may_close=scope.role in CLOSERS)
 
 
-DAY_PATH = "/cash-close/{collector_id:\\d+}/{day:\\d{4}-\\d{2}-\\d{2}}"
+DAY_PATH = "/cash-close/{account_id:\\d+}"  # ?day=YYYY-MM-DD (default: today); the account is the collector
 
 
 @route("GET", DAY_PATH, roles=ALL_ROLES, permission=COLLECT)
@@ -67,8 +67,8 @@ async def cash_close_submit(request: web.Request, scope):
     """Close the day with the amount handed over (a second close is refused: the first one stands)."""
     posted = await request.post()
     form = {k: str(posted.get(k, "") or "").strip() for k in ("handed_over", "note")}
-    collector_id = int(request.match_info["collector_id"])
-    day = _day(request.match_info["day"], request["session"].timezone)
+    collector_id = int(request.match_info["account_id"])
+    day = _day(str(posted.get("day", "") or "") or request.query.get("day"), request["session"].timezone)
     async with request.app["pool"].acquire() as conn:
         try:
             current = await cash_close.day_close(conn, scope, collector_id, day)
@@ -80,4 +80,4 @@ async def cash_close_submit(request: web.Request, scope):
                 errors["handed_over"] = str(exc)
             return await _detail(request, scope, "cash_close_day.html", form=form, errors=errors, message=str(exc),
                                  status=422)
-    return redirect(request, f"/cash-close/{collector_id}/{day.isoformat()}", _("Day closed."))
+    return redirect(request, f"/cash-close/{collector_id}?day={day.isoformat()}", _("Day closed."))

@@ -1,8 +1,10 @@
 """Voiding bills and reversing payments: reversing ledger entries, service taken back, reseller refunded, scoped."""
 
+import asyncio
 import json
 from datetime import UTC, date, datetime, timedelta
 
+import asyncpg
 import pytest
 
 from radbill.billing.corrections import HeldBill, plan_take_back, take_back_expiry
@@ -156,3 +158,30 @@ async def test_voiding_a_part_paid_bill_moves_its_money_to_advance_and_a_paid_bi
     with pytest.raises(ValidationError, match="Reverse its payment first"):
         await corrections.void_bill(db, w.system, bill2["id"], "oops", now=NOW)
     assert (await row(db, "bills", bill2["id"]))["status"] == "paid"
+
+
+# ---- races (separate connections, committed) --------------------------------------------------------------
+
+async def test_concurrent_reversals_never_take_back_more_than_the_payment(fresh_db_url):
+    setup = await asyncpg.connect(fresh_db_url)
+    try:
+        w = await isp(setup, credit_limit_minor=100000)
+        c, _ = await billed(setup, w)
+        p = (await payments.record_cash_payment(setup, w.system, c["id"], 50000, idempotency_key="p", now=NOW)).payment
+    finally:
+        await setup.close()
+    conns = await asyncio.gather(*(asyncpg.connect(fresh_db_url) for _ in range(6)))
+    try:  # three forms sent twice each (same key twice), each for the whole payment
+        results = await asyncio.gather(
+            *(corrections.reverse_payment(conn, w.system, p["id"], 50000, "bounced", idempotency_key=f"k{i // 2}",
+                                          now=NOW) for i, conn in enumerate(conns)), return_exceptions=True)
+        done = [r for r in results if isinstance(r, corrections.ReversalOutcome) and not r.duplicate]
+        refused = [r for r in results if isinstance(r, ValidationError)]
+        assert len(done) == 1 and len(done) + len(refused) + sum(
+            1 for r in results if isinstance(r, corrections.ReversalOutcome) and r.duplicate) == 6, results
+        db = conns[0]
+        assert await db.fetchval("SELECT reversed_minor FROM payments WHERE id = $1", p["id"]) == 50000
+        assert await db.fetchval("SELECT count(*) FROM payment_reversals") == 1
+        assert await balanced(db)
+    finally:
+        await asyncio.gather(*(conn.close() for conn in conns))
