@@ -12,6 +12,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from radbill.billing.money import format_minor
+from radbill.i18n import _
 
 Sentence = Callable[[dict, str, str], str]  # (detail, actor, currency) -> sentence
 
@@ -92,16 +93,21 @@ def _outbox(kind: str) -> Sentence:
 
 
 def _reversal(d: dict, actor: str, currency: str) -> str:
-    amount = format_minor(int(d.get("amount_minor") or 0), currency)
-    return (f"{amount} of payment #{_shown(d.get('payment_id'))} reversed by {actor}: {_shown(d.get('reason'))}."
-            + (f" Bill(s) {', '.join(f'#{b}' for b in d['unpaid_bills'])} are unpaid again."
-               if d.get("unpaid_bills") else ""))
+    text = _("%(amount)s of payment #%(payment)s reversed by %(actor)s: %(reason)s.",
+             amount=format_minor(int(d.get("amount_minor") or 0), currency), payment=_shown(d.get("payment_id")),
+             actor=actor, reason=_shown(d.get("reason")))
+    if d.get("unpaid_bills"):
+        text += " " + _("Unpaid again: bill %(bills)s.", bills=", ".join(f"#{b}" for b in d["unpaid_bills"]))
+    return text
 
 
 def _void(d: dict, actor: str, currency: str) -> str:
+    text = _("Bill #%(bill)s voided by %(actor)s: %(reason)s.", bill=_shown(d.get("bill_id")), actor=actor,
+             reason=_shown(d.get("reason")))
     moved = int(d.get("moved_to_advance_minor") or 0)
-    return (f"Bill #{_shown(d.get('bill_id'))} voided by {actor}: {_shown(d.get('reason'))}."
-            + (f" {format_minor(moved, currency)} paid on it moved to advance credit." if moved else ""))
+    if moved:
+        text += " " + _("%(amount)s paid on it moved to advance credit.", amount=format_minor(moved, currency))
+    return text
 
 
 def _with(template: str, *keys: str) -> Sentence:
@@ -178,7 +184,8 @@ SENTENCES: dict[str, Sentence] = {
     "payment.advance": _with("Advance payment recorded by {actor}."),
     "payment.reverse": _reversal,
     "bill.void": _void,
-    "cash_close": _with("Cash of {day} closed by {actor}.", "day"),
+    "cash_close": lambda d, actor, currency: _("Cash of %(day)s closed by %(actor)s.", day=_shown(d.get("day")),
+                                               actor=actor),
     "reseller.top_up": _with("Reseller balance topped up by {actor}."),
     "reseller.credit_limit": _edit("Reseller credit limit"),
     "sms.gateway.save": _with("SMS gateway settings saved by {actor}."),

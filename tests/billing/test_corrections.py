@@ -10,7 +10,9 @@ import pytest
 from radbill.billing.corrections import HeldBill, plan_take_back, take_back_expiry
 from radbill.errors import NotFound, ValidationError
 from radbill.services import billing, corrections, payments
+from radbill.services.customers import customer_timeline
 from radbill.services.ledger import customer_balance
+from radbill.timeline import sentences
 from tests.billing.helpers import customer, isp, local, scope_of
 
 NOW = datetime(2024, 3, 10, 6, 0, tzinfo=UTC)
@@ -79,6 +81,9 @@ async def test_reversing_a_payment_that_paid_a_period_takes_it_back_suspends_and
     assert sorted(kinds) == ["payment", "payment_reversal", "wholesale_debit", "wholesale_return"]
     audit = await db.fetchrow("SELECT * FROM audit_log WHERE action = 'payment.reverse' AND object_id = $1", c["id"])
     assert json.loads(audit["detail"])["reason"] == "cheque bounced"
+    said = [e["sentence"] for e in sentences(await customer_timeline(db, scope, c["id"]), "Asia/Dhaka")]
+    assert f"BDT 500.00 of payment #{paid.payment['id']} reversed by radbill (automatic): cheque bounced." \
+        f" Unpaid again: bill #{bill['id']}." in said
 
 
 async def test_a_mistyped_overpayment_is_corrected_from_its_advance_without_touching_the_period(db):
