@@ -155,7 +155,8 @@ SELECT p.id, p.received_at, p.amount_minor, p.reversed_minor, p.currency, p.meth
  WHERE {where}
 """
 _PAYMENT_TOTALS_SQL = """
-SELECT currency, method, count(*) AS payments, sum(amount_minor) AS amount_minor
+SELECT currency, method, count(*) AS payments, sum(amount_minor) AS amount_minor,
+       sum(reversed_minor) AS reversed_minor
   FROM ({query}) x GROUP BY GROUPING SETS ((currency, method), (currency)) ORDER BY currency, method NULLS LAST
 """
 

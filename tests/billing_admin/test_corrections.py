@@ -41,7 +41,7 @@ async def test_reverse_previews_then_confirms_once_and_the_receipt_says_reversed
     pdf = await c.get(f"/payments/{payment_id}/receipt.pdf")
     assert pdf.status == 200 and (await pdf.read()).startswith(b"%PDF")
     listing = await (await c.get("/payments")).text()
-    assert "reversed BDT 500.00" in listing
+    assert "reversed BDT 500.00" in listing and "BDT 500.00 reversed" in listing  # the row and the totals
     invoice = await (await c.get(f"/bills/{bills['a1']['id']}/invoice")).text()
     assert "Reversed" in invoice and "BDT 500.00" in invoice
 
