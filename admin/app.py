@@ -11,7 +11,7 @@ from aiohttp import web
 
 import admin.views  # noqa: F401  (registers the routes)
 from admin import web as pipeline
-from admin.routing import add_routes, may
+from admin.routing import add_routes, allows, may
 from radbill import i18n, localize
 from radbill.config import Config
 from radbill.db.pool import create_pool
@@ -48,6 +48,7 @@ def jinja_environment() -> jinja2.Environment:
     env.globals["current_locale"] = i18n.current_locale
     env.globals["language_names"] = i18n.LANGUAGE_NAMES
     env.globals["may"] = may_in_template
+    env.globals["allows"] = allows  # {% if allows(scope, "void_submit") %}: the route's own access rule
     env.globals["new_idempotency_key"] = lambda: secrets.token_urlsafe(24)  # one per rendered payment form
     env.globals["state_label"] = state_label  # a display state's name in the reader's language ("Expired")
     return env

@@ -120,6 +120,14 @@ def may(scope: Scope | None, path: str, method: str = "GET") -> bool:
     return scope is not None and permits(r.access, scope)
 
 
+def allows(scope: Scope | None, route_name: str) -> bool:
+    """`may` for a route named in its declaration rather than by a path (a button whose URL carries an id)."""
+    found = next((r for r in REGISTRY if r.name == route_name), None)
+    if found is None or scope is None:
+        return False
+    return found.access.public or permits(found.access, scope)
+
+
 def access_of(request: web.Request) -> Access | None:
     handler = request.match_info.handler
     return getattr(handler, "access", None)

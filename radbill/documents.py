@@ -114,6 +114,9 @@ def receipt_pdf(data: dict, logo: tuple[bytes, str] | None = None) -> bytes:
     pdf.line_of(_("Total received: %(amount)s", amount=money(p["amount_minor"], cur)), 12, bold=True)
     if p["note"]:
         pdf.line_of(_("Note: %(note)s", note=p["note"]), 9)
+    for r in data.get("reversals", ()):  # radbill.services.corrections.reverse_payment
+        pdf.line_of(_("Reversed %(at)s: %(amount)s. Reason: %(reason)s", at=_when(r["created_at"], tz),
+                      amount=money(r["amount_minor"], cur), reason=r["reason"]), 11, bold=True)
     return bytes(pdf.output())
 
 
@@ -134,4 +137,7 @@ def invoice_pdf(data: dict, logo: tuple[bytes, str] | None = None) -> bytes:
                        (_("Paid: %(amount)s", amount=money(b["paid_minor"], cur)), False),
                        (_("Outstanding: %(amount)s", amount=money(b["outstanding_minor"], cur)), True)):
         pdf.line_of(line, 11, bold=bold)
+    if b["status"] == "void":
+        pdf.line_of(_("VOID %(at)s. Reason: %(reason)s", at=_when(b["voided_at"], tz), reason=b["void_reason"]), 12,
+                    bold=True)
     return bytes(pdf.output())

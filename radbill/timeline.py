@@ -113,6 +113,24 @@ def _outbox(kind: str) -> Sentence:
     return sentence
 
 
+def _reversal(d: dict, actor: str, currency: str) -> str:
+    text = _("%(amount)s of payment #%(payment)s reversed by %(actor)s: %(reason)s.",
+             amount=format_minor(int(d.get("amount_minor") or 0), currency), payment=_shown(d.get("payment_id")),
+             actor=actor, reason=_shown(d.get("reason")))
+    if d.get("unpaid_bills"):
+        text += " " + _("Unpaid again: bill %(bills)s.", bills=", ".join(f"#{b}" for b in d["unpaid_bills"]))
+    return text
+
+
+def _void(d: dict, actor: str, currency: str) -> str:
+    text = _("Bill #%(bill)s voided by %(actor)s: %(reason)s.", bill=_shown(d.get("bill_id")), actor=actor,
+             reason=_shown(d.get("reason")))
+    moved = int(d.get("moved_to_advance_minor") or 0)
+    if moved:
+        text += " " + _("%(amount)s paid on it moved to advance credit.", amount=format_minor(moved, currency))
+    return text
+
+
 def _with(template: LazyString, *keys: str) -> Sentence:
     """A fixed sentence with %(actor)s and detail values (shown as "(empty)" when missing)."""
     def sentence(d: dict, actor: str, currency: str) -> str:
@@ -219,6 +237,10 @@ SENTENCES: dict[str, Sentence] = {
     "transfer.reject": _with(lazy_gettext("Mobile-wallet transfer %(trxid)s rejected by %(actor)s: %(reason)s."),
                              "trxid", "reason"),
     "payment.advance": _with(lazy_gettext("Advance payment recorded by %(actor)s.")),
+    "payment.reverse": _reversal,
+    "bill.void": _void,
+    "cash_close": lambda d, actor, currency: _("Cash of %(day)s closed by %(actor)s.", day=_shown(d.get("day")),
+                                               actor=actor),
     "reseller.top_up": _with(lazy_gettext("Reseller balance topped up by %(actor)s.")),
     "reseller.credit_limit": _edit(lazy_gettext("Reseller credit limit edited by %(actor)s: %(changes)s.")),
     "sms.gateway.save": _with(lazy_gettext("SMS gateway settings saved by %(actor)s.")),

@@ -121,6 +121,10 @@ async def tenant_rows(conn, op, customer, account, package_id: int, profile_id: 
     await ins("portal_otps", {"operator_id": o, "customer_id": c, "code_hash": uuid.uuid4().bytes * 2,
                               "expires_at": now + timedelta(minutes=5)})
     ids["ticket_id"] = ticket["id"]
+    await ins("payment_reversals", {"operator_id": o, "customer_id": c, "payment_id": ids["payment_id"],
+                                    "amount_minor": 1, "currency": "BDT", "reason": "test"})
+    await ins("cash_closes", {"operator_id": o, "collector_id": account["id"], "day": date(2026, 1, 1),
+                              "currency": "BDT", "figures": "{}", "expected_minor": 0, "handed_over_minor": 0})
     ids["batch_id"] = batch["id"]
     ids["payment_gateway_id"] = pgw["id"]
     ids["intent_id"] = intent["id"]

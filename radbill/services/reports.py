@@ -65,7 +65,8 @@ class BillFilters:
 
 _BILLS_SQL = """
 SELECT b.id, b.customer_id, b.period_start, b.period_end, b.currency, b.amount_minor, b.vat_minor, b.total_minor,
-       b.paid_minor, b.total_minor - b.paid_minor AS outstanding_minor, b.status, b.due_at, b.issued_at,
+       b.paid_minor, CASE WHEN b.status = 'void' THEN 0 ELSE b.total_minor - b.paid_minor END AS outstanding_minor,
+       b.status, b.void_reason, b.due_at, b.issued_at,
        c.username, c.name AS customer_name, o.name AS operator_name
   FROM bills b JOIN customers c ON c.id = b.customer_id JOIN operators o ON o.id = c.operator_id
  WHERE {where}
@@ -149,7 +150,7 @@ class PaymentFilters:
 
 
 _PAYMENTS_SQL = """
-SELECT p.id, p.received_at, p.amount_minor, p.currency, p.method, p.bill_id, p.note, p.txn_id,
+SELECT p.id, p.received_at, p.amount_minor, p.reversed_minor, p.currency, p.method, p.bill_id, p.note, p.txn_id,
        c.id AS customer_id, c.username, c.name AS customer_name, o.name AS operator_name,
        a.username AS collector
   FROM payments p JOIN customers c ON c.id = p.customer_id JOIN operators o ON o.id = c.operator_id
@@ -157,7 +158,8 @@ SELECT p.id, p.received_at, p.amount_minor, p.currency, p.method, p.bill_id, p.n
  WHERE {where}
 """
 _PAYMENT_TOTALS_SQL = """
-SELECT currency, method, count(*) AS payments, sum(amount_minor) AS amount_minor
+SELECT currency, method, count(*) AS payments, sum(amount_minor) AS amount_minor,
+       sum(reversed_minor) AS reversed_minor
   FROM ({query}) x GROUP BY GROUPING SETS ((currency, method), (currency)) ORDER BY currency, method NULLS LAST
 """
 
@@ -293,19 +295,25 @@ async def receipt(conn: asyncpg.Connection, scope: Scope, payment_id: int) -> di
         "SELECT b.id AS bill_id, b.period_start, b.period_end - 1 AS period_last, b.total_minor, b.paid_minor, b.status,"
         "       -e.amount_minor AS applied_minor"
         "  FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id JOIN bills b ON b.id = e.bill_id"
-        " WHERE e.payment_id = $1 AND a.kind = 'customer_receivable' ORDER BY b.period_start, b.id", payment_id)
+        " WHERE e.payment_id = $1 AND a.kind = 'customer_receivable' AND e.kind <> 'payment_reversal'"
+        " ORDER BY b.period_start, b.id", payment_id)
     advance = await conn.fetchval(
         "SELECT coalesce(-sum(e.amount_minor), 0)::bigint FROM ledger_entries e"  # sum(bigint) is numeric
-        "  JOIN ledger_accounts a ON a.id = e.account_id WHERE e.payment_id = $1 AND a.kind = 'customer_advance'",
-        payment_id)
+        "  JOIN ledger_accounts a ON a.id = e.account_id WHERE e.payment_id = $1 AND a.kind = 'customer_advance'"
+        "   AND e.kind <> 'payment_reversal'", payment_id)
+    # what the payment did when received, then what was taken back since (corrections.reverse_payment)
+    reversals = await conn.fetch("SELECT r.*, a.username AS by_username FROM payment_reversals r"
+                                 "  LEFT JOIN accounts a ON a.id = r.created_by WHERE r.payment_id = $1 ORDER BY r.id",
+                                 payment_id)
     return {"payment": payment, "customer": customer, "lines": list(lines), "advance_minor": advance,
-            "isp": await isp_for(conn, customer["operator_id"])}
+            "reversals": list(reversals), "isp": await isp_for(conn, customer["operator_id"])}
 
 
 async def invoice(conn: asyncpg.Connection, scope: Scope, bill_id: int) -> dict:
     """A bill in scope with its customer, the payments that went to it and the ISP information."""
     bill = await conn.fetchrow(
-        "SELECT b.*, b.period_end - 1 AS period_last, b.total_minor - b.paid_minor AS outstanding_minor,"
+        "SELECT b.*, b.period_end - 1 AS period_last,"
+        "       CASE WHEN b.status = 'void' THEN 0 ELSE b.total_minor - b.paid_minor END AS outstanding_minor,"
         "       p.name AS package_name"
         "  FROM bills b JOIN customers c ON c.id = b.customer_id JOIN operators o ON o.id = c.operator_id"
         "  LEFT JOIN packages p ON p.id = b.package_id"
@@ -316,7 +324,8 @@ async def invoice(conn: asyncpg.Connection, scope: Scope, bill_id: int) -> dict:
     paid = await conn.fetch(
         "SELECT e.created_at, e.kind, e.payment_id, -e.amount_minor AS amount_minor"
         "  FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id"
-        " WHERE e.bill_id = $1 AND a.kind = 'customer_receivable' AND e.amount_minor < 0 ORDER BY e.id", bill_id)
+        " WHERE e.bill_id = $1 AND a.kind = 'customer_receivable' AND e.kind NOT IN ('bill', 'bill_void')"
+        "   AND (e.amount_minor < 0 OR e.kind = 'payment_reversal') ORDER BY e.id", bill_id)
     return {"bill": bill, "customer": customer, "paid": list(paid),
             "isp": await isp_for(conn, customer["operator_id"])}
 

@@ -32,6 +32,7 @@ OWNER = {
     "operator_wallets": "operator_id", "wallet_transfers": "operator_id", "alerts": "operator_id",
     "tickets": "operator_id", "ticket_messages": "operator_id", "ticket_attachments": "operator_id",
     "portal_sessions": "operator_id", "portal_otps": "operator_id",
+    "payment_reversals": "operator_id", "cash_closes": "operator_id",
 }
 # rows of these an operator lends down the tree (or posts to, for a reseller's wholesale side): the scope's
 # ancestors' rows are visible too. Everything else is the subtree only.
