@@ -1076,6 +1076,9 @@ CREATE TABLE public.bills (
     paid_at timestamp with time zone,
     note text,
     cycle_days integer,
+    voided_at timestamp with time zone,
+    voided_by bigint,
+    void_reason text,
     CONSTRAINT bills_amount_minor_check CHECK ((amount_minor >= 0)),
     CONSTRAINT bills_check CHECK ((period_end > period_start)),
     CONSTRAINT bills_check1 CHECK (((paid_minor >= 0) AND (paid_minor <= total_minor))),
@@ -1083,11 +1086,37 @@ CREATE TABLE public.bills (
     CONSTRAINT bills_cycle_days CHECK (((cycle_days IS NULL) OR (cycle_days >= (period_end - period_start)))),
     CONSTRAINT bills_status_check CHECK ((status = ANY (ARRAY['unpaid'::text, 'partial'::text, 'paid'::text, 'void'::text]))),
     CONSTRAINT bills_total_minor_check CHECK ((total_minor >= 0)),
-    CONSTRAINT bills_vat_minor_check CHECK ((vat_minor >= 0))
+    CONSTRAINT bills_vat_minor_check CHECK ((vat_minor >= 0)),
+    CONSTRAINT bills_void_reason_check CHECK (((void_reason IS NULL) OR ((length(void_reason) >= 1) AND (length(void_reason) <= 500))))
 );
 
 ALTER TABLE public.bills ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME public.bills_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE public.cash_closes (
+    id bigint NOT NULL,
+    operator_id bigint NOT NULL,
+    collector_id bigint NOT NULL,
+    day date NOT NULL,
+    currency character(3) NOT NULL,
+    figures jsonb NOT NULL,
+    expected_minor bigint NOT NULL,
+    handed_over_minor bigint NOT NULL,
+    note text,
+    closed_by bigint,
+    closed_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT cash_closes_handed_over_minor_check CHECK ((handed_over_minor >= 0)),
+    CONSTRAINT cash_closes_note_check CHECK (((note IS NULL) OR (length(note) <= 500)))
+);
+
+ALTER TABLE public.cash_closes ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.cash_closes_id_seq
     START WITH 1
     INCREMENT BY 1
     NO MINVALUE
@@ -1475,6 +1504,31 @@ ALTER TABLE public.payment_refunds ALTER COLUMN id ADD GENERATED ALWAYS AS IDENT
     CACHE 1
 );
 
+CREATE TABLE public.payment_reversals (
+    id bigint NOT NULL,
+    operator_id bigint NOT NULL,
+    customer_id bigint NOT NULL,
+    payment_id bigint NOT NULL,
+    amount_minor bigint NOT NULL,
+    currency character(3) NOT NULL,
+    reason text NOT NULL,
+    idempotency_key text,
+    detail jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_by bigint,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT payment_reversals_amount_minor_check CHECK ((amount_minor > 0)),
+    CONSTRAINT payment_reversals_reason_check CHECK (((length(reason) >= 1) AND (length(reason) <= 500)))
+);
+
+ALTER TABLE public.payment_reversals ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.payment_reversals_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 CREATE TABLE public.payments (
     id bigint NOT NULL,
     customer_id bigint NOT NULL,
@@ -1489,8 +1543,10 @@ CREATE TABLE public.payments (
     received_at timestamp with time zone DEFAULT now() NOT NULL,
     note text,
     gateway_id bigint,
+    reversed_minor bigint DEFAULT 0 NOT NULL,
     CONSTRAINT payments_amount_minor_check CHECK ((amount_minor > 0)),
-    CONSTRAINT payments_method_check CHECK ((method = ANY (ARRAY['cash'::text, 'advance'::text, 'bank'::text, 'mobile_wallet'::text, 'gateway'::text])))
+    CONSTRAINT payments_method_check CHECK ((method = ANY (ARRAY['cash'::text, 'advance'::text, 'bank'::text, 'mobile_wallet'::text, 'gateway'::text]))),
+    CONSTRAINT payments_reversed_within CHECK (((reversed_minor >= 0) AND (reversed_minor <= amount_minor)))
 );
 
 ALTER TABLE public.payments ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
@@ -1927,6 +1983,18 @@ ALTER TABLE ONLY public.bills
 ALTER TABLE ONLY public.bills
     ADD CONSTRAINT bills_pkey PRIMARY KEY (id);
 
+ALTER TABLE public.bills
+    ADD CONSTRAINT bills_void_has_reason CHECK (((status = 'void'::text) = ((voided_at IS NOT NULL) AND (void_reason IS NOT NULL)))) NOT VALID;
+
+ALTER TABLE public.bills
+    ADD CONSTRAINT bills_void_holds_nothing CHECK (((status <> 'void'::text) OR (paid_minor = 0))) NOT VALID;
+
+ALTER TABLE ONLY public.cash_closes
+    ADD CONSTRAINT cash_closes_collector_id_day_currency_key UNIQUE (collector_id, day, currency);
+
+ALTER TABLE ONLY public.cash_closes
+    ADD CONSTRAINT cash_closes_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.customers
     ADD CONSTRAINT customers_pkey PRIMARY KEY (id);
 
@@ -2010,6 +2078,12 @@ ALTER TABLE ONLY public.payment_intents
 
 ALTER TABLE ONLY public.payment_refunds
     ADD CONSTRAINT payment_refunds_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.payment_reversals
+    ADD CONSTRAINT payment_reversals_idempotency_key_key UNIQUE (idempotency_key);
+
+ALTER TABLE ONLY public.payment_reversals
+    ADD CONSTRAINT payment_reversals_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.payments
     ADD CONSTRAINT payments_idempotency_key_key UNIQUE (idempotency_key);
@@ -2181,6 +2255,10 @@ CREATE INDEX payment_intents_customer ON public.payment_intents USING btree (cus
 
 CREATE INDEX payment_intents_open ON public.payment_intents USING btree (last_checked_at NULLS FIRST) WHERE (status = ANY (ARRAY['created'::text, 'pending'::text]));
 
+CREATE INDEX payment_reversals_created ON public.payment_reversals USING btree (operator_id, created_at);
+
+CREATE INDEX payment_reversals_payment ON public.payment_reversals USING btree (payment_id);
+
 CREATE INDEX payments_bill ON public.payments USING btree (bill_id);
 
 CREATE INDEX payments_customer ON public.payments USING btree (customer_id, received_at);
@@ -2341,6 +2419,18 @@ ALTER TABLE ONLY public.bills
 ALTER TABLE ONLY public.bills
     ADD CONSTRAINT bills_package_id_fkey FOREIGN KEY (package_id) REFERENCES public.packages(id) ON DELETE RESTRICT;
 
+ALTER TABLE ONLY public.bills
+    ADD CONSTRAINT bills_voided_by_fkey FOREIGN KEY (voided_by) REFERENCES public.accounts(id);
+
+ALTER TABLE ONLY public.cash_closes
+    ADD CONSTRAINT cash_closes_closed_by_fkey FOREIGN KEY (closed_by) REFERENCES public.accounts(id);
+
+ALTER TABLE ONLY public.cash_closes
+    ADD CONSTRAINT cash_closes_collector_id_fkey FOREIGN KEY (collector_id) REFERENCES public.accounts(id);
+
+ALTER TABLE ONLY public.cash_closes
+    ADD CONSTRAINT cash_closes_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id);
+
 ALTER TABLE ONLY public.customers
     ADD CONSTRAINT customers_billing_profile_id_fkey FOREIGN KEY (billing_profile_id) REFERENCES public.billing_profiles(id) ON DELETE RESTRICT;
 
@@ -2460,6 +2550,18 @@ ALTER TABLE ONLY public.payment_refunds
 
 ALTER TABLE ONLY public.payment_refunds
     ADD CONSTRAINT payment_refunds_requested_by_fkey FOREIGN KEY (requested_by) REFERENCES public.accounts(id);
+
+ALTER TABLE ONLY public.payment_reversals
+    ADD CONSTRAINT payment_reversals_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.accounts(id);
+
+ALTER TABLE ONLY public.payment_reversals
+    ADD CONSTRAINT payment_reversals_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES public.customers(id);
+
+ALTER TABLE ONLY public.payment_reversals
+    ADD CONSTRAINT payment_reversals_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id);
+
+ALTER TABLE ONLY public.payment_reversals
+    ADD CONSTRAINT payment_reversals_payment_id_fkey FOREIGN KEY (payment_id) REFERENCES public.payments(id);
 
 ALTER TABLE ONLY public.payments
     ADD CONSTRAINT payments_bill_id_fkey FOREIGN KEY (bill_id) REFERENCES public.bills(id) ON DELETE RESTRICT;
@@ -2595,6 +2697,8 @@ ALTER TABLE public.billing_profiles ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.bills ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE public.cash_closes ENABLE ROW LEVEL SECURITY;
+
 CREATE POLICY customer_append ON public.audit_log FOR INSERT TO radbill_app WITH CHECK ((operator_id = ( SELECT customers.operator_id
    FROM public.customers
   WHERE (customers.id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)))));
@@ -2685,6 +2789,8 @@ ALTER TABLE public.payment_intents ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.payment_refunds ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE public.payment_reversals ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE public.payments ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.portal_otps ENABLE ROW LEVEL SECURITY;
@@ -2733,6 +2839,8 @@ CREATE POLICY tenant_delete ON public.billing_profiles FOR DELETE TO radbill_app
 
 CREATE POLICY tenant_delete ON public.bills FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
+CREATE POLICY tenant_delete ON public.cash_closes FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
 CREATE POLICY tenant_delete ON public.customers FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_delete ON public.import_batch_items FOR DELETE TO radbill_app USING ((batch_id IN ( SELECT b.id
@@ -2766,6 +2874,8 @@ CREATE POLICY tenant_delete ON public.payment_gateways FOR DELETE TO radbill_app
 CREATE POLICY tenant_delete ON public.payment_intents FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_delete ON public.payment_refunds FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_delete ON public.payment_reversals FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_delete ON public.payments FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
@@ -2813,6 +2923,8 @@ CREATE POLICY tenant_insert ON public.billing_profiles FOR INSERT TO radbill_app
 
 CREATE POLICY tenant_insert ON public.bills FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
+CREATE POLICY tenant_insert ON public.cash_closes FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
 CREATE POLICY tenant_insert ON public.customers FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_insert ON public.import_batch_items FOR INSERT TO radbill_app WITH CHECK ((batch_id IN ( SELECT b.id
@@ -2846,6 +2958,8 @@ CREATE POLICY tenant_insert ON public.payment_gateways FOR INSERT TO radbill_app
 CREATE POLICY tenant_insert ON public.payment_intents FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_insert ON public.payment_refunds FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_insert ON public.payment_reversals FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_insert ON public.payments FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
@@ -2895,6 +3009,8 @@ CREATE POLICY tenant_read ON public.billing_profiles FOR SELECT TO radbill_app U
 
 CREATE POLICY tenant_read ON public.bills FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
+CREATE POLICY tenant_read ON public.cash_closes FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
 CREATE POLICY tenant_read ON public.customers FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_read ON public.import_batch_items FOR SELECT TO radbill_app USING ((batch_id IN ( SELECT b.id
@@ -2928,6 +3044,8 @@ CREATE POLICY tenant_read ON public.payment_gateways FOR SELECT TO radbill_app U
 CREATE POLICY tenant_read ON public.payment_intents FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_read ON public.payment_refunds FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_read ON public.payment_reversals FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_read ON public.payments FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
@@ -2977,6 +3095,8 @@ CREATE POLICY tenant_update ON public.billing_profiles FOR UPDATE TO radbill_app
 
 CREATE POLICY tenant_update ON public.bills FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
+CREATE POLICY tenant_update ON public.cash_closes FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
 CREATE POLICY tenant_update ON public.customers FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_update ON public.import_batch_items FOR UPDATE TO radbill_app USING ((batch_id IN ( SELECT b.id
@@ -3014,6 +3134,8 @@ CREATE POLICY tenant_update ON public.payment_gateways FOR UPDATE TO radbill_app
 CREATE POLICY tenant_update ON public.payment_intents FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_update ON public.payment_refunds FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_update ON public.payment_reversals FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_update ON public.payments FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
