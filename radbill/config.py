@@ -128,14 +128,6 @@ class Config:
         """Where customers (and gateways' callbacks) reach the portal."""
         return self.portal_url or f"http://{self.admin_host}:{self.portal_port}"
 
-
-def portal_base_url_from_env() -> str:
-    """Config.portal_base_url from the environment alone, for code that has no Config at hand (SMS pay links are
-    rendered by the scheduler's dispatcher): the same rule, so an SMS link and the portal agree."""
-    port = os.environ.get("RADBILL_PORTAL_PORT") or str(Config.portal_port)
-    host = os.environ.get("RADBILL_ADMIN_HOST") or Config.admin_host
-    return (os.environ.get("RADBILL_PORTAL_URL") or f"http://{host}:{port}").rstrip("/")
-
     @property
     def radius_url(self) -> DatabaseUrl:
         return self.radius_database_url or self.database_url
@@ -143,6 +135,14 @@ def portal_base_url_from_env() -> str:
     def describe(self) -> dict[str, str]:
         """Settings as strings, secrets hidden: safe to print or log."""
         return {f.name: str(getattr(self, f.name)) for f in fields(self) if f.name != "extra"}
+
+
+def portal_base_url_from_env() -> str:
+    """Config.portal_base_url from the environment alone, for code that has no Config at hand (SMS pay links are
+    rendered by the scheduler's dispatcher): the same rule, so an SMS link and the portal agree."""
+    port = os.environ.get("RADBILL_PORTAL_PORT") or str(Config.portal_port)
+    host = os.environ.get("RADBILL_ADMIN_HOST") or Config.admin_host
+    return (os.environ.get("RADBILL_PORTAL_URL") or f"http://{host}:{port}").rstrip("/")
 
 
 class EnvReader:
