@@ -72,7 +72,7 @@ async def test_the_reason_rule_is_the_services_and_its_message_is_shown(make_cli
                                token_from=page)
         assert refused.status == 303
         status = {"suspend": "suspended", "disable": "disabled"}[action]
-        assert await _flash(c, refused).startswith(f"error: Say why the customer is {status}")
+        assert (await _flash(c, refused)).startswith(f"error: Say why the customer is {status}")
     unknown = await c.post(f"{page}/status", {"action": "delete", "reason": "x"}, token_from=page)
     assert await _flash(c, unknown) == "error: Choose suspend, disable or activate."
     assert await _status_and_actions(fresh_db_url, customer_id) == ("active", [])
