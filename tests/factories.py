@@ -126,6 +126,7 @@ async def tenant_rows(conn, op, customer, account, package_id: int, profile_id: 
     await ins("cash_closes", {"operator_id": o, "collector_id": account["id"], "day": date(2026, 1, 1),
                               "currency": "BDT", "figures": "{}", "expected_minor": 0, "handed_over_minor": 0})
     ids["batch_id"] = batch["id"]
+    ids["account_id"] = account["id"]
     ids["payment_gateway_id"] = pgw["id"]
     ids["intent_id"] = intent["id"]
     return ids

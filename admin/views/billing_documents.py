@@ -32,6 +32,10 @@ th,td{text-align:left;padding:.35rem .4rem;border-bottom:1px solid #ddd;vertical
 .muted{color:#666}.stamp{display:inline-block;border:2px solid #1d7a36;color:#1d7a36;padding:.1rem .5rem;
       font-weight:700;text-transform:uppercase;transform:rotate(-4deg)}
 .stamp.reversed{border-color:#b3261e;color:#b3261e}
+@media screen and (max-width:600px){
+  .sheet{margin:.5rem;padding:1rem}
+  .sheet table{display:block;overflow-x:auto}
+}
 @media print{
   body{background:#fff}
   .toolbar{display:none}

@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,7 +39,9 @@ def admin_server(fresh_db_url):
     port = free_port()
     env = {**os.environ, "DATABASE_URL": app_url(fresh_db_url), "MIGRATE_DATABASE_URL": fresh_db_url, "RADBILL_SECRET_KEY": "b" * 64,
            "RADBILL_ADMIN_PORT": str(port), "RADBILL_COOKIE_SECURE": "false"}
-    process = subprocess.Popen([sys.executable, "-m", "admin"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+    # the admin's log goes to a file: a pipe nobody reads fills after 64 KB and then blocks the admin mid-request
+    log = tempfile.TemporaryFile()
+    process = subprocess.Popen([sys.executable, "-m", "admin"], cwd=ROOT, env=env, stdout=log,
                                stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -47,11 +50,13 @@ def admin_server(fresh_db_url):
             break
         except OSError:
             if process.poll() is not None:
-                pytest.fail(process.stdout.read().decode())
+                log.seek(0)
+                pytest.fail(log.read().decode())
             time.sleep(0.1)
     yield f"http://127.0.0.1:{port}", tree
     process.terminate()
     process.wait(10)
+    log.close()
 
 
 @pytest.fixture

@@ -77,14 +77,17 @@ def _shot_name(route) -> str:
 
 async def _check_page(page, base, path, shot) -> list[str] | None:
     """Problems of one page (empty: it fits and its targets are big enough), or None for a non-HTML answer."""
-    try:  # a PDF is rendered before its headers go out: a generous timeout for a busy 2-core machine
+    # asked first with the page's own cookies: a file (PDF, CSV, XLSX, an image) is not a page, and navigating
+    # to one only starts a download or a viewer; a PDF is rendered before its headers go out, hence the timeout
+    probe = await page.request.get(base + path, timeout=120_000, max_redirects=0)
+    if not probe.headers.get("content-type", "").startswith("text/html"):
+        return None
+    try:
         response = await page.goto(base + path, timeout=120_000)
     except PlaywrightError as exc:
         if "Download is starting" in exc.message:
-            return None  # the browser saves it (a PDF, CSV or XLSX): a file, not a page
+            return None  # the browser saves it: a file after all
         raise
-    if not response.headers.get("content-type", "").startswith("text/html"):
-        return None  # shown as is (an image, a stylesheet): not a page either
     found = await page.evaluate(MEASURE)
     await page.screenshot(path=str(shot), full_page=True)
     problems = []
