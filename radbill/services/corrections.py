@@ -30,7 +30,7 @@ from radbill.billing.pricing import share_of_period
 from radbill.billing.service import PaidSpan
 from radbill.errors import NotFound, ValidationError
 from radbill.i18n import _
-from radbill.services import audit
+from radbill.services import audit, payments
 from radbill.services.customers import activate_customer, suspend_customer
 from radbill.services.ledger import Entry, account_id, load_customer, post
 from radbill.tenancy import Scope
@@ -128,13 +128,8 @@ async def _run(conn, preview: bool, body):
 async def _suspend_if_due_open(conn, scope: Scope, customer, now: datetime, why: str) -> None:
     """A customer left with a due bill open is suspended like the auto-suspend job would (the one status path)."""
     status = await conn.fetchval("SELECT status FROM customers WHERE id = $1", customer["id"])
-    if status == "active" and await _due_bill_open(conn, customer["id"], now):
+    if status == "active" and await payments.due_bill_open(conn, customer["id"], now):
         await suspend_customer(conn, scope, customer["id"], why)
-
-
-async def _due_bill_open(conn, customer_id: int, now: datetime) -> bool:
-    return await conn.fetchval("SELECT exists(SELECT 1 FROM bills WHERE customer_id = $1"
-                               " AND status IN ('unpaid', 'partial') AND due_at <= $2)", customer_id, now)
 
 
 # ---- reversing a payment --------------------------------------------------------------------------------
@@ -315,7 +310,7 @@ async def void_bill(conn: asyncpg.Connection, scope: Scope, bill_id: int, reason
         await conn.execute("UPDATE bills SET status = 'void', paid_minor = 0, voided_at = $2, voided_by = $3,"
                            " void_reason = $4 WHERE id = $1", bill_id, now, scope.account_id, reason)
         reactivated = (customer["status"] == "suspended" and bill["due_at"] <= now
-                       and not await _due_bill_open(conn, customer["id"], now))
+                       and not await payments.due_bill_open(conn, customer["id"], now))
         if reactivated:  # the payments rule: no due bill left open, no reason to stay cut off
             await activate_customer(conn, scope, customer["id"], f"bill #{bill_id} voided")
         detail = {"customer_id": customer["id"], "bill_id": bill_id, "reason": reason,

@@ -260,6 +260,13 @@ async def _apply_payment(conn, scope: Scope, customer, amount_minor: int, bill_i
                           expires_at, reactivated)
 
 
+async def due_bill_open(conn, customer_id: int, now: datetime) -> bool:
+    """The one rule of being held back for money: a bill left (partly) unpaid past its due time. A suspended customer
+    without one is reactivated (payments, voids); an active customer with one is suspended (reversals)."""
+    return await conn.fetchval("SELECT exists(SELECT 1 FROM bills WHERE customer_id = $1"
+                               " AND status IN ('unpaid', 'partial') AND due_at <= $2)", customer_id, now)
+
+
 async def _activate(conn, scope: Scope, customer, paid_bill_ids: list[int],
                     now: datetime) -> tuple[datetime | None, bool]:
     """Extend the expiry over the bills paid in full; reactivate a suspended customer with no due bill left open,
@@ -267,9 +274,7 @@ async def _activate(conn, scope: Scope, customer, paid_bill_ids: list[int],
     expires_at = customer["expires_at"]
     if paid_bill_ids:
         expires_at = (await billing.extend_paid_service(conn, paid_bill_ids, now))[customer["id"]]
-    reactivate = customer["status"] == "suspended" and not await conn.fetchval(
-        "SELECT exists(SELECT 1 FROM bills WHERE customer_id = $1 AND status IN ('unpaid', 'partial')"
-        " AND due_at <= $2)", customer["id"], now)
+    reactivate = customer["status"] == "suspended" and not await due_bill_open(conn, customer["id"], now)
     if reactivate:
         await activate_customer(conn, scope, customer["id"], "payment received")
     return expires_at, reactivate

@@ -104,8 +104,10 @@ def pay_and_check(radius, browser, artifacts, customer, bill, link):
                                                                     customer["radius_password"])))
     assert refused is not None and not refused.accepted
 
-    page = browser.new_page()
+    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)  # customers pay on phones
+    fits = "document.documentElement.scrollWidth <= 390 && window.innerWidth == 390"
     page.goto(link)
+    assert page.evaluate(fits), "the pay page is wider than a phone"
     assert page.inner_text("#amount") == "BDT 500.00"
     assert customer["username"] not in page.content()
     page.click("text=Pay with bKash")
@@ -115,6 +117,7 @@ def pay_and_check(radius, browser, artifacts, customer, bill, link):
     page.wait_for_selector("#status")
     page.screenshot(path=str(artifacts / "pay-link-receipt.png"))
     assert "Paid. Thank you" in page.inner_text("#status")
+    assert page.evaluate(fits), "the receipt page is wider than a phone"
 
     async def state():
         conn = await asyncpg.connect(radius.db_url)
