@@ -5,7 +5,7 @@ SHELL := /bin/bash
 # fonts-lohit-beng-bengali (160 KB): the Bengali font of the Bangla receipts and invoices (radbill/documents.py);
 # fonts-noto-core would bring Noto Sans Bengali too, but as 42 MB of fonts radbill does not use
 APT_PACKAGES := postgresql postgresql-contrib freeradius freeradius-python3 freeradius-utils freeradius-postgresql \
-                python3-venv fonts-lohit-beng-bengali
+                python3-venv fonts-dejavu-core fonts-lohit-beng-bengali
 # the browser tests drive Debian's Chromium through Playwright; nothing is downloaded from elsewhere
 TEST_APT_PACKAGES := chromium
 VENV := .venv
