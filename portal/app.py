@@ -1,8 +1,9 @@
 """The portal application: `python -m portal` serves it on RADBILL_ADMIN_HOST:RADBILL_PORTAL_PORT.
 
-It never reads an admin session cookie and has no login of its own yet: a pay page is reached with an unguessable
-pay-link token, a receipt with an unguessable intent reference. Its database connections act as the system (the
-row-level scope SYSTEM), and every lookup is by such a token, so one customer's link shows nothing of another's.
+It never reads an admin session cookie. Customers log in with their own sessions (portal/session.py) and their
+pages run in the one-customer database scope. A pay page is also reached without login, by an unguessable pay-link
+token, a receipt by an unguessable intent reference: those run as the system (row-level scope SYSTEM), and every
+lookup is by such a token, so one customer's link shows nothing of another's.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import aiohttp
 import jinja2
 from aiohttp import web
 
-from portal import views
+from portal import account, session, views
 from radbill import i18n
 from radbill.billing.money import format_minor
 from radbill.config import Config
@@ -48,7 +49,7 @@ async def _close(app: web.Application) -> None:
 
 def create_app(config: Config, pool=None) -> web.Application:
     """The portal; `pool` (tests, bench) is used instead of opening one from the config."""
-    app = web.Application(middlewares=[views.security_headers, views.errors], client_max_size=64 * 1024)
+    app = web.Application(middlewares=[views.security_headers, views.errors, session.access_control], client_max_size=64 * 1024)
     app["config"] = config
     app["jinja"] = jinja_environment()
     if pool is not None:
@@ -56,6 +57,7 @@ def create_app(config: Config, pool=None) -> web.Application:
     app.on_startup.append(_open)
     app.on_cleanup.append(_close)
     views.add_routes(app)
+    account.add_routes(app)
     app.router.add_static("/static/", HERE / "static", name="static")
     return app
 

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 import asyncpg
 from aiohttp import web
 
+from portal.render import render
+from portal.session import machine
 from radbill import i18n
 from radbill.errors import NotFound, RadbillError, ValidationError
 from radbill.i18n import _
@@ -43,11 +45,6 @@ async def security_headers(request: web.Request, handler):
     response.headers.setdefault("Referrer-Policy", "no-referrer")  # the token must not leak to the gateway
     response.headers.setdefault("Cache-Control", "no-store")
     return response
-
-
-def render(request: web.Request, template: str, status: int = 200, **context) -> web.Response:
-    html = request.app["jinja"].get_template(template).render(request=request, **context)
-    return web.Response(text=html, status=status, content_type="text/html")
 
 
 def _problem(request, status: int, title: str, message: str) -> web.Response:
@@ -123,11 +120,13 @@ async def _link(conn, token: str):
     return link
 
 
+@machine
 async def pay_page(request: web.Request) -> web.Response:
     async with request.app["pool"].acquire() as conn:
         return await _page(request, conn, await _link(conn, request.match_info["token"]))
 
 
+@machine
 async def pay_start(request: web.Request) -> web.Response:
     token = request.match_info["token"]
     form = await request.post()
@@ -163,6 +162,7 @@ async def pay_start(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(started.redirect_url)
 
 
+@machine
 async def gateway_return(request: web.Request) -> web.Response:
     """The browser coming back from the gateway, untrusted and verified: bKash and Nagad send a GET
     (callbackURL?paymentID=..&status=..), SSLCommerz a cross-site form POST (tran_id, val_id, verify_sign ...),
@@ -180,6 +180,7 @@ async def gateway_return(request: web.Request) -> web.Response:
         "transaction ID from your SMS."))
 
 
+@machine
 async def gateway_notify(request: web.Request) -> web.Response:
     """A gateway's server-to-server notification (IPN): answered 200 whatever it said, once it is logged."""
     params = dict(await request.post()) or dict(request.query)
@@ -198,6 +199,7 @@ def _gateway_id(request: web.Request) -> int:
     return value
 
 
+@machine
 async def receipt(request: web.Request) -> web.Response:
     reference = request.match_info["reference"]
     if not 16 <= len(reference) <= 64:
