@@ -1,9 +1,11 @@
 """Phone first: every GET page of the route registry, as each role, fits a 390×844 screen in real Chromium and its
-tap targets are at least 44 px tall. Full-page screenshots go to var/artifacts/phone/<role>/<page>.png."""
+tap targets are at least 44 px tall. A page that fails is saved as a full-page screenshot in
+var/artifacts/phone/<role>/<page>.png (every page when RADBILL_PHONE_SHOTS=1: 233 screenshots cost a minute)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 
 import asyncpg
@@ -89,13 +91,14 @@ async def _check_page(page, base, path, shot) -> list[str] | None:
             return None  # the browser saves it: a file after all
         raise
     found = await page.evaluate(MEASURE)
-    await page.screenshot(path=str(shot), full_page=True)
     problems = []
     # innerWidth too: a mobile browser zooms out to show a page wider than the screen, widening the viewport
     if found["scrollWidth"] > found["innerWidth"] or found["innerWidth"] > PHONE["width"]:
         problems.append(f"{found['scrollWidth']}px wide (viewport {found['innerWidth']}px)")
     if found["small"]:
         problems.append("small tap targets: " + ", ".join(found["small"]))
+    if problems or os.environ.get("RADBILL_PHONE_SHOTS"):
+        await page.screenshot(path=str(shot), full_page=True)
     return [f"{path} ({response.status}): {p}" for p in problems]
 
 
