@@ -66,5 +66,11 @@ async def amount_due(conn: asyncpg.Connection, link: asyncpg.Record) -> int:
     if link["bill_id"] is not None:
         return await conn.fetchval("SELECT coalesce(sum(total_minor - paid_minor), 0) FROM bills WHERE id = $1"
                                    " AND status IN ('unpaid', 'partial')", link["bill_id"])
+    return await open_bills_due(conn, link["customer_id"])
+
+
+async def open_bills_due(conn: asyncpg.Connection, customer_id: int) -> int:
+    """Everything the customer owes on open bills: what a link without a bill asks for (and what the walled
+    garden's page shows before sending the customer to such a link)."""
     return await conn.fetchval("SELECT coalesce(sum(total_minor - paid_minor), 0) FROM bills WHERE customer_id = $1"
-                               " AND status IN ('unpaid', 'partial')", link["customer_id"])
+                               " AND status IN ('unpaid', 'partial')", customer_id)

@@ -196,3 +196,22 @@ async def customer_by_address(conn: asyncpg.Connection, ip: str) -> dict | None:
             "username": row["username"], "state": state, "due_minor": balance.due_minor,
             "advance_minor": balance.advance_minor, "currency": balance.currency, "framed_ip": row["framed_ip"],
             "since": row["acctstarttime"]}
+
+
+# Reactivation (services/customers.py, _set_status) queues this disconnect for each session opened while walled
+RECONNECTING = """
+    SELECT exists(
+        SELECT 1 FROM radacct r JOIN customers c ON c.username = r.username
+          JOIN outbox x ON x.kind = 'disconnect' AND x.dedupe_key = 'disconnect:' || r.acctuniqueid || ':reactivated'
+         WHERE c.id = $1 AND r.framedipaddress = $2::inet AND r.acctstoptime IS NULL)
+"""
+
+
+async def reconnecting(conn: asyncpg.Connection, customer_id: int, ip: str | None) -> bool:
+    """Whether the open session at `ip` is this customer's walled-garden session and a payment's reactivation has
+    queued its disconnect (the router logs them in again at full speed): what their receipt page tells them."""
+    try:
+        address = str(ipaddress.ip_address((ip or "").strip()))
+    except ValueError:
+        return False
+    return await conn.fetchval(RECONNECTING, customer_id, address)
