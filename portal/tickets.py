@@ -48,7 +48,8 @@ async def ticket_list(request: web.Request) -> web.Response:
 
 def _new_form(request: web.Request, status: int = 200, form: dict | None = None, error: str | None = None,
               errors: dict | None = None) -> web.Response:
-    return render(request, "ticket_new.html", status=status, form=form or {}, error=error, errors=errors or {},
+    form = {"category": "", "subject": "", "text": ""} | (form or {})
+    return render(request, "ticket_new.html", status=status, form=form, error=error, errors=errors or {},
                   categories=tickets.CATEGORIES, max_body=tickets.MAX_BODY, max_subject=tickets.MAX_SUBJECT)
 
 

@@ -43,7 +43,10 @@ async def security_headers(request: web.Request, handler):
     response.headers.setdefault("Content-Security-Policy", csp())
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")  # the token must not leak to the gateway
+    # same-origin: no Referer leaves for another site, so a pay link's token never reaches the gateway; not
+    # no-referrer, under which Chromium sends `Origin: null` on the portal's own form posts and the CSRF check
+    # (same origin, portal/session.py) refused every login
+    response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("Cache-Control", "no-store")
     return response
 

@@ -198,11 +198,13 @@ async def customer_by_address(conn: asyncpg.Connection, ip: str) -> dict | None:
             "since": row["acctstarttime"]}
 
 
-# Reactivation (services/customers.py, _set_status) queues this disconnect for each session opened while walled
+# Reactivation and renewal (services/customers.py, release_walled_sessions) queue this disconnect for each session
+# opened while walled
 RECONNECTING = """
     SELECT exists(
         SELECT 1 FROM radacct r JOIN customers c ON c.username = r.username
-          JOIN outbox x ON x.kind = 'disconnect' AND x.dedupe_key = 'disconnect:' || r.acctuniqueid || ':reactivated'
+          JOIN outbox x ON x.kind = 'disconnect' AND x.dedupe_key IN (
+               'disconnect:' || r.acctuniqueid || ':reactivated', 'disconnect:' || r.acctuniqueid || ':renewed')
          WHERE c.id = $1 AND r.framedipaddress = $2::inet AND r.acctstoptime IS NULL)
 """
 

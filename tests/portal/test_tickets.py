@@ -61,6 +61,10 @@ async def counts(p: Portal) -> tuple[int, int, int]:
 async def test_open_a_ticket_with_a_photo_then_the_thread_reply_close_and_reopen(portal: Portal, tmp_path):
     p = portal
     csrf = await login(p)
+    status, page, _ = await get(p, "/tickets")
+    assert status == 200 and b'id="no-tickets"' in page
+    status, page, _ = await get(p, "/tickets/new")
+    assert status == 200 and b'name="category"' in page and b'enctype="multipart/form-data"' in page
     status, _, headers = await post(p, "/tickets/new", ticket_form(csrf, PNG))
     assert status == 303, _
     ticket_id = int(re.match(r"/tickets/(\d+)\?opened=1", headers["Location"]).group(1))

@@ -38,6 +38,30 @@ async def front(url: str, address: str, **headers) -> tuple[int, str, str]:
         return r.status, await r.text(), r.headers.get("Location", "")
 
 
+async def pay_from(p: Portal, address: str) -> tuple[str, str]:
+    """From `address`: the walled page's Pay button, the pay page, the fake bKash; the receipt's path and page."""
+    async with client_from(address) as http:
+        async with http.get(f"{p.url}/") as r:
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', await r.text()).group(1)
+        async with http.post(f"{p.url}/walled-garden/pay", data={"csrf_token": csrf},
+                             headers={"Origin": p.url}, allow_redirects=False) as r:
+            assert r.status == 303 and r.headers["Location"].startswith("/pay/")
+            pay_path = r.headers["Location"]
+        async with http.get(f"{p.url}{pay_path}") as r:
+            page = await r.text()
+            assert "500.00" in page
+            pay_csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+        async with http.post(f"{p.url}{pay_path}", data={"csrf": pay_csrf, "gateway": str(p.w.gateway["id"])},
+                             allow_redirects=False) as r:
+            assert r.status == 303, await r.text()
+            checkout = r.headers["Location"]
+        params = await press(http, checkout)
+        async with http.get(f"{p.url}/pay/return/{p.w.gateway['id']}", params=params, allow_redirects=False) as r:
+            receipt_path = r.headers["Location"]
+        async with http.get(f"{p.url}{receipt_path}") as r:
+            return receipt_path, await r.text()
+
+
 @pytest.fixture
 def radius_setup(portal: Portal, tmp_path):
     """radbill's FreeRADIUS over the portal's database, the world's operator owning the NAS 127.0.0.1."""
@@ -75,27 +99,7 @@ async def test_the_walled_garden_page_by_source_address_then_paying_reconnects(p
         status, _, location = await front(p.url, NOBODY, **{"X-Forwarded-For": WALLED})
         assert (status, location) == (303, "/login")
 
-        async with client_from(WALLED) as http:
-            async with http.get(f"{p.url}/") as r:
-                csrf = re.search(r'name="csrf_token" value="([^"]+)"', await r.text()).group(1)
-            async with http.post(f"{p.url}/walled-garden/pay", data={"csrf_token": csrf},
-                                 headers={"Origin": p.url}, allow_redirects=False) as r:
-                assert r.status == 303 and r.headers["Location"].startswith("/pay/")
-                pay_path = r.headers["Location"]
-            async with http.get(f"{p.url}{pay_path}") as r:
-                page = await r.text()
-                assert "500.00" in page
-                pay_csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
-            async with http.post(f"{p.url}{pay_path}", data={"csrf": pay_csrf, "gateway": str(p.w.gateway["id"])},
-                                 allow_redirects=False) as r:
-                assert r.status == 303, await r.text()
-                checkout = r.headers["Location"]
-            params = await press(http, checkout)
-            async with http.get(f"{p.url}/pay/return/{p.w.gateway['id']}", params=params,
-                                allow_redirects=False) as r:
-                receipt_path = r.headers["Location"]
-            async with http.get(f"{p.url}{receipt_path}") as r:
-                receipt = await r.text()
+        receipt_path, receipt = await pay_from(p, WALLED)
         assert "Paid. Thank you" in receipt and 'id="reconnecting"' in receipt
         assert await p.owner.fetchval("SELECT status FROM customers WHERE id = $1", walled["id"]) == "active"
         # the existing reactivation path queued the disconnect that ends the walled session
@@ -147,3 +151,22 @@ async def test_a_pay_link_without_a_bill_asks_for_every_open_bill_and_starts_a_p
         assert r.status == 303 and r.headers["Location"].startswith(p.fake.base_url)
     assert await p.owner.fetchval("SELECT amount_minor FROM payment_intents WHERE customer_id = $1",
                                   p.w.customer["id"]) == 50000
+
+
+async def test_an_expired_customer_who_pays_is_reconnected_too(portal: Portal, radius_setup, fresh_db_url):
+    """Expired (active, paid time over) is walled like suspended, but paying changes no status: the renewal itself
+    must end the walled session, or the customer stays at the walled rate until its session timeout."""
+    p, (add_nas, secret, state_dir) = portal, radius_setup
+    await add_nas()
+    await p.owner.execute("UPDATE customers SET status = 'active', status_reason = NULL WHERE id = $1",
+                          p.w.customer["id"])
+    with running_radius(fresh_db_url, state_dir, secret) as server:
+        acct(server, p.w.customer["username"], session_id(), "Start", Framed_IP_Address=WALLED)
+        wait_folded(fresh_db_url)
+        status, page, _ = await front(p.url, WALLED)
+        assert status == 200 and "Your package has expired." in page and "BDT 500.00" in page
+        _, receipt = await pay_from(p, WALLED)
+    assert "Paid. Thank you" in receipt and 'id="reconnecting"' in receipt
+    assert await p.owner.fetchval(
+        "SELECT count(*) FROM outbox WHERE kind = 'disconnect' AND payload->>'framed_ip' = $1"
+        " AND payload->>'reason' = 'renewed'", WALLED) == 1
