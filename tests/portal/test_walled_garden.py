@@ -14,6 +14,7 @@ from radbill.config import Config, DatabaseUrl, Secret
 from radbill.db.cluster import free_port
 from radbill.passwords import generate_nas_secret
 from radbill.payments import links
+from radbill.services import walled_garden
 from tests import factories as f
 from tests.billing.helpers import customer
 from tests.conftest import app_url
@@ -88,7 +89,12 @@ async def test_the_walled_garden_page_by_source_address_then_paying_reconnects(p
         acct(server, active["username"], session_id(), "Start", Framed_IP_Address=ACTIVE)
         wait_folded(fresh_db_url)
 
-        status, page, _ = await front(p.url, WALLED)
+        # where the router's proxy sends a walled customer (the snippet on the admin's /walled-garden page)
+        snippet = walled_garden.mikrotik_snippet(walled_garden.Settings("wg", "256k/256k", 300), p.url, [])
+        target = re.search(r"action-data=(\S+)", snippet).group(1)
+        assert target == f"{p.url}/"
+        async with client_from(WALLED) as http, http.get(target, allow_redirects=False) as r:
+            status, page = r.status, await r.text()
         assert status == 200 and "Your account is suspended." in page
         assert re.search(r'id="walled-amount">BDT 500\.00<', page)
         assert walled["username"] not in page and walled["name"] not in page  # only what paying needs
