@@ -176,12 +176,15 @@ async def _public_csrf(request: web.Request, session) -> None:
 
 
 async def _check_session_csrf(request: web.Request, session) -> None:
+    refused = web.HTTPForbidden(text=_("Cross-site request refused: reload the page and try again."))
+    if not _same_origin(request):  # before the body is read: another site's upload is never taken in
+        raise refused
     form = await request.post() if request.content_type in (
         "application/x-www-form-urlencoded", "multipart/form-data") else {}
     sent = request.headers.get("X-CSRF-Token") or form.get("csrf_token") or ""
     # compared as bytes: compare_digest refuses non-ASCII str, and a forged token must get a 403, not a 500
-    if not _same_origin(request) or not hmac.compare_digest(str(sent).encode(), session.csrf_token.encode()):
-        raise web.HTTPForbidden(text=_("Cross-site request refused: reload the page and try again."))
+    if not hmac.compare_digest(str(sent).encode(), session.csrf_token.encode()):
+        raise refused
 
 
 def csrf_token(request: web.Request) -> str:

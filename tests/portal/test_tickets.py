@@ -103,6 +103,11 @@ async def test_a_photo_of_the_wrong_type_is_refused_and_nothing_is_stored(portal
     assert status == 422 and "Only JPEG, PNG or WebP photos" in page
     assert "The red light is on." in page  # the text the customer wrote is kept
     assert await counts(p) == (0, 0, 0)
+    # another site's form, token and all, is refused before its body is read
+    async with p.http.post(f"{p.url}/tickets/new", data=ticket_form(csrf, PNG),
+                           headers={"Origin": "http://evil.example"}, allow_redirects=False) as r:
+        assert r.status == 403
+    assert await counts(p) == (0, 0, 0)
     assert not (tmp_path / "uploads").exists() or not list((tmp_path / "uploads").iterdir())
 
 
