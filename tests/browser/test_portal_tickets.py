@@ -51,6 +51,8 @@ def test_a_customer_opens_a_ticket_and_sees_the_staff_reply(admin_server, portal
     phone.click("#password-login button")
     phone.click("nav >> text=Support")
     phone.click("#new-ticket")
+    phone.wait_for_selector("#ticket-form")
+    assert phone.evaluate(FITS), "the new-ticket form is wider than a phone"
     phone.select_option("select[name=category]", "slow")
     phone.fill("input[name=subject]", "Slow every evening")
     phone.fill("textarea[name=text]", "It drops to 1 Mbps after 8 pm.")
