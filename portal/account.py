@@ -118,4 +118,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/login/code", login_code)
     app.router.add_post("/logout", logout)
     app.router.add_post("/language", language)
-    app.router.add_get("/", home)
+    # "/" is portal/walled.py's front door: it shows `home` to a logged-in customer

@@ -15,8 +15,8 @@ import aiohttp
 import jinja2
 from aiohttp import web
 
-from portal import account, session, views
-from radbill import i18n
+from portal import account, session, tickets, views, walled
+from radbill import i18n, localize, proxies
 from radbill.billing.money import format_minor
 from radbill.config import Config
 from radbill.db.pool import SYSTEM, create_pool
@@ -30,6 +30,7 @@ def jinja_environment() -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                              extensions=["jinja2.ext.i18n"])
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)
+    env.filters["localtime"] = localize.localtime
     env.filters["money"] = lambda minor, currency="BDT": format_minor(minor or 0, currency.strip())
     return env
 
@@ -51,6 +52,7 @@ def create_app(config: Config, pool=None) -> web.Application:
     """The portal; `pool` (tests, bench) is used instead of opening one from the config."""
     app = web.Application(middlewares=[views.security_headers, views.errors, session.access_control], client_max_size=64 * 1024)
     app["config"] = config
+    app["trusted_proxies"] = proxies.parse_networks(config.trusted_proxies)
     app["jinja"] = jinja_environment()
     if pool is not None:
         app["pool"] = pool
@@ -58,6 +60,8 @@ def create_app(config: Config, pool=None) -> web.Application:
     app.on_cleanup.append(_close)
     views.add_routes(app)
     account.add_routes(app)
+    tickets.add_routes(app)
+    walled.add_routes(app)
     app.router.add_static("/static/", HERE / "static", name="static")
     return app
 

@@ -18,15 +18,22 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from radbill import i18n
+from radbill import i18n, proxies
 from radbill.db.pool import SYSTEM, customer_scoped, scoped
 from radbill.i18n import _
 from radbill.services import portal_auth
+from radbill.services.uploads import MAX_PHOTO_BYTES
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 LOGIN_CSRF_COOKIE = "radbill_portal_csrf"
 LANG_COOKIE = "radbill_portal_lang"
 ACCESS_ATTR = "portal_access"
+UPLOAD_ATTR = "portal_upload"
+# The app reads at most 64 KB per request (portal/app.py): a login form needs no more, and every request is read
+# into memory. A route taking a photo may read the photo's limit plus room for its text fields and the multipart
+# framing, so a photo a little over 2 MB still reaches check_photo and gets its own clear message with the form
+# kept; anything larger is refused before it is read (413, a page saying the photo is too large).
+UPLOAD_MAX_BYTES = MAX_PHOTO_BYTES + 256 * 1024
 
 
 def public(handler):
@@ -48,6 +55,12 @@ def machine(handler):
     return handler
 
 
+def upload(handler):
+    """A customer form with a photo: its body may be UPLOAD_MAX_BYTES instead of the app's 64 KB."""
+    setattr(handler, UPLOAD_ATTR, True)
+    return handler
+
+
 def cookie_name(app: web.Application) -> str:
     return "__Host-radbill_portal" if app["config"].cookie_secure else "radbill_portal"
 
@@ -62,8 +75,10 @@ def clear_session_cookie(request: web.Request, response: web.StreamResponse) -> 
 
 
 def client_ip(request: web.Request) -> str | None:
-    """The peer address (the portal listens on loopback or behind a proxy the operator configures)."""
-    return request.remote or None
+    """The customer's address: the peer's, or X-Forwarded-For's when the peer is a configured trusted proxy
+    (radbill/proxies.py; the walled garden names a customer by it)."""
+    return proxies.source_address(request.remote, request.headers.getall("X-Forwarded-For", []),
+                                  request.app["trusted_proxies"])
 
 
 def current(request: web.Request) -> portal_auth.PortalSession | None:
@@ -105,6 +120,8 @@ async def _choose_locale(request: web.Request, session) -> None:
 async def access_control(request: web.Request, handler):
     """Cookie -> session, then the route's declaration, then CSRF for unsafe methods."""
     access = _access_of(request)
+    if getattr(getattr(request.match_info, "handler", None), UPLOAD_ATTR, False):
+        request = request.clone(client_max_size=UPLOAD_MAX_BYTES)
     if request.path.startswith("/static/") or access == "machine":
         return await handler(request)
     if access is None:
@@ -159,12 +176,15 @@ async def _public_csrf(request: web.Request, session) -> None:
 
 
 async def _check_session_csrf(request: web.Request, session) -> None:
+    refused = web.HTTPForbidden(text=_("Cross-site request refused: reload the page and try again."))
+    if not _same_origin(request):  # before the body is read: another site's upload is never taken in
+        raise refused
     form = await request.post() if request.content_type in (
         "application/x-www-form-urlencoded", "multipart/form-data") else {}
     sent = request.headers.get("X-CSRF-Token") or form.get("csrf_token") or ""
     # compared as bytes: compare_digest refuses non-ASCII str, and a forged token must get a 403, not a 500
-    if not _same_origin(request) or not hmac.compare_digest(str(sent).encode(), session.csrf_token.encode()):
-        raise web.HTTPForbidden(text=_("Cross-site request refused: reload the page and try again."))
+    if not hmac.compare_digest(str(sent).encode(), session.csrf_token.encode()):
+        raise refused
 
 
 def csrf_token(request: web.Request) -> str:

@@ -13,7 +13,7 @@ import asyncpg
 from aiohttp import web
 
 from portal.render import render
-from portal.session import machine
+from portal.session import client_ip, machine
 from radbill import i18n
 from radbill.errors import NotFound, RadbillError, ValidationError
 from radbill.i18n import _
@@ -21,6 +21,7 @@ from radbill.payments import links
 from radbill.payments.flow import handle_incoming, recheck_for_receipt, start_payment
 from radbill.payments.gateway import ReturnUrls
 from radbill.payments.settle import create_intent, gateways_for, mask_username
+from radbill.services import walled_garden
 from radbill.tenancy import Scope
 
 log = logging.getLogger("radbill.portal")
@@ -42,13 +43,24 @@ async def security_headers(request: web.Request, handler):
     response.headers.setdefault("Content-Security-Policy", csp())
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")  # the token must not leak to the gateway
+    # same-origin: no Referer leaves for another site, so a pay link's token never reaches the gateway; not
+    # no-referrer, under which Chromium sends `Origin: null` on the portal's own form posts and the CSRF check
+    # (same origin, portal/session.py) refused every login
+    response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("Cache-Control", "no-store")
     return response
 
 
 def _problem(request, status: int, title: str, message: str) -> web.Response:
     return render(request, "message.html", status=status, title=title, message=message)
+
+
+def _not_found(request: web.Request) -> web.Response:
+    if request.path.startswith("/pay/"):
+        return _problem(request, 404, _("Link not valid"), _(
+            "This link is not valid or has expired. Ask your internet provider for a new payment link."))
+    return _problem(request, 404, _("Page not found"), _(
+        "There is nothing here. Go back to your account's home page and try again from there."))
 
 
 @web.middleware
@@ -63,14 +75,15 @@ async def _answer(request: web.Request, handler):
         return await handler(request)
     except web.HTTPException as exc:
         if exc.status == 404:
-            return _problem(request, 404, _("Link not valid"), _(
-                "This link is not valid or has expired. Ask your internet provider for a new payment link."))
+            return _not_found(request)
         if exc.status == 405:
             return _problem(request, 405, _("Not allowed"), _("This page cannot be used that way."))
+        if exc.status == 413:  # only a form with a photo may be this large (portal/session.py UPLOAD_MAX_BYTES)
+            return _problem(request, 413, _("Photo too large"), _(
+                "The photo is larger than 2 MB, so nothing was sent. Go back and choose a smaller photo."))
         raise
     except NotFound:
-        return _problem(request, 404, _("Link not valid"), _(
-            "This link is not valid or has expired. Ask your internet provider for a new payment link."))
+        return _not_found(request)
     except RadbillError as exc:
         return _problem(request, 400, _("That did not work"), str(exc))
     except (asyncpg.PostgresError, OSError):
@@ -207,7 +220,7 @@ async def receipt(request: web.Request) -> web.Response:
     await recheck_for_receipt(request.app["pool"], reference, session=request.app["http"])
     async with request.app["pool"].acquire() as conn:
         row = await conn.fetchrow(
-            "SELECT i.status, i.amount_minor, i.currency, i.gateway_txn_id, g.kind, c.username,"
+            "SELECT i.status, i.amount_minor, i.currency, i.gateway_txn_id, g.kind, c.username, c.id AS customer_id,"
             "       coalesce(o.business_name, o.name) AS isp_name"
             "  FROM payment_intents i JOIN payment_gateways g ON g.id = i.gateway_id"
             "  JOIN customers c ON c.id = i.customer_id JOIN operators o ON o.id = c.operator_id"
@@ -215,12 +228,16 @@ async def receipt(request: web.Request) -> web.Response:
         refunded = await conn.fetchval(
             "SELECT coalesce(sum(r.amount_minor), 0) FROM payment_refunds r JOIN payment_intents i"
             " ON i.id = r.intent_id WHERE i.reference = $1 AND r.status = 'done'", reference)
+        # paid from inside the walled garden: this connection is about to drop and come back at full speed
+        reconnecting = row is not None and row["status"] == "paid" and await walled_garden.reconnecting(
+            conn, row["customer_id"], client_ip(request))
     if row is None:
         raise web.HTTPNotFound()
     response = render(request, "receipt.html", status_=row["status"], amount_minor=row["amount_minor"],
                       currency=row["currency"].strip(), txn_id=row["gateway_txn_id"],
                       gateway=GATEWAY_NAMES.get(row["kind"], row["kind"]), username=mask_username(row["username"]),
-                      isp_name=row["isp_name"], refunded_minor=refunded)
+                      isp_name=row["isp_name"], refunded_minor=refunded,
+                      reconnecting=reconnecting)
     return response
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -71,6 +72,9 @@ class Config:
     fake_bkash_port: int = 9100  # the demo's local fake bKash (loopback), started by `radbill run`
     fake_sslcommerz_port: int = 9101  # the demo's local fake SSLCommerz (loopback), started by `radbill run`
     cookie_secure: bool = True
+    # reverse proxies in front of the portal whose X-Forwarded-For is believed (the walled garden identifies a
+    # customer by address); none by default: the header is anyone's to write
+    trusted_proxies: tuple[str, ...] = ()
     acct_interim_interval: int = 300
     # migrations run as the schema owner; FreeRADIUS as its own narrow role. Unset, both fall back to DATABASE_URL
     # (a deployment that has not created the roles yet keeps working, without row-level security's net).
@@ -100,6 +104,7 @@ class Config:
             fake_bkash_port=reader.port("RADBILL_FAKE_BKASH_PORT", cls.fake_bkash_port),
             fake_sslcommerz_port=reader.port("RADBILL_FAKE_SSLCOMMERZ_PORT", cls.fake_sslcommerz_port),
             cookie_secure=reader.boolean("RADBILL_COOKIE_SECURE", cls.cookie_secure),
+            trusted_proxies=reader.networks("RADBILL_TRUSTED_PROXIES"),
             acct_interim_interval=reader.integer("RADBILL_ACCT_INTERIM_INTERVAL", cls.acct_interim_interval, 60, 86400),
             migrate_database_url=reader.url("MIGRATE_DATABASE_URL"),
             radius_database_url=reader.url("RADIUS_DATABASE_URL"),
@@ -201,6 +206,17 @@ class EnvReader:
         if raw in ("0", "false", "no", "off"):
             return False
         raise ConfigError(f"{key} must be true or false, got {raw!r}")
+
+    def networks(self, key: str) -> tuple[str, ...]:
+        """A comma-separated list of addresses or networks (10.0.0.1, 192.168.0.0/24, ::1)."""
+        found = []
+        for item in filter(None, (part.strip() for part in self.env.get(key, "").split(","))):
+            try:
+                found.append(str(ipaddress.ip_network(item, strict=False)))
+            except ValueError:
+                raise ConfigError(f"{key} must list addresses or networks separated by commas, like "
+                                  f"127.0.0.1,10.0.0.0/8; {item!r} is neither") from None
+        return tuple(found)
 
     def timezone(self, key: str, default: str) -> str:
         name = self.text(key, default)

@@ -2285,6 +2285,8 @@ CREATE INDEX radacct_bulk_close ON public.radacct USING btree (nasipaddress, acc
 
 CREATE INDEX radacct_class_idx ON public.radacct USING btree (class);
 
+CREATE INDEX radacct_open_framed_ip ON public.radacct USING btree (framedipaddress) WHERE (acctstoptime IS NULL);
+
 CREATE INDEX radacct_open_user ON public.radacct USING btree (username) WHERE (acctstoptime IS NULL);
 
 CREATE INDEX radacct_start_user_idx ON public.radacct USING btree (acctstarttime, username);

@@ -64,7 +64,14 @@ async def open_link(conn: asyncpg.Connection, token: str, now: datetime | None =
 async def amount_due(conn: asyncpg.Connection, link: asyncpg.Record) -> int:
     """What the link asks for: the bill's open amount, or (no bill) everything the customer owes on open bills."""
     if link["bill_id"] is not None:
-        return await conn.fetchval("SELECT coalesce(sum(total_minor - paid_minor), 0) FROM bills WHERE id = $1"
+        return await conn.fetchval("SELECT coalesce(sum(total_minor - paid_minor), 0)::bigint FROM bills WHERE id = $1"
                                    " AND status IN ('unpaid', 'partial')", link["bill_id"])
-    return await conn.fetchval("SELECT coalesce(sum(total_minor - paid_minor), 0) FROM bills WHERE customer_id = $1"
-                               " AND status IN ('unpaid', 'partial')", link["customer_id"])
+    return await open_bills_due(conn, link["customer_id"])
+
+
+async def open_bills_due(conn: asyncpg.Connection, customer_id: int) -> int:
+    """Everything the customer owes on open bills: what a link without a bill asks for (and what the walled
+    garden's page shows before sending the customer to such a link)."""
+    # ::bigint: sum() of bigint is numeric (a Decimal in Python), which the money checks refuse as not an amount
+    return await conn.fetchval("SELECT coalesce(sum(total_minor - paid_minor), 0)::bigint FROM bills"
+                               " WHERE customer_id = $1 AND status IN ('unpaid', 'partial')", customer_id)

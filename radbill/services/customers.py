@@ -8,6 +8,7 @@ snapshot follows by itself: the customers trigger NOTIFYs radbill_policy with th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
@@ -184,18 +185,29 @@ async def _set_status(conn, scope, customer_id, new_status, reason, ip) -> async
             "UPDATE customers SET status = $2, status_reason = $3, status_changed_at = now() WHERE id = $1",
             customer_id, new_status, reason)
         await sms_events.queue_status_sms(conn, customer, new_status)
-        sessions = await conn.fetch(OPEN_SESSIONS, customer["username"])
         if new_status == "active":
-            # only sessions opened while suspended (walled garden); an older one is already at full speed
-            sessions = [s for s in sessions if s["acctstarttime"] and s["acctstarttime"] >= customer["status_changed_at"]]
-            reason_code = "reactivated"
+            queued = await release_walled_sessions(conn, customer, customer["status_changed_at"], "reactivated")
         else:
-            reason_code = new_status
-        queued = [await _queue(conn, customer, "disconnect", s, reason_code, f"disconnect:{s['acctuniqueid']}:{reason_code}")
-                  for s in sessions]
+            sessions = await conn.fetch(OPEN_SESSIONS, customer["username"])
+            queued = [await _queue(conn, customer, "disconnect", s, new_status,
+                                   f"disconnect:{s['acctuniqueid']}:{new_status}") for s in sessions]
         await audit.record(conn, scope, f"customer.{VERBS[new_status]}", "customer", customer_id,
                            {"status": [old, new_status], "reason": reason, "outbox_ids": [q for q in queued if q]}, ip)
         return await get_customer(conn, scope, customer_id)
+
+
+async def release_walled_sessions(conn: asyncpg.Connection, customer, walled_since: datetime | None,
+                                  reason: str) -> list[int]:
+    """Disconnect the customer's open sessions that began while they were walled (at or after `walled_since`: the
+    suspension, or the expiry) so the router logs them in again at full speed; an older session is already at full
+    speed. The one rule for reactivation (reason "reactivated") and renewal after expiry ("renewed"); the portal's
+    receipt says "reconnecting" by these reasons (walled_garden.reconnecting). Returns the new outbox ids."""
+    if walled_since is None:
+        return []
+    sessions = await conn.fetch(OPEN_SESSIONS, customer["username"])
+    queued = [await _queue(conn, customer, "disconnect", s, reason, f"disconnect:{s['acctuniqueid']}:{reason}")
+              for s in sessions if s["acctstarttime"] and s["acctstarttime"] >= walled_since]
+    return [q for q in queued if q]
 
 
 async def change_package(conn: asyncpg.Connection, scope: Scope, customer_id: int, package_id: int,

@@ -28,8 +28,9 @@ from radbill.billing.money import check_amount
 from radbill.billing.pricing import allocate, share_of_period
 from radbill.errors import NotFound, RepeatSuspected, ValidationError
 from radbill.i18n import _
+from radbill.policy.state import has_expired
 from radbill.services import audit, billing
-from radbill.services.customers import activate_customer
+from radbill.services.customers import activate_customer, release_walled_sessions
 from radbill.services.ledger import Entry, account_id, debit_reseller, load_customer, post
 from radbill.services.outbox_queue import enqueue
 from radbill.tenancy import Scope
@@ -277,6 +278,11 @@ async def _activate(conn, scope: Scope, customer, paid_bill_ids: list[int],
     reactivate = customer["status"] == "suspended" and not await due_bill_open(conn, customer["id"], now)
     if reactivate:
         await activate_customer(conn, scope, customer["id"], "payment received")
+    elif (customer["status"] == "active" and has_expired(customer["expires_at"], now)
+          and not has_expired(expires_at, now)):
+        # renewed after expiry: no status changes, but the sessions opened since the expiry are walled (RADIUS
+        # walls expired customers too) and would stay at the walled rate until their session timeout
+        await release_walled_sessions(conn, customer, customer["expires_at"], "renewed")
     return expires_at, reactivate
 
 

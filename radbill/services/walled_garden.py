@@ -109,27 +109,26 @@ async def save_settings(conn: asyncpg.Connection, scope: Scope, settings: Settin
     return settings
 
 
-def _host_port(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
-    return parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "https" else 80)
-
-
 def mikrotik_snippet(settings: Settings, portal_url: str, gateway_hosts: list[str]) -> str:
     """RouterOS commands for the walled garden. RADIUS puts a walled customer's address in the address list
     radbill-suspended when they log in (Mikrotik-Address-List, radbill/policy/decide.py); for that list the
     router answers DNS itself, lets the portal and the payment pages through, sends other plain-HTTP pages to the
-    portal through its web proxy (a redirect by name, so the portal may move) and refuses everything else.
+    portal's front door through its web proxy and refuses everything else. The front door (GET / of the portal,
+    portal/walled.py) names the customer by the address their session has, so the portal must see that address:
+    no masquerade between the pool and the portal, or a proxy listed in RADBILL_TRUSTED_PROXIES in front of it.
+    The redirect is the full URL (scheme included), so an https portal is not asked for over plain http.
     HTTPS cannot be redirected without a certificate warning: such a page fails, and any http page leads to the
     portal."""
     if not settings.pool:
         return ""
-    host, port = _host_port(portal_url)
-    path = urlsplit(portal_url).path or "/"
+    host = urlsplit(portal_url).hostname or "127.0.0.1"
+    front_door = portal_url.rstrip("/") + "/"
     allowed = [host, *dict.fromkeys(gateway_hosts)]
     walled = WALLED_GARDEN_ADDRESS_LIST
     lines = [f"# radbill walled garden: customers placed in pool {settings.pool} get {settings.rate_limit} for"
              f" {settings.session_timeout} s per session",
-             "# and reach only the portal and the payment pages."]
+             "# and reach only the portal and the payment pages. The portal recognises them by their pool address:",
+             "# do not masquerade the pool towards the portal (or set RADBILL_TRUSTED_PROXIES for a proxy before it)."]
     if settings.network:
         net = ipaddress.ip_network(settings.network)
         lines += ["/ip pool", f"add name={settings.pool} ranges={net.network_address + 1}-{net.broadcast_address - 1}"]
@@ -144,7 +143,7 @@ def mikrotik_snippet(settings: Settings, portal_url: str, gateway_hosts: list[st
               f" dst-port=80 action=redirect to-ports={PROXY_PORT} comment=\"radbill walled garden: web to the portal\"",
               "/ip proxy", f"set enabled=yes port={PROXY_PORT}",
               "/ip proxy access", *[f"add dst-host={h} action=allow" for h in allowed],
-              f"add action=redirect action-data={host}:{port}{path}",
+              f"add action=redirect action-data={front_door}",
               "/ip firewall filter",
               f"add chain=input protocol=tcp dst-port={PROXY_PORT} src-address-list=!{walled} action=drop"
               " comment=\"radbill walled garden: the proxy is for walled customers only\"",
@@ -196,3 +195,24 @@ async def customer_by_address(conn: asyncpg.Connection, ip: str) -> dict | None:
             "username": row["username"], "state": state, "due_minor": balance.due_minor,
             "advance_minor": balance.advance_minor, "currency": balance.currency, "framed_ip": row["framed_ip"],
             "since": row["acctstarttime"]}
+
+
+# Reactivation and renewal (services/customers.py, release_walled_sessions) queue this disconnect for each session
+# opened while walled
+RECONNECTING = """
+    SELECT exists(
+        SELECT 1 FROM radacct r JOIN customers c ON c.username = r.username
+          JOIN outbox x ON x.kind = 'disconnect' AND x.dedupe_key IN (
+               'disconnect:' || r.acctuniqueid || ':reactivated', 'disconnect:' || r.acctuniqueid || ':renewed')
+         WHERE c.id = $1 AND r.framedipaddress = $2::inet AND r.acctstoptime IS NULL)
+"""
+
+
+async def reconnecting(conn: asyncpg.Connection, customer_id: int, ip: str | None) -> bool:
+    """Whether the open session at `ip` is this customer's walled-garden session and a payment's reactivation has
+    queued its disconnect (the router logs them in again at full speed): what their receipt page tells them."""
+    try:
+        address = str(ipaddress.ip_address((ip or "").strip()))
+    except ValueError:
+        return False
+    return await conn.fetchval(RECONNECTING, customer_id, address)

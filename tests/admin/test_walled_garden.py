@@ -24,7 +24,7 @@ async def test_save_and_see_the_router_configuration(make_client, tree, fresh_db
     assert saved.status == 303
     page = html.unescape(await (await c.get("/walled-garden")).text())
     assert "add name=walled ranges=10.99.0.1-10.99.0.254" in page
-    assert "action-data=127.0.0.1:8081/" in page  # the default RADBILL_PORTAL_URL
+    assert "action-data=http://127.0.0.1:8081/" in page  # the default RADBILL_PORTAL_URL
 
     conn = await asyncpg.connect(fresh_db_url)
     try:

@@ -35,13 +35,14 @@ def data_keys(monkeypatch):
 
 
 @pytest.fixture
-async def portal(fresh_db_url):
+async def portal(fresh_db_url, tmp_path):
     fake, fake_runner = await start_fake(stall=1.0, late=0.3)
     owner = await asyncpg.connect(fresh_db_url)
     pool = await create_pool(app_url(fresh_db_url), max_size=20, default_scope=SYSTEM)
     port = free_port()
     config = Config(database_url=DatabaseUrl(app_url(fresh_db_url)), secret_key=Secret("k" * 40),
-                    portal_port=port, portal_url=f"http://127.0.0.1:{port}", cookie_secure=False)
+                    portal_port=port, portal_url=f"http://127.0.0.1:{port}", cookie_secure=False,
+                    var_dir=tmp_path)  # ticket photos land in tmp_path/uploads
     runner = web.AppRunner(create_app(config, pool), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()

@@ -11,7 +11,7 @@ from radbill.services import walled_garden as wg
 from radbill.tenancy import Scope
 from tests import factories as f
 
-PORTAL = "https://portal.example.net/pay"
+PORTAL = "https://portal.example.net"
 
 
 def test_the_snippet_walls_the_pool_and_lets_the_portal_and_gateways_through():
@@ -24,7 +24,8 @@ def test_the_snippet_walls_the_pool_and_lets_the_portal_and_gateways_through():
     assert allowed == ["add list=radbill-allowed address=portal.example.net",
                        "add list=radbill-allowed address=payment.bkash.com",
                        "add list=radbill-allowed address=securepay.sslcommerz.com"]
-    assert "add action=redirect action-data=portal.example.net:443/pay" in lines
+    # to the portal's front door (GET /, portal/walled.py), scheme and all: an https portal is never asked over http
+    assert "add action=redirect action-data=https://portal.example.net/" in lines
     # the router's rules key on the list RADIUS fills for walled customers (one name, radbill.policy.decide)
     walled = [line for line in lines if "src-address-list=" in line]
     assert len(walled) == 5 and all(f"src-address-list={WALLED_GARDEN_ADDRESS_LIST}" in line
@@ -38,7 +39,7 @@ def test_the_snippet_walls_the_pool_and_lets_the_portal_and_gateways_through():
 def test_no_pool_no_snippet_and_no_network_says_what_the_router_needs():
     assert wg.mikrotik_snippet(wg.Settings(None, "256k/256k", 300), PORTAL, []) == ""
     text = wg.mikrotik_snippet(wg.Settings("walled", "1M/512k", 600), "http://10.0.0.2:8081/", [])
-    assert "needs an IP pool named walled" in text and "action-data=10.0.0.2:8081/" in text
+    assert "needs an IP pool named walled" in text and "action-data=http://10.0.0.2:8081/" in text
     assert "/ip pool\n" not in text
 
 
