@@ -109,3 +109,18 @@ async def test_a_static_address_and_the_walled_garden_speak_the_router_type_too(
         assert (reply.first(up), reply.first(down)) == (128000, 256000)  # RouterOS rx/tx: rx is the upload
     finally:
         await radius_db.execute("UPDATE operators SET suspended_pool = NULL WHERE id = $1", radius.isp.operator["id"])
+
+
+async def test_explain_answers_as_the_router_type_asked_for(radius, routers, profiled_customer):
+    from radbill import diagnostics
+    from radbill.config import Config, DatabaseUrl, Secret
+
+    c = profiled_customer
+    live = wait_until(lambda: (r := routers["huawei"].login(c["username"], c["radius_password"])) and r.accepted and r,
+                      timeout=5)
+    config = Config(database_url=DatabaseUrl(radius.db_url), secret_key=Secret("x" * 32),
+                    acct_interim_interval=radius.settings.acct_interim_interval)
+    decision, _ = diagnostics.explain(config, c["username"], nas_type="huawei")
+    explained = {name: value for name, value in decision.reply if name != "Session-Timeout"}
+    assert explained == {name: str(live.first(name)) for name in explained}
+    assert "Huawei-Qos-Profile-Name" in explained and "Mikrotik-Rate-Limit" not in explained
