@@ -124,3 +124,22 @@ async def test_explain_answers_as_the_router_type_asked_for(radius, routers, pro
     explained = {name: value for name, value in decision.reply if name != "Session-Timeout"}
     assert explained == {name: str(live.first(name)) for name in explained}
     assert "Huawei-Qos-Profile-Name" in explained and "Mikrotik-Rate-Limit" not in explained
+
+
+async def test_changing_a_routers_type_changes_what_its_next_login_gets(radius, radius_db, routers,
+                                                                       profiled_customer):
+    """The type travels in the clients file: an edit rewrites it, FreeRADIUS restarts, the next answer follows."""
+    c, sim = profiled_customer, routers["accel_ppp"]
+    first = wait_until(lambda: (r := sim.login(c["username"], c["radius_password"])) and r.accepted and r, timeout=5)
+    assert first.first("Filter-Id") == "20000/8000" and not first.first("Mikrotik-Rate-Limit")
+    seen = radius.service.nas_changes_handled
+    await radius_db.execute("UPDATE nas SET type = 'mikrotik' WHERE nasname = $1", sim.ip)
+    try:
+        assert wait_until(lambda: radius.service.nas_changes_handled > seen, timeout=15)
+        after = wait_until(lambda: (r := sim.login(c["username"], c["radius_password"])) and r.accepted
+                           and r.first("Mikrotik-Rate-Limit") and r, timeout=10)
+        assert after.first("Mikrotik-Group") == "gold" and not after.first("Filter-Id")
+    finally:
+        seen = radius.service.nas_changes_handled
+        await radius_db.execute("UPDATE nas SET type = 'accel_ppp' WHERE nasname = $1", sim.ip)
+        assert wait_until(lambda: radius.service.nas_changes_handled > seen, timeout=15)
