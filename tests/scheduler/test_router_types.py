@@ -10,9 +10,10 @@ from dataclasses import asdict
 import pytest
 from pyrad import packet
 
+from radbill import timeline
 from radbill.policy import Speeds
 from radbill.services import outbox
-from radbill.services.customers import change_package, suspend_customer
+from radbill.services.customers import change_package, customer_timeline, suspend_customer
 from radbill.services.outbox_queue import enqueue
 from tests.nas_simulator import (
     ERROR_CAUSE_MISSING_ATTRIBUTE,
@@ -81,6 +82,11 @@ async def test_a_data_cap_coa_queued_by_the_radius_module_becomes_a_disconnect_o
     assert request.code == packet.DisconnectRequest and request.answered == packet.DisconnectACK
     [row] = await rows_for(lab_db, c["username"])
     assert json.loads(row["result"])["sent"] == "disconnect" and json.loads(row["result"])["status"] == "ack"
+    # the customer's timeline says what happened to the session, not "changed the speed"
+    [entry] = [e for e in await customer_timeline(lab_db, scope_of(lab.isp.sub), c["id"])
+               if e["action"] == "outbox.coa"]
+    assert timeline.describe(entry["action"], json.loads(entry["detail"]), None) \
+        == f"Router {router.ip} disconnected session {session.acct_session_id}."
 
 
 def _send(lab, kind, code, attributes):
