@@ -232,7 +232,8 @@ async def _raise_alert(conn, row, payload: dict, outcome: Outcome, on: tuple[str
         owner = await conn.fetchval("SELECT id FROM operators WHERE parent_id IS NULL ORDER BY id LIMIT 1")
     # stored as text: written in the language of the operator whose staff read it
     with use_locale(await operator_locale(conn, owner)):
-        message = failure_message(row["kind"], payload, row["attempts"], outcome)
+        # what was sent: a rate CoA the router type cannot apply went as a Disconnect (policy/vendors.py)
+        message = failure_message(outcome.result.get("sent") or row["kind"], payload, row["attempts"], outcome)
     await alerts.raise_alert(conn, owner, alert_kind, cause, message, {k: v for k, v in subject.items() if v},
                              on[0], on[1], audit_operator_id=operator_id)
 

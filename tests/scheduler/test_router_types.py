@@ -4,6 +4,7 @@ refuses what its real counterpart refuses) acknowledges it."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import asdict
 
@@ -112,3 +113,24 @@ async def test_the_simulated_routers_refuse_what_their_types_refuse(lab, lab_db)
                                                              ("Acct-Session-Id", generic_session.acct_session_id),
                                                              ("WISPr-Bandwidth-Max-Down", 1000000)])
     assert code == packet.CoANAK and reply["Error-Cause"] == ERROR_CAUSE_UNSUPPORTED_SERVICE
+
+
+async def test_a_rate_coa_sent_as_a_disconnect_that_fails_alerts_as_a_disconnect(lab, lab_db, lab_pool):
+    router = lab.routers["generic"]
+    c, session = await online_customer(lab, lab_db, router)
+    router.reset("silent")
+    payload = {"username": c["username"], "acct_session_id": session.acct_session_id, "nas_ip": router.ip,
+               "framed_ip": session.framed_ip, "reason": "data_cap", "speeds": asdict(Speeds(1000, 512))}
+    outbox_id = await enqueue(lab_db, "coa", c["operator_id"], payload, f"coa:data_cap:test:{session.acct_session_id}")
+    row = None
+    for _ in range(40):  # bounded: 3 attempts with sub-second backoff
+        await outbox.dispatch_due(lab_pool, FAST)
+        row = await lab_db.fetchrow("SELECT * FROM outbox WHERE id = $1", outbox_id)
+        if row["failed_at"]:
+            break
+        await asyncio.sleep(0.03)
+    assert row["failed_at"] is not None
+    assert {r.code for r in router.requests_for(session)} == {packet.DisconnectRequest}
+    [alert] = [json.loads(t["detail"]) for t in await customer_timeline(lab_db, scope_of(lab.isp.sub), c["id"])
+               if t["action"] == "alert"]
+    assert alert["message"].startswith(f"Could not disconnect {c['username']}'s session"), alert["message"]
