@@ -9,7 +9,7 @@ from datetime import datetime
 from radbill.policy.model import Check, Decision, PolicyRow, Request, Settings
 from radbill.policy.rates import parse_rate_limit
 from radbill.policy.state import has_expired
-from radbill.policy.vendors import WALLED_GARDEN_ADDRESS_LIST, vendor  # noqa: F401 (its old home: walled_garden imports it here)
+from radbill.policy.vendors import vendor
 
 MESSAGES = {
     "unknown_user": "Login failed: this username is not registered. Check it or call your ISP.",
