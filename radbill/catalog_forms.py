@@ -29,7 +29,7 @@ RATE_FIELDS = {"download": "download_kbps", "upload": "upload_kbps", "burst_down
 PACKAGE_COLUMNS = ("name", "download_kbps", "upload_kbps", "burst_download_kbps", "burst_upload_kbps",
                    "burst_threshold_download_kbps", "burst_threshold_upload_kbps", "burst_time_seconds", "price_minor",
                    "validity_days", "ip_pool", "data_cap_bytes", "throttled_download_kbps", "throttled_upload_kbps",
-                   "connection_types", "cap_period")
+                   "connection_types", "cap_period", "router_profile")
 PROFILE_COLUMNS = ("name", "cycle_kind", "billing_day", "validity_days", "due_days", "grace_days", "auto_suspend",
                    "billing_type")
 
@@ -149,6 +149,11 @@ def package_values(form: Mapping, currency: str) -> dict:
     values["ip_pool"] = _text(form, "ip_pool", 100) or None
     if values["ip_pool"] and not _POOL.match(values["ip_pool"]):
         errors["ip_pool"] = _("The router's pool name: letters, digits, dot, dash, underscore (up to 64).")
+    # a name the router already has (a MikroTik PPP profile, a Cisco ISG service...): radbill only names it
+    values["router_profile"] = _text(form, "router_profile", 100) or None
+    if values["router_profile"] and not _POOL.match(values["router_profile"]):
+        errors["router_profile"] = _("The profile's name as the router knows it: letters, digits, dot, dash, "
+                                     "underscore (up to 64).")
     values["data_cap_bytes"] = None
     if _text(form, "data_cap_gb"):
         try:
@@ -179,7 +184,8 @@ def package_form(row: Mapping) -> dict:
     form.update(name=row["name"], burst_time=str(row["burst_time_seconds"] or ""),
                 price=format_price(row["price_minor"], row["currency"]), validity_days=str(row["validity_days"]),
                 ip_pool=row["ip_pool"] or "", data_cap_gb=format_gigabytes(row["data_cap_bytes"]),
-                connection_types=list(row["connection_types"]), cap_period=row["cap_period"])
+                connection_types=list(row["connection_types"]), cap_period=row["cap_period"],
+                router_profile=row["router_profile"] or "")
     return form
 
 

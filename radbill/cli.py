@@ -11,6 +11,7 @@ import sys
 from radbill import i18n, localenv
 from radbill.config import Config
 from radbill.errors import RadbillError
+from radbill.policy import vendors
 
 log = logging.getLogger("radbill")
 
@@ -180,7 +181,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     with localenv.database_available():
         config = Config.from_env()
-        decision, _ = diagnostics.explain(config, args.username, args.calling_station_id)
+        decision, _ = diagnostics.explain(config, args.username, args.calling_station_id, args.router_type)
     print(diagnostics.format_explanation(decision))
     return 0 if decision.accept else 1
 
@@ -228,6 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     explain = sub.add_parser("explain", help="show the decision the RADIUS module would make now, and why")
     explain.add_argument("username")
     explain.add_argument("--calling-station-id", help="the client's MAC address, for MAC-bound customers")
+    explain.add_argument("--router-type", choices=vendors.TYPES, default=vendors.DEFAULT_TYPE,
+                         help="answer as to a router of this type (its rate, pool and profile attributes)")
     explain.set_defaults(func=cmd_explain)
     return parser
 

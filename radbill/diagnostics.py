@@ -11,6 +11,7 @@ from radbill import clock
 from radbill.config import Config
 from radbill.errors import NotFound, RadbillError
 from radbill.policy import Decision, PolicyRow, Settings, decide
+from radbill.policy.vendors import DEFAULT_TYPE
 from radbill.radius.client import RadiusClient, Reply
 from radius_module.sessions import (
     OpenSessions,
@@ -23,7 +24,8 @@ from radius_module.sessions import (
 from radius_module.snapshot import POLICY_QUERY, row_from_record
 
 
-def explain(config: Config, username: str, calling_station_id: str | None = None) -> tuple[Decision, PolicyRow | None]:
+def explain(config: Config, username: str, calling_station_id: str | None = None,
+            nas_type: str = DEFAULT_TYPE) -> tuple[Decision, PolicyRow | None]:
     """The decision the RADIUS module would make now: the same policy view it loads, and its session view
     (radius_module.sessions: the same query, staleness rule and counting), without a packet."""
     with psycopg.connect(config.radius_url.reveal(), connect_timeout=10) as conn:
@@ -31,18 +33,20 @@ def explain(config: Config, username: str, calling_station_id: str | None = None
             # the query the module's worker refreshes a changed customer with
             record = cur.execute(POLICY_QUERY + " WHERE username = ANY(%s)", ([username],)).fetchone()
         loaded = load_open_sessions(conn, [username])
-    return decide_now(record, username, loaded, config.acct_interim_interval, clock.now(), calling_station_id)
+    return decide_now(record, username, loaded, config.acct_interim_interval, clock.now(), calling_station_id,
+                      nas_type)
 
 
 def decide_now(record, username: str, loaded: dict[str, Session], acct_interim_interval: int, now: datetime,
-               calling_station_id: str | None = None) -> tuple[Decision, PolicyRow | None]:
+               calling_station_id: str | None = None, nas_type: str = DEFAULT_TYPE
+               ) -> tuple[Decision, PolicyRow | None]:
     """The module's decision from a `radius_policy` record (or None) and the user's open sessions as
     `load_open_sessions` gives them. `radbill explain` and the admin's troubleshooting panel both decide here,
     so they say what the server does."""
     row = row_from_record(record) if record else None
     sessions = OpenSessions(stale_after(acct_interim_interval))
     sessions.replace_all(loaded, octets_before_windows(loaded, [row]))
-    row, request = policy_inputs(row, username, calling_station_id, None, sessions, now)
+    row, request = policy_inputs(row, username, calling_station_id, None, sessions, now, nas_type)
     return decide(row, request, now, Settings(acct_interim_interval)), row
 
 

@@ -100,16 +100,18 @@ def _delete(d: dict, actor: str, currency: str) -> str:
 
 def _outbox(kind: str) -> Sentence:
     def sentence(d: dict, actor: str, currency: str) -> str:
+        # a rate CoA to a router type that cannot change a live rate goes as a Disconnect (policy/vendors.py)
+        job = d.get("sent") if d.get("sent") in OUTBOX_JOBS else kind
         names = {"sid": _shown(d.get("acct_session_id")), "nas": _shown(d.get("nas_ip"))}
         outcome = d.get("outcome")
         if outcome == "ack":
-            done = OUTBOX_DONE.get(kind)
+            done = OUTBOX_DONE.get(job)
             return str(done) % names if done is not None else _("Delivered.")
         if outcome == "gone":
             return _("Router %(nas)s no longer had session %(sid)s: nothing left to disconnect.", **names)
         why = d.get("error") or outcome or _("no answer")
         table = OUTBOX_GAVE_UP if d.get("gave_up") else OUTBOX_RETRY
-        return str(table.get(kind, table[None])) % {**names, "attempt": _shown(d.get("attempt")), "why": why}
+        return str(table.get(job, table[None])) % {**names, "attempt": _shown(d.get("attempt")), "why": why}
     return sentence
 
 

@@ -35,5 +35,14 @@ def request_values(p, names: frozenset[str]) -> dict[str, str]:
     return out
 
 
-def to_tuples(pairs: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
-    return tuple((str(name), str(value)) for name, value in pairs)
+def to_tuples(pairs: Iterable[tuple[str, str]]) -> tuple[tuple[str, ...], ...]:
+    """A (name, value) pair is set with rlm_python3's default operator, which keeps only the first value of a
+    name; a repeated name (Cisco-Account-Info: the rate service and the profile service) goes as (name, "+=",
+    value) so the reply carries every value."""
+    seen: set[str] = set()
+    out: list[tuple[str, ...]] = []
+    for name, value in pairs:
+        name = str(name)
+        out.append((name, "+=", str(value)) if name in seen else (name, str(value)))
+        seen.add(name)
+    return tuple(out)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import asdict
 
 from radbill import clock
 from radbill.policy import Request, Settings, decide
 from radbill.policy.decide import MESSAGES
 from radbill.policy.model import Decision
+from radbill.policy.vendors import DEFAULT_TYPE
 from radius_module import handover, rlm
 from radius_module.attrs import request_values, to_tuples
 from radius_module.sessions import OpenSessions, Session, policy_inputs, stale_after
@@ -24,7 +26,9 @@ from radius_module.worker import Worker
 
 log = logging.getLogger("radbill.radius")
 
-AUTHORIZE_ATTRIBUTES = frozenset({"User-Name", "Calling-Station-Id", "NAS-IP-Address"})
+# Radbill-Nas-Type: the asking client's nas_type (sites/radbill copies it from the clients file, which is written
+# from the nas table): the router type comes with the packet, keyed by its source address, with no lookup here
+AUTHORIZE_ATTRIBUTES = frozenset({"User-Name", "Calling-Station-Id", "NAS-IP-Address", "Radbill-Nas-Type"})
 
 
 class State:
@@ -97,7 +101,8 @@ def decide_for(request: dict[str, str]):
         return Decision(False, "error", MESSAGES["error"], reply=(("Reply-Message", MESSAGES["error"]),))
     now = clock.now()
     row, asked = policy_inputs(State.snapshot.get(username), username, request.get("Calling-Station-Id"),
-                               request.get("NAS-IP-Address"), State.sessions, now)
+                               request.get("NAS-IP-Address"), State.sessions, now,
+                               request.get("Radbill-Nas-Type") or DEFAULT_TYPE)
     return decide(row, asked, now, State.settings, explain=False)
 
 
@@ -152,8 +157,7 @@ def _enforce(username, unique_id, session, previous, calling: str | None) -> Non
         after = closed + State.sessions.open_octets(username)
         if before < row.data_cap_bytes <= after:
             State.worker.queue_outbox("coa", username,
-                                      {**payload, "reason": "data_cap",
-                                       "attributes": {"Mikrotik-Rate-Limit": row.throttled_speeds.rate_limit()}},
+                                      {**payload, "reason": "data_cap", "speeds": asdict(row.throttled_speeds)},
                                       f"coa:data_cap:{unique_id}:{_window(row)}")
 
 

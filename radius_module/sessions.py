@@ -165,10 +165,11 @@ def octets_before_windows(sessions: dict[str, Session], rows) -> dict[str, int]:
 
 
 def policy_inputs(row: PolicyRow | None, username: str, calling_station_id: str | None, nas_ip: str | None,
-                  sessions: OpenSessions, now: datetime) -> tuple[PolicyRow | None, Request]:
+                  sessions: OpenSessions, now: datetime, nas_type: str = "mikrotik"
+                  ) -> tuple[PolicyRow | None, Request]:
     """What the session view adds to a decision: the open sessions simultaneous-use counts, and the octets used
     since the policy row was loaded (a data cap). The hook and `radbill explain` both decide through this."""
     if row is not None and row.data_cap_bytes is not None:
         used = row.usage_bytes + sessions.closed_octets.get(username, 0) + sessions.open_octets(username)
         row = replace(row, usage_bytes=used)
-    return row, Request(username, calling_station_id, nas_ip, sessions.count(username, now))
+    return row, Request(username, calling_station_id, nas_ip, sessions.count(username, now), nas_type)

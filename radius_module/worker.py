@@ -11,7 +11,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -19,7 +19,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from radbill import clock as radbill_clock
-from radbill.policy import Request, decide
+from radbill.policy import Request, Speeds, decide
 from radius_module import spool
 from radius_module.sessions import OpenSessions, load_open_sessions, octets_before_windows
 from radius_module.snapshot import POLICY_QUERY, PolicySnapshot, row_from_record
@@ -183,33 +183,33 @@ class Worker(threading.Thread):
                 due.append(username)
         if not due:
             return 0
-        rates = {u: self._rate_limit(u) for u in due}
+        rates = {u: self._speeds(u) for u in due}
         self.sessions.start_window(due)
         self.refresh(conn, set(due))
         for username, before in rates.items():
-            after = self._rate_limit(username)
+            after = self._speeds(username)
             if before is not None and after is not None and after != before:
                 self._change_rate(username, after)
         log.info("radbill data-cap window ended for %d customers; usage counts from zero", len(due))
         return len(due)
 
-    def _rate_limit(self, username: str) -> str | None:
+    def _speeds(self, username: str) -> Speeds | None:
         """The rate a capped customer's login would get now (decide() is the one rule), None if no login."""
         row = self.snapshot.get(username)
         if row is None or row.data_cap_bytes is None:
             return None
         row = replace(row, usage_bytes=row.usage_bytes + self.sessions.window_octets(username))
         decision = decide(row, Request(username=username), self.clock(), explain=False)
-        return dict(decision.reply).get("Mikrotik-Rate-Limit") if decision.accept else None
+        return decision.speeds if decision.accept else None
 
-    def _change_rate(self, username: str, rate_limit: str) -> None:
+    def _change_rate(self, username: str, speeds: Speeds) -> None:
         """A CoA with the new window's rate for each open session (a router keeps a live session's throttled
-        rate until told otherwise)."""
+        rate until told otherwise); the dispatcher writes it in the session's router's attributes."""
         resets_at = self.snapshot.get(username).usage_resets_at
         for uid, s in self.sessions.of_user(username):
             payload = {"username": username, "acct_session_id": s.acct_session_id, "acct_unique_id": uid,
                        "nas_ip": s.nas_ip, "framed_ip": s.framed_ip, "reason": "data_cap_reset",
-                       "attributes": {"Mikrotik-Rate-Limit": rate_limit}}
+                       "speeds": asdict(speeds)}
             self.queue_outbox("coa", username, payload, f"coa:data_cap_reset:{uid}:{resets_at.isoformat()}")
 
     def fold(self, conn: psycopg.Connection, track: bool = True, wait: bool = False,

@@ -405,6 +405,7 @@ CREATE TABLE public.packages (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     cap_period text DEFAULT 'calendar_month'::text NOT NULL,
+    router_profile text,
     CONSTRAINT packages_burst_download_kbps_check CHECK ((burst_download_kbps > 0)),
     CONSTRAINT packages_burst_threshold_download_kbps_check CHECK ((burst_threshold_download_kbps > 0)),
     CONSTRAINT packages_burst_threshold_upload_kbps_check CHECK ((burst_threshold_upload_kbps > 0)),
@@ -420,6 +421,7 @@ CREATE TABLE public.packages (
     CONSTRAINT packages_ip_pool_check CHECK ((ip_pool ~ '^[A-Za-z0-9_.-]{1,64}$'::text)),
     CONSTRAINT packages_name_check CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 80))),
     CONSTRAINT packages_price_minor_check CHECK ((price_minor >= 0)),
+    CONSTRAINT packages_router_profile_check CHECK ((router_profile ~ '^[A-Za-z0-9_.-]{1,64}$'::text)),
     CONSTRAINT packages_status_check CHECK ((status = ANY (ARRAY['active'::text, 'retired'::text]))),
     CONSTRAINT packages_throttled_download_kbps_check CHECK ((throttled_download_kbps > 0)),
     CONSTRAINT packages_throttled_upload_kbps_check CHECK ((throttled_upload_kbps > 0)),
@@ -486,7 +488,8 @@ CREATE VIEW public.radius_policy AS
     g.suspended_rate_limit,
     g.suspended_session_timeout,
     w.window_start AS cap_window_start,
-    w.window_end AS cap_window_end
+    w.window_end AS cap_window_end,
+    p.router_profile
    FROM ((((((public.customers c
      JOIN public.packages p ON ((p.id = c.package_id)))
      JOIN public.operators o ON ((o.id = c.operator_id)))
@@ -1275,7 +1278,7 @@ CREATE TABLE public.nas (
     CONSTRAINT nas_secret_check CHECK (((length(secret) >= 16) AND (secret !~ '[\s"\\]'::text))),
     CONSTRAINT nas_shortname_check CHECK ((shortname ~ '^[A-Za-z0-9_.-]{1,64}$'::text)),
     CONSTRAINT nas_status_check CHECK ((status = ANY (ARRAY['active'::text, 'disabled'::text]))),
-    CONSTRAINT nas_type_check CHECK ((type = ANY (ARRAY['mikrotik'::text, 'other'::text])))
+    CONSTRAINT nas_type_check CHECK ((type = ANY (ARRAY['mikrotik'::text, 'cisco'::text, 'juniper'::text, 'huawei'::text, 'accel_ppp'::text, 'generic'::text])))
 );
 
 ALTER TABLE public.nas ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (

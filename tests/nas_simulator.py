@@ -18,10 +18,15 @@ from dataclasses import dataclass, field
 
 from pyrad import packet
 
+from radbill.policy.vendors import all_rate_attributes, vendor
 from radbill.radius.client import RadiusClient, Reply, dictionary
 
+ERROR_CAUSE_UNSUPPORTED_ATTRIBUTE = 401
+ERROR_CAUSE_MISSING_ATTRIBUTE = 402
+ERROR_CAUSE_UNSUPPORTED_SERVICE = 405
 ERROR_CAUSE_SESSION_NOT_FOUND = 503
 ERROR_CAUSE_RESOURCES_UNAVAILABLE = 506
+SESSION_KEYS = ("User-Name", "Acct-Session-Id", "Framed-IP-Address")
 _ids = itertools.count(1)
 
 
@@ -43,10 +48,15 @@ class Received:
 
 class NasSimulator:
     """`mode`: 'ack' (default), 'nak', 'silent', or 'ack-keep' (ACKs a Disconnect but keeps the session, as some
-    routers do); `received` lists every valid Disconnect/CoA-Request."""
+    routers do); `received` lists every valid Disconnect/CoA-Request.
 
-    def __init__(self, ip: str, secret: str):
-        self.ip, self.secret = ip, secret
+    `nas_type` makes it answer as that router type does (radbill.policy.vendors): a request without the type's
+    required session keys is refused (Error-Cause 402, as Cisco ISG and Huawei refuse one without
+    Acct-Session-Id), a CoA carrying another vendor's rate attribute is refused (401), and a rate CoA to a type
+    that cannot change a live session's rate is refused (405)."""
+
+    def __init__(self, ip: str, secret: str, nas_type: str = "mikrotik"):
+        self.ip, self.secret, self.nas_type = ip, secret, nas_type
         self.mode = "ack"
         self.received: list[Received] = []
         self.rejected = 0  # requests dropped for a bad authenticator or Message-Authenticator
@@ -145,8 +155,11 @@ class NasSimulator:
             mode = self.mode
             session = self._find(attrs)
         answer, error_cause = None, None
+        refusal = self._refusal(request.code, attrs)
         if mode == "nak":
             answer, error_cause = "nak", ERROR_CAUSE_RESOURCES_UNAVAILABLE
+        elif mode in ("ack", "ack-keep") and refusal:
+            answer, error_cause = "nak", refusal
         elif mode in ("ack", "ack-keep"):
             answer, error_cause = ("ack", None) if session else ("nak", ERROR_CAUSE_SESSION_NOT_FOUND)
         reply_code = None
@@ -163,16 +176,38 @@ class NasSimulator:
         if answer == "ack" and request.code == packet.DisconnectRequest and mode != "ack-keep":
             self.stop_session(session, cause="Admin-Reset")  # like RouterOS: ACK, then the Stop
         elif answer == "ack":
-            session.attributes.update({k: v for k, v in attrs.items()
-                                       if k not in ("User-Name", "Acct-Session-Id", "Framed-IP-Address")})
+            session.attributes.update({k: v for k, v in attrs.items() if k not in SESSION_KEYS})
+
+    def _refusal(self, code: int, attrs: dict[str, str]) -> int | None:
+        """The Error-Cause this router type answers a request it cannot act on with, None if it can."""
+        router = vendor(self.nas_type)
+        if any(key not in attrs for key in router.required_keys):
+            return ERROR_CAUSE_MISSING_ATTRIBUTE
+        if code == packet.CoARequest:
+            rates = {k for k in attrs if k in all_rate_attributes()}
+            if rates - set(router.rate_attributes):
+                return ERROR_CAUSE_UNSUPPORTED_ATTRIBUTE
+            if rates and not router.coa_rate:
+                return ERROR_CAUSE_UNSUPPORTED_SERVICE
+        return None
 
     def _find(self, attrs: dict[str, str]) -> SimSession | None:
-        session = self.sessions.get(attrs.get("Acct-Session-Id", ""))
-        if session is None or not session.open or session.username != attrs.get("User-Name"):
+        """The open session every identifying attribute present agrees with (a router matches by what it got)."""
+        if not any(key in attrs for key in SESSION_KEYS):
             return None
-        if "Framed-IP-Address" in attrs and attrs["Framed-IP-Address"] != session.framed_ip:
-            return None
-        return session
+        if "Acct-Session-Id" in attrs:
+            candidates = [self.sessions.get(attrs["Acct-Session-Id"])]
+        else:
+            candidates = list(self.sessions.values())
+        for session in candidates:
+            if session is None or not session.open:
+                continue
+            if attrs.get("User-Name", session.username) != session.username:
+                continue
+            if attrs.get("Framed-IP-Address", session.framed_ip) != session.framed_ip:
+                continue
+            return session
+        return None
 
     def requests_for(self, session: SimSession) -> list[Received]:
         with self._lock:

@@ -33,14 +33,14 @@ def _router_form(router) -> dict:
 
 def _form_page(request, router, form, errors, status=200, message=None):
     return render(request, "routers_form.html", status=status, router=router, form=form, errors=errors,
-                  message=message, types=routers.TYPES)
+                  message=message, types=routers.type_labels())
 
 
 @route("GET", "/routers", **ROUTERS)
 async def routers_page(request: web.Request, scope):
     async with request.app["pool"].acquire() as conn:
         rows = await routers.list_routers(conn, scope)
-    return render(request, "routers_list.html", routers=rows)
+    return render(request, "routers_list.html", routers=rows, type_names=dict(routers.type_labels()))
 
 
 @route("GET", "/routers/new", **ROUTERS)

@@ -7,7 +7,9 @@ import re
 from datetime import datetime
 
 from radbill.policy.model import Check, Decision, PolicyRow, Request, Settings
+from radbill.policy.rates import parse_rate_limit
 from radbill.policy.state import has_expired
+from radbill.policy.vendors import vendor
 
 MESSAGES = {
     "unknown_user": "Login failed: this username is not registered. Check it or call your ISP.",
@@ -22,7 +24,6 @@ MESSAGES = {
 }
 # every reason decide() can give (explain's agreement test walks them all: keep this in step with decide)
 POLICY_REASONS = ("ok", "unknown_user", "disabled", "mac_mismatch", "suspended", "expired", "simultaneous_use")
-WALLED_GARDEN_ADDRESS_LIST = "radbill-suspended"
 DEFAULT_SETTINGS = Settings()
 _HEX = re.compile(r"[0-9a-f]")
 
@@ -66,20 +67,24 @@ def _session_timeout(row: PolicyRow, now: datetime) -> int | None:
     return max(1, math.floor((row.expires_at - now).total_seconds()))
 
 
-def walled_garden(row: PolicyRow, reason: str, trace: Trace) -> Decision:
-    """Accept into the operator's suspended pool: slow, short, tagged so the router can redirect to a pay page."""
+def walled_garden(row: PolicyRow, reason: str, request: Request, trace: Trace) -> Decision:
+    """Accept into the operator's suspended pool: slow, short, tagged (where the router type has a tag) so the
+    router can redirect to a pay page. The attributes are the asking router's (policy/vendors.py)."""
     trace("walled_garden", lambda: f"pool {row.suspended_pool}", "info")
     text = MESSAGES[reason]
+    router = vendor(request.nas_type)
+    speeds = parse_rate_limit(row.suspended_rate_limit)
     return Decision(
         True, reason, text,
         reply=(
-            ("Framed-Pool", row.suspended_pool),
-            ("Mikrotik-Rate-Limit", row.suspended_rate_limit),
+            (router.pool_attribute, row.suspended_pool),
+            *router.rate(speeds),
             ("Session-Timeout", str(row.suspended_session_timeout)),
-            ("Mikrotik-Address-List", WALLED_GARDEN_ADDRESS_LIST),
+            *router.walled_garden,
             ("Reply-Message", text),
         ),
         config=(("Cleartext-Password", row.password),),
+        speeds=speeds,
         checks=trace.done(),
     )
 
@@ -120,7 +125,7 @@ def decide(row: PolicyRow | None, request: Request, now: datetime, settings: Set
             trace(reason, observed, "pass")
             continue
         trace(reason, observed, "fail")
-        return walled_garden(row, reason, trace) if row.suspended_pool else reject(reason, trace)
+        return walled_garden(row, reason, request, trace) if row.suspended_pool else reject(reason, trace)
 
     # last of the rejects: a suspended customer whose old session is still open must hear "suspended" (what to
     # do about it), not "already online" (the old session is about to be disconnected anyway)
@@ -134,25 +139,27 @@ def decide(row: PolicyRow | None, request: Request, now: datetime, settings: Set
     else:
         trace("simultaneous_use", "no limit", "skip")
 
-    return accept(row, now, settings, trace)
+    return accept(row, request, now, settings, trace)
 
 
-def accept(row: PolicyRow, now: datetime, settings: Settings, trace: Trace) -> Decision:
+def accept(row: PolicyRow, request: Request, now: datetime, settings: Settings, trace: Trace) -> Decision:
+    """Full service: the package's (or the throttled) rate, address and profile in the asking router's attributes."""
     speeds = row.speeds
     if row.data_cap_bytes is not None and row.throttled_speeds is not None:
         over = row.usage_bytes >= row.data_cap_bytes
         trace("data_cap", lambda: f"{row.usage_bytes} of {row.data_cap_bytes} bytes", "fail" if over else "pass")
         if over:
             speeds = row.throttled_speeds
-    reply: list[tuple[str, str]] = [("Mikrotik-Rate-Limit", speeds.rate_limit())]
+    router = vendor(request.nas_type)
+    reply: list[tuple[str, str]] = [*router.rate(speeds), *router.profile(row.router_profile)]
     if row.static_ip:
         reply.append(("Framed-IP-Address", row.static_ip))
     elif row.ip_pool:
-        reply.append(("Framed-Pool", row.ip_pool))
+        reply.append((router.pool_attribute, row.ip_pool))
     timeout = _session_timeout(row, now)
     if timeout is not None:
         reply.append(("Session-Timeout", str(timeout)))
     reply.append(("Acct-Interim-Interval", str(settings.acct_interim_interval)))
     trace("reply", lambda: ", ".join(f"{k}={v}" for k, v in reply), "info")
     return Decision(True, "ok", "", reply=tuple(reply), config=(("Cleartext-Password", row.password),),
-                    checks=trace.done())
+                    speeds=speeds, checks=trace.done())

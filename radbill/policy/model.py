@@ -30,6 +30,7 @@ class PolicyRow:
     suspended_pool: str | None = None  # walled garden of the nearest operator that configures one
     suspended_rate_limit: str = "256k/256k"
     suspended_session_timeout: int = 300
+    router_profile: str | None = None  # the package's profile/group name on the router (vendors.Vendor.profile)
 
     @classmethod
     def from_view(cls, r: Mapping) -> PolicyRow:
@@ -57,6 +58,7 @@ class PolicyRow:
             suspended_pool=r["suspended_pool"],
             suspended_rate_limit=r["suspended_rate_limit"] or "256k/256k",
             suspended_session_timeout=r["suspended_session_timeout"] or 300,
+            router_profile=r.get("router_profile"),
         )
 
 
@@ -69,6 +71,7 @@ class Request:
     calling_station_id: str | None = None
     nas_ip: str | None = None
     open_sessions: int = 0
+    nas_type: str = "mikrotik"  # the asking router's type (FreeRADIUS's client nas_type, from the nas table)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,4 +97,5 @@ class Decision:
     message: str = ""
     reply: tuple[tuple[str, str], ...] = ()
     config: tuple[tuple[str, str], ...] = ()
+    speeds: Speeds | None = None  # the rate granted (what a CoA would set), vendor-neutral
     checks: tuple[Check, ...] = field(default=(), compare=False)

@@ -33,3 +33,21 @@ class Speeds:
             text += (f" {format_rate(self.burst_upload_kbps)}/{format_rate(self.burst_download_kbps)}"
                      f" {format_rate(threshold_up)}/{format_rate(threshold_down)} {seconds}/{seconds}")
         return text
+
+
+_UNIT_KBPS = {"": None, "k": 1, "M": 1000}
+
+
+def parse_rate_limit(text: str) -> Speeds:
+    """A RouterOS "rx/tx" rate such as the walled garden's "256k/256k" (rx = the customer's upload) -> Speeds,
+    so routers of other types get the same rate in their own attributes. A bare number is bit/s (RouterOS)."""
+    parts = text.strip().split()[0].split("/") if text.strip() else []
+    if len(parts) not in (1, 2):
+        raise ValueError(f"not a rate limit: {text!r}")
+    kbps = []
+    for part in parts:
+        unit = part[-1] if part[-1:] in ("k", "M") else ""
+        number = int(part[:-1] if unit else part)
+        kbps.append(max(1, number // 1000) if _UNIT_KBPS[unit] is None else number * _UNIT_KBPS[unit])
+    upload, download = (kbps[0], kbps[-1])
+    return Speeds(download_kbps=download, upload_kbps=upload)

@@ -129,8 +129,8 @@ async def create_package(conn: asyncpg.Connection, scope: Scope, form: Mapping, 
                 "INSERT INTO packages (operator_id, name, download_kbps, upload_kbps, burst_download_kbps,"
                 " burst_upload_kbps, burst_threshold_download_kbps, burst_threshold_upload_kbps, burst_time_seconds,"
                 " price_minor, validity_days, ip_pool, data_cap_bytes, throttled_download_kbps, throttled_upload_kbps,"
-                " connection_types, cap_period)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+                " connection_types, cap_period, router_profile)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
                 " RETURNING id", scope.operator_id, *(values[c] for c in PACKAGE_COLUMNS))
             await audit.record(conn, scope, "package.create", "package", package_id,
                                {**values, "rate_limit": rate_limit(values)}, ip)
@@ -151,7 +151,7 @@ async def update_package(conn: asyncpg.Connection, scope: Scope, package_id: int
                 " burst_upload_kbps = $6, burst_threshold_download_kbps = $7, burst_threshold_upload_kbps = $8,"
                 " burst_time_seconds = $9, price_minor = $10, validity_days = $11, ip_pool = $12,"
                 " data_cap_bytes = $13, throttled_download_kbps = $14, throttled_upload_kbps = $15,"
-                " connection_types = $16, cap_period = $17 WHERE id = $1",
+                " connection_types = $16, cap_period = $17, router_profile = $18 WHERE id = $1",
                 package_id, *(values[c] for c in PACKAGE_COLUMNS))
             detail = audit.changes({**dict(old), "connection_types": list(old["connection_types"]),
                                     "rate_limit": rate_limit(old)}, {**values, "rate_limit": rate_limit(values)})

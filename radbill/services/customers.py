@@ -7,7 +7,7 @@ snapshot follows by itself: the customers trigger NOTIFYs radbill_policy with th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 import asyncpg
@@ -16,6 +16,7 @@ from radbill.billing.money import check_amount
 from radbill.errors import NotFound, ValidationError
 from radbill.i18n import _, lazy_gettext
 from radbill.policy import Speeds, state_label
+from radbill.policy.vendors import vendor
 from radbill.services import audit, sms_events
 from radbill.services.outbox_queue import enqueue
 from radbill.tenancy import Scope
@@ -218,19 +219,22 @@ async def change_package(conn: asyncpg.Connection, scope: Scope, customer_id: in
         if customer["package_id"] == package_id:
             return customer
         package = await sellable_package(conn, customer, package_id)
+        old_profile = await conn.fetchval("SELECT router_profile FROM packages WHERE id = $1", customer["package_id"])
         await conn.execute("UPDATE customers SET package_id = $2 WHERE id = $1", customer_id, package_id)
-        rate = Speeds(package["download_kbps"], package["upload_kbps"], package["burst_download_kbps"],
-                      package["burst_upload_kbps"], package["burst_threshold_download_kbps"],
-                      package["burst_threshold_upload_kbps"], package["burst_time_seconds"]).rate_limit()
+        speeds = Speeds(package["download_kbps"], package["upload_kbps"], package["burst_download_kbps"],
+                        package["burst_upload_kbps"], package["burst_threshold_download_kbps"],
+                        package["burst_threshold_upload_kbps"], package["burst_time_seconds"])
+        rate = speeds.rate_limit()
         queued = []
         # a suspended or disabled customer's sessions are already being ended (or walled at the walled rate)
         if customer["status"] == "active":
             for s in await conn.fetch(OPEN_SESSIONS, customer["username"]):
-                if s["nas_type"] == "mikrotik":
+                # a new router profile cannot reach a live session by CoA either: it applies at the next login
+                if vendor(s["nas_type"]).coa_rate and package["router_profile"] == old_profile:
                     key = f"coa:package:{s['acctuniqueid']}:{package_id}"
                     queued.append(await _queue(conn, customer, "coa", s, "package_change", key,
-                                               {"Mikrotik-Rate-Limit": rate}))
-                else:  # no portable rate attribute: the router logs the customer in again with the new rate
+                                               speeds=asdict(speeds)))
+                else:  # the router logs the customer in again with the new rate (and profile)
                     key = f"disconnect:{s['acctuniqueid']}:package_change:{package_id}"
                     queued.append(await _queue(conn, customer, "disconnect", s, "package_change", key))
         await audit.record(conn, scope, "customer.change_package", "customer", customer_id,
@@ -281,14 +285,14 @@ async def sellable_package(conn: asyncpg.Connection, customer: asyncpg.Record, p
 
 
 async def _queue(conn, customer, kind: str, session, reason: str, dedupe_key: str,
-                 attributes: dict | None = None) -> int | None:
+                 speeds: dict | None = None) -> int | None:
     """Queue one command for one open session (it supersedes the pending ones it makes pointless; see
     outbox_queue); returns the outbox id, or None when the same command is still pending."""
     payload = {"username": customer["username"], "acct_session_id": session["acctsessionid"],
                "acct_unique_id": session["acctuniqueid"], "nas_ip": session["nas_ip"],
                "framed_ip": session["framed_ip"], "reason": reason, "customer_id": customer["id"]}
-    if attributes:
-        payload["attributes"] = attributes
+    if speeds:
+        payload["speeds"] = speeds  # the dispatcher writes them in the router type's attributes
     return await enqueue(conn, kind, customer["operator_id"], payload, dedupe_key)
 
 

@@ -26,6 +26,7 @@ from pyrad import packet
 from pyrad.client import Client, Timeout
 
 from radbill.i18n import _, use_locale
+from radbill.policy.vendors import dynamic_authorization
 from radbill.radius.client import dictionary
 from radbill.services import alerts, audit
 from radbill.services.outbox_lanes import claim_lanes, record_breaker
@@ -231,7 +232,8 @@ async def _raise_alert(conn, row, payload: dict, outcome: Outcome, on: tuple[str
         owner = await conn.fetchval("SELECT id FROM operators WHERE parent_id IS NULL ORDER BY id LIMIT 1")
     # stored as text: written in the language of the operator whose staff read it
     with use_locale(await operator_locale(conn, owner)):
-        message = failure_message(row["kind"], payload, row["attempts"], outcome)
+        # what was sent: a rate CoA the router type cannot apply went as a Disconnect (policy/vendors.py)
+        message = failure_message(outcome.result.get("sent") or row["kind"], payload, row["attempts"], outcome)
     await alerts.raise_alert(conn, owner, alert_kind, cause, message, {k: v for k, v in subject.items() if v},
                              on[0], on[1], audit_operator_id=operator_id)
 
@@ -289,15 +291,18 @@ async def send_dynamic_authorization(conn: asyncpg.Connection, row: asyncpg.Reco
                                      settings: DispatchSettings) -> Outcome:
     """Send the row's Disconnect-Request or CoA-Request to the router that holds the session."""
     payload = _payload(row)
-    nas = await conn.fetchrow("SELECT nasname, secret, coa_port, status FROM nas WHERE nasname::inet = $1::inet",
-                              payload["nas_ip"])
+    nas = await conn.fetchrow("SELECT nasname, secret, coa_port, status, type FROM nas"
+                              " WHERE nasname::inet = $1::inet", payload["nas_ip"])
     if nas is None or nas["status"] != "active":
         return Outcome("error", error=f"router {payload['nas_ip']} is not in the routers list (or is disabled)",
                        retry=False)
-    send = functools.partial(send_rfc5176, REQUEST_CODES[row["kind"]], payload["nas_ip"], nas["coa_port"],
-                             nas["secret"], session_attributes(payload), settings.radius_timeout, settings.radius_tries)
+    kind, attributes = dynamic_authorization(nas["type"], row["kind"], payload)
+    send = functools.partial(send_rfc5176, REQUEST_CODES[kind], payload["nas_ip"], nas["coa_port"],
+                             nas["secret"], list(attributes), settings.radius_timeout, settings.radius_tries)
     code, attributes = await asyncio.get_running_loop().run_in_executor(RADIUS_SENDS, send)
     result = {"nas_ip": payload["nas_ip"], "coa_port": nas["coa_port"]}
+    if kind != row["kind"]:
+        result["sent"] = kind  # a rate CoA this router type cannot apply went as a Disconnect
     if code is None:
         return Outcome("timeout", result, error=f"no answer from {payload['nas_ip']}:{nas['coa_port']}")
     result["reply_code"] = code
@@ -311,15 +316,6 @@ async def send_dynamic_authorization(conn: asyncpg.Connection, row: asyncpg.Reco
     if code in NAK_CODES:
         return Outcome("nak", result, error=f"the router refused (Error-Cause {attributes.get('Error-Cause', '?')})")
     return Outcome("error", result, error=f"unexpected reply code {code}")
-
-
-def session_attributes(payload: dict) -> list[tuple[str, str]]:
-    """Identify the session the way RouterOS matches it (User-Name + Acct-Session-Id, + Framed-IP-Address)."""
-    attrs = [("User-Name", payload["username"]), ("Acct-Session-Id", payload["acct_session_id"])]
-    if payload.get("framed_ip"):
-        attrs.append(("Framed-IP-Address", payload["framed_ip"]))
-    attrs += [(name, str(value)) for name, value in (payload.get("attributes") or {}).items()]
-    return attrs
 
 
 def send_rfc5176(code: int, host: str, port: int, secret: str, attributes: list[tuple[str, str]],

@@ -17,10 +17,11 @@ from radbill import validate
 from radbill.errors import NotFound, ValidationError
 from radbill.i18n import _
 from radbill.passwords import generate_nas_secret
+from radbill.policy import vendors
 from radbill.services import audit
 from radbill.tenancy import Scope
 
-TYPES = ("mikrotik", "other")
+TYPES = vendors.TYPES  # the router types (policy/vendors.py says what each is sent)
 STATUSES = ("active", "disabled")
 _SHORTNAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _HOST = re.compile(r"^[A-Za-z0-9.:-]{1,253}$")
@@ -34,6 +35,17 @@ ROUTER_SELECT = """
            n.created_at, n.updated_at, o.name AS operator_name
       FROM nas n JOIN operators o ON o.id = n.operator_id
 """
+
+
+def type_label(router_type: str) -> str:
+    """What people read for a router type ("Huawei (ME60 / NE)"); an unknown one shows as itself."""
+    found = vendors.VENDORS.get(router_type)
+    return str(found.label) if found else router_type
+
+
+def type_labels() -> list[tuple[str, str]]:
+    """The router form's choices, (type, label), in the table's order."""
+    return [(t, type_label(t)) for t in TYPES]
 
 
 def nas_address(text: str) -> str:
@@ -63,7 +75,7 @@ def router_values(form: Mapping) -> dict:
     except ValueError as exc:
         errors["nasname"] = str(exc)
     if values["type"] not in TYPES:
-        errors["type"] = _("Choose MikroTik or Other.")
+        errors["type"] = _("Choose the router's type from the list.")
     for key in ("coa_port", "api_port"):
         if text[key]:
             try:

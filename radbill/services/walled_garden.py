@@ -18,8 +18,8 @@ import asyncpg
 from radbill import clock
 from radbill.errors import ValidationError
 from radbill.i18n import _
-from radbill.policy.decide import WALLED_GARDEN_ADDRESS_LIST
 from radbill.policy.state import display_state
+from radbill.policy.vendors import WALLED_GARDEN_ADDRESS_LIST
 from radbill.services import audit, ledger
 from radbill.tenancy import Scope
 

@@ -172,6 +172,28 @@ async def test_the_cap_period_is_chosen_on_the_package_form_and_checked(make_cli
         await conn.close()
 
 
+async def test_the_router_profile_is_edited_on_the_package_form_and_checked(make_client, fresh_db_url):
+    c = await make_client("opa")
+    response = await c.post("/packages/new", {**PACKAGE, "router_profile": "gold; drop"}, token_from="/packages/new")
+    page = await response.text()
+    assert response.status == 422 and "The profile&#39;s name as the router knows it" in page
+    assert 'value="gold; drop"' in page  # what was typed stays in the form
+    package_id = await _create_package(c, router_profile="pppoe-gold")
+    edit = await (await c.get(f"/packages/{package_id}/edit")).text()
+    assert 'name="router_profile" value="pppoe-gold"' in edit
+    response = await c.post(f"/packages/{package_id}/edit", {**PACKAGE, "router_profile": ""},
+                            token_from=f"/packages/{package_id}/edit")
+    assert response.status == 303
+    conn = await _db(fresh_db_url)
+    try:
+        assert await conn.fetchval("SELECT router_profile FROM packages WHERE id = $1", package_id) is None
+        edit_audit = await conn.fetchval("SELECT detail FROM audit_log WHERE action = 'package.edit'"
+                                         " AND object_id = $1", package_id)
+    finally:
+        await conn.close()
+    assert '"router_profile": ["pppoe-gold", null]' in edit_audit
+
+
 async def test_duplicate_package_name_is_a_field_error(make_client):
     c = await make_client("opa")
     await _create_package(c)

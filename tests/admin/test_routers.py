@@ -177,3 +177,22 @@ async def test_foreign_router_ids_are_404_and_sub_operators_get_the_403_page(mak
     m = await make_client("mgr_none")
     assert (await m.get("/routers/new")).status == 403
     assert (await (await make_client("mgr_all")).get(f"/routers/{row['id']}/edit")).status == 200
+
+
+async def test_the_router_type_is_chosen_from_the_router_types(make_client, fresh_db_url):
+    c = await make_client("opa")
+    form = await (await c.get("/routers/new")).text()
+    for label in ("MikroTik (RouterOS)", "Cisco (IOS-XE / ASR BNG)", "Juniper (MX)", "Huawei (ME60 / NE)",
+                  "accel-ppp", "Other / WISPr hotspot (CoovaChilli, pfSense)"):
+        assert label in form
+    response = await c.post("/routers/new", {**ROUTER, "type": "other"}, token_from="/routers/new")
+    assert response.status == 422 and "Choose the router&#39;s type from the list." in await response.text()
+    await _create(c, type="huawei")
+    [row] = await _query(fresh_db_url, "SELECT id, type FROM nas WHERE nasname = '192.0.2.10'")
+    assert row["type"] == "huawei"
+    assert "Huawei (ME60 / NE)" in await (await c.get("/routers")).text()
+    path = f"/routers/{row['id']}/edit"
+    assert '<option value="huawei" selected>' in await (await c.get(path)).text()
+    assert (await c.post(path, {**ROUTER, "type": "accel_ppp"}, token_from=path)).status == 303
+    [row] = await _query(fresh_db_url, "SELECT type FROM nas WHERE id = $1", row["id"])
+    assert row["type"] == "accel_ppp"

@@ -89,3 +89,25 @@ def test_duplicate_numbers_are_errors(tmp_path):
     (tmp_path / "0001_b.sql").write_text("SELECT 1;")
     with pytest.raises(MigrationError, match="used twice"):
         discover(tmp_path)
+
+
+async def test_0035_keeps_existing_routers_valid_and_other_becomes_generic(tmp_path, empty_db_url):
+    from radbill.db.migrate import MIGRATIONS_DIR
+
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        if path.name < "0035":
+            (tmp_path / path.name).write_text(path.read_text())
+    conn = await asyncpg.connect(empty_db_url)
+    try:
+        await migrate(conn, tmp_path)
+        operator = await conn.fetchval("INSERT INTO operators (kind, name) VALUES ('group_admin', 'Root') RETURNING id")
+        for ip, kind in (("192.0.2.1", "mikrotik"), ("192.0.2.2", "other")):
+            await conn.execute("INSERT INTO nas (nasname, shortname, secret, operator_id, type)"
+                               " VALUES ($1, $2, $3, $4, $5)", ip, f"r{ip[-1]}", "s" * 20, operator, kind)
+        assert "0035_router_types" in await migrate(conn)
+        types = dict(await conn.fetch("SELECT nasname, type FROM nas"))
+        assert types == {"192.0.2.1": "mikrotik", "192.0.2.2": "generic"}
+        with pytest.raises(asyncpg.CheckViolationError):
+            await conn.execute("UPDATE nas SET type = 'other'")
+    finally:
+        await conn.close()

@@ -3,11 +3,14 @@ worker folds it into radacct (stock rules) and tracks sessions from the fold, qu
 
 import asyncio
 import itertools
+import json
 import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 
+from radbill.policy import Speeds
+from radbill.policy.vendors import rate_attributes
 from radbill.services import customers as svc
 from tests import factories as f
 from tests.billing.helpers import scope_of
@@ -151,7 +154,9 @@ async def test_crossing_the_data_cap_queues_a_coa_and_throttles_new_logins(radiu
         coa = await radius_db.fetch("SELECT payload FROM outbox WHERE kind = 'coa' AND payload->>'username' = $1",
                                     user)
         await asyncio.sleep(0.05)
-    assert len(coa) == 1 and '"Mikrotik-Rate-Limit": "500k/1M"' in coa[0]["payload"]
+    assert len(coa) == 1
+    assert rate_attributes("mikrotik", Speeds(**json.loads(coa[0]["payload"])["speeds"])) \
+        == {"Mikrotik-Rate-Limit": "500k/1M"}
     assert login(radius, user, pw).first("Mikrotik-Rate-Limit") == "500k/1M"
 
 

@@ -9,7 +9,8 @@ import asyncpg
 import psycopg
 import pytest
 
-from radbill.policy import Request, decide
+from radbill.policy import Request, Speeds, decide
+from radbill.policy.vendors import rate_attributes
 from radius_module.sessions import OpenSessions, Session
 from radius_module.snapshot import PolicySnapshot
 from radius_module.worker import Worker
@@ -96,7 +97,8 @@ async def test_the_worker_resets_usage_at_the_boundary(fresh_db_url, cap_period,
                 return conn.execute("SELECT payload FROM outbox WHERE kind = 'coa' AND payload->>'username' = %s",
                                     (user,)).fetchall()
         found = wait_until(coa, timeout=5)
-        assert len(found) == 1 and found[0][0]["attributes"] == {"Mikrotik-Rate-Limit": FULL}
+        assert len(found) == 1 and rate_attributes("mikrotik", Speeds(**found[0][0]["speeds"])) \
+            == {"Mikrotik-Rate-Limit": FULL}
         assert found[0][0]["acct_unique_id"] == uid
 
         # traffic after the boundary counts in the new window only

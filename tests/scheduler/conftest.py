@@ -1,5 +1,6 @@
-"""A FreeRADIUS of its own (database radbill_coa) with two simulated routers that answer Disconnect/CoA:
-127.0.0.2 (type mikrotik) and 127.0.0.3 (type other). 127.0.0.1 is a plain client for readiness probes."""
+"""A FreeRADIUS of its own (database radbill_coa) with a simulated router of every type that answers
+Disconnect/CoA as that type does: 127.0.0.2 (mikrotik), 127.0.0.3 (generic, `other`), 127.0.0.4-7 (cisco,
+juniper, huawei, accel_ppp). 127.0.0.1 is a plain client for readiness probes."""
 
 from __future__ import annotations
 
@@ -28,10 +29,22 @@ FAST = DispatchSettings(retry=RetryPolicy(max_attempts=3, base_delay=0.05, facto
 @dataclass
 class CoaLab:
     radius: RadiusServer
-    mikrotik: NasSimulator
-    other: NasSimulator
+    routers: dict[str, NasSimulator]  # router type -> its simulator
     isp: SimpleNamespace
     db_url: str
+
+    @property
+    def mikrotik(self) -> NasSimulator:
+        return self.routers["mikrotik"]
+
+    @property
+    def other(self) -> NasSimulator:
+        """A router of the generic type (what 'other' became in migration 0035)."""
+        return self.routers["generic"]
+
+
+ROUTER_ADDRESSES = {"mikrotik": "127.0.0.2", "generic": "127.0.0.3", "cisco": "127.0.0.4", "juniper": "127.0.0.5",
+                    "huawei": "127.0.0.6", "accel_ppp": "127.0.0.7"}
 
 
 async def _seed(url: str, secret: str, routers: dict[str, NasSimulator]):
@@ -39,7 +52,7 @@ async def _seed(url: str, secret: str, routers: dict[str, NasSimulator]):
     try:
         isp = await f.isp(conn)
         await f.insert(conn, "nas", {"nasname": "127.0.0.1", "shortname": "probe", "secret": secret,
-                                     "operator_id": isp.operator["id"], "type": "other"})
+                                     "operator_id": isp.operator["id"], "type": "generic"})
         for kind, sim in routers.items():
             await f.insert(conn, "nas", {"nasname": sim.ip, "shortname": f"sim-{kind}", "secret": secret,
                                          "operator_id": isp.operator["id"], "type": kind, "coa_port": sim.coa_port})
@@ -55,8 +68,7 @@ async def _seed(url: str, secret: str, routers: dict[str, NasSimulator]):
 @pytest.fixture(scope="session")
 def coa_lab(pg_server):
     secret = generate_nas_secret()
-    routers = {"mikrotik": NasSimulator("127.0.0.2", secret).start(),
-               "other": NasSimulator("127.0.0.3", secret).start()}
+    routers = {kind: NasSimulator(ip, secret, nas_type=kind).start() for kind, ip in ROUTER_ADDRESSES.items()}
     url = pg_server.create_database("radbill_coa")
     try:
         isp = asyncio.run(_seed(url, secret, routers))
@@ -64,7 +76,7 @@ def coa_lab(pg_server):
             for sim in routers.values():
                 sim.use_radius("127.0.0.1", server.settings.auth_port, server.settings.acct_port)
                 sim.settle = lambda: wait_folded(url)
-            yield CoaLab(server, routers["mikrotik"], routers["other"], isp, url)
+            yield CoaLab(server, routers, isp, url)
     finally:
         for sim in routers.values():
             sim.stop()
@@ -72,9 +84,9 @@ def coa_lab(pg_server):
 
 @pytest.fixture
 async def lab(coa_lab):
-    """The lab with both routers answering ACK; rows a test left pending are closed so they cannot leak."""
-    coa_lab.mikrotik.reset()
-    coa_lab.other.reset()
+    """The lab with every router answering ACK; rows a test left pending are closed so they cannot leak."""
+    for sim in coa_lab.routers.values():
+        sim.reset()
     yield coa_lab
     conn = await asyncpg.connect(coa_lab.db_url)
     try:

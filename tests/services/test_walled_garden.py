@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from radbill.errors import ValidationError
-from radbill.policy.decide import WALLED_GARDEN_ADDRESS_LIST
+from radbill.policy.vendors import WALLED_GARDEN_ADDRESS_LIST
 from radbill.services import walled_garden as wg
 from radbill.tenancy import Scope
 from tests import factories as f
