@@ -15,7 +15,7 @@ import aiohttp
 import jinja2
 from aiohttp import web
 
-from portal import account, session, views
+from portal import account, packages, session, views
 from radbill import i18n
 from radbill.billing.money import format_minor
 from radbill.config import Config
@@ -58,6 +58,7 @@ def create_app(config: Config, pool=None) -> web.Application:
     app.on_cleanup.append(_close)
     views.add_routes(app)
     account.add_routes(app)
+    packages.add_routes(app)
     app.router.add_static("/static/", HERE / "static", name="static")
     return app
 

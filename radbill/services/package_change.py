@@ -13,7 +13,7 @@ preview, and applies it in one transaction:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -80,6 +80,7 @@ class ChangePlan:
     router: Router
     today: object
     period_end: object
+    bill_id: int | None = None  # the charge's bill, once applied
 
     @property
     def charge_minor(self) -> int:
@@ -188,7 +189,24 @@ async def change_package_billed(conn: asyncpg.Connection, scope: Scope, customer
                             "setting": plan.setting, "basis": plan.terms.basis, "days": plan.terms.days,
                             "charge_minor": plan.charge_minor, "credit_minor": plan.credit_minor,
                             "wholesale_delta_minor": plan.terms.wholesale_delta_minor, "bill_id": bill_id}, ip)
-        return plan
+        return replace(plan, bill_id=bill_id)
+
+
+async def apply_paid_change(conn: asyncpg.Connection, scope: Scope, intent: asyncpg.Record,
+                            now: datetime) -> int | None:
+    """Settlement's hook for a portal upgrade paid online (the caller holds the intent's lock and checked it is
+    not paid yet, so this runs once): apply the package and return the charge's bill for the payment to pay.
+    A change no longer possible (the package retired, already on it) is skipped and None returned: captured
+    money is credited all the same, to the advance."""
+    if intent["package_id"] is None or intent["package_applied_at"] is not None:
+        return intent["bill_id"]
+    try:
+        plan = await change_package_billed(conn, scope, intent["customer_id"], intent["package_id"], now=now)
+    except ValidationError as exc:
+        log.warning("paid package change of intent %s not applied: %s", intent["id"], exc)
+        return None
+    await conn.execute("UPDATE payment_intents SET package_applied_at = $2 WHERE id = $1", intent["id"], now)
+    return plan.bill_id
 
 
 async def _set_next(conn, customer_id: int, package_id: int | None, at: datetime | None) -> None:
