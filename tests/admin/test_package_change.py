@@ -73,3 +73,23 @@ async def test_confirming_without_a_preview_figure_is_sent_back_to_the_preview(m
     path = f"/customers/{tree.customers['a1']['id']}"
     response = await c.post(f"{path}/package", {"package_id": fast["id"], "confirm": "yes"}, token_from=path)
     assert response.status == 303 and response.headers["Location"].endswith("/package")
+
+
+async def test_the_portal_setting_is_chosen_on_the_isp_page_and_audited(make_client, tree, fresh_db_url):
+    c = await make_client("suba1")
+    page = await (await c.get("/isp")).text()
+    assert 'name="portal_package_change" value="request" checked' in page
+    done = await c.post("/isp/portal-package-change", {"portal_package_change": "pay_now"}, token_from="/isp")
+    assert done.status == 303
+    bad = await c.post("/isp/portal-package-change", {"portal_package_change": "always"}, token_from="/isp")
+    assert bad.status == 303
+    assert "Choose what customers may do when they pick another package." in await (await c.get("/isp")).text()
+    conn = await asyncpg.connect(fresh_db_url)
+    try:
+        assert await conn.fetchval("SELECT portal_package_change FROM operators WHERE id = $1",
+                                   tree.ops["sub_a1"]["id"]) == "pay_now"
+        detail = await conn.fetchval("SELECT detail FROM audit_log WHERE object_kind = 'isp_info' ORDER BY id DESC"
+                                     " LIMIT 1")
+    finally:
+        await conn.close()
+    assert '"portal_package_change": ["request", "pay_now"]' in detail
