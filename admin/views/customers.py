@@ -196,11 +196,12 @@ async def package_change_post(request: web.Request, scope):
     form = await request.post()
     back = f"/customers/{customer_id}/package"
     package_id = _int(form.get("package_id")) or 0
-    try:
-        expected = int(str(form.get("expected_minor", "")))
-    except ValueError:
-        return redirect(request, back, _("Look at the preview first, then confirm the change."), "error")
     async with request.app["pool"].acquire() as conn:
+        await customers.get_customer(conn, scope, customer_id)  # a foreign id is 404 before anything
+        try:
+            expected = int(str(form.get("expected_minor", "")))
+        except ValueError:
+            return redirect(request, back, _("Look at the preview first, then confirm the change."), "error")
         try:
             if not confirm.confirmed(form):
                 plan = await package_change.preview_change(conn, scope, customer_id, package_id)
