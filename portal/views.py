@@ -42,7 +42,10 @@ async def security_headers(request: web.Request, handler):
     response.headers.setdefault("Content-Security-Policy", csp())
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")  # the token must not leak to the gateway
+    # same-origin, not no-referrer: the pay-link token still never leaks to the gateway (a cross-origin request
+    # carries no Referer), while the portal's own form POSTs keep their Origin header — under no-referrer
+    # Chromium sends "Origin: null" and the session CSRF check (same origin) refuses every customer form
+    response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("Cache-Control", "no-store")
     return response
 
