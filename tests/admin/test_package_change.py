@@ -93,3 +93,23 @@ async def test_the_portal_setting_is_chosen_on_the_isp_page_and_audited(make_cli
     finally:
         await conn.close()
     assert '"portal_package_change": ["request", "pay_now"]' in detail
+
+
+async def test_a_change_for_the_next_period_is_previewed_as_such_and_shown_on_the_profile(make_client, tree,
+                                                                                         fresh_db_url):
+    fast = await _prepared(fresh_db_url, tree)
+    conn = await asyncpg.connect(fresh_db_url)
+    try:
+        await conn.execute("UPDATE billing_profiles SET change_billing = 'next_period' WHERE id = $1",
+                           tree.customers["a1"]["billing_profile_id"])
+    finally:
+        await conn.close()
+    c = await make_client("suba1")
+    path = f"/customers/{tree.customers['a1']['id']}"
+    page = await (await c.get(f"{path}/package?package_id={fast['id']}")).text()
+    assert "It applies from the next period" in page and "The speed stays as it is" in page
+    form = {"package_id": fast["id"], "expected_minor": _EXPECTED.search(page).group(1), "confirm": "yes"}
+    done = await c.post(f"{path}/package", form, token_from=path)
+    assert done.status == 303
+    profile = await (await c.get(path)).text()
+    assert 'id="next-package"' in profile and "Fast 80 (waiting for the next period)" in profile
