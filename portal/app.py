@@ -15,7 +15,7 @@ import aiohttp
 import jinja2
 from aiohttp import web
 
-from portal import account, session, tickets, views, walled
+from portal import account, packages, session, tickets, views, walled
 from radbill import i18n, localize, proxies
 from radbill.billing.money import format_minor
 from radbill.config import Config
@@ -62,6 +62,7 @@ def create_app(config: Config, pool=None) -> web.Application:
     account.add_routes(app)
     tickets.add_routes(app)
     walled.add_routes(app)
+    packages.add_routes(app)
     app.router.add_static("/static/", HERE / "static", name="static")
     return app
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from radbill import validate
 from radbill.billing.money import exponent, parse_amount
+from radbill.billing.package_change import SETTINGS as CHANGE_BILLING
 from radbill.errors import ValidationError
 from radbill.i18n import _
 from radbill.policy import Speeds, format_rate
@@ -31,7 +32,7 @@ PACKAGE_COLUMNS = ("name", "download_kbps", "upload_kbps", "burst_download_kbps"
                    "validity_days", "ip_pool", "data_cap_bytes", "throttled_download_kbps", "throttled_upload_kbps",
                    "connection_types", "cap_period", "router_profile")
 PROFILE_COLUMNS = ("name", "cycle_kind", "billing_day", "validity_days", "due_days", "grace_days", "auto_suspend",
-                   "billing_type")
+                   "billing_type", "change_billing")
 
 
 # ---- parsing what people type (pure) --------------------------------------------------------------------
@@ -201,6 +202,10 @@ def profile_values(form: Mapping) -> dict:
         errors["cycle_kind"] = _("Choose a monthly billing day or a number of days.")
     if values["billing_type"] not in BILLING_TYPES:
         errors["billing_type"] = _("Choose prepaid, postpaid or free.")
+    # a form (or API client) from before the setting existed keeps the default: bill the difference at once
+    values["change_billing"] = _text(form, "change_billing") or "prorate_now"
+    if values["change_billing"] not in CHANGE_BILLING:
+        errors["change_billing"] = _("Choose how a package change is billed.")
     checks = [("due_days", 0, 365, "0"), ("grace_days", 0, 365, "0")]
     if values["cycle_kind"] == "fixed_day":
         checks.append(("billing_day", 1, 31, ""))

@@ -140,6 +140,24 @@ def _with(template: LazyString, *keys: str) -> Sentence:
     return sentence
 
 
+def _package_billed(d: dict, actor: str, currency: str) -> str:
+    """The money side of a package change (customers.change_package's own entry says the switch itself)."""
+    names = {"actor": actor, "package": _shown(d.get("package"))}
+    if d.get("applies") == "next_period":
+        names["day"] = str(d.get("applies_at") or "")[:10]
+        text = _("Package change to %(package)s by %(actor)s, from the next period (%(day)s).", **names)
+    else:
+        text = _("Package change to %(package)s billed by %(actor)s.", **names)
+    if d.get("charge_minor"):
+        return text + " " + _("Charged %(amount)s for %(days)s days (bill #%(bill)s).",
+                              amount=format_minor(int(d["charge_minor"]), currency), days=_shown(d.get("days")),
+                              bill=_shown(d.get("bill_id")))
+    if d.get("credit_minor"):
+        return text + " " + _("Credited %(amount)s to the advance for %(days)s days.",
+                              amount=format_minor(int(d["credit_minor"]), currency), days=_shown(d.get("days")))
+    return text + " " + _("No money moved.")
+
+
 def _ticket(template: LazyString, d: dict, actor: str) -> str:
     """`template` has %(who)s, %(subject)s and %(assignee)s ("by" is "customer" when the customer acted in the
     portal)."""
@@ -173,6 +191,7 @@ SENTENCES: dict[str, Sentence] = {
     "customer.activate": _status(lazy_gettext("Reactivated by %(actor)s: %(reason)s."),
                                  lazy_gettext("Reactivated by %(actor)s.")),
     "customer.change_package": _with(lazy_gettext("Package changed to %(package)s by %(actor)s."), "package"),
+    "customer.package_change_billed": _package_billed,
     "customer.set_custom_price": _price,
     "customer.disconnect": _with(lazy_gettext("Disconnect of session %(acct_session_id)s on router %(nas_ip)s requested by %(actor)s."),
                                  "acct_session_id", "nas_ip"),

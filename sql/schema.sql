@@ -289,8 +289,10 @@ CREATE TABLE public.billing_profiles (
     billing_type text NOT NULL,
     status text DEFAULT 'active'::text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    change_billing text DEFAULT 'prorate_now'::text NOT NULL,
     CONSTRAINT billing_profiles_billing_day_check CHECK (((billing_day >= 1) AND (billing_day <= 31))),
     CONSTRAINT billing_profiles_billing_type_check CHECK ((billing_type = ANY (ARRAY['prepaid'::text, 'postpaid'::text, 'free'::text]))),
+    CONSTRAINT billing_profiles_change_billing_check CHECK ((change_billing = ANY (ARRAY['prorate_now'::text, 'upgrade_now'::text, 'next_period'::text]))),
     CONSTRAINT billing_profiles_check CHECK (((cycle_kind = 'fixed_day'::text) = (billing_day IS NOT NULL))),
     CONSTRAINT billing_profiles_check1 CHECK (((cycle_kind = 'validity_days'::text) = (validity_days IS NOT NULL))),
     CONSTRAINT billing_profiles_cycle_kind_check CHECK ((cycle_kind = ANY (ARRAY['fixed_day'::text, 'validity_days'::text]))),
@@ -326,11 +328,14 @@ CREATE TABLE public.customers (
     billing_anchor date,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    next_package_id bigint,
+    next_package_at timestamp with time zone,
     CONSTRAINT customers_check CHECK (((connection_type <> 'static'::text) OR (static_ip IS NOT NULL))),
     CONSTRAINT customers_connection_type_check CHECK ((connection_type = ANY (ARRAY['pppoe'::text, 'hotspot'::text, 'static'::text, 'other'::text]))),
     CONSTRAINT customers_custom_price_minor_check CHECK ((custom_price_minor >= 0)),
     CONSTRAINT customers_mobile_check CHECK ((mobile ~ '^\+[1-9][0-9]{6,14}$'::text)),
     CONSTRAINT customers_name_check CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 120))),
+    CONSTRAINT customers_next_package CHECK (((next_package_id IS NULL) = (next_package_at IS NULL))),
     CONSTRAINT customers_radius_password_check CHECK (((length(radius_password) >= 1) AND (length(radius_password) <= 128))),
     CONSTRAINT customers_simultaneous_use_check CHECK (((simultaneous_use >= 1) AND (simultaneous_use <= 100))),
     CONSTRAINT customers_static_ip_check CHECK (((family(static_ip) = 4) AND (masklen(static_ip) = 32))),
@@ -366,6 +371,7 @@ CREATE TABLE public.operators (
     default_locale text DEFAULT 'en'::text NOT NULL,
     bengali_digits boolean DEFAULT false NOT NULL,
     suspended_network cidr,
+    portal_package_change text DEFAULT 'request'::text NOT NULL,
     CONSTRAINT operators_credit_limit CHECK ((balance_minor >= (- credit_limit_minor))),
     CONSTRAINT operators_credit_limit_minor_check CHECK ((credit_limit_minor >= 0)),
     CONSTRAINT operators_currency_check CHECK ((currency ~ '^[A-Z]{3}$'::text)),
@@ -374,6 +380,7 @@ CREATE TABLE public.operators (
     CONSTRAINT operators_logo_check CHECK ((octet_length(logo) <= 524288)),
     CONSTRAINT operators_logo_content_type_check CHECK ((logo_content_type = ANY (ARRAY['image/png'::text, 'image/jpeg'::text, 'image/webp'::text]))),
     CONSTRAINT operators_name_check CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 120))),
+    CONSTRAINT operators_portal_package_change_check CHECK ((portal_package_change = ANY (ARRAY['pay_now'::text, 'request'::text, 'off'::text]))),
     CONSTRAINT operators_root_has_no_parent CHECK (((kind = 'group_admin'::text) = (parent_id IS NULL))),
     CONSTRAINT operators_sms_balance_check CHECK ((sms_balance >= 0)),
     CONSTRAINT operators_sms_segment_price_minor_check CHECK ((sms_segment_price_minor >= 0)),
@@ -1082,15 +1089,19 @@ CREATE TABLE public.bills (
     voided_at timestamp with time zone,
     voided_by bigint,
     void_reason text,
+    kind text DEFAULT 'period'::text NOT NULL,
+    wholesale_minor bigint,
     CONSTRAINT bills_amount_minor_check CHECK ((amount_minor >= 0)),
     CONSTRAINT bills_check CHECK ((period_end > period_start)),
     CONSTRAINT bills_check1 CHECK (((paid_minor >= 0) AND (paid_minor <= total_minor))),
     CONSTRAINT bills_check2 CHECK (((status <> 'paid'::text) OR (paid_minor = total_minor))),
     CONSTRAINT bills_cycle_days CHECK (((cycle_days IS NULL) OR (cycle_days >= (period_end - period_start)))),
+    CONSTRAINT bills_kind_check CHECK ((kind = ANY (ARRAY['period'::text, 'package_change'::text]))),
     CONSTRAINT bills_status_check CHECK ((status = ANY (ARRAY['unpaid'::text, 'partial'::text, 'paid'::text, 'void'::text]))),
     CONSTRAINT bills_total_minor_check CHECK ((total_minor >= 0)),
     CONSTRAINT bills_vat_minor_check CHECK ((vat_minor >= 0)),
-    CONSTRAINT bills_void_reason_check CHECK (((void_reason IS NULL) OR ((length(void_reason) >= 1) AND (length(void_reason) <= 500))))
+    CONSTRAINT bills_void_reason_check CHECK (((void_reason IS NULL) OR ((length(void_reason) >= 1) AND (length(void_reason) <= 500)))),
+    CONSTRAINT bills_wholesale_only_for_changes CHECK (((kind = 'package_change'::text) OR (wholesale_minor IS NULL)))
 );
 
 ALTER TABLE public.bills ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
@@ -1464,6 +1475,8 @@ CREATE TABLE public.payment_intents (
     last_checked_at timestamp with time zone,
     check_count integer DEFAULT 0 NOT NULL,
     refunded_minor bigint DEFAULT 0 NOT NULL,
+    package_id bigint,
+    package_applied_at timestamp with time zone,
     CONSTRAINT payment_intents_amount_minor_check CHECK ((amount_minor > 0)),
     CONSTRAINT payment_intents_check CHECK (((refunded_minor >= 0) AND (refunded_minor <= amount_minor))),
     CONSTRAINT payment_intents_check1 CHECK (((status = 'paid'::text) = (payment_id IS NOT NULL))),
@@ -1981,9 +1994,6 @@ ALTER TABLE ONLY public.billing_profiles
     ADD CONSTRAINT billing_profiles_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.bills
-    ADD CONSTRAINT bills_customer_id_period_start_key UNIQUE (customer_id, period_start);
-
-ALTER TABLE ONLY public.bills
     ADD CONSTRAINT bills_pkey PRIMARY KEY (id);
 
 ALTER TABLE public.bills
@@ -2197,6 +2207,8 @@ CREATE INDEX audit_log_object ON public.audit_log USING btree (object_kind, obje
 CREATE INDEX audit_log_operator ON public.audit_log USING btree (operator_id, at);
 
 CREATE UNIQUE INDEX billing_profiles_name ON public.billing_profiles USING btree (operator_id, lower(name));
+
+CREATE UNIQUE INDEX bills_one_per_period ON public.bills USING btree (customer_id, period_start) WHERE (kind = 'period'::text);
 
 CREATE INDEX bills_open ON public.bills USING btree (due_at) WHERE (status = ANY (ARRAY['unpaid'::text, 'partial'::text]));
 
@@ -2440,6 +2452,9 @@ ALTER TABLE ONLY public.customers
     ADD CONSTRAINT customers_billing_profile_id_fkey FOREIGN KEY (billing_profile_id) REFERENCES public.billing_profiles(id) ON DELETE RESTRICT;
 
 ALTER TABLE ONLY public.customers
+    ADD CONSTRAINT customers_next_package_id_fkey FOREIGN KEY (next_package_id) REFERENCES public.packages(id);
+
+ALTER TABLE ONLY public.customers
     ADD CONSTRAINT customers_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE RESTRICT;
 
 ALTER TABLE ONLY public.customers
@@ -2540,6 +2555,9 @@ ALTER TABLE ONLY public.payment_intents
 
 ALTER TABLE ONLY public.payment_intents
     ADD CONSTRAINT payment_intents_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id);
+
+ALTER TABLE ONLY public.payment_intents
+    ADD CONSTRAINT payment_intents_package_id_fkey FOREIGN KEY (package_id) REFERENCES public.packages(id);
 
 ALTER TABLE ONLY public.payment_intents
     ADD CONSTRAINT payment_intents_payment_id_fkey FOREIGN KEY (payment_id) REFERENCES public.payments(id);

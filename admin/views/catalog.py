@@ -182,7 +182,8 @@ async def billing_profile_new(request: web.Request, scope):
     async with request.app["pool"].acquire() as conn:
         return await _profile_page(request, conn, scope, None,
                                    {"cycle_kind": "fixed_day", "billing_day": "1", "due_days": "7",
-                                    "grace_days": "3", "auto_suspend": "1", "billing_type": "prepaid"}, {})
+                                    "grace_days": "3", "auto_suspend": "1", "billing_type": "prepaid",
+                                    "change_billing": "prorate_now"}, {})
 
 
 @route("POST", "/billing-profiles/new", **EDITING)

@@ -10,8 +10,17 @@ from admin.web import client_ip, redirect, render
 from radbill.billing.money import parse_amount
 from radbill.errors import ValidationError
 from radbill.i18n import _, ngettext
-from radbill.policy import DISPLAY_STATES, Speeds
-from radbill.services import catalog, customer_records, customers, ledger, troubleshoot, wallets
+from radbill.policy import DISPLAY_STATES
+from radbill.services import (
+    catalog,
+    customer_records,
+    customers,
+    ledger,
+    package_change,
+    package_change_text,
+    troubleshoot,
+    wallets,
+)
 from radbill.validate import optional_id
 
 VIEW, EDIT = "customers.view", "customers.edit"
@@ -155,10 +164,16 @@ async def package_preview(request: web.Request, scope):
     async with request.app["pool"].acquire() as conn:
         data = await customer_records.detail(conn, scope, customer_id)
         options = await _options(conn, scope)
-    chosen = next((p for p in options["packages"] if p["id"] == _int(request.query.get("package_id"))), None)
-    rate = Speeds(chosen["download_kbps"], chosen["upload_kbps"]).rate_limit() if chosen else None
+        chosen = next((p for p in options["packages"] if p["id"] == _int(request.query.get("package_id"))), None)
+        plan, problem = None, None
+        if chosen is not None:
+            try:
+                plan = await package_change.preview_change(conn, scope, customer_id, chosen["id"])
+            except ValidationError as exc:
+                problem = str(exc)
     others = [p for p in options["packages"] if p["id"] != data["customer"]["package_id"]]
-    return render(request, "customer_package.html", chosen=chosen, rate=rate, others=others,
+    return render(request, "customer_package.html", chosen=chosen, plan=plan, problem=problem,
+                  consequences=package_change_text.sentences(plan) if plan else [], others=others,
                   no_other_package=_no_other_package(scope), **data, **options)
 
 
@@ -174,16 +189,34 @@ def _no_other_package(scope) -> str:
 
 
 @route("POST", "/customers/{customer_id:\\d+}/package", roles=ALL_ROLES, permission=EDIT)
-async def package_change(request: web.Request, scope):
+async def package_change_post(request: web.Request, scope):
+    """Preview → this POST asks for confirmation with the previewed consequences → the confirmed POST applies it,
+    refused if the figure is no longer the one shown (package_change.change_package_billed)."""
     customer_id = int(request.match_info["customer_id"])
     form = await request.post()
+    back = f"/customers/{customer_id}/package"
+    package_id = _int(form.get("package_id")) or 0
     async with request.app["pool"].acquire() as conn:
+        await customers.get_customer(conn, scope, customer_id)  # a foreign id is 404 before anything
         try:
-            await customers.change_package(conn, scope, customer_id, _int(form.get("package_id")) or 0,
-                                           ip=client_ip(request))
+            expected = int(str(form.get("expected_minor", "")))
+        except ValueError:
+            return redirect(request, back, _("Look at the preview first, then confirm the change."), "error")
+        try:
+            if not confirm.confirmed(form):
+                plan = await package_change.preview_change(conn, scope, customer_id, package_id)
+                return confirm.ask(request, title=_("Change the package to %(name)s?", name=plan.package["name"]),
+                                   consequences=package_change_text.sentences(plan), action=back, form=form,
+                                   yes=_("Yes, change the package"), back=f"{back}?package_id={package_id}")
+            plan = await package_change.change_package_billed(conn, scope, customer_id, package_id,
+                                                              ip=client_ip(request), expected_minor=expected)
         except ValidationError as exc:
-            return redirect(request, f"/customers/{customer_id}/package", str(exc), "error")
-    return redirect(request, f"/customers/{customer_id}", _("Package changed; the live session gets the new speed."))
+            return redirect(request, f"{back}?package_id={package_id}", str(exc), "error")
+    if plan.terms.applies == "now":
+        message = _("Package changed to %(name)s.", name=plan.package["name"])
+    else:
+        message = _("Package %(name)s will apply from the next period.", name=plan.package["name"])
+    return redirect(request, f"/customers/{customer_id}", message)
 
 
 @route("POST", "/customers/{customer_id:\\d+}/price", roles=ALL_ROLES, permission=EDIT)

@@ -109,6 +109,18 @@ async def isp_submit(request: web.Request, scope):
     return redirect(request, "/isp", _("ISP information saved. Receipts and invoices will show it."))
 
 
+@route("POST", "/isp/portal-package-change", roles=ISP_ROLES)
+async def isp_portal_package_change(request: web.Request, scope):
+    form = await request.post()
+    async with request.app["pool"].acquire() as conn:
+        try:
+            await profile.set_portal_package_change(conn, scope, str(form.get("portal_package_change", "")),
+                                                    client_ip(request))
+        except ValidationError as exc:
+            return redirect(request, "/isp", str(exc), "error")
+    return redirect(request, "/isp", _("Saved: customers see the new choice in the portal."))
+
+
 @route("GET", "/isp/logo/{operator_id:\\d+}", roles=ALL_ROLES)
 async def isp_logo(request: web.Request, scope):
     async with request.app["pool"].acquire() as conn:

@@ -27,6 +27,7 @@ from radbill import clock
 from radbill.billing.money import check_amount
 from radbill.errors import NotFound, ValidationError
 from radbill.payments.gateway import FAILED, PAID, IntentView, Verification
+from radbill.services import package_change
 from radbill.services.customers import get_customer
 from radbill.services.payments import DuplicateTransaction, GatewayCapture, record_gateway_payment
 from radbill.tenancy import Scope
@@ -166,8 +167,10 @@ async def _decide_and_apply(conn, intent, gateway, v: Verification, now: datetim
     scope = Scope.system(gateway["operator_id"], str(gateway["owner_path"]))
     capture = GatewayCapture(gateway["id"], gateway["operator_id"], v.gateway_txn_id)
     try:
-        out = await record_gateway_payment(conn, scope, intent["customer_id"], intent["amount_minor"],
-                                           intent["bill_id"], capture, now=now, note=f"online {ref}")
+        async with conn.transaction():  # a refused payment must not leave a paid-for package change behind
+            bill_id = await package_change.apply_paid_change(conn, scope, intent, now)
+            out = await record_gateway_payment(conn, scope, intent["customer_id"], intent["amount_minor"],
+                                               bill_id, capture, now=now, note=f"online {ref}")
     except DuplicateTransaction:
         return Settled("rejected", f"transaction {v.gateway_txn_id} was already credited to another payment",
                        intent["id"], ref)

@@ -64,18 +64,23 @@ WITH k AS (
              ORDER BY l.distance LIMIT 1) v
 ), cand AS (
     -- radbill.billing.service.charged_period: a bill's period is what it charges for (from the service start)
-    SELECT c.id AS customer_id, c.operator_id, c.package_id, k.period_start AS cycle_start,
+    SELECT c.id AS customer_id, c.operator_id, ep.package_id, k.period_start AS cycle_start,
            greatest(k.period_start, s.service_start) AS period_start, k.period_end, k.due_at, o.currency,
            coalesce(c.custom_price_minor, pa.retail_price_minor, p.price_minor) AS price,
            s.service_start, coalesce(vat.rate, 0) AS rate, coalesce(vat.inclusive, false) AS inclusive
       FROM customers c
       JOIN operators o ON o.id = c.operator_id
       JOIN billing_profiles bp ON bp.id = c.billing_profile_id
-      JOIN packages p ON p.id = c.package_id
       CROSS JOIN LATERAL (SELECT {_SERVICE_START} AS service_start) s
       JOIN k ON k.timezone = o.timezone AND k.profile_id = bp.id
             AND k.anchor = CASE WHEN bp.cycle_kind = 'validity_days' THEN s.service_start ELSE DATE '{NO_ANCHOR}' END
-      LEFT JOIN package_assignments pa ON pa.operator_id = c.operator_id AND pa.package_id = c.package_id
+      -- a package change waiting for the next period (radbill.services.package_change) prices the periods
+      -- that start on or after it
+      CROSS JOIN LATERAL (SELECT CASE WHEN c.next_package_at IS NOT NULL
+                                       AND k.period_start >= (c.next_package_at AT TIME ZONE o.timezone)::date
+                                      THEN c.next_package_id ELSE c.package_id END AS package_id) ep
+      JOIN packages p ON p.id = ep.package_id
+      LEFT JOIN package_assignments pa ON pa.operator_id = c.operator_id AND pa.package_id = ep.package_id
       LEFT JOIN vat ON vat.operator_id = c.operator_id
      WHERE {_FILTER} AND s.service_start < k.period_end
 ), priced AS (
@@ -105,13 +110,14 @@ SELECT customer_id, operator_id, package_id, period_start, period_end, cycle_day
        amount_minor, vat_minor, total_minor, due_at, $9
   FROM ({_CANDIDATES_SQL}) x
  ORDER BY customer_id, period_start
-    ON CONFLICT (customer_id, period_start) DO NOTHING
+    ON CONFLICT (customer_id, period_start) WHERE kind = 'period' DO NOTHING
 RETURNING id
 """  # noqa: S608 -- fixed fragments of this module only
 
 _PREVIEW_SQL = f"""
 SELECT x.* FROM ({_CANDIDATES_SQL}) x
- WHERE NOT EXISTS (SELECT 1 FROM bills b WHERE b.customer_id = x.customer_id AND b.period_start = x.period_start)
+ WHERE NOT EXISTS (SELECT 1 FROM bills b WHERE b.customer_id = x.customer_id AND b.period_start = x.period_start
+                                      AND b.kind = 'period')
  ORDER BY x.customer_id, x.period_start
 """  # noqa: S608 -- fixed fragments of this module only
 
@@ -219,7 +225,8 @@ WITH nb AS (
 )
 SELECT nb.id AS bill_id, nb.operator_id, nb.currency, o.kind AS operator_kind, o.parent_id,
        least(w.wallet - nb.drawn_before, nb.total_minor) AS amount, w.wallet - nb.drawn_before >= nb.total_minor AS full,
-       coalesce(pa.wholesale_price_minor, 0) AS wholesale, nb.period_end - nb.period_start AS days, nb.cycle_days
+       coalesce(nb.wholesale_minor, pa.wholesale_price_minor, 0) AS wholesale, nb.period_end - nb.period_start AS days,
+       nb.cycle_days
   FROM nb
  CROSS JOIN LATERAL (SELECT -coalesce(sum(e.amount_minor), 0) AS wallet
                        FROM ledger_entries e WHERE e.account_id = nb.wallet_account) w
@@ -264,7 +271,7 @@ SELECT c.id, c.expires_at, bp.billing_type, o.timezone,
   JOIN customers c ON c.id = b.customer_id
   JOIN operators o ON o.id = c.operator_id
   JOIN billing_profiles bp ON bp.id = c.billing_profile_id
- WHERE b.id = ANY($1::bigint[])
+ WHERE b.id = ANY($1::bigint[]) AND b.kind = 'period'  -- a package change charge buys no days
  GROUP BY c.id, bp.billing_type, o.timezone
  ORDER BY c.id
 """

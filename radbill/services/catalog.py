@@ -341,7 +341,8 @@ async def create_billing_profile(conn: asyncpg.Connection, scope: Scope, form: M
         async with conn.transaction():
             profile_id = await conn.fetchval(
                 "INSERT INTO billing_profiles (operator_id, name, cycle_kind, billing_day, validity_days, due_days,"
-                " grace_days, auto_suspend, billing_type) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                " grace_days, auto_suspend, billing_type, change_billing) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+                " $10) RETURNING id",
                 scope.operator_id, *(values[c] for c in PROFILE_COLUMNS))
             await audit.record(conn, scope, "billing_profile.create", "billing_profile", profile_id, values, ip)
     except asyncpg.UniqueViolationError:
@@ -358,7 +359,8 @@ async def update_billing_profile(conn: asyncpg.Connection, scope: Scope, profile
             old = await get_billing_profile(conn, scope, profile_id, for_update=True)
             await conn.execute(
                 "UPDATE billing_profiles SET name = $2, cycle_kind = $3, billing_day = $4, validity_days = $5,"
-                " due_days = $6, grace_days = $7, auto_suspend = $8, billing_type = $9 WHERE id = $1",
+                " due_days = $6, grace_days = $7, auto_suspend = $8, billing_type = $9, change_billing = $10"
+                " WHERE id = $1",
                 profile_id, *(values[c] for c in PROFILE_COLUMNS))
             await audit.record(conn, scope, "billing_profile.edit", "billing_profile", profile_id,
                                audit.changes(dict(old), values), ip, operator_id=old["operator_id"])

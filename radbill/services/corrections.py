@@ -26,7 +26,6 @@ import asyncpg
 from radbill import clock
 from radbill.billing.corrections import HeldBill, plan_take_back, take_back_expiry
 from radbill.billing.money import check_amount, format_minor
-from radbill.billing.pricing import share_of_period
 from radbill.billing.service import PaidSpan
 from radbill.errors import NotFound, ValidationError
 from radbill.i18n import _
@@ -173,8 +172,7 @@ async def _return_wholesale(conn, scope: Scope, customer, bills: list, payment_i
     prices = dict(await conn.fetch("SELECT package_id, wholesale_price_minor FROM package_assignments"
                                    " WHERE operator_id = $1 AND package_id = ANY($2::bigint[])",
                                    customer["operator_id"], [b["package_id"] for b in bills]))
-    amount = sum(share_of_period(prices.get(b["package_id"], 0), (b["period_end"] - b["period_start"]).days,
-                                 b["cycle_days"]) for b in bills)
+    amount = sum(payments.bill_wholesale(b, prices) for b in bills)
     if amount <= 0:
         return 0
     currency = customer["currency"]
@@ -262,7 +260,10 @@ async def reverse_payment(conn: asyncpg.Connection, scope: Scope, payment_id: in
 
 
 def _length(bill, timezone: str) -> timedelta:
-    """A bill's period as paying it measured it (local midnight to local midnight: the same time comes back)."""
+    """A bill's period as paying it measured it (local midnight to local midnight: the same time comes back);
+    a package change charge bought no days, so taking it back takes none."""
+    if bill["kind"] != "period":
+        return timedelta(0)
     span = PaidSpan.of_bill(bill["period_start"], bill["period_end"], timezone)
     return span.end_at - span.start_at
 

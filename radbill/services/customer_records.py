@@ -194,7 +194,8 @@ async def detail(conn: asyncpg.Connection, scope: Scope, customer_id: int, now: 
         f"SELECT c.*, {display_state_sql('$3')} AS state,"  # noqa: S608 - a fixed expression, parameters bound
         "       host(c.static_ip) AS static_ip_text, c.mac_address::text AS mac_text, p.name AS package_name,"
         "       p.download_kbps, p.upload_kbps, p.price_minor, b.name AS profile_name, b.billing_type,"
-        "       z.name AS zone_name, o.name AS operator_name, o.currency, o.timezone"
+        "       z.name AS zone_name, o.name AS operator_name, o.currency, o.timezone,"
+        "       (SELECT np.name FROM packages np WHERE np.id = c.next_package_id) AS next_package_name"
         "  FROM customers c JOIN operators o ON o.id = c.operator_id JOIN packages p ON p.id = c.package_id"
         "  JOIN billing_profiles b ON b.id = c.billing_profile_id LEFT JOIN zones z ON z.id = c.zone_id"
         " WHERE c.id = $1 AND o.path <@ $2::ltree", customer_id, scope.path, now or clock.now())

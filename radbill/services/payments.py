@@ -139,8 +139,16 @@ async def _wholesale_for(conn, customer, bills: list[asyncpg.Record]) -> int:
     prices = dict(await conn.fetch("SELECT package_id, wholesale_price_minor FROM package_assignments"
                                    " WHERE operator_id = $1 AND package_id = ANY($2::bigint[])",
                                    customer["operator_id"], [b["package_id"] for b in bills]))
-    return sum(share_of_period(prices.get(b["package_id"], 0), (b["period_end"] - b["period_start"]).days,
-                               b["cycle_days"]) for b in bills)
+    return sum(bill_wholesale(b, prices) for b in bills)
+
+
+def bill_wholesale(bill, prices: dict[int, int]) -> int:
+    """What paying `bill` in full debits the sub-operator: a package change charge carries the wholesale
+    difference fixed when it was issued; a period bill owes its days' share of the assigned wholesale price."""
+    if bill["wholesale_minor"] is not None:
+        return bill["wholesale_minor"]
+    return share_of_period(prices.get(bill["package_id"], 0), (bill["period_end"] - bill["period_start"]).days,
+                           bill["cycle_days"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,7 +282,8 @@ async def _activate(conn, scope: Scope, customer, paid_bill_ids: list[int],
     through the one status write path (audit row, walled-garden sessions disconnected, activation SMS)."""
     expires_at = customer["expires_at"]
     if paid_bill_ids:
-        expires_at = (await billing.extend_paid_service(conn, paid_bill_ids, now))[customer["id"]]
+        # a package change charge buys no days: paying only such bills leaves the expiry where it is
+        expires_at = (await billing.extend_paid_service(conn, paid_bill_ids, now)).get(customer["id"], expires_at)
     reactivate = customer["status"] == "suspended" and not await due_bill_open(conn, customer["id"], now)
     if reactivate:
         await activate_customer(conn, scope, customer["id"], "payment received")

@@ -79,6 +79,25 @@ async def update_language_settings(conn: asyncpg.Connection, scope: Scope, defau
         await audit.record(conn, scope, "edit", "isp_info", scope.operator_id, detail, ip)
 
 
+PORTAL_PACKAGE_CHANGE = ("pay_now", "request", "off")
+
+
+async def set_portal_package_change(conn: asyncpg.Connection, scope: Scope, value: str, ip: str | None) -> None:
+    """What the caller's own operator's customers may do in the portal's "Change package": pay for an upgrade
+    at once, send a request to staff, or only see the packages."""
+    if value not in PORTAL_PACKAGE_CHANGE:
+        raise ValidationError(_("Choose what customers may do when they pick another package."),
+                              {"portal_package_change": _("not offered")})
+    async with conn.transaction():
+        old = await conn.fetchval("SELECT portal_package_change FROM operators WHERE id = $1 FOR UPDATE",
+                                  scope.operator_id)
+        if old == value:
+            return
+        await conn.execute("UPDATE operators SET portal_package_change = $2 WHERE id = $1", scope.operator_id, value)
+        await audit.record(conn, scope, "edit", "isp_info", scope.operator_id,
+                           {"portal_package_change": [old, value]}, ip)
+
+
 def logo_type(data: bytes) -> str | None:
     for magic, kind in LOGO_TYPES.items():
         if data.startswith(magic) and (kind != "image/webp" or data[8:12] == b"WEBP"):
@@ -122,7 +141,7 @@ async def update_isp_info(conn: asyncpg.Connection, scope: Scope, business_name:
 async def isp_info(conn: asyncpg.Connection, scope: Scope, operator_id: int | None = None) -> asyncpg.Record:
     row = await conn.fetchrow(
         "SELECT id, name, business_name, address, phone, email, logo IS NOT NULL AS has_logo, timezone, currency,"
-        " default_locale, bengali_digits"
+        " default_locale, bengali_digits, portal_package_change"
         " FROM operators WHERE id = $1 AND path <@ $2::ltree", operator_id or scope.operator_id, scope.path)
     if row is None:
         raise NotFound("No such operator.")

@@ -312,6 +312,10 @@ def test_billing_profile_cycle_clears_the_other_cycle_field():
     values = catalog.profile_values({**PROFILE, "cycle_kind": "validity_days", "validity_days": "30"})
     assert values["billing_day"] is None and values["validity_days"] == 30
     assert catalog.profile_values({**PROFILE, "auto_suspend": ""})["auto_suspend"] is False
+    assert catalog.profile_values(PROFILE)["change_billing"] == "prorate_now"
+    with pytest.raises(ValidationError) as err:
+        catalog.profile_values({**PROFILE, "change_billing": "whenever"})
+    assert err.value.fields == {"change_billing": "Choose how a package change is billed."}
 
 
 async def test_billing_profile_create_edit_retire_assign(make_client, fresh_db_url, tree):
@@ -324,7 +328,8 @@ async def test_billing_profile_create_edit_retire_assign(make_client, fresh_db_u
     profile_id = int(response.headers["Location"].split("/")[2])
     assert "monthly on day 10" in await (await c.get("/billing-profiles")).text()
     response = await c.post(f"/billing-profiles/{profile_id}/edit",
-                            {**PROFILE, "cycle_kind": "validity_days", "validity_days": "30", "billing_type": "postpaid"},
+                            {**PROFILE, "cycle_kind": "validity_days", "validity_days": "30", "billing_type": "postpaid",
+                             "change_billing": "next_period"},
                             token_from=f"/billing-profiles/{profile_id}/edit")
     assert response.status == 303
     assert "every 30 days" in await (await c.get("/billing-profiles")).text()
@@ -346,6 +351,7 @@ async def test_billing_profile_create_edit_retire_assign(make_client, fresh_db_u
     assert [a["action"] for a in audits] == ["billing_profile.create", "billing_profile.edit",
                                              "billing_profile.assign", "billing_profile.retire"]
     assert '"cycle_kind": ["fixed_day", "validity_days"]' in audits[1]["detail"]
+    assert '"change_billing": ["prorate_now", "next_period"]' in audits[1]["detail"]
     b = await make_client("opb")
     assert (await b.get(f"/billing-profiles/{profile_id}/edit")).status == 404
 

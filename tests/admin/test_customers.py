@@ -1,5 +1,7 @@
 """Customers through the admin: add (with every validation), find, edit, status, package, price."""
 
+import re
+
 import asyncpg
 import pytest
 
@@ -132,8 +134,13 @@ async def test_suspend_activate_change_package_and_price(make_client, catalog, f
     assert no_reason.status == 303
     assert (await c.post(f"{path}/status", {"action": "suspend", "reason": "unpaid"}, token_from=path)).status == 303
     preview = await c.get(f"{path}/package?package_id={catalog['fast']['id']}")
-    assert "25M/50M" in await preview.text()
-    changed = await c.post(f"{path}/package", {"package_id": catalog["fast"]["id"]}, token_from=path)
+    page = await preview.text()
+    assert "25M/50M" in page
+    form = {"package_id": catalog["fast"]["id"], "expected_minor": re.search(r'name="expected_minor" value="(-?\d+)"',
+                                                                              page).group(1)}
+    asked = await c.post(f"{path}/package", form, token_from=path)
+    assert asked.status == 200 and "Yes, change the package" in await asked.text()
+    changed = await c.post(f"{path}/package", {**form, "confirm": "yes"}, token_from=path)
     assert changed.status == 303
     assert (await c.post(f"{path}/price", {"custom_price": "450.50"}, token_from=path)).status == 303
     assert (await c.post(f"{path}/status", {"action": "activate"}, token_from=path)).status == 303

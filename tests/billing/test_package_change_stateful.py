@@ -1,0 +1,146 @@
+"""A Hypothesis state machine mixes package changes (every billing-profile setting, up and down), bill runs,
+payments, advance and the job that applies waiting changes, against the real database, and checks after every
+step: each ledger transaction balances, bills and wallets equal the ledger, every taka paid or credited sits on a
+bill or in a wallet, the reseller's balance equals its ledger, and no change charge ever bought days of service."""
+
+import asyncio
+from datetime import UTC, date, datetime, timedelta
+
+import asyncpg
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+
+from radbill.billing.package_change import SETTINGS
+from radbill.billing.service import PaidSpan
+from radbill.services import billing, ledger, package_change, payments
+from tests import factories as f
+from tests.billing.helpers import customer, isp, local, scope_of
+
+PRICES = ((30000, 21000), (50000, 35000), (80000, 56000))  # (price, wholesale)
+
+
+class PackageChangeMachine(RuleBasedStateMachine):
+    url: str
+
+    def __init__(self):
+        super().__init__()
+        self.loop = asyncio.new_event_loop()
+        self.conn = self.run(asyncpg.connect(self.url))
+        self.tx = self.conn.transaction()
+        self.run(self.tx.start())
+        self.now = datetime(2024, 1, 10, 6, tzinfo=UTC)
+        self.paid_in = 0
+        self.run(self.setup())
+
+    def run(self, coro):
+        return self.loop.run_until_complete(coro)
+
+    async def setup(self):
+        self.w = await isp(self.conn, wholesale_minor=PRICES[1][1], billing_day=1, credit_limit_minor=10**9)
+        self.packages = [self.w.package["id"]]
+        for price, wholesale in (PRICES[0], PRICES[2]):
+            p = await f.package(self.conn, self.w.operator["id"], price_minor=price)
+            await f.insert(self.conn, "package_assignments", {"operator_id": self.w.sub["id"], "package_id": p["id"],
+                                                              "wholesale_price_minor": wholesale})
+            self.packages.append(p["id"])
+        self.start = local(date(2024, 1, 1))
+        self.customers = [(await customer(self.conn, self.w, billing_anchor=date(2024, 1, 1),
+                                          expires_at=self.start))["id"] for _ in range(2)]
+        postpaid = await f.billing_profile(self.conn, self.w.operator["id"], billing_type="postpaid")
+        await self.conn.execute("UPDATE customers SET billing_profile_id = $2 WHERE id = $1", self.customers[1],
+                                postpaid["id"])
+        self.profiles = [self.w.profile["id"], postpaid["id"]]
+        await billing.generate_bills(self.conn, self.now, self.w.system, self.customers)
+
+    def teardown(self):
+        self.run(self.tx.rollback())
+        self.run(self.conn.close())
+        self.loop.close()
+
+    @rule(days=st.integers(0, 25))
+    def bill_run(self, days):
+        self.now += timedelta(days=days)
+        self.run(package_change.apply_due_changes(self.conn, self.now))
+        self.run(billing.generate_bills(self.conn, self.now, self.w.system, self.customers))
+
+    @rule(who=st.integers(0, 1))
+    def settle(self, who):
+        owed = self.run(self.conn.fetchval("SELECT sum(total_minor - paid_minor)::bigint FROM bills"
+                                           " WHERE customer_id = $1 AND status IN ('unpaid', 'partial')",
+                                           self.customers[who]))
+        if owed:
+            self.run(payments.record_cash_payment(self.conn, self.w.system, self.customers[who], owed, now=self.now))
+            self.paid_in += owed
+
+    @rule(who=st.integers(0, 1), amount=st.integers(1, 60000))
+    def advance(self, who, amount):
+        self.run(payments.add_advance_payment(self.conn, self.w.system, self.customers[who], amount, now=self.now))
+        self.paid_in += amount
+
+    @rule(who=st.integers(0, 1), pick=st.integers(0, 2), setting=st.sampled_from(SETTINGS),
+          hours=st.integers(0, 23))
+    def change(self, who, pick, setting, hours):
+        cid = self.customers[who]
+        self.now += timedelta(hours=hours)
+        current = self.run(self.conn.fetchval("SELECT package_id FROM customers WHERE id = $1", cid))
+        if self.packages[pick] == current:
+            return
+        self.run(self.conn.execute("UPDATE billing_profiles SET change_billing = $2 WHERE id = $1",
+                                   self.profiles[who], setting))
+        preview = self.run(package_change.preview_change(self.conn, scope_of(self.w.sub), cid,
+                                                         self.packages[pick], self.now))
+        done = self.run(package_change.change_package_billed(self.conn, scope_of(self.w.sub), cid,
+                                                             self.packages[pick], now=self.now,
+                                                             expected_minor=preview.signed_minor))
+        assert done.signed_minor == preview.signed_minor
+
+    @invariant()
+    def books_agree(self):
+        self.run(self.check())
+
+    async def check(self):
+        q = self.conn.fetchval
+        ops = [self.w.root["id"], self.w.operator["id"], self.w.sub["id"]]  # the shared database holds others
+        assert await q("SELECT count(*) FROM (SELECT e.txn_id FROM ledger_entries e JOIN ledger_accounts a"
+                       " ON a.id = e.account_id WHERE a.operator_id = ANY($1::bigint[]) GROUP BY e.txn_id"
+                       " HAVING sum(e.amount_minor) <> 0) x", ops) == 0
+
+        def kind_sum(kind, entry_kind=None):
+            return q("SELECT coalesce(sum(e.amount_minor), 0) FROM ledger_entries e JOIN ledger_accounts a"
+                     " ON a.id = e.account_id WHERE a.kind = $1 AND ($2::text IS NULL OR e.kind = $2)"
+                     " AND a.operator_id = ANY($3::bigint[])", kind, entry_kind, ops)
+        assert await kind_sum("cash") == self.paid_in
+        credited = -await kind_sum("customer_advance", "package_change_credit")
+        assert credited >= 0
+        billed = await q("SELECT coalesce(sum(total_minor), 0) FROM bills WHERE status <> 'void'"
+                         " AND customer_id = ANY($1::bigint[])", self.customers)
+        assert await kind_sum("revenue") + await kind_sum("vat_payable") == credited - billed
+        wallets = 0
+        for cid in self.customers:
+            bal = await ledger.customer_balance(self.conn, self.w.system, cid)
+            assert bal.advance_minor >= 0
+            assert bal.due_minor == await q("SELECT coalesce(sum(total_minor - paid_minor), 0) FROM bills"
+                                            " WHERE customer_id = $1 AND status <> 'void'", cid)
+            wallets += bal.advance_minor
+            await self.check_service(cid)
+        on_bills = await q("SELECT coalesce(sum(paid_minor), 0) FROM bills WHERE customer_id = ANY($1::bigint[])",
+                           self.customers)
+        assert self.paid_in + credited == on_bills + wallets  # every taka paid or credited is somewhere
+        balance = await q("SELECT balance_minor FROM operators WHERE id = $1", self.w.sub["id"])
+        assert balance == -await kind_sum("operator_balance")
+
+    async def check_service(self, cid):
+        """Only period bills buy days: expiry <= max(start, now) + the lengths of the paid period bills."""
+        expires = await self.conn.fetchval("SELECT expires_at FROM customers WHERE id = $1", cid)
+        paid = await self.conn.fetch("SELECT period_start, period_end FROM bills WHERE customer_id = $1"
+                                     " AND status = 'paid' AND kind = 'period'", cid)
+        spans = [PaidSpan.of_bill(r["period_start"], r["period_end"], "Asia/Dhaka") for r in paid]
+        bound = max(self.start, self.now) + sum((s.end_at - s.start_at for s in spans), timedelta())
+        assert expires is None or expires <= bound, (expires, bound)
+
+
+def test_package_change_state_machine(shared_db_url):
+    PackageChangeMachine.url = shared_db_url
+    run_state_machine_as_test(PackageChangeMachine, settings=settings(max_examples=8, stateful_step_count=15,
+                                                                      deadline=None))
