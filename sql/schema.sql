@@ -2717,6 +2717,10 @@ CREATE POLICY customer_read ON public.customers FOR SELECT TO radbill_app USING 
 
 CREATE POLICY customer_read ON public.ledger_accounts FOR SELECT TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
 
+CREATE POLICY customer_read ON public.ledger_entries FOR SELECT TO radbill_app USING ((account_id IN ( SELECT a.id
+   FROM public.ledger_accounts a
+  WHERE (a.customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)))));
+
 CREATE POLICY customer_read ON public.operators FOR SELECT TO radbill_app USING ((id = ANY (( SELECT public.radbill_customer_lineage() AS radbill_customer_lineage)::bigint[])));
 
 CREATE POLICY customer_read ON public.package_assignments FOR SELECT TO radbill_app USING ((operator_id = ANY (( SELECT public.radbill_customer_lineage() AS radbill_customer_lineage)::bigint[])));
@@ -2728,6 +2732,8 @@ CREATE POLICY customer_read ON public.pay_links FOR SELECT TO radbill_app USING 
 CREATE POLICY customer_read ON public.payment_gateways FOR SELECT TO radbill_app USING ((operator_id = ANY (( SELECT public.radbill_customer_lineage() AS radbill_customer_lineage)::bigint[])));
 
 CREATE POLICY customer_read ON public.payment_intents FOR SELECT TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
+
+CREATE POLICY customer_read ON public.payment_reversals FOR SELECT TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
 
 CREATE POLICY customer_read ON public.payments FOR SELECT TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
 
