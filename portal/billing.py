@@ -12,7 +12,7 @@ from aiohttp import web
 
 from portal import session as ps
 from portal.render import render
-from portal.views import GATEWAY_NAMES, GatewayDown, start_online_payment
+from portal.views import GATEWAY_NAMES, GatewayDown, csp, origin, start_online_payment
 from radbill import documents
 from radbill.billing.money import parse_amount
 from radbill.db.pool import SYSTEM, scoped
@@ -40,9 +40,12 @@ async def _bills_page(request: web.Request, status: int = 200, error: str | None
         bills = await portal_home.bills(conn, session.customer_id)
         paid = await portal_home.payment_list(conn, session.customer_id)
         gateways = await gateways_for(conn, session.operator_id)
-    return render(request, "bills.html", status=status, facts=facts, bills=bills, payments=paid, error=error,
-                  amount=amount, gateways=[{"id": g["id"], "name": GATEWAY_NAMES.get(g["kind"], g["kind"])}
-                                           for g in gateways])
+    response = render(request, "bills.html", status=status, facts=facts, bills=bills, payments=paid, error=error,
+                      amount=amount, gateways=[{"id": g["id"], "name": GATEWAY_NAMES.get(g["kind"], g["kind"])}
+                                               for g in gateways])
+    # the pay buttons' forms end in a redirect to the gateway's page, which form-action must allow
+    response.headers["Content-Security-Policy"] = csp(" ".join(sorted({origin(g["base_url"]) for g in gateways})))
+    return response
 
 
 @ps.customer

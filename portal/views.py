@@ -42,7 +42,10 @@ async def security_headers(request: web.Request, handler):
     response.headers.setdefault("Content-Security-Policy", csp())
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")  # the token must not leak to the gateway
+    # same-origin: a pay link's token never leaks to the gateway (cross-site requests carry no Referer), while our
+    # own forms keep their Origin header, which the CSRF check needs (under no-referrer a browser sends
+    # "Origin: null" even to the same site, and every login was refused as cross-site)
+    response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("Cache-Control", "no-store")
     return response
 
@@ -105,7 +108,7 @@ async def _page(request: web.Request, conn, link, status: int = 200, error: str 
     due = await links.amount_due(conn, link)
     gateways = await gateways_for(conn, link["customer_operator_id"])
     nonce = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(16)
-    origins = " ".join(sorted({_origin(g["base_url"]) for g in gateways}))
+    origins = " ".join(sorted({origin(g["base_url"]) for g in gateways}))
     response = render(request, "pay.html", status=status, isp_name=link["isp_name"],
                       username=mask_username(link["username"]), amount_minor=due, currency=link["currency"].strip(),
                       gateways=[{"id": g["id"], "name": GATEWAY_NAMES.get(g["kind"], g["kind"])} for g in gateways],
@@ -116,7 +119,7 @@ async def _page(request: web.Request, conn, link, status: int = 200, error: str 
     return response
 
 
-def _origin(url: str) -> str:
+def origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
 
