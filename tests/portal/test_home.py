@@ -78,3 +78,4 @@ async def test_the_home_page_in_bangla(portal):
     status, html, _ = await get(p, "/")
     assert status == 200 and 'lang="bn"' in html.decode()
     assert text_of(html, "status") == "স্থগিত" and "৳" in text_of(html, "due")
+    assert "বিল পরিশোধ না হওয়ায়" in text_of(html, "reason")
