@@ -96,3 +96,29 @@ async def test_a_neighbours_id_is_not_found(portal, neighbour, method, path):
         assert secret.encode() not in body
     assert b"Page not found" in body and b"payment link" not in body
     assert await p.owner.fetchval("SELECT count(*) FROM payment_intents") == intents
+
+
+async def test_the_customer_scope_reads_its_own_ledger_lines_only(portal, neighbour):
+    """Migration 0032: a receipt's lines (ledger entries, reversals) are readable in the customer's own scope,
+    and a neighbour's are not, even by a query that forgets its predicate."""
+    from radbill.db.pool import customer_scoped
+    from radbill.services import ledger
+    from radbill.services.portal_auth import customer_scope
+
+    p, a, b = portal, portal.w.customer, neighbour["customer"]
+    accounts_of = "SELECT id FROM ledger_accounts WHERE customer_id = $1"
+    a_accounts = {r["id"] for r in await p.owner.fetch(accounts_of, a["id"])}
+    b_accounts = {r["id"] for r in await p.owner.fetch(accounts_of, b["id"])}
+    assert a_accounts and b_accounts
+    await f.insert(p.owner, "payment_reversals", {"payment_id": neighbour["ids"]["payment_id"],
+                                                  "operator_id": b["operator_id"], "customer_id": b["id"],
+                                                  "amount_minor": 100, "currency": "BDT", "reason": "test"})
+    with customer_scoped(a["id"]):
+        async with p.pool.acquire() as conn:
+            seen = {r["account_id"] for r in await conn.fetch("SELECT account_id FROM ledger_entries")}
+            reversals = await conn.fetchval("SELECT count(*) FROM payment_reversals")
+            balance = await ledger.customer_balance(conn, await customer_scope(conn, a["id"]), a["id"])
+    assert seen and seen <= a_accounts
+    assert reversals == 0
+    assert balance.due_minor == 50000  # the bill, read through the ledger in the customer's own scope
+
