@@ -19,7 +19,9 @@ from radbill.db.pool import SYSTEM, scoped
 from radbill.errors import NotFound, ValidationError
 from radbill.i18n import _
 from radbill.payments.settle import gateways_for
-from radbill.services import portal_home, reports
+from radbill.services import portal_home, reports, transfers, wallets
+
+WALLET_NAMES = {"bkash": "bKash", "nagad": "Nagad", "rocket": "Rocket", "upay": "Upay"}
 
 
 def _id(request: web.Request, name: str) -> int:
@@ -33,16 +35,20 @@ def _id(request: web.Request, name: str) -> int:
 
 
 async def _bills_page(request: web.Request, status: int = 200, error: str | None = None,
-                      amount: str = "") -> web.Response:
+                      amount: str = "", transfer: dict | None = None, notice: str | None = None) -> web.Response:
     session = ps.current(request)
     async with request.app["pool"].acquire() as conn:
         facts = await portal_home.account(conn, session.scope)
         bills = await portal_home.bills(conn, session.customer_id)
         paid = await portal_home.payment_list(conn, session.customer_id)
         gateways = await gateways_for(conn, session.operator_id)
+        offered = await wallets.wallets_for_customer(conn, {"operator_id": session.operator_id})
+        transfers = await portal_home.transfer_list(conn, session.customer_id)
     response = render(request, "bills.html", status=status, facts=facts, bills=bills, payments=paid, error=error,
                       amount=amount, gateways=[{"id": g["id"], "name": GATEWAY_NAMES.get(g["kind"], g["kind"])}
-                                               for g in gateways])
+                                               for g in gateways],
+                      wallets=offered, transfers=transfers, transfer=transfer or {}, notice=notice,
+                      wallet_names=WALLET_NAMES)
     # the pay buttons' forms end in a redirect to the gateway's page, which form-action must allow
     response.headers["Content-Security-Policy"] = csp(" ".join(sorted({origin(g["base_url"]) for g in gateways})))
     return response
@@ -153,6 +159,25 @@ async def top_up(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(url)
 
 
+@ps.customer
+async def report_transfer(request: web.Request) -> web.Response:
+    """A "Send Money" transfer the customer made to one of their ISP's wallets: recorded unverified, for staff
+    to check against the wallet's statement (radbill.services.transfers, the same path as staff entry)."""
+    session = ps.current(request)
+    form = await request.post()
+    typed = {k: str(form.get(k, ""))[:40] for k in ("wallet_id", "sender_number", "amount", "trxid")}
+    try:
+        async with request.app["pool"].acquire() as conn:
+            await transfers.submit(conn, session.scope, session.customer_id, typed, origin="customer",
+                                   ip=ps.client_ip(request))
+    except ValidationError as exc:
+        # the claim's fields each say what to fix ("Choose the wallet number ..."): all of them, after the summary
+        problems = [str(v) for v in exc.fields.values() if v and str(v) != str(exc)]
+        return await _bills_page(request, 400, " ".join([str(exc), *problems]), transfer=typed)
+    return await _bills_page(request, notice=_(
+        "Thank you. We will check the transfer with the wallet's statement and then credit it to your account."))
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/bills", bill_list)
     app.router.add_get("/bills/{bill_id}/invoice", invoice_page)
@@ -161,3 +186,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/payments/{payment_id}/receipt", receipt_page)
     app.router.add_get("/payments/{payment_id}/receipt.pdf", receipt_pdf)
     app.router.add_post("/topup", top_up)
+    app.router.add_post("/transfers", report_transfer)

@@ -149,3 +149,11 @@ async def payment_list(conn: asyncpg.Connection, customer_id: int, limit: int = 
     return await conn.fetch(
         "SELECT id, received_at, amount_minor, currency, method FROM payments WHERE customer_id = $1"
         " ORDER BY received_at DESC, id DESC LIMIT $2", customer_id, limit)
+
+
+async def transfer_list(conn: asyncpg.Connection, customer_id: int, limit: int = 20) -> list[asyncpg.Record]:
+    """The customer's reported mobile-wallet transfers, newest first, with where they went and their status."""
+    return await conn.fetch(
+        "SELECT t.id, t.submitted_at, t.amount_minor, t.currency, t.trxid, t.status, t.reason, w.kind, w.number"
+        "  FROM wallet_transfers t JOIN operator_wallets w ON w.id = t.wallet_id WHERE t.customer_id = $1"
+        " ORDER BY t.submitted_at DESC, t.id DESC LIMIT $2", customer_id, limit)
