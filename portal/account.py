@@ -11,7 +11,8 @@ from aiohttp import web
 from portal import session as ps
 from portal.render import redirect, render
 from radbill import i18n
-from radbill.services import portal_auth
+from radbill.errors import NotFound
+from radbill.services import portal_auth, portal_home, reports
 
 
 def _next_path(value: str) -> str:
@@ -101,14 +102,28 @@ async def language(request: web.Request) -> web.Response:
 async def home(request: web.Request) -> web.Response:
     session = ps.current(request)
     async with request.app["pool"].acquire() as conn:
-        row = await conn.fetchrow(
-            "SELECT c.username, c.name, c.status, c.status_reason, c.expires_at, p.name AS package"
-            "  FROM customers c JOIN packages p ON p.id = c.package_id WHERE c.id = $1", session.customer_id)
-    if row is None:  # the customer was deleted while logged in
-        response = redirect("/login")
-        ps.clear_session_cookie(request, response)
-        return response
-    return render(request, "home.html", customer=row)
+        try:
+            facts = await portal_home.account(conn, session.scope)
+        except NotFound:  # the customer was deleted while logged in
+            response = redirect("/login")
+            ps.clear_session_cookie(request, response)
+            return response
+        usage = await portal_home.usage(conn, facts)
+        live = await portal_home.live_session(conn, session.customer_id)
+        isp = await reports.isp_for(conn, session.operator_id)
+    return render(request, "home.html", **facts, usage=usage, live=live, isp_info=isp)
+
+
+@ps.customer
+async def isp_logo(request: web.Request) -> web.Response:
+    """The customer's ISP's logo (the one their documents print), with the type it was stored with."""
+    session = ps.current(request)
+    async with request.app["pool"].acquire() as conn:
+        isp = await reports.isp_for(conn, session.operator_id)
+        logo = await reports.isp_logo(conn, isp["id"]) if isp is not None else None
+    if logo is None:
+        raise web.HTTPNotFound()
+    return web.Response(body=logo[0], content_type=logo[1], headers={"Cache-Control": "private, max-age=3600"})
 
 
 def add_routes(app: web.Application) -> None:
@@ -119,3 +134,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/logout", logout)
     app.router.add_post("/language", language)
     # "/" is portal/walled.py's front door: it shows `home` to a logged-in customer
+    app.router.add_get("/isp/logo", isp_logo)

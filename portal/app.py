@@ -15,11 +15,11 @@ import aiohttp
 import jinja2
 from aiohttp import web
 
-from portal import account, packages, session, tickets, views, walled
+from portal import account, billing, packages, session, tickets, views, walled
 from radbill import i18n, localize, proxies
-from radbill.billing.money import format_minor
 from radbill.config import Config
 from radbill.db.pool import SYSTEM, create_pool
+from radbill.services.portal_home import human_bytes
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger("radbill.portal")
@@ -30,8 +30,12 @@ def jinja_environment() -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                              extensions=["jinja2.ext.i18n"])
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)
+    env.filters["money"] = lambda minor, currency="BDT": localize.money(minor or 0, currency.strip())
     env.filters["localtime"] = localize.localtime
-    env.filters["money"] = lambda minor, currency="BDT": format_minor(minor or 0, currency.strip())
+    env.filters["long_date"] = localize.long_date
+    env.filters["day_month"] = localize.day_month
+    env.filters["digits"] = lambda value: localize.digits(str(value))
+    env.filters["bytes"] = lambda n: localize.digits(human_bytes(n))
     return env
 
 
@@ -53,6 +57,7 @@ def create_app(config: Config, pool=None) -> web.Application:
     app = web.Application(middlewares=[views.security_headers, views.errors, session.access_control], client_max_size=64 * 1024)
     app["config"] = config
     app["trusted_proxies"] = proxies.parse_networks(config.trusted_proxies)
+    i18n.load_catalogs()  # without it every page is English whatever the customer chose
     app["jinja"] = jinja_environment()
     if pool is not None:
         app["pool"] = pool
@@ -63,6 +68,7 @@ def create_app(config: Config, pool=None) -> web.Application:
     tickets.add_routes(app)
     walled.add_routes(app)
     packages.add_routes(app)
+    billing.add_routes(app)
     app.router.add_static("/static/", HERE / "static", name="static")
     return app
 

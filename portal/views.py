@@ -55,7 +55,9 @@ def _problem(request, status: int, title: str, message: str) -> web.Response:
     return render(request, "message.html", status=status, title=title, message=message)
 
 
-def _not_found(request: web.Request) -> web.Response:
+def _not_found(request) -> web.Response:
+    # Only a pay link (/pay/...) is something a customer got from their provider; anything else is a page that
+    # is not there (or is another customer's, which looks the same).
     if request.path.startswith("/pay/"):
         return _problem(request, 404, _("Link not valid"), _(
             "This link is not valid or has expired. Ask your internet provider for a new payment link."))
@@ -110,7 +112,7 @@ async def _page(request: web.Request, conn, link, status: int = 200, error: str 
     due = await links.amount_due(conn, link)
     gateways = await gateways_for(conn, link["customer_operator_id"])
     nonce = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(16)
-    origins = " ".join(sorted({_origin(g["base_url"]) for g in gateways}))
+    origins = " ".join(sorted({origin(g["base_url"]) for g in gateways}))
     response = render(request, "pay.html", status=status, isp_name=link["isp_name"],
                       username=mask_username(link["username"]), amount_minor=due, currency=link["currency"].strip(),
                       gateways=[{"id": g["id"], "name": GATEWAY_NAMES.get(g["kind"], g["kind"])} for g in gateways],
@@ -121,7 +123,7 @@ async def _page(request: web.Request, conn, link, status: int = 200, error: str 
     return response
 
 
-def _origin(url: str) -> str:
+def origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
 
@@ -155,24 +157,41 @@ async def pay_start(request: web.Request) -> web.Response:
             gateway_id = int(str(form.get("gateway", "")))
         except ValueError:
             return await _page(request, conn, link, 400, _("Choose how you want to pay."))
-        op = await conn.fetchrow("SELECT id, path FROM operators WHERE id = $1", link["customer_operator_id"])
-        scope = Scope.system(op["id"], str(op["path"]))
         try:
-            intent = await create_intent(conn, scope, link["customer_id"], link["bill_id"],
-                                         None if link["bill_id"] else due, gateway_id, "pay_link",
-                                         INTENT_TTL)
+            started = await start_online_payment(request, conn, link["customer_id"], link["bill_id"],
+                                                 None if link["bill_id"] else due, gateway_id, "pay_link")
         except (NotFound, ValidationError):
             return await _page(request, conn, link, 400, _("Choose how you want to pay."))
-        base = request.app["config"].portal_base_url
-        back = f"{base}/pay/return/{gateway_id}"
-        urls = ReturnUrls(success=back, fail=back, cancel=back, notify=f"{base}/pay/notify/{gateway_id}")
-        try:
-            started = await start_payment(conn, intent, urls, request.app["http"])
-        except RadbillError as exc:
-            log.warning("gateway %s refused to start intent %s: %s", gateway_id, intent["id"], exc)
-            return await _page(request, conn, link, 503, _(
-                "The payment service is not answering. Wait a minute, then press Pay again."))
-    raise web.HTTPSeeOther(started.redirect_url)
+        except GatewayDown as exc:
+            return await _page(request, conn, link, 503, str(exc))
+    raise web.HTTPSeeOther(started)
+
+
+class GatewayDown(RadbillError):
+    """The gateway did not answer the start of a payment (the customer may try again)."""
+
+
+async def start_online_payment(request: web.Request, conn, customer_id: int, bill_id: int | None,
+                               amount_minor: int | None, gateway_id: int, origin: str) -> str:
+    """A new intent for the customer's bill (or an advance amount) and the gateway page to send them to; the
+    same return and notify routes whoever started it (a pay link or a logged-in customer). Run as the system:
+    the intent's events are the system's rows; `customer_id` comes from a pay link or the session, never a form.
+    NotFound/ValidationError for a bill or gateway that is not theirs or not payable, GatewayDown."""
+    op = await conn.fetchrow("SELECT o.id, o.path FROM customers c JOIN operators o ON o.id = c.operator_id"
+                             " WHERE c.id = $1", customer_id)
+    if op is None:
+        raise NotFound("customer not found")
+    intent = await create_intent(conn, Scope.system(op["id"], str(op["path"])), customer_id, bill_id,
+                                 amount_minor, gateway_id, origin, INTENT_TTL)
+    base = request.app["config"].portal_base_url
+    back = f"{base}/pay/return/{gateway_id}"
+    urls = ReturnUrls(success=back, fail=back, cancel=back, notify=f"{base}/pay/notify/{gateway_id}")
+    try:
+        started = await start_payment(conn, intent, urls, request.app["http"])
+    except RadbillError as exc:
+        log.warning("gateway %s refused to start intent %s: %s", gateway_id, intent["id"], exc)
+        raise GatewayDown(_("The payment service is not answering. Wait a minute, then press Pay again.")) from exc
+    return started.redirect_url
 
 
 @machine
@@ -220,7 +239,8 @@ async def receipt(request: web.Request) -> web.Response:
     await recheck_for_receipt(request.app["pool"], reference, session=request.app["http"])
     async with request.app["pool"].acquire() as conn:
         row = await conn.fetchrow(
-            "SELECT i.status, i.amount_minor, i.currency, i.gateway_txn_id, g.kind, c.username, c.id AS customer_id,"
+            "SELECT i.status, i.amount_minor, i.currency, i.gateway_txn_id, i.origin, i.payment_id, g.kind, c.username,"
+            "       c.id AS customer_id,"
             "       coalesce(o.business_name, o.name) AS isp_name"
             "  FROM payment_intents i JOIN payment_gateways g ON g.id = i.gateway_id"
             "  JOIN customers c ON c.id = i.customer_id JOIN operators o ON o.id = c.operator_id"
@@ -236,8 +256,8 @@ async def receipt(request: web.Request) -> web.Response:
     response = render(request, "receipt.html", status_=row["status"], amount_minor=row["amount_minor"],
                       currency=row["currency"].strip(), txn_id=row["gateway_txn_id"],
                       gateway=GATEWAY_NAMES.get(row["kind"], row["kind"]), username=mask_username(row["username"]),
-                      isp_name=row["isp_name"], refunded_minor=refunded,
-                      reconnecting=reconnecting)
+                      isp_name=row["isp_name"], refunded_minor=refunded, origin=row["origin"],
+                      payment_id=row["payment_id"], reconnecting=reconnecting)
     return response
 
 

@@ -155,6 +155,9 @@ def format_demo(demo: dict) -> str:
     lines += ["", f"Router (NAS) {demo['nas']['ip']}  secret {demo['nas']['secret']}",
               f"RADIUS {radius['host']} auth {radius['auth_port']} acct {radius['acct_port']}",
               "Try: .venv/bin/radbill radtest demo-active   |   .venv/bin/radbill explain demo-expired"]
+    if demo.get("portal"):
+        lines += ["", f"Customer portal: {demo['portal']['url']} (log in with a customer's username and password"
+                      " above, e.g. demo-suspended, to see the bill and pay it)"]
     if demo.get("payments"):
         bkash = demo["payments"]["bkash"]
         lines += ["", f"Pay the suspended customer's bill online: {demo['payments']['pay_link']}",

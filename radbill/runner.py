@@ -231,7 +231,7 @@ def _run(config: Config, supervisor: Supervisor, log_dir: Path) -> int:
         log.info("admin on http://%s:%s (log %s)", config.admin_host, config.admin_port, log_dir / "admin.log")
         supervisor.add(_python_child("portal", ["-m", "portal"], log_dir / "portal.log",
                                      _wait_tcp(config.admin_host, config.portal_port)))
-        log.info("portal (pay pages) on http://%s:%s, public address %s (log %s)", config.admin_host,
+        log.info("customer portal (log in, bills, pay) on http://%s:%s, public address %s (log %s)", config.admin_host,
                  config.portal_port, config.portal_base_url, log_dir / "portal.log")
         supervisor.add(_python_child("scheduler", ["-m", "scheduler"], log_dir / "scheduler.log",
                                      lambda process: None))

@@ -39,3 +39,4 @@ class CustomerScope:
     customer_id: int
     operator_id: int
     path: str
+    account_id: None = None  # no staff account acts: audit rows a customer's action writes name none

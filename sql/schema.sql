@@ -2740,6 +2740,12 @@ CREATE POLICY customer_read ON public.customers FOR SELECT TO radbill_app USING 
 
 CREATE POLICY customer_read ON public.ledger_accounts FOR SELECT TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
 
+CREATE POLICY customer_read ON public.ledger_entries FOR SELECT TO radbill_app USING ((account_id IN ( SELECT a.id
+   FROM public.ledger_accounts a
+  WHERE (a.customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)))));
+
+CREATE POLICY customer_read ON public.operator_wallets FOR SELECT TO radbill_app USING ((operator_id = ANY (( SELECT public.radbill_customer_lineage() AS radbill_customer_lineage)::bigint[])));
+
 CREATE POLICY customer_read ON public.operators FOR SELECT TO radbill_app USING ((id = ANY (( SELECT public.radbill_customer_lineage() AS radbill_customer_lineage)::bigint[])));
 
 CREATE POLICY customer_read ON public.package_assignments FOR SELECT TO radbill_app USING ((operator_id = ANY (( SELECT public.radbill_customer_lineage() AS radbill_customer_lineage)::bigint[])));
@@ -2751,6 +2757,8 @@ CREATE POLICY customer_read ON public.pay_links FOR SELECT TO radbill_app USING 
 CREATE POLICY customer_read ON public.payment_gateways FOR SELECT TO radbill_app USING ((operator_id = ANY (( SELECT public.radbill_customer_lineage() AS radbill_customer_lineage)::bigint[])));
 
 CREATE POLICY customer_read ON public.payment_intents FOR SELECT TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
+
+CREATE POLICY customer_read ON public.payment_reversals FOR SELECT TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
 
 CREATE POLICY customer_read ON public.payments FOR SELECT TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
 
@@ -2766,7 +2774,11 @@ CREATE POLICY customer_read ON public.tickets FOR SELECT TO radbill_app USING ((
 
 CREATE POLICY customer_read ON public.vat_profiles FOR SELECT TO radbill_app USING ((operator_id = ANY (( SELECT public.radbill_customer_lineage() AS radbill_customer_lineage)::bigint[])));
 
+CREATE POLICY customer_read ON public.wallet_transfers FOR SELECT TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
+
 CREATE POLICY customer_read ON public.zones FOR SELECT TO radbill_app USING ((operator_id = ANY (( SELECT public.radbill_customer_lineage() AS radbill_customer_lineage)::bigint[])));
+
+CREATE POLICY customer_submit ON public.wallet_transfers FOR INSERT TO radbill_app WITH CHECK (((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)) AND (origin = 'customer'::text) AND (status = 'unverified'::text) AND (submitted_by IS NULL) AND (decided_by IS NULL) AND (payment_id IS NULL)));
 
 CREATE POLICY customer_write ON public.payment_intents TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer))) WITH CHECK ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
 

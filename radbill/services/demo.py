@@ -94,4 +94,6 @@ async def seed_demo(conn: asyncpg.Connection, timezone: str = "Asia/Dhaka", curr
     demo = {"logins": logins, "customers": customers, "nas": {"ip": "127.0.0.1", "secret": nas_secret}}
     if payments:
         demo["payments"] = payments
+    if portal_url:
+        demo["portal"] = {"url": portal_url}  # customers log in there with the usernames and passwords above
     return demo

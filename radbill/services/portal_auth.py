@@ -113,11 +113,11 @@ async def login_with_password(conn: asyncpg.Connection, username: str, password:
     now = now or clock.now()
     username = (username or "").strip()[:64]
     attempt_id = await _admit(conn, "password", username, ip, now)
-    row = await conn.fetchrow("SELECT id, operator_id, radius_password FROM customers WHERE username = $1",
+    row = await conn.fetchrow("SELECT id, operator_id, radius_password, status FROM customers WHERE username = $1",
                               username)
     # compared in constant time, against a throwaway secret for an unknown user, so timing tells nothing
     stored = row["radius_password"] if row else _DUMMY_PASSWORD
-    ok = hmac.compare_digest((password or "").encode(), stored.encode()) and row is not None
+    ok = hmac.compare_digest((password or "").encode(), stored.encode()) and row is not None and _may_log_in(row)
     await _settle(conn, attempt_id, ok)
     if not ok:
         raise PortalLoginRefused(str(WRONG_PASSWORD))
@@ -126,10 +126,18 @@ async def login_with_password(conn: asyncpg.Connection, username: str, password:
 
 # ---- mobile + one-time code ------------------------------------------------------------------------------
 
+def _may_log_in(customer: asyncpg.Record) -> bool:
+    """The one rule of who may use the portal: anyone but a disabled (closed) customer. A suspended or expired
+    customer must be able to log in: the portal is where they pay."""
+    return customer["status"] != "disabled"
+
+
 async def _customer_by_mobile(conn: asyncpg.Connection, mobile: str) -> asyncpg.Record | None:
-    # A number shared by several customers (a family with two connections) signs in the newest of them.
-    return await conn.fetchrow("SELECT id, operator_id FROM customers WHERE mobile = $1"
-                               " ORDER BY created_at DESC, id DESC LIMIT 1", mobile)
+    # A number shared by several customers (a family with two connections) signs in the newest of them that may
+    # log in (a closed connection gets no code: the page answers as for an unknown number).
+    rows = await conn.fetch("SELECT id, operator_id, status FROM customers WHERE mobile = $1"
+                            " ORDER BY created_at DESC, id DESC", mobile)
+    return next((row for row in rows if _may_log_in(row)), None)
 
 
 def _normal_mobile(mobile: str) -> str | None:

@@ -82,3 +82,34 @@ async def test_login_form_without_its_cookie_or_from_another_site_is_refused(por
     r = await _post(portal, "/login", {"csrf_token": token, "username": c["username"],
                                        "password": c["radius_password"]})
     assert r.status == 403
+
+
+async def test_a_disabled_customer_cannot_log_in_either_way(portal: Portal):
+    """Disabled is the operator's "closed": refused with the very sentence a wrong password gets."""
+    c = portal.w.customer
+    await portal.owner.execute("UPDATE customers SET status = 'disabled', mobile = '+8801712345678' WHERE id = $1",
+                               c["id"])
+    token = await _login_form(portal)
+    r = await _post(portal, "/login", {"csrf_token": token, "username": c["username"], "password": "wrong"})
+    wrong = re.search(r'id="error">([^<]+)<', await r.text()).group(1)
+    r = await _post(portal, "/login", {"csrf_token": token, "username": c["username"],
+                                       "password": c["radius_password"]})
+    assert r.status == 401
+    assert re.search(r'id="error">([^<]+)<', await r.text()).group(1) == wrong
+    r = await _post(portal, "/login/code/send", {"csrf_token": token, "mobile": "01712345678"})
+    assert r.status == 200
+    # no code is made for a disabled customer (the page still says the same as for an unknown number)
+    assert await portal.owner.fetchval("SELECT count(*) FROM portal_otps WHERE customer_id = $1", c["id"]) == 0
+    assert await portal.owner.fetchval("SELECT count(*) FROM portal_sessions WHERE customer_id = $1", c["id"]) == 0
+
+
+async def test_throttled_logins_say_so_on_the_page(portal: Portal):
+    c = portal.w.customer
+    token = await _login_form(portal)
+    for _ in range(10):
+        r = await _post(portal, "/login", {"csrf_token": token, "username": c["username"], "password": "wrong"})
+        assert r.status == 401
+    r = await _post(portal, "/login", {"csrf_token": token, "username": c["username"],
+                                       "password": c["radius_password"]})
+    html = await r.text()
+    assert r.status == 401 and "Too many attempts. Wait 15 minutes" in html and 'role="alert"' in html
