@@ -227,6 +227,20 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    """The /healthz checks on a terminal; exit 0 when all pass, 1 otherwise. Starts nothing (not even var/pg)."""
+    import json
+
+    from radbill import health
+    from radbill.services.ops_report import checks_from_url
+
+    localenv.apply_local_env()
+    config = Config.from_env()
+    checks = asyncio.run(checks_from_url(config.database_url.reveal(), health.HealthSettings.from_env()))
+    print(json.dumps(health.as_json(checks), indent=2) if args.json else health.as_text(checks))
+    return 0 if all(c.ok for c in checks) else 1
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from radbill.runner import run_all
 
@@ -280,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--database-url", help="an EMPTY database to restore into (its owner's URL)")
     restore.add_argument("--passphrase-file", help="the passphrase the archive was encrypted with")
     restore.set_defaults(func=cmd_restore)
+    status = sub.add_parser("status", help="check the running system (as /healthz does); exit 1 if anything is wrong")
+    status.add_argument("--json", action="store_true", help="print the /healthz JSON")
+    status.set_defaults(func=cmd_status)
     return parser
 
 

@@ -60,6 +60,10 @@ def ensure_local_env() -> dict[str, str]:
     # `make run` serves the admin over plain http on 127.0.0.1, where browsers drop Secure cookies;
     # behind TLS set RADBILL_COOKIE_SECURE=true (the environment wins over this file)
     values.setdefault("RADBILL_COOKIE_SECURE", "false")
+    # /healthz and /metrics answer a request carrying this token (or from loopback); `radbill status` and the
+    # admin read FreeRADIUS's loopback Status-Server listener with the other
+    values.setdefault("RADBILL_METRICS_TOKEN", secrets.token_urlsafe(32))
+    values.setdefault("RADBILL_RADIUS_STATUS_SECRET", secrets.token_hex(16))
     write_env_file(values)
     return values
 
