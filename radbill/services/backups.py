@@ -114,7 +114,7 @@ async def alert_if_stale(conn: asyncpg.Connection, now: datetime) -> bool:
     if not stale:
         return False
     group_admin = await conn.fetchval("SELECT id FROM operators WHERE kind = 'group_admin' ORDER BY id LIMIT 1")
-    message = (gettext("No backup has succeeded since %(when)s.", when=f"{last:%Y-%m-%d %H:%M} UTC")
+    message = (gettext("No backup has succeeded since %(when)s.", when=last.strftime("%Y-%m-%d %H:%M UTC"))
                if last else gettext("No backup has succeeded yet."))
     async with conn.transaction():
         await raise_alert(conn, group_admin, "backup_stale", "", message,
