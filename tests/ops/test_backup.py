@@ -5,6 +5,7 @@ that is not empty."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -13,6 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import asyncpg
 import psycopg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -23,6 +25,8 @@ from radbill.config import Config, DatabaseUrl, Secret
 from radbill.db.cluster import LocalCluster, free_port
 from radbill.localenv import read_env_file
 from radbill.radius.client import RadiusClient
+from radbill.services import payments
+from radbill.tenancy import Scope
 from tests.admin.conftest import AdminClient
 from tests.radius.conftest import free_udp_port
 
@@ -34,6 +38,7 @@ FACTS = {
                 " ON e.account_id = a.id GROUP BY a.id, a.kind ORDER BY a.id",
     "customers": "SELECT id, username, radius_password, status, expires_at FROM customers ORDER BY id",
     "accounts": "SELECT id, username, password_hash FROM accounts ORDER BY id",
+    "payments": "SELECT id, customer_id, amount_minor FROM payments ORDER BY id",
 }
 UNBALANCED = ("SELECT txn_id, currency, sum(amount_minor) FROM ledger_entries GROUP BY txn_id, currency"
               " HAVING sum(amount_minor) <> 0")
@@ -53,15 +58,29 @@ def site():
     env.update(RADBILL_VAR_DIR=str(base / "var"), RADBILL_PG_PORT=str(free_port()))
     demo = radbill(env, "demo", "--json")
     assert demo.returncode == 0, demo.stderr
+    with running_cluster(base / "var") as owner_url:
+        asyncio.run(pay_the_due_bill(owner_url))  # money moved through the ledger before the backup
     (base / "passphrase").write_text(PASSPHRASE + "\n")
     for args in ((), ("--passphrase-file", str(base / "passphrase"))):
         done = radbill(env, "backup", "--out", str(base / "backups"), *args)
         assert done.returncode == 0, done.stderr
     with running_cluster(base / "var") as owner_url:
         facts = read_facts(owner_url)
+    assert len(facts["payments"]) == 1 and len(facts["balances"]) >= 4
     yield {"base": base, "env": env, "demo": json.loads(demo.stdout), "facts": facts,
            "plain": next((base / "backups").glob("*.tar")), "sealed": next((base / "backups").glob("*.tar.aes"))}
     shutil.rmtree(base, ignore_errors=True)
+
+
+async def pay_the_due_bill(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        root = await conn.fetchrow("SELECT id, path::text FROM operators WHERE kind = 'group_admin'")
+        bill = await conn.fetchrow("SELECT id, customer_id, total_minor FROM bills WHERE status = 'unpaid' ORDER BY id LIMIT 1")
+        await payments.record_cash_payment(conn, Scope.system(root["id"], root["path"]), bill["customer_id"],
+                                           bill["total_minor"], bill["id"])
+    finally:
+        await conn.close()
 
 
 class running_cluster:
