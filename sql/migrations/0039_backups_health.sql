@@ -16,8 +16,8 @@ CREATE TABLE backups (
 );
 CREATE INDEX backups_newest_ok ON backups (finished_at DESC) WHERE ok;
 
--- The scheduler writes its heartbeat here every few seconds; /healthz calls it dead when it is old. One row per
--- replica (host:pid), so two replicas do not hide each other's death... the newest beat is what counts.
+-- The scheduler writes its heartbeat here every 10 seconds; /healthz calls it dead when the newest is a minute old.
+-- One row per replica (host:pid); a replica gone for a day is deleted.
 CREATE TABLE scheduler_heartbeats (
     replica text PRIMARY KEY,
     beat_at timestamptz NOT NULL DEFAULT now(),
