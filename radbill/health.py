@@ -137,9 +137,10 @@ async def _backup(conn: asyncpg.Connection, now: datetime) -> Check:
 
 
 async def gather(conn: asyncpg.Connection | None, settings: HealthSettings, now: datetime,
-                 db_error: str | None = None) -> list[Check]:
-    """Every check; `conn` None means the database did not answer (`db_error` says why)."""
-    stats = await asyncio.to_thread(radius_statistics, settings)
+                 db_error: str | None = None, stats: dict[str, int] | None = None) -> list[Check]:
+    """Every check; `conn` None means the database did not answer (`db_error` says why). `stats`: FreeRADIUS's
+    counters if the caller already asked for them (/metrics), else they are asked here."""
+    stats = stats if stats is not None else await asyncio.to_thread(radius_statistics, settings)
     checks = [radius_check(stats), await asyncio.to_thread(spool_check, settings.spool_dir)]
     if conn is None:
         return [Check("database", False, gettext("The database does not answer: %(error)s", error=db_error or "?"))

@@ -9,13 +9,15 @@ from radbill import clock, health, metrics
 from radbill.db.pool import SYSTEM, scoped, set_scope
 
 
-async def checks_from_pool(pool: asyncpg.Pool, settings: health.HealthSettings) -> list[health.Check]:
+async def checks_from_pool(pool: asyncpg.Pool, settings: health.HealthSettings,
+                           stats: dict[str, int] | None = None) -> list[health.Check]:
     try:
         with scoped(SYSTEM):
             async with pool.acquire() as conn:
-                return await health.gather(conn, settings, clock.now())
+                return await health.gather(conn, settings, clock.now(), stats=stats)
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        return await health.gather(None, settings, clock.now(), db_error=str(exc) or type(exc).__name__)
+        return await health.gather(None, settings, clock.now(), db_error=str(exc) or type(exc).__name__,
+                                   stats=stats)
 
 
 async def checks_from_url(url: str, settings: health.HealthSettings) -> list[health.Check]:
@@ -33,9 +35,9 @@ async def checks_from_url(url: str, settings: health.HealthSettings) -> list[hea
 async def metrics_from_pool(pool: asyncpg.Pool, settings: health.HealthSettings) -> bytes:
     import asyncio
 
-    checks = await checks_from_pool(pool, settings)
-    families = [metrics.health_family(checks)]
-    families += metrics.radius_families(await asyncio.to_thread(health.radius_statistics, settings))
+    stats = await asyncio.to_thread(health.radius_statistics, settings)  # asked once for both uses
+    checks = await checks_from_pool(pool, settings, stats)
+    families = [metrics.health_family(checks)] + metrics.radius_families(stats)
     if all(c.ok for c in checks if c.name == "database"):
         with scoped(SYSTEM):
             async with pool.acquire() as conn:
