@@ -89,7 +89,7 @@ async def database_families(conn: asyncpg.Connection) -> list[Metric]:
                    max(fold["lag"] or 0.0, 0.0)),
             _gauge("radbill_snapshot_subscribers", "Customers the RADIUS policy snapshot holds (one row each)",
                    await conn.fetchval("SELECT count(*) FROM customers"))]
-    out.append(await _outbox(conn))
+    out += await _outbox(conn)
     out += await _outcomes(conn)
     out += await _jobs(conn)
     last = await conn.fetchrow("SELECT extract(epoch FROM finished_at)::float AS at, size_bytes FROM backups"
@@ -101,15 +101,29 @@ async def database_families(conn: asyncpg.Connection) -> list[Metric]:
     return out
 
 
-async def _outbox(conn: asyncpg.Connection) -> Metric:
-    family = GaugeMetricFamily("radbill_outbox_messages", "Outbox rows by lane (destination), kind and state",
-                               labels=["destination", "kind", "state"])
-    rows = await conn.fetch(
-        "SELECT destination, kind, CASE WHEN done_at IS NOT NULL THEN 'sent' WHEN failed_at IS NOT NULL THEN 'failed'"
-        " ELSE 'pending' END AS state, count(*) AS n FROM outbox GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
-    for r in rows:
-        family.add_metric([r["destination"], r["kind"], r["state"]], r["n"])
-    return family
+OUTBOX = """
+    SELECT destination, kind, 'pending' AS state, count(*) AS n FROM outbox
+     WHERE done_at IS NULL AND failed_at IS NULL GROUP BY 1, 2
+    UNION ALL
+    SELECT destination, kind, 'sent', count(*) FROM outbox WHERE done_at > now() - $1::interval GROUP BY 1, 2
+    UNION ALL
+    SELECT destination, kind, 'failed', count(*) FROM outbox WHERE failed_at > now() - $1::interval GROUP BY 1, 2
+    ORDER BY 1, 2, 3
+"""
+
+
+async def _outbox(conn: asyncpg.Connection) -> list[Metric]:
+    # the whole history would be a scan of every row ever sent: pending is all of it, sent/failed the last hour
+    pending = GaugeMetricFamily("radbill_outbox_pending", "Outbox rows waiting to be sent, by lane (destination)"
+                                " and kind", labels=["destination", "kind"])
+    finished = GaugeMetricFamily("radbill_outbox_finished_last_hour", "Outbox rows sent or given up on in the last"
+                                 " hour, by lane (destination), kind and state", labels=["destination", "kind", "state"])
+    for r in await conn.fetch(OUTBOX, timedelta(hours=1)):
+        if r["state"] == "pending":
+            pending.add_metric([r["destination"], r["kind"]], r["n"])
+        else:
+            finished.add_metric([r["destination"], r["kind"], r["state"]], r["n"])
+    return [pending, finished]
 
 
 async def _outcomes(conn: asyncpg.Connection) -> list[Metric]:

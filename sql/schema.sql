@@ -2286,6 +2286,10 @@ CREATE UNIQUE INDEX outbox_dedupe_message ON public.outbox USING btree (dedupe_k
 
 CREATE UNIQUE INDEX outbox_dedupe_pending ON public.outbox USING btree (dedupe_key) WHERE ((done_at IS NULL) AND (failed_at IS NULL));
 
+CREATE INDEX outbox_done_at ON public.outbox USING btree (done_at) WHERE (done_at IS NOT NULL);
+
+CREATE INDEX outbox_failed_at ON public.outbox USING btree (failed_at) WHERE (failed_at IS NOT NULL);
+
 CREATE INDEX outbox_pending ON public.outbox USING btree (next_attempt_at) WHERE ((done_at IS NULL) AND (failed_at IS NULL));
 
 CREATE INDEX outbox_pending_lane ON public.outbox USING btree (destination, next_attempt_at, id) WHERE ((done_at IS NULL) AND (failed_at IS NULL));

@@ -107,6 +107,9 @@ async def test_metrics_carry_freeradius_counters_and_login_results(client, conn,
     radius_client.send(radius_client.access_request(c["username"], "wrong password"))
     await conn.execute("INSERT INTO job_runs (name, runs, seconds_total, last_seconds) VALUES ('x.job', 3, 1.5, .5)"
                        " ON CONFLICT DO NOTHING")
+    await conn.execute("INSERT INTO outbox (kind, payload, destination, done_at) VALUES"
+                       " ('sms', '{}', 'sms:9', NULL), ('sms', '{}', 'sms:9', now()),"
+                       " ('sms', '{}', 'sms:9', now() - interval '2 hours')")
 
     async def scrape() -> str:
         return await (await client.get("/metrics")).text()
@@ -125,6 +128,9 @@ async def test_metrics_carry_freeradius_counters_and_login_results(client, conn,
     assert found[("radbill_access_requests_recent", (("reason", "ok"), ("result", "Access-Accept")))] >= 1
     assert found[("radbill_freeradius_access_requests_total", ())] >= 2
     assert found[("radbill_job_runs_total", (("job", "x.job"),))] == 3
+    assert found[("radbill_outbox_pending", (("destination", "sms:9"), ("kind", "sms")))] == 1
+    assert found[("radbill_outbox_finished_last_hour", (("destination", "sms:9"), ("kind", "sms"),
+                                                        ("state", "sent")))] == 1  # not the one 2 hours ago
     assert found[("radbill_health_ok", (("check", "radius"),))] == 1
 
 
