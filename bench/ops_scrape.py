@@ -30,10 +30,16 @@ FILL = {
 }
 
 
+# the baseline: what /metrics first did (every outbox row ever, grouped by lane, kind and state)
+WHOLE_HISTORY = ("SELECT destination, kind, CASE WHEN done_at IS NOT NULL THEN 'sent' WHEN failed_at IS NOT NULL"
+                 " THEN 'failed' ELSE 'pending' END AS state, count(*) AS n FROM outbox GROUP BY 1, 2, 3")
+
+
 async def timed(conn: asyncpg.Connection, runs: int) -> dict:
     out = {}
     for name, step in (("healthz_db", lambda: health.database_checks(conn, datetime.now(UTC))),
-                       ("metrics_db", lambda: metrics.database_families(conn))):
+                       ("metrics_db", lambda: metrics.database_families(conn)),
+                       ("baseline_outbox_whole_history", lambda: conn.fetch(WHOLE_HISTORY))):
         times = []
         for _ in range(runs):
             started = time.perf_counter()
