@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import sys
+from pathlib import Path
 
 from radbill import i18n, localenv
 from radbill.config import Config
@@ -189,6 +190,61 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0 if decision.accept else 1
 
 
+def _passphrase(args: argparse.Namespace) -> str | None:
+    from radbill.backup.archive import BackupError
+
+    if not args.passphrase_file:
+        return None
+    try:
+        text = open(args.passphrase_file, encoding="utf-8").read().strip("\r\n")
+    except OSError as exc:
+        raise BackupError(f"cannot read the passphrase file {args.passphrase_file}: {exc.strerror}") from None
+    if not text:
+        raise BackupError(f"the passphrase file {args.passphrase_file} is empty")
+    return text
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from radbill.backup.dump import take_backup
+    from radbill.services.backups import backup_dir
+
+    passphrase = _passphrase(args)
+    with localenv.database_available():
+        config = Config.from_env()
+        result = take_backup(config.owner_url.reveal(), Path(args.out) if args.out else backup_dir(), passphrase)
+    print(f"backup written: {result.path} ({result.size} bytes, migration {result.migration})")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from radbill.backup.dump import restore_embedded, restore_into
+
+    passphrase = _passphrase(args)
+    if args.database_url:
+        manifest = restore_into(Path(args.archive), args.database_url, passphrase)
+        print(f"restored the backup of {manifest.get('created_at')} into the given database; its secrets are in "
+              f"{localenv.ENV_FILE}. Set DATABASE_URL and friends for that database, then `radbill migrate`.")
+    else:
+        manifest = restore_embedded(Path(args.archive), passphrase)
+        print(f"restored the backup of {manifest.get('created_at')} into {localenv.VAR_DIR}; start it with "
+              "`make run` (it migrates to this version first).")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """The /healthz checks on a terminal; exit 0 when all pass, 1 otherwise. Starts nothing (not even var/pg)."""
+    import json
+
+    from radbill import health
+    from radbill.services.ops_report import checks_from_url
+
+    localenv.apply_local_env()
+    config = Config.from_env()
+    checks = asyncio.run(checks_from_url(config.database_url.reveal(), health.HealthSettings.from_env()))
+    print(json.dumps(health.as_json(checks), indent=2) if args.json else health.as_text(checks))
+    return 0 if all(c.ok for c in checks) else 1
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from radbill.runner import run_all
 
@@ -235,6 +291,18 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--router-type", choices=vendors.TYPES, default=vendors.DEFAULT_TYPE,
                          help="answer as to a router of this type (its rate, pool and profile attributes)")
     explain.set_defaults(func=cmd_explain)
+    backup = sub.add_parser("backup", help="write one archive of the database and var/radbill.env (mode 0600)")
+    backup.add_argument("--out", help="directory for the archive (default: RADBILL_BACKUP_DIR or var/backups)")
+    backup.add_argument("--passphrase-file", help="encrypt the archive with the passphrase in this file")
+    backup.set_defaults(func=cmd_backup)
+    restore = sub.add_parser("restore", help="restore an archive onto an empty var/ or an empty database")
+    restore.add_argument("archive")
+    restore.add_argument("--database-url", help="an EMPTY database to restore into (its owner's URL)")
+    restore.add_argument("--passphrase-file", help="the passphrase the archive was encrypted with")
+    restore.set_defaults(func=cmd_restore)
+    status = sub.add_parser("status", help="check the running system (as /healthz does); exit 1 if anything is wrong")
+    status.add_argument("--json", action="store_true", help="print the /healthz JSON")
+    status.set_defaults(func=cmd_status)
     return parser
 
 

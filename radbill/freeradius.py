@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
 import site
 import subprocess
@@ -33,6 +34,24 @@ class RadiusSettings:
     acct_port: int = 1813
     reject_delay: int = 1
     acct_interim_interval: int = 300
+    # the loopback Status-Server listener (/healthz, `radbill status`, /metrics read FreeRADIUS's own counters
+    # there); 0: a free port chosen now (tests run many servers side by side)
+    status_port: int = 0
+    status_secret: str = ""
+
+    def __post_init__(self):
+        if not self.status_port:
+            object.__setattr__(self, "status_port", _free_udp_port())
+        if not self.status_secret:
+            object.__setattr__(self, "status_secret", secrets.token_hex(16))
+
+
+def _free_udp_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def python_path() -> str:
@@ -110,6 +129,8 @@ def environment(settings: RadiusSettings) -> dict[str, str]:
         "RADBILL_RADIUS_ACCT_PORT": str(settings.acct_port),
         "RADBILL_REJECT_DELAY": str(settings.reject_delay),
         "RADBILL_ACCT_INTERIM_INTERVAL": str(settings.acct_interim_interval),
+        "RADBILL_RADIUS_STATUS_PORT": str(settings.status_port),
+        "RADBILL_RADIUS_STATUS_SECRET": settings.status_secret,
         # linelog appends the post-auth log here; the module's worker loads it into radpostauth
         "RADBILL_POSTAUTH_SPOOL": str(settings.state_dir / "spool" / "postauth.tsv"),
         "RADBILL_PYTHON_PATH": python_path(),

@@ -29,7 +29,7 @@ def read_env_file(path: Path = ENV_FILE) -> dict[str, str]:
     return values
 
 
-def _write_env_file(values: dict[str, str], path: Path = ENV_FILE) -> None:
+def write_env_file(values: dict[str, str], path: Path = ENV_FILE) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
@@ -60,7 +60,11 @@ def ensure_local_env() -> dict[str, str]:
     # `make run` serves the admin over plain http on 127.0.0.1, where browsers drop Secure cookies;
     # behind TLS set RADBILL_COOKIE_SECURE=true (the environment wins over this file)
     values.setdefault("RADBILL_COOKIE_SECURE", "false")
-    _write_env_file(values)
+    # /healthz and /metrics answer a request carrying this token (or from loopback); `radbill status` and the
+    # admin read FreeRADIUS's loopback Status-Server listener with the other
+    values.setdefault("RADBILL_METRICS_TOKEN", secrets.token_urlsafe(32))
+    values.setdefault("RADBILL_RADIUS_STATUS_SECRET", secrets.token_hex(16))
+    write_env_file(values)
     return values
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import asyncpg
 
-from radbill import freeradius, localenv
+from radbill import freeradius, health, localenv
 from radbill.config import Config
 from radbill.db.cluster import AdoptedProcess, LocalCluster
 from radbill.db.migrate import migrate_url
@@ -217,7 +217,9 @@ def _run(config: Config, supervisor: Supervisor, log_dir: Path) -> int:
             database_url=config.radius_url.reveal(), state_dir=localenv.VAR_DIR / "radius",
             host=config.radius_host, auth_port=config.radius_auth_port, acct_port=config.radius_acct_port,
             reject_delay=int(os.environ.get("RADBILL_REJECT_DELAY", "1")),
-            acct_interim_interval=config.acct_interim_interval)
+            acct_interim_interval=config.acct_interim_interval,
+            status_port=health.HealthSettings.from_env().status_port,
+            status_secret=os.environ.get("RADBILL_RADIUS_STATUS_SECRET", ""))
         radius = freeradius.RadiusService(settings, log_path=log_dir / "freeradius.log")
         radius.start()
         radius.watch_nas_changes()

@@ -7,6 +7,8 @@ import asyncio
 import logging
 import os
 import signal
+import socket
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
@@ -17,10 +19,11 @@ from radbill import i18n
 from radbill.config import Config, EnvReader
 from radbill.db.pool import SYSTEM, create_pool
 from radbill.errors import ConfigError
-from radbill.services import outbox
+from radbill.services import ops_state, outbox
 from scheduler.jobs import OUTBOX_JOB, JobContext, JobSpec, all_jobs, run_exclusively
 
 log = logging.getLogger("radbill.scheduler")
+HEARTBEAT_SECONDS = 10  # /healthz calls the scheduler dead after HEARTBEAT_STALE (radbill/health.py)
 
 
 def dispatch_settings(env: Mapping[str, str]) -> outbox.DispatchSettings:
@@ -50,6 +53,7 @@ class SchedulerProcess:
         self.again: set[str] = set()
         self.idle = asyncio.Event()
         self.idle.set()
+        self.replica = f"{socket.gethostname()}:{os.getpid()}"
 
     async def run(self, stop: asyncio.Event) -> None:
         self.pool = await self._connect(stop)
@@ -61,6 +65,9 @@ class SchedulerProcess:
                 self.aps.add_job(self._runner(spec, ctx), spec.trigger, id=spec.name, name=spec.name,
                                  **spec.trigger_args)
             self.aps.add_job(self._ensure_listener, "interval", seconds=5, id="outbox.listen",
+                             next_run_time=datetime.now(UTC))
+            # every replica beats (not under a job lock): /healthz asks whether any scheduler is alive
+            self.aps.add_job(self._beat, "interval", seconds=HEARTBEAT_SECONDS, id="scheduler.heartbeat",
                              next_run_time=datetime.now(UTC))
             self.aps.start()
             log.info("scheduler running: %s", ", ".join(spec.name for spec in self.jobs))
@@ -95,6 +102,30 @@ class SchedulerProcess:
                 delay = min(delay * 2, 10.0)
         return None
 
+    async def _beat(self) -> None:
+        try:
+            async with self.pool.acquire() as conn:
+                await ops_state.beat(conn, self.replica)
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("heartbeat not written (%s)", exc)
+
+    async def _timed(self, spec: JobSpec, ctx: JobContext) -> None:
+        """One run of a job (if no other replica runs it), its duration and outcome recorded for /metrics."""
+        started = time.monotonic()
+        ok = False
+        try:
+            ran, result = await run_exclusively(self.pool, spec.name, lambda: spec.run(ctx))
+            ok = True
+            if ran and result:
+                log.debug("job %s: %s", spec.name, result)
+        finally:
+            if not ok or ran:
+                try:
+                    async with self.pool.acquire() as conn:
+                        await ops_state.record_run(conn, spec.name, time.monotonic() - started, ok)
+                except (OSError, asyncpg.PostgresError) as exc:
+                    log.warning("job %s: its run was not recorded (%s)", spec.name, exc)
+
     def _runner(self, spec: JobSpec, ctx: JobContext):
         async def run() -> None:
             self.running.add(spec.name)
@@ -102,9 +133,7 @@ class SchedulerProcess:
             try:
                 while True:
                     self.again.discard(spec.name)
-                    ran, result = await run_exclusively(self.pool, spec.name, lambda: spec.run(ctx))
-                    if ran and result:
-                        log.debug("job %s: %s", spec.name, result)
+                    await self._timed(spec, ctx)
                     if spec.name not in self.again:
                         break
             except Exception:

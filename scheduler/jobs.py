@@ -93,3 +93,8 @@ BILLING_JOBS.extend(JobSpec(*spec) for spec in _BILLING)
 from scheduler.payment_jobs import JOBS as _PAYMENTS  # noqa: E402
 
 BILLING_JOBS.extend(JobSpec(*spec) for spec in _PAYMENTS)
+
+# Operations: the daily backup with retention and the stale-backup alert (scheduler/ops_jobs.py).
+from scheduler.ops_jobs import JOBS as _OPS  # noqa: E402
+
+BILLING_JOBS.extend(JobSpec(*spec) for spec in _OPS)

@@ -1019,7 +1019,7 @@ CREATE TABLE public.alerts (
     acknowledged_by bigint,
     CONSTRAINT alerts_cause_check CHECK ((length(cause) <= 200)),
     CONSTRAINT alerts_check CHECK (((acknowledged_by IS NULL) OR (acknowledged_at IS NOT NULL))),
-    CONSTRAINT alerts_kind_check CHECK ((kind = ANY (ARRAY['sms_no_gateway'::text, 'sms_no_balance'::text, 'sms_failed'::text, 'sms_refused'::text, 'router_unreachable'::text, 'router_refused'::text, 'delivery_failed'::text]))),
+    CONSTRAINT alerts_kind_check CHECK ((kind = ANY (ARRAY['sms_no_gateway'::text, 'sms_no_balance'::text, 'sms_failed'::text, 'sms_refused'::text, 'router_unreachable'::text, 'router_refused'::text, 'delivery_failed'::text, 'backup_stale'::text]))),
     CONSTRAINT alerts_occurrences_check CHECK ((occurrences > 0))
 );
 
@@ -1046,6 +1046,30 @@ CREATE TABLE public.audit_log (
 
 ALTER TABLE public.audit_log ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME public.audit_log_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE public.backups (
+    id bigint NOT NULL,
+    started_at timestamp with time zone DEFAULT now() NOT NULL,
+    finished_at timestamp with time zone,
+    kind text NOT NULL,
+    ok boolean NOT NULL,
+    path text,
+    size_bytes bigint,
+    error text,
+    pruned_at timestamp with time zone,
+    CONSTRAINT backups_check CHECK ((ok = (error IS NULL))),
+    CONSTRAINT backups_kind_check CHECK ((kind = ANY (ARRAY['daily'::text, 'weekly'::text, 'manual'::text]))),
+    CONSTRAINT backups_size_bytes_check CHECK ((size_bytes >= 0))
+);
+
+ALTER TABLE public.backups ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.backups_id_seq
     START WITH 1
     INCREMENT BY 1
     NO MINVALUE
@@ -1200,6 +1224,16 @@ ALTER TABLE public.import_batches ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTI
     NO MINVALUE
     NO MAXVALUE
     CACHE 1
+);
+
+CREATE TABLE public.job_runs (
+    name text NOT NULL,
+    runs bigint DEFAULT 0 NOT NULL,
+    failures bigint DEFAULT 0 NOT NULL,
+    seconds_total double precision DEFAULT 0 NOT NULL,
+    last_seconds double precision,
+    last_started_at timestamp with time zone,
+    last_ok boolean
 );
 
 CREATE TABLE public.ledger_accounts (
@@ -1676,6 +1710,12 @@ CREATE SEQUENCE public.radpostauth_id_seq
 
 ALTER SEQUENCE public.radpostauth_id_seq OWNED BY public.radpostauth.id;
 
+CREATE TABLE public.scheduler_heartbeats (
+    replica text NOT NULL,
+    beat_at timestamp with time zone DEFAULT now() NOT NULL,
+    started_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
 CREATE TABLE public.schema_migrations (
     version text NOT NULL,
     checksum text NOT NULL,
@@ -1987,6 +2027,9 @@ ALTER TABLE ONLY public.alerts
 ALTER TABLE ONLY public.audit_log
     ADD CONSTRAINT audit_log_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.backups
+    ADD CONSTRAINT backups_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.billing_profile_assignments
     ADD CONSTRAINT billing_profile_assignments_pkey PRIMARY KEY (operator_id, billing_profile_id);
 
@@ -2022,6 +2065,9 @@ ALTER TABLE ONLY public.import_batch_items
 
 ALTER TABLE ONLY public.import_batches
     ADD CONSTRAINT import_batches_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.job_runs
+    ADD CONSTRAINT job_runs_pkey PRIMARY KEY (name);
 
 ALTER TABLE ONLY public.ledger_accounts
     ADD CONSTRAINT ledger_accounts_kind_operator_id_customer_id_currency_key UNIQUE NULLS NOT DISTINCT (kind, operator_id, customer_id, currency);
@@ -2131,6 +2177,9 @@ ALTER TABLE ONLY public.radacct
 ALTER TABLE ONLY public.radpostauth
     ADD CONSTRAINT radpostauth_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.scheduler_heartbeats
+    ADD CONSTRAINT scheduler_heartbeats_pkey PRIMARY KEY (replica);
+
 ALTER TABLE ONLY public.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
 
@@ -2206,6 +2255,8 @@ CREATE INDEX audit_log_object ON public.audit_log USING btree (object_kind, obje
 
 CREATE INDEX audit_log_operator ON public.audit_log USING btree (operator_id, at);
 
+CREATE INDEX backups_newest_ok ON public.backups USING btree (finished_at DESC) WHERE ok;
+
 CREATE UNIQUE INDEX billing_profiles_name ON public.billing_profiles USING btree (operator_id, lower(name));
 
 CREATE UNIQUE INDEX bills_one_per_period ON public.bills USING btree (customer_id, period_start) WHERE (kind = 'period'::text);
@@ -2249,6 +2300,10 @@ CREATE INDEX operators_path_gist ON public.operators USING gist (path);
 CREATE UNIQUE INDEX outbox_dedupe_message ON public.outbox USING btree (dedupe_key) WHERE (kind = ANY (ARRAY['sms'::text, 'webhook'::text]));
 
 CREATE UNIQUE INDEX outbox_dedupe_pending ON public.outbox USING btree (dedupe_key) WHERE ((done_at IS NULL) AND (failed_at IS NULL));
+
+CREATE INDEX outbox_done_at ON public.outbox USING btree (done_at) WHERE (done_at IS NOT NULL);
+
+CREATE INDEX outbox_failed_at ON public.outbox USING btree (failed_at) WHERE (failed_at IS NOT NULL);
 
 CREATE INDEX outbox_pending ON public.outbox USING btree (next_attempt_at) WHERE ((done_at IS NULL) AND (failed_at IS NULL));
 
@@ -2380,7 +2435,7 @@ CREATE TRIGGER operators_notify_policy_timezone AFTER UPDATE OF timezone ON publ
 
 CREATE TRIGGER operators_path BEFORE INSERT OR UPDATE ON public.operators FOR EACH ROW EXECUTE FUNCTION public.operators_set_path();
 
-CREATE TRIGGER operators_path_cascade AFTER UPDATE ON public.operators FOR EACH ROW WHEN (((old.path IS DISTINCT FROM new.path) AND (pg_trigger_depth() = 0))) EXECUTE FUNCTION public.operators_cascade_path();
+CREATE TRIGGER operators_path_cascade AFTER UPDATE ON public.operators FOR EACH ROW WHEN ((((old.path)::text IS DISTINCT FROM (new.path)::text) AND (pg_trigger_depth() = 0))) EXECUTE FUNCTION public.operators_cascade_path();
 
 CREATE TRIGGER operators_touch BEFORE UPDATE ON public.operators FOR EACH ROW EXECUTE FUNCTION public.touch_updated_at();
 

@@ -34,6 +34,7 @@ def run_env(var_dir):
     env = {k: v for k, v in os.environ.items() if not k.startswith("RADBILL_") and k != "DATABASE_URL"}
     env.update(RADBILL_VAR_DIR=str(var_dir), RADBILL_PG_PORT=str(free_port()),
                RADBILL_RADIUS_AUTH_PORT=str(free_udp_port()), RADBILL_RADIUS_ACCT_PORT=str(free_udp_port()),
+               RADBILL_RADIUS_STATUS_PORT=str(free_udp_port()),
                RADBILL_REJECT_DELAY="0", RADBILL_ADMIN_PORT=str(free_port()),
                RADBILL_PORTAL_PORT=str(free_port()), RADBILL_FAKE_BKASH_PORT=str(free_port()),
                RADBILL_FAKE_SSLCOMMERZ_PORT=str(free_port()))

@@ -12,6 +12,7 @@ from admin.views import (  # noqa: F401
     dashboard,
     imports,
     language,
+    ops,
     payment_gateways,
     payment_refunds,
     planned,

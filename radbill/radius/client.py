@@ -86,6 +86,18 @@ class RadiusClient:
         req = self.client.CreateAuthPacket(code=packet.StatusServer)
         return self.send(req) is not None
 
+    def statistics(self) -> dict[str, int] | None:
+        """FreeRADIUS's own counters (a status listener answers them: raddb/sites/radbill_status), by attribute
+        name without the 'FreeRADIUS-' prefix; None when the server does not answer."""
+        req = self.client.CreateAuthPacket(code=packet.StatusServer, message_authenticator=True)
+        req["FreeRADIUS-Statistics-Type"] = 0x03  # authentication and accounting
+        reply = self.send(req)
+        if reply is None:
+            return None
+        return {name.removeprefix("FreeRADIUS-"): int(values[0]) if not hasattr(values[0], "timestamp")
+                else int(values[0].timestamp()) for name, values in reply.attributes.items()
+                if name.startswith("FreeRADIUS-") and values}
+
     def send(self, req) -> Reply | None:
         try:
             reply = self.client.SendPacket(req)

@@ -62,6 +62,11 @@ KINDS: dict[str, AlertKind] = {
         lazy_gettext("Check that the router accepts RADIUS Disconnect and CoA requests from radbill and that its "
                      "shared secret under Routers (NAS) is right. Until then, end the session on the router by "
                      "hand.")),
+    "backup_stale": AlertKind(
+        frozenset({"group_admin"}), None, "/system", lazy_gettext("No recent backup"),
+        lazy_gettext("The newest backup is more than 26 hours old. Open System and backups to see why the last one "
+                     "failed (the error is listed), fix it (free space, the backup directory), then run "
+                     "`radbill backup` once to check.")),
     "delivery_failed": AlertKind(
         OPERATORS, "audit.view", "/logs", lazy_gettext("A background job gave up"),
         lazy_gettext("Read the error in the message and under Logs, fix the destination, then repeat the action.")),
