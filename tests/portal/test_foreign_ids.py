@@ -20,7 +20,7 @@ from tests import factories as f
 from tests.portal.customer_http import log_in
 
 # route parameter -> how to make one of customer B's rows of that kind (returns its id)
-FOREIGN_KINDS = {"bill_id", "payment_id", "ticket_id", "attachment_id", "message_id"}
+FOREIGN_KINDS = {"bill_id", "payment_id", "ticket_id", "attachment_id", "message_id", "package_id"}
 # machine routes, reached by an unguessable token or a gateway's id, never a customer's id: no session to abuse
 TOKEN_PARAMS = {"token", "reference", "gateway_id"}
 _PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
@@ -55,7 +55,8 @@ def test_every_id_route_is_covered():
 
 @pytest.fixture
 async def neighbour(portal) -> dict:
-    """Customer B beside A (same operator): a bill, a payment, a ticket with a message and a photo."""
+    """Customer B beside A (same operator): a bill, a payment, a ticket with a message and a photo; and a package
+    that A's operator does not sell (another operator's)."""
     w, conn = portal.w, portal.owner
     owner = w.customer["operator_id"]
     b = await f.customer(conn, owner, w.package["id"], w.profile["id"], name="Neighbour Bashir",
@@ -71,8 +72,12 @@ async def neighbour(portal) -> dict:
     photo = await f.insert(conn, "ticket_attachments", {
         "message_id": message["id"], "operator_id": owner, "customer_id": b["id"],
         "sha256": hashlib.sha256(b"x").hexdigest(), "content_type": "image/png", "size_bytes": 1})
+    root = await conn.fetchval("SELECT id FROM operators WHERE kind = 'group_admin'")
+    other = await f.operator(conn, "operator", root)
+    package = await f.package(conn, other["id"], name="Bashir's own ISP 1G")
     return {"customer": b, "ids": {"bill_id": bill["id"], "payment_id": payment["id"], "ticket_id": ticket["id"],
-                                   "message_id": message["id"], "attachment_id": photo["id"]}}
+                                   "message_id": message["id"], "attachment_id": photo["id"],
+                                   "package_id": package["id"]}}
 
 
 def _fill(path: str, ids: dict) -> str:
