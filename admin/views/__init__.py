@@ -11,6 +11,7 @@ from admin.views import (  # noqa: F401
     customers,
     dashboard,
     imports,
+    ip_pools,
     language,
     payment_gateways,
     payment_refunds,

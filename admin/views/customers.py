@@ -11,7 +11,7 @@ from radbill.billing.money import parse_amount
 from radbill.errors import ValidationError
 from radbill.i18n import _, ngettext
 from radbill.policy import DISPLAY_STATES, Speeds
-from radbill.services import catalog, customer_records, customers, ledger, troubleshoot, wallets
+from radbill.services import catalog, customer_records, customers, ip_pools, ledger, troubleshoot, wallets
 from radbill.validate import optional_id
 
 VIEW, EDIT = "customers.view", "customers.edit"
@@ -25,6 +25,7 @@ async def _options(conn, scope) -> dict:
     return {"packages": await catalog.packages_for(conn, scope),
             "profiles": await catalog.billing_profiles_for(conn, scope),
             "zones": await catalog.zones_for(conn, scope),
+            "ip_pools": await ip_pools.list_pools(conn, scope, readable=True),
             "connection_types": customer_records.CONNECTION_TYPES}
 
 
