@@ -33,7 +33,7 @@ from radbill.catalog_forms import (  # noqa: F401  (re-exported: the admin views
 )
 from radbill.errors import NotFound, ValidationError
 from radbill.i18n import _, lazy_gettext
-from radbill.services import audit
+from radbill.services import audit, pool_change
 from radbill.tenancy import Scope
 
 # ---- packages ------------------------------------------------------------------------------------------
@@ -141,7 +141,8 @@ async def create_package(conn: asyncpg.Connection, scope: Scope, form: Mapping, 
 
 async def update_package(conn: asyncpg.Connection, scope: Scope, package_id: int, form: Mapping,
                          ip: str | None = None) -> asyncpg.Record:
-    """Edit a package; its customers' next RADIUS replies use the new speeds (the packages trigger NOTIFYs)."""
+    """Edit a package; its customers' next RADIUS replies use the new speeds (the packages trigger NOTIFYs). A new
+    IP pool disconnects the online customers' sessions (a pool cannot change by CoA); ask first how many."""
     try:
         async with conn.transaction():
             old = await get_package(conn, scope, package_id, for_update=True)
@@ -155,6 +156,9 @@ async def update_package(conn: asyncpg.Connection, scope: Scope, package_id: int
                 package_id, *(values[c] for c in PACKAGE_COLUMNS))
             detail = audit.changes({**dict(old), "connection_types": list(old["connection_types"]),
                                     "rate_limit": rate_limit(old)}, {**values, "rate_limit": rate_limit(values)})
+            if old["ip_pool"] != values["ip_pool"]:
+                detail["outbox_ids"] = await pool_change.disconnect_for_pool_change(conn, scope, package_id,
+                                                                                   values["ip_pool"])
             await audit.record(conn, scope, "package.edit", "package", package_id, detail, ip,
                                operator_id=old["operator_id"])
     except asyncpg.UniqueViolationError:

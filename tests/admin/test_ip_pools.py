@@ -170,3 +170,30 @@ async def test_a_pool_the_caller_cannot_read_gives_no_address(fresh_db_url, tree
         assert "static_pool" in exc.value.fields
     finally:
         await app.close()
+
+
+async def test_a_package_pool_change_asks_first_saying_how_many_sessions(make_client, fresh_db_url, tree):
+    c = await make_client("opa")
+    await _add_pool(c, name="fresh-pool")
+    package_id = tree.customers["a1"]["package_id"]
+    conn = await asyncpg.connect(fresh_db_url)
+    try:
+        await f.insert(conn, "radacct", {"acctsessionid": "s1", "acctuniqueid": "u1", "username": "cust-a1",
+                                         "nasipaddress": "10.0.1.1", "acctstarttime": datetime.now(UTC)})
+    finally:
+        await conn.close()
+    page = await (await c.get(f"/packages/{package_id}/edit")).text()
+    assert '<option value="fresh-pool">' in page  # the defined pools are offered
+    form = {"name": "Home A", "download": "10M", "upload": "5M", "price": "500", "validity_days": "30",
+            "ip_pool": "fresh-pool", "connection_types": ["pppoe", "hotspot", "static", "other"]}
+    asked = await c.post(f"/packages/{package_id}/edit", form, token_from=f"/packages/{package_id}/edit")
+    text = await asked.text()
+    assert asked.status == 200 and "1 open session of this package" in text
+    assert (await _db(fresh_db_url, "SELECT ip_pool FROM packages WHERE id = $1", package_id))[0][0] == "pool-a1"
+    done = await c.post(f"/packages/{package_id}/edit", {**form, "confirm": "yes"},
+                        token_from=f"/packages/{package_id}/edit")
+    assert done.status == 303, await done.text()
+    assert (await _db(fresh_db_url, "SELECT ip_pool FROM packages WHERE id = $1", package_id))[0][0] == "fresh-pool"
+    [queued] = await _db(fresh_db_url, "SELECT kind, payload->>'reason' AS reason FROM outbox")
+    assert (queued["kind"], queued["reason"]) == ("disconnect", "pool_change")
+
