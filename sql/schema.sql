@@ -995,6 +995,17 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION public.radbill_vat_profile_for(package bigint, operator bigint) RETURNS bigint
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT coalesce(
+        (SELECT vp.id FROM packages p JOIN vat_profiles vp ON vp.id = p.vat_profile_id AND vp.active
+          WHERE p.id = package),
+        (SELECT vp.id FROM radbill_line(operator) l JOIN operators a ON a.id = l.operator_id
+           JOIN vat_profiles vp ON vp.id = a.vat_profile_id AND vp.active
+          ORDER BY l.distance LIMIT 1))
+$$;
+
 CREATE FUNCTION public.touch_updated_at() RETURNS trigger
     LANGUAGE plpgsql
     AS $$

@@ -85,6 +85,19 @@ ALTER TABLE packages ADD COLUMN IF NOT EXISTS vat_profile_id bigint REFERENCES v
 -- which profile a bill was taxed under, so the invoice prints the rate and registration number that applied
 ALTER TABLE bills ADD COLUMN vat_profile_id bigint REFERENCES vat_profiles (id);
 
+-- THE rule for which VAT profile taxes a customer's package: the package's own profile (when active), else the
+-- nearest operator up the customer's line that names an active one, else none. Bill generation asks it, so
+-- does anything that shows a price with VAT.
+CREATE FUNCTION radbill_vat_profile_for(package bigint, operator bigint) RETURNS bigint
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(
+        (SELECT vp.id FROM packages p JOIN vat_profiles vp ON vp.id = p.vat_profile_id AND vp.active
+          WHERE p.id = package),
+        (SELECT vp.id FROM radbill_line(operator) l JOIN operators a ON a.id = l.operator_id
+           JOIN vat_profiles vp ON vp.id = a.vat_profile_id AND vp.active
+          ORDER BY l.distance LIMIT 1))
+$$;
+
 -- ---- router-import grants ---------------------------------------------------------------------------------------
 -- An operator lets one login of its sub-operators read PPP secrets from one of its routers (the import). Owned by
 -- the router's operator (the grantor), so the sub-operator cannot read or change grants itself.
