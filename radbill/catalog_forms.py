@@ -179,7 +179,8 @@ def package_form(row: Mapping) -> dict:
     form.update(name=row["name"], burst_time=str(row["burst_time_seconds"] or ""),
                 price=format_price(row["price_minor"], row["currency"]), validity_days=str(row["validity_days"]),
                 ip_pool=row["ip_pool"] or "", data_cap_gb=format_gigabytes(row["data_cap_bytes"]),
-                connection_types=list(row["connection_types"]), cap_period=row["cap_period"])
+                connection_types=list(row["connection_types"]), cap_period=row["cap_period"],
+                vat_profile_id=str(row["vat_profile_id"] or ""))
     return form
 
 

@@ -23,5 +23,6 @@ from admin.views import (  # noqa: F401
     tickets,
     transfers,
     troubleshoot,
+    vat,
     walled_garden,
 )

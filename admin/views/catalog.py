@@ -10,7 +10,7 @@ from admin.web import client_ip, redirect, render
 from radbill.errors import ValidationError
 from radbill.i18n import _, lazy_gettext, ngettext
 from radbill.policy import format_rate
-from radbill.services import catalog, ip_pools, pool_change
+from radbill.services import catalog, ip_pools, pool_change, vat
 from radbill.validate import optional_id
 
 EDITING = {"roles": OPERATORS, "permission": "packages.manage",
@@ -52,7 +52,8 @@ async def packages_manage_page(request: web.Request, scope):
 async def _package_page(request, conn, scope, package, form, errors, status=200, message=None, preview=None,
                         assign_form=None, assign_errors=None):
     context = {"package": package, "assignments": [], "operators": [],
-               "pools": await ip_pools.list_pools(conn, scope, readable=True)}
+               "pools": await ip_pools.list_pools(conn, scope, readable=True),
+               "vat_profiles": await vat.list_profiles(conn, scope, readable=True)}
     if package is not None:
         context["assignments"] = await catalog.package_assignments(conn, scope, package["id"])
         context["operators"] = await catalog.assignable_operators(conn, scope, package["owner_path"])

@@ -16,11 +16,6 @@ async def _load(request: web.Request, reader, scope):
         return await reader(conn, scope)
 
 
-@route("GET", "/vat", roles=OPERATORS, permission="packages.manage", section=lazy_gettext("VAT"))
-async def vat_page(request: web.Request, scope):
-    return render(request, "vat.html", profiles=await _load(request, overview.vat_profiles, scope))
-
-
 @route("GET", "/logs", roles=OPERATORS, permission="audit.view", section=lazy_gettext("Logs"))
 async def logs_page(request: web.Request, scope):
     return render(request, "logs.html", rows=await _load(request, overview.radius_log, scope))

@@ -76,8 +76,8 @@ def pool_values(form: Mapping) -> dict:
 async def list_pools(conn: asyncpg.Connection, scope: Scope, readable: bool = False) -> list[dict]:
     """Pools owned in the caller's subtree (or, `readable`, also its ancestors': a reseller's customers take
     addresses from its operator's pools), each with its usage."""
-    where = "o.path <@ $1::ltree" + (" OR o.path @> $1::ltree" if readable else "")
-    rows = await conn.fetch(_SELECT + f" WHERE {where} ORDER BY lower(p.name), p.id", scope.path)  # noqa: S608
+    rows = await conn.fetch(_SELECT + " WHERE o.path <@ $1::ltree OR ($2 AND o.path @> $1::ltree)"
+                            " ORDER BY lower(p.name), p.id", scope.path, readable)
     usage = {r["pool_id"]: r for r in await conn.fetch(
         "SELECT * FROM radbill_ip_pool_usage($1::bigint[])", [r["id"] for r in rows])}
     out = []

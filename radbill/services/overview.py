@@ -1,15 +1,10 @@
-"""Read-only operator lists for the caller's subtree: VAT profiles, the RADIUS log, the audit log."""
+"""Read-only operator lists for the caller's subtree: the RADIUS log, the audit log."""
 
 from __future__ import annotations
 
 import asyncpg
 
 from radbill.tenancy import Scope
-
-
-async def vat_profiles(conn: asyncpg.Connection, scope: Scope) -> list[asyncpg.Record]:
-    return await conn.fetch("SELECT v.* FROM vat_profiles v JOIN operators o ON o.id = v.operator_id"
-                            " WHERE o.path <@ $1::ltree ORDER BY v.name", scope.path)
 
 
 async def radius_log(conn: asyncpg.Connection, scope: Scope, limit: int = 200) -> list[asyncpg.Record]:
