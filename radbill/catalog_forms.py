@@ -186,7 +186,8 @@ def package_form(row: Mapping) -> dict:
                 price=format_price(row["price_minor"], row["currency"]), validity_days=str(row["validity_days"]),
                 ip_pool=row["ip_pool"] or "", data_cap_gb=format_gigabytes(row["data_cap_bytes"]),
                 connection_types=list(row["connection_types"]), cap_period=row["cap_period"],
-                router_profile=row["router_profile"] or "")
+                router_profile=row["router_profile"] or "",
+                vat_profile_id=str(row["vat_profile_id"] or ""))
     return form
 
 

@@ -59,10 +59,13 @@ def parse_form(form, currency: str, creating: bool) -> CustomerForm:
         except ValueError as exc:
             errors["radius_password"] = str(exc)
     values["connection_type"] = _text(form, "connection_type")
+    # a static customer either types an address or asks for the next free one of a pool (taken when saving)
+    values["static_pool"] = int_or_none(form, "static_pool") if values["connection_type"] == "static" else None
     if values["connection_type"] not in CONNECTION_TYPES:
         errors["connection_type"] = _("Choose PPPoE, Hotspot, Static IP or Other.")
-    elif values["connection_type"] == "static" and not values["static_ip"] and "static_ip" not in errors:
-        errors["static_ip"] = _("A static-IP customer needs an address.")
+    elif (values["connection_type"] == "static" and not values["static_ip"] and values["static_pool"] is None
+          and "static_ip" not in errors):
+        errors["static_ip"] = _("A static-IP customer needs an address: enter one or choose a pool.")
     elif values["connection_type"] != "static":
         values["static_ip"] = None
     for key in ("package_id", "billing_profile_id", "zone_id"):

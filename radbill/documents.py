@@ -120,6 +120,16 @@ def receipt_pdf(data: dict, logo: tuple[bytes, str] | None = None) -> bytes:
     return bytes(pdf.output())
 
 
+def vat_label(bill) -> str:
+    """The VAT line of an invoice: its rate, and whether it was included in the price."""
+    if bill["vat_rate"] is None:
+        return _("VAT")
+    rate = format(bill["vat_rate"] / 100, "g")
+    if bill["price_includes_vat"]:
+        return _("VAT %(rate)s%% (included in the price)", rate=rate)
+    return _("VAT %(rate)s%%", rate=rate)
+
+
 def invoice_pdf(data: dict, logo: tuple[bytes, str] | None = None) -> bytes:
     """The invoice of one bill: ISP header, period, net, VAT, total, paid and outstanding."""
     b, c = data["bill"], data["customer"]
@@ -129,10 +139,12 @@ def invoice_pdf(data: dict, logo: tuple[bytes, str] | None = None) -> bytes:
     pdf.line_of(_("Issued: %(issued)s   Due: %(due)s   Status: %(status)s", issued=_when(b["issued_at"], tz),
                   due=_when(b["due_at"], tz), status=b["status"]))
     _customer_lines(pdf, c)
+    if b["vat_registration"]:
+        pdf.line_of(_("VAT registration number (BIN): %(number)s", number=b["vat_registration"]))
     pdf.table([_("Description"), _("Period"), " " + _("Amount")],
               [[b["package_name"] or _("Internet service"), _period(b["period_start"], b["period_last"]),
                 money(b["amount_minor"], cur)],
-               [_("VAT"), "", money(b["vat_minor"], cur)]], [70, 65, 45])
+               [vat_label(b), "", money(b["vat_minor"], cur)]], [70, 65, 45])
     for line, bold in ((_("Total: %(amount)s", amount=money(b["total_minor"], cur)), True),
                        (_("Paid: %(amount)s", amount=money(b["paid_minor"], cur)), False),
                        (_("Outstanding: %(amount)s", amount=money(b["outstanding_minor"], cur)), True)):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from librouteros import async_connect
 from librouteros.exceptions import LibRouterosError, TrapError
+from librouteros.login import encode_password
 
 from radbill.errors import RadbillError
 from radbill.i18n import _
@@ -49,12 +50,28 @@ async def _print(api, command: str) -> list[dict]:
     return rows
 
 
+async def login_any_version(api, username: str, password: str) -> None:
+    """Log in to RouterOS 6.43 and later (name and password in one step) and to older versions too: those ignore
+    the password, answer `/login` with an MD5 challenge (`=ret=`) and expect `=response=` computed from it, so
+    a reply carrying `ret` means an old router and the challenge is answered on the same connection."""
+    replies = [reply async for reply in api("/login", name=username, password=password)]
+    challenge = next((str(r["ret"]) for r in replies if r.get("ret")), None)
+    if challenge is None:
+        return
+    try:
+        response = encode_password(challenge, password)
+    except (UnicodeError, ValueError):
+        raise RouterError(_("This router runs RouterOS before 6.43, whose login takes only plain ASCII passwords; "
+                            "give the API user such a password or upgrade RouterOS.")) from None
+    [reply async for reply in api("/login", name=username, response=response)]
+
+
 async def read_ppp(host: str, port: int, username: str, password: str, wait_seconds: float = 10) -> PppData:
     """/ppp/secret/print and /ppp/profile/print from one router; RouterError with a sentence on any failure."""
     where = f"{host}:{port}"
     try:
         api = await async_connect(host=host, port=port, username=username, password=password, timeout=wait_seconds,
-                                  encoding="utf-8")
+                                  encoding="utf-8", login_method=login_any_version)
     except TrapError as exc:
         raise RouterError(_("The router at %(where)s refused the login (%(problem)s); check the API username and "
                             "password on the router's page.", where=where, problem=exc)) from None

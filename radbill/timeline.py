@@ -226,6 +226,15 @@ SENTENCES: dict[str, Sentence] = {
     "router.disable": _with(lazy_gettext("Router disabled by %(actor)s.")),
     "router.enable": _with(lazy_gettext("Router enabled by %(actor)s.")),
     "router.delete": _with(lazy_gettext("Router %(name)s deleted by %(actor)s."), "name"),
+    "router.import_grant": _with(lazy_gettext("%(actor)s let login %(username)s import PPP secrets from router "
+                                              "%(router)s."), "username", "router"),
+    "router.import_revoke": _with(lazy_gettext("%(actor)s stopped login %(username)s importing PPP secrets from "
+                                               "router %(router)s."), "username", "router"),
+    "ip_pool.create": _with(lazy_gettext("IP pool %(name)s added by %(actor)s."), "name"),
+    "ip_pool.edit": _edit(lazy_gettext("IP pool edited by %(actor)s: %(changes)s.")),
+    "ip_pool.delete": _with(lazy_gettext("IP pool %(name)s deleted by %(actor)s."), "name"),
+    "vat_profile.create": _with(lazy_gettext("VAT profile %(name)s added by %(actor)s."), "name"),
+    "vat_profile.edit": _edit(lazy_gettext("VAT profile edited by %(actor)s: %(changes)s.")),
     # catalogue
     "package.create": _with(lazy_gettext("Package %(name)s created by %(actor)s."), "name"),
     "package.edit": _edit(lazy_gettext("Package edited by %(actor)s: %(changes)s.")),

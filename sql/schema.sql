@@ -11,9 +11,16 @@ SET xmloption = content;
 SET client_min_messages = warning;
 SET row_security = off;
 
+CREATE EXTENSION IF NOT EXISTS btree_gist WITH SCHEMA public;
+
 CREATE EXTENSION IF NOT EXISTS ltree WITH SCHEMA public;
 
 CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public;
+
+CREATE TYPE public.inetrange AS RANGE (
+    subtype = inet,
+    multirange_type_name = public.inetmultirange
+);
 
 CREATE FUNCTION public.accounts_check_role() RETURNS trigger
     LANGUAGE plpgsql
@@ -413,6 +420,7 @@ CREATE TABLE public.packages (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     cap_period text DEFAULT 'calendar_month'::text NOT NULL,
     router_profile text,
+    vat_profile_id bigint,
     CONSTRAINT packages_burst_download_kbps_check CHECK ((burst_download_kbps > 0)),
     CONSTRAINT packages_burst_threshold_download_kbps_check CHECK ((burst_threshold_download_kbps > 0)),
     CONSTRAINT packages_burst_threshold_upload_kbps_check CHECK ((burst_threshold_upload_kbps > 0)),
@@ -759,6 +767,35 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION public.radbill_granted_routers(account bigint) RETURNS TABLE(id bigint, shortname text, nasname text, api_host text, api_port integer, api_username text, api_password text)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT n.id, n.shortname, n.nasname, n.api_host, n.api_port, n.api_username, n.api_password
+      FROM router_import_grants g
+      JOIN nas n ON n.id = g.nas_id
+      JOIN accounts a ON a.id = g.account_id
+     WHERE g.account_id = account AND a.operator_id = ANY (radbill_scope_operator_ids('subtree'))
+     ORDER BY lower(n.shortname), n.id
+$$;
+
+CREATE FUNCTION public.radbill_ip_pool_usage(pool_ids bigint[]) RETURNS TABLE(pool_id bigint, sessions bigint, statics bigint, used bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT p.id,
+           (SELECT count(DISTINCT a.framedipaddress) FROM radacct a
+             WHERE a.acctstoptime IS NULL AND a.framedipaddress BETWEEN p.start_ip AND p.end_ip),
+           (SELECT count(*) FROM customers c WHERE c.static_ip BETWEEN p.start_ip AND p.end_ip),
+           (SELECT count(*) FROM (SELECT a.framedipaddress FROM radacct a
+                                   WHERE a.acctstoptime IS NULL AND a.framedipaddress BETWEEN p.start_ip AND p.end_ip
+                                  UNION
+                                  SELECT c.static_ip FROM customers c
+                                   WHERE c.static_ip BETWEEN p.start_ip AND p.end_ip) u)
+      FROM ip_pools p
+     WHERE p.id = ANY (pool_ids) AND p.operator_id = ANY (radbill_scope_operator_ids('lineage'))
+$$;
+
 CREATE FUNCTION public.radbill_journal_wake() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -777,6 +814,28 @@ CREATE FUNCTION public.radbill_line(op bigint) RETURNS TABLE(operator_id bigint,
       FROM operators o JOIN operators a ON a.path @> o.path
      WHERE o.id = op
 $$;
+
+CREATE FUNCTION public.radbill_next_free_ip(pool_id bigint) RETURNS inet
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    p ip_pools;
+    free_ip inet;
+BEGIN
+    SELECT * INTO p FROM ip_pools
+     WHERE id = pool_id AND operator_id = ANY (radbill_scope_operator_ids('lineage'));
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    PERFORM pg_advisory_xact_lock(36036, pool_id::integer);
+    SELECT p.start_ip + g INTO free_ip
+      FROM generate_series(0::bigint, p.end_ip - p.start_ip) AS g
+     WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.static_ip = p.start_ip + g)
+       AND NOT EXISTS (SELECT 1 FROM radacct a WHERE a.acctstoptime IS NULL AND a.framedipaddress = p.start_ip + g)
+     ORDER BY g LIMIT 1;
+    RETURN free_ip;
+END $$;
 
 CREATE FUNCTION public.radbill_outbox_destination(p_kind text, p_payload jsonb) RETURNS text
     LANGUAGE sql IMMUTABLE
@@ -944,6 +1003,17 @@ BEGIN
         RETURN value;
     END;
 END
+$$;
+
+CREATE FUNCTION public.radbill_vat_profile_for(package bigint, operator bigint) RETURNS bigint
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT coalesce(
+        (SELECT vp.id FROM packages p JOIN vat_profiles vp ON vp.id = p.vat_profile_id AND vp.active
+          WHERE p.id = package),
+        (SELECT vp.id FROM radbill_line(operator) l JOIN operators a ON a.id = l.operator_id
+           JOIN vat_profiles vp ON vp.id = a.vat_profile_id AND vp.active
+          ORDER BY l.distance LIMIT 1))
 $$;
 
 CREATE FUNCTION public.touch_updated_at() RETURNS trigger
@@ -1115,6 +1185,7 @@ CREATE TABLE public.bills (
     void_reason text,
     kind text DEFAULT 'period'::text NOT NULL,
     wholesale_minor bigint,
+    vat_profile_id bigint,
     CONSTRAINT bills_amount_minor_check CHECK ((amount_minor >= 0)),
     CONSTRAINT bills_check CHECK ((period_end > period_start)),
     CONSTRAINT bills_check1 CHECK (((paid_minor >= 0) AND (paid_minor <= total_minor))),
@@ -1219,6 +1290,32 @@ CREATE TABLE public.import_batches (
 
 ALTER TABLE public.import_batches ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME public.import_batches_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE public.ip_pools (
+    id bigint NOT NULL,
+    operator_id bigint NOT NULL,
+    nas_id bigint,
+    name text NOT NULL,
+    start_ip inet NOT NULL,
+    end_ip inet NOT NULL,
+    description text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT ip_pools_check CHECK ((start_ip <= end_ip)),
+    CONSTRAINT ip_pools_description_check CHECK ((length(description) <= 200)),
+    CONSTRAINT ip_pools_end_ip_check CHECK (((family(end_ip) = 4) AND (masklen(end_ip) = 32))),
+    CONSTRAINT ip_pools_name_check CHECK ((name ~ '^[A-Za-z0-9_.-]{1,64}$'::text)),
+    CONSTRAINT ip_pools_start_ip_check CHECK (((family(start_ip) = 4) AND (masklen(start_ip) = 32)))
+);
+
+ALTER TABLE public.ip_pools ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.ip_pools_id_seq
     START WITH 1
     INCREMENT BY 1
     NO MINVALUE
@@ -1710,6 +1807,24 @@ CREATE SEQUENCE public.radpostauth_id_seq
 
 ALTER SEQUENCE public.radpostauth_id_seq OWNED BY public.radpostauth.id;
 
+CREATE TABLE public.router_import_grants (
+    id bigint NOT NULL,
+    operator_id bigint NOT NULL,
+    nas_id bigint NOT NULL,
+    account_id bigint NOT NULL,
+    granted_by bigint,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+ALTER TABLE public.router_import_grants ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.router_import_grants_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 CREATE TABLE public.scheduler_heartbeats (
     replica text NOT NULL,
     beat_at timestamp with time zone DEFAULT now() NOT NULL,
@@ -1940,8 +2055,10 @@ CREATE TABLE public.vat_profiles (
     price_includes_vat boolean DEFAULT false NOT NULL,
     active boolean DEFAULT true NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    registration_number text,
     CONSTRAINT vat_profiles_name_check CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 80))),
-    CONSTRAINT vat_profiles_rate_basis_points_check CHECK (((rate_basis_points >= 0) AND (rate_basis_points <= 10000)))
+    CONSTRAINT vat_profiles_rate_basis_points_check CHECK (((rate_basis_points >= 0) AND (rate_basis_points <= 10000))),
+    CONSTRAINT vat_profiles_registration_number_check CHECK ((length(registration_number) <= 40))
 );
 
 ALTER TABLE public.vat_profiles ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
@@ -2066,6 +2183,15 @@ ALTER TABLE ONLY public.import_batch_items
 ALTER TABLE ONLY public.import_batches
     ADD CONSTRAINT import_batches_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.ip_pools
+    ADD CONSTRAINT ip_pools_no_overlap EXCLUDE USING gist (operator_id WITH =, public.inetrange(start_ip, end_ip, '[]'::text) WITH &&);
+
+ALTER TABLE ONLY public.ip_pools
+    ADD CONSTRAINT ip_pools_operator_id_name_key UNIQUE (operator_id, name);
+
+ALTER TABLE ONLY public.ip_pools
+    ADD CONSTRAINT ip_pools_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.job_runs
     ADD CONSTRAINT job_runs_pkey PRIMARY KEY (name);
 
@@ -2177,6 +2303,12 @@ ALTER TABLE ONLY public.radacct
 ALTER TABLE ONLY public.radpostauth
     ADD CONSTRAINT radpostauth_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.router_import_grants
+    ADD CONSTRAINT router_import_grants_nas_id_account_id_key UNIQUE (nas_id, account_id);
+
+ALTER TABLE ONLY public.router_import_grants
+    ADD CONSTRAINT router_import_grants_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.scheduler_heartbeats
     ADD CONSTRAINT scheduler_heartbeats_pkey PRIMARY KEY (replica);
 
@@ -2282,6 +2414,8 @@ CREATE INDEX customers_zone ON public.customers USING btree (zone_id);
 CREATE UNIQUE INDEX import_batch_items_customer ON public.import_batch_items USING btree (customer_id) WHERE (customer_id IS NOT NULL);
 
 CREATE INDEX import_batches_operator ON public.import_batches USING btree (operator_id, created_at);
+
+CREATE INDEX ip_pools_nas ON public.ip_pools USING btree (nas_id) WHERE (nas_id IS NOT NULL);
 
 CREATE INDEX ledger_entries_account ON public.ledger_entries USING btree (account_id, id);
 
@@ -2492,6 +2626,9 @@ ALTER TABLE ONLY public.bills
     ADD CONSTRAINT bills_package_id_fkey FOREIGN KEY (package_id) REFERENCES public.packages(id) ON DELETE RESTRICT;
 
 ALTER TABLE ONLY public.bills
+    ADD CONSTRAINT bills_vat_profile_id_fkey FOREIGN KEY (vat_profile_id) REFERENCES public.vat_profiles(id);
+
+ALTER TABLE ONLY public.bills
     ADD CONSTRAINT bills_voided_by_fkey FOREIGN KEY (voided_by) REFERENCES public.accounts(id);
 
 ALTER TABLE ONLY public.cash_closes
@@ -2532,6 +2669,12 @@ ALTER TABLE ONLY public.import_batches
 
 ALTER TABLE ONLY public.import_batches
     ADD CONSTRAINT import_batches_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE RESTRICT;
+
+ALTER TABLE ONLY public.ip_pools
+    ADD CONSTRAINT ip_pools_nas_id_fkey FOREIGN KEY (nas_id) REFERENCES public.nas(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.ip_pools
+    ADD CONSTRAINT ip_pools_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id);
 
 ALTER TABLE ONLY public.ledger_accounts
     ADD CONSTRAINT ledger_accounts_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES public.customers(id) ON DELETE RESTRICT;
@@ -2574,6 +2717,9 @@ ALTER TABLE ONLY public.package_assignments
 
 ALTER TABLE ONLY public.packages
     ADD CONSTRAINT packages_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE RESTRICT;
+
+ALTER TABLE ONLY public.packages
+    ADD CONSTRAINT packages_vat_profile_id_fkey FOREIGN KEY (vat_profile_id) REFERENCES public.vat_profiles(id) ON DELETE SET NULL;
 
 ALTER TABLE ONLY public.pay_links
     ADD CONSTRAINT pay_links_bill_id_fkey FOREIGN KEY (bill_id) REFERENCES public.bills(id);
@@ -2667,6 +2813,18 @@ ALTER TABLE ONLY public.portal_sessions
 
 ALTER TABLE ONLY public.portal_sessions
     ADD CONSTRAINT portal_sessions_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id);
+
+ALTER TABLE ONLY public.router_import_grants
+    ADD CONSTRAINT router_import_grants_account_id_fkey FOREIGN KEY (account_id) REFERENCES public.accounts(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.router_import_grants
+    ADD CONSTRAINT router_import_grants_granted_by_fkey FOREIGN KEY (granted_by) REFERENCES public.accounts(id);
+
+ALTER TABLE ONLY public.router_import_grants
+    ADD CONSTRAINT router_import_grants_nas_id_fkey FOREIGN KEY (nas_id) REFERENCES public.nas(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.router_import_grants
+    ADD CONSTRAINT router_import_grants_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id);
 
 ALTER TABLE ONLY public.sms_balance_entries
     ADD CONSTRAINT sms_balance_entries_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.accounts(id) ON DELETE RESTRICT;
@@ -2853,6 +3011,8 @@ ALTER TABLE public.import_batch_items ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.import_batches ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE public.ip_pools ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE public.ledger_accounts ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.ledger_entries ENABLE ROW LEVEL SECURITY;
@@ -2897,6 +3057,8 @@ CREATE POLICY radius_supersedes ON public.outbox FOR UPDATE TO radbill_radius US
 
 CREATE POLICY radius_writes ON public.outbox FOR INSERT TO radbill_radius WITH CHECK (true);
 
+ALTER TABLE public.router_import_grants ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE public.sms_balance_entries ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.sms_broadcasts ENABLE ROW LEVEL SECURITY;
@@ -2939,6 +3101,8 @@ CREATE POLICY tenant_delete ON public.import_batch_items FOR DELETE TO radbill_a
 
 CREATE POLICY tenant_delete ON public.import_batches FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
+CREATE POLICY tenant_delete ON public.ip_pools FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
 CREATE POLICY tenant_delete ON public.ledger_accounts FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_delete ON public.ledger_entries FOR DELETE TO radbill_app USING ((account_id IN ( SELECT a.id
@@ -2972,6 +3136,8 @@ CREATE POLICY tenant_delete ON public.payments FOR DELETE TO radbill_app USING (
 CREATE POLICY tenant_delete ON public.portal_otps FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_delete ON public.portal_sessions FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_delete ON public.router_import_grants FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_delete ON public.sms_balance_entries FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
@@ -3023,6 +3189,8 @@ CREATE POLICY tenant_insert ON public.import_batch_items FOR INSERT TO radbill_a
 
 CREATE POLICY tenant_insert ON public.import_batches FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
+CREATE POLICY tenant_insert ON public.ip_pools FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
 CREATE POLICY tenant_insert ON public.ledger_accounts FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_insert ON public.ledger_entries FOR INSERT TO radbill_app WITH CHECK ((account_id IN ( SELECT a.id
@@ -3056,6 +3224,8 @@ CREATE POLICY tenant_insert ON public.payments FOR INSERT TO radbill_app WITH CH
 CREATE POLICY tenant_insert ON public.portal_otps FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_insert ON public.portal_sessions FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_insert ON public.router_import_grants FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_insert ON public.sms_balance_entries FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
@@ -3109,6 +3279,8 @@ CREATE POLICY tenant_read ON public.import_batch_items FOR SELECT TO radbill_app
 
 CREATE POLICY tenant_read ON public.import_batches FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
+CREATE POLICY tenant_read ON public.ip_pools FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
 CREATE POLICY tenant_read ON public.ledger_accounts FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_read ON public.ledger_entries FOR SELECT TO radbill_app USING ((account_id IN ( SELECT a.id
@@ -3142,6 +3314,8 @@ CREATE POLICY tenant_read ON public.payments FOR SELECT TO radbill_app USING (((
 CREATE POLICY tenant_read ON public.portal_otps FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_read ON public.portal_sessions FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_read ON public.router_import_grants FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_read ON public.sms_balance_entries FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
@@ -3197,6 +3371,8 @@ CREATE POLICY tenant_update ON public.import_batch_items FOR UPDATE TO radbill_a
 
 CREATE POLICY tenant_update ON public.import_batches FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
+CREATE POLICY tenant_update ON public.ip_pools FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
 CREATE POLICY tenant_update ON public.ledger_accounts FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_update ON public.ledger_entries FOR UPDATE TO radbill_app USING ((account_id IN ( SELECT a.id
@@ -3232,6 +3408,8 @@ CREATE POLICY tenant_update ON public.payments FOR UPDATE TO radbill_app USING (
 CREATE POLICY tenant_update ON public.portal_otps FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_update ON public.portal_sessions FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_update ON public.router_import_grants FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_update ON public.sms_balance_entries FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
 

@@ -65,7 +65,11 @@ async def tenant_rows(conn, op, customer, account, package_id: int, profile_id: 
     ids["router_id"] = (await ins("nas", {"nasname": f"10.200.{o // 250}.{o % 250 + 1}", "shortname": f"nas-{o}",
                                           "secret": "s" * 32, "operator_id": o}))["id"]
     ids["zone_id"] = (await ins("zones", {"operator_id": o, "name": f"zone {o}"}))["id"]
-    await ins("vat_profiles", {"operator_id": o, "name": f"vat {o}", "rate_basis_points": 500})
+    ids["vat_profile_id"] = (await ins("vat_profiles", {"operator_id": o, "name": f"vat {o}",
+                                                        "rate_basis_points": 500}))["id"]
+    ids["pool_id"] = (await ins("ip_pools", {"operator_id": o, "name": f"pool-{o}", "start_ip": "172.16.0.1",
+                                             "end_ip": "172.16.0.10"}))["id"]
+    await ins("router_import_grants", {"operator_id": o, "nas_id": ids["router_id"], "account_id": account["id"]})
     ids["gateway_id"] = (await ins("sms_gateways", {"operator_id": o, "name": f"gw {o}", "kind": "log"}))["id"]
     await ins("sms_templates", {"operator_id": o, "event": "bill_generated", "body": "hello"})
     await ins("sms_settings", {"operator_id": o})

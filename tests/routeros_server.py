@@ -1,5 +1,7 @@
 """A RouterOS API server on loopback speaking the real sentence protocol (length-prefixed words, a sentence ends
 with an empty word): post-6.43 `/login =name= =password=`, `/ppp/secret/print`, `/ppp/profile/print`, `/quit`.
+With `legacy_login` it logs in like RouterOS before 6.43: `/login` (whatever its arguments) answers
+`!done =ret=<challenge>`, then `/login =name= =response=00<md5(0x00 + password + challenge)>` logs in.
 
 Replies as RouterOS does: `!re` per row, then `!done`; a wrong login is `!trap =message=invalid user name or
 password (6)` then `!done`; an unknown command is `!trap =message=no such command` then `!done`.
@@ -8,6 +10,8 @@ password (6)` then `!done`; an unknown command is `!trap =message=no such comman
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
 from dataclasses import dataclass, field
 
 
@@ -61,6 +65,7 @@ class RouterOSServer:
     profiles: list[dict] = field(default_factory=list)
     port: int = 0
     commands: list[str] = field(default_factory=list)
+    legacy_login: bool = False
     _server: asyncio.AbstractServer | None = None
 
     async def __aenter__(self) -> RouterOSServer:
@@ -74,6 +79,7 @@ class RouterOSServer:
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         logged_in = False
+        challenge = None
         try:
             while True:
                 words = await read_sentence(reader)
@@ -82,7 +88,19 @@ class RouterOSServer:
                 command = words[0]
                 self.commands.append(command)
                 args = dict(w[1:].split("=", 1) for w in words[1:] if w.startswith("=") and "=" in w[1:])
-                if command == "/login":
+                if command == "/login" and self.legacy_login and "response" not in args:
+                    challenge = os.urandom(16)  # pre-6.43: the password is ignored, a challenge comes back
+                    writer.write(encode_sentence("!done", f"=ret={challenge.hex()}"))
+                elif command == "/login" and self.legacy_login:
+                    expected = "00" + hashlib.md5(b"\x00" + self.password.encode() + (challenge or b""),
+                                                  usedforsecurity=False).hexdigest()
+                    if challenge and args.get("name") == self.username and args.get("response") == expected:
+                        logged_in = True
+                        writer.write(encode_sentence("!done"))
+                    else:
+                        writer.write(encode_sentence("!trap", "=message=cannot log in"))
+                        writer.write(encode_sentence("!done"))
+                elif command == "/login":
                     if args.get("name") == self.username and args.get("password") == self.password:
                         logged_in = True
                         writer.write(encode_sentence("!done"))

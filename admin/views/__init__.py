@@ -11,6 +11,7 @@ from admin.views import (  # noqa: F401
     customers,
     dashboard,
     imports,
+    ip_pools,
     language,
     ops,
     payment_gateways,
@@ -23,5 +24,6 @@ from admin.views import (  # noqa: F401
     tickets,
     transfers,
     troubleshoot,
+    vat,
     walled_garden,
 )

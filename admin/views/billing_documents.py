@@ -71,7 +71,7 @@ async def receipt_page(request: web.Request, scope):
 async def invoice_page(request: web.Request, scope):
     async with request.app["pool"].acquire() as conn:
         data = await reports.invoice(conn, scope, int(request.match_info["bill_id"]))
-    return render(request, "billing_invoice.html", **data)
+    return render(request, "billing_invoice.html", vat_label=documents.vat_label, **data)
 
 
 def _pdf(body: bytes, name: str) -> web.Response:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from admin import confirm
 from admin.routing import ALL_ROLES, OPERATORS, may, route
 from admin.web import client_ip, redirect, render
 from radbill.errors import ValidationError
-from radbill.i18n import _, lazy_gettext
+from radbill.i18n import _, lazy_gettext, ngettext
 from radbill.policy import format_rate
-from radbill.services import catalog
+from radbill.services import catalog, ip_pools, pool_change, vat
 from radbill.validate import optional_id
 
 EDITING = {"roles": OPERATORS, "permission": "packages.manage",
@@ -50,7 +51,9 @@ async def packages_manage_page(request: web.Request, scope):
 
 async def _package_page(request, conn, scope, package, form, errors, status=200, message=None, preview=None,
                         assign_form=None, assign_errors=None):
-    context = {"package": package, "assignments": [], "operators": []}
+    context = {"package": package, "assignments": [], "operators": [],
+               "pools": await ip_pools.list_pools(conn, scope, readable=True),
+               "vat_profiles": await vat.list_profiles(conn, scope, readable=True)}
     if package is not None:
         context["assignments"] = await catalog.package_assignments(conn, scope, package["id"])
         context["operators"] = await catalog.assignable_operators(conn, scope, package["owner_path"])
@@ -88,6 +91,19 @@ async def package_edit(request: web.Request, scope):
         return await _package_page(request, conn, scope, package, catalog.package_form(package), {})
 
 
+def _confirm_pool_change(request, package, form, online: int):
+    return confirm.ask(
+        request, title=_("Change the IP pool of %(package)s?", package=package["name"]),
+        consequences=[ngettext("%(count)s open session of this package's customers will be disconnected: a router "
+                               "cannot move a session to another pool, so the customer logs in again and gets an "
+                               "address from the new pool.",
+                               "%(count)s open sessions of this package's customers will be disconnected: a router "
+                               "cannot move a session to another pool, so the customers log in again and get an "
+                               "address from the new pool.", online, count=online)],
+        action=f"/packages/{package['id']}/edit", form=form, yes=_("Change the pool and disconnect"),
+        back=f"/packages/{package['id']}/edit")
+
+
 @route("POST", "/packages/{package_id:\\d+}/edit", **EDITING)
 async def package_update(request: web.Request, scope):
     form = await request.post()
@@ -97,6 +113,11 @@ async def package_update(request: web.Request, scope):
             if form.get("action") == "preview":
                 preview = await catalog.preview_package(conn, scope, form, package["id"])
                 return await _package_page(request, conn, scope, package, _form(form), {}, preview=preview)
+            new_pool = str(form.get("ip_pool") or "").strip() or None
+            if new_pool != package["ip_pool"] and not confirm.confirmed(form):
+                online = await pool_change.open_sessions_on_package(conn, scope, package["id"])
+                if online:
+                    return _confirm_pool_change(request, package, form, online)
             package = await catalog.update_package(conn, scope, package["id"], form, client_ip(request))
         except ValidationError as exc:
             return await _package_page(request, conn, scope, package, _form(form), exc.fields, 422, str(exc))

@@ -10,11 +10,12 @@ from admin.web import client_ip, redirect, render
 from radbill.billing.money import parse_amount
 from radbill.errors import ValidationError
 from radbill.i18n import _, ngettext
-from radbill.policy import DISPLAY_STATES
+from radbill.policy import DISPLAY_STATES, Speeds
 from radbill.services import (
     catalog,
     customer_records,
     customers,
+    ip_pools,
     ledger,
     package_change,
     package_change_text,
@@ -34,6 +35,7 @@ async def _options(conn, scope) -> dict:
     return {"packages": await catalog.packages_for(conn, scope),
             "profiles": await catalog.billing_profiles_for(conn, scope),
             "zones": await catalog.zones_for(conn, scope),
+            "ip_pools": await ip_pools.list_pools(conn, scope, readable=True),
             "connection_types": customer_records.CONNECTION_TYPES}
 
 

@@ -7,7 +7,7 @@ import json
 from aiohttp import web
 
 from admin import confirm
-from admin.routing import ALL_ROLES, OPERATORS, may, route
+from admin.routing import ALL_ROLES, may, route
 from admin.web import client_ip, redirect, render
 from radbill import importing
 from radbill.errors import PermissionDenied, ValidationError
@@ -40,7 +40,7 @@ async def import_start(request: web.Request, scope):
         from_router = may(scope, "/customers/import/mikrotik", "POST")  # the form's own route decides
         routers = await imports.api_routers(conn, scope) if from_router else []
     return render(request, "import_start.html", batches=batches, routers=routers,
-                  may_read_routers=from_router, limit_mb=importing.MAX_FILE_BYTES // 1_000_000,
+                  may_read_routers=from_router and (bool(routers) or imports.may_read_routers(scope)), limit_mb=importing.MAX_FILE_BYTES // 1_000_000,
                   fields=importing.FIELDS)
 
 
@@ -78,7 +78,8 @@ async def upload(request: web.Request, scope):
                       file=upload.filename))
 
 
-@route("POST", "/customers/import/mikrotik", roles=OPERATORS, permission="routers.manage",
+# sub-operators too: the service lets one read only a router its operator granted to its login
+@route("POST", "/customers/import/mikrotik", roles=ALL_ROLES, permission="routers.manage",
        section=lazy_gettext("Routers (NAS)"))
 async def from_router(request: web.Request, scope):
     if not scope.can(EDIT):

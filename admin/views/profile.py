@@ -10,7 +10,7 @@ from admin.web import client_ip, redirect, render
 from radbill import totp
 from radbill.errors import ValidationError
 from radbill.i18n import _
-from radbill.services import auth, profile
+from radbill.services import auth, profile, vat
 
 ISP_ROLES = frozenset({"group_admin", "operator", "sub_operator"})
 
@@ -88,7 +88,8 @@ async def totp_disable(request: web.Request, scope):
 async def isp_page(request: web.Request, scope):
     async with request.app["pool"].acquire() as conn:
         info = await profile.isp_info(conn, scope)
-    return render(request, "isp.html", info=info, form=dict(info), errors={})
+        profiles = await vat.list_profiles(conn, scope, readable=True)
+    return render(request, "isp.html", info=info, form=dict(info), errors={}, vat_profiles=profiles)
 
 
 @route("POST", "/isp", roles=ISP_ROLES)
@@ -105,7 +106,7 @@ async def isp_submit(request: web.Request, scope):
         except ValidationError as exc:
             info = await profile.isp_info(conn, scope)
             return render(request, "isp.html", status=422, info=info, form=dict(form), errors=exc.fields,
-                          message=str(exc))
+                          message=str(exc), vat_profiles=await vat.list_profiles(conn, scope, readable=True))
     return redirect(request, "/isp", _("ISP information saved. Receipts and invoices will show it."))
 
 

@@ -1,4 +1,4 @@
-"""Operator-side read-only lists (VAT, IP pools, the RADIUS log, system settings) and the audit log.
+"""Operator-side read-only lists (the RADIUS log, system settings) and the audit log.
 Sub-operators are refused these with a page that names them."""
 
 from __future__ import annotations
@@ -14,16 +14,6 @@ from radbill.services import overview
 async def _load(request: web.Request, reader, scope):
     async with request.app["pool"].acquire() as conn:
         return await reader(conn, scope)
-
-
-@route("GET", "/vat", roles=OPERATORS, permission="packages.manage", section=lazy_gettext("VAT"))
-async def vat_page(request: web.Request, scope):
-    return render(request, "vat.html", profiles=await _load(request, overview.vat_profiles, scope))
-
-
-@route("GET", "/ip-pools", roles=OPERATORS, permission="packages.manage", section=lazy_gettext("IP pools"))
-async def ip_pools_page(request: web.Request, scope):
-    return render(request, "ip_pools.html", pools=await _load(request, overview.ip_pools, scope))
 
 
 @route("GET", "/logs", roles=OPERATORS, permission="audit.view", section=lazy_gettext("Logs"))

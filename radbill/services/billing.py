@@ -55,19 +55,22 @@ WITH k AS (
     SELECT * FROM unnest($3::text[], $4::bigint[], $5::date[], $6::date[], $7::date[], $8::timestamptz[])
         AS k(timezone, profile_id, anchor, period_start, period_end, due_at)
 ), vat AS (
-    SELECT o.id AS operator_id, v.rate_basis_points AS rate, v.price_includes_vat AS inclusive
-      FROM operators o
-      CROSS JOIN LATERAL (
-            SELECT vp.rate_basis_points, vp.price_includes_vat
-              FROM radbill_line(o.id) l JOIN operators a ON a.id = l.operator_id
-              JOIN vat_profiles vp ON vp.id = a.vat_profile_id AND vp.active
-             ORDER BY l.distance LIMIT 1) v
+    -- radbill_vat_profile_for (migration 0036) is the one rule: package's profile, else the operator line's
+    SELECT x.operator_id, x.package_id, vp.id AS profile_id, vp.rate_basis_points AS rate,
+           vp.price_includes_vat AS inclusive
+      FROM (SELECT DISTINCT c.operator_id, pk.package_id FROM customers c JOIN operators o ON o.id = c.operator_id
+              JOIN billing_profiles bp ON bp.id = c.billing_profile_id
+              -- a waiting package change prices its periods with the next package (cand's `ep`): tax that too
+              CROSS JOIN LATERAL unnest(ARRAY[c.package_id, c.next_package_id]) pk(package_id)
+             WHERE {_FILTER} AND pk.package_id IS NOT NULL) x
+      JOIN vat_profiles vp ON vp.id = radbill_vat_profile_for(x.package_id, x.operator_id)
 ), cand AS (
     -- radbill.billing.service.charged_period: a bill's period is what it charges for (from the service start)
     SELECT c.id AS customer_id, c.operator_id, ep.package_id, k.period_start AS cycle_start,
            greatest(k.period_start, s.service_start) AS period_start, k.period_end, k.due_at, o.currency,
            coalesce(c.custom_price_minor, pa.retail_price_minor, p.price_minor) AS price,
-           s.service_start, coalesce(vat.rate, 0) AS rate, coalesce(vat.inclusive, false) AS inclusive
+           s.service_start, coalesce(vat.rate, 0) AS rate, coalesce(vat.inclusive, false) AS inclusive,
+           vat.profile_id AS vat_profile_id
       FROM customers c
       JOIN operators o ON o.id = c.operator_id
       JOIN billing_profiles bp ON bp.id = c.billing_profile_id
@@ -81,7 +84,7 @@ WITH k AS (
                                       THEN c.next_package_id ELSE c.package_id END AS package_id) ep
       JOIN packages p ON p.id = ep.package_id
       LEFT JOIN package_assignments pa ON pa.operator_id = c.operator_id AND pa.package_id = ep.package_id
-      LEFT JOIN vat ON vat.operator_id = c.operator_id
+      LEFT JOIN vat ON vat.operator_id = c.operator_id AND vat.package_id = ep.package_id
      WHERE {_FILTER} AND s.service_start < k.period_end
 ), priced AS (
     -- pricing.first_period_price: half-up proration of a period joined after its start
@@ -99,15 +102,15 @@ WITH k AS (
 SELECT customer_id, operator_id, package_id, period_start, period_end,
        CASE WHEN period_start > cycle_start THEN period_end - cycle_start END AS cycle_days, currency,
        CASE WHEN inclusive THEN charged - vat ELSE charged END AS amount_minor, vat AS vat_minor,
-       CASE WHEN inclusive THEN charged ELSE charged + vat END AS total_minor, due_at
+       CASE WHEN inclusive THEN charged ELSE charged + vat END AS total_minor, due_at, vat_profile_id
   FROM taxed
 """  # noqa: S608 -- fixed fragments of this module only
 
 _INSERT_SQL = f"""
 INSERT INTO bills (customer_id, operator_id, package_id, period_start, period_end, cycle_days, currency,
-                   amount_minor, vat_minor, total_minor, due_at, issued_at)
+                   amount_minor, vat_minor, total_minor, due_at, issued_at, vat_profile_id)
 SELECT customer_id, operator_id, package_id, period_start, period_end, cycle_days, currency,
-       amount_minor, vat_minor, total_minor, due_at, $9
+       amount_minor, vat_minor, total_minor, due_at, $9, vat_profile_id
   FROM ({_CANDIDATES_SQL}) x
  ORDER BY customer_id, period_start
     ON CONFLICT (customer_id, period_start) WHERE kind = 'period' DO NOTHING

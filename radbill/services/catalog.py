@@ -33,8 +33,9 @@ from radbill.catalog_forms import (  # noqa: F401  (re-exported: the admin views
 )
 from radbill.errors import NotFound, ValidationError
 from radbill.i18n import _, lazy_gettext
-from radbill.services import audit
+from radbill.services import audit, pool_change, vat
 from radbill.tenancy import Scope
+from radbill.validate import optional_id
 
 # ---- packages ------------------------------------------------------------------------------------------
 
@@ -123,6 +124,7 @@ async def create_package(conn: asyncpg.Connection, scope: Scope, form: Mapping, 
                          ) -> asyncpg.Record:
     """A new package owned by the caller's operator."""
     values = package_values(form, await _operator_currency(conn, scope))
+    vat_profile_id = await vat.attachable(conn, scope, optional_id(form.get("vat_profile_id")))
     try:
         async with conn.transaction():
             package_id = await conn.fetchval(
@@ -132,8 +134,9 @@ async def create_package(conn: asyncpg.Connection, scope: Scope, form: Mapping, 
                 " connection_types, cap_period, router_profile)"
                 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
                 " RETURNING id", scope.operator_id, *(values[c] for c in PACKAGE_COLUMNS))
+            await conn.execute("UPDATE packages SET vat_profile_id = $2 WHERE id = $1", package_id, vat_profile_id)
             await audit.record(conn, scope, "package.create", "package", package_id,
-                               {**values, "rate_limit": rate_limit(values)}, ip)
+                               {**values, "rate_limit": rate_limit(values), "vat_profile_id": vat_profile_id}, ip)
     except asyncpg.UniqueViolationError:
         raise _duplicate_name("package") from None
     return await get_package(conn, scope, package_id)
@@ -141,11 +144,13 @@ async def create_package(conn: asyncpg.Connection, scope: Scope, form: Mapping, 
 
 async def update_package(conn: asyncpg.Connection, scope: Scope, package_id: int, form: Mapping,
                          ip: str | None = None) -> asyncpg.Record:
-    """Edit a package; its customers' next RADIUS replies use the new speeds (the packages trigger NOTIFYs)."""
+    """Edit a package; its customers' next RADIUS replies use the new speeds (the packages trigger NOTIFYs). A new
+    IP pool disconnects the online customers' sessions (a pool cannot change by CoA); ask first how many."""
     try:
         async with conn.transaction():
             old = await get_package(conn, scope, package_id, for_update=True)
             values = package_values(form, old["currency"])
+            vat_profile_id = await vat.attachable(conn, scope, optional_id(form.get("vat_profile_id")))
             await conn.execute(
                 "UPDATE packages SET name = $2, download_kbps = $3, upload_kbps = $4, burst_download_kbps = $5,"
                 " burst_upload_kbps = $6, burst_threshold_download_kbps = $7, burst_threshold_upload_kbps = $8,"
@@ -155,6 +160,12 @@ async def update_package(conn: asyncpg.Connection, scope: Scope, package_id: int
                 package_id, *(values[c] for c in PACKAGE_COLUMNS))
             detail = audit.changes({**dict(old), "connection_types": list(old["connection_types"]),
                                     "rate_limit": rate_limit(old)}, {**values, "rate_limit": rate_limit(values)})
+            if old["vat_profile_id"] != vat_profile_id:
+                await conn.execute("UPDATE packages SET vat_profile_id = $2 WHERE id = $1", package_id, vat_profile_id)
+                detail["vat_profile_id"] = [old["vat_profile_id"], vat_profile_id]
+            if old["ip_pool"] != values["ip_pool"]:
+                detail["outbox_ids"] = await pool_change.disconnect_for_pool_change(conn, scope, package_id,
+                                                                                   values["ip_pool"])
             await audit.record(conn, scope, "package.edit", "package", package_id, detail, ip,
                                operator_id=old["operator_id"])
     except asyncpg.UniqueViolationError:

@@ -18,7 +18,7 @@ from radbill.customer_forms import (  # noqa: F401  (re-exported for the admin v
 from radbill.errors import NotFound, ValidationError
 from radbill.i18n import _
 from radbill.policy.state import DISPLAY_STATES, display_state_sql, state_condition
-from radbill.services import audit
+from radbill.services import audit, ip_pools
 from radbill.services.customers import get_customer, sellable_package
 from radbill.services.filters import ScopedWhere, subtree_operator_ids
 from radbill.tenancy import Scope
@@ -92,7 +92,10 @@ async def create_customer(conn: asyncpg.Connection, scope: Scope, form, ip: str 
     if errors:
         raise ValidationError(_("Please correct the highlighted fields; nothing was saved."), errors)
     values = {**parsed.values, "operator_id": operator["id"]}
+    pool_id = values.pop("static_pool", None)
     async with conn.transaction():
+        if pool_id is not None and values["static_ip"] is None:
+            values["static_ip"] = await ip_pools.next_free_address(conn, pool_id)
         try:
             customer = await conn.fetchrow(
                 "INSERT INTO customers (operator_id, username, radius_password, name, mobile, email, address,"
@@ -140,19 +143,23 @@ async def update_customer(conn: asyncpg.Connection, scope: Scope, customer_id: i
     if values.get("radius_password") is None:
         values.pop("radius_password", None)
     before = {k: (str(old[k]) if old[k] is not None and k in ("static_ip", "mac_address") else old[k]) for k in values}
-    changed = audit.changes(before, values)
-    if not changed:
-        return
-    assignments = ", ".join(f"{column} = ${i + 2}" + ("::inet" if column == "static_ip" else "::macaddr"
-                                                        if column == "mac_address" else "")
-                            for i, column in enumerate(changed))
+    pool_id = parsed.values.get("static_pool") if values.get("static_ip") is None else None
     async with conn.transaction():
+        if pool_id is not None:
+            values["static_ip"] = await ip_pools.next_free_address(conn, pool_id)
+        changed = audit.changes(before, values)
+        if not changed:
+            return
+        assignments = ", ".join(f"{column} = ${i + 2}" + ("::inet" if column == "static_ip" else "::macaddr"
+                                                            if column == "mac_address" else "")
+                                for i, column in enumerate(changed))
         try:
             await conn.execute(f"UPDATE customers SET {assignments} WHERE id = $1",  # noqa: S608 - fixed column list
                                customer_id, *(values[c] for c in changed))
-        except asyncpg.UniqueViolationError:
+        except asyncpg.UniqueViolationError as exc:  # a concurrent save won the race for the username or address
+            field = "static_ip" if "static_ip" in str(exc) else "username"
             raise ValidationError(_("Please correct the highlighted fields; nothing was saved."),
-                                  {"username": _("Already used by another customer.")}) from None
+                                  {field: _("Already used by another customer.")}) from None
         if "radius_password" in changed:
             changed["radius_password"] = ["(hidden)", "(changed)"]
         await audit.record(conn, scope, "edit", "customer", customer_id, changed, ip, operator_id=old["operator_id"])

@@ -21,7 +21,7 @@ from radbill.errors import NotFound, PermissionDenied, ValidationError
 from radbill.i18n import _, lazy_gettext
 from radbill.importing.files import Table
 from radbill.importing.mikrotik import ppp_table
-from radbill.services import audit, catalog, customer_records
+from radbill.services import audit, catalog, customer_records, router_grants
 from radbill.tenancy import Scope
 
 log = logging.getLogger("radbill.imports")
@@ -328,7 +328,10 @@ def may_read_routers(scope: Scope) -> bool:
 
 
 async def api_routers(conn: asyncpg.Connection, scope: Scope) -> list[asyncpg.Record]:
-    """Routers in scope that have RouterOS API credentials."""
+    """Routers the caller may read that have RouterOS API credentials: in scope, or for a sub-operator the ones
+    its operator granted to its login."""
+    if not may_read_routers(scope):
+        return [r for r in await router_grants.granted_routers(conn, scope) if r["api_host"] and r["api_username"]]
     return await conn.fetch(
         "SELECT n.id, n.shortname, n.nasname, n.api_host, n.api_port FROM nas n JOIN operators o ON o.id = n.operator_id"
         " WHERE o.path <@ $1::ltree AND n.status = 'active' AND n.api_host IS NOT NULL AND n.api_username IS NOT NULL"
@@ -338,13 +341,17 @@ async def api_routers(conn: asyncpg.Connection, scope: Scope) -> list[asyncpg.Re
 async def create_batch_from_router(conn: asyncpg.Connection, scope: Scope, nas_id: int,
                                    wait_seconds: float = 10) -> tuple[int, int]:
     """Read /ppp/secret and /ppp/profile from a router in scope into a new batch; returns (batch id, disabled)."""
-    if not may_read_routers(scope):
-        raise PermissionDenied(_("Reading a router needs router access; ask your operator."), reason="routers")
-    nas = await conn.fetchrow(
-        "SELECT n.* FROM nas n JOIN operators o ON o.id = n.operator_id WHERE n.id = $1 AND o.path <@ $2::ltree",
-        nas_id, scope.path)
-    if nas is None:
-        raise NotFound(f"Router {nas_id} was not found.")
+    if may_read_routers(scope):
+        nas = await conn.fetchrow(
+            "SELECT n.* FROM nas n JOIN operators o ON o.id = n.operator_id WHERE n.id = $1 AND o.path <@ $2::ltree",
+            nas_id, scope.path)
+        if nas is None:
+            raise NotFound(f"Router {nas_id} was not found.")
+    else:
+        nas = next((r for r in await router_grants.granted_routers(conn, scope) if r["id"] == nas_id), None)
+        if nas is None:
+            raise PermissionDenied(_("Reading a router needs your operator's permission: ask them to let your login "
+                                     "import from this router on the router's page."), reason="routers")
     if not nas["api_host"] or not nas["api_username"]:
         raise ValidationError(_("This router has no API address and login; add them on the router's page first."))
     data = await routeros.read_ppp(nas["api_host"], nas["api_port"] or 8728, nas["api_username"],

@@ -1,23 +1,10 @@
-"""Read-only operator lists for the caller's subtree: VAT profiles, IP pools, the RADIUS log, the audit log."""
+"""Read-only operator lists for the caller's subtree: the RADIUS log, the audit log."""
 
 from __future__ import annotations
 
 import asyncpg
 
 from radbill.tenancy import Scope
-
-
-async def vat_profiles(conn: asyncpg.Connection, scope: Scope) -> list[asyncpg.Record]:
-    return await conn.fetch("SELECT v.* FROM vat_profiles v JOIN operators o ON o.id = v.operator_id"
-                            " WHERE o.path <@ $1::ltree ORDER BY v.name", scope.path)
-
-
-async def ip_pools(conn: asyncpg.Connection, scope: Scope) -> list[asyncpg.Record]:
-    """The pools the subtree's packages name (sent as Framed-Pool), with how many packages and customers use each."""
-    return await conn.fetch(
-        "SELECT p.ip_pool, count(DISTINCT p.id) AS packages, count(c.id) AS customers"
-        "  FROM packages p JOIN operators o ON o.id = p.operator_id LEFT JOIN customers c ON c.package_id = p.id"
-        " WHERE o.path <@ $1::ltree AND p.ip_pool IS NOT NULL GROUP BY p.ip_pool ORDER BY p.ip_pool", scope.path)
 
 
 async def radius_log(conn: asyncpg.Connection, scope: Scope, limit: int = 200) -> list[asyncpg.Record]:

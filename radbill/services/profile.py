@@ -141,7 +141,7 @@ async def update_isp_info(conn: asyncpg.Connection, scope: Scope, business_name:
 async def isp_info(conn: asyncpg.Connection, scope: Scope, operator_id: int | None = None) -> asyncpg.Record:
     row = await conn.fetchrow(
         "SELECT id, name, business_name, address, phone, email, logo IS NOT NULL AS has_logo, timezone, currency,"
-        " default_locale, bengali_digits, portal_package_change"
+        " default_locale, bengali_digits, portal_package_change, vat_profile_id"
         " FROM operators WHERE id = $1 AND path <@ $2::ltree", operator_id or scope.operator_id, scope.path)
     if row is None:
         raise NotFound("No such operator.")

@@ -314,9 +314,10 @@ async def invoice(conn: asyncpg.Connection, scope: Scope, bill_id: int) -> dict:
     bill = await conn.fetchrow(
         "SELECT b.*, b.period_end - 1 AS period_last,"
         "       CASE WHEN b.status = 'void' THEN 0 ELSE b.total_minor - b.paid_minor END AS outstanding_minor,"
-        "       p.name AS package_name"
+        "       p.name AS package_name, v.rate_basis_points AS vat_rate, v.price_includes_vat,"
+        "       v.registration_number AS vat_registration"
         "  FROM bills b JOIN customers c ON c.id = b.customer_id JOIN operators o ON o.id = c.operator_id"
-        "  LEFT JOIN packages p ON p.id = b.package_id"
+        "  LEFT JOIN packages p ON p.id = b.package_id LEFT JOIN vat_profiles v ON v.id = b.vat_profile_id"
         " WHERE b.id = $1 AND o.path <@ $2::ltree", bill_id, scope.path)
     if bill is None:
         raise NotFound(f"Bill {bill_id} was not found.")
