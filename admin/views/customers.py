@@ -10,7 +10,7 @@ from admin.web import client_ip, redirect, render
 from radbill.billing.money import parse_amount
 from radbill.errors import ValidationError
 from radbill.i18n import _, ngettext
-from radbill.policy import DISPLAY_STATES, Speeds
+from radbill.policy import DISPLAY_STATES
 from radbill.services import (
     catalog,
     customer_records,
