@@ -85,3 +85,55 @@ async def test_a_top_up_lifts_the_throttle_of_the_live_session(radius, radius_db
     assert [p["attributes"]["Mikrotik-Rate-Limit"] for p in coa] == [TIER1, FULL, TIER1]
     # but the tier-1 SMS went once this window
     assert [p["tier"] for p in await outbox_rows(radius_db, "sms", user, 2, seconds=0.5)] == [1]
+
+
+async def test_at_the_window_boundary_tier_2_and_its_top_up_end_and_full_speed_returns(fresh_db_url):
+    """The module's worker on a moved clock: at local midnight of Dec 1 in Dhaka (18:00 UTC Nov 30) a customer in
+    tier 2 with a top-up of the old window gets the package's speed back by one CoA; the old top-up counts no more."""
+    import asyncpg
+    import psycopg
+
+    from radius_module.sessions import OpenSessions
+    from radius_module.snapshot import PolicySnapshot
+    from radius_module.worker import Worker
+    from tests.radius.conftest import wait_until
+    from tests.radius.test_cap_reset import Clock, at, radacct, rate
+
+    edge = at("2026-11-30T18:00Z")
+    conn = await asyncpg.connect(fresh_db_url)
+    try:
+        isp = await f.isp(conn)
+        pkg = await f.package(conn, isp.operator["id"], data_cap_bytes=10_000, throttled_download_kbps=4000,
+                              throttled_upload_kbps=2000)
+        await f.insert(conn, "package_cap_tiers", {"package_id": pkg["id"], "operator_id": isp.operator["id"],
+                                                   "after_bytes": 20_000, "download_kbps": 1000, "upload_kbps": 500})
+        c = await f.customer(conn, isp.sub["id"], pkg["id"], isp.profile["id"], username="rollover-tiers")
+        await f.insert(conn, "data_topups", {"operator_id": c["operator_id"], "customer_id": c["id"], "name": "5 KB",
+                                             "bytes": 5000, "price_minor": 100, "currency": "BDT",
+                                             "window_start": at("2026-10-31T18:00Z"), "window_end": edge})
+    finally:
+        await conn.close()
+    user = c["username"]
+    radacct(fresh_db_url, user, edge - timedelta(hours=5), edge - timedelta(hours=4), 22_000)
+    uid = radacct(fresh_db_url, user, edge - timedelta(hours=1), None, 4000, update=edge - timedelta(minutes=5))
+    clock = Clock(edge - timedelta(minutes=1))
+    snapshot, sessions = PolicySnapshot(), OpenSessions(timedelta(days=365))
+    worker = Worker(fresh_db_url, snapshot, sessions, clock=clock)
+    worker.start()
+    try:
+        assert worker.connected.wait(10)
+        assert snapshot.get(user).topup_bytes == 5000
+        assert rate(snapshot, sessions, user, clock.now) == TIER2  # 26,000 - 5,000 topped up >= 20,000
+        clock.now = edge + timedelta(seconds=1)
+        assert wait_until(lambda: snapshot.get(user).usage_resets_at > edge, timeout=5), "no refresh at the boundary"
+        assert snapshot.get(user).topup_bytes == 0 and rate(snapshot, sessions, user, clock.now) == FULL
+
+        def coa():
+            with psycopg.connect(fresh_db_url) as db:
+                return db.execute("SELECT payload FROM outbox WHERE kind = 'coa' AND payload->>'username' = %s",
+                                  (user,)).fetchall()
+        found = wait_until(coa, timeout=5)
+        assert [(p["reason"], p["attributes"], p["acct_unique_id"]) for (p,) in found] == [
+            ("data_cap_reset", {"Mikrotik-Rate-Limit": FULL}, uid)]
+    finally:
+        worker.stop()

@@ -103,3 +103,24 @@ async def test_daily_usage_splits_a_session_at_local_midnight(db, world):
     assert len(days) == 30 and days[0].day == date(2026, 11, 1)
     by_day = {d.day: d.bytes for d in days if d.bytes}
     assert by_day == {date(2026, 11, 3): 2000, date(2026, 11, 4): 2000, date(2026, 11, 5): 500}
+
+
+async def test_the_tier_sms_renders_usage_and_speed_with_the_default_text(db, world):
+    """The row the RADIUS module queues on a crossing (tests/radius/test_fair_usage.py) becomes this SMS."""
+    import json
+
+    from radbill.services import sms
+    from radbill.sms.text import default_template
+
+    c = world.customer
+    await db.execute("UPDATE customers SET mobile = '+8801711000009' WHERE id = $1", c["id"])
+    await db.execute("INSERT INTO sms_templates (operator_id, event, body) VALUES ($1, 'cap_tier_crossed', $2)",
+                     world.operator["id"], default_template("cap_tier_crossed", "en"))
+    await f.insert(db, "sms_gateways", {"operator_id": world.root["id"], "name": "gw", "kind": "log"})
+    payload = {"event": "cap_tier_crossed", "customer_id": c["id"], "tier": 1, "rate": "1M/2M",
+               "usage_bytes": 100_500_000_000}
+    outbox_id = await db.fetchval("INSERT INTO outbox (kind, operator_id, payload) VALUES ('sms', $1, $2)"
+                                  " RETURNING id", c["operator_id"], json.dumps(payload))
+    message = await sms.make_event_message(db, outbox_id, payload)
+    assert not isinstance(message, str), message
+    assert "you have used 100.5 GB this period, so your speed is now 2Mbps" in message["body"]
