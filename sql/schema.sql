@@ -567,14 +567,18 @@ CREATE VIEW public.radius_policy AS
                     radacct.acctstoptime
                    FROM public.radacct
                   WHERE ((radacct.username = c.username) AND (radacct.acctstoptime >= w.window_start) AND (radacct.acctstarttime < w.window_end))) r) u ON ((w.window_start IS NOT NULL)))
-     LEFT JOIN LATERAL ( SELECT array_agg(x.after_bytes ORDER BY x.after_bytes) AS after_bytes,
+     LEFT JOIN ( SELECT x.package_id,
+            array_agg(x.after_bytes ORDER BY x.after_bytes) AS after_bytes,
             array_agg(x.download_kbps ORDER BY x.after_bytes) AS download_kbps,
             array_agg(x.upload_kbps ORDER BY x.after_bytes) AS upload_kbps
            FROM public.package_cap_tiers x
-          WHERE (x.package_id = p.id)) t ON ((w.window_start IS NOT NULL)))
-     LEFT JOIN LATERAL ( SELECT sum(d.bytes) AS bytes
+          GROUP BY x.package_id) t ON (((t.package_id = p.id) AND (w.window_start IS NOT NULL))))
+     LEFT JOIN ( SELECT d.customer_id,
+            d.window_end,
+            sum(d.bytes) AS bytes
            FROM public.data_topups d
-          WHERE ((d.customer_id = c.id) AND (d.window_end = w.window_end))) tu ON ((w.window_start IS NOT NULL)));
+          WHERE (d.window_end > public.radbill_now())
+          GROUP BY d.customer_id, d.window_end) tu ON (((tu.customer_id = c.id) AND (tu.window_end = w.window_end))));
 
 CREATE FUNCTION public.radbill_customer_policy(p_customer_id bigint) RETURNS SETOF public.radius_policy
     LANGUAGE sql STABLE SECURITY DEFINER
