@@ -83,6 +83,26 @@ SELECT 's' || c.id || '-' || k, 'u' || c.id || '-' || k, c.username, '10.0.0.1',
 """
 
 
+def view_before_tiers() -> str:
+    """Migration 0013's view (cap windows, before fair-usage tiers and top-ups), as radius_policy_0013."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "sql/migrations/0013_cap_windows.sql").read_text()
+    view = text[text.index("CREATE OR REPLACE VIEW radius_policy AS"):text.index("-- The window depends")]
+    return view.replace("CREATE OR REPLACE VIEW radius_policy AS", "CREATE VIEW radius_policy_0013 AS")
+
+
+# one further tier on every capped package, and a top-up in this window for every tenth customer (migration 0037)
+FAIR_USAGE = ("""
+INSERT INTO package_cap_tiers (package_id, operator_id, after_bytes, download_kbps, upload_kbps)
+SELECT id, operator_id, 200000000000, 512, 256 FROM packages
+""", """
+INSERT INTO data_topups (operator_id, customer_id, name, bytes, price_minor, currency, window_start, window_end)
+SELECT p.operator_id, p.customer_id, '5 GB', 5000000000, 10000, 'BDT', p.cap_window_start, p.cap_window_end
+  FROM radius_policy p WHERE p.customer_id % 10 = 0
+""")
+
+
 def timed(conn: psycopg.Connection, query: str, params=None, worker: bool = False) -> tuple[float, int]:
     """Milliseconds for one query; worker=True runs it as the RADIUS worker does (its clock, JIT off)."""
     started = time.perf_counter()
@@ -103,11 +123,15 @@ def main(argv=None) -> int:
         conn.execute(SEED, {"customers": args.customers})
         conn.execute(SESSIONS, {"sessions": args.sessions})
         conn.execute(BASELINE_VIEW)
+        conn.execute(view_before_tiers())
+        for statement in FAIR_USAGE:
+            conn.execute(statement)
         conn.execute("VACUUM ANALYZE")
         users = [r[0] for r in conn.execute("SELECT username FROM customers")]
         everyone = "SELECT * FROM {} WHERE username = ANY(%s)"
         cases = {"full load, before (0002 view)": ("SELECT * FROM radius_policy_before", None, False),
                  "full load, before (0002 view), JIT off": ("SELECT * FROM radius_policy_before", None, True),
+                 "full load, before tiers (0013 view), JIT off": ("SELECT * FROM radius_policy_0013", None, True),
                  "full load, cap windows, JIT on": ("SELECT * FROM radius_policy", None, False),
                  "full load, as the worker runs it (JIT off)": ("SELECT * FROM radius_policy", None, True),
                  "all users by ANY, before (0002 view)": (everyone.format("radius_policy_before"), (users,), False),

@@ -31,6 +31,7 @@ PACKAGE_COLUMNS = ("name", "download_kbps", "upload_kbps", "burst_download_kbps"
                    "burst_threshold_download_kbps", "burst_threshold_upload_kbps", "burst_time_seconds", "price_minor",
                    "validity_days", "ip_pool", "data_cap_bytes", "throttled_download_kbps", "throttled_upload_kbps",
                    "connection_types", "cap_period", "router_profile")
+EXTRA_TIERS = (2, 3, 4)  # the form's rows for tiers after tier 1 (the package's own data cap and throttled rate)
 PROFILE_COLUMNS = ("name", "cycle_kind", "billing_day", "validity_days", "due_days", "grace_days", "auto_suspend",
                    "billing_type", "change_billing")
 
@@ -168,6 +169,7 @@ def package_values(form: Mapping, currency: str) -> dict:
                 errors[field] = _("A data cap needs the throttled rate for after the cap.")
     elif not _text(form, "data_cap_gb") and throttled != [None, None]:
         errors["data_cap_gb"] = _("Throttled rates need a data cap (or clear them).")
+    values["cap_tiers"] = cap_tier_values(form, values, errors)
     values["cap_period"] = _text(form, "cap_period") or "calendar_month"
     if values["cap_period"] not in CAP_PERIODS:
         errors["cap_period"] = _("Choose when the data cap starts again: each calendar month or each billing period.")
@@ -179,8 +181,38 @@ def package_values(form: Mapping, currency: str) -> dict:
     return values
 
 
-def package_form(row: Mapping) -> dict:
-    """A stored package as the form shows it (rates like '10M', price like '500.00')."""
+def cap_tier_values(form: Mapping, values: Mapping, errors: dict) -> list[tuple[int, int, int]]:
+    """The tiers after tier 1 as (after_bytes, download_kbps, upload_kbps): each row whole or empty, each
+    threshold above the one before and each rate no faster than the one before (a tier only ever slows down)."""
+    tiers: list[tuple[int, int, int]] = []
+    previous = (values.get("data_cap_bytes"), values.get("throttled_download_kbps"), values.get("throttled_upload_kbps"))
+    for n in EXTRA_TIERS:
+        raw = {k: _text(form, f"tier{n}_{k}") for k in ("gb", "download", "upload")}
+        if not any(raw.values()):
+            continue
+        if None in previous:
+            errors[f"tier{n}_gb"] = _("Fill in the data cap and throttled rates (tier 1) before further tiers.")
+            return tiers
+        try:
+            tier = (parse_gigabytes(raw["gb"]), parse_rate(raw["download"]), parse_rate(raw["upload"]))
+        except ValueError as exc:
+            errors[f"tier{n}_gb"] = _("Tier %(n)s needs its data amount in GB and both rates: %(why)s", n=n,
+                                      why=str(exc))
+            return tiers
+        if tier[0] <= previous[0]:
+            errors[f"tier{n}_gb"] = _("Tier %(n)s must start after more data than the tier before it.", n=n)
+        elif tier[1] > previous[1] or tier[2] > previous[2] or tier[1:] == previous[1:]:
+            errors[f"tier{n}_download"] = _("Tier %(n)s must be slower than the tier before it.", n=n)
+        else:
+            tiers.append(tier)
+            previous = tier
+            continue
+        return tiers
+    return tiers
+
+
+def package_form(row: Mapping, tiers=()) -> dict:
+    """A stored package as the form shows it (rates like '10M', price like '500.00'), with its further tiers."""
     form = {field: format_rate(row[column]) if row[column] else "" for field, column in RATE_FIELDS.items()}
     form.update(name=row["name"], burst_time=str(row["burst_time_seconds"] or ""),
                 price=format_price(row["price_minor"], row["currency"]), validity_days=str(row["validity_days"]),
@@ -188,6 +220,10 @@ def package_form(row: Mapping) -> dict:
                 connection_types=list(row["connection_types"]), cap_period=row["cap_period"],
                 router_profile=row["router_profile"] or "",
                 vat_profile_id=str(row["vat_profile_id"] or ""))
+    for n, tier in zip(EXTRA_TIERS, tiers, strict=False):
+        form.update({f"tier{n}_gb": format_gigabytes(tier["after_bytes"]),
+                     f"tier{n}_download": format_rate(tier["download_kbps"]),
+                     f"tier{n}_upload": format_rate(tier["upload_kbps"])})
     return form
 
 

@@ -271,6 +271,11 @@ SENTENCES: dict[str, Sentence] = {
     "bill.void": _void,
     "cash_close": lambda d, actor, currency: _("Cash of %(day)s closed by %(actor)s.", day=_shown(d.get("day")),
                                                actor=actor),
+    "customer.data_topup": _with(lazy_gettext("Data top-up %(pack)s bought by %(actor)s, paid from the advance "
+                                              "balance."), "pack"),
+    "topup_pack.create": _with(lazy_gettext("Data top-up pack %(name)s created by %(actor)s."), "name"),
+    "topup_pack.offer": _with(lazy_gettext("Data top-up pack offered again by %(actor)s.")),
+    "topup_pack.retire": _with(lazy_gettext("Data top-up pack retired by %(actor)s: no new sales.")),
     "reseller.top_up": _with(lazy_gettext("Reseller balance topped up by %(actor)s.")),
     "reseller.credit_limit": _edit(lazy_gettext("Reseller credit limit edited by %(actor)s: %(changes)s.")),
     "sms.gateway.save": _with(lazy_gettext("SMS gateway settings saved by %(actor)s.")),

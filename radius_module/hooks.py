@@ -14,6 +14,7 @@ from dataclasses import asdict
 
 from radbill import clock
 from radbill.policy import Request, Settings, decide
+from radbill.policy.caps import speeds_for, tier_for
 from radbill.policy.decide import MESSAGES
 from radbill.policy.model import Decision
 from radbill.policy.vendors import DEFAULT_TYPE
@@ -151,14 +152,30 @@ def _enforce(username, unique_id, session, previous, calling: str | None) -> Non
         State.worker.queue_outbox("disconnect", username, {**payload, "reason": check.reason},
                                   f"disconnect:{unique_id}:{check.reason}")
         return
-    if row is not None and row.data_cap_bytes is not None and row.throttled_speeds is not None:
-        closed = row.usage_bytes + State.sessions.closed_octets.get(username, 0)
-        before = closed + State.sessions.open_octets(username) - session.octets + (previous.octets if previous else 0)
-        after = closed + State.sessions.open_octets(username)
-        if before < row.data_cap_bytes <= after:
-            State.worker.queue_outbox("coa", username,
-                                      {**payload, "reason": "data_cap", "speeds": asdict(row.throttled_speeds)},
-                                      f"coa:data_cap:{unique_id}:{_window(row)}")
+    if row is not None and row.tiers:
+        _enforce_cap(row, username, unique_id, session, previous, payload)
+
+
+def _enforce_cap(row, username: str, unique_id: str, session, previous, payload: dict) -> None:
+    """A session whose octets just moved usage into another tier: a CoA with that tier's rate for it, and the
+    tier-crossed SMS once per tier per window (its dedupe key names both)."""
+    closed = row.usage_bytes + State.sessions.closed_octets.get(username, 0)
+    after = closed + State.sessions.open_octets(username)
+    before = after - session.octets + (previous.octets if previous else 0)
+    tier_before, tier = tier_for(row.tiers, before, row.topup_bytes), tier_for(row.tiers, after, row.topup_bytes)
+    if tier == tier_before:
+        return
+    window = _window(row)
+    speeds = speeds_for(row.speeds, row.tiers, tier)
+    rate = speeds.rate_limit()
+    # vendor-neutral speeds: the dispatcher writes them in the session's router's own attributes
+    State.worker.queue_outbox("coa", username, {**payload, "reason": "data_cap", "tier": tier,
+                                                "speeds": asdict(speeds)},
+                              f"coa:data_cap:{unique_id}:{window}:{tier}:{row.topup_bytes}")
+    if tier > tier_before and row.customer_id is not None:
+        State.worker.queue_outbox("sms", username, {"event": "cap_tier_crossed", "customer_id": row.customer_id,
+                                                    "tier": tier, "rate": rate, "usage_bytes": after},
+                                  f"sms:cap_tier_crossed:{row.customer_id}:{window}:{tier}")
 
 
 def _window(row) -> str:

@@ -154,14 +154,24 @@ class Worker(threading.Thread):
         self._resets, self._resets_at = [], {}
         self._schedule_resets(rows)
 
-    def refresh(self, conn: psycopg.Connection, usernames: set[str]) -> None:
+    def refresh(self, conn: psycopg.Connection, usernames: set[str], topups: bool = True) -> None:
         if "*" in usernames:
             self.reload_all(conn)
-        else:
-            rows = self.policy_rows(conn, usernames)
-            self.snapshot.update(usernames, rows)
-            self.sessions.forget_closed_octets(usernames)
-            self._schedule_resets(rows)
+            return
+        # a top-up raises the thresholds: a throttled live session gets the faster rate by CoA (topups=False at a
+        # window boundary, where refresh_windows sends the one CoA for the new window)
+        before = {u: (row.topup_bytes, self._speeds(u)) for u in usernames
+                  if topups and (row := self.snapshot.get(u)) is not None and row.tiers}
+        rows = self.policy_rows(conn, usernames)
+        self.snapshot.update(usernames, rows)
+        self.sessions.forget_closed_octets(usernames)
+        self._schedule_resets(rows)
+        for username, (topup_bytes, rate) in before.items():
+            row = self.snapshot.get(username)
+            if row is not None and row.topup_bytes != topup_bytes:
+                after = self._speeds(username)
+                if rate is not None and after is not None and after != rate:
+                    self._change_rate(username, after, "data_topup", f"{row.topup_bytes}")
 
     def _schedule_resets(self, rows: Iterable) -> None:
         now = self.clock()
@@ -185,32 +195,33 @@ class Worker(threading.Thread):
             return 0
         rates = {u: self._speeds(u) for u in due}
         self.sessions.start_window(due)
-        self.refresh(conn, set(due))
+        self.refresh(conn, set(due), topups=False)
         for username, before in rates.items():
             after = self._speeds(username)
             if before is not None and after is not None and after != before:
-                self._change_rate(username, after)
+                self._change_rate(username, after, "data_cap_reset")
         log.info("radbill data-cap window ended for %d customers; usage counts from zero", len(due))
         return len(due)
 
     def _speeds(self, username: str) -> Speeds | None:
         """The rate a capped customer's login would get now (decide() is the one rule), None if no login."""
         row = self.snapshot.get(username)
-        if row is None or row.data_cap_bytes is None:
+        if row is None or not row.tiers:
             return None
         row = replace(row, usage_bytes=row.usage_bytes + self.sessions.window_octets(username))
         decision = decide(row, Request(username=username), self.clock(), explain=False)
         return decision.speeds if decision.accept else None
 
-    def _change_rate(self, username: str, speeds: Speeds) -> None:
-        """A CoA with the new window's rate for each open session (a router keeps a live session's throttled
-        rate until told otherwise); the dispatcher writes it in the session's router's attributes."""
+    def _change_rate(self, username: str, speeds: Speeds, reason: str, extra_key: str = "") -> None:
+        """A CoA with the new rate for each open session (a router keeps a live session's throttled rate until
+        told otherwise): at a window boundary (data_cap_reset) or after a top-up (data_topup). The speeds are
+        vendor-neutral; the dispatcher writes them in the session's router's attributes."""
         resets_at = self.snapshot.get(username).usage_resets_at
         for uid, s in self.sessions.of_user(username):
             payload = {"username": username, "acct_session_id": s.acct_session_id, "acct_unique_id": uid,
-                       "nas_ip": s.nas_ip, "framed_ip": s.framed_ip, "reason": "data_cap_reset",
-                       "speeds": asdict(speeds)}
-            self.queue_outbox("coa", username, payload, f"coa:data_cap_reset:{uid}:{resets_at.isoformat()}")
+                       "nas_ip": s.nas_ip, "framed_ip": s.framed_ip, "reason": reason, "speeds": asdict(speeds)}
+            key = f"coa:{reason}:{uid}:{resets_at.isoformat()}" + (f":{extra_key}" if extra_key else "")
+            self.queue_outbox("coa", username, payload, key)
 
     def fold(self, conn: psycopg.Connection, track: bool = True, wait: bool = False,
              deadline: float | None = None) -> int:

@@ -88,6 +88,17 @@ BEGIN
     RETURN NULL;
 END $$;
 
+CREATE FUNCTION public.notify_policy_cap_tier() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    PERFORM pg_notify('radbill_policy', c.username) FROM customers c
+     WHERE c.package_id IN (CASE WHEN TG_OP <> 'INSERT' THEN OLD.package_id END,
+                            CASE WHEN TG_OP <> 'DELETE' THEN NEW.package_id END);
+    RETURN NULL;
+END $$;
+
 CREATE FUNCTION public.notify_policy_customer() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
@@ -127,6 +138,15 @@ CREATE FUNCTION public.notify_policy_package() RETURNS trigger
     AS $$
 BEGIN
     PERFORM pg_notify('radbill_policy', c.username) FROM customers c WHERE c.package_id = NEW.id;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION public.notify_policy_topup() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    PERFORM pg_notify('radbill_policy', c.username) FROM customers c WHERE c.id = NEW.customer_id;
     RETURN NULL;
 END $$;
 
@@ -350,6 +370,25 @@ CREATE TABLE public.customers (
     CONSTRAINT customers_username_check CHECK ((username ~ '^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$'::text))
 );
 
+CREATE TABLE public.data_topups (
+    id bigint NOT NULL,
+    operator_id bigint NOT NULL,
+    customer_id bigint NOT NULL,
+    pack_id bigint,
+    name text NOT NULL,
+    bytes bigint NOT NULL,
+    price_minor bigint NOT NULL,
+    currency character(3) NOT NULL,
+    window_start timestamp with time zone NOT NULL,
+    window_end timestamp with time zone NOT NULL,
+    txn_id uuid,
+    created_by bigint,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT data_topups_bytes_check CHECK ((bytes > 0)),
+    CONSTRAINT data_topups_check CHECK ((window_end > window_start)),
+    CONSTRAINT data_topups_price_minor_check CHECK ((price_minor >= 0))
+);
+
 CREATE TABLE public.operators (
     id bigint NOT NULL,
     parent_id bigint,
@@ -395,6 +434,18 @@ CREATE TABLE public.operators (
     CONSTRAINT operators_suspended_network_check CHECK ((family((suspended_network)::inet) = 4)),
     CONSTRAINT operators_suspended_pool_check CHECK ((suspended_pool ~ '^[A-Za-z0-9_.-]{1,64}$'::text)),
     CONSTRAINT operators_suspended_session_timeout_check CHECK (((suspended_session_timeout >= 30) AND (suspended_session_timeout <= 86400)))
+);
+
+CREATE TABLE public.package_cap_tiers (
+    id bigint NOT NULL,
+    package_id bigint NOT NULL,
+    operator_id bigint NOT NULL,
+    after_bytes bigint NOT NULL,
+    download_kbps integer NOT NULL,
+    upload_kbps integer NOT NULL,
+    CONSTRAINT package_cap_tiers_after_bytes_check CHECK ((after_bytes > 0)),
+    CONSTRAINT package_cap_tiers_download_kbps_check CHECK ((download_kbps > 0)),
+    CONSTRAINT package_cap_tiers_upload_kbps_check CHECK ((upload_kbps > 0))
 );
 
 CREATE TABLE public.packages (
@@ -504,8 +555,12 @@ CREATE VIEW public.radius_policy AS
     g.suspended_session_timeout,
     w.window_start AS cap_window_start,
     w.window_end AS cap_window_end,
-    p.router_profile
-   FROM ((((((public.customers c
+    p.router_profile,
+    t.after_bytes AS tier_after_bytes,
+    t.download_kbps AS tier_download_kbps,
+    t.upload_kbps AS tier_upload_kbps,
+    (COALESCE(tu.bytes, (0)::numeric))::bigint AS topup_bytes
+   FROM ((((((((public.customers c
      JOIN public.packages p ON ((p.id = c.package_id)))
      JOIN public.operators o ON ((o.id = c.operator_id)))
      JOIN public.billing_profiles bp ON ((bp.id = c.billing_profile_id)))
@@ -529,7 +584,19 @@ CREATE VIEW public.radius_policy AS
                     radacct.acctstarttime,
                     radacct.acctstoptime
                    FROM public.radacct
-                  WHERE ((radacct.username = c.username) AND (radacct.acctstoptime >= w.window_start) AND (radacct.acctstarttime < w.window_end))) r) u ON ((w.window_start IS NOT NULL)));
+                  WHERE ((radacct.username = c.username) AND (radacct.acctstoptime >= w.window_start) AND (radacct.acctstarttime < w.window_end))) r) u ON ((w.window_start IS NOT NULL)))
+     LEFT JOIN ( SELECT x.package_id,
+            array_agg(x.after_bytes ORDER BY x.after_bytes) AS after_bytes,
+            array_agg(x.download_kbps ORDER BY x.after_bytes) AS download_kbps,
+            array_agg(x.upload_kbps ORDER BY x.after_bytes) AS upload_kbps
+           FROM public.package_cap_tiers x
+          GROUP BY x.package_id) t ON (((t.package_id = p.id) AND (w.window_start IS NOT NULL))))
+     LEFT JOIN ( SELECT d.customer_id,
+            d.window_end,
+            sum(d.bytes) AS bytes
+           FROM public.data_topups d
+          WHERE (d.window_end > public.radbill_now())
+          GROUP BY d.customer_id, d.window_end) tu ON (((tu.customer_id = c.id) AND (tu.window_end = w.window_end))));
 
 CREATE FUNCTION public.radbill_customer_policy(p_customer_id bigint) RETURNS SETOF public.radius_policy
     LANGUAGE sql STABLE SECURITY DEFINER
@@ -1242,6 +1309,38 @@ ALTER TABLE public.customers ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     CACHE 1
 );
 
+CREATE TABLE public.data_topup_packs (
+    id bigint NOT NULL,
+    operator_id bigint NOT NULL,
+    name text NOT NULL,
+    bytes bigint NOT NULL,
+    price_minor bigint NOT NULL,
+    currency character(3) DEFAULT 'BDT'::bpchar NOT NULL,
+    active boolean DEFAULT true NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT data_topup_packs_bytes_check CHECK ((bytes > 0)),
+    CONSTRAINT data_topup_packs_name_check CHECK (((length(name) >= 1) AND (length(name) <= 100))),
+    CONSTRAINT data_topup_packs_price_minor_check CHECK ((price_minor >= 0))
+);
+
+ALTER TABLE public.data_topup_packs ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.data_topup_packs_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+ALTER TABLE public.data_topups ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.data_topups_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 CREATE TABLE public.import_batch_items (
     batch_id bigint NOT NULL,
     line integer NOT NULL,
@@ -1512,6 +1611,15 @@ CREATE TABLE public.package_assignments (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT package_assignments_retail_price_minor_check CHECK ((retail_price_minor >= 0)),
     CONSTRAINT package_assignments_wholesale_price_minor_check CHECK ((wholesale_price_minor >= 0))
+);
+
+ALTER TABLE public.package_cap_tiers ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.package_cap_tiers_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
 );
 
 ALTER TABLE public.packages ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
@@ -1965,7 +2073,7 @@ CREATE TABLE public.sms_templates (
     enabled boolean DEFAULT true NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT sms_templates_body_check CHECK (((length(body) >= 1) AND (length(body) <= 1600))),
-    CONSTRAINT sms_templates_event_check CHECK ((event = ANY (ARRAY['bill_generated'::text, 'payment_received'::text, 'account_suspended'::text, 'account_activated'::text, 'expiry_reminder'::text, 'due_reminder'::text, 'ticket_reply'::text, 'portal_otp'::text])))
+    CONSTRAINT sms_templates_event_check CHECK ((event = ANY (ARRAY['bill_generated'::text, 'payment_received'::text, 'account_suspended'::text, 'account_activated'::text, 'expiry_reminder'::text, 'due_reminder'::text, 'ticket_reply'::text, 'portal_otp'::text, 'cap_tier_crossed'::text])))
 );
 
 ALTER TABLE public.sms_templates ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
@@ -2177,6 +2285,12 @@ ALTER TABLE ONLY public.customers
 ALTER TABLE ONLY public.customers
     ADD CONSTRAINT customers_username_key UNIQUE (username);
 
+ALTER TABLE ONLY public.data_topup_packs
+    ADD CONSTRAINT data_topup_packs_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.data_topups
+    ADD CONSTRAINT data_topups_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.import_batch_items
     ADD CONSTRAINT import_batch_items_pkey PRIMARY KEY (batch_id, line);
 
@@ -2233,6 +2347,12 @@ ALTER TABLE ONLY public.outbox
 
 ALTER TABLE ONLY public.package_assignments
     ADD CONSTRAINT package_assignments_pkey PRIMARY KEY (operator_id, package_id);
+
+ALTER TABLE ONLY public.package_cap_tiers
+    ADD CONSTRAINT package_cap_tiers_package_id_after_bytes_key UNIQUE (package_id, after_bytes);
+
+ALTER TABLE ONLY public.package_cap_tiers
+    ADD CONSTRAINT package_cap_tiers_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.packages
     ADD CONSTRAINT packages_pkey PRIMARY KEY (id);
@@ -2411,6 +2531,10 @@ CREATE INDEX customers_search ON public.customers USING gin ((((((name || ' '::t
 
 CREATE INDEX customers_zone ON public.customers USING btree (zone_id);
 
+CREATE UNIQUE INDEX data_topup_packs_name ON public.data_topup_packs USING btree (operator_id, lower(name));
+
+CREATE INDEX data_topups_customer_window ON public.data_topups USING btree (customer_id, window_end);
+
 CREATE UNIQUE INDEX import_batch_items_customer ON public.import_batch_items USING btree (customer_id) WHERE (customer_id IS NOT NULL);
 
 CREATE INDEX import_batches_operator ON public.import_batches USING btree (operator_id, created_at);
@@ -2553,6 +2677,10 @@ CREATE TRIGGER customers_notify_policy AFTER INSERT OR DELETE OR UPDATE OF usern
 
 CREATE TRIGGER customers_touch BEFORE UPDATE ON public.customers FOR EACH ROW EXECUTE FUNCTION public.touch_updated_at();
 
+CREATE TRIGGER data_topups_append_only BEFORE DELETE OR UPDATE ON public.data_topups FOR EACH ROW EXECUTE FUNCTION public.forbid_change();
+
+CREATE TRIGGER data_topups_notify_policy AFTER INSERT ON public.data_topups FOR EACH ROW EXECUTE FUNCTION public.notify_policy_topup();
+
 CREATE TRIGGER ledger_entries_append_only BEFORE DELETE OR UPDATE ON public.ledger_entries FOR EACH ROW EXECUTE FUNCTION public.forbid_change();
 
 CREATE TRIGGER ledger_entries_balanced AFTER INSERT ON public.ledger_entries REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION public.ledger_check_balanced();
@@ -2576,6 +2704,8 @@ CREATE TRIGGER operators_touch BEFORE UPDATE ON public.operators FOR EACH ROW EX
 CREATE TRIGGER outbox_destination BEFORE INSERT ON public.outbox FOR EACH ROW EXECUTE FUNCTION public.outbox_set_destination();
 
 CREATE TRIGGER outbox_notify AFTER INSERT OR UPDATE OF next_attempt_at ON public.outbox FOR EACH ROW WHEN (((new.done_at IS NULL) AND (new.failed_at IS NULL) AND (new.next_attempt_at <= now()))) EXECUTE FUNCTION public.notify_outbox();
+
+CREATE TRIGGER package_cap_tiers_notify_policy AFTER INSERT OR DELETE OR UPDATE ON public.package_cap_tiers FOR EACH ROW EXECUTE FUNCTION public.notify_policy_cap_tier();
 
 CREATE TRIGGER packages_notify_policy AFTER UPDATE ON public.packages FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION public.notify_policy_package();
 
@@ -2655,6 +2785,21 @@ ALTER TABLE ONLY public.customers
 ALTER TABLE ONLY public.customers
     ADD CONSTRAINT customers_zone_id_fkey FOREIGN KEY (zone_id) REFERENCES public.zones(id) ON DELETE RESTRICT;
 
+ALTER TABLE ONLY public.data_topup_packs
+    ADD CONSTRAINT data_topup_packs_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE RESTRICT;
+
+ALTER TABLE ONLY public.data_topups
+    ADD CONSTRAINT data_topups_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.accounts(id);
+
+ALTER TABLE ONLY public.data_topups
+    ADD CONSTRAINT data_topups_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES public.customers(id) ON DELETE RESTRICT;
+
+ALTER TABLE ONLY public.data_topups
+    ADD CONSTRAINT data_topups_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE RESTRICT;
+
+ALTER TABLE ONLY public.data_topups
+    ADD CONSTRAINT data_topups_pack_id_fkey FOREIGN KEY (pack_id) REFERENCES public.data_topup_packs(id);
+
 ALTER TABLE ONLY public.import_batch_items
     ADD CONSTRAINT import_batch_items_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES public.import_batches(id) ON DELETE CASCADE;
 
@@ -2714,6 +2859,12 @@ ALTER TABLE ONLY public.package_assignments
 
 ALTER TABLE ONLY public.package_assignments
     ADD CONSTRAINT package_assignments_package_id_fkey FOREIGN KEY (package_id) REFERENCES public.packages(id) ON DELETE RESTRICT;
+
+ALTER TABLE ONLY public.package_cap_tiers
+    ADD CONSTRAINT package_cap_tiers_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE RESTRICT;
+
+ALTER TABLE ONLY public.package_cap_tiers
+    ADD CONSTRAINT package_cap_tiers_package_id_fkey FOREIGN KEY (package_id) REFERENCES public.packages(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.packages
     ADD CONSTRAINT packages_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE RESTRICT;
@@ -2951,6 +3102,10 @@ CREATE POLICY customer_read ON public.bills FOR SELECT TO radbill_app USING ((cu
 
 CREATE POLICY customer_read ON public.customers FOR SELECT TO radbill_app USING ((id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
 
+CREATE POLICY customer_read ON public.data_topup_packs FOR SELECT TO radbill_app USING ((operator_id = ANY (( SELECT public.radbill_customer_lineage() AS radbill_customer_lineage)::bigint[])));
+
+CREATE POLICY customer_read ON public.data_topups FOR SELECT TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
+
 CREATE POLICY customer_read ON public.ledger_accounts FOR SELECT TO radbill_app USING ((customer_id = ( SELECT public.radbill_scope_customer() AS radbill_scope_customer)));
 
 CREATE POLICY customer_read ON public.ledger_entries FOR SELECT TO radbill_app USING ((account_id IN ( SELECT a.id
@@ -2962,6 +3117,8 @@ CREATE POLICY customer_read ON public.operator_wallets FOR SELECT TO radbill_app
 CREATE POLICY customer_read ON public.operators FOR SELECT TO radbill_app USING ((id = ANY (( SELECT public.radbill_customer_lineage() AS radbill_customer_lineage)::bigint[])));
 
 CREATE POLICY customer_read ON public.package_assignments FOR SELECT TO radbill_app USING ((operator_id = ANY (( SELECT public.radbill_customer_lineage() AS radbill_customer_lineage)::bigint[])));
+
+CREATE POLICY customer_read ON public.package_cap_tiers FOR SELECT TO radbill_app USING ((operator_id = ANY (( SELECT public.radbill_customer_lineage() AS radbill_customer_lineage)::bigint[])));
 
 CREATE POLICY customer_read ON public.packages FOR SELECT TO radbill_app USING ((operator_id = ANY (( SELECT public.radbill_customer_lineage() AS radbill_customer_lineage)::bigint[])));
 
@@ -3007,6 +3164,10 @@ CREATE POLICY customer_write ON public.tickets TO radbill_app USING ((customer_i
 
 ALTER TABLE public.customers ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE public.data_topup_packs ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.data_topups ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE public.import_batch_items ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.import_batches ENABLE ROW LEVEL SECURITY;
@@ -3026,6 +3187,8 @@ ALTER TABLE public.operators ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.outbox ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.package_assignments ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.package_cap_tiers ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.packages ENABLE ROW LEVEL SECURITY;
 
@@ -3095,6 +3258,10 @@ CREATE POLICY tenant_delete ON public.cash_closes FOR DELETE TO radbill_app USIN
 
 CREATE POLICY tenant_delete ON public.customers FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
+CREATE POLICY tenant_delete ON public.data_topup_packs FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_delete ON public.data_topups FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
 CREATE POLICY tenant_delete ON public.import_batch_items FOR DELETE TO radbill_app USING ((batch_id IN ( SELECT b.id
    FROM public.import_batches b
   WHERE (b.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)))));
@@ -3116,6 +3283,8 @@ CREATE POLICY tenant_delete ON public.operator_wallets FOR DELETE TO radbill_app
 CREATE POLICY tenant_delete ON public.outbox FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_delete ON public.package_assignments FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_delete ON public.package_cap_tiers FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_delete ON public.packages FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
@@ -3183,6 +3352,10 @@ CREATE POLICY tenant_insert ON public.cash_closes FOR INSERT TO radbill_app WITH
 
 CREATE POLICY tenant_insert ON public.customers FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
+CREATE POLICY tenant_insert ON public.data_topup_packs FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_insert ON public.data_topups FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
 CREATE POLICY tenant_insert ON public.import_batch_items FOR INSERT TO radbill_app WITH CHECK ((batch_id IN ( SELECT b.id
    FROM public.import_batches b
   WHERE (b.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)))));
@@ -3204,6 +3377,8 @@ CREATE POLICY tenant_insert ON public.operator_wallets FOR INSERT TO radbill_app
 CREATE POLICY tenant_insert ON public.outbox FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_insert ON public.package_assignments FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_insert ON public.package_cap_tiers FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_insert ON public.packages FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
@@ -3273,6 +3448,10 @@ CREATE POLICY tenant_read ON public.cash_closes FOR SELECT TO radbill_app USING 
 
 CREATE POLICY tenant_read ON public.customers FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
+CREATE POLICY tenant_read ON public.data_topup_packs FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_read ON public.data_topups FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
 CREATE POLICY tenant_read ON public.import_batch_items FOR SELECT TO radbill_app USING ((batch_id IN ( SELECT b.id
    FROM public.import_batches b
   WHERE (b.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)))));
@@ -3294,6 +3473,8 @@ CREATE POLICY tenant_read ON public.operator_wallets FOR SELECT TO radbill_app U
 CREATE POLICY tenant_read ON public.outbox FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_read ON public.package_assignments FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_read ON public.package_cap_tiers FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_read ON public.packages FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
@@ -3363,6 +3544,10 @@ CREATE POLICY tenant_update ON public.cash_closes FOR UPDATE TO radbill_app USIN
 
 CREATE POLICY tenant_update ON public.customers FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
+CREATE POLICY tenant_update ON public.data_topup_packs FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_update ON public.data_topups FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
 CREATE POLICY tenant_update ON public.import_batch_items FOR UPDATE TO radbill_app USING ((batch_id IN ( SELECT b.id
    FROM public.import_batches b
   WHERE (b.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators))))) WITH CHECK ((batch_id IN ( SELECT b.id
@@ -3388,6 +3573,8 @@ CREATE POLICY tenant_update ON public.operator_wallets FOR UPDATE TO radbill_app
 CREATE POLICY tenant_update ON public.outbox FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_update ON public.package_assignments FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_update ON public.package_cap_tiers FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_update ON public.packages FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 

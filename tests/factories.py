@@ -129,6 +129,13 @@ async def tenant_rows(conn, op, customer, account, package_id: int, profile_id: 
                                     "amount_minor": 1, "currency": "BDT", "reason": "test"})
     await ins("cash_closes", {"operator_id": o, "collector_id": account["id"], "day": date(2026, 1, 1),
                               "currency": "BDT", "figures": "{}", "expected_minor": 0, "handed_over_minor": 0})
+    await ins("package_cap_tiers", {"package_id": package_id, "operator_id": o, "after_bytes": 10**12 + o,
+                                    "download_kbps": 1000, "upload_kbps": 500})
+    pack = await ins("data_topup_packs", {"operator_id": o, "name": f"pack {o}", "bytes": 10**9, "price_minor": 100})
+    await ins("data_topups", {"operator_id": o, "customer_id": c, "pack_id": pack["id"], "name": "pack",
+                              "bytes": 10**9, "price_minor": 100, "currency": "BDT", "window_start": now,
+                              "window_end": now + timedelta(days=1)})
+    ids["pack_id"] = pack["id"]
     ids["batch_id"] = batch["id"]
     ids["account_id"] = account["id"]
     ids["payment_gateway_id"] = pgw["id"]

@@ -21,6 +21,7 @@ EXPANSIONS = {
     "login' if ok else 'login_failed": ["login", "login_failed"],
     "router.disable' if status == 'disabled' else 'router.enable": ["router.disable", "router.enable"],
     "payment.online' if capture else 'payment.cash": ["payment.online", "payment.cash"],
+    "topup_pack.offer' if active else 'topup_pack.retire": ["topup_pack.offer", "topup_pack.retire"],
 }
 
 

@@ -10,6 +10,7 @@ from admin.views import (  # noqa: F401
     corrections,
     customers,
     dashboard,
+    fair_usage,
     imports,
     ip_pools,
     language,

@@ -88,7 +88,8 @@ async def package_create(request: web.Request, scope):
 async def package_edit(request: web.Request, scope):
     async with request.app["pool"].acquire() as conn:
         package = await catalog.get_package(conn, scope, _id(request, "package_id"))
-        return await _package_page(request, conn, scope, package, catalog.package_form(package), {})
+        form = catalog.package_form(package, await catalog.package_tiers(conn, package["id"]))
+        return await _package_page(request, conn, scope, package, form, {})
 
 
 def _confirm_pool_change(request, package, form, online: int):
@@ -157,7 +158,8 @@ async def package_assign(request: web.Request, scope):
                                          str(form.get("retail_price", "")), client_ip(request))
         except ValidationError as exc:
             package = await catalog.get_package(conn, scope, package_id)
-            return await _package_page(request, conn, scope, package, catalog.package_form(package), {}, 422,
+            shown = catalog.package_form(package, await catalog.package_tiers(conn, package_id))
+            return await _package_page(request, conn, scope, package, shown, {}, 422,
                                        str(exc), assign_form=_form(form), assign_errors=exc.fields)
     return redirect(request, f"/packages/{package_id}/edit#assignments", _("Assignment saved."))
 

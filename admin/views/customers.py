@@ -6,6 +6,7 @@ from aiohttp import web
 
 from admin import confirm
 from admin.routing import ALL_ROLES, may, route
+from admin.views import fair_usage
 from admin.web import client_ip, redirect, render
 from radbill.billing.money import parse_amount
 from radbill.errors import ValidationError
@@ -86,7 +87,9 @@ async def customer_profile(request: web.Request, scope):
         options = await _options(conn, scope)
         trouble = await troubleshoot.panel(conn, scope, customer_id, request.app["config"].acct_interim_interval)
         transfer_wallets = await wallets.wallets_for_customer(conn, data["customer"])
+        usage = await fair_usage.customer_usage(conn, scope, data["customer"])
     return render(request, "customer.html", balance=balance, ledger=entries[-50:][::-1], trouble=trouble, **data,
+                  **usage,
                   transfer_wallets=transfer_wallets, wallet_kinds=wallets.KINDS,
                   transitions=customers.available_transitions(data["customer"]["status"]), **options)
 

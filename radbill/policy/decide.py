@@ -6,6 +6,7 @@ import math
 import re
 from datetime import datetime
 
+from radbill.policy.caps import speeds_for, tier_for
 from radbill.policy.model import Check, Decision, PolicyRow, Request, Settings
 from radbill.policy.rates import parse_rate_limit
 from radbill.policy.state import has_expired
@@ -142,14 +143,22 @@ def decide(row: PolicyRow | None, request: Request, now: datetime, settings: Set
     return accept(row, request, now, settings, trace)
 
 
+def _cap_observed(row: PolicyRow, tier: int) -> str:
+    text = f"{row.usage_bytes} of {row.data_cap_bytes} bytes"
+    if row.topup_bytes:
+        text += f" (+{row.topup_bytes} topped up)"
+    return text + (f", tier {tier} of {len(row.tiers)}" if len(row.tiers) > 1 else "")
+
+
 def accept(row: PolicyRow, request: Request, now: datetime, settings: Settings, trace: Trace) -> Decision:
-    """Full service: the package's (or the throttled) rate, address and profile in the asking router's attributes."""
+    """Full service: the package's (or its data-cap tier's) rate, address and profile in the asking router's
+    attributes."""
     speeds = row.speeds
-    if row.data_cap_bytes is not None and row.throttled_speeds is not None:
-        over = row.usage_bytes >= row.data_cap_bytes
-        trace("data_cap", lambda: f"{row.usage_bytes} of {row.data_cap_bytes} bytes", "fail" if over else "pass")
-        if over:
-            speeds = row.throttled_speeds
+    tiers = row.tiers
+    if tiers:
+        tier = tier_for(tiers, row.usage_bytes, row.topup_bytes)
+        trace("data_cap", lambda: _cap_observed(row, tier), "fail" if tier else "pass")
+        speeds = speeds_for(row.speeds, tiers, tier)
     router = vendor(request.nas_type)
     reply: list[tuple[str, str]] = [*router.rate(speeds), *router.profile(row.router_profile)]
     if row.static_ip:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from radbill.policy.caps import CapTier, tiers_from_view
 from radbill.policy.rates import Speeds
 
 
@@ -31,6 +32,16 @@ class PolicyRow:
     suspended_rate_limit: str = "256k/256k"
     suspended_session_timeout: int = 300
     router_profile: str | None = None  # the package's profile/group name on the router (vendors.Vendor.profile)
+    cap_tiers: tuple[CapTier, ...] = ()  # tier 1 (data_cap_bytes, throttled_speeds) and the tiers after it
+    topup_bytes: int = 0  # data top-ups bought for the current window: they raise every threshold
+    customer_id: int | None = None
+
+    @property
+    def tiers(self) -> tuple[CapTier, ...]:
+        """The data-cap tiers, ascending; a row built with only the single cap has that one tier."""
+        if self.cap_tiers or self.data_cap_bytes is None or self.throttled_speeds is None:
+            return self.cap_tiers
+        return (CapTier(self.data_cap_bytes, self.throttled_speeds),)
 
     @classmethod
     def from_view(cls, r: Mapping) -> PolicyRow:
@@ -59,6 +70,10 @@ class PolicyRow:
             suspended_rate_limit=r["suspended_rate_limit"] or "256k/256k",
             suspended_session_timeout=r["suspended_session_timeout"] or 300,
             router_profile=r.get("router_profile"),
+            cap_tiers=tiers_from_view(r["data_cap_bytes"], throttled, r.get("tier_after_bytes"),
+                                      r.get("tier_download_kbps"), r.get("tier_upload_kbps")),
+            topup_bytes=r.get("topup_bytes") or 0,
+            customer_id=r.get("customer_id"),
         )
 
 

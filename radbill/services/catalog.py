@@ -135,6 +135,7 @@ async def create_package(conn: asyncpg.Connection, scope: Scope, form: Mapping, 
                 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
                 " RETURNING id", scope.operator_id, *(values[c] for c in PACKAGE_COLUMNS))
             await conn.execute("UPDATE packages SET vat_profile_id = $2 WHERE id = $1", package_id, vat_profile_id)
+            await _save_tiers(conn, package_id, scope.operator_id, values["cap_tiers"])
             await audit.record(conn, scope, "package.create", "package", package_id,
                                {**values, "rate_limit": rate_limit(values), "vat_profile_id": vat_profile_id}, ip)
     except asyncpg.UniqueViolationError:
@@ -158,8 +159,11 @@ async def update_package(conn: asyncpg.Connection, scope: Scope, package_id: int
                 " data_cap_bytes = $13, throttled_download_kbps = $14, throttled_upload_kbps = $15,"
                 " connection_types = $16, cap_period = $17, router_profile = $18 WHERE id = $1",
                 package_id, *(values[c] for c in PACKAGE_COLUMNS))
+            old_tiers = await _tier_tuples(conn, package_id)
+            await _save_tiers(conn, package_id, old["operator_id"], values["cap_tiers"])
             detail = audit.changes({**dict(old), "connection_types": list(old["connection_types"]),
-                                    "rate_limit": rate_limit(old)}, {**values, "rate_limit": rate_limit(values)})
+                                    "rate_limit": rate_limit(old), "cap_tiers": old_tiers},
+                                   {**values, "rate_limit": rate_limit(values)})
             if old["vat_profile_id"] != vat_profile_id:
                 await conn.execute("UPDATE packages SET vat_profile_id = $2 WHERE id = $1", package_id, vat_profile_id)
                 detail["vat_profile_id"] = [old["vat_profile_id"], vat_profile_id]
@@ -171,6 +175,28 @@ async def update_package(conn: asyncpg.Connection, scope: Scope, package_id: int
     except asyncpg.UniqueViolationError:
         raise _duplicate_name("package") from None
     return await get_package(conn, scope, package_id)
+
+
+TIERS = "SELECT id, package_id, after_bytes, download_kbps, upload_kbps FROM package_cap_tiers WHERE package_id = $1"
+
+
+async def package_tiers(conn: asyncpg.Connection, package_id: int) -> list[asyncpg.Record]:
+    """The tiers after tier 1, ascending (call after a scoped load of the package)."""
+    return await conn.fetch(TIERS + " ORDER BY after_bytes", package_id)
+
+
+async def _tier_tuples(conn, package_id: int) -> list[tuple[int, int, int]]:
+    return [(t["after_bytes"], t["download_kbps"], t["upload_kbps"]) for t in await package_tiers(conn, package_id)]
+
+
+async def _save_tiers(conn, package_id: int, operator_id: int, tiers: list[tuple[int, int, int]]) -> None:
+    """Replace the further tiers when they changed (each write NOTIFYs the package's customers' snapshot rows)."""
+    if await _tier_tuples(conn, package_id) == [tuple(t) for t in tiers]:
+        return
+    await conn.execute("DELETE FROM package_cap_tiers WHERE package_id = $1", package_id)
+    await conn.executemany("INSERT INTO package_cap_tiers (package_id, operator_id, after_bytes, download_kbps,"
+                           " upload_kbps) VALUES ($1, $2, $3, $4, $5)",
+                           [(package_id, operator_id, *t) for t in tiers])
 
 
 async def set_package_status(conn: asyncpg.Connection, scope: Scope, package_id: int, status: str,

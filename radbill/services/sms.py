@@ -24,6 +24,7 @@ import aiohttp
 import asyncpg
 
 from radbill.billing.money import format_minor
+from radbill.catalog_forms import format_gigabytes
 from radbill.errors import NotFound
 from radbill.i18n import _
 from radbill.secretbox import SecretBoxError
@@ -138,7 +139,15 @@ async def event_values(conn: asyncpg.Connection, ctx: asyncpg.Record, event: str
             "expiry": local_date(expires_at, ctx["timezone"]), "package": ctx["package"], "isp_name": ctx["isp_name"],
             "pay_link": pay_link,
             "ticket": f"#{payload['ticket_id']} {payload.get('subject') or ''}".strip() if payload.get("ticket_id") else "",
-            "code": str(payload.get("code") or "")}
+            "code": str(payload.get("code") or ""), **cap_values(payload)}
+
+
+def cap_values(payload: dict) -> dict:
+    """{data_used} and {speed} of a cap_tier_crossed SMS: '212.5 GB', and the download half of the rate the
+    RADIUS module sent ('2M/10M' is upload/download, as RouterOS reads it) as '10Mbps'."""
+    used, rate = payload.get("usage_bytes"), str(payload.get("rate") or "")
+    return {"data_used": f"{format_gigabytes(int(used))} GB" if used is not None else "",
+            "speed": f"{rate.split('/')[1].split()[0]}bps" if "/" in rate else ""}
 
 
 async def make_event_message(conn: asyncpg.Connection, outbox_id: int, payload: dict) -> asyncpg.Record | str:

@@ -26,6 +26,7 @@ EVENTS = {
     "due_reminder": lazy_gettext("Due date reminder"),
     "ticket_reply": lazy_gettext("Support ticket reply"),
     "portal_otp": lazy_gettext("Portal login code"),
+    "cap_tier_crossed": lazy_gettext("Data cap tier reached"),
 }
 # Events that are sent with the suggested text until the operator saves a template of their own (the others
 # are off until then); a portal login code cannot be turned off, or nobody could log in by SMS.
@@ -42,6 +43,8 @@ PLACEHOLDERS = {
     "pay_link": lazy_gettext("a link to pay online without logging in (bill, reminder and suspension SMS)"),
     "ticket": lazy_gettext("the support ticket's number and subject"),
     "code": lazy_gettext("the one-time login code (portal login code only)"),
+    "data_used": lazy_gettext("the data used this period (data cap SMS only)"),
+    "speed": lazy_gettext("the download speed from now on (data cap SMS only)"),
 }
 # The suggested text per event until an operator saves its own. Its {placeholders} are the SMS's own (filled by
 # render(), never by gettext), and the Bangla catalog keeps every one of them (tests/test_i18n_catalogs.py).
@@ -60,6 +63,8 @@ DEFAULT_TEMPLATES = {
     "ticket_reply": lazy_gettext("Dear {customer_name}, we replied to your support ticket {ticket}. Read the reply "
                                  "in the customer portal. {isp_name}"),
     "portal_otp": lazy_gettext("{code} is your {isp_name} login code. It is valid for 5 minutes. Do not share it."),
+    "cap_tier_crossed": lazy_gettext("Dear {customer_name}, you have used {data_used} this period, so your speed is "
+                                     "now {speed}. Buy a data top-up to get full speed back. {isp_name}"),
 }
 
 

@@ -391,3 +391,30 @@ async def test_zones_crud_and_zones_for(make_client, fresh_db_url, tree):
     assert actions == ["zone.create", "zone.rename", "zone.delete"]
     s = await make_client("suba1")
     assert (await s.get("/zones")).status == 403
+
+
+async def test_the_package_form_edits_further_tiers_and_checks_their_order(make_client, fresh_db_url):
+    c = await make_client("opa")
+    capped = {**PACKAGE, "data_cap_gb": "200", "throttled_download": "10M", "throttled_upload": "5M"}
+    for bad, says in (({"tier2_gb": "150", "tier2_download": "5M", "tier2_upload": "2M"}, "must start after more data"),
+                      ({"tier2_gb": "400", "tier2_download": "20M", "tier2_upload": "2M"}, "must be slower"),
+                      ({"tier2_gb": "400", "tier2_download": "5M"}, "Tier 2 needs its data amount")):
+        response = await c.post("/packages/new", {**capped, **bad}, token_from="/packages/new")
+        assert response.status == 422 and says in await response.text(), bad
+    package_id = await _create_package(c, **capped, tier2_gb="400", tier2_download="5M", tier2_upload="2M",
+                                       tier3_gb="600", tier3_download="2M", tier3_upload="1M")
+    edit = await (await c.get(f"/packages/{package_id}/edit")).text()
+    assert 'name="tier2_gb" value="400"' in edit and 'name="tier3_download" value="2M"' in edit
+    conn = await _db(fresh_db_url)
+    try:
+        tiers = await conn.fetch("SELECT after_bytes, download_kbps, upload_kbps FROM package_cap_tiers"
+                                 " WHERE package_id = $1 ORDER BY after_bytes", package_id)
+        assert [tuple(t) for t in tiers] == [(400 * 10**9, 5000, 2000), (600 * 10**9, 2000, 1000)]
+        # saving without tier 3 removes it; the policy view carries what is left
+        response = await c.post(f"/packages/{package_id}/edit", {**capped, "tier2_gb": "400", "tier2_download": "5M",
+                                                                 "tier2_upload": "2M"},
+                                token_from=f"/packages/{package_id}/edit")
+        assert response.status == 303
+        assert await conn.fetchval("SELECT count(*) FROM package_cap_tiers WHERE package_id = $1", package_id) == 1
+    finally:
+        await conn.close()

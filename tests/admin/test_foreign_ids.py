@@ -19,7 +19,7 @@ from tests.admin.test_access import ROLE_OF, expected_status
 FOREIGN_KINDS = {"account_id", "customer_id", "payment_id", "bill_id", "operator_id", "package_id", "profile_id",
                  "zone_id", "batch_id", "router_id", "gateway_id", "broadcast_id", "wallet_id", "transfer_id",
                  "payment_gateway_id", "alert_id", "ticket_id",
-                 "attachment_id", "pool_id", "vat_profile_id"}
+                 "attachment_id", "pool_id", "vat_profile_id", "pack_id"}
 # whose ids are foreign to whom: a sibling for the sub-operator, another branch for the operator and its managers,
 # another group entirely for the group admin
 FOREIGN_TO = {"admin": "op_z", "opa": "op_b", "mgr_none": "op_b", "mgr_all": "op_b", "suba1": "sub_a2"}
@@ -30,7 +30,8 @@ NOT_COMPARED = {"audit_log", "admin_sessions", "login_attempts", "schema_migrati
 # not on the form
 PLAUSIBLE_FORM = {"action": "suspend", "reason": "test", "status": "disabled", "name": "x", "amount": "100",
                   "credit_limit": "100", "operator_id": "1", "wholesale_price": "1", "package_id": "1",
-                  "text": "x", "subject": "x", "category": "slow"}
+                  "text": "x", "subject": "x", "category": "slow", "pack_id": "1",
+                  "size_gb": "1", "price": "1"}
 _PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
 
 ID_ROUTES = [r for r in REGISTRY if "{" in r.path and not r.access.public]

@@ -34,11 +34,13 @@ OWNER = {
     "portal_sessions": "operator_id", "portal_otps": "operator_id",
     "payment_reversals": "operator_id", "cash_closes": "operator_id",
     "ip_pools": "operator_id", "router_import_grants": "operator_id",
+    "package_cap_tiers": "operator_id", "data_topup_packs": "operator_id", "data_topups": "operator_id",
 }
 # rows of these an operator lends down the tree (or posts to, for a reseller's wholesale side): the scope's
 # ancestors' rows are visible too. Everything else is the subtree only.
 LINEAGE_READ = {"operators", "packages", "billing_profiles", "zones", "vat_profiles", "sms_gateways", "sms_templates",
-                "sms_settings", "ledger_accounts", "payment_gateways", "operator_wallets", "ip_pools"}
+                "sms_settings", "ledger_accounts", "payment_gateways", "operator_wallets", "ip_pools",
+                "package_cap_tiers", "data_topup_packs"}
 TENANTS = ("sub_a1", "sub_a2", "op_b")
 
 
