@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -25,8 +25,8 @@ async def seed_dues(url: str, tree) -> None:
             c = tree.customers[name]
             await conn.execute("UPDATE customers SET mobile = $2 WHERE id = $1", c["id"], f"+8801711000{n:03d}")
             await f.insert(conn, "bills", {
-                "customer_id": c["id"], "operator_id": c["operator_id"], "period_start": datetime(2026, 1, 1).date(),
-                "period_end": datetime(2026, 2, 1).date(), "currency": "BDT", "amount_minor": 50000,
+                "customer_id": c["id"], "operator_id": c["operator_id"], "period_start": date(2026, 1, 1),
+                "period_end": date(2026, 2, 1), "currency": "BDT", "amount_minor": 50000,
                 "total_minor": 50000, "due_at": now - timedelta(days=days)})
     finally:
         await conn.close()
