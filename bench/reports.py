@@ -33,7 +33,7 @@ EXTRA = [
     "INSERT INTO zones (operator_id, name) SELECT id, 'Zone ' || id FROM operators WHERE kind = 'sub_operator'",
     "UPDATE customers c SET zone_id = z.id FROM zones z WHERE z.operator_id = c.operator_id",
     """INSERT INTO accounts (operator_id, role, username, password_hash)
-       SELECT id, 'sub_operator', 'collector' || id, 'x' FROM operators WHERE kind = 'sub_operator'""",
+       SELECT id, 'sub_operator', 'collector' || id, '$argon2id$bench' FROM operators WHERE kind = 'sub_operator'""",
     # six months of monthly payments for one customer in three (plus the seed's), collected by the reseller
     """INSERT INTO payments (customer_id, operator_id, amount_minor, currency, method, received_at, collected_by)
        SELECT c.id, c.operator_id, 50000, 'BDT', 'cash', now() - m * interval '1 month' - (c.id % 28) * interval '1 day',
