@@ -92,7 +92,7 @@ bench-dashboard: venv
 	$(VENV)/bin/python -m bench.dashboard
 
 bench-reports: venv
-	$(VENV)/bin/python -m bench.reports --customers 100000 --runs 5
+	$(VENV)/bin/python -m bench.reports --customers 100000 --radacct 300000 --runs 5
 
 bench-radius: venv
 	$(VENV)/bin/python -m bench.radius
