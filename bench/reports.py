@@ -43,11 +43,13 @@ EXTRA = [
     """INSERT INTO ledger_accounts (kind, operator_id, currency)
        SELECT 'operator_balance', id, 'BDT' FROM operators WHERE kind = 'sub_operator'
        UNION ALL SELECT 'wholesale', id, 'BDT' FROM operators WHERE kind = 'operator'""",
-    """INSERT INTO ledger_entries (txn_id, account_id, amount_minor, currency, kind, payment_id, created_at)
+    # MATERIALIZED: one uuid per payment for both lines (inlined, the planner may call it once per line)
+    """WITH t AS MATERIALIZED (SELECT gen_random_uuid() AS txn, p.id AS pid, p.received_at AS at,
+                                     p.operator_id AS op FROM payments p)
+       INSERT INTO ledger_entries (txn_id, account_id, amount_minor, currency, kind, payment_id, created_at)
        SELECT t.txn, CASE WHEN side = 1 THEN sub.id ELSE par.id END, CASE WHEN side = 1 THEN 35000 ELSE -35000 END,
               'BDT', 'wholesale_debit', t.pid, t.at
-         FROM (SELECT gen_random_uuid() AS txn, p.id AS pid, p.received_at AS at, p.operator_id AS op
-                 FROM payments p) t
+         FROM t
          JOIN operators o ON o.id = t.op
          JOIN ledger_accounts sub ON sub.operator_id = o.id AND sub.kind = 'operator_balance'
          JOIN ledger_accounts par ON par.operator_id = o.parent_id AND par.kind = 'wholesale',
