@@ -17,6 +17,7 @@ Rules (README "Reports"):
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -151,25 +152,35 @@ async def _currency(conn, scope: Scope) -> str:
 
 # ---- a. dues with aging --------------------------------------------------------------------------------
 
+# one pass over the open bills: per customer (aged), the bucket totals, and only the page joined to customers
 _DUES = f"""
-SELECT * FROM (
-  SELECT c.id AS customer_id, c.username, c.name, c.mobile, o.name AS operator, z.name AS zone, d.bills,
-         d.due_minor, d.oldest_due, d.days, {AGING_BUCKET.format(days="d.days")} AS bucket
-    FROM (SELECT b.customer_id, count(*) AS bills, sum(b.total_minor - b.paid_minor)::bigint AS due_minor,
-                 min(b.due_at) AS oldest_due, floor(extract(epoch FROM $2 - min(b.due_at)) / 86400)::int AS days
-            FROM bills b WHERE b.operator_id = ANY ($1::bigint[]) AND b.status IN ('unpaid', 'partial')
-             AND b.due_at <= $2 GROUP BY b.customer_id) d
-    JOIN customers c ON c.id = d.customer_id JOIN operators o ON o.id = c.operator_id
-    LEFT JOIN zones z ON z.id = c.zone_id
-   WHERE ($3::bigint IS NULL OR c.zone_id = $3)) x
+WITH d AS MATERIALIZED (
+  SELECT b.customer_id, count(*) AS bills, sum(b.total_minor - b.paid_minor)::bigint AS due_minor,
+         min(b.due_at) AS oldest_due, floor(extract(epoch FROM $2 - min(b.due_at)) / 86400)::int AS days
+    FROM bills b WHERE b.operator_id = ANY ($1::bigint[]) AND b.status IN ('unpaid', 'partial') AND b.due_at <= $2
+     AND ($3::bigint IS NULL OR b.customer_id IN (SELECT id FROM customers WHERE zone_id = $3))
+   GROUP BY b.customer_id
+), aged AS MATERIALIZED (
+  SELECT d.*, {AGING_BUCKET.format(days="d.days")} AS bucket FROM d
+), page AS (
+  SELECT * FROM aged WHERE ($4::text IS NULL OR bucket = $4) ORDER BY days DESC, customer_id LIMIT $5
+)
+SELECT t.totals, p.customer_id, c.username, c.name, c.mobile, o.name AS operator, z.name AS zone, p.bills,
+       p.due_minor, p.oldest_due, p.days, p.bucket
+  FROM (SELECT coalesce(jsonb_object_agg(bucket, jsonb_build_array(n, due)), '{{}}') AS totals
+          FROM (SELECT bucket, count(*) AS n, sum(due_minor) AS due FROM aged GROUP BY bucket) x) t
+  LEFT JOIN page p ON true
+  LEFT JOIN customers c ON c.id = p.customer_id LEFT JOIN operators o ON o.id = c.operator_id
+  LEFT JOIN zones z ON z.id = c.zone_id
+ ORDER BY p.days DESC, p.customer_id
 """  # noqa: S608 - fixed fragments only
 
 
-async def dues_rows(conn: asyncpg.Connection, ids: list[int], f: ReportFilters, now: datetime,
-                    limit: int) -> list[asyncpg.Record]:
-    """Customers with dues past their due time, oldest first (the list the dues SMS goes to)."""
-    return await conn.fetch(_DUES + " WHERE ($4::text IS NULL OR bucket = $4) ORDER BY days DESC, customer_id"
-                            " LIMIT $5", ids, now, f.zone_id, f.bucket, limit)
+async def _dues(conn, ids: list[int], f: ReportFilters, now: datetime, limit: int) -> tuple[list[dict], dict]:
+    """(customers with dues past their due time, oldest first, at most `limit`; {bucket: (customers, due)})."""
+    rows = await conn.fetch(_DUES, ids, now, f.zone_id, f.bucket, limit)
+    totals = json.loads(rows[0]["totals"]) if rows else {}
+    return [{k: v for k, v in r.items() if k != "totals"} for r in rows if r["customer_id"] is not None], totals
 
 
 async def dues_customer_ids(conn: asyncpg.Connection, scope: Scope, bucket: str, zone_id: int | None,
@@ -177,27 +188,23 @@ async def dues_customer_ids(conn: asyncpg.Connection, scope: Scope, bucket: str,
     """The customers of the dues list with these filters ('all' or a bucket): whom the dues SMS goes to."""
     f = ReportFilters(now.date(), now.date(), bucket=None if bucket == "all" else bucket, operator_id=operator_id,
                       zone_id=zone_id)
-    ids = await operator_ids(conn, scope, operator_id)
-    return [r["customer_id"] for r in await dues_rows(conn, ids, f, now, EXPORT_ROWS)]
+    rows, _totals = await _dues(conn, await operator_ids(conn, scope, operator_id), f, now, EXPORT_ROWS)
+    return [r["customer_id"] for r in rows]
 
 
 async def dues(conn: asyncpg.Connection, scope: Scope, f: ReportFilters, now: datetime, limit: int) -> Report:
     ids = await operator_ids(conn, scope, f.operator_id)
-    rows = await dues_rows(conn, ids, f, now, limit + 1)
-    per_bucket = {r["bucket"]: r for r in await conn.fetch(
-        "SELECT bucket, count(*) AS customers, sum(due_minor)::bigint AS due_minor FROM ("  # noqa: S608
-        + _DUES + ") y GROUP BY bucket", ids, now, f.zone_id)}
+    rows, per_bucket = await _dues(conn, ids, f, now, limit + 1)
     columns = (Column("customer_id", _("Customer ID"), "int"), Column("username", _("Username")),
                Column("name", _("Name")), Column("mobile", _("Mobile")), Column("operator", _("Operator")),
                Column("zone", _("Zone")), Column("bills", _("Bills"), "int"),
                Column("days", _("Days past due"), "int"), Column("bucket", _("Age (days)")),
                Column("due_minor", _("Due"), "money"))
-    chart = Chart(_("Dues by age (days past due)"), [(b, int(per_bucket[b]["due_minor"]) if b in per_bucket else 0)
-                                                    for b in BUCKETS])
-    counts = Chart(_("Customers by age (days past due)"),
-                   [(b, per_bucket[b]["customers"] if b in per_bucket else 0) for b in BUCKETS], money=False)
-    return Report("dues", str(TITLES["dues"]), await _currency(conn, scope), columns,
-                  [dict(r) for r in rows[:limit]], [chart, counts], len(rows) > limit)
+    chart = Chart(_("Dues by age (days past due)"), [(b, int(per_bucket.get(b, (0, 0))[1])) for b in BUCKETS])
+    counts = Chart(_("Customers by age (days past due)"), [(b, int(per_bucket.get(b, (0, 0))[0])) for b in BUCKETS],
+                   money=False)
+    return Report("dues", str(TITLES["dues"]), await _currency(conn, scope), columns, rows[:limit], [chart, counts],
+                  len(rows) > limit)
 
 
 # ---- b. collections ------------------------------------------------------------------------------------
