@@ -13,7 +13,7 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg 2>/dev/null | sha1sum | cut -c1-12)
 
-.PHONY: help messages messages-templates messages-python deps test-deps apt-install venv run test lint migrate psql schema bench-radius bench-hooks bench-visibility bench-fold bench-dashboard bench-imports bench-billing bench-customers bench-outbox bench-snapshot bench-troubleshoot bench-i18n bench-payments bench-alerts bench-portal
+.PHONY: help messages messages-templates messages-python deps test-deps apt-install venv run test lint migrate psql schema bench-radius bench-hooks bench-visibility bench-fold bench-dashboard bench-imports bench-billing bench-customers bench-outbox bench-snapshot bench-troubleshoot bench-i18n bench-payments bench-alerts bench-portal bench-reports
 
 help:
 	@echo "make run      start radbill (embedded Postgres under var/ unless DATABASE_URL is set)"
@@ -93,6 +93,9 @@ bench-imports: venv
 
 bench-dashboard: venv
 	$(VENV)/bin/python -m bench.dashboard
+
+bench-reports: venv
+	$(VENV)/bin/python -m bench.reports --customers 100000 --radacct 300000 --runs 5
 
 bench-radius: venv
 	$(VENV)/bin/python -m bench.radius

@@ -19,6 +19,7 @@ from admin.views import (  # noqa: F401
     payment_refunds,
     planned,
     profile,
+    reports,
     routers,
     sections,
     sms,

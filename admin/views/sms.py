@@ -139,7 +139,9 @@ async def broadcast_page(request: web.Request, scope):
     async with request.app["pool"].acquire() as conn:
         options = await _filter_options(conn, scope)
         recent = await sms_broadcast.recent_broadcasts(conn, scope)
-    return render(request, "sms_broadcast.html", form={}, plan=None, errors={}, recent=recent, **options)
+    # the dues report links here with its filters (dues, zone_id, operator_id) already chosen
+    form = {k: request.query[k] for k in ("dues", "zone_id", "operator_id") if request.query.get(k)}
+    return render(request, "sms_broadcast.html", form=form, plan=None, errors={}, recent=recent, **options)
 
 
 @route("POST", "/sms/broadcast", roles=ALL_ROLES, permission=SEND)

@@ -1,9 +1,10 @@
 """Refunds of online payments (full or partial, with a reason): staff ask, the gateway moves the money back, the
 ledger records the reversal. Money model (README "Online payments"):
 
-- 'refund': the customer's advance wallet is debited the amount and the clearing account that received the payment
-  is credited (the mirror of the payment's money line). Service already granted is not taken back: when the payment
-  had paid a bill, the wallet goes below zero, i.e. the customer owes the amount again.
+- The refunded part of the payment is reversed through radbill.services.corrections.reverse_payment, the one rule
+  for taking money back: the bills it paid are open again, the period they bought is taken back (expiry, status,
+  the sub-operator's wholesale), and the advance wallet never goes below zero. A refund is refused up front when
+  more would be taken back than is left of the payment (what staff reversed already, refunds asked for and done).
 - 'gateway_reseller_refund' (a sub-operator's customer): the sub-operator's balance is debited the amount and the
   gateway owner's clearing credited (the mirror of the reseller credit). It is guarded like any reseller debit, and
   checked before the gateway is asked, so a refund the sub-operator's balance cannot take is refused up front.
@@ -23,6 +24,7 @@ from radbill.i18n import _
 from radbill.payments.registry import adapter_for
 from radbill.payments.settle import intent_view, log_event
 from radbill.services import audit
+from radbill.services.corrections import reverse_payment
 from radbill.services.ledger import BalanceInsufficient, Entry, account_id, post
 from radbill.tenancy import Scope
 
@@ -40,7 +42,7 @@ async def refundable(conn: asyncpg.Connection, scope: Scope, payment_id: int) ->
         "SELECT p.id AS payment_id, p.amount_minor, p.currency, p.customer_id, p.operator_id, p.txn_id,"
         "       i.id AS intent_id, i.refunded_minor, i.gateway_id, c.username, o.kind AS operator_kind,"
         "       g.operator_id AS owner_id, go.path <@ $2::ltree AS owner_in_scope,"
-        "       p.amount_minor - i.refunded_minor - coalesce((SELECT sum(r.amount_minor) FROM payment_refunds r"
+        "       p.amount_minor - greatest(i.refunded_minor, p.reversed_minor) - coalesce((SELECT sum(r.amount_minor) FROM payment_refunds r"
         "           WHERE r.intent_id = i.id AND r.status = 'requested'), 0) AS available_minor"
         "  FROM payments p JOIN payment_intents i ON i.payment_id = p.id"
         "  JOIN payment_gateways g ON g.id = i.gateway_id JOIN operators go ON go.id = g.operator_id"
@@ -116,10 +118,15 @@ async def _record(conn, scope, payment, intent, gateway, refund_id: int, amount_
                        " WHERE id = $1", refund_id, result.gateway_refund_id, now)
     await conn.execute("UPDATE payment_intents SET refunded_minor = refunded_minor + $2 WHERE id = $1",
                        intent["id"], amount_minor)
-    clearing = await account_id(conn, "gateway_clearing", payment["operator_id"], currency)
-    advance = await account_id(conn, "customer_advance", payment["operator_id"], currency, payment["customer_id"])
-    await post(conn, [Entry(advance, amount_minor), Entry(clearing, -amount_minor)], currency, "refund",
-               memo=reason, payment_id=payment["payment_id"], created_by=scope.account_id)
+    # the same rule as any reversal (its own savepoint); the key makes a second recording reverse nothing more.
+    # Checked before the gateway was asked; staff reversing the payment meanwhile is logged, the refund stands.
+    try:
+        await reverse_payment(conn, scope, payment["payment_id"], amount_minor, reason,
+                              idempotency_key=f"refund:{refund_id}", now=now)
+    except ValidationError as exc:
+        await log_event(conn, gateway, intent["id"], "refund", "error",
+                        f"the refunded payment could not be reversed ({exc}): settle it by hand",
+                        {"refund_id": refund_id})
     if payment["operator_id"] != payment["owner_id"]:
         # checked before the gateway was asked; a balance spent meanwhile is logged for staff, the refund stands
         try:

@@ -145,10 +145,13 @@ async def scoped_payment(conn: asyncpg.Connection, scope: Scope, payment_id: int
 
 
 async def _money_account(conn, payment) -> int:
-    """The account the payment's money came into (cash for cash; a gateway's own account if it posts to one)."""
+    """The account the payment's money came into (cash for cash; a gateway's own account if it posts to one).
+    Only the payment's own lines: a sub-operator's online payment also debits the gateway owner's clearing
+    (gateway_reseller_credit), which is the reseller's side of the money, not the customer's."""
     found = await conn.fetchval(
         "SELECT e.account_id FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id"
-        " WHERE e.payment_id = $1 AND e.amount_minor > 0 AND a.kind <> ALL($2::text[]) ORDER BY e.id LIMIT 1",
+        " WHERE e.payment_id = $1 AND e.kind IN ('payment', 'advance') AND e.amount_minor > 0"
+        "   AND a.kind <> ALL($2::text[]) ORDER BY e.id LIMIT 1",
         payment["id"], list(CUSTOMER_KINDS))
     return found or await account_id(conn, "cash", payment["operator_id"], payment["currency"])
 

@@ -40,6 +40,7 @@ async def load(conn: asyncpg.Connection, scope: Scope, now: datetime, timezone: 
     month_start = datetime.combine(local_today.replace(day=1), datetime.min.time(), zone)
     chart_start = datetime.combine(local_today - timedelta(days=29), datetime.min.time(), zone)
 
+    # money collected is what is left of each payment: a reversed (bounced, refunded) part did not stay
     # the scope as operator ids, not `path <@`: see subtree_operator_ids (plans under row-level security)
     ids = await subtree_operator_ids(conn, scope)
     counts = {r["state"]: r["n"] for r in await conn.fetch(
@@ -49,8 +50,8 @@ async def load(conn: asyncpg.Connection, scope: Scope, now: datetime, timezone: 
         "SELECT count(DISTINCT r.username) FROM radacct r JOIN customers c ON c.username = r.username"
         " WHERE r.acctstoptime IS NULL AND c.operator_id = ANY ($1::bigint[])", ids)
     money = await conn.fetchrow(
-        "SELECT coalesce(sum(amount_minor) FILTER (WHERE received_at >= $2), 0) AS today,"
-        "       coalesce(sum(amount_minor), 0) AS month"
+        "SELECT coalesce(sum(amount_minor - reversed_minor) FILTER (WHERE received_at >= $2), 0) AS today,"
+        "       coalesce(sum(amount_minor - reversed_minor), 0) AS month"
         "  FROM payments WHERE operator_id = ANY ($1::bigint[]) AND received_at >= $3 AND method <> 'advance'",
         ids, day_start, min(month_start, day_start))
     outstanding = await conn.fetchrow(
@@ -63,7 +64,8 @@ async def load(conn: asyncpg.Connection, scope: Scope, now: datetime, timezone: 
         "         ORDER BY received_at DESC LIMIT 8) p"
         "  JOIN customers c ON c.id = p.customer_id ORDER BY p.received_at DESC", ids)
     per_day = {r["day"]: r["amount"] for r in await conn.fetch(
-        "SELECT (received_at AT TIME ZONE $3)::date AS day, sum(amount_minor) AS amount FROM payments"
+        "SELECT (received_at AT TIME ZONE $3)::date AS day, sum(amount_minor - reversed_minor) AS amount"
+        "  FROM payments"
         " WHERE operator_id = ANY ($1::bigint[]) AND received_at >= $2 AND method <> 'advance' GROUP BY 1",
         ids, chart_start, timezone)}
     daily = [(d, int(per_day.get(d, 0))) for d in (local_today - timedelta(days=29 - i) for i in range(30))]

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from radbill import validate
+from radbill import clock, validate
 from radbill.billing.money import check_amount, format_minor
 from radbill.errors import NotFound, PermissionDenied, ValidationError
 from radbill.i18n import _
-from radbill.services import audit
+from radbill.services import audit, business_reports
 from radbill.services.sms import gateway_for, local_date, segment_price, shown_error
 from radbill.sms import count_segments, render, validate_template
 from radbill.tenancy import Scope
@@ -35,6 +35,8 @@ class Filters:
     zone_id: int | None = None
     billing_profile_id: int | None = None
     operator_id: int | None = None
+    # the dues report's list: customers with dues past due ("all" or an aging bucket), in operator_id's subtree
+    dues: str | None = None
 
     @classmethod
     def from_form(cls, form) -> Filters:
@@ -43,8 +45,10 @@ class Filters:
             return validate.optional_id(raw)
         status = str(form.get("status") or "") or None
         kind = str(form.get("connection_type") or "") or None
+        dues = str(form.get("dues") or "") or None
         return cls(status if status in STATUSES else None, kind if kind in CONNECTION_TYPES else None,
-                   number("package_id"), number("zone_id"), number("billing_profile_id"), number("operator_id"))
+                   number("package_id"), number("zone_id"), number("billing_profile_id"), number("operator_id"),
+                   dues if dues in ("all", *business_reports.BUCKETS) else None)
 
 
 @dataclass(frozen=True)
@@ -78,13 +82,19 @@ RECIPIENTS = """
        AND ($2::text IS NULL OR c.status = $2) AND ($3::text IS NULL OR c.connection_type = $3)
        AND ($4::bigint IS NULL OR c.package_id = $4) AND ($5::bigint IS NULL OR c.zone_id = $5)
        AND ($6::bigint IS NULL OR c.billing_profile_id = $6) AND ($7::bigint IS NULL OR c.operator_id = $7)
+       AND ($8::bigint[] IS NULL OR c.id = ANY ($8::bigint[]))
      ORDER BY c.mobile, c.id
 """
 
 
 async def recipients(conn: asyncpg.Connection, scope: Scope, filters: Filters) -> list[asyncpg.Record]:
+    only, operator_id = None, filters.operator_id
+    if filters.dues:  # exactly the dues report's list (its operator filter is a subtree, as in every report)
+        only = await business_reports.dues_customer_ids(conn, scope, filters.dues, filters.zone_id, operator_id,
+                                                       clock.now())
+        operator_id = None
     return await conn.fetch(RECIPIENTS, scope.path, filters.status, filters.connection_type, filters.package_id,
-                            filters.zone_id, filters.billing_profile_id, filters.operator_id)
+                            filters.zone_id, filters.billing_profile_id, operator_id, only)
 
 
 def _texts(body: str, rows) -> list[str]:

@@ -4,8 +4,9 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from radbill.services import alerts
+from radbill.services import alerts, corrections, dashboard, payments
 from tests import factories as f
+from tests.billing.helpers import customer, isp, scope_of
 
 
 async def test_dashboard_counts_only_the_callers_subtree(make_client, fresh_db_url, tree):
@@ -32,3 +33,14 @@ async def test_dashboard_counts_only_the_callers_subtree(make_client, fresh_db_u
     assert "Could not disconnect" not in sub1  # a sub-operator cannot manage the router: not its alert
     sub2 = await (await (await make_client("suba2")).get("/")).text()
     assert '<b>0</b><span>online</span>' in sub2 and "Needs attention" not in sub2
+
+
+async def test_the_dashboard_counts_only_what_is_left_of_reversed_payments(db):
+    """A reversed payment is money that did not stay: the figures and the 30-day chart count what is left of it."""
+    w = await isp(db)
+    c = await customer(db, w)
+    now = datetime(2024, 3, 10, 6, tzinfo=UTC)
+    payment = (await payments.record_cash_payment(db, w.system, c["id"], 50000, now=now)).payment
+    await corrections.reverse_payment(db, w.system, payment["id"], 30000, "cheque bounced", now=now)
+    seen = await dashboard.load(db, scope_of(w.operator), now, "Asia/Dhaka")
+    assert (seen.collected_today, seen.collected_month, seen.daily[-1][1]) == (20000, 20000, 20000)

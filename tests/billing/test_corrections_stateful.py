@@ -1,6 +1,8 @@
-"""A Hypothesis state machine mixes bill runs, payments, advance, voids and reversals against the real database and
-checks after every step: every ledger transaction balances, wallets and bills equal the ledger, the reseller got
-back exactly the wholesale of what is no longer paid, and no customer holds service that is not paid for."""
+"""A Hypothesis state machine mixes bill runs, cash and online payments, advance, voids, reversals and gateway
+refunds against the real database and checks after every step: every ledger transaction balances, wallets and
+bills equal the ledger, the reseller got back exactly the wholesale of what is no longer paid, every clearing
+account holds what is left of the online money, and no customer holds service that is not paid for (a refund
+takes service back like any reversal: it is one)."""
 
 import asyncio
 import itertools
@@ -13,8 +15,12 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 
 from radbill.billing.service import PaidSpan
 from radbill.errors import ValidationError
+from radbill.payments import refunds
+from radbill.payments.gateway import RefundResult
 from radbill.services import billing, corrections, ledger, payments
+from tests import factories as f
 from tests.billing.helpers import customer, isp, local, scope_of
+from tests.payments.helpers import unbalanced_ledger_txns
 
 WHOLESALE = 35000
 _keys = itertools.count()
@@ -31,6 +37,8 @@ class CorrectionsMachine(RuleBasedStateMachine):
         self.run(self.tx.start())
         self.now = datetime(2024, 1, 15, 6, tzinfo=UTC)
         self.paid_in = self.reversed = 0
+        self.online_in = self.online_back = 0  # online money credited; taken back (reversed or refunded)
+        self.sub_online = 0  # what the sub-operator's balance holds for its customers' online payments
         self.run(self.setup())
 
     def run(self, coro):
@@ -47,6 +55,8 @@ class CorrectionsMachine(RuleBasedStateMachine):
         for cid in self.customers:  # January paid: there is service to take back from the first step
             await payments.record_cash_payment(self.conn, self.w.system, cid, 50000, now=self.now)
         self.paid_in = 50000 * len(self.customers)
+        self.gateway = await f.insert(self.conn, "payment_gateways", {
+            "operator_id": self.w.operator["id"], "kind": "bkash", "label": "bKash", "base_url": "http://127.0.0.1:9"})
 
     def teardown(self):
         self.run(self.tx.rollback())
@@ -91,7 +101,7 @@ class CorrectionsMachine(RuleBasedStateMachine):
 
     @rule(who=st.integers(0, 2), pick=st.integers(0, 5), share=st.integers(1, 110), key=st.booleans())
     def reverse(self, who, pick, share, key):
-        rows = self.run(self.conn.fetch("SELECT id, amount_minor - reversed_minor AS left FROM payments"
+        rows = self.run(self.conn.fetch("SELECT id, method, amount_minor - reversed_minor AS left FROM payments"
                                         " WHERE customer_id = $1 AND reversed_minor < amount_minor ORDER BY id",
                                         self.customers[who]))
         if not rows:
@@ -106,9 +116,50 @@ class CorrectionsMachine(RuleBasedStateMachine):
             assert amount > p["left"]
             return
         self.reversed += amount
+        if p["method"] == "gateway":
+            self.online_back += amount
         if idem:  # the same form again reverses nothing more
             assert self.run(corrections.reverse_payment(self.conn, self.w.system, p["id"], amount, "test",
                                                         idempotency_key=idem, now=self.now)).duplicate
+
+    @rule(who=st.integers(0, 2), amount=st.integers(1, 120000))
+    def online(self, who, amount):
+        """Money a gateway verified, credited through the one payment rule (settle's part is tested elsewhere)."""
+        cid = self.customers[who]
+        capture = payments.GatewayCapture(self.gateway["id"], self.w.operator["id"], f"TX{next(_keys)}")
+        paid = self.run(payments.record_gateway_payment(self.conn, self.w.system, cid, amount, None, capture,
+                                                        now=self.now)).payment
+        self.run(f.insert(self.conn, "payment_intents", {
+            "reference": f"ref-{paid['id']}-0123456789", "operator_id": paid["operator_id"], "customer_id": cid,
+            "gateway_id": self.gateway["id"], "amount_minor": amount, "currency": "BDT", "status": "paid",
+            "payment_id": paid["id"], "expires_at": self.now}))
+        self.paid_in += amount
+        self.online_in += amount
+        self.sub_online += amount if paid["operator_id"] == self.w.sub["id"] else 0
+
+    @rule(who=st.integers(0, 2), pick=st.integers(0, 5), share=st.integers(1, 110))
+    def refund(self, who, pick, share):
+        """A refund the gateway confirmed: the money part of refunds.refund_payment (its HTTP part is tested against
+        the fake bKash in tests/payments/test_refunds.py)."""
+        rows = self.run(self.conn.fetch("SELECT p.id, p.operator_id FROM payments p WHERE p.customer_id = $1"
+                                        " AND p.method = 'gateway' ORDER BY p.id", self.customers[who]))
+        if not rows:
+            return
+        p = rows[pick % len(rows)]
+        scope = scope_of(self.w.operator)
+        payment = self.run(refunds.refundable(self.conn, scope, p["id"]))
+        amount = max(1, payment["available_minor"] * share // 100)
+        try:
+            payment, refund_id = self.run(refunds._request(self.conn, scope, p["id"], amount, "test"))
+        except ValidationError:
+            assert amount > payment["available_minor"]  # never more than is left after reversals and refunds
+            return
+        intent = self.run(self.conn.fetchrow("SELECT * FROM payment_intents WHERE id = $1", payment["intent_id"]))
+        done = RefundResult(True, f"R{refund_id}", amount)
+        self.run(refunds._record(self.conn, scope, payment, intent, self.gateway, refund_id, amount, "test", done))
+        self.reversed += amount
+        self.online_back += amount
+        self.sub_online -= amount if p["operator_id"] == self.w.sub["id"] else 0
 
     @invariant()
     def books_agree(self):
@@ -125,7 +176,12 @@ class CorrectionsMachine(RuleBasedStateMachine):
         def kind_sum(kind):
             return q("SELECT coalesce(sum(e.amount_minor), 0) FROM ledger_entries e JOIN ledger_accounts a"
                      f" ON a.id = e.account_id WHERE {mine} AND a.kind = $2", ops, kind)
-        assert await kind_sum("cash") == self.paid_in - self.reversed
+        assert not await unbalanced_ledger_txns(self.conn)  # the whole ledger, not only this world's accounts
+        clearing = await q("SELECT coalesce(sum(e.amount_minor), 0) FROM ledger_entries e JOIN ledger_accounts a"
+                           f" ON a.id = e.account_id WHERE {mine} AND a.kind = 'gateway_clearing'"
+                           "   AND e.kind IN ('payment', 'payment_reversal')", ops)
+        assert clearing == self.online_in - self.online_back  # the customer side of the online money
+        assert await kind_sum("cash") == self.paid_in - self.online_in - (self.reversed - self.online_back)
         assert await q("SELECT coalesce(sum(reversed_minor), 0) FROM payments WHERE customer_id = ANY($1)",
                        self.customers) == self.reversed
         billed = await q("SELECT coalesce(sum(total_minor), 0) FROM bills WHERE customer_id = ANY($1)"
@@ -147,7 +203,7 @@ class CorrectionsMachine(RuleBasedStateMachine):
         activated = await q("SELECT count(*) FROM bills b JOIN customers c ON c.id = b.customer_id"
                             " WHERE c.operator_id = $1 AND b.status = 'paid'", self.w.sub["id"])
         balance = await q("SELECT balance_minor FROM operators WHERE id = $1", self.w.sub["id"])
-        assert balance == topped - WHOLESALE * activated == -await kind_sum("operator_balance")
+        assert balance == topped - WHOLESALE * activated + self.sub_online == -await kind_sum("operator_balance")
 
     async def check_service(self, cid):
         """Service held never exceeds what the paid bills buy: expiry <= max(start, now) + their lengths."""

@@ -54,6 +54,7 @@ async def test_refund_needs_the_permission_and_a_confirmation(make_client, onlin
     assert bad.status == 422 and "At most BDT 500.00" in await bad.text()
     confirm = await admin.post(path, {"amount": "100", "reason": "double charge"}, token_from=path)
     assert confirm.status == 200 and "Refund BDT 100.00 now?" in await confirm.text()
+    assert "Service until" in await confirm.text()  # the reversal's preview: what the refund takes back
     async with connect(fresh_db_url) as conn:
         assert await conn.fetchval("SELECT count(*) FROM payment_refunds") == 0  # nothing before confirming
     done = await admin.post(path, {"amount": "100", "reason": "double charge", "confirmed": "yes"}, token_from=path)

@@ -2,16 +2,19 @@
 sub-operator's credit taken back, audited on the customer's timeline; a refused refund moves nothing."""
 
 from dataclasses import replace
+from datetime import timedelta
 
 import aiohttp
 import pytest
 
+from radbill import clock
 from radbill.errors import NotFound, PermissionDenied, ValidationError
 from radbill.payments.bkash import BkashAdapter
 from radbill.payments.gateway import ReturnUrls
 from radbill.payments.refunds import refund_payment
 from radbill.payments.settle import create_intent, intent_view, settle
-from radbill.services.ledger import BalanceInsufficient
+from radbill.services.corrections import reverse_payment
+from radbill.services.ledger import BalanceInsufficient, customer_balance
 from tests.billing.helpers import scope_of
 from tests.payments.bkash_steps import press
 from tests.payments.helpers import NOW, unbalanced_ledger_txns, world
@@ -51,10 +54,15 @@ async def test_partial_then_full_refund_reverses_the_ledger(db, fake_bkash, http
     assert (await refund_payment(db, scope, payment_id, 30000, "the rest", http)).ok
     assert await db.fetchval("SELECT refunded_minor FROM payment_intents WHERE payment_id = $1", payment_id) == 50000
     assert [r["status"] for r in await db.fetch("SELECT status FROM payment_refunds ORDER BY id")] == ["done", "done"]
-    assert await db.fetchval("SELECT balance_minor FROM operators WHERE id = $1", w.sub["id"]) == sub_before - 50000
+    # the refund took the sold period back, so the sub-operator has its wholesale back (35000) and gives the 50000
+    assert await db.fetchval("SELECT balance_minor FROM operators WHERE id = $1", w.sub["id"]) == sub_before - 15000
     assert not await unbalanced_ledger_txns(db)
     kinds = {r["kind"] for r in await db.fetch("SELECT kind FROM ledger_entries WHERE payment_id = $1", payment_id)}
-    assert {"refund", "gateway_reseller_refund"} <= kinds
+    assert {"payment_reversal", "wholesale_return", "gateway_reseller_refund"} <= kinds
+    clearing = await db.fetch("SELECT a.operator_id, sum(e.amount_minor) AS net FROM ledger_entries e"
+                              " JOIN ledger_accounts a ON a.id = e.account_id WHERE a.kind = 'gateway_clearing'"
+                              " GROUP BY 1")
+    assert all(r["net"] == 0 for r in clearing)  # every clearing account gave back exactly what it received
     audit = await db.fetch("SELECT * FROM audit_log WHERE action = 'payment.refund' AND object_kind = 'customer'"
                            " AND object_id = $1", w.customer["id"])
     assert len(audit) == 2
@@ -67,7 +75,7 @@ async def test_a_refused_refund_is_recorded_failed_and_moves_nothing(db, fake_bk
     outcome = await refund_payment(db, scope_of(w.operator), payment_id, 10000, "test", http)
     assert not outcome.ok and "refused" in outcome.message
     assert await db.fetchval("SELECT status FROM payment_refunds WHERE id = $1", outcome.refund_id) == "failed"
-    assert await db.fetchval("SELECT count(*) FROM ledger_entries WHERE kind = 'refund'") == 0
+    assert await db.fetchval("SELECT count(*) FROM ledger_entries WHERE kind = 'payment_reversal'") == 0
 
 
 async def test_refunds_are_scoped_and_guarded(db, fake_bkash, http):
@@ -89,3 +97,33 @@ async def test_only_the_gateway_owner_or_above_refunds(db, fake_bkash, http):
         await refund_payment(db, scope_of(w.sub, "sub_operator"), payment_id, 100, "mine?", http)
     await db.execute("UPDATE operators SET credit_limit_minor = 100000 WHERE id = $1", w.sub["id"])
     assert (await refund_payment(db, scope_of(w.root, "group_admin"), payment_id, 100, "from above", http)).ok
+
+
+async def test_a_refund_takes_the_paid_period_back_and_never_leaves_the_wallet_negative(db, fake_bkash, http):
+    """A refunded payment is a reversed payment (corrections.reverse_payment, one rule): the bill it paid is open
+    again, the expiry moves back, the customer is cut off, and the advance wallet never goes below zero."""
+    w, payment_id = await paid_online(db, fake_bkash, http, owner="operator")
+    cid = w.customer["id"]
+    paid = await db.fetchrow("SELECT status, expires_at FROM customers WHERE id = $1", cid)
+    assert paid["status"] == "active"
+    with clock.frozen(NOW + timedelta(days=1)):
+        assert (await refund_payment(db, scope_of(w.operator), payment_id, 50000, "customer left", http)).ok
+    after = await db.fetchrow("SELECT status, expires_at FROM customers WHERE id = $1", cid)
+    assert after["status"] == "suspended"
+    assert after["expires_at"] == NOW + timedelta(days=1)  # the days not used yet are taken back
+    assert await db.fetchval("SELECT status FROM bills WHERE id = $1", w.bill["id"]) == "unpaid"
+    balance = await customer_balance(db, scope_of(w.operator), cid)
+    assert balance.advance_minor == 0 and balance.due_minor == 50000
+    assert await db.fetchval("SELECT reversed_minor FROM payments WHERE id = $1", payment_id) == 50000
+    assert not await unbalanced_ledger_txns(db)
+
+
+async def test_a_payment_already_reversed_cannot_be_refunded_again(db, fake_bkash, http):
+    """Money taken back once (a bounced transfer reversed by staff) is not refunded a second time."""
+    w, payment_id = await paid_online(db, fake_bkash, http, owner="operator")
+    await reverse_payment(db, scope_of(w.operator), payment_id, 30000, "charged back", now=NOW)
+    with pytest.raises(ValidationError, match="At most"):
+        await refund_payment(db, scope_of(w.operator), payment_id, 30000, "and refunded?", http)
+    assert (await refund_payment(db, scope_of(w.operator), payment_id, 20000, "the rest", http)).ok
+    assert await db.fetchval("SELECT reversed_minor FROM payments WHERE id = $1", payment_id) == 50000
+    assert not await unbalanced_ledger_txns(db)
