@@ -8,6 +8,8 @@ The confirmation carries the customer's newest top-up id as a one-use token, so 
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from aiohttp import web
 
 from portal import session as ps
@@ -16,6 +18,7 @@ from radbill.billing.money import exponent
 from radbill.db.pool import SYSTEM, scoped
 from radbill.errors import NotFound, ValidationError
 from radbill.i18n import _
+from radbill.localize import digits
 from radbill.services import fair_usage, portal_home
 
 
@@ -31,9 +34,9 @@ def _pack_id(request: web.Request) -> int:
 
 def _plain_amount(minor: int, currency: str) -> str:
     """Minor units as the advance top-up form reads them back ("150.50"): no symbol, no grouping."""
-    digits = exponent(currency)
-    whole, frac = divmod(minor, 10**digits)
-    return f"{whole}.{frac:0{digits}d}" if digits else str(whole)
+    places = exponent(currency)
+    whole, frac = divmod(minor, 10**places)
+    return f"{whole}.{frac:0{places}d}" if places else str(whole)
 
 
 @ps.customer
@@ -62,8 +65,10 @@ async def _confirm_page(request: web.Request, status: int = 200, error: str | No
             timezone = await conn.fetchval("SELECT o.timezone FROM customers c JOIN operators o"
                                            " ON o.id = c.operator_id WHERE c.id = $1", session.customer_id)
     currency = quote.pack["currency"].strip()
+    # the window ends at an exclusive instant (midnight): the customer reads the last day it covers
+    last_day = quote.window_end - timedelta(microseconds=1)
     return render(request, "data_topup.html", status=status, quote=quote, seen=seen, currency=currency,
-                  timezone=timezone, error=error, short_amount=_plain_amount(quote.short_minor, currency))
+                  timezone=timezone, last_day=last_day, error=error, short_amount=_plain_amount(quote.short_minor, currency))
 
 
 @ps.customer
@@ -86,7 +91,7 @@ async def buy(request: web.Request) -> web.Response:
                                                                _pack_id(request), seen, ip=ps.client_ip(request))
             except ValidationError:  # the balance fell short meanwhile, or a stale page: the page says which
                 return await _confirm_page(request, 400, _("Nothing was bought. Check the figures below."))
-    size = fair_usage.gigabytes(topup["bytes"])
+    size = digits(fair_usage.gigabytes(topup["bytes"]))
     if not fresh:
         return render(request, "message.html", title=_("Already bought"), message=_(
             "You already bought %(pack)s (%(size)s GB) from this page. You were charged only once.",

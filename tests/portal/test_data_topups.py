@@ -4,9 +4,11 @@ that buys once."""
 
 import asyncio
 import re
+from datetime import timedelta
 
 import pytest
 
+from radbill.localize import long_date
 from radbill.services import fair_usage, payments
 from radbill.tenancy import Scope
 from tests.portal.conftest import Portal
@@ -53,7 +55,10 @@ async def test_a_customer_buys_a_pack_from_the_advance_balance(portal: Portal, c
     assert status == 200 and b"20 GB extra" in page and b"150.00" in page
     status, page, _h = await get(p, f"/data-topups/{pack}")
     page = page.decode()
-    assert status == 200 and "200.00" in page and "50.00" in page and "Valid until the end of this data period" in page
+    assert status == 200 and "200.00" in page and "50.00" in page
+    end = await p.owner.fetchval("SELECT cap_window_end FROM radius_policy WHERE customer_id = $1", p.w.customer["id"])
+    last_day = long_date(end - timedelta(microseconds=1), "Asia/Dhaka")  # the last day the window covers
+    assert f"Valid until the end of this data period, {last_day}." in page
     status, done, _h = await post(p, f"/data-topups/{pack}", {"csrf_token": csrf, "seen": _seen(page)})
     assert status == 200 and "20 GB more data is yours" in done
     [topup] = await _topups(p)
