@@ -15,10 +15,11 @@ import aiohttp
 import jinja2
 from aiohttp import web
 
-from portal import account, billing, packages, session, tickets, views, walled
+from portal import account, billing, data_topups, packages, session, tickets, views, walled
 from radbill import i18n, localize, proxies
 from radbill.config import Config
 from radbill.db.pool import SYSTEM, create_pool
+from radbill.services.fair_usage import gigabytes
 from radbill.services.portal_home import human_bytes
 
 HERE = Path(__file__).resolve().parent
@@ -36,6 +37,7 @@ def jinja_environment() -> jinja2.Environment:
     env.filters["day_month"] = localize.day_month
     env.filters["digits"] = lambda value: localize.digits(str(value))
     env.filters["bytes"] = lambda n: localize.digits(human_bytes(n))
+    env.globals["gigabytes"] = gigabytes  # a pack's size as the catalogue writes it (20 GB)
     return env
 
 
@@ -68,6 +70,7 @@ def create_app(config: Config, pool=None) -> web.Application:
     tickets.add_routes(app)
     walled.add_routes(app)
     packages.add_routes(app)
+    data_topups.add_routes(app)
     billing.add_routes(app)
     app.router.add_static("/static/", HERE / "static", name="static")
     return app

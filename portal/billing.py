@@ -56,7 +56,8 @@ async def _bills_page(request: web.Request, status: int = 200, error: str | None
 
 @ps.customer
 async def bill_list(request: web.Request) -> web.Response:
-    return await _bills_page(request)
+    # ?amount= pre-fills the advance form (the data top-up page links here with what is missing)
+    return await _bills_page(request, amount=request.query.get("amount", "")[:20])
 
 
 @ps.customer

@@ -1,5 +1,6 @@
 """Rendering a portal page: every template gets the request, the customer's session (or None), the CSRF token
-its forms carry, the language and the operator's header (name, contact) of a logged-in customer."""
+its forms carry, the language and the operator's header (name, contact) of a logged-in customer, and whether
+the nav offers data top-ups."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ def render(request: web.Request, template: str, status: int = 200, **context) ->
     session = request.get("portal_session")
     token = session.csrf_token if session is not None else request.get("login_csrf", "")
     context.setdefault("isp", request.get("portal_isp"))
+    header = request.get("portal_isp")  # pages may pass their own `isp` (documents): the nav asks the header
+    context.setdefault("nav_data_topups", bool(header is not None and header["data_capped"]))
     html = request.app["jinja"].get_template(template).render(
         request=request, session=session, csrf_token=token, locale=i18n.current_locale(), locales=i18n.LOCALES,
         **context)

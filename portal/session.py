@@ -105,7 +105,11 @@ async def _choose_locale(request: web.Request, session) -> None:
         async with request.app["pool"].acquire() as conn:
             row = await conn.fetchrow(
                 "SELECT id, coalesce(business_name, name) AS name, phone, email, logo IS NOT NULL AS has_logo,"
-                "       default_locale, bengali_digits FROM operators WHERE id = $1", session.operator_id)
+                "       default_locale, bengali_digits,"
+                # the nav offers data top-ups only to a customer whose package has a data cap
+                "       (SELECT p.data_cap_bytes IS NOT NULL FROM customers c JOIN packages p ON p.id = c.package_id"
+                "         WHERE c.id = $2) AS data_capped"
+                "  FROM operators WHERE id = $1", session.operator_id, session.customer_id)
         request["portal_isp"] = row
     chosen = request.cookies.get(LANG_COOKIE)
     if chosen in i18n.LOCALES:

@@ -134,6 +134,47 @@ def _staff_scope(scope: Scope | CustomerScope, customer_id: int) -> Scope:
     return scope
 
 
+@dataclass(frozen=True, slots=True)
+class TopupQuote:
+    """What buying a pack now would do: its price against the advance wallet, in the current data-cap window."""
+
+    pack: asyncpg.Record
+    wallet_minor: int
+    window_start: datetime
+    window_end: datetime
+
+    @property
+    def after_minor(self) -> int:
+        return self.wallet_minor - self.pack["price_minor"]
+
+    @property
+    def short_minor(self) -> int:
+        """How much more the wallet needs (0 when it is enough): the one rule of "can pay for it"."""
+        return max(0, -self.after_minor)
+
+
+async def _quote(conn: asyncpg.Connection, customer, pack_id: int) -> TopupQuote:
+    pack = next((p for p in await packs_for_customer(conn, customer["id"]) if p["id"] == pack_id), None)
+    if pack is None:
+        raise NotFound(_("No such top-up pack."))
+    policy = await conn.fetchrow(POLICY, customer["id"])
+    if policy is None or policy["cap_window_end"] is None:
+        raise ValidationError(_("This customer's package has no data cap, so a top-up would change nothing."),
+                              {"pack_id": _("no data cap")})
+    if pack["currency"] != customer["currency"]:
+        raise ValidationError(_("This pack is priced in %(pack)s but the customer pays in %(customer)s.",
+                                pack=pack["currency"], customer=customer["currency"]), {"pack_id": _("currency")})
+    wallet = int(await conn.fetchval(WALLET, customer["id"], pack["currency"]))  # sum() of bigint is numeric
+    return TopupQuote(pack, wallet, policy["cap_window_start"], policy["cap_window_end"])
+
+
+async def quote_topup(conn: asyncpg.Connection, scope: Scope | CustomerScope, customer_id: int,
+                      pack_id: int) -> TopupQuote:
+    """The confirmation's figures (NotFound for a pack the customer may not buy, ValidationError without a cap)."""
+    customer = await load_customer(conn, _staff_scope(scope, customer_id), customer_id)
+    return await _quote(conn, customer, pack_id)
+
+
 async def buy_topup(conn: asyncpg.Connection, scope: Scope | CustomerScope, customer_id: int, pack_id: int, *,
                     ip: str | None = None) -> asyncpg.Record:
     """Charge the pack to the customer's advance wallet and add its bytes to the current data-cap window.
@@ -141,33 +182,45 @@ async def buy_topup(conn: asyncpg.Connection, scope: Scope | CustomerScope, cust
     staff = _staff_scope(scope, customer_id)
     async with conn.transaction():
         customer = await load_customer(conn, staff, customer_id, lock=True)
-        pack = next((p for p in await packs_for_customer(conn, customer_id) if p["id"] == pack_id), None)
-        if pack is None:
-            raise NotFound(_("No such top-up pack."))
-        policy = await conn.fetchrow(POLICY, customer_id)
-        if policy is None or policy["cap_window_end"] is None:
-            raise ValidationError(_("This customer's package has no data cap, so a top-up would change nothing."),
-                                  {"pack_id": _("no data cap")})
-        if pack["currency"] != customer["currency"]:
-            raise ValidationError(_("This pack is priced in %(pack)s but the customer pays in %(customer)s.",
-                                    pack=pack["currency"], customer=customer["currency"]), {"pack_id": _("currency")})
-        wallet = await conn.fetchval(WALLET, customer_id, pack["currency"])
-        if wallet < pack["price_minor"]:
+        quote = await _quote(conn, customer, pack_id)
+        pack = quote.pack
+        if quote.short_minor:
             raise ValidationError(
                 _("The customer's advance balance is %(balance)s and this top-up costs %(price)s. Record a payment "
-                  "first, then buy the top-up.", balance=money(wallet, pack["currency"]),
+                  "first, then buy the top-up.", balance=money(quote.wallet_minor, pack["currency"]),
                   price=money(pack["price_minor"], pack["currency"])), {"pack_id": _("balance too low")})
         txn = await _charge(conn, staff, customer, pack)
         topup = await conn.fetchrow(
             "INSERT INTO data_topups (operator_id, customer_id, pack_id, name, bytes, price_minor, currency,"
             " window_start, window_end, txn_id, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
             " RETURNING *", customer["operator_id"], customer_id, pack_id, pack["name"], pack["bytes"],
-            pack["price_minor"], pack["currency"], policy["cap_window_start"], policy["cap_window_end"], txn,
-            staff.account_id)
+            pack["price_minor"], pack["currency"], quote.window_start, quote.window_end, txn, staff.account_id)
         await audit.record(conn, staff, "customer.data_topup", "customer", customer_id,
                            {"pack": pack["name"], "bytes": pack["bytes"], "price_minor": pack["price_minor"],
                             "topup_id": topup["id"]}, ip, operator_id=customer["operator_id"])
         return topup
+
+
+async def newest_topup_id(conn: asyncpg.Connection, customer_id: int) -> int:
+    """The id of the customer's latest top-up (0 for none): a confirmation page carries it as its one-use token."""
+    return await conn.fetchval("SELECT coalesce(max(id), 0) FROM data_topups WHERE customer_id = $1", customer_id)
+
+
+async def buy_topup_once(conn: asyncpg.Connection, scope: Scope | CustomerScope, customer_id: int, pack_id: int,
+                         seen_topup_id: int, *, ip: str | None = None) -> tuple[asyncpg.Record, bool]:
+    """buy_topup for a confirmation page that saw `seen_topup_id` as the newest top-up. A second press of the same
+    page (a double click, a reload) finds a newer top-up and buys nothing: (that top-up, False). The customer lock
+    serialises two presses arriving together, so exactly one of them buys."""
+    staff = _staff_scope(scope, customer_id)
+    async with conn.transaction():
+        await load_customer(conn, staff, customer_id, lock=True)
+        newest = await newest_topup_id(conn, customer_id)
+        if newest > seen_topup_id:
+            return await conn.fetchrow("SELECT * FROM data_topups WHERE id = $1", newest), False
+        if newest != seen_topup_id:  # a token no page of ours carried
+            raise ValidationError(_("This page is out of date. Open the data top-up page again."),
+                                  {"pack_id": _("out of date")})
+        return await buy_topup(conn, scope, customer_id, pack_id, ip=ip), True
 
 
 async def _charge(conn: asyncpg.Connection, scope: Scope, customer, pack):

@@ -15,12 +15,13 @@ import pytest
 from portal.app import create_app
 from portal.session import ACCESS_ATTR
 from radbill.config import Config, DatabaseUrl, Secret
-from radbill.services import billing
+from radbill.services import billing, fair_usage
+from radbill.tenancy import Scope
 from tests import factories as f
 from tests.portal.customer_http import log_in
 
 # route parameter -> how to make one of customer B's rows of that kind (returns its id)
-FOREIGN_KINDS = {"bill_id", "payment_id", "ticket_id", "attachment_id", "message_id", "package_id"}
+FOREIGN_KINDS = {"bill_id", "payment_id", "ticket_id", "attachment_id", "message_id", "package_id", "pack_id"}
 # machine routes, reached by an unguessable token or a gateway's id, never a customer's id: no session to abuse
 TOKEN_PARAMS = {"token", "reference", "gateway_id"}
 _PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
@@ -56,7 +57,7 @@ def test_every_id_route_is_covered():
 @pytest.fixture
 async def neighbour(portal) -> dict:
     """Customer B beside A (same operator): a bill, a payment, a ticket with a message and a photo; and a package
-    that A's operator does not sell (another operator's)."""
+    and a data top-up pack that A's operator does not sell (another operator's)."""
     w, conn = portal.w, portal.owner
     owner = w.customer["operator_id"]
     b = await f.customer(conn, owner, w.package["id"], w.profile["id"], name="Neighbour Bashir",
@@ -75,9 +76,11 @@ async def neighbour(portal) -> dict:
     root = await conn.fetchval("SELECT id FROM operators WHERE kind = 'group_admin'")
     other = await f.operator(conn, "operator", root)
     package = await f.package(conn, other["id"], name="Bashir's own ISP 1G")
+    pack = await fair_usage.create_pack(conn, Scope.system(other["id"], str(other["path"])),
+                                        {"name": "Bashir's 50 GB", "size_gb": "50", "price": "10"})
     return {"customer": b, "ids": {"bill_id": bill["id"], "payment_id": payment["id"], "ticket_id": ticket["id"],
                                    "message_id": message["id"], "attachment_id": photo["id"],
-                                   "package_id": package["id"]}}
+                                   "package_id": package["id"], "pack_id": pack}}
 
 
 def _fill(path: str, ids: dict) -> str:
