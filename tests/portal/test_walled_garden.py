@@ -2,6 +2,7 @@
 radbill's FreeRADIUS, folded into radacct), then GET / from that source address. The HTTP client binds other
 loopback addresses (127.0.0.2 ...) so the portal sees a genuine peer address, as behind a router."""
 
+import asyncio
 import re
 from contextlib import asynccontextmanager
 
@@ -59,8 +60,15 @@ async def pay_from(p: Portal, address: str) -> tuple[str, str]:
         params = await press(http, checkout)
         async with http.get(f"{p.url}/pay/return/{p.w.gateway['id']}", params=params, allow_redirects=False) as r:
             receipt_path = r.headers["Location"]
-        async with http.get(f"{p.url}{receipt_path}") as r:
-            return receipt_path, await r.text()
+        # under load the gateway's answer can outlast the client's wait: the receipt re-asks on each visit, as a
+        # customer reloading it would (tests/portal/test_pay.py checks that path on its own)
+        for _ in range(20):
+            async with http.get(f"{p.url}{receipt_path}") as r:
+                page = await r.text()
+            if "Paid. Thank you" in page:
+                break
+            await asyncio.sleep(0.5)
+        return receipt_path, page
 
 
 @pytest.fixture
