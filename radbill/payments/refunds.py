@@ -5,9 +5,10 @@ ledger records the reversal. Money model (README "Online payments"):
   for taking money back: the bills it paid are open again, the period they bought is taken back (expiry, status,
   the sub-operator's wholesale), and the advance wallet never goes below zero. A refund is refused up front when
   more would be taken back than is left of the payment (what staff reversed already, refunds asked for and done).
-- 'gateway_reseller_refund' (a sub-operator's customer): the sub-operator's balance is debited the amount and the
-  gateway owner's clearing credited (the mirror of the reseller credit). It is guarded like any reseller debit, and
-  checked before the gateway is asked, so a refund the sub-operator's balance cannot take is refused up front.
+- 'gateway_reseller_refund' (a sub-operator's customer): the reversal debits the sub-operator's balance the amount
+  and credits the gateway owner's clearing (the mirror of the reseller credit; corrections decides it for staff
+  reversals and refunds alike). It is checked before the gateway is asked, so a refund the sub-operator's balance
+  cannot take is refused up front.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from radbill.payments.registry import adapter_for
 from radbill.payments.settle import intent_view, log_event
 from radbill.services import audit
 from radbill.services.corrections import reverse_payment
-from radbill.services.ledger import BalanceInsufficient, Entry, account_id, post
+from radbill.services.ledger import BalanceInsufficient
 from radbill.tenancy import Scope
 
 
@@ -43,7 +44,7 @@ async def refundable(conn: asyncpg.Connection, scope: Scope, payment_id: int) ->
         "       i.id AS intent_id, i.refunded_minor, i.gateway_id, c.username, o.kind AS operator_kind,"
         "       g.operator_id AS owner_id, go.path <@ $2::ltree AS owner_in_scope,"
         "       p.amount_minor - greatest(i.refunded_minor, p.reversed_minor) - coalesce((SELECT sum(r.amount_minor) FROM payment_refunds r"
-        "           WHERE r.intent_id = i.id AND r.status = 'requested'), 0) AS available_minor"
+        "           WHERE r.intent_id = i.id AND r.status = 'requested'), 0)::bigint AS available_minor"
         "  FROM payments p JOIN payment_intents i ON i.payment_id = p.id"
         "  JOIN payment_gateways g ON g.id = i.gateway_id JOIN operators go ON go.id = g.operator_id"
         "  JOIN customers c ON c.id = p.customer_id JOIN operators o ON o.id = c.operator_id"
@@ -113,13 +114,13 @@ async def refund_payment(conn: asyncpg.Connection, scope: Scope, payment_id: int
 async def _record(conn, scope, payment, intent, gateway, refund_id: int, amount_minor: int, reason: str,
                   result) -> None:
     now = clock.now()
-    currency = payment["currency"]
     await conn.execute("UPDATE payment_refunds SET status = 'done', gateway_refund_id = $2, finished_at = $3"
                        " WHERE id = $1", refund_id, result.gateway_refund_id, now)
     await conn.execute("UPDATE payment_intents SET refunded_minor = refunded_minor + $2 WHERE id = $1",
                        intent["id"], amount_minor)
-    # the same rule as any reversal (its own savepoint); the key makes a second recording reverse nothing more.
-    # Checked before the gateway was asked; staff reversing the payment meanwhile is logged, the refund stands.
+    # the same rule as any reversal (its own savepoint), which also takes the sub-operator's credit back; the key
+    # makes a second recording reverse nothing more. Checked before the gateway was asked; staff reversing the
+    # payment or the sub-operator spending its balance meanwhile is logged for staff, the refund stands.
     try:
         await reverse_payment(conn, scope, payment["payment_id"], amount_minor, reason,
                               idempotency_key=f"refund:{refund_id}", now=now)
@@ -127,21 +128,6 @@ async def _record(conn, scope, payment, intent, gateway, refund_id: int, amount_
         await log_event(conn, gateway, intent["id"], "refund", "error",
                         f"the refunded payment could not be reversed ({exc}): settle it by hand",
                         {"refund_id": refund_id})
-    if payment["operator_id"] != payment["owner_id"]:
-        # checked before the gateway was asked; a balance spent meanwhile is logged for staff, the refund stands
-        try:
-            async with conn.transaction():
-                await conn.execute("UPDATE operators SET balance_minor = balance_minor - $2 WHERE id = $1",
-                                   payment["operator_id"], amount_minor)
-                reseller = await account_id(conn, "operator_balance", payment["operator_id"], currency)
-                owner_clearing = await account_id(conn, "gateway_clearing", payment["owner_id"], currency)
-                await post(conn, [Entry(reseller, amount_minor), Entry(owner_clearing, -amount_minor)], currency,
-                           "gateway_reseller_refund", memo=reason, payment_id=payment["payment_id"],
-                           created_by=scope.account_id)
-        except asyncpg.CheckViolationError:
-            await log_event(conn, gateway, intent["id"], "refund", "error",
-                            "the sub-operator's balance could not take the refund: settle it by hand",
-                            {"refund_id": refund_id})
     await log_event(conn, gateway, intent["id"], "refund", "refunded", reason,
                     {"refund_id": refund_id, "amount_minor": amount_minor, "raw": dict(result.raw)})
     await audit.record(conn, scope, "payment.refund", "customer", payment["customer_id"],

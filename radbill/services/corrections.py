@@ -31,7 +31,7 @@ from radbill.errors import NotFound, ValidationError
 from radbill.i18n import _
 from radbill.services import audit, payments
 from radbill.services.customers import activate_customer, suspend_customer
-from radbill.services.ledger import Entry, account_id, load_customer, post
+from radbill.services.ledger import BalanceInsufficient, Entry, account_id, load_customer, post
 from radbill.tenancy import Scope
 
 REASON_MAX = 500
@@ -189,6 +189,37 @@ async def _return_wholesale(conn, scope: Scope, customer, bills: list, payment_i
     return amount
 
 
+async def _take_back_reseller_credit(conn, scope: Scope, customer, payment_id: int, amount_minor: int,
+                                     reason: str) -> int:
+    """Take back from a sub-operator what an online payment of its customer credited it (gateway_reseller_credit):
+    the reversed part of it, never more than is left of the credit (what earlier reversals or refunds took back is
+    counted from the ledger, so each taka is taken back once). The one place for it: a refund is a reversal.
+    Guarded like any reseller debit: BalanceInsufficient rolls the whole reversal back."""
+    lines = await conn.fetch(
+        "SELECT e.kind, e.account_id, a.kind AS account_kind, e.amount_minor FROM ledger_entries e"
+        " JOIN ledger_accounts a ON a.id = e.account_id WHERE e.payment_id = $1"
+        "   AND e.kind IN ('gateway_reseller_credit', 'gateway_reseller_refund')", payment_id)
+    credited = -sum(r["amount_minor"] for r in lines if r["account_kind"] == "operator_balance"
+                    and r["kind"] == "gateway_reseller_credit")
+    taken = sum(r["amount_minor"] for r in lines if r["account_kind"] == "operator_balance"
+                and r["kind"] == "gateway_reseller_refund")
+    amount = min(amount_minor, credited - taken)
+    clearing = next((r["account_id"] for r in lines if r["account_kind"] == "gateway_clearing"), None)
+    if amount <= 0 or clearing is None:
+        return 0
+    try:
+        await conn.execute("UPDATE operators SET balance_minor = balance_minor - $2 WHERE id = $1",
+                           customer["operator_id"], amount)
+    except asyncpg.CheckViolationError as exc:
+        if exc.constraint_name == "operators_credit_limit":
+            raise BalanceInsufficient() from None
+        raise
+    reseller = await account_id(conn, "operator_balance", customer["operator_id"], customer["currency"])
+    await post(conn, [Entry(reseller, amount), Entry(clearing, -amount)], customer["currency"],
+               "gateway_reseller_refund", memo=reason, payment_id=payment_id, created_by=scope.account_id)
+    return amount
+
+
 async def reverse_payment(conn: asyncpg.Connection, scope: Scope, payment_id: int, amount_minor: int, reason: str,
                           *, idempotency_key: str | None = None, now: datetime | None = None,
                           preview: bool = False) -> ReversalOutcome:
@@ -239,6 +270,8 @@ async def reverse_payment(conn: asyncpg.Connection, scope: Scope, payment_id: in
         await conn.execute("UPDATE payments SET reversed_minor = reversed_minor + $2 WHERE id = $1",
                            payment_id, amount_minor)
         wholesale = await _return_wholesale(conn, scope, customer, unpaid, payment_id)
+        # after the wholesale came back: a sub-operator can give back a period's margin it never had to spend
+        credit_back = await _take_back_reseller_credit(conn, scope, customer, payment_id, amount_minor, reason)
         expires = take_back_expiry(customer["expires_at"], [_length(b, customer["timezone"]) for b in unpaid], now)
         if expires != customer["expires_at"]:
             await conn.execute("UPDATE customers SET expires_at = $2 WHERE id = $1", customer["id"], expires)
@@ -246,7 +279,8 @@ async def reverse_payment(conn: asyncpg.Connection, scope: Scope, payment_id: in
         detail = {"customer_id": customer["id"], "payment_id": payment_id, "amount_minor": amount_minor,
                   "reason": reason, "bills": [[i, a] for i, a in plan.from_bills],
                   "unpaid_bills": [b["id"] for b in unpaid], "from_wallet_minor": plan.from_wallet,
-                  "wholesale_returned_minor": wholesale, "expires_at": [customer["expires_at"], expires]}
+                  "wholesale_returned_minor": wholesale, "reseller_credit_taken_back_minor": credit_back,
+                  "expires_at": [customer["expires_at"], expires]}
         reversal_id = await conn.fetchval(
             "INSERT INTO payment_reversals (operator_id, customer_id, payment_id, amount_minor, currency, reason,"
             " idempotency_key, detail, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10)"

@@ -3,7 +3,10 @@ sessions and the usage against the cap, for one customer the caller's scope can 
 
 The decision is the RADIUS module's own: the `radius_policy` row (through radbill_customer_policy, migration
 0024, which the admin role may call for a customer it can see) and the module's session view go through
-`diagnostics.decide_now`, the function `radbill explain` uses."""
+`diagnostics.decide_now`, the function `radbill explain` uses, as the customer's router type would be answered
+(the open session's router, else the one of the last login attempt; MikroTik, the nas table's default, when
+neither is known or the caller may not read that router). Usage is shown against the data-cap tier the usage has
+reached (policy/caps.py `tier_for`, decide()'s rule): the next slow-down, or the last one once past it."""
 
 from __future__ import annotations
 
@@ -17,7 +20,10 @@ from radbill import clock
 from radbill.diagnostics import decide_now
 from radbill.i18n import _, lazy_gettext
 from radbill.policy import Decision, PolicyRow
+from radbill.policy.caps import next_threshold, speeds_for, tier_for
 from radbill.policy.decide import MESSAGES
+from radbill.policy.rates import format_rate
+from radbill.policy.vendors import DEFAULT_TYPE, vendor
 from radbill.services.customers import get_customer
 from radbill.tenancy import Scope
 from radius_module.sessions import OPEN_SESSIONS_QUERY, sessions_from_rows
@@ -27,13 +33,13 @@ ATTEMPTS = 20
 # through the scoped getter
 LOGIN_ATTEMPTS = """
     SELECT a.authdate, a.reply, a.reason, host(a.nasipaddress) AS nas_ip, n.shortname AS nas_name,
-           a.callingstationid
+           n.type AS nas_type, a.callingstationid
       FROM radpostauth a LEFT JOIN nas n ON n.nasname::inet = a.nasipaddress
      WHERE a.username = $1 ORDER BY a.authdate DESC, a.id DESC LIMIT $2
 """
 OPEN_SESSIONS_SHOWN = """
     SELECT r.acctuniqueid, r.acctstarttime, host(r.nasipaddress) AS nas_ip, n.shortname AS nas_name,
-           host(r.framedipaddress) AS framed_ip, r.callingstationid,
+           n.type AS nas_type, host(r.framedipaddress) AS framed_ip, r.callingstationid,
            coalesce(r.acctinputoctets, 0) AS up, coalesce(r.acctoutputoctets, 0) AS down
       FROM radacct r LEFT JOIN nas n ON n.nasname::inet = r.nasipaddress
      WHERE r.username = $1 AND r.acctstoptime IS NULL ORDER BY r.acctstarttime DESC NULLS LAST
@@ -69,13 +75,28 @@ async def panel(conn: asyncpg.Connection, scope: Scope, customer_id: int, acct_i
     loaded = sessions_from_rows(await conn.fetch(OPEN_SESSIONS_QUERY + " AND username = $1", username))
     # a MAC binding is checked against a device: the one that tried last is the one the customer calls about
     device = next((a["callingstationid"] for a in attempts if a["callingstationid"]), None)
+    open_sessions = await conn.fetch(OPEN_SESSIONS_SHOWN, username)
+    nas_type = router_type(open_sessions, attempts)
     decision, row = decide_now(dict(record) if record else None, username, loaded, acct_interim_interval,
-                               clock.now(), device)
+                               clock.now(), device, nas_type or DEFAULT_TYPE)
     return {"decision": decision, "verdict": verdict(decision), "tz": customer["timezone"],
             "lines": [line for c in decision.checks if (line := sentence(c.name, c.outcome, row, decision,
                                                                          device, customer["timezone"]))],
-            "attempts": attempts, "open_sessions": await conn.fetch(OPEN_SESSIONS_SHOWN, username),
+            "router": router_line(nas_type), "attempts": attempts, "open_sessions": open_sessions,
             "usage": usage(row), "reasons": ATTEMPT_REASONS}
+
+
+def router_type(open_sessions, attempts) -> str | None:
+    """The type of the router the customer logs in through: the newest open session's, else the last attempt's
+    (None when neither router is in the nas table the caller may read)."""
+    return next((r["nas_type"] for r in [*open_sessions, *attempts] if r["nas_type"]), None)
+
+
+def router_line(nas_type: str | None) -> str:
+    if nas_type is None:
+        return _("The customer's router is not known here, so the answer is the one a %(type)s router gets.",
+                 type=vendor(DEFAULT_TYPE).label)
+    return _("The answer is the one the customer's router (%(type)s) gets.", type=vendor(nas_type).label)
 
 
 def verdict(decision: Decision) -> str:
@@ -88,12 +109,19 @@ def verdict(decision: Decision) -> str:
 
 
 def usage(row: PolicyRow | None) -> dict | None:
-    """Usage this cap window against the cap (None: no cap)."""
+    """Usage this cap window against the next slow-down (or the last, once past it), with the tier reached and
+    its speed, as decide() grants it (None: no cap). Top-ups raise every threshold. A cap without a reduced
+    speed only counts (decide() has no tier to apply)."""
     if row is None or row.data_cap_bytes is None:
         return None
-    used, cap = row.usage_bytes, row.data_cap_bytes
+    tiers, used = row.tiers, row.usage_bytes
+    tier = tier_for(tiers, used, row.topup_bytes)
+    last = tiers[-1].after_bytes if tiers else row.data_cap_bytes
+    cap = next_threshold(tiers, tier, row.topup_bytes) or last + row.topup_bytes
+    speeds = speeds_for(row.speeds, tiers, tier)
     return {"used": used, "cap": cap, "percent": min(100, round(100 * used / cap)) if cap else 100,
-            "since": row.usage_since, "resets_at": row.usage_resets_at, "over": used >= cap}
+            "since": row.usage_since, "resets_at": row.usage_resets_at, "over": tier > 0, "tier": tier,
+            "tiers": len(tiers), "down": format_rate(speeds.download_kbps), "up": format_rate(speeds.upload_kbps)}
 
 
 def _local(value: datetime | None, tz: str) -> str:

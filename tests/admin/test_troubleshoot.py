@@ -16,6 +16,8 @@ import pytest
 from radbill import diagnostics
 from radbill.config import Config, DatabaseUrl, Secret
 from radbill.db.pool import set_scope
+from radbill.services import troubleshoot
+from radbill.tenancy import Scope
 from tests import factories as f
 from tests.conftest import app_url, radius_url
 
@@ -228,3 +230,36 @@ async def test_the_policy_function_answers_only_for_a_customer_the_scope_sees(tr
     finally:
         await conn.close()
     assert seen == {"sub_a1": ["cust-a1"], "sub_a2": [], "op_a": ["cust-a1"], "op_b": []}
+
+
+async def test_the_panel_decides_at_the_tier_reached_as_the_customers_router_type(make_client, tree, fresh_db_url):
+    """Usage past the second slow-down is shown against it with its speed, and the decision is the one the
+    customer's router (the open session's, a Cisco here) gets: decide()'s tier rule, not tier 1 on a MikroTik."""
+    a1 = tree.customers["a1"]
+    conn = await owner(fresh_db_url)
+    try:
+        pkg = await conn.fetchrow("UPDATE packages SET data_cap_bytes = $2, throttled_download_kbps = 2000,"
+                                  " throttled_upload_kbps = 2000 WHERE id = $1 RETURNING *", a1["package_id"],
+                                  10 * 1048576)
+        await f.insert(conn, "package_cap_tiers", {"package_id": pkg["id"], "operator_id": pkg["operator_id"],
+                                                   "after_bytes": 40 * 1048576, "download_kbps": 512,
+                                                   "upload_kbps": 256})
+        await conn.execute("UPDATE nas SET type = 'cisco' WHERE nasname = '10.0.1.1'")
+        await open_session(conn, "cust-a1")  # 53 MiB, on the Cisco
+    finally:
+        await conn.close()
+    conn = await asyncpg.connect(app_url(fresh_db_url))  # as the admin app reads it: op A's scope
+    try:
+        op_a = tree.ops["op_a"]
+        await set_scope(conn, op_a["path"])
+        trouble = await troubleshoot.panel(conn, Scope.system(op_a["id"], str(op_a["path"])), a1["id"], 300)
+    finally:
+        await conn.close()
+    decision = trouble["decision"]
+    assert decision.accept and ("data_cap", "fail") in [(c.name, c.outcome) for c in decision.checks]
+    assert ("Cisco-Account-Info", "QU;256000;D;512000") in trouble["decision"].reply  # tier 2, Cisco's words
+    assert not any(name.startswith("Mikrotik") for name, _ in trouble["decision"].reply)
+    panel = html.unescape(await panel_html(await make_client("opa"), a1["id"]))
+    assert "53.0 MiB used of 40.0 MiB (100%)" in panel
+    assert 'data-tier="2"' in panel and "Slow-down 2 of 2: 512kbit/s down, 256kbit/s up." in panel
+    assert "the customer's router (Cisco" in panel

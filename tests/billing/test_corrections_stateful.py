@@ -1,8 +1,9 @@
-"""A Hypothesis state machine mixes bill runs, cash and online payments, advance, voids, reversals and gateway
-refunds against the real database and checks after every step: every ledger transaction balances, wallets and
-bills equal the ledger, the reseller got back exactly the wholesale of what is no longer paid, every clearing
-account holds what is left of the online money, and no customer holds service that is not paid for (a refund
-takes service back like any reversal: it is one)."""
+"""A Hypothesis state machine mixes bill runs, cash and online payments, advance, voids, reversals, gateway
+refunds and staff reversals of online payments (chargebacks) against the real database and checks after every
+step: every ledger transaction balances, wallets and bills equal the ledger, the reseller got back exactly the
+wholesale of what is no longer paid and gave back exactly the online credit of what was reversed (by staff or by a
+refund, once), every clearing account holds what is left of the online money, and no customer holds service that
+is not paid for (a refund takes service back like any reversal: it is one)."""
 
 import asyncio
 import itertools
@@ -101,9 +102,20 @@ class CorrectionsMachine(RuleBasedStateMachine):
 
     @rule(who=st.integers(0, 2), pick=st.integers(0, 5), share=st.integers(1, 110), key=st.booleans())
     def reverse(self, who, pick, share, key):
-        rows = self.run(self.conn.fetch("SELECT id, method, amount_minor - reversed_minor AS left FROM payments"
-                                        " WHERE customer_id = $1 AND reversed_minor < amount_minor ORDER BY id",
-                                        self.customers[who]))
+        rows = self.run(self.conn.fetch("SELECT id, method, operator_id, amount_minor - reversed_minor AS left"
+                                        " FROM payments WHERE customer_id = $1 AND reversed_minor < amount_minor"
+                                        " ORDER BY id", self.customers[who]))
+        self.reverse_one(rows, pick, share, key)
+
+    @rule(who=st.integers(0, 2), pick=st.integers(0, 5), share=st.integers(1, 110), key=st.booleans())
+    def chargeback(self, who, pick, share, key):
+        """Staff reverse an online payment (a chargeback: no gateway refund); the sub-operator gives its credit back."""
+        rows = self.run(self.conn.fetch("SELECT id, method, operator_id, amount_minor - reversed_minor AS left"
+                                        " FROM payments WHERE customer_id = $1 AND reversed_minor < amount_minor"
+                                        " AND method = 'gateway' ORDER BY id", self.customers[who]))
+        self.reverse_one(rows, pick, share, key)
+
+    def reverse_one(self, rows, pick, share, key):
         if not rows:
             return
         p = rows[pick % len(rows)]
@@ -118,6 +130,7 @@ class CorrectionsMachine(RuleBasedStateMachine):
         self.reversed += amount
         if p["method"] == "gateway":
             self.online_back += amount
+            self.sub_online -= amount if p["operator_id"] == self.w.sub["id"] else 0
         if idem:  # the same form again reverses nothing more
             assert self.run(corrections.reverse_payment(self.conn, self.w.system, p["id"], amount, "test",
                                                         idempotency_key=idem, now=self.now)).duplicate
@@ -151,8 +164,8 @@ class CorrectionsMachine(RuleBasedStateMachine):
         amount = max(1, payment["available_minor"] * share // 100)
         try:
             payment, refund_id = self.run(refunds._request(self.conn, scope, p["id"], amount, "test"))
-        except ValidationError:
-            assert amount > payment["available_minor"]  # never more than is left after reversals and refunds
+        except ValidationError as exc:
+            assert amount > payment["available_minor"], exc  # never more than is left after reversals and refunds
             return
         intent = self.run(self.conn.fetchrow("SELECT * FROM payment_intents WHERE id = $1", payment["intent_id"]))
         done = RefundResult(True, f"R{refund_id}", amount)

@@ -30,6 +30,11 @@ async def http():
 
 async def paid_online(db, fake, http, **world_args):
     w = await world(db, fake.base_url, fake.credentials, **world_args)
+    return w, await pay_online(db, fake, http, w)
+
+
+async def pay_online(db, fake, http, w):
+    """The world's customer pays its bill through the fake bKash (settled like a callback); the payment's id."""
     intent = await create_intent(db, w.system, w.customer["id"], w.bill["id"], None, w.gateway["id"], now=NOW)
     adapter = BkashAdapter(fake.base_url, fake.credentials, "sandbox", http)
     view = await intent_view(db, intent)
@@ -39,7 +44,7 @@ async def paid_online(db, fake, http, **world_args):
     params = await press(http, started.redirect_url)
     verification = await adapter.verify(replace(view, gateway_payment_id=started.gateway_payment_id), params)
     result = await settle(db, intent["id"], verification, "callback", now=NOW)
-    return w, result.payment_id
+    return result.payment_id
 
 
 async def test_partial_then_full_refund_reverses_the_ledger(db, fake_bkash, http):
@@ -127,3 +132,55 @@ async def test_a_payment_already_reversed_cannot_be_refunded_again(db, fake_bkas
     assert (await refund_payment(db, scope_of(w.operator), payment_id, 20000, "the rest", http)).ok
     assert await db.fetchval("SELECT reversed_minor FROM payments WHERE id = $1", payment_id) == 50000
     assert not await unbalanced_ledger_txns(db)
+
+
+async def sub_balance(db, w) -> int:
+    return await db.fetchval("SELECT balance_minor FROM operators WHERE id = $1", w.sub["id"])
+
+
+async def reseller_ledger(db, w) -> int:
+    """The sub-operator's balance as its ledger account says (credits are negative lines)."""
+    return -await db.fetchval("SELECT coalesce(sum(e.amount_minor), 0) FROM ledger_entries e JOIN ledger_accounts a"
+                              " ON a.id = e.account_id WHERE a.kind = 'operator_balance' AND a.operator_id = $1",
+                              w.sub["id"])
+
+
+async def test_a_staff_reversal_of_an_online_payment_takes_the_resellers_credit_back(db, fake_bkash, http):
+    """A chargeback reversed by staff (no gateway refund) is a reversal like a refund: the sub-operator gives
+    back the credit the online payment gave it, and gets back the wholesale of the period taken back."""
+    w = await world(db, fake_bkash.base_url, fake_bkash.credentials)
+    before = await sub_balance(db, w)
+    payment_id = await pay_online(db, fake_bkash, http, w)
+    assert await sub_balance(db, w) == before + 50000 - 35000  # credited the payment, debited the wholesale
+    await reverse_payment(db, w.system, payment_id, 50000, "chargeback", now=NOW)
+    assert await sub_balance(db, w) == before == await reseller_ledger(db, w)
+    assert not await unbalanced_ledger_txns(db)
+    clearing = await db.fetchval("SELECT coalesce(sum(e.amount_minor), 0) FROM ledger_entries e JOIN ledger_accounts a"
+                                 " ON a.id = e.account_id WHERE a.kind = 'gateway_clearing'")
+    assert clearing == 0  # the owner's merchant account gave back what it received
+
+
+async def test_a_refund_then_a_staff_reversal_take_the_credit_back_exactly_once(db, fake_bkash, http):
+    w = await world(db, fake_bkash.base_url, fake_bkash.credentials)
+    await db.execute("UPDATE operators SET credit_limit_minor = 100000 WHERE id = $1", w.sub["id"])
+    before = await sub_balance(db, w)
+    payment_id = await pay_online(db, fake_bkash, http, w)
+    assert (await refund_payment(db, scope_of(w.operator), payment_id, 20000, "customer asked", http)).ok
+    assert await sub_balance(db, w) == before + 50000 - 35000 - 20000 + 35000  # the refund reopened the period
+    await reverse_payment(db, w.system, payment_id, 30000, "the rest bounced", now=NOW)
+    assert await sub_balance(db, w) == before == await reseller_ledger(db, w)
+    taken = await db.fetchval("SELECT sum(e.amount_minor) FROM ledger_entries e JOIN ledger_accounts a"
+                              " ON a.id = e.account_id WHERE e.payment_id = $1 AND a.kind = 'operator_balance'"
+                              " AND e.kind = 'gateway_reseller_refund'", payment_id)
+    assert taken == 50000  # the whole credit, taken back in two parts, never more
+    assert not await unbalanced_ledger_txns(db)
+
+
+async def test_a_staff_reversal_the_resellers_balance_cannot_take_is_refused_and_moves_nothing(db, fake_bkash, http):
+    w = await world(db, fake_bkash.base_url, fake_bkash.credentials)
+    payment_id = await pay_online(db, fake_bkash, http, w)
+    await db.execute("UPDATE operators SET balance_minor = 0 WHERE id = $1", w.sub["id"])  # the credit was spent
+    with pytest.raises(BalanceInsufficient):
+        await reverse_payment(db, w.system, payment_id, 50000, "chargeback", now=NOW)
+    assert await db.fetchval("SELECT reversed_minor FROM payments WHERE id = $1", payment_id) == 0
+    assert await db.fetchval("SELECT count(*) FROM payment_reversals") == 0
