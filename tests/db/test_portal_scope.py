@@ -17,7 +17,7 @@ from tests.conftest import app_url
 from tests.db.test_rls import OWNER
 
 CATALOGUE = {"packages", "billing_profiles", "zones", "vat_profiles", "payment_gateways", "package_assignments",
-             "operator_wallets",
+             "operator_wallets", "package_cap_tiers", "data_topup_packs",
              "billing_profile_assignments"}
 
 
