@@ -63,6 +63,7 @@ def test_sub_operator_adds_finds_suspends_and_changes_package(admin_server, brow
     page.click("button:has-text('Preview')")
     page.wait_for_selector("code:has-text('25M/50M')")
     page.click("button:has-text('Change to Fast 50M')")
+    page.click("button:has-text('Yes, change the package')")  # money may move: asked first
     page.wait_for_selector("text=Package changed")
     assert "Fast 50M" in page.inner_text("table.kv")
     page.screenshot(path=str(artifacts / "customer-profile.png"), full_page=True)
