@@ -206,8 +206,10 @@ async def release_walled_sessions(conn: asyncpg.Connection, customer, walled_sin
     if walled_since is None:
         return []
     sessions = await conn.fetch(OPEN_SESSIONS, customer["username"])
+    # radacct keeps whole seconds: a session that began in the second of the suspension began after it
+    since = walled_since.replace(microsecond=0)
     queued = [await _queue(conn, customer, "disconnect", s, reason, f"disconnect:{s['acctuniqueid']}:{reason}")
-              for s in sessions if s["acctstarttime"] and s["acctstarttime"] >= walled_since]
+              for s in sessions if s["acctstarttime"] and s["acctstarttime"] >= since]
     return [q for q in queued if q]
 
 

@@ -114,7 +114,8 @@ async def test_the_walled_garden_page_by_source_address_then_paying_reconnects(p
         assert (status, location) == (303, "/login")
 
         receipt_path, receipt = await pay_from(p, WALLED)
-        assert "Paid. Thank you" in receipt and 'id="reconnecting"' in receipt
+        assert "Paid. Thank you" in receipt
+        assert 'id="reconnecting"' in receipt
         assert await p.owner.fetchval("SELECT status FROM customers WHERE id = $1", walled["id"]) == "active"
         # the existing reactivation path queued the disconnect that ends the walled session
         queued = await p.owner.fetchval(
