@@ -97,19 +97,18 @@ def _access_of(request: web.Request) -> str | None:
     return getattr(handler, ACCESS_ATTR, None)
 
 
-async def _choose_locale(request: web.Request, session) -> None:
+async def _choose_locale(request: web.Request, conn, session) -> None:
     """The language the customer picked on this device, else their operator's default, else the browser's; and,
     for a customer, their ISP's header (name, contact) for every page."""
     row = None
     if session is not None:
-        async with request.app["pool"].acquire() as conn:
-            row = await conn.fetchrow(
-                "SELECT id, coalesce(business_name, name) AS name, phone, email, logo IS NOT NULL AS has_logo,"
-                "       default_locale, bengali_digits,"
-                # the nav offers data top-ups only to a customer whose package has a data cap
-                "       (SELECT p.data_cap_bytes IS NOT NULL FROM customers c JOIN packages p ON p.id = c.package_id"
-                "         WHERE c.id = $2) AS data_capped"
-                "  FROM operators WHERE id = $1", session.operator_id, session.customer_id)
+        row = await conn.fetchrow(
+            "SELECT id, coalesce(business_name, name) AS name, phone, email, logo IS NOT NULL AS has_logo,"
+            "       default_locale, bengali_digits,"
+            # the nav offers data top-ups only to a customer whose package has a data cap
+            "       (SELECT p.data_cap_bytes IS NOT NULL FROM customers c JOIN packages p ON p.id = c.package_id"
+            "         WHERE c.id = $2) AS data_capped"
+            "  FROM operators WHERE id = $1", session.operator_id, session.customer_id)
         request["portal_isp"] = row
     chosen = request.cookies.get(LANG_COOKIE)
     if chosen in i18n.LOCALES:
@@ -135,10 +134,12 @@ async def access_control(request: web.Request, handler):
     with scoped(SYSTEM):  # the session lookup happens before anyone is known
         session = None
         token = request.cookies.get(cookie_name(request.app), "")
-        if token:
+        if token:  # one checkout for the session and the page header: every logged-in request pays for it
             async with request.app["pool"].acquire() as conn:
                 session = await portal_auth.load_session(conn, token)
-        await _choose_locale(request, session)
+                await _choose_locale(request, conn, session)
+        else:
+            await _choose_locale(request, None, None)
     request["portal_session"] = session
     if access == "public":
         await _public_csrf(request, session)
