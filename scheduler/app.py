@@ -21,6 +21,7 @@ from radbill.db.pool import SYSTEM, create_pool
 from radbill.errors import ConfigError
 from radbill.services import ops_state, outbox
 from scheduler.jobs import OUTBOX_JOB, JobContext, JobSpec, all_jobs, run_exclusively
+from scheduler.registry import load_outbox_handlers
 
 log = logging.getLogger("radbill.scheduler")
 HEARTBEAT_SECONDS = 10  # /healthz calls the scheduler dead after HEARTBEAT_STALE (radbill/health.py)
@@ -45,6 +46,7 @@ class SchedulerProcess:
         self.url = url
         self.dispatch = dispatch
         self.jobs = all_jobs() if jobs is None else jobs
+        load_outbox_handlers()
         self.pool: asyncpg.Pool | None = None
         self.listener: asyncpg.Connection | None = None
         self.aps = AsyncIOScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1,

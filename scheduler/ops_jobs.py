@@ -4,14 +4,11 @@ group admin when the newest backup is older than 26 hours."""
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
 from radbill import clock
 from radbill.config import EnvReader
 from radbill.services import backups
-
-if TYPE_CHECKING:  # scheduler.jobs imports this module to register JOBS
-    from scheduler.jobs import JobContext
+from scheduler.context import JobContext
 
 
 async def daily_backup(ctx: JobContext) -> dict:
@@ -30,12 +27,6 @@ async def check_backups(ctx: JobContext) -> bool:
         return await backups.alert_if_stale(conn, clock.now())
 
 
-def _backup_hour() -> int:
+def backup_hour() -> int:
     # 21:00 UTC is 03:00 in Dhaka: the quietest hour of an ISP's day
     return int(EnvReader(os.environ).integer("RADBILL_BACKUP_HOUR_UTC", 21, 0, 23))
-
-
-JOBS = [
-    ("backups.daily", daily_backup, "cron", {"hour": _backup_hour(), "minute": 0, "timezone": "UTC"}),
-    ("backups.check", check_backups, "cron", {"minute": 17, "timezone": "UTC"}),
-]

@@ -3,20 +3,10 @@ callback never came, or radbill was down) until they are final; settle() credits
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from radbill.payments.flow import reconcile_open
-
-if TYPE_CHECKING:  # scheduler.jobs imports this module to register JOBS
-    from scheduler.jobs import JobContext
+from scheduler.context import JobContext
 
 
 async def reconcile_payments(ctx: JobContext) -> dict:
     """One pass over the open intents that are due a check (backoff per intent: radbill.payments.flow)."""
     return await reconcile_open(ctx.pool)
-
-
-# every minute: a pass is cheap when nothing is due (an indexed scan of open intents)
-JOBS = [
-    ("payments.reconcile", reconcile_payments, "interval", {"seconds": 60}),
-]

@@ -1,0 +1,55 @@
+"""Everything the scheduler runs, in one declarative list: the jobs with their triggers, and the modules whose
+outbox handlers the dispatcher needs. A new job is one line in JOBS; a new outbox kind is one line in
+OUTBOX_HANDLERS. Each job's `run` is a thin wrapper over one idempotent radbill.services function (safe to run
+twice: a missed or doubled run is harmless)."""
+
+from __future__ import annotations
+
+import importlib
+
+from radbill.services import outbox
+from scheduler import billing_jobs, ops_jobs, payment_jobs, sms_jobs
+from scheduler.context import JobContext, JobSpec
+
+OUTBOX_JOB = "outbox.dispatch"
+
+
+async def dispatch_outbox(ctx: JobContext) -> int:
+    return await outbox.drain(ctx.pool, ctx.dispatch)
+
+
+# The hourly billing jobs run at different minutes: fixed-day periods (and prepaid issue dates, due days before
+# them) start at local midnight, a different UTC hour per operator time zone; the waiting package changes switch
+# just before the bill run so the switch and the new period's bill come together.
+JOBS: list[JobSpec] = [
+    JobSpec(OUTBOX_JOB, dispatch_outbox, "interval", {"seconds": 1}),
+    JobSpec("billing.package_changes", billing_jobs.apply_waiting_package_changes, "cron",
+            {"minute": 1, "timezone": "UTC"}),
+    JobSpec("billing.generate", billing_jobs.generate_due_bills, "cron", {"minute": 5, "timezone": "UTC"}),
+    JobSpec("billing.suspend_overdue", billing_jobs.suspend_overdue, "cron", {"minute": 20, "timezone": "UTC"}),
+    # a reminder slot is queued once (dedupe key); operators outside their sending hours are skipped
+    JobSpec("sms.reminders", sms_jobs.queue_sms_reminders, "cron", {"minute": "*/15", "timezone": "UTC"}),
+    # a pass over open payment intents is cheap when nothing is due (an indexed scan)
+    JobSpec("payments.reconcile", payment_jobs.reconcile_payments, "interval", {"seconds": 60}),
+    JobSpec("backups.daily", ops_jobs.daily_backup, "cron",
+            {"hour": ops_jobs.backup_hour(), "minute": 0, "timezone": "UTC"}),
+    JobSpec("backups.check", ops_jobs.check_backups, "cron", {"minute": 17, "timezone": "UTC"}),
+]
+
+# outbox kind -> the module that declares its handler with @outbox.register(kind)
+OUTBOX_HANDLERS: dict[str, str] = {
+    "disconnect": "radbill.services.outbox",
+    "coa": "radbill.services.outbox",
+    "sms": "radbill.services.sms",
+}
+
+
+def load_outbox_handlers() -> dict[str, outbox.Handler]:
+    """Import every handler module named above and check it declared its kinds, so a typo or a forgotten
+    registration fails when the scheduler starts rather than when the first row of that kind waits forever."""
+    for module in sorted(set(OUTBOX_HANDLERS.values())):
+        importlib.import_module(module)
+    missing = sorted(kind for kind in OUTBOX_HANDLERS if kind not in outbox.HANDLERS)
+    if missing:
+        raise RuntimeError(f"outbox kinds without a handler: {', '.join(missing)}")
+    return outbox.HANDLERS
