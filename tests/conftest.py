@@ -19,10 +19,11 @@ from pathlib import Path
 import asyncpg
 import psycopg
 import pytest
+from argon2 import PasswordHasher
 from hypothesis import settings
 from psycopg import sql
 
-from radbill import secretbox
+from radbill import passwords, secretbox
 from radbill.db.cluster import APP, RADIUS, ClusterCredentials, LocalCluster, free_port
 from radbill.db.migrate import migrate_url
 
@@ -34,6 +35,12 @@ os.environ.setdefault("RADBILL_DATA_KEYS", secretbox.new_key_entry("test"))
 # PostgreSQL); on CI, the same examples every run, so a red build can be reproduced.
 settings.register_profile("radbill", deadline=None, derandomize=bool(os.environ.get("CI")), print_blob=True)
 settings.load_profile("radbill")
+
+# The suite signs in hundreds of times; production argon2id parameters cost ~0.15 s per hash or check on a 2-core
+# box. Tests keep the algorithm (argon2id) with its cheapest parameters, in this process only: servers started
+# as subprocesses (make run, the backup/restore round trip) hash and check with the real ones. A stored hash
+# names its own parameters, so checking one made either way works with both hashers.
+passwords._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
 def pytest_addoption(parser):
