@@ -98,3 +98,8 @@ BILLING_JOBS.extend(JobSpec(*spec) for spec in _PAYMENTS)
 from scheduler.ops_jobs import JOBS as _OPS  # noqa: E402
 
 BILLING_JOBS.extend(JobSpec(*spec) for spec in _OPS)
+
+# REST API: expired Idempotency-Keys (scheduler/api_jobs.py).
+from scheduler.api_jobs import JOBS as _API  # noqa: E402
+
+BILLING_JOBS.extend(JobSpec(*spec) for spec in _API)
