@@ -2139,6 +2139,7 @@ CREATE TABLE public.ticket_messages (
     author_account_id bigint,
     body text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    author_api_client_id bigint,
     CONSTRAINT ticket_messages_body_check CHECK (((length(btrim(body)) >= 1) AND (length(btrim(body)) <= 4000)))
 );
 

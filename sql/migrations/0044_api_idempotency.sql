@@ -21,3 +21,7 @@ CREATE TABLE api_idempotency (
 CREATE INDEX api_idempotency_created ON api_idempotency (created_at);
 
 SELECT radbill_tenant_policies('api_idempotency', 'operator_id', 'subtree', 'subtree');
+
+-- A ticket reply sent through the API is staff's (the client acts for its operator), not the customer's: the
+-- thread tells them apart by this column as well as by author_account_id (tickets.THREAD_SQL's by_staff).
+ALTER TABLE ticket_messages ADD COLUMN author_api_client_id bigint;
