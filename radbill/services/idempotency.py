@@ -48,6 +48,11 @@ class Response:
     replayed: bool = False
 
 
+def _json_value(value) -> str:
+    """Dates and times as ISO 8601 (what the API answers), anything else (inet, UUID) as its text."""
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
 def fingerprint(method: str, path: str, body: bytes) -> bytes:
     """Which request a key was used for: the same bytes to the same address with the same method."""
     return hashlib.sha256(method.upper().encode() + b" " + path.encode() + b"\n" + body).digest()
@@ -108,7 +113,7 @@ async def run(conn: asyncpg.Connection, scope: Scope, client_id: int, key: str, 
         if stored is not None:
             return stored
         response = await action(conn)
-        body = json.dumps(response.body, default=str)
+        body = json.dumps(response.body, default=_json_value)
         await conn.execute("UPDATE api_idempotency SET status = $3, body = $4::jsonb"
                            " WHERE client_id = $1 AND key = $2", client_id, key, response.status, body)
     # the first answer is the stored one, to the byte: a replay cannot differ from it
