@@ -7,10 +7,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 
+from admin.api import pagination
 from admin.api.problems import json_response
 from admin.api.registry import Call, Param, api_route
-
-from admin.api import pagination
 from radbill import clock
 from radbill.billing.money import parse_amount
 from radbill.errors import ValidationError

@@ -33,7 +33,7 @@ SEARCH_SQL = """
     WITH page AS MATERIALIZED (
         SELECT c.id, {rank} AS rank FROM customers c
          WHERE {where} ORDER BY 2, c.id DESC LIMIT {limit} OFFSET {offset})
-    SELECT c.id, c.username, c.name, c.mobile, c.status, {state} AS state, c.connection_type, c.expires_at,
+    SELECT page.rank, c.id, c.username, c.name, c.mobile, c.status, {state} AS state, c.connection_type, c.expires_at,
            p.name AS package, z.name AS zone, o.name AS operator_name, {online} AS online
       FROM page JOIN customers c ON c.id = page.id JOIN operators o ON o.id = c.operator_id
       JOIN packages p ON p.id = c.package_id LEFT JOIN zones z ON z.id = c.zone_id
@@ -168,14 +168,18 @@ async def update_customer(conn: asyncpg.Connection, scope: Scope, customer_id: i
 async def search(conn: asyncpg.Connection, scope: Scope, query: str = "", status: str | None = None,
                  connection_type: str | None = None, package_id: int | None = None,
                  billing_profile_id: int | None = None, zone_id: int | None = None, page: int = 1,
-                 online: bool = False, now: datetime | None = None) -> tuple[list[asyncpg.Record], bool]:
+                 online: bool = False, now: datetime | None = None, limit: int = PAGE_SIZE,
+                 after: tuple[int, int] | None = None) -> tuple[list[asyncpg.Record], bool]:
     """One page of customers in scope, exact matches first (ScopedWhere.customer_rank), then newest first, with
     display state and online flag; `status` is a display state (so "expired" and "active" exclude each other);
-    returns (rows, has_more)."""
+    returns (rows, has_more). The admin pages by `page`; the API by `after`, the (rank, id) of the last row seen
+    (a cursor stays right when customers are added in between)."""
     where = ScopedWhere(scope, "c.operator_id", await subtree_operator_ids(conn, scope))
     arg = where.arg
     where.customer(query)
     rank = where.customer_rank(query)
+    if after is not None:
+        where.add(f"({rank}, -c.id) > ({arg(int(after[0]))}::int, -{arg(int(after[1]))}::bigint)")
     now_ref = arg(now or clock.now())
     if status in DISPLAY_STATES:
         where.add(state_condition(status, now_ref))
@@ -187,16 +191,18 @@ async def search(conn: asyncpg.Connection, scope: Scope, query: str = "", status
                           ("zone_id", zone_id)):
         if value is not None:
             where.add(f"c.{column} = {arg(value)}")
-    offset = (max(page, 1) - 1) * PAGE_SIZE
+    offset = (max(page, 1) - 1) * limit if after is None else 0
     # the conditions are fixed fragments with numbered parameters; no typed text reaches the SQL
     query_sql = SEARCH_SQL.format(state=display_state_sql(now_ref), online=ONLINE_SQL, where=where.sql, rank=rank,
-                                  limit=PAGE_SIZE + 1, offset=int(offset))
+                                  limit=int(limit) + 1, offset=int(offset))
     rows = await conn.fetch(query_sql, *where.args)
-    return list(rows[:PAGE_SIZE]), len(rows) > PAGE_SIZE
+    return list(rows[:limit]), len(rows) > limit
 
 
-async def detail(conn: asyncpg.Connection, scope: Scope, customer_id: int, now: datetime | None = None) -> dict:
-    """Everything the profile page shows, scoped; `customer.state` is the display state (policy.state)."""
+async def card(conn: asyncpg.Connection, scope: Scope, customer_id: int, now: datetime | None = None
+               ) -> asyncpg.Record:
+    """The customer with its display state (policy.state) and the names of its package, profile, zone and
+    operator, scoped (NotFound for missing and foreign alike): the profile page's head and the API's customer."""
     customer = await conn.fetchrow(
         f"SELECT c.*, {display_state_sql('$3')} AS state,"  # noqa: S608 - a fixed expression, parameters bound
         "       host(c.static_ip) AS static_ip_text, c.mac_address::text AS mac_text, p.name AS package_name,"
@@ -208,6 +214,12 @@ async def detail(conn: asyncpg.Connection, scope: Scope, customer_id: int, now: 
         " WHERE c.id = $1 AND o.path <@ $2::ltree", customer_id, scope.path, now or clock.now())
     if customer is None:
         raise NotFound(f"Customer {customer_id} was not found.")
+    return customer
+
+
+async def detail(conn: asyncpg.Connection, scope: Scope, customer_id: int, now: datetime | None = None) -> dict:
+    """Everything the profile page shows, scoped; `customer.state` is the display state (policy.state)."""
+    customer = await card(conn, scope, customer_id, now)
     sessions = await conn.fetch(
         "SELECT acctsessionid, host(nasipaddress) AS nas, host(framedipaddress) AS ip, callingstationid,"
         "       acctstarttime, acctupdatetime, coalesce(acctinputoctets, 0) AS down, coalesce(acctoutputoctets, 0) AS up"

@@ -8,7 +8,7 @@
 -- any tenant's. Rows older than 24 hours are taken over by a new request with the key and purged hourly.
 CREATE TABLE api_idempotency (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    client_id bigint NOT NULL,
+    client_id bigint NOT NULL REFERENCES api_clients (id),
     operator_id bigint NOT NULL REFERENCES operators (id),
     key text NOT NULL CHECK (length(key) BETWEEN 1 AND 255),
     fingerprint bytea NOT NULL CHECK (length(fingerprint) = 32),
@@ -24,4 +24,4 @@ SELECT radbill_tenant_policies('api_idempotency', 'operator_id', 'subtree', 'sub
 
 -- A ticket reply sent through the API is staff's (the client acts for its operator), not the customer's: the
 -- thread tells them apart by this column as well as by author_account_id (tickets.THREAD_SQL's by_staff).
-ALTER TABLE ticket_messages ADD COLUMN author_api_client_id bigint;
+ALTER TABLE ticket_messages ADD COLUMN author_api_client_id bigint REFERENCES api_clients (id);

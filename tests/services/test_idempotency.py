@@ -22,6 +22,11 @@ async def world(fresh_db_url):
     conn = await asyncpg.connect(fresh_db_url)
     w = await isp(conn, credit_limit_minor=10**9)
     w.customer = await customer(conn, w)
+    for client_id in (CLIENT, CLIENT + 1):  # two API clients of the operator, with the ids the tests name
+        await conn.execute("INSERT INTO api_clients (id, operator_id, scope_operator_id, name, permissions,"
+                           " token_prefix, token_hash) OVERRIDING SYSTEM VALUE VALUES ($1, $2, $2, $3,"
+                           " '{billing.collect}', $4, $5)", client_id, w.operator["id"], f"erp {client_id}",
+                           f"{client_id:010d}", bytes(range(32)))
     w.url = fresh_db_url
     yield w
     await conn.close()
