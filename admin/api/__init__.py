@@ -45,4 +45,4 @@ def install(app: web.Application) -> None:
     add_api_routes(app)
 
 
-from admin.api import customers, openapi  # noqa: E402, F401  (register the operations)
+from admin.api import catalog, customer_writes, customers, openapi  # noqa: E402, F401  (register the operations)
