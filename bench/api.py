@@ -36,6 +36,7 @@ def percentile(ordered: list[float], share: float) -> float:
 
 async def make_client(url: str) -> tuple[str, list[int]]:
     """An API client of the first operator (customers.view) and the ids of the customers in its subtree."""
+    from radbill.passwords import hash_password
     from radbill.services import api_clients
     from radbill.tenancy import Scope
 
@@ -45,7 +46,7 @@ async def make_client(url: str) -> tuple[str, list[int]]:
                                  " LIMIT 1")
         account = await conn.fetchrow(
             "INSERT INTO accounts (operator_id, role, username, password_hash) VALUES ($1, 'operator',"
-            " 'bench-api', 'x') RETURNING id", op["id"])
+            " 'bench-api', $2) RETURNING id", op["id"], hash_password("bench-api-password"))
         scope = Scope(account["id"], op["id"], op["path"], "operator")
         _row, token = await api_clients.create_client(conn, scope, {"name": "bench", "permissions":
                                                                     ["customers.view"], "allowed_cidrs": ""}, None)

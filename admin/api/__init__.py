@@ -45,4 +45,12 @@ def install(app: web.Application) -> None:
     add_api_routes(app)
 
 
-from admin.api import billing, customers, messages, openapi, sessions  # noqa: E402, F401  (register the operations)
+from admin.api import (  # noqa: E402, F401  (register the operations)
+    billing,
+    catalog,
+    customer_writes,
+    customers,
+    messages,
+    openapi,
+    sessions,
+)

@@ -126,6 +126,16 @@ async def bill_new_customer(conn: asyncpg.Connection, scope: Scope, customer_id:
     await billing.generate_bills(conn, clock.now(), customer_ids=[customer_id])
 
 
+def form_of(c) -> dict:
+    """The Edit Customer form's fields as they stand for customer row `c` (a card): what the edit page shows and
+    what the API's PATCH starts from, so a field left out keeps its value."""
+    form = {k: c[k] for k in ("name", "mobile", "email", "address", "national_id", "username", "connection_type")}
+    form.update(zone_id=c["zone_id"], billing_profile_id=c["billing_profile_id"], static_ip=c["static_ip_text"],
+                mac_address=c["mac_text"], simultaneous_use=c["simultaneous_use"] or "",
+                custom_price=(c["custom_price_minor"] / 100) if c["custom_price_minor"] is not None else "")
+    return form
+
+
 async def update_customer(conn: asyncpg.Connection, scope: Scope, customer_id: int, form,
                           ip: str | None = None) -> None:
     """Edit everything but status and package (those go through customers.py and reach the live session)."""
@@ -235,8 +245,9 @@ async def detail(conn: asyncpg.Connection, scope: Scope, customer_id: int, now: 
         "SELECT p.*, a.username AS collector FROM payments p LEFT JOIN accounts a ON a.id = p.collected_by"
         " WHERE p.customer_id = $1 ORDER BY p.received_at DESC LIMIT 50", customer_id)
     timeline = await conn.fetch(
-        "SELECT l.at, l.action, l.detail, a.username AS actor, host(l.ip) AS ip FROM audit_log l"
-        "  LEFT JOIN accounts a ON a.id = l.account_id"
+        "SELECT l.at, l.action, l.detail, coalesce(a.username, 'API ' || k.name) AS actor, host(l.ip) AS ip"
+        "  FROM audit_log l LEFT JOIN accounts a ON a.id = l.account_id"
+        "  LEFT JOIN api_clients k ON k.id = l.api_client_id"  # a change made through /api/v1 names its client
         # the customer's support tickets belong on their timeline too
         " WHERE (l.object_kind = 'customer' AND l.object_id = $1)"
         # (= ANY (ARRAY(...)): an InitPlan, so both arms stay index scans on audit_log_object)
