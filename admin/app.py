@@ -10,7 +10,9 @@ import jinja2
 from aiohttp import web
 
 import admin.views  # noqa: F401  (registers the routes)
+from admin import api
 from admin import web as pipeline
+from admin.api import guard as api_guard
 from admin.routing import add_routes, allows, may
 from radbill import i18n, localize
 from radbill.config import Config
@@ -64,13 +66,15 @@ async def _close_pool(app: web.Application) -> None:
 
 def create_app(config: Config) -> web.Application:
     i18n.load_catalogs()
-    app = web.Application(middlewares=[pipeline.security_headers, pipeline.errors, pipeline.access_control],
+    app = web.Application(middlewares=[pipeline.security_headers, api_guard.middleware, pipeline.errors,
+                                       pipeline.access_control],
                           client_max_size=2 * 1024 * 1024)
     app["config"] = config
     app["jinja"] = jinja_environment()
     app.on_startup.append(_open_pool)
     app.on_cleanup.append(_close_pool)
     add_routes(app)
+    api.install(app)  # /api/v1: its own routes, token auth and problem+json (admin.api.guard)
     app.router.add_static("/static/", HERE / "static", name="static")
     return app
 

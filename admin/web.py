@@ -131,8 +131,15 @@ DATABASE_AWAY = (ConnectionError, asyncpg.PostgresConnectionError, asyncpg.Canno
                  asyncpg.AdminShutdownError)
 
 
+def _is_api(request: web.Request) -> bool:
+    """/api/v1 has its own pipeline (admin.api.guard): tokens, not this cookie; problem+json, not pages."""
+    return request.path.startswith("/api/")
+
+
 @web.middleware
 async def errors(request: web.Request, handler):
+    if _is_api(request):
+        return await handler(request)
     try:
         return await handler(request)
     except web.HTTPException as exc:
@@ -189,6 +196,8 @@ def _same_origin(request: web.Request) -> bool:
 @web.middleware
 async def access_control(request: web.Request, handler):
     """Session -> Scope, then the route's declared roles/permission/stage, then CSRF for unsafe methods."""
+    if _is_api(request):  # never the admin cookie: the API guard has authenticated the token and set its scope
+        return await handler(request)
     # the session lookup and the login pages work before there is a Scope: as the system, for row-level security
     with scoped(SYSTEM):
         return await _access_control(request, handler)

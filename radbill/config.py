@@ -76,6 +76,8 @@ class Config:
     # customer by address); none by default: the header is anyone's to write
     trusted_proxies: tuple[str, ...] = ()
     acct_interim_interval: int = 300
+    api_rate: int = 20   # /api/v1 requests per second per client, sustained (RADBILL_API_RATE)
+    api_burst: int = 40  # ... and in a burst (RADBILL_API_BURST)
     # migrations run as the schema owner; FreeRADIUS as its own narrow role. Unset, both fall back to DATABASE_URL
     # (a deployment that has not created the roles yet keeps working, without row-level security's net).
     migrate_database_url: DatabaseUrl | None = None
@@ -106,6 +108,8 @@ class Config:
             cookie_secure=reader.boolean("RADBILL_COOKIE_SECURE", cls.cookie_secure),
             trusted_proxies=reader.networks("RADBILL_TRUSTED_PROXIES"),
             acct_interim_interval=reader.integer("RADBILL_ACCT_INTERIM_INTERVAL", cls.acct_interim_interval, 60, 86400),
+            api_rate=reader.integer("RADBILL_API_RATE", cls.api_rate, 1, 100_000),
+            api_burst=reader.integer("RADBILL_API_BURST", cls.api_burst, 1, 100_000),
             migrate_database_url=reader.url("MIGRATE_DATABASE_URL"),
             radius_database_url=reader.url("RADIUS_DATABASE_URL"),
         )

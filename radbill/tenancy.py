@@ -16,6 +16,8 @@ class Scope:
     path: str
     role: str
     permissions: frozenset[str] = field(default_factory=frozenset)
+    # an API client (admin/api) acting with its own permission subset, whatever its scope operator's role
+    api_client_id: int | None = None
 
     def __post_init__(self):
         if self.role not in ROLES and self.role != "system":
@@ -27,8 +29,10 @@ class Scope:
         return cls(account_id=None, operator_id=operator_id, path=path, role="system")
 
     def can(self, permission: str) -> bool:
-        """Managers hold an explicit subset; every other role holds what its routes allow."""
-        return self.role != "manager" or permission in self.permissions
+        """Managers and API clients hold an explicit subset; every other role holds what its routes allow."""
+        if self.role == "manager" or self.api_client_id is not None:
+            return permission in self.permissions
+        return True
 
 
 @dataclass(frozen=True)

@@ -219,6 +219,8 @@ SENTENCES: dict[str, Sentence] = {
     "account_active": _with(lazy_gettext("Login %(username)s enabled by %(actor)s."), "username"),
     "account_disabled": _with(lazy_gettext("Login %(username)s disabled by %(actor)s."), "username"),
     "permission_denied": _with(lazy_gettext("%(actor)s was refused a page they may not use."),),
+    "api_client.create": _with(lazy_gettext("API client %(name)s created by %(actor)s."), "name"),
+    "api_client.revoke": _with(lazy_gettext("API client %(name)s revoked by %(actor)s."), "name"),
     # routers
     "router.create": _with(lazy_gettext("Router %(name)s added by %(actor)s."), "name"),
     "router.edit": _edit(lazy_gettext("Router edited by %(actor)s: %(changes)s.")),

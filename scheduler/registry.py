@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 
 from radbill.services import outbox
-from scheduler import billing_jobs, ops_jobs, payment_jobs, sms_jobs
+from scheduler import api_jobs, billing_jobs, ops_jobs, payment_jobs, sms_jobs
 from scheduler.context import JobContext, JobSpec
 
 OUTBOX_JOB = "outbox.dispatch"
@@ -34,6 +34,7 @@ JOBS: list[JobSpec] = [
     JobSpec("backups.daily", ops_jobs.daily_backup, "cron",
             {"hour": ops_jobs.backup_hour(), "minute": 0, "timezone": "UTC"}),
     JobSpec("backups.check", ops_jobs.check_backups, "cron", {"minute": 17, "timezone": "UTC"}),
+    JobSpec("api.idempotency_purge", api_jobs.purge_idempotency_keys, "cron", {"minute": 41, "timezone": "UTC"}),
 ]
 
 # outbox kind -> the module that declares its handler with @outbox.register(kind)

@@ -208,6 +208,23 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION public.radbill_api_client(prefix text) RETURNS TABLE(id bigint, operator_id bigint, scope_operator_id bigint, scope_path text, scope_kind text, name text, permissions text[], allowed_cidrs cidr[], token_hash bytea, revoked_at timestamp with time zone, last_used_at timestamp with time zone, active boolean)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT k.id, k.operator_id, k.scope_operator_id, s.path::text, s.kind, k.name, k.permissions, k.allowed_cidrs,
+           k.token_hash, k.revoked_at, k.last_used_at, (o.status = 'active' AND s.status = 'active')
+      FROM api_clients k JOIN operators o ON o.id = k.operator_id JOIN operators s ON s.id = k.scope_operator_id
+     WHERE k.token_prefix = prefix
+$$;
+
+CREATE FUNCTION public.radbill_api_client_used(client bigint, address inet) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    UPDATE api_clients SET last_used_at = now(), last_used_ip = address WHERE id = client
+$$;
+
 CREATE FUNCTION public.radbill_cap_window(cap_period text, tz text, cycle_kind text, billing_day integer, validity_days integer, anchor date, at timestamp with time zone) RETURNS TABLE(window_start timestamp with time zone, window_end timestamp with time zone)
     LANGUAGE sql STABLE
     AS $$
@@ -1169,6 +1186,57 @@ ALTER TABLE public.alerts ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     CACHE 1
 );
 
+CREATE TABLE public.api_clients (
+    id bigint NOT NULL,
+    operator_id bigint NOT NULL,
+    scope_operator_id bigint NOT NULL,
+    name text NOT NULL,
+    permissions text[] DEFAULT '{}'::text[] NOT NULL,
+    allowed_cidrs cidr[] DEFAULT '{}'::cidr[] NOT NULL,
+    token_prefix text NOT NULL,
+    token_hash bytea NOT NULL,
+    created_by bigint,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    revoked_at timestamp with time zone,
+    last_used_at timestamp with time zone,
+    last_used_ip inet,
+    CONSTRAINT api_clients_name_check CHECK (((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 80))),
+    CONSTRAINT api_clients_token_hash_check CHECK ((length(token_hash) = 32)),
+    CONSTRAINT api_clients_token_prefix_check CHECK ((token_prefix ~ '^[a-z0-9]{10}$'::text))
+);
+
+ALTER TABLE public.api_clients ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.api_clients_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE public.api_idempotency (
+    id bigint NOT NULL,
+    client_id bigint NOT NULL,
+    operator_id bigint NOT NULL,
+    key text NOT NULL,
+    fingerprint bytea NOT NULL,
+    status smallint,
+    body jsonb,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT api_idempotency_fingerprint_check CHECK ((length(fingerprint) = 32)),
+    CONSTRAINT api_idempotency_key_check CHECK (((length(key) >= 1) AND (length(key) <= 255))),
+    CONSTRAINT api_idempotency_status_check CHECK (((status >= 200) AND (status <= 599)))
+);
+
+ALTER TABLE public.api_idempotency ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.api_idempotency_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 CREATE TABLE public.audit_log (
     id bigint NOT NULL,
     at timestamp with time zone DEFAULT now() NOT NULL,
@@ -1178,7 +1246,8 @@ CREATE TABLE public.audit_log (
     object_kind text NOT NULL,
     object_id bigint,
     detail jsonb DEFAULT '{}'::jsonb NOT NULL,
-    ip inet
+    ip inet,
+    api_client_id bigint
 );
 
 ALTER TABLE public.audit_log ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
@@ -2116,6 +2185,7 @@ CREATE TABLE public.ticket_messages (
     author_account_id bigint,
     body text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    author_api_client_id bigint,
     CONSTRAINT ticket_messages_body_check CHECK (((length(btrim(body)) >= 1) AND (length(btrim(body)) <= 4000)))
 );
 
@@ -2248,6 +2318,18 @@ ALTER TABLE ONLY public.alerts
 
 ALTER TABLE ONLY public.alerts
     ADD CONSTRAINT alerts_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.api_clients
+    ADD CONSTRAINT api_clients_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.api_clients
+    ADD CONSTRAINT api_clients_token_prefix_key UNIQUE (token_prefix);
+
+ALTER TABLE ONLY public.api_idempotency
+    ADD CONSTRAINT api_idempotency_client_id_key_key UNIQUE (client_id, key);
+
+ALTER TABLE ONLY public.api_idempotency
+    ADD CONSTRAINT api_idempotency_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.audit_log
     ADD CONSTRAINT audit_log_pkey PRIMARY KEY (id);
@@ -2501,6 +2583,12 @@ CREATE INDEX alerts_open ON public.alerts USING btree (last_at DESC) WHERE (ackn
 
 CREATE INDEX alerts_operator ON public.alerts USING btree (operator_id, last_at DESC);
 
+CREATE INDEX api_clients_operator ON public.api_clients USING btree (operator_id);
+
+CREATE INDEX api_clients_scope_operator ON public.api_clients USING btree (scope_operator_id);
+
+CREATE INDEX api_idempotency_created ON public.api_idempotency USING btree (created_at);
+
 CREATE INDEX audit_log_alerts ON public.audit_log USING btree (operator_id, at) WHERE (action = 'alert'::text);
 
 CREATE INDEX audit_log_object ON public.audit_log USING btree (object_kind, object_id, at);
@@ -2731,8 +2819,26 @@ ALTER TABLE ONLY public.alerts
 ALTER TABLE ONLY public.alerts
     ADD CONSTRAINT alerts_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id);
 
+ALTER TABLE ONLY public.api_clients
+    ADD CONSTRAINT api_clients_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.accounts(id);
+
+ALTER TABLE ONLY public.api_clients
+    ADD CONSTRAINT api_clients_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id);
+
+ALTER TABLE ONLY public.api_clients
+    ADD CONSTRAINT api_clients_scope_operator_id_fkey FOREIGN KEY (scope_operator_id) REFERENCES public.operators(id);
+
+ALTER TABLE ONLY public.api_idempotency
+    ADD CONSTRAINT api_idempotency_client_id_fkey FOREIGN KEY (client_id) REFERENCES public.api_clients(id);
+
+ALTER TABLE ONLY public.api_idempotency
+    ADD CONSTRAINT api_idempotency_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id);
+
 ALTER TABLE ONLY public.audit_log
     ADD CONSTRAINT audit_log_account_id_fkey FOREIGN KEY (account_id) REFERENCES public.accounts(id) ON DELETE RESTRICT;
+
+ALTER TABLE ONLY public.audit_log
+    ADD CONSTRAINT audit_log_api_client_id_fkey FOREIGN KEY (api_client_id) REFERENCES public.api_clients(id);
 
 ALTER TABLE ONLY public.audit_log
     ADD CONSTRAINT audit_log_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE RESTRICT;
@@ -3026,6 +3132,9 @@ ALTER TABLE ONLY public.ticket_messages
     ADD CONSTRAINT ticket_messages_author_account_id_fkey FOREIGN KEY (author_account_id) REFERENCES public.accounts(id);
 
 ALTER TABLE ONLY public.ticket_messages
+    ADD CONSTRAINT ticket_messages_author_api_client_id_fkey FOREIGN KEY (author_api_client_id) REFERENCES public.api_clients(id);
+
+ALTER TABLE ONLY public.ticket_messages
     ADD CONSTRAINT ticket_messages_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES public.customers(id);
 
 ALTER TABLE ONLY public.ticket_messages
@@ -3075,6 +3184,10 @@ ALTER TABLE public.accounts ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.admin_sessions ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.alerts ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.api_clients ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.api_idempotency ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.audit_log ENABLE ROW LEVEL SECURITY;
 
@@ -3246,6 +3359,10 @@ CREATE POLICY tenant_delete ON public.admin_sessions FOR DELETE TO radbill_app U
 
 CREATE POLICY tenant_delete ON public.alerts FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
+CREATE POLICY tenant_delete ON public.api_clients FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_delete ON public.api_idempotency FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
 CREATE POLICY tenant_delete ON public.audit_log FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_delete ON public.billing_profile_assignments FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
@@ -3339,6 +3456,10 @@ CREATE POLICY tenant_insert ON public.admin_sessions FOR INSERT TO radbill_app W
   WHERE (a.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)))));
 
 CREATE POLICY tenant_insert ON public.alerts FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_insert ON public.api_clients FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_insert ON public.api_idempotency FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_insert ON public.audit_log FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
@@ -3436,6 +3557,10 @@ CREATE POLICY tenant_read ON public.admin_sessions FOR SELECT TO radbill_app USI
 
 CREATE POLICY tenant_read ON public.alerts FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
+CREATE POLICY tenant_read ON public.api_clients FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_read ON public.api_idempotency FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
 CREATE POLICY tenant_read ON public.audit_log FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_read ON public.billing_profile_assignments FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
@@ -3531,6 +3656,10 @@ CREATE POLICY tenant_update ON public.admin_sessions FOR UPDATE TO radbill_app U
   WHERE (a.operator_id IN ( SELECT public.radbill_scope_operators('subtree'::text) AS radbill_scope_operators)))));
 
 CREATE POLICY tenant_update ON public.alerts FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_update ON public.api_clients FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_update ON public.api_idempotency FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_update ON public.audit_log FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 

@@ -136,6 +136,11 @@ async def tenant_rows(conn, op, customer, account, package_id: int, profile_id: 
                               "bytes": 10**9, "price_minor": 100, "currency": "BDT", "window_start": now,
                               "window_end": now + timedelta(days=1)})
     ids["pack_id"] = pack["id"]
+    ids["api_client_id"] = (await ins("api_clients", {
+        "operator_id": o, "scope_operator_id": o, "name": f"api {o}", "permissions": ["customers.view"],
+        "token_prefix": f"{o:010d}", "token_hash": uuid.uuid4().bytes * 2}))["id"]
+    await ins("api_idempotency", {"client_id": ids["api_client_id"], "operator_id": o, "key": f"key-{o}",
+                                  "fingerprint": bytes(32), "status": 201, "body": "{}"})
     ids["batch_id"] = batch["id"]
     ids["account_id"] = account["id"]
     ids["payment_gateway_id"] = pgw["id"]

@@ -3,6 +3,7 @@
 from admin.views import (  # noqa: F401
     accounts,
     alerts,
+    api_clients,
     auth,
     billing,
     cash_close,

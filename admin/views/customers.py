@@ -100,11 +100,8 @@ async def customer_edit(request: web.Request, scope):
         data = await customer_records.detail(conn, scope, int(request.match_info["customer_id"]))
         options = await _options(conn, scope)
     c = data["customer"]
-    form = {k: c[k] for k in ("name", "mobile", "email", "address", "national_id", "username", "connection_type")}
-    form.update(zone_id=c["zone_id"], billing_profile_id=c["billing_profile_id"], static_ip=c["static_ip_text"],
-                mac_address=c["mac_text"], simultaneous_use=c["simultaneous_use"] or "",
-                custom_price=(c["custom_price_minor"] / 100) if c["custom_price_minor"] is not None else "")
-    return render(request, "customer_form.html", form=form, errors={}, customer=c, **options)
+    return render(request, "customer_form.html", form=customer_records.form_of(c), errors={}, customer=c,
+                  **options)
 
 
 @route("POST", "/customers/{customer_id:\\d+}/edit", roles=ALL_ROLES, permission=EDIT)

@@ -14,11 +14,12 @@ async def record(conn: asyncpg.Connection, scope: Scope | None, action: str, obj
                  operator_id: int | None = None) -> None:
     """Append one audit row inside the caller's transaction (so it commits or rolls back with the change)."""
     await conn.execute(
-        "INSERT INTO audit_log (account_id, operator_id, action, object_kind, object_id, detail, ip)"
-        " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::inet)",
+        "INSERT INTO audit_log (account_id, operator_id, action, object_kind, object_id, detail, ip, api_client_id)"
+        " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::inet, $8)",
         scope.account_id if scope else None,
         operator_id if operator_id is not None else (scope.operator_id if scope else None),
         action, object_kind, object_id, json.dumps(detail or {}, default=str), ip,
+        getattr(scope, "api_client_id", None),  # a CustomerScope has none
     )
 
 

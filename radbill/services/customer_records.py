@@ -33,7 +33,7 @@ SEARCH_SQL = """
     WITH page AS MATERIALIZED (
         SELECT c.id, {rank} AS rank FROM customers c
          WHERE {where} ORDER BY 2, c.id DESC LIMIT {limit} OFFSET {offset})
-    SELECT c.id, c.username, c.name, c.mobile, c.status, {state} AS state, c.connection_type, c.expires_at,
+    SELECT page.rank, c.id, c.username, c.name, c.mobile, c.status, {state} AS state, c.connection_type, c.expires_at,
            p.name AS package, z.name AS zone, o.name AS operator_name, {online} AS online
       FROM page JOIN customers c ON c.id = page.id JOIN operators o ON o.id = c.operator_id
       JOIN packages p ON p.id = c.package_id LEFT JOIN zones z ON z.id = c.zone_id
@@ -126,6 +126,16 @@ async def bill_new_customer(conn: asyncpg.Connection, scope: Scope, customer_id:
     await billing.generate_bills(conn, clock.now(), customer_ids=[customer_id])
 
 
+def form_of(c) -> dict:
+    """The Edit Customer form's fields as they stand for customer row `c` (a card): what the edit page shows and
+    what the API's PATCH starts from, so a field left out keeps its value."""
+    form = {k: c[k] for k in ("name", "mobile", "email", "address", "national_id", "username", "connection_type")}
+    form.update(zone_id=c["zone_id"], billing_profile_id=c["billing_profile_id"], static_ip=c["static_ip_text"],
+                mac_address=c["mac_text"], simultaneous_use=c["simultaneous_use"] or "",
+                custom_price=(c["custom_price_minor"] / 100) if c["custom_price_minor"] is not None else "")
+    return form
+
+
 async def update_customer(conn: asyncpg.Connection, scope: Scope, customer_id: int, form,
                           ip: str | None = None) -> None:
     """Edit everything but status and package (those go through customers.py and reach the live session)."""
@@ -168,14 +178,18 @@ async def update_customer(conn: asyncpg.Connection, scope: Scope, customer_id: i
 async def search(conn: asyncpg.Connection, scope: Scope, query: str = "", status: str | None = None,
                  connection_type: str | None = None, package_id: int | None = None,
                  billing_profile_id: int | None = None, zone_id: int | None = None, page: int = 1,
-                 online: bool = False, now: datetime | None = None) -> tuple[list[asyncpg.Record], bool]:
+                 online: bool = False, now: datetime | None = None, limit: int = PAGE_SIZE,
+                 after: tuple[int, int] | None = None) -> tuple[list[asyncpg.Record], bool]:
     """One page of customers in scope, exact matches first (ScopedWhere.customer_rank), then newest first, with
     display state and online flag; `status` is a display state (so "expired" and "active" exclude each other);
-    returns (rows, has_more)."""
+    returns (rows, has_more). The admin pages by `page`; the API by `after`, the (rank, id) of the last row seen
+    (a cursor stays right when customers are added in between)."""
     where = ScopedWhere(scope, "c.operator_id", await subtree_operator_ids(conn, scope))
     arg = where.arg
     where.customer(query)
     rank = where.customer_rank(query)
+    if after is not None:
+        where.add(f"({rank}, -c.id) > ({arg(int(after[0]))}::int, -{arg(int(after[1]))}::bigint)")
     now_ref = arg(now or clock.now())
     if status in DISPLAY_STATES:
         where.add(state_condition(status, now_ref))
@@ -187,16 +201,18 @@ async def search(conn: asyncpg.Connection, scope: Scope, query: str = "", status
                           ("zone_id", zone_id)):
         if value is not None:
             where.add(f"c.{column} = {arg(value)}")
-    offset = (max(page, 1) - 1) * PAGE_SIZE
+    offset = (max(page, 1) - 1) * limit if after is None else 0
     # the conditions are fixed fragments with numbered parameters; no typed text reaches the SQL
     query_sql = SEARCH_SQL.format(state=display_state_sql(now_ref), online=ONLINE_SQL, where=where.sql, rank=rank,
-                                  limit=PAGE_SIZE + 1, offset=int(offset))
+                                  limit=int(limit) + 1, offset=int(offset))
     rows = await conn.fetch(query_sql, *where.args)
-    return list(rows[:PAGE_SIZE]), len(rows) > PAGE_SIZE
+    return list(rows[:limit]), len(rows) > limit
 
 
-async def detail(conn: asyncpg.Connection, scope: Scope, customer_id: int, now: datetime | None = None) -> dict:
-    """Everything the profile page shows, scoped; `customer.state` is the display state (policy.state)."""
+async def card(conn: asyncpg.Connection, scope: Scope, customer_id: int, now: datetime | None = None
+               ) -> asyncpg.Record:
+    """The customer with its display state (policy.state) and the names of its package, profile, zone and
+    operator, scoped (NotFound for missing and foreign alike): the profile page's head and the API's customer."""
     customer = await conn.fetchrow(
         f"SELECT c.*, {display_state_sql('$3')} AS state,"  # noqa: S608 - a fixed expression, parameters bound
         "       host(c.static_ip) AS static_ip_text, c.mac_address::text AS mac_text, p.name AS package_name,"
@@ -208,6 +224,12 @@ async def detail(conn: asyncpg.Connection, scope: Scope, customer_id: int, now: 
         " WHERE c.id = $1 AND o.path <@ $2::ltree", customer_id, scope.path, now or clock.now())
     if customer is None:
         raise NotFound(f"Customer {customer_id} was not found.")
+    return customer
+
+
+async def detail(conn: asyncpg.Connection, scope: Scope, customer_id: int, now: datetime | None = None) -> dict:
+    """Everything the profile page shows, scoped; `customer.state` is the display state (policy.state)."""
+    customer = await card(conn, scope, customer_id, now)
     sessions = await conn.fetch(
         "SELECT acctsessionid, host(nasipaddress) AS nas, host(framedipaddress) AS ip, callingstationid,"
         "       acctstarttime, acctupdatetime, coalesce(acctinputoctets, 0) AS down, coalesce(acctoutputoctets, 0) AS up"
@@ -223,8 +245,9 @@ async def detail(conn: asyncpg.Connection, scope: Scope, customer_id: int, now: 
         "SELECT p.*, a.username AS collector FROM payments p LEFT JOIN accounts a ON a.id = p.collected_by"
         " WHERE p.customer_id = $1 ORDER BY p.received_at DESC LIMIT 50", customer_id)
     timeline = await conn.fetch(
-        "SELECT l.at, l.action, l.detail, a.username AS actor, host(l.ip) AS ip FROM audit_log l"
-        "  LEFT JOIN accounts a ON a.id = l.account_id"
+        "SELECT l.at, l.action, l.detail, coalesce(a.username, 'API ' || k.name) AS actor, host(l.ip) AS ip"
+        "  FROM audit_log l LEFT JOIN accounts a ON a.id = l.account_id"
+        "  LEFT JOIN api_clients k ON k.id = l.api_client_id"  # a change made through /api/v1 names its client
         # the customer's support tickets belong on their timeline too
         " WHERE (l.object_kind = 'customer' AND l.object_id = $1)"
         # (= ANY (ARRAY(...)): an InitPlan, so both arms stay index scans on audit_log_object)

@@ -37,6 +37,7 @@ class Filters:
     operator_id: int | None = None
     # the dues report's list: customers with dues past due ("all" or an aging bucket), in operator_id's subtree
     dues: str | None = None
+    customer_id: int | None = None  # one customer (the API's send to a customer)
 
     @classmethod
     def from_form(cls, form) -> Filters:
@@ -93,6 +94,8 @@ async def recipients(conn: asyncpg.Connection, scope: Scope, filters: Filters) -
         only = await business_reports.dues_customer_ids(conn, scope, filters.dues, filters.zone_id, operator_id,
                                                        clock.now())
         operator_id = None
+    if filters.customer_id is not None:
+        only = [filters.customer_id] if only is None else [i for i in only if i == filters.customer_id]
     return await conn.fetch(RECIPIENTS, scope.path, filters.status, filters.connection_type, filters.package_id,
                             filters.zone_id, filters.billing_profile_id, operator_id, only)
 
@@ -162,6 +165,20 @@ async def start_broadcast(conn: asyncpg.Connection, scope: Scope, body: str, fil
                            {"recipients": len(rows), "segments": sum(segments), "cost_minor": cost,
                             "filters": filters.__dict__}, ip)
     return broadcast_id
+
+
+async def send_to_customer(conn: asyncpg.Connection, scope: Scope, customer_id: int, body: str,
+                           ip: str | None = None) -> int:
+    """One message to one customer, through the broadcast's send path (balance check, one message row, the
+    outbox): NotFound for a customer outside the scope. Returns the broadcast id (a broadcast of one)."""
+    customer = await conn.fetchrow("SELECT c.mobile FROM customers c JOIN operators o ON o.id = c.operator_id"
+                                   " WHERE c.id = $1 AND o.path <@ $2::ltree", customer_id, scope.path)
+    if customer is None:
+        raise NotFound(_("Customer %(id)s was not found.", id=customer_id))
+    if not customer["mobile"]:
+        raise ValidationError(_("This customer has no mobile number: add one to the customer first."),
+                              {"customer_id": _("no mobile number")})
+    return await start_broadcast(conn, scope, body, Filters(customer_id=customer_id), ip)
 
 
 async def broadcast_progress(conn: asyncpg.Connection, scope: Scope, broadcast_id: int) -> dict:

@@ -38,15 +38,16 @@ TICKET_SQL = """
      WHERE t.id = $1 AND o.path <@ $2::ltree AND ($3::bigint IS NULL OR t.customer_id = $3)
 """
 THREAD_SQL = """
-    SELECT m.*, a.username AS author_username, a.full_name AS author_name, x.id AS attachment_id,
+    SELECT m.*, (m.author_account_id IS NOT NULL OR m.author_api_client_id IS NOT NULL) AS by_staff,
+           a.username AS author_username, a.full_name AS author_name, x.id AS attachment_id,
            x.content_type AS attachment_type, x.size_bytes AS attachment_size
       FROM ticket_messages m LEFT JOIN accounts a ON a.id = m.author_account_id
       LEFT JOIN ticket_attachments x ON x.message_id = m.id
      WHERE m.ticket_id = $1 ORDER BY m.id
 """
 ADD_MESSAGE = """
-    INSERT INTO ticket_messages (ticket_id, operator_id, customer_id, author_account_id, body)
-    VALUES ($1, $2, $3, $4, $5) RETURNING *
+    INSERT INTO ticket_messages (ticket_id, operator_id, customer_id, author_account_id, body, author_api_client_id)
+    VALUES ($1, $2, $3, $4, $5, $6) RETURNING *
 """
 ADD_ATTACHMENT = """
     INSERT INTO ticket_attachments (message_id, operator_id, customer_id, sha256, content_type, size_bytes)
@@ -137,16 +138,18 @@ async def open_ticket(conn: asyncpg.Connection, scope: Scope | CustomerScope, cu
         ticket = await conn.fetchrow(
             "INSERT INTO tickets (operator_id, customer_id, category, subject, opened_by)"
             " VALUES ($1, $2, $3, $4, $5) RETURNING *", operator_id, customer_id, category, subject, _actor(scope))
-        await _add_message(conn, ticket, _actor(scope), body, stored)
+        await _add_message(conn, ticket, scope, body, stored)
         await audit.record(conn, _staff(scope), "ticket.open", "ticket", ticket["id"],
                            _by(scope, {"category": category, "subject": subject}), ip,
                            operator_id=ticket["operator_id"])
     return await get_ticket(conn, scope, ticket["id"])
 
 
-async def _add_message(conn, ticket, author_id: int | None, body: str, stored: StoredPhoto | None) -> asyncpg.Record:
+async def _add_message(conn, ticket, scope: Scope | CustomerScope, body: str,
+                       stored: StoredPhoto | None) -> asyncpg.Record:
+    # an API client writes as staff: no login account, its client id instead (a CustomerScope has neither)
     message = await conn.fetchrow(ADD_MESSAGE, ticket["id"], ticket["operator_id"], ticket["customer_id"],
-                                  author_id, body)
+                                  _actor(scope), body, getattr(scope, "api_client_id", None))
     if stored:
         await conn.execute(ADD_ATTACHMENT, message["id"], ticket["operator_id"], ticket["customer_id"],
                            stored.sha256, stored.content_type, stored.size_bytes)
@@ -162,7 +165,7 @@ async def reply(conn: asyncpg.Connection, scope: Scope | CustomerScope, ticket_i
     staff = not isinstance(scope, CustomerScope)
     async with conn.transaction():
         ticket = await get_ticket(conn, scope, ticket_id, for_update=True)
-        message = await _add_message(conn, ticket, _actor(scope), body, stored)
+        message = await _add_message(conn, ticket, scope, body, stored)
         status = "pending" if staff else "open"
         await conn.execute("UPDATE tickets SET status = $2, closed_at = NULL, updated_at = now() WHERE id = $1",
                            ticket["id"], status)

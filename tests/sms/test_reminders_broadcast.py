@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from radbill.errors import ValidationError
+from radbill.errors import NotFound, ValidationError
 from radbill.services import sms_broadcast, sms_config
 from radbill.services.sms_reminders import queue_reminders
 from tests.sms.conftest import scope_of, settle
@@ -101,3 +101,24 @@ async def test_broadcast_of_2500_recipients_sends_each_once_with_the_right_cost(
     assert await conn.fetchval("SELECT sms_balance FROM operators WHERE id = $1", isp.op["id"]) == 1_000_000 - 2_500 * 25
     assert await conn.fetchval("SELECT sum(amount_minor) FROM sms_balance_entries WHERE operator_id = $1",
                                isp.op["id"]) == -2_500 * 25
+
+
+async def test_a_message_to_one_customer_goes_the_broadcast_way_and_only_in_scope(isp, conn, pool):
+    other = await conn.fetchrow(
+        "INSERT INTO customers (operator_id, username, radius_password, name, mobile, connection_type, package_id,"
+        " billing_profile_id) VALUES ($1, 'neighbour', 'pw', 'Karim', '+8801799999999', 'pppoe', $2, $3) RETURNING *",
+        isp.sub["id"], isp.package["id"], isp.profile["id"])
+    broadcast_id = await sms_broadcast.send_to_customer(conn, scope_of(isp.sub), isp.customer["id"],
+                                                        "Hello {customer_name}")
+    await settle(pool)
+    assert [(r.to, r.message) for r in isp.provider.accepted()] == [("8801712345678", "Hello Rahim Uddin")]
+    assert (await sms_broadcast.broadcast_progress(conn, scope_of(isp.sub), broadcast_id))["counts"]["sent"] == 1
+    assert await conn.fetchval("SELECT count(*) FROM sms_messages WHERE customer_id = $1", other["id"]) == 0
+    # the operator's own customer is not the sub-operator's to message
+    mine = await conn.fetchrow("UPDATE customers SET operator_id = $2 WHERE id = $1 RETURNING *", other["id"],
+                               isp.op["id"])
+    with pytest.raises(NotFound):
+        await sms_broadcast.send_to_customer(conn, scope_of(isp.sub), mine["id"], "Hello")
+    await conn.execute("UPDATE customers SET mobile = NULL WHERE id = $1", isp.customer["id"])
+    with pytest.raises(ValidationError, match="no mobile number"):
+        await sms_broadcast.send_to_customer(conn, scope_of(isp.sub), isp.customer["id"], "Hello")

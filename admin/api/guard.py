@@ -1,0 +1,138 @@
+"""The /api/v1 request pipeline: bearer token -> client, address allow-list, rate limit, the client's scope, and
+every error as problem+json. The admin's cookie session and CSRF never apply here (admin/web.py skips /api/)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import asyncpg
+from aiohttp import web
+
+from admin.api import problems
+from admin.api.problems import ApiProblem
+from admin.api.ratelimit import Buckets
+from radbill import clock, i18n, proxies
+from radbill.db.pool import scoped
+from radbill.errors import (
+    NotFound,
+    PermissionDenied,
+    RadbillError,
+    ValidationError,
+    validation_error_from_database,
+)
+from radbill.i18n import _
+from radbill.services import api_clients
+
+log = logging.getLogger("radbill.api")
+API_PATHS = "/api/"
+TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is news for people, not an audit: one write a minute is enough
+DATABASE_AWAY = (ConnectionError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
+                 asyncpg.AdminShutdownError)
+
+
+def is_api(request: web.Request) -> bool:
+    return request.path.startswith(API_PATHS)
+
+
+def setup(app: web.Application) -> None:
+    config = app["config"]
+    app["api_buckets"] = Buckets(config.api_rate, config.api_burst)
+    app["api_trusted_proxies"] = proxies.parse_networks(config.trusted_proxies)
+
+
+def source_ip(request: web.Request) -> str | None:
+    """The caller's address: X-Forwarded-For only from a configured trusted proxy (radbill.proxies' one rule)."""
+    return proxies.source_address(request.remote, request.headers.getall("X-Forwarded-For", []),
+                                  request.app["api_trusted_proxies"])
+
+
+@web.middleware
+async def middleware(request: web.Request, handler):
+    if not is_api(request):
+        return await handler(request)
+    i18n.set_locale(i18n.negotiate(request.headers.get("Accept-Language")))
+    try:
+        return await _guarded(request, handler)
+    except ApiProblem as problem:
+        return problem.response()
+    except web.HTTPException as exc:
+        return _http_problem(exc).response()
+    except NotFound:
+        return problems.not_found().response()
+    except PermissionDenied as exc:
+        return ApiProblem(403, "forbidden", _("Not allowed"), str(exc)).response()
+    except ValidationError as exc:
+        return ApiProblem(422, "validation", _("Please correct the request"), str(exc),
+                          problems.field_errors(exc.fields)).response()
+    except RadbillError as exc:
+        return ApiProblem(409, "conflict", _("That did not work"), str(exc)).response()
+    except DATABASE_AWAY:
+        log.warning("database unreachable on %s %s", request.method, request.path)
+        return ApiProblem(503, "unavailable", _("Database unavailable"),
+                          _("The database is restarting or unreachable. Try again in a few seconds."),
+                          headers={"Retry-After": "5"}).response()
+    except (asyncpg.PostgresError, asyncpg.DataError, OverflowError) as exc:
+        refusal = validation_error_from_database(exc)
+        if refusal is not None:
+            return ApiProblem(422, "validation", _("Please correct the request"), str(refusal),
+                              problems.field_errors(refusal.fields)).response()
+        if isinstance(exc, (asyncpg.DataError, OverflowError)):
+            return ApiProblem(400, "invalid-request", _("Invalid request"),
+                              _("A value in the request is out of range or in the wrong form.")).response()
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _server_error().response()
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _server_error().response()
+
+
+def _server_error() -> ApiProblem:
+    return ApiProblem(500, "server-error", _("Something went wrong"),
+                      _("The error was logged. Try again, and tell the operator if it persists."))
+
+
+def _http_problem(exc: web.HTTPException) -> ApiProblem:
+    if exc.status == 404:
+        return problems.not_found()
+    if exc.status == 405:
+        return ApiProblem(405, "invalid-request", _("Method not allowed"),
+                          _("This operation does not exist with this method; see /api/v1/docs."))
+    if exc.status == 413:
+        return ApiProblem(413, "too-large", _("Body too large"), _("The request body is too large."))
+    return ApiProblem(exc.status, "invalid-request", exc.reason or _("Invalid request"))
+
+
+async def _guarded(request: web.Request, handler):
+    declared = getattr(request.match_info.handler, "api_route", None)
+    if declared is not None and declared.public:
+        return await handler(request)
+    client = await _authenticate(request)
+    ip = source_ip(request)
+    if not client.admits(ip):
+        raise ApiProblem(403, "address-not-allowed", _("Address not allowed"),
+                         _("This client may not be used from %(ip)s. Ask its operator to add the address.",
+                           ip=ip or "?"))
+    wait = request.app["api_buckets"].take(client.id)
+    if wait:
+        raise ApiProblem(429, "rate-limited", _("Too many requests"),
+                         _("Slow down: try again in %(n)s seconds.", n=wait), headers={"Retry-After": str(wait)})
+    if client.last_used_at is None or clock.now() - client.last_used_at > TOUCH_EVERY:
+        async with request.app["pool"].acquire() as conn:
+            await api_clients.mark_used(conn, client.id, ip)
+    request["api_client"], request["api_ip"] = client, ip
+    if request.match_info.http_exception is not None:  # no such operation: said only to an authenticated client
+        raise request.match_info.http_exception
+    with scoped(client.scope.path):
+        return await handler(request)
+
+
+async def _authenticate(request: web.Request) -> api_clients.ApiClient:
+    scheme, _sep, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise problems.unauthorized()
+    async with request.app["pool"].acquire() as conn:
+        client = await api_clients.authenticate(conn, token.strip())
+    if client is None:
+        raise problems.unauthorized()
+    return client

@@ -1,0 +1,27 @@
+"""Per-client token buckets: a steady rate with a burst allowance, in this process's memory."""
+
+from __future__ import annotations
+
+import math
+import time
+
+
+class Buckets:
+    """`take(key)` spends one token of `key`'s bucket; returns 0 when it could, else the whole seconds to wait.
+
+    In memory, per admin process: with several processes behind one address a client gets that many times the
+    rate, which is a limit on abuse, not a quota (no shared state costs a database round trip per call)."""
+
+    def __init__(self, rate: float, burst: int, clock=time.monotonic):
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self._state: dict[object, tuple[float, float]] = {}  # key -> (tokens, at)
+
+    def take(self, key) -> int:
+        now = self.clock()
+        tokens, at = self._state.get(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - at) * self.rate)
+        if tokens >= 1:
+            self._state[key] = (tokens - 1, now)
+            return 0
+        self._state[key] = (tokens, now)
+        return max(1, math.ceil((1 - tokens) / self.rate))
