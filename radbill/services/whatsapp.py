@@ -191,10 +191,10 @@ async def record_statuses(conn: asyncpg.Connection, raw_body: bytes, signature: 
 # One statement per status; a status never moves a message backwards (a late 'sent' after 'read' changes
 # nothing), and only messages the sender itself sent (its subtree's customers) are touched.
 STATUS_SQL = {
-    "sent": "status = CASE WHEN status = 'queued' THEN 'sent' ELSE status END, sent_at = coalesce(sent_at, $3)",
-    "delivered": "status = 'delivered', delivered_at = $3",
-    "read": "status = 'read', read_at = $3, delivered_at = coalesce(delivered_at, $3)",
-    "failed": "status = 'failed', error = coalesce($4, 'WhatsApp could not deliver the message')",
+    "sent": "status = CASE WHEN m.status = 'queued' THEN 'sent' ELSE m.status END, sent_at = coalesce(m.sent_at, v.at)",
+    "delivered": "status = 'delivered', delivered_at = v.at",
+    "read": "status = 'read', read_at = v.at, delivered_at = coalesce(m.delivered_at, v.at)",
+    "failed": "status = 'failed', error = coalesce(v.error, 'WhatsApp could not deliver the message')",
 }
 STATUS_FROM = {"sent": ("queued", "sent"), "delivered": ("queued", "sent"), "read": ("queued", "sent", "delivered"),
                "failed": ("queued", "sent")}
@@ -202,8 +202,9 @@ STATUS_FROM = {"sent": ("queued", "sent"), "delivered": ("queued", "sent"), "rea
 
 async def apply_status(conn: asyncpg.Connection, sender: asyncpg.Record, update: StatusUpdate) -> int:
     message = await conn.fetchrow(
-        f"UPDATE sms_messages m SET {STATUS_SQL[update.status]}, updated_at = now()"  # noqa: S608 -- fixed texts
-        "  FROM operators o WHERE o.id = m.operator_id AND o.path <@ $2::ltree AND m.channel = 'whatsapp'"
+        "WITH v (at, error) AS (SELECT $3::timestamptz, $4::text)"  # noqa: S608 -- SET from the fixed STATUS_SQL
+        f" UPDATE sms_messages m SET {STATUS_SQL[update.status]}, updated_at = now()"
+        "  FROM operators o, v WHERE o.id = m.operator_id AND o.path <@ $2::ltree AND m.channel = 'whatsapp'"
         "   AND m.wamid = $1 AND m.status = ANY($5::text[]) RETURNING m.*",
         update.wamid, sender["path"], _moment(update.timestamp), update.error, list(STATUS_FROM[update.status]))
     if message is None:

@@ -11,7 +11,7 @@ from radbill import validate
 from radbill.errors import ValidationError
 from radbill.i18n import _
 from radbill.services import audit, sealed, sms
-from radbill.services.whatsapp import post_template
+from radbill.services.whatsapp import NOT_SET_UP, post_template
 from radbill.sms import SendResult
 from radbill.sms.whatsapp import CHANNELS, LANGUAGES, TEMPLATE_PARAMETERS
 from radbill.tenancy import Scope
@@ -22,6 +22,13 @@ _URL = re.compile(r"^https?://[^\s/]+(:\d+)?(/[^\s]*)?$")
 _VERSION = re.compile(r"^v\d{1,3}\.\d{1,3}$")
 _PHONE_ID = re.compile(r"^\d{1,30}$")
 _TEMPLATE = re.compile(r"^[a-z0-9_]{1,512}$")
+
+
+def shown_error(error: str | None) -> str | None:
+    """A stored failure in the reader's language; the platform's own words stay as they came."""
+    if error == NOT_SET_UP:
+        return _("WhatsApp is not set up for this operator: add the access token under WhatsApp.")
+    return error
 
 
 async def settings_for(conn: asyncpg.Connection, scope: Scope) -> dict:
