@@ -3587,9 +3587,9 @@ CREATE POLICY tenant_read ON public.vat_profiles FOR SELECT TO radbill_app USING
 
 CREATE POLICY tenant_read ON public.wallet_transfers FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_read ON public.whatsapp_events FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_read ON public.whatsapp_events FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
-CREATE POLICY tenant_read ON public.whatsapp_settings FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
+CREATE POLICY tenant_read ON public.whatsapp_settings FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_read ON public.zones FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
 

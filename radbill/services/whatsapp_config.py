@@ -94,26 +94,12 @@ async def save_settings(conn: asyncpg.Connection, scope: Scope, form, ip: str | 
     token, secret, verify = (str(form.get(k) or "").strip() for k in ("access_token", "app_secret", "verify_token"))
     owner = scope.operator_id
     async with conn.transaction():
-        taken = await conn.fetchval("SELECT true FROM whatsapp_settings WHERE phone_number_id = $1"
-                                    " AND operator_id <> $2", phone, owner)
-        if taken or (verify and await conn.fetchval(
-                "SELECT true FROM whatsapp_settings WHERE verify_token_hash = $1 AND operator_id <> $2",
-                sms.token_hash(verify), owner)):
-            field = "phone_number_id" if taken else "verify_token"
+        try:
+            await _upsert_sender(conn, owner, base_url, version, phone, token, secret, verify)
+        except asyncpg.UniqueViolationError as exc:  # row-level security hides the other operator's row
+            field = "verify_token" if "verify" in (exc.constraint_name or "") else "phone_number_id"
             raise ValidationError(_("This value is already used by another operator's WhatsApp settings."),
-                                  {field: _("already in use")})
-        await conn.execute(
-            "INSERT INTO whatsapp_settings (operator_id, base_url, api_version, phone_number_id, access_token,"
-            " app_secret, verify_token_hash) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-            " ON CONFLICT (operator_id) DO UPDATE SET base_url = EXCLUDED.base_url,"
-            " api_version = EXCLUDED.api_version, phone_number_id = EXCLUDED.phone_number_id,"
-            " access_token = coalesce(EXCLUDED.access_token, whatsapp_settings.access_token),"
-            " app_secret = coalesce(EXCLUDED.app_secret, whatsapp_settings.app_secret),"
-            " verify_token_hash = coalesce(EXCLUDED.verify_token_hash, whatsapp_settings.verify_token_hash),"
-            " updated_at = now()", owner, base_url, version, phone,
-            sealed.seal_for(sealed.WHATSAPP_TOKEN, owner, token) if token else None,
-            sealed.seal_for(sealed.WHATSAPP_APP_SECRET, owner, secret) if secret else None,
-            sms.token_hash(verify) if verify else None)
+                                  {field: _("already in use")}) from None
         await conn.executemany(
             "INSERT INTO whatsapp_events (operator_id, event, channel, template_name, language)"
             " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (operator_id, event) DO UPDATE SET channel = EXCLUDED.channel,"
@@ -123,6 +109,22 @@ async def save_settings(conn: asyncpg.Connection, scope: Scope, form, ip: str | 
                            {"phone_number_id": phone, "token_changed": bool(token), "secret_changed": bool(secret),
                             "verify_changed": bool(verify),
                             "channels": {event: channel for event, channel, _t, _l in events}}, ip)
+
+
+async def _upsert_sender(conn: asyncpg.Connection, owner: int, base_url: str, version: str, phone: str,
+                         token: str, secret: str, verify: str) -> None:
+    await conn.execute(
+        "INSERT INTO whatsapp_settings (operator_id, base_url, api_version, phone_number_id, access_token,"
+        " app_secret, verify_token_hash) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        " ON CONFLICT (operator_id) DO UPDATE SET base_url = EXCLUDED.base_url,"
+        " api_version = EXCLUDED.api_version, phone_number_id = EXCLUDED.phone_number_id,"
+        " access_token = coalesce(EXCLUDED.access_token, whatsapp_settings.access_token),"
+        " app_secret = coalesce(EXCLUDED.app_secret, whatsapp_settings.app_secret),"
+        " verify_token_hash = coalesce(EXCLUDED.verify_token_hash, whatsapp_settings.verify_token_hash),"
+        " updated_at = now()", owner, base_url, version, phone,
+        sealed.seal_for(sealed.WHATSAPP_TOKEN, owner, token) if token else None,
+        sealed.seal_for(sealed.WHATSAPP_APP_SECRET, owner, secret) if secret else None,
+        sms.token_hash(verify) if verify else None)
 
 
 async def send_test(conn: asyncpg.Connection, scope: Scope, to: str, template: str, language: str,

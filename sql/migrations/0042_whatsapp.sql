@@ -32,7 +32,9 @@ CREATE TABLE whatsapp_events (
     CHECK (channel = 'sms' OR template_name <> '')
 );
 
-SELECT radbill_tenant_policies(t, 'operator_id', 'lineage', 'subtree')
+-- Subtree only, both ways: a reseller never reads its parent's sender (not even the sealed token); the
+-- scheduler reads them as the system when it sends for the reseller's customers.
+SELECT radbill_tenant_policies(t, 'operator_id', 'subtree', 'subtree')
   FROM unnest(ARRAY['whatsapp_settings', 'whatsapp_events']::regclass[]) AS t;
 
 -- History: one table for both channels. A WhatsApp message has no SMS gateway, segments or cost (Meta bills
