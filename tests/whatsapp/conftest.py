@@ -33,8 +33,8 @@ def settings_form(cloud: CloudApi, op: str, channel: str = "whatsapp", language:
 @pytest.fixture
 async def wa(tree, fresh_db_url, monkeypatch):  # noqa: F811 -- the admin fixture
     monkeypatch.setenv(secretbox.ENV, secretbox.new_key_entry("t"))
-    monkeypatch.setattr(whatsapp, "SEND_TIMEOUT_SECONDS", 0.5)
-    cloud = await CloudApi(numbers={p: (t, s) for p, t, s in NUMBERS.values()}, hold_seconds=1.5).start()
+    monkeypatch.setattr(whatsapp, "SEND_TIMEOUT_SECONDS", 1.0)
+    cloud = await CloudApi(numbers={p: (t, s) for p, t, s in NUMBERS.values()}, hold_seconds=2.0).start()
     provider = await SmsProvider().start()
     pool = await asyncpg.create_pool(fresh_db_url, min_size=1, max_size=12)
     async with pool.acquire() as conn:

