@@ -3,6 +3,8 @@ saved per event, bad input answered with the field named, the test send, and bot
 
 from __future__ import annotations
 
+import os
+
 from radbill import secretbox
 from radbill.services import sealed
 from tests.whatsapp.conftest import MOBILES, NUMBERS, settings_form, settle
@@ -85,3 +87,19 @@ async def test_one_history_page_shows_both_channels(wa, make_client):
     page = await (await (await make_client("opa")).get("/sms/history")).text()
     assert page.count('<span class="badge">WhatsApp</span>') == 1 and "SMS after WhatsApp failed" in page
     assert "account_activated_v1 (bn): Customer A1" in page
+
+
+
+async def test_plain_and_old_key_whatsapp_secrets_are_sealed_and_rotated(wa, monkeypatch):
+    old, new = os.environ[secretbox.ENV], secretbox.new_key_entry("new")  # old: what the fixture sealed with
+    op_b = wa.tree.ops["op_b"]["id"]
+    async with wa.pool.acquire() as conn:
+        await conn.execute("UPDATE whatsapp_settings SET access_token = $2, app_secret = 'plain-from-a-restore'"
+                           " WHERE operator_id = $1", op_b, sealed.seal_for(sealed.WHATSAPP_TOKEN, op_b, "token-B-456"))
+        assert await sealed.seal_plain_values(conn) == 1
+        monkeypatch.setenv(secretbox.ENV, f"{new},{old}")
+        assert await sealed.rotate(conn) >= 2
+        row = await conn.fetchrow("SELECT * FROM whatsapp_settings WHERE operator_id = $1", op_b)
+    monkeypatch.setenv(secretbox.ENV, new)  # the old key is gone: both open with the new one alone
+    assert sealed.open_for(sealed.WHATSAPP_TOKEN, op_b, row["access_token"]) == "token-B-456"
+    assert sealed.open_for(sealed.WHATSAPP_APP_SECRET, op_b, row["app_secret"]) == "plain-from-a-restore"
