@@ -285,6 +285,8 @@ SENTENCES: dict[str, Sentence] = {
     "sms.settings.save": _with(lazy_gettext("SMS settings saved by %(actor)s.")),
     "sms.broadcast": _with(lazy_gettext("SMS broadcast sent by %(actor)s.")),
     "sms.topup": _with(lazy_gettext("SMS credit topped up by %(actor)s.")),
+    "whatsapp.settings.save": _with(lazy_gettext("WhatsApp settings saved by %(actor)s.")),
+    "whatsapp.test": _with(lazy_gettext("WhatsApp test message sent by %(actor)s.")),
     "walled_garden.save": _edit(lazy_gettext("Walled garden edited by %(actor)s: %(changes)s.")),
     # support tickets
     "ticket.open": lambda d, actor, currency: _ticket(lazy_gettext("Ticket opened by %(who)s: %(subject)s."), d, actor),

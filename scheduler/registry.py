@@ -42,6 +42,8 @@ OUTBOX_HANDLERS: dict[str, str] = {
     "disconnect": "radbill.services.outbox",
     "coa": "radbill.services.outbox",
     "sms": "radbill.services.sms",
+    # an event SMS whose operator chose WhatsApp moves to a whatsapp row when the sms handler takes it
+    "whatsapp": "radbill.services.whatsapp",
 }
 
 

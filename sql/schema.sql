@@ -927,6 +927,7 @@ CREATE FUNCTION public.radbill_outbox_destination(p_kind text, p_payload jsonb) 
     SELECT CASE
         WHEN p_kind IN ('disconnect', 'coa') THEN 'nas:' || coalesce(p_payload ->> 'nas_ip', '')
         WHEN p_kind = 'sms' THEN 'sms'
+        WHEN p_kind = 'whatsapp' THEN 'whatsapp:' || coalesce(p_payload ->> 'sender_operator_id', '')
         ELSE p_kind || ':' || coalesce(p_payload ->> 'webhook_id', '')
     END
 $$;
@@ -1651,7 +1652,7 @@ CREATE TABLE public.outbox (
     done_at timestamp with time zone,
     failed_at timestamp with time zone,
     destination text NOT NULL,
-    CONSTRAINT outbox_kind_check CHECK ((kind = ANY (ARRAY['disconnect'::text, 'coa'::text, 'sms'::text, 'webhook'::text])))
+    CONSTRAINT outbox_kind_check CHECK ((kind = ANY (ARRAY['disconnect'::text, 'coa'::text, 'sms'::text, 'webhook'::text, 'whatsapp'::text])))
 );
 
 CREATE TABLE public.outbox_breakers (
@@ -2108,9 +2109,15 @@ CREATE TABLE public.sms_messages (
     charged boolean DEFAULT false NOT NULL,
     attempts integer DEFAULT 0 NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    channel text DEFAULT 'sms'::text NOT NULL,
+    wamid text,
+    wa_template jsonb,
+    read_at timestamp with time zone,
+    fallback_of bigint,
+    CONSTRAINT sms_messages_channel_check CHECK ((channel = ANY (ARRAY['sms'::text, 'whatsapp'::text]))),
     CONSTRAINT sms_messages_cost_minor_check CHECK ((cost_minor >= 0)),
     CONSTRAINT sms_messages_segments_check CHECK ((segments > 0)),
-    CONSTRAINT sms_messages_status_check CHECK ((status = ANY (ARRAY['queued'::text, 'sent'::text, 'delivered'::text, 'failed'::text]))),
+    CONSTRAINT sms_messages_status_check CHECK ((status = ANY (ARRAY['queued'::text, 'sent'::text, 'delivered'::text, 'read'::text, 'failed'::text]))),
     CONSTRAINT sms_messages_to_number_check CHECK ((to_number ~ '^\+[1-9][0-9]{6,14}$'::text))
 );
 
@@ -2284,6 +2291,34 @@ ALTER TABLE public.wallet_transfers ALTER COLUMN id ADD GENERATED ALWAYS AS IDEN
     NO MINVALUE
     NO MAXVALUE
     CACHE 1
+);
+
+CREATE TABLE public.whatsapp_events (
+    operator_id bigint NOT NULL,
+    event text NOT NULL,
+    channel text DEFAULT 'sms'::text NOT NULL,
+    template_name text DEFAULT ''::text NOT NULL,
+    language text DEFAULT 'bn'::text NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT whatsapp_events_channel_check CHECK ((channel = ANY (ARRAY['sms'::text, 'whatsapp'::text, 'whatsapp_then_sms'::text]))),
+    CONSTRAINT whatsapp_events_check CHECK (((channel = 'sms'::text) OR (template_name <> ''::text))),
+    CONSTRAINT whatsapp_events_event_check CHECK ((event = ANY (ARRAY['bill_generated'::text, 'payment_received'::text, 'account_suspended'::text, 'account_activated'::text, 'expiry_reminder'::text, 'due_reminder'::text]))),
+    CONSTRAINT whatsapp_events_language_check CHECK ((language = ANY (ARRAY['bn'::text, 'en'::text]))),
+    CONSTRAINT whatsapp_events_template_name_check CHECK (((template_name ~ '^[a-z0-9_]*$'::text) AND (length(template_name) <= 512)))
+);
+
+CREATE TABLE public.whatsapp_settings (
+    operator_id bigint NOT NULL,
+    base_url text DEFAULT 'https://graph.facebook.com'::text NOT NULL,
+    api_version text DEFAULT 'v21.0'::text NOT NULL,
+    phone_number_id text NOT NULL,
+    access_token text,
+    app_secret text,
+    verify_token_hash bytea,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT whatsapp_settings_api_version_check CHECK ((api_version ~ '^v[0-9]{1,3}\.[0-9]{1,3}$'::text)),
+    CONSTRAINT whatsapp_settings_base_url_check CHECK ((base_url ~ '^https?://[^\s]+$'::text)),
+    CONSTRAINT whatsapp_settings_phone_number_id_check CHECK ((phone_number_id ~ '^[0-9]{1,30}$'::text))
 );
 
 CREATE TABLE public.zones (
@@ -2530,6 +2565,9 @@ ALTER TABLE ONLY public.sms_gateways
     ADD CONSTRAINT sms_gateways_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.sms_messages
+    ADD CONSTRAINT sms_messages_fallback_of_key UNIQUE (fallback_of);
+
+ALTER TABLE ONLY public.sms_messages
     ADD CONSTRAINT sms_messages_outbox_id_key UNIQUE (outbox_id);
 
 ALTER TABLE ONLY public.sms_messages
@@ -2567,6 +2605,12 @@ ALTER TABLE ONLY public.wallet_transfers
 
 ALTER TABLE ONLY public.wallet_transfers
     ADD CONSTRAINT wallet_transfers_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.whatsapp_events
+    ADD CONSTRAINT whatsapp_events_pkey PRIMARY KEY (operator_id, event);
+
+ALTER TABLE ONLY public.whatsapp_settings
+    ADD CONSTRAINT whatsapp_settings_pkey PRIMARY KEY (operator_id);
 
 ALTER TABLE ONLY public.zones
     ADD CONSTRAINT zones_pkey PRIMARY KEY (id);
@@ -2643,7 +2687,7 @@ CREATE INDEX operators_parent ON public.operators USING btree (parent_id);
 
 CREATE INDEX operators_path_gist ON public.operators USING gist (path);
 
-CREATE UNIQUE INDEX outbox_dedupe_message ON public.outbox USING btree (dedupe_key) WHERE (kind = ANY (ARRAY['sms'::text, 'webhook'::text]));
+CREATE UNIQUE INDEX outbox_dedupe_message ON public.outbox USING btree (dedupe_key) WHERE (kind = ANY (ARRAY['sms'::text, 'webhook'::text, 'whatsapp'::text]));
 
 CREATE UNIQUE INDEX outbox_dedupe_pending ON public.outbox USING btree (dedupe_key) WHERE ((done_at IS NULL) AND (failed_at IS NULL));
 
@@ -2735,6 +2779,8 @@ CREATE INDEX sms_messages_provider_id ON public.sms_messages USING btree (gatewa
 
 CREATE INDEX sms_messages_status ON public.sms_messages USING btree (operator_id, status, created_at);
 
+CREATE UNIQUE INDEX sms_messages_wamid ON public.sms_messages USING btree (wamid) WHERE (wamid IS NOT NULL);
+
 CREATE INDEX ticket_messages_ticket ON public.ticket_messages USING btree (ticket_id, id);
 
 CREATE INDEX tickets_assigned ON public.tickets USING btree (assigned_to, status) WHERE (assigned_to IS NOT NULL);
@@ -2748,6 +2794,10 @@ CREATE INDEX wallet_transfers_customer ON public.wallet_transfers USING btree (c
 CREATE INDEX wallet_transfers_queue ON public.wallet_transfers USING btree (operator_id, status, submitted_at);
 
 CREATE UNIQUE INDEX wallet_transfers_trxid ON public.wallet_transfers USING btree (wallet_id, upper(trxid));
+
+CREATE UNIQUE INDEX whatsapp_settings_phone ON public.whatsapp_settings USING btree (phone_number_id);
+
+CREATE UNIQUE INDEX whatsapp_settings_verify ON public.whatsapp_settings USING btree (verify_token_hash) WHERE (verify_token_hash IS NOT NULL);
 
 CREATE UNIQUE INDEX zones_name ON public.zones USING btree (operator_id, lower(name));
 
@@ -3108,6 +3158,9 @@ ALTER TABLE ONLY public.sms_messages
     ADD CONSTRAINT sms_messages_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES public.customers(id) ON DELETE SET NULL;
 
 ALTER TABLE ONLY public.sms_messages
+    ADD CONSTRAINT sms_messages_fallback_of_fkey FOREIGN KEY (fallback_of) REFERENCES public.sms_messages(id) ON DELETE RESTRICT;
+
+ALTER TABLE ONLY public.sms_messages
     ADD CONSTRAINT sms_messages_gateway_id_fkey FOREIGN KEY (gateway_id) REFERENCES public.sms_gateways(id) ON DELETE SET NULL;
 
 ALTER TABLE ONLY public.sms_messages
@@ -3175,6 +3228,12 @@ ALTER TABLE ONLY public.wallet_transfers
 
 ALTER TABLE ONLY public.wallet_transfers
     ADD CONSTRAINT wallet_transfers_wallet_id_fkey FOREIGN KEY (wallet_id) REFERENCES public.operator_wallets(id);
+
+ALTER TABLE ONLY public.whatsapp_events
+    ADD CONSTRAINT whatsapp_events_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.whatsapp_settings
+    ADD CONSTRAINT whatsapp_settings_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.zones
     ADD CONSTRAINT zones_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE RESTRICT;
@@ -3447,6 +3506,10 @@ CREATE POLICY tenant_delete ON public.vat_profiles FOR DELETE TO radbill_app USI
 
 CREATE POLICY tenant_delete ON public.wallet_transfers FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
+CREATE POLICY tenant_delete ON public.whatsapp_events FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_delete ON public.whatsapp_settings FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
 CREATE POLICY tenant_delete ON public.zones FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_insert ON public.accounts FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
@@ -3544,6 +3607,10 @@ CREATE POLICY tenant_insert ON public.tickets FOR INSERT TO radbill_app WITH CHE
 CREATE POLICY tenant_insert ON public.vat_profiles FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_insert ON public.wallet_transfers FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_insert ON public.whatsapp_events FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_insert ON public.whatsapp_settings FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_insert ON public.zones FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
@@ -3644,6 +3711,10 @@ CREATE POLICY tenant_read ON public.tickets FOR SELECT TO radbill_app USING ((((
 CREATE POLICY tenant_read ON public.vat_profiles FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_read ON public.wallet_transfers FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_read ON public.whatsapp_events FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_read ON public.whatsapp_settings FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_read ON public.zones FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
@@ -3749,6 +3820,10 @@ CREATE POLICY tenant_update ON public.vat_profiles FOR UPDATE TO radbill_app USI
 
 CREATE POLICY tenant_update ON public.wallet_transfers FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
+CREATE POLICY tenant_update ON public.whatsapp_events FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_update ON public.whatsapp_settings FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
 CREATE POLICY tenant_update ON public.zones FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 ALTER TABLE public.ticket_attachments ENABLE ROW LEVEL SECURITY;
@@ -3760,5 +3835,9 @@ ALTER TABLE public.tickets ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.vat_profiles ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.wallet_transfers ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.whatsapp_events ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.whatsapp_settings ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.zones ENABLE ROW LEVEL SECURITY;

@@ -73,6 +73,8 @@ async def tenant_rows(conn, op, customer, account, package_id: int, profile_id: 
     ids["gateway_id"] = (await ins("sms_gateways", {"operator_id": o, "name": f"gw {o}", "kind": "log"}))["id"]
     await ins("sms_templates", {"operator_id": o, "event": "bill_generated", "body": "hello"})
     await ins("sms_settings", {"operator_id": o})
+    await ins("whatsapp_settings", {"operator_id": o, "phone_number_id": str(9000 + o)})
+    await ins("whatsapp_events", {"operator_id": o, "event": "bill_generated"})
     await ins("sms_balance_entries", {"operator_id": o, "kind": "topup", "amount_minor": 100, "balance_after": 100})
     ids["bill_id"] = (await ins("bills", {"customer_id": c, "operator_id": o, "period_start": date(2026, 1, 1),
                         "period_end": date(2026, 2, 1), "currency": "BDT", "amount_minor": 100, "total_minor": 100,

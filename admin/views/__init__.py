@@ -29,4 +29,5 @@ from admin.views import (  # noqa: F401
     troubleshoot,
     vat,
     walled_garden,
+    whatsapp,
 )

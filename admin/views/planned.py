@@ -1,6 +1,7 @@
-"""Capabilities the operator menu and the FAQ name but radbill does not have yet (WhatsApp, webhooks). Their URLs are declared like any page, so a sub-operator gets the "ask your parent operator"
-page (403) whether or not the capability exists, and an operator gets a page saying it is not available yet
-instead of a bare 404."""
+"""Capabilities the operator menu and the FAQ name but radbill does not have yet (webhooks).
+Their URLs are declared like any page, so a sub-operator gets the "ask your parent operator" page (403)
+whether or not the capability exists, and an operator gets a page saying it is not available yet instead of a
+bare 404."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from admin.web import render
 from radbill.i18n import lazy_gettext
 
 # path -> the section's name, as the menu and the 403 page say it
-PLANNED = {"/whatsapp": lazy_gettext("WhatsApp"), "/webhooks": lazy_gettext("Webhooks")}
+PLANNED = {"/webhooks": lazy_gettext("Webhooks")}
 
 
 def _declare(path: str, section: str) -> None:

@@ -16,6 +16,8 @@ from radbill.i18n import _
 
 SMS_SECRET = "sms_gateways.secret"
 PAYMENT_CREDENTIALS = "payment_gateways.credentials"
+WHATSAPP_TOKEN = "whatsapp_settings.access_token"
+WHATSAPP_APP_SECRET = "whatsapp_settings.app_secret"
 
 
 class Column:
@@ -32,6 +34,13 @@ SEALED_COLUMNS = (
     Column(PAYMENT_CREDENTIALS, "SELECT id, credentials_sealed AS value FROM payment_gateways"
            " WHERE credentials_sealed IS NOT NULL ORDER BY id FOR UPDATE",
            "UPDATE payment_gateways SET credentials_sealed = $2 WHERE id = $1"),
+    # one row per operator: the operator's id is the row id of the context
+    Column(WHATSAPP_TOKEN, "SELECT operator_id AS id, access_token AS value FROM whatsapp_settings"
+           " WHERE access_token IS NOT NULL ORDER BY operator_id FOR UPDATE",
+           "UPDATE whatsapp_settings SET access_token = $2 WHERE operator_id = $1"),
+    Column(WHATSAPP_APP_SECRET, "SELECT operator_id AS id, app_secret AS value FROM whatsapp_settings"
+           " WHERE app_secret IS NOT NULL ORDER BY operator_id FOR UPDATE",
+           "UPDATE whatsapp_settings SET app_secret = $2 WHERE operator_id = $1"),
 )
 
 

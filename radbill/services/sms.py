@@ -28,7 +28,7 @@ from radbill.catalog_forms import format_gigabytes
 from radbill.errors import NotFound
 from radbill.i18n import _
 from radbill.secretbox import SecretBoxError
-from radbill.services import sealed, sms_events
+from radbill.services import sealed, sms_events, whatsapp_channel
 from radbill.services.outbox import DispatchSettings, Outcome, register
 from radbill.sms import (
     EVENTS,
@@ -91,8 +91,8 @@ BILL_FOR = """
 
 INSERT_MESSAGE = """
     INSERT INTO sms_messages (operator_id, customer_id, gateway_id, to_number, body, segments, event, outbox_id,
-                              cost_minor)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                              cost_minor, fallback_of)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
     ON CONFLICT (outbox_id) DO NOTHING RETURNING *
 """
 
@@ -159,6 +159,8 @@ async def make_event_message(conn: asyncpg.Connection, outbox_id: int, payload: 
     if ctx is None:
         return "the customer no longer exists"
     template = event_template(event, ctx["template"], ctx["template_enabled"])
+    if template is None and payload.get("fallback_of") and not ctx["template"]:
+        template = DEFAULT_TEMPLATES[event]  # chosen as WhatsApp's fallback: an SMS without a saved text is due
     if template is None:
         return f"the {EVENTS[event]} SMS is turned off"
     if not ctx["mobile"]:
@@ -168,7 +170,8 @@ async def make_event_message(conn: asyncpg.Connection, outbox_id: int, payload: 
     gateway = await gateway_for(conn, ctx["operator_id"])
     cost = segments * segment_price(ctx["operator_kind"], ctx["price"])
     row = await conn.fetchrow(INSERT_MESSAGE, ctx["operator_id"], ctx["id"], gateway["id"] if gateway else None,
-                              ctx["mobile"], body, segments, event, outbox_id, cost)
+                              ctx["mobile"], body, segments, event, outbox_id, cost,
+                              int(payload["fallback_of"]) if payload.get("fallback_of") else None)
     return row or await conn.fetchrow("SELECT * FROM sms_messages WHERE outbox_id = $1", outbox_id)
 
 
@@ -191,6 +194,9 @@ async def send_sms_row(conn: asyncpg.Connection, row: asyncpg.Record, settings: 
     else:
         message = await conn.fetchrow("SELECT * FROM sms_messages WHERE outbox_id = $1", row["id"])
         if message is None:
+            routed = await whatsapp_channel.route_event(conn, row, payload)
+            if routed is not None:  # this event goes by WhatsApp: its own row in its sender's lane
+                return Outcome("ack", routed)
             made = await make_event_message(conn, row["id"], payload)
             if isinstance(made, str):
                 return Outcome("ack", {"skipped": made})

@@ -22,6 +22,7 @@ BROADCAST_PLACEHOLDERS = {"customer_name": "the customer's name", "username": "t
 STATUSES = ("active", "suspended", "disabled")
 CONNECTION_TYPES = ("pppoe", "hotspot", "static", "other")
 MESSAGE_STATUSES = ("queued", "sent", "delivered", "failed")
+HISTORY_STATUSES = (*MESSAGE_STATUSES[:3], "read", "failed")  # read: WhatsApp messages only
 HISTORY_PAGE = 100
 
 
@@ -215,12 +216,13 @@ async def history(conn: asyncpg.Connection, scope: Scope, status: str | None = N
             raise ValidationError(str(exc), {"mobile": str(exc)}) from None
     rows = await conn.fetch(
         "SELECT m.id, m.created_at, m.sent_at, m.delivered_at, m.to_number, m.body, m.segments, m.event, m.status,"
-        "       m.error, m.cost_minor, m.broadcast_id, c.username, o.name AS operator_name, o.currency"
+        "       m.error, m.cost_minor, m.broadcast_id, m.channel, m.read_at, m.fallback_of, c.username,"
+        "       o.name AS operator_name, o.currency"
         "  FROM sms_messages m JOIN operators o ON o.id = m.operator_id LEFT JOIN customers c ON c.id = m.customer_id"
         " WHERE o.path <@ $1::ltree AND ($2::text IS NULL OR m.status = $2) AND ($3::text IS NULL OR m.event = $3)"
         "   AND ($4::text IS NULL OR m.to_number = $4) AND ($5::bigint IS NULL OR m.broadcast_id = $5)"
         " ORDER BY m.id DESC LIMIT $6 OFFSET $7",
-        scope.path, status if status in MESSAGE_STATUSES else None, event or None, number, broadcast_id,
+        scope.path, status if status in HISTORY_STATUSES else None, event or None, number, broadcast_id,
         HISTORY_PAGE + 1, (max(page, 1) - 1) * HISTORY_PAGE)
     shown = [{**dict(r), "error": shown_error(r["error"])} for r in rows[:HISTORY_PAGE]]  # stored English, shown
     return shown, len(rows) > HISTORY_PAGE

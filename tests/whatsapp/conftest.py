@@ -1,0 +1,58 @@
+"""WhatsApp tests: the admin tree (op_a with reseller A1, op_b), each operator with its own number at a local
+Cloud API, an SMS gateway at the local SMS provider for the fallback, and the admin app on loopback for the
+status webhooks."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import asyncpg
+import pytest
+
+from radbill import secretbox
+from radbill.services import sms, sms_config, whatsapp, whatsapp_config  # noqa: F401 -- registers 'whatsapp'
+from radbill.sms.whatsapp import TEMPLATE_PARAMETERS
+from tests.admin.conftest import admin_config, make_client, tree  # noqa: F401 -- admin fixtures
+from tests.sms.conftest import FAST, scope_of, settle  # noqa: F401 -- shared dispatch helpers
+from tests.sms_provider import SmsProvider, gateway_form
+from tests.whatsapp_cloud import CloudApi
+
+NUMBERS = {"op_a": ("1001", "token-A-123", "app-secret-A"), "op_b": ("2002", "token-B-456", "app-secret-B")}
+MOBILES = {"a1": "+8801711111111", "a2": "+8801733333333", "b": "+8801722222222"}
+
+
+def settings_form(cloud: CloudApi, op: str, channel: str = "whatsapp", language: str = "bn", **overrides) -> dict:
+    phone, token, secret = NUMBERS[op]
+    form = {"base_url": cloud.url, "api_version": "v21.0", "phone_number_id": phone, "access_token": token,
+            "app_secret": secret, "verify_token": f"verify-{op}"}
+    for event in TEMPLATE_PARAMETERS:
+        form.update({f"channel_{event}": channel, f"template_{event}": event + "_v1", f"language_{event}": language})
+    return {**form, **overrides}
+
+
+@pytest.fixture
+async def wa(tree, fresh_db_url, monkeypatch):  # noqa: F811 -- the admin fixture
+    monkeypatch.setenv(secretbox.ENV, secretbox.new_key_entry("t"))
+    monkeypatch.setattr(whatsapp, "SEND_TIMEOUT_SECONDS", 1.0)
+    cloud = await CloudApi(numbers={p: (t, s) for p, t, s in NUMBERS.values()}, hold_seconds=2.0).start()
+    provider = await SmsProvider().start()
+    pool = await asyncpg.create_pool(fresh_db_url, min_size=1, max_size=12)
+    async with pool.acquire() as conn:
+        for name, mobile in MOBILES.items():
+            await conn.execute("UPDATE customers SET mobile = $2 WHERE id = $1", tree.customers[name]["id"], mobile)
+        await conn.execute("UPDATE operators SET sms_balance = 10000, business_name = name")
+        await sms_config.save_gateway(conn, scope_of(tree.ops["root"]), gateway_form(provider))
+        for op in NUMBERS:
+            await whatsapp_config.save_settings(conn, scope_of(tree.ops[op]), settings_form(cloud, op))
+    yield SimpleNamespace(tree=tree, cloud=cloud, provider=provider, pool=pool)
+    await pool.close()
+    await provider.stop()
+    await cloud.stop()
+    await sms.close_http()
+
+
+async def choose(wa, op: str, channel: str, language: str = "bn") -> None:
+    """Set every event of `op` to `channel` (secrets left as stored)."""
+    async with wa.pool.acquire() as conn:
+        form = settings_form(wa.cloud, op, channel, language, access_token="", app_secret="", verify_token="")
+        await whatsapp_config.save_settings(conn, scope_of(wa.tree.ops[op]), form)
