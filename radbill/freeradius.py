@@ -38,6 +38,7 @@ class RadiusSettings:
     # there); 0: a free port chosen now (tests run many servers side by side)
     status_port: int = 0
     status_secret: str = ""
+    node_name: str = ""  # `radbill radius --node-name`: how this node names itself to the others (radius_nodes)
 
     def __post_init__(self):
         if not self.status_port:
@@ -142,6 +143,8 @@ def environment(settings: RadiusSettings) -> dict[str, str]:
         "RADBILL_SQL_DATABASE": str(db["dbname"]),
         "DATABASE_URL": settings.database_url,
     }
+    if settings.node_name:
+        env["RADBILL_NODE_NAME"] = settings.node_name
     empty = [k for k, v in env.items() if v == "" and k != "RADBILL_SQL_PASSWORD"]
     if empty:
         raise ConfigError(f"FreeRADIUS settings are empty: {', '.join(empty)}")
