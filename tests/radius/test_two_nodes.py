@@ -211,6 +211,21 @@ async def test_a_disconnect_reaches_the_router_whichever_node_saw_the_session(pa
     assert request.code == packet.DisconnectRequest and request.answered == packet.DisconnectACK
 
 
+def test_a_router_added_in_the_database_reaches_both_nodes(pair):
+    new = NasSimulator("127.0.0.42", pair.secret).start()
+    try:
+        c = asyncio.run(_customer(pair))
+        known = pair.via(pair.a)
+        assert wait_until(lambda: (r := known.login(c["username"], c["radius_password"])) and r.accepted)
+        asyncio.run(_add_router(pair.url, pair.isp, pair.secret, new))
+        for node in (pair.a, pair.b):  # each node's watcher rewrites its own clients file and restarts
+            new.use_radius("127.0.0.1", node.settings.auth_port, node.settings.acct_port)
+            assert wait_until(lambda: (r := new.login(c["username"], c["radius_password"])) and r.accepted,
+                              timeout=20), f"node {node.name} never accepted the new router"
+    finally:
+        new.stop()
+
+
 def test_node_b_stops_cleanly_on_sigterm(pair):
     assert _sql(pair.url, "SELECT count(*) FROM radius_nodes WHERE name = 'node-b'") == [(1,)]
     os.killpg(pair.b_process.pid, signal.SIGTERM)
