@@ -23,7 +23,15 @@ from bench.servers import Lab
 from bench.visibility import summary, until_rejected
 from radbill.radius.client import RadiusClient
 from radbill.radius_node import NodeOptions, start_node
-from tests.radius.conftest import free_udp_port
+
+
+def free_udp_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
 
 ENV = {"RADBILL_REJECT_DELAY": "0", "RADBILL_ACCT_INTERIM_INTERVAL": "60"}
 
