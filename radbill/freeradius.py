@@ -212,6 +212,7 @@ class RadiusService:
         self.restarts = 0
         self.nas_changes_handled = 0  # lets tests know a NOTIFY was dealt with, restart or not
         self.last_restart_ms: tuple[float, float] | None = None  # (preparing the new, switching over) for bench/
+        self.var_lock = None  # `radbill radius`: the node's hold on its var directory (radius_node.claim_var)
         self.handover = True  # False: stop, then start (the way it was; bench/restart_gap.py compares both)
 
     def start(self) -> subprocess.Popen:
@@ -224,6 +225,9 @@ class RadiusService:
         self._stopping.set()
         with self._lock:
             self._terminate()
+            if self.var_lock is not None:
+                self.var_lock.close()
+                self.var_lock = None
 
     def _terminate(self) -> None:
         if self.process is not None and self.process.poll() is None:

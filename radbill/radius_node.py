@@ -82,11 +82,28 @@ def check_database(url: str) -> None:
         raise RadbillError("the database is not migrated for RADIUS nodes: run `radbill migrate` on the primary")
 
 
+def claim_var(var_dir: Path):
+    """Hold var_dir for this process: two nodes in one directory would overwrite each other's clients file and
+    load each other's spool. The lock goes with the process (or with the returned file, when closed)."""
+    import fcntl
+
+    (var_dir / "radius").mkdir(parents=True, exist_ok=True)
+    lock = open(var_dir / "radius" / "node.lock", "a")  # noqa: SIM115 - held for the node's lifetime
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise RadbillError(f"another RADIUS node is using {var_dir}: give each node its own --var") from None
+    return lock
+
+
 def start_node(options: NodeOptions, env=None) -> freeradius.RadiusService:
     """FreeRADIUS started and answering, with the router watcher running; the caller stops it (service.stop())."""
     check_database(options.database_url)
+    lock = claim_var(options.var_dir)
     (options.var_dir / "log").mkdir(parents=True, exist_ok=True)
     service = freeradius.RadiusService(settings_for(options, env), log_path=options.var_dir / "log" / "freeradius.log")
+    service.var_lock = lock  # released when the service (and with it the node) goes away
     service.start()
     service.watch_nas_changes()
     return service

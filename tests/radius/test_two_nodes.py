@@ -21,6 +21,7 @@ from pyrad import packet
 
 from radbill import freeradius
 from radbill.db.pool import SYSTEM, create_pool, set_scope
+from radbill.errors import RadbillError
 from radbill.passwords import generate_nas_secret
 from radbill.radius.client import RadiusClient
 from radbill.radius_node import NodeOptions, start_node
@@ -224,6 +225,12 @@ def test_a_router_added_in_the_database_reaches_both_nodes(pair):
                               timeout=20), f"node {node.name} never accepted the new router"
     finally:
         new.stop()
+
+
+def test_a_second_node_on_the_same_var_directory_is_refused(pair):
+    with pytest.raises(RadbillError, match="another RADIUS node is using"):
+        start_node(NodeOptions(radius_url(pair.url), pair.b.settings.state_dir.parent, "127.0.0.1", free_udp_port(),
+                               free_udp_port(), "node-b2"), env=ENV)
 
 
 def test_node_b_stops_cleanly_on_sigterm(pair):
