@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 
 import psycopg
+import pytest
 
 from radius_module import worker as worker_module
 from radius_module.sessions import OpenSessions
@@ -17,6 +18,12 @@ from tests.radius.conftest import wait_until
 JOURNAL = ("INSERT INTO radacct_journal (status, acctsessionid, acctuniqueid, username, nasipaddress, event_time,"
            " inputoctets, outputoctets) VALUES (%s, %s, %s, %s, '127.0.0.9', now(), %s, 0)")
 LOCK = "SELECT pg_advisory_xact_lock(hashtext('radbill_fold_accounting'))"
+
+
+@pytest.fixture(scope="module")
+def url(pg_server):
+    """One database for the module (each test uses its own usernames): creating one costs seconds."""
+    return pg_server.create_database("radbill_peers")
 
 
 class CountingWorker(Worker):
@@ -45,13 +52,13 @@ def _track(w: Worker, rows) -> None:
             w.sessions.touch(uid, Session(username, nas_ip, sid, framed, w.clock(), int(octets)))
 
 
-def test_a_session_folded_by_one_node_counts_on_the_other_and_its_stop_too(fresh_db_url):
-    a, b = _worker(fresh_db_url), _worker(fresh_db_url)
+def test_a_session_folded_by_one_node_counts_on_the_other_and_its_stop_too(url):
+    a, b = _worker(url), _worker(url)
     for w in (a, b):
         w.start()
         assert w.connected.wait(10)
     try:
-        with psycopg.connect(fresh_db_url, autocommit=True) as conn:
+        with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(JOURNAL, ("Start", "s1", "u-peer-1", "peeruser", 0))
             assert wait_until(lambda: a.sessions.count("peeruser", a.clock()) == 1
                               and b.sessions.count("peeruser", b.clock()) == 1, timeout=3)
@@ -65,12 +72,12 @@ def test_a_session_folded_by_one_node_counts_on_the_other_and_its_stop_too(fresh
         b.stop()
 
 
-def test_a_node_waits_while_another_holds_the_folds_lock(fresh_db_url):
-    w = _worker(fresh_db_url, CountingWorker)
+def test_a_node_waits_while_another_holds_the_folds_lock(url):
+    w = _worker(url, CountingWorker)
     w.start()
     assert w.connected.wait(10)
     try:
-        with psycopg.connect(fresh_db_url) as other, psycopg.connect(fresh_db_url, autocommit=True) as conn:
+        with psycopg.connect(url) as other, psycopg.connect(url, autocommit=True) as conn:
             other.execute(LOCK)  # another node folding: held until `other` commits
             conn.execute(JOURNAL, ("Start", "s2", "u-peer-2", "peeruser2", 0))
             time.sleep(0.3)  # let the worker notice the journal
@@ -85,12 +92,12 @@ def test_a_node_waits_while_another_holds_the_folds_lock(fresh_db_url):
         w.stop()
 
 
-def test_a_node_whose_heartbeat_lapsed_reloads_from_radacct(fresh_db_url):
-    w = _worker(fresh_db_url)
+def test_a_node_whose_heartbeat_lapsed_reloads_from_radacct(url):
+    w = _worker(url)
     w.start()
     assert w.connected.wait(10)
     try:
-        with psycopg.connect(fresh_db_url, autocommit=True) as conn:
+        with psycopg.connect(url, autocommit=True) as conn:
             # a session another node folded while the others took this one for dead (no feed written for it)
             conn.execute("INSERT INTO radacct (acctsessionid, acctuniqueid, username, nasipaddress, acctstarttime,"
                          " heard_at) VALUES ('s3', 'u-peer-3', 'peeruser3', '127.0.0.9', now(), now())")
