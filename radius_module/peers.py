@@ -58,6 +58,7 @@ class Peers:
         self.name = name or node_name()
         self.cursor = 0
         self.next_beat = 0.0
+        self.next_read = 0.0  # the worker's safety-net read of the feed (a NOTIFY usually calls it sooner)
 
     def beat(self, conn: psycopg.Connection, now: float) -> bool:
         """Heartbeat (every BEAT_SECONDS) and prune. True when our previous beat had lapsed: reload."""

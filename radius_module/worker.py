@@ -21,7 +21,7 @@ from psycopg.rows import dict_row
 from radbill import clock as radbill_clock
 from radbill.policy import Request, Speeds, decide
 from radius_module import spool
-from radius_module.peers import FEED_CHANNEL, Peers
+from radius_module.peers import BEAT_SECONDS, FEED_CHANNEL, Peers
 from radius_module.sessions import OpenSessions, load_open_sessions, octets_before_windows
 from radius_module.snapshot import POLICY_QUERY, PolicySnapshot, row_from_record
 from radius_module.spool import Spool
@@ -121,10 +121,10 @@ class Worker(threading.Thread):
         while not self.stopping.is_set():
             now = time.monotonic()
             timeout = next_fold - now if journal_waiting else last_fold + POLL_SECONDS - now
-            changed, woken = self._notifications(conn, max(0.0, timeout))
+            changed, woken, fed = self._notifications(conn, max(0.0, timeout))
             if changed:
                 self.refresh(conn, changed)
-            self.follow_peers(conn)
+            self.follow_peers(conn, fed)
             self.refresh_windows(conn)
             journal_waiting |= woken
             now = time.monotonic()
@@ -139,14 +139,15 @@ class Worker(threading.Thread):
                 self.flush(conn)
 
     @staticmethod
-    def _notifications(conn: psycopg.Connection, timeout: float) -> tuple[set[str], bool]:
-        """Wait up to `timeout` for notifications; the usernames whose policy changed, and whether the
-        accounting journal woke us. notifies() holds the connection lock: collect, leave it, then query."""
+    def _notifications(conn: psycopg.Connection, timeout: float) -> tuple[set[str], bool, bool]:
+        """Wait up to `timeout` for notifications; the usernames whose policy changed, whether the accounting
+        journal woke us, and whether another node fed us. notifies() holds the connection lock: collect, leave
+        it, then query."""
         got = list(conn.notifies(timeout=timeout, stop_after=1))
         if got:
             got += conn.notifies(timeout=0, stop_after=10000)
-        # a FEED_CHANNEL wake-up needs nothing more: the loop reads the feed after every wait
-        return {n.payload for n in got if n.channel == CHANNEL}, any(n.channel == ACCT_CHANNEL for n in got)
+        return ({n.payload for n in got if n.channel == CHANNEL}, any(n.channel == ACCT_CHANNEL for n in got),
+                any(n.channel == FEED_CHANNEL for n in got))
 
     def policy_rows(self, conn: psycopg.Connection, usernames: Iterable[str] | None = None) -> list:
         """Rows of the policy view as of the worker's clock (all of them, or the given users')."""
@@ -157,13 +158,19 @@ class Worker(threading.Thread):
             return [row_from_record(r) for r in
                     cur.execute(POLICY_QUERY + " WHERE username = ANY(%s)", (list(usernames),))]
 
-    def follow_peers(self, conn: psycopg.Connection) -> None:
-        """Heartbeat, and track what other nodes folded (a lapsed heartbeat: reload everything instead)."""
-        if self.peers.beat(conn, time.monotonic()):
+    def follow_peers(self, conn: psycopg.Connection, fed: bool = False) -> None:
+        """Heartbeat, and track what other nodes folded (a lapsed heartbeat: reload everything instead). The feed
+        is read when a node NOTIFYs that it wrote some, and at every heartbeat in case a wake-up was missed, so a
+        lone node does not query it ten times a second."""
+        now = time.monotonic()
+        if self.peers.beat(conn, now):
             log.warning("radbill worker was silent too long for the other RADIUS nodes; reloading")
             self.fold(conn, track=False, wait=True)  # a fold that did not count us yet commits first
             self.reload_all(conn)
             return
+        if not fed and now < self.peers.next_read:
+            return
+        self.peers.next_read = now + BEAT_SECONDS
         rows = self.peers.read(conn)
         if rows and self.on_peer_accounting is not None:
             self.on_peer_accounting(rows)
