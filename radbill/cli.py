@@ -251,6 +251,43 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_all()
 
 
+def cmd_radius(args: argparse.Namespace) -> int:
+    from radbill.radius_node import options_from, run_node
+
+    return run_node(options_from(args))
+
+
+def cmd_install_units(args: argparse.Namespace) -> int:
+    from radbill.units import install_units
+
+    for path, text in install_units(Path(args.prefix), args.role, dry_run=args.dry_run):
+        if args.dry_run:
+            print(f"# {path}\n{text}")
+        else:
+            print(f"wrote {path}")
+    if not args.dry_run:
+        print("then: systemctl daemon-reload && systemctl enable --now <unit> (README: 'Two RADIUS servers')")
+    return 0
+
+
+def _add_node_commands(sub) -> None:
+    node = sub.add_parser("radius", help="run one RADIUS node (FreeRADIUS + radbill's module) against a remote "
+                                         "database; no admin, portal or scheduler")
+    node.add_argument("--database-url", help="the RADIUS role's URL (default: RADIUS_DATABASE_URL)")
+    node.add_argument("--listen", help="address to answer on (default: RADBILL_RADIUS_HOST or 0.0.0.0)")
+    node.add_argument("--auth-port", type=int, help="default: RADBILL_RADIUS_AUTH_PORT or 1812")
+    node.add_argument("--acct-port", type=int, help="default: RADBILL_RADIUS_ACCT_PORT or 1813")
+    node.add_argument("--node-name", help="this node's name among the others (default: the host name)")
+    node.add_argument("--var", help="this node's own directory: clients file, spool, logs (default: RADBILL_VAR_DIR)")
+    node.set_defaults(func=cmd_radius)
+    units = sub.add_parser("install-units", help="write systemd unit files for production hosts")
+    units.add_argument("--prefix", default="/etc/systemd/system", help="directory for the unit files")
+    units.add_argument("--role", choices=("all", "radius", "web"), default="all",
+                       help="radius: a RADIUS node only; web: admin, portal and scheduler")
+    units.add_argument("--dry-run", action="store_true", help="print the units instead of writing them")
+    units.set_defaults(func=cmd_install_units)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="radbill", description="ISP billing with a live RADIUS policy engine")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
@@ -303,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="check the running system (as /healthz does); exit 1 if anything is wrong")
     status.add_argument("--json", action="store_true", help="print the /healthz JSON")
     status.set_defaults(func=cmd_status)
+    _add_node_commands(sub)
     return parser
 
 

@@ -38,6 +38,7 @@ class RadiusSettings:
     # there); 0: a free port chosen now (tests run many servers side by side)
     status_port: int = 0
     status_secret: str = ""
+    node_name: str = ""  # `radbill radius --node-name`: how this node names itself to the others (radius_nodes)
 
     def __post_init__(self):
         if not self.status_port:
@@ -142,6 +143,8 @@ def environment(settings: RadiusSettings) -> dict[str, str]:
         "RADBILL_SQL_DATABASE": str(db["dbname"]),
         "DATABASE_URL": settings.database_url,
     }
+    if settings.node_name:
+        env["RADBILL_NODE_NAME"] = settings.node_name
     empty = [k for k, v in env.items() if v == "" and k != "RADBILL_SQL_PASSWORD"]
     if empty:
         raise ConfigError(f"FreeRADIUS settings are empty: {', '.join(empty)}")
@@ -209,6 +212,7 @@ class RadiusService:
         self.restarts = 0
         self.nas_changes_handled = 0  # lets tests know a NOTIFY was dealt with, restart or not
         self.last_restart_ms: tuple[float, float] | None = None  # (preparing the new, switching over) for bench/
+        self.var_lock = None  # `radbill radius`: the node's hold on its var directory (radius_node.claim_var)
         self.handover = True  # False: stop, then start (the way it was; bench/restart_gap.py compares both)
 
     def start(self) -> subprocess.Popen:
@@ -221,6 +225,9 @@ class RadiusService:
         self._stopping.set()
         with self._lock:
             self._terminate()
+            if self.var_lock is not None:
+                self.var_lock.close()
+                self.var_lock = None
 
     def _terminate(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -19,6 +19,7 @@ from radbill.i18n import gettext
 from radbill.services import backups
 
 HEARTBEAT_STALE = 60.0  # seconds; the scheduler beats every 10 (scheduler/app.py)
+NODE_SILENT = 60.0  # seconds; a RADIUS node's module beats every 5 (radius_module/peers.py)
 FOLD_LAG_LIMIT = 60.0  # seconds an acknowledged accounting packet may wait to reach radacct (folded ~10x/s)
 SPOOL_AGE_LIMIT = 60.0  # seconds a taken-over post-auth file may wait to be loaded (loaded within ~1 s)
 OUTBOX_OVERDUE_LIMIT = 600.0  # seconds a due message may wait in its lane (retries back off up to minutes)
@@ -83,7 +84,22 @@ def spool_check(spool_dir: Path, now_ns: int | None = None) -> Check:
 
 async def database_checks(conn: asyncpg.Connection, now: datetime) -> list[Check]:
     """Everything read from the database (the caller's connection carries the system scope)."""
-    return [await _scheduler(conn, now), await _fold(conn), await _outbox(conn), await _backup(conn, now)]
+    return [await _scheduler(conn, now), await _radius_nodes(conn, now), await _fold(conn), await _outbox(conn),
+            await _backup(conn, now)]
+
+
+async def _radius_nodes(conn: asyncpg.Connection, now: datetime) -> Check:
+    """Every RADIUS node (`make run`'s FreeRADIUS, `radbill radius`) by name; a node that stopped without saying
+    goodbye (a crash, a dead host) stays listed, silent, until it is back or for a day (radius_module/peers.py)."""
+    rows = await conn.fetch("SELECT name, max(seen_at) AS seen FROM radius_nodes GROUP BY name ORDER BY name")
+    ages = {r["name"]: round(max((now - r["seen"]).total_seconds(), 0.0), 1) for r in rows}
+    silent = [name for name, age in ages.items() if age > NODE_SILENT]
+    if silent:
+        return Check("radius_nodes", False, gettext("RADIUS node %(names)s stopped: routers ask the other RADIUS "
+                                                    "servers meanwhile. Check that node's log and start it again.",
+                                                    names=", ".join(silent)), {"seen_seconds_ago": ages})
+    return Check("radius_nodes", True, gettext("%(n)s RADIUS node(s) running.", n=len(ages)),
+                 {"seen_seconds_ago": ages})
 
 
 async def _scheduler(conn: asyncpg.Connection, now: datetime) -> Check:

@@ -65,7 +65,7 @@ def _instantiate() -> int:
         return rlm.OK
     spool_path = os.environ.get("RADBILL_POSTAUTH_SPOOL", "").strip()
     State.worker = Worker(url, State.snapshot, State.sessions, Spool(spool_path) if spool_path else None,
-                          on_accounting=apply_accounting)
+                          on_accounting=apply_accounting, on_peer_accounting=apply_peer_accounting)
     State.worker.start()
     State.worker.connected.wait(float(os.environ.get("RADBILL_RADIUS_LOAD_WAIT", "15")))
     if not State.snapshot.loaded:
@@ -107,7 +107,7 @@ def decide_for(request: dict[str, str]):
     return decide(row, asked, now, State.settings, explain=False)
 
 
-def apply_accounting(rows) -> None:
+def apply_accounting(rows, enforce: bool = True) -> None:
     """What a fold changed (radbill_fold_accounting, migration 0012): each Accounting-On/Off, then each changed
     session as radacct now holds it ('Interim-Update' = open, 'Stop' = closed by this fold), so the tracker
     never counts a session radacct calls closed. Keep the open sessions for simultaneous-use, and queue a
@@ -115,13 +115,20 @@ def apply_accounting(rows) -> None:
     Each row: (status, username, acct_unique_id, nas_ip, acct_session_id, framed_ip, calling_station_id, octets)."""
     for status, username, unique_id, nas_ip, session_id, framed_ip, calling, octets in rows:
         try:
-            account(status, username or "", unique_id, nas_ip or "", session_id, framed_ip, calling, int(octets))
+            account(status, username or "", unique_id, nas_ip or "", session_id, framed_ip, calling, int(octets),
+                    enforce)
         except Exception:
             log.exception("radbill could not track %s for %r (radacct has it regardless)", status, username)
 
 
+def apply_peer_accounting(rows) -> None:
+    """What another RADIUS node folded (radius_module/peers.py), rows as for apply_accounting: tracked so that
+    simultaneous-use and data caps count its sessions here too; the node that folded them sent any disconnect."""
+    apply_accounting(rows, enforce=False)
+
+
 def account(status: str, username: str, unique_id: str, nas_ip: str, session_id: str, framed_ip: str | None,
-            calling: str | None, octets: int) -> None:
+            calling: str | None, octets: int, enforce: bool = True) -> None:
     if status in ("Accounting-On", "Accounting-Off"):
         closed = State.sessions.close_nas(nas_ip)
         log.info("radbill: %s from %s closed %d sessions", status, nas_ip, closed)
@@ -135,7 +142,8 @@ def account(status: str, username: str, unique_id: str, nas_ip: str, session_id:
         return
     session = Session(username, nas_ip, session_id, framed_ip, clock.now(), octets)
     previous = State.sessions.touch(unique_id, session)
-    _enforce(username, unique_id, session, previous, calling)
+    if enforce:
+        _enforce(username, unique_id, session, previous, calling)
 
 
 def _enforce(username, unique_id, session, previous, calling: str | None) -> None:

@@ -21,6 +21,7 @@ from psycopg.rows import dict_row
 from radbill import clock as radbill_clock
 from radbill.policy import Request, Speeds, decide
 from radius_module import spool
+from radius_module.peers import BEAT_SECONDS, FEED_CHANNEL, Peers
 from radius_module.sessions import OpenSessions, load_open_sessions, octets_before_windows
 from radius_module.snapshot import POLICY_QUERY, PolicySnapshot, row_from_record
 from radius_module.spool import Spool
@@ -51,6 +52,7 @@ OUTBOX_ENQUEUE = "SELECT radbill_enqueue(%s, (SELECT operator_id FROM customers 
 # the policy view takes "now" from radbill.now (radbill_now()), so its windows follow the worker's clock; JIT off:
 # compiling the view's plan took 2.3 s of a 2.6 s load of 10,000 customers (bench/snapshot.py)
 SET_POLICY_NOW = "SELECT set_config('radbill.now', %s, true), set_config('jit', 'off', true)"
+PEER_FOLDING = 0.01  # seconds between tries while another node folds
 WINDOW_BATCH = 1000  # users refreshed per loop turn at a boundary (~40 ms each), so folding never waits long
 
 
@@ -69,13 +71,16 @@ class Worker(threading.Thread):
 
     def __init__(self, url: str, snapshot: PolicySnapshot, sessions: OpenSessions, spool: Spool | None = None,
                  on_accounting: Callable[[list[tuple]], None] | None = None,
-                 clock: Callable[[], datetime] = radbill_clock.now):
+                 clock: Callable[[], datetime] = radbill_clock.now,
+                 on_peer_accounting: Callable[[list], None] | None = None):
         super().__init__(name="radbill-worker", daemon=True)
         self.url = url
         self.snapshot = snapshot
         self.sessions = sessions
         self.spool = spool
         self.on_accounting = on_accounting
+        self.on_peer_accounting = on_peer_accounting  # what other nodes folded: tracked, never enforced again
+        self.peers = Peers()
         self.rotated_at = 0.0
         self.outbox: deque[tuple] = deque()
         self.stopping = threading.Event()
@@ -103,9 +108,12 @@ class Worker(threading.Thread):
                 backoff = min(backoff * 2, 10.0)
 
     def _serve(self, conn: psycopg.Connection) -> None:
-        for channel in (CHANNEL, ACCT_CHANNEL):
+        for channel in (CHANNEL, ACCT_CHANNEL, FEED_CHANNEL):
             conn.execute(f"LISTEN {channel}")  # before the reload, so no change falls between the two
-        self.fold(conn, track=False)  # everything acknowledged so far reaches radacct before the reload reads it
+        self.peers.register(conn, time.monotonic())  # before the fold: other nodes' later folds feed us
+        # everything acknowledged so far reaches radacct before the reload reads it; wait=True: a fold another
+        # node is running commits first, so the reload sees it
+        self.fold(conn, track=False, wait=True)
         self.reload_all(conn)
         self.connected.set()
         log.info("radbill snapshot loaded: %d customers, %d open sessions", len(self.snapshot), len(self.sessions))
@@ -113,9 +121,10 @@ class Worker(threading.Thread):
         while not self.stopping.is_set():
             now = time.monotonic()
             timeout = next_fold - now if journal_waiting else last_fold + POLL_SECONDS - now
-            changed, woken = self._notifications(conn, max(0.0, timeout))
+            changed, woken, fed = self._notifications(conn, max(0.0, timeout))
             if changed:
                 self.refresh(conn, changed)
+            self.follow_peers(conn, fed)
             self.refresh_windows(conn)
             journal_waiting |= woken
             now = time.monotonic()
@@ -124,17 +133,21 @@ class Worker(threading.Thread):
                 journal_waiting = journal_waiting_or_wake_me(conn)
                 last_fold = time.monotonic()
                 busy = moved and journal_waiting
-                next_fold = last_fold + (min(POLL_SECONDS, FOLD_IDLE_RATIO * (last_fold - now)) if busy else 0.0)
+                # nothing moved but rows wait: another node holds the fold's lock; try again soon, not in a spin
+                next_fold = last_fold + (min(POLL_SECONDS, FOLD_IDLE_RATIO * (last_fold - now)) if busy
+                                         else PEER_FOLDING if journal_waiting and not moved else 0.0)
                 self.flush(conn)
 
     @staticmethod
-    def _notifications(conn: psycopg.Connection, timeout: float) -> tuple[set[str], bool]:
-        """Wait up to `timeout` for notifications; the usernames whose policy changed, and whether the
-        accounting journal woke us. notifies() holds the connection lock: collect, leave it, then query."""
+    def _notifications(conn: psycopg.Connection, timeout: float) -> tuple[set[str], bool, bool]:
+        """Wait up to `timeout` for notifications; the usernames whose policy changed, whether the accounting
+        journal woke us, and whether another node fed us. notifies() holds the connection lock: collect, leave
+        it, then query."""
         got = list(conn.notifies(timeout=timeout, stop_after=1))
         if got:
             got += conn.notifies(timeout=0, stop_after=10000)
-        return {n.payload for n in got if n.channel == CHANNEL}, any(n.channel == ACCT_CHANNEL for n in got)
+        return ({n.payload for n in got if n.channel == CHANNEL}, any(n.channel == ACCT_CHANNEL for n in got),
+                any(n.channel == FEED_CHANNEL for n in got))
 
     def policy_rows(self, conn: psycopg.Connection, usernames: Iterable[str] | None = None) -> list:
         """Rows of the policy view as of the worker's clock (all of them, or the given users')."""
@@ -145,9 +158,30 @@ class Worker(threading.Thread):
             return [row_from_record(r) for r in
                     cur.execute(POLICY_QUERY + " WHERE username = ANY(%s)", (list(usernames),))]
 
+    def follow_peers(self, conn: psycopg.Connection, fed: bool = False) -> None:
+        """Heartbeat, and track what other nodes folded (a lapsed heartbeat: reload everything instead). The feed
+        is read when a node NOTIFYs that it wrote some, and at every heartbeat in case a wake-up was missed, so a
+        lone node does not query it ten times a second."""
+        now = time.monotonic()
+        if self.peers.beat(conn, now):
+            log.warning("radbill worker was silent too long for the other RADIUS nodes; reloading")
+            self.fold(conn, track=False, wait=True)  # a fold that did not count us yet commits first
+            self.reload_all(conn)
+            return
+        if not fed and now < self.peers.next_read:
+            return
+        self.peers.next_read = now + BEAT_SECONDS
+        rows = self.peers.read(conn)
+        if rows and self.on_peer_accounting is not None:
+            self.on_peer_accounting(rows)
+
     def reload_all(self, conn: psycopg.Connection) -> None:
-        rows = self.policy_rows(conn)
-        sessions = load_open_sessions(conn)
+        # one snapshot for the feed's cursor and what is loaded: a peer's fold is in one or the other, never both
+        with conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            self.peers.reset_cursor(conn)
+            rows = self.policy_rows(conn)
+            sessions = load_open_sessions(conn)
         before = octets_before_windows(sessions, rows)
         self.snapshot.replace_all(rows)
         self.sessions.replace_all(sessions, before)
@@ -229,7 +263,9 @@ class Worker(threading.Thread):
         early when the worker is stopping (the shutdown fold, with wait=True, takes over) or at `deadline`."""
         folded = 0
         while True:
-            rows = conn.execute(FOLD_QUERY, (FOLD_BATCH, wait)).fetchall()
+            with conn.transaction():  # the fold's lock is held until this commits: the feed keeps fold order
+                rows = conn.execute(FOLD_QUERY, (FOLD_BATCH, wait)).fetchall()
+                self.peers.publish(conn, rows)
             folded += len(rows)
             if rows and track and self.on_accounting is not None:
                 self.on_accounting(rows)
@@ -292,6 +328,7 @@ class Worker(threading.Thread):
             with psycopg.connect(self.url, autocommit=True, connect_timeout=3) as conn:
                 self.fold(conn, track=False, wait=True, deadline=time.monotonic() + 10)
                 self.flush(conn, everything=True)
+                self.peers.leave(conn)  # the others stop writing the feed for us now, not in ALIVE seconds
         except Exception as exc:
             log.error("radbill could not write %d outbox rows at shutdown (the accounting journal and the post-auth "
                       "log are kept for the next start): %s", len(self.outbox), exc)

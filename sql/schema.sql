@@ -1939,6 +1939,22 @@ CREATE TABLE public.portal_sessions (
     CONSTRAINT portal_sessions_method_check CHECK ((method = ANY (ARRAY['password'::text, 'otp'::text])))
 );
 
+CREATE TABLE public.radacct_feed (
+    id bigint NOT NULL,
+    instance text NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    changes jsonb NOT NULL
+);
+
+CREATE SEQUENCE public.radacct_feed_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.radacct_feed_id_seq OWNED BY public.radacct_feed.id;
+
 CREATE TABLE public.radacct_fold_state (
     only_row boolean DEFAULT true NOT NULL,
     worker_idle boolean DEFAULT false NOT NULL,
@@ -1962,6 +1978,15 @@ CREATE SEQUENCE public.radacct_radacctid_seq
     CACHE 1;
 
 ALTER SEQUENCE public.radacct_radacctid_seq OWNED BY public.radacct.radacctid;
+
+CREATE TABLE public.radius_nodes (
+    instance text NOT NULL,
+    name text NOT NULL,
+    started_at timestamp with time zone DEFAULT now() NOT NULL,
+    seen_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT radius_nodes_instance_check CHECK (((length(instance) >= 1) AND (length(instance) <= 64))),
+    CONSTRAINT radius_nodes_name_check CHECK (((length(name) >= 1) AND (length(name) <= 200)))
+);
 
 CREATE TABLE public.radpostauth (
     id bigint NOT NULL,
@@ -2340,6 +2365,8 @@ ALTER TABLE public.zones ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
 
 ALTER TABLE ONLY public.radacct ALTER COLUMN radacctid SET DEFAULT nextval('public.radacct_radacctid_seq'::regclass);
 
+ALTER TABLE ONLY public.radacct_feed ALTER COLUMN id SET DEFAULT nextval('public.radacct_feed_id_seq'::regclass);
+
 ALTER TABLE ONLY public.radpostauth ALTER COLUMN id SET DEFAULT nextval('public.radpostauth_id_seq'::regclass);
 
 ALTER TABLE ONLY public.accounts
@@ -2528,6 +2555,9 @@ ALTER TABLE ONLY public.portal_sessions
 ALTER TABLE ONLY public.radacct
     ADD CONSTRAINT radacct_acctuniqueid_key UNIQUE (acctuniqueid);
 
+ALTER TABLE ONLY public.radacct_feed
+    ADD CONSTRAINT radacct_feed_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.radacct_fold_state
     ADD CONSTRAINT radacct_fold_state_pkey PRIMARY KEY (only_row);
 
@@ -2536,6 +2566,9 @@ ALTER TABLE ONLY public.radacct_journal
 
 ALTER TABLE ONLY public.radacct
     ADD CONSTRAINT radacct_pkey PRIMARY KEY (radacctid);
+
+ALTER TABLE ONLY public.radius_nodes
+    ADD CONSTRAINT radius_nodes_pkey PRIMARY KEY (instance);
 
 ALTER TABLE ONLY public.radpostauth
     ADD CONSTRAINT radpostauth_pkey PRIMARY KEY (id);
@@ -2744,6 +2777,8 @@ CREATE INDEX radacct_active_session_idx ON public.radacct USING btree (acctuniqu
 CREATE INDEX radacct_bulk_close ON public.radacct USING btree (nasipaddress, acctstarttime) WHERE (acctstoptime IS NULL);
 
 CREATE INDEX radacct_class_idx ON public.radacct USING btree (class);
+
+CREATE INDEX radacct_feed_at ON public.radacct_feed USING btree (at);
 
 CREATE INDEX radacct_open_framed_ip ON public.radacct USING btree (framedipaddress) WHERE (acctstoptime IS NULL);
 

@@ -68,7 +68,7 @@ async def test_healthz_is_200_when_everything_answers(client, conn):
     report = await response.json()
     assert response.status == 200, report
     assert report["ok"] and set(report["checks"]) == {"database", "radius", "postauth_spool", "scheduler",
-                                                      "accounting_fold", "outbox", "backup"}
+                                                      "radius_nodes", "accounting_fold", "outbox", "backup"}
     assert report["checks"]["radius"]["ok"] and report["checks"]["scheduler"]["heartbeat_age_seconds"] < 60
 
 
@@ -85,6 +85,22 @@ async def test_a_dead_scheduler_or_a_stuck_lane_is_503(client, conn, lab):
     report = await response.json()
     assert response.status == 503 and report["checks"]["outbox"]["lanes"]["sms:1"]["pending"] == 1
     assert [name for name, c in report["checks"].items() if not c["ok"]] == ["outbox"]
+
+
+async def test_a_radius_node_that_stopped_without_leaving_is_named(client, conn):
+    await conn.execute("INSERT INTO radius_nodes (instance, name, seen_at) VALUES"
+                       " ('gone1', 'radius2', now() - interval '10 minutes')")
+    try:
+        response = await client.get("/healthz")
+        report = await response.json()
+        assert response.status == 503 and "radius2" in report["checks"]["radius_nodes"]["summary"]
+        assert [name for name, c in report["checks"].items() if not c["ok"]] == ["radius_nodes"]
+        # the same node started again (a new instance, the same name): healthy, the stale row notwithstanding
+        await conn.execute("INSERT INTO radius_nodes (instance, name) VALUES ('back1', 'radius2')")
+        report = await (await client.get("/healthz")).json()
+        assert report["ok"] and report["checks"]["radius_nodes"]["seen_seconds_ago"]["radius2"] < 60
+    finally:
+        await conn.execute("DELETE FROM radius_nodes WHERE instance IN ('gone1', 'back1')")
 
 
 async def test_healthz_and_metrics_refuse_a_forwarded_caller_without_the_token(client, conn):
