@@ -98,3 +98,8 @@ BILLING_JOBS.extend(JobSpec(*spec) for spec in _PAYMENTS)
 from scheduler.ops_jobs import JOBS as _OPS  # noqa: E402
 
 BILLING_JOBS.extend(JobSpec(*spec) for spec in _OPS)
+
+# Accounting storage: radacct's months made ahead and old closed sessions archived (scheduler/radacct_jobs.py).
+from scheduler.radacct_jobs import JOBS as _RADACCT  # noqa: E402
+
+BILLING_JOBS.extend(JobSpec(*spec) for spec in _RADACCT)

@@ -957,9 +957,11 @@ BEGIN
             EXECUTE format('DROP TABLE %I', part.relname);
             dropped := true;
         END IF;
-        partition_name := part.relname;
-        archived := n;
-        RETURN NEXT;
+        IF dropped OR n > 0 THEN  -- a month left with open sessions only is no news
+            partition_name := part.relname;
+            archived := n;
+            RETURN NEXT;
+        END IF;
     END LOOP;
     -- closed sessions the default partition holds from before the cutoff (no start time: their stop decides)
     WITH moved AS (

@@ -1,0 +1,38 @@
+"""Accounting storage: radacct's coming months made ahead, and closed sessions past the kept months archived
+(radbill.services.radacct_storage; RADBILL_RADACCT_KEEP_MONTHS, default 12)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from typing import TYPE_CHECKING
+
+from radbill.services import radacct_storage
+
+if TYPE_CHECKING:  # scheduler.jobs imports this module to register JOBS
+    from scheduler.jobs import JobContext
+
+log = logging.getLogger(__name__)
+
+
+async def prepare_partitions(ctx: JobContext) -> list[str]:
+    async with ctx.pool.acquire() as conn:
+        return await radacct_storage.prepare_partitions(conn)
+
+
+async def archive_sessions(ctx: JobContext) -> list[dict]:
+    settings = radacct_storage.StorageSettings.from_env()
+    async with ctx.pool.acquire() as conn:
+        done = await radacct_storage.archive_old_sessions(conn, settings.keep_months)
+    for part in done:
+        log.info("radacct archive: %s: %d sessions archived%s", part.partition, part.archived,
+                 ", partition dropped" if part.dropped else "")
+    return [asdict(part) for part in done]
+
+
+JOBS = [
+    # hourly: cheap when the months exist, and a scheduler down at midnight still has the next month in time
+    ("radacct.partitions", prepare_partitions, "cron", {"minute": 41, "timezone": "UTC"}),
+    # 20:30 UTC is 02:30 in Dhaka: detaching a month takes radacct's lock for a moment, best when sessions are few
+    ("radacct.archive", archive_sessions, "cron", {"hour": 20, "minute": 30, "timezone": "UTC"}),
+]
