@@ -719,7 +719,7 @@ BEGIN
     WITH nas_event AS MATERIALIZED (  -- usually none: scanned once, not once per session
         SELECT b.id, b.nasipaddress FROM acct_batch b WHERE b.status IN ('Accounting-On', 'Accounting-Off')
     ), sess AS (  -- each session the batch speaks of, its row before the batch, and where it ends
-        SELECT s.acctuniqueid, s.first_id, s.last_id, r.radacctid IS NOT NULL AS existed,
+        SELECT s.acctuniqueid, s.first_id, s.last_id, r.radacctid IS NOT NULL AS existed, r AS prev,
                least(s.first_stop, (SELECT min(e.id) FROM nas_event e
                                      WHERE e.nasipaddress = coalesce(r.nasipaddress, f.nasipaddress)
                                        AND (r.radacctid IS NOT NULL OR e.id > s.first_id))) AS cut_id
@@ -785,7 +785,7 @@ BEGIN
                s.existed, coalesce(s.cut_id, s.last_id)
           FROM sess s
           JOIN acct_batch f ON f.id = s.first_id  -- the packet that inserts the row when it does not exist yet
-          LEFT JOIN radacct r ON r.acctuniqueid = s.acctuniqueid
+          CROSS JOIN LATERAL (SELECT (s.prev).*) r  -- the row sess found: one lookup per session, not two
           LEFT JOIN acct_batch c ON c.id = s.cut_id  -- the Stop or Accounting-On/Off that closes it
           LEFT JOIN last a ON a.acctuniqueid = s.acctuniqueid
           LEFT JOIN live la ON la.id = a.any_id

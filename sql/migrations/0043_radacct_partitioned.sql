@@ -210,9 +210,10 @@ BEGIN
 END $$;
 DROP TABLE radacct_unpartitioned;
 
--- The fold as 0012 wrote it, with the two statements a partitioned radacct needs: the insert's conflict target is
--- the session key (acctuniqueid, acctstarttime), and the update finds its row by acctuniqueid (indexed in every
--- partition) instead of radacctid (no longer indexed).
+-- The fold as 0012 wrote it, with what a partitioned radacct needs: the insert's conflict target is the session key
+-- (acctuniqueid, acctstarttime); the update finds its row by acctuniqueid (indexed in every partition) instead of
+-- radacctid (no longer indexed); and a session's row is looked up once (sess keeps it for folded), because each
+-- lookup by acctuniqueid is now one index probe per partition.
 CREATE OR REPLACE FUNCTION radbill_fold_accounting(max_rows integer DEFAULT 20000, wait boolean DEFAULT false)
 RETURNS SETOF radacct_journal
 LANGUAGE plpgsql AS $$
@@ -274,7 +275,7 @@ BEGIN
     WITH nas_event AS MATERIALIZED (  -- usually none: scanned once, not once per session
         SELECT b.id, b.nasipaddress FROM acct_batch b WHERE b.status IN ('Accounting-On', 'Accounting-Off')
     ), sess AS (  -- each session the batch speaks of, its row before the batch, and where it ends
-        SELECT s.acctuniqueid, s.first_id, s.last_id, r.radacctid IS NOT NULL AS existed,
+        SELECT s.acctuniqueid, s.first_id, s.last_id, r.radacctid IS NOT NULL AS existed, r AS prev,
                least(s.first_stop, (SELECT min(e.id) FROM nas_event e
                                      WHERE e.nasipaddress = coalesce(r.nasipaddress, f.nasipaddress)
                                        AND (r.radacctid IS NOT NULL OR e.id > s.first_id))) AS cut_id
@@ -340,7 +341,7 @@ BEGIN
                s.existed, coalesce(s.cut_id, s.last_id)
           FROM sess s
           JOIN acct_batch f ON f.id = s.first_id  -- the packet that inserts the row when it does not exist yet
-          LEFT JOIN radacct r ON r.acctuniqueid = s.acctuniqueid
+          CROSS JOIN LATERAL (SELECT (s.prev).*) r  -- the row sess found: one lookup per session, not two
           LEFT JOIN acct_batch c ON c.id = s.cut_id  -- the Stop or Accounting-On/Off that closes it
           LEFT JOIN last a ON a.acctuniqueid = s.acctuniqueid
           LEFT JOIN live la ON la.id = a.any_id
