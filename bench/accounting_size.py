@@ -18,6 +18,7 @@ import argparse
 import bisect
 import json
 import re
+import statistics
 import sys
 import threading
 import time
@@ -34,7 +35,7 @@ PREFILL = """
                          acctstoptime, acctsessiontime, acctinputoctets, acctoutputoctets, framedipaddress)
     SELECT 'pre' || i, 'pre' || i, 'bench' || lpad((1 + i %% %(users)s)::text, 6, '0'), '127.0.0.2', t, t + d, t + d,
            3600, i, i, '100.64.0.0'::inet + (i %% 4000000)
-      FROM generate_series(%(lo)s, %(hi)s) AS i,
+      FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) AS i,
            LATERAL (SELECT now() - (i %% 360) * interval '1 day' - (i %% 86400) * interval '1 second' AS t,
                            interval '1 hour' AS d) x
 """
@@ -81,12 +82,50 @@ def build_flat_copy(conn: psycopg.Connection) -> float:
     return time.monotonic() - started
 
 
-def use_flat_layout(conn: psycopg.Connection) -> None:
-    """The old table under radacct's name, and the fold as migration 0012 wrote it (ON CONFLICT (acctuniqueid))."""
-    conn.execute("ALTER TABLE radacct RENAME TO radacct_partitioned")
-    conn.execute("ALTER TABLE radacct_flat RENAME TO radacct")
-    text = (MIGRATIONS / "0012_fold_in_arrival_order.sql").read_text()
-    conn.execute(re.search(r"CREATE OR REPLACE FUNCTION radbill_fold_accounting\(.*?\n\$\$;", text, re.S).group(0))
+def fold_definition(migration: str) -> str:
+    text = (MIGRATIONS / migration).read_text()
+    return re.search(r"CREATE OR REPLACE FUNCTION radbill_fold_accounting\(.*?\n\$\$;", text, re.S).group(0)
+
+
+def use_layout(conn: psycopg.Connection, layout: str) -> None:
+    """Put `layout`'s table under radacct's name with its own fold: the old table gets migration 0012's fold
+    (ON CONFLICT (acctuniqueid)), the partitioned one 0043's. The other table waits under another name."""
+    current = "flat" if conn.execute("SELECT to_regclass('radacct_partitioned')").fetchone()[0] else "partitioned"
+    if current == layout:
+        return
+    parked = "radacct_partitioned" if layout == "flat" else "radacct_flat"
+    other = "radacct_flat" if layout == "flat" else "radacct_partitioned"
+    conn.execute(f"ALTER TABLE radacct RENAME TO {parked}")
+    conn.execute(f"ALTER TABLE {other} RENAME TO radacct")
+    conn.execute(fold_definition(FOLD_OF[layout]))
+
+
+FOLD_OF = {"flat": "0012_fold_in_arrival_order.sql", "partitioned": "0043_radacct_partitioned.sql"}
+JOURNAL = """
+    INSERT INTO radacct_journal (status, acctsessionid, acctuniqueid, username, nasipaddress, event_time,
+                                 sessiontime, inputoctets, outputoctets)
+    SELECT s.status, %(tag)s || i, %(tag)s || i, 'bench' || lpad((1 + i %% 10000)::text, 6, '0'), '127.0.0.1', now(),
+           60, i, i
+      FROM generate_series(1, %(n)s::int / 3) AS i,
+           (VALUES (1, 'Start'), (2, 'Interim-Update'), (3, 'Stop')) AS s(k, status)
+     ORDER BY s.k, i
+"""
+
+
+def fold_cost(conn: psycopg.Connection, layouts: list[str], rounds: int, rows: int = 30000) -> dict:
+    """Postgres's own time per folded journal row on each layout (bench.fold's journals: Starts, Interims, Stops;
+    5,000 rows a call as the module folds), interleaved rounds so a slow spell of the machine hits both."""
+    figures: dict[str, list[float]] = {layout: [] for layout in layouts}
+    for r in range(rounds):
+        for layout in layouts:
+            use_layout(conn, layout)
+            conn.execute(JOURNAL, {"tag": f"fold{r}{layout}-", "n": rows})
+            started, folded = time.perf_counter(), 0
+            while n := conn.execute("SELECT count(*) FROM radbill_fold_accounting(5000)").fetchone()[0]:
+                folded += n
+            figures[layout].append((time.perf_counter() - started) * 1e6 / rows)
+    return {layout: {"median_us_per_row": round(statistics.median(v), 1), "rounds": [round(x, 1) for x in v]}
+            for layout, v in figures.items()}
 
 
 class LagSampler(threading.Thread):
@@ -208,11 +247,12 @@ def main(argv=None) -> int:
     p.add_argument("--concurrency", type=int, default=16, help="Accounting-Requests in flight")
     p.add_argument("--processes", type=int, default=1, help="load generator processes")
     p.add_argument("--poll", type=float, default=0.05, help="lag sampler period (the lag's resolution)")
+    p.add_argument("--fold-rounds", type=int, default=3, help="rounds of the fold-only cost per layout (0: skip)")
     p.add_argument("--bucket", type=float, default=0.0, help="seconds per reported bucket (default seconds/12)")
     args = p.parse_args(argv)
     layouts = [x for x in args.layouts.split(",") if x]
     lab = Lab(args.users)
-    results = []
+    results, costs = [], {}
     try:
         lab.start_database()
         lab.seed()
@@ -220,17 +260,20 @@ def main(argv=None) -> int:
             print(f"prefill {args.prefill:,} rows: {prefill(conn, args.prefill, args.users):.1f} s", flush=True)
             if "flat" in layouts:
                 print(f"flat copy with the old indexes: {build_flat_copy(conn):.1f} s", flush=True)
+            if args.fold_rounds:
+                costs = fold_cost(conn, layouts, args.fold_rounds)
+                print(f"fold cost, us per journal row (median of {args.fold_rounds} interleaved rounds): {costs}",
+                      flush=True)
         for layout in layouts:
-            if layout == "flat":
-                with psycopg.connect(lab.db_url, autocommit=True) as conn:
-                    use_flat_layout(conn)
+            with psycopg.connect(lab.db_url, autocommit=True) as conn:
+                use_layout(conn, layout)
             result = run_layout(lab, layout, args)
             report(result)
             results.append(result)
     finally:
         lab.close()
     print(json.dumps({"bench": "accounting_size", "prefill": args.prefill, "seconds": args.seconds,
-                      "concurrency": args.concurrency, "results": results}))
+                      "concurrency": args.concurrency, "fold_cost": costs, "results": results}))
     return 0
 
 
