@@ -25,7 +25,7 @@
 -- create the partitioned table under another name with the same partitions, copy month by month (INSERT ... SELECT
 -- WHERE acctstarttime in the month, closed sessions first) while FreeRADIUS keeps writing the journal (the fold is
 -- paused by holding its advisory lock only for the final delta), then swap names in one short transaction; the
--- journal holds the packets that arrive meanwhile, so nothing is lost. README.md, "Accounting storage".
+-- journal holds the packets that arrive meanwhile, so nothing is lost. README.md, "Archiving".
 
 -- radius_policy reads radacct by name: its definition is kept to rebind it to the new table
 CREATE TEMP TABLE radacct_view_def ON COMMIT DROP AS SELECT pg_get_viewdef('radius_policy'::regclass) AS def;
@@ -121,7 +121,7 @@ $$;
 
 -- Where archived sessions go: the same columns plus when they left radacct. A plain table with one index: cheap to
 -- append to, read rarely (a customer's old history, an audit), and dumpable/truncatable by the operator on their own
--- schedule (README.md, "Accounting storage").
+-- schedule (README.md, "Archiving").
 CREATE TABLE radacct_archive (LIKE radacct);
 ALTER TABLE radacct_archive ADD COLUMN archived_at timestamptz NOT NULL DEFAULT now();
 CREATE INDEX radacct_archive_user_start ON radacct_archive (username, acctstarttime);
