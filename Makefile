@@ -13,7 +13,7 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg 2>/dev/null | sha1sum | cut -c1-12)
 
-.PHONY: help messages messages-templates messages-python deps test-deps apt-install venv run test lint migrate psql schema bench-radius bench-hooks bench-visibility bench-fold bench-dashboard bench-imports bench-billing bench-customers bench-outbox bench-snapshot bench-troubleshoot bench-i18n bench-payments bench-alerts bench-portal bench-reports bench-api
+.PHONY: help messages messages-templates messages-python deps test-deps apt-install venv run test lint migrate psql schema bench-radius bench-hooks bench-visibility bench-fold bench-dashboard bench-imports bench-billing bench-customers bench-outbox bench-snapshot bench-troubleshoot bench-i18n bench-payments bench-alerts bench-portal bench-reports bench-api bench-accounting-size
 
 help:
 	@echo "make run      start radbill (embedded Postgres under var/ unless DATABASE_URL is set)"
@@ -105,6 +105,9 @@ bench-radius: venv
 
 bench-visibility: venv
 	$(VENV)/bin/python -m bench.visibility --tries 200
+
+bench-accounting-size: venv
+	$(VENV)/bin/python -m bench.accounting_size
 
 bench-fold: venv
 	$(VENV)/bin/python -m bench.fold --rounds 5

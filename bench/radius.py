@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass
 
 from bench.loadgen import LoadRun, LoadSpec, WorkerResult
-from bench.servers import Lab, Server, machine_idle_seconds, proc_cpu_seconds
+from bench.servers import STOCK_ACCT_TABLE, Lab, Server, machine_idle_seconds, proc_cpu_seconds
 
 AUTH_TARGETS = ("radbill", "stock_sql", "files")
 ACCT_TARGETS = ("radbill", "stock_sql")
@@ -159,7 +159,7 @@ def run_auth(lab: Lab, kind: str, args) -> Figures:
 
 
 def run_acct(lab: Lab, kind: str, args) -> Figures:
-    lab.sql("TRUNCATE radacct, radacct_journal")
+    lab.sql("TRUNCATE radacct, radacct_stock, radacct_journal")
     server = lab.start_radbill() if kind == "radbill" else lab.start_stock(kind)
     try:
         results, before, after = drive(lab, server, args, "acct")
@@ -170,7 +170,8 @@ def run_acct(lab: Lab, kind: str, args) -> Figures:
         figures.drain_s = round(time.monotonic() - started, 2)
     finally:
         lab.stop_server(server)  # every acknowledged write has committed: rlm_sql acks after the statement
-    rows, closed = lab.sql("SELECT count(*), count(acctstoptime) FROM radacct")[0]
+    table = "radacct" if kind == "radbill" else STOCK_ACCT_TABLE
+    rows, closed = lab.sql(f"SELECT count(*), count(acctstoptime) FROM {table}")[0]  # noqa: S608 (fixed names)
     figures.radacct_rows, figures.closed_rows = rows, closed
     figures.sessions_acked = sum(r.sessions_acked for r in results)
     figures.stops_acked = sum(r.sessions_stopped for r in results)

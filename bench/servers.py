@@ -28,6 +28,7 @@ from radbill.policy import Speeds
 BENCH_DIR = Path(__file__).resolve().parent
 STOCK_SCHEMA = Path("/etc/freeradius/3.0/mods-config/sql/main/postgresql/schema.sql")
 STOCK_AUTHZ_TABLES = ("radcheck", "radgroupcheck", "radgroupreply", "radreply", "radusergroup")
+STOCK_ACCT_TABLE = "radacct_stock"  # bench/raddb_stock_sql/mods/sql acct_table1/2
 PACKAGE_SPEEDS = Speeds(10240, 5120)
 ACCT_INTERIM_INTERVAL = 300
 
@@ -56,7 +57,8 @@ def free_udp_port() -> int:
 
 
 def stock_authz_schema() -> str:
-    """CREATE TABLE/INDEX statements of the stock authorization tables, taken from FreeRADIUS's own schema."""
+    """CREATE TABLE/INDEX statements of the stock authorization tables and radacct (as radacct_stock), taken from
+    FreeRADIUS's own schema."""
     text = re.sub(r"/\*.*?\*/", "", STOCK_SCHEMA.read_text(), flags=re.S)
     text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
     statements = [s.strip() for s in text.split(";") if s.strip()]
@@ -64,8 +66,13 @@ def stock_authz_schema() -> str:
     wanted = []
     for statement in statements:
         match = table_of.match(statement)
-        if match and (match.group(1) or match.group(2)).lower() in STOCK_AUTHZ_TABLES:
+        table = (match.group(1) or match.group(2)).lower() if match else ""
+        if table in STOCK_AUTHZ_TABLES:
             wanted.append(statement)
+        elif table == "radacct":
+            # the stock queries' ON CONFLICT (AcctUniqueId) needs the stock single table; radbill's radacct is
+            # partitioned by month (migration 0043), so stock rlm_sql writes its own copy, indexes included
+            wanted.append(re.sub(r"(?i)\bradacct", STOCK_ACCT_TABLE, statement))
     if len(wanted) < 2 * len(STOCK_AUTHZ_TABLES):
         raise RuntimeError(f"could not find the stock authorization tables in {STOCK_SCHEMA}")
     return ";\n".join(wanted) + ";"
