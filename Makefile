@@ -54,8 +54,11 @@ venv: deps $(STAMP)
 run: venv
 	$(VENV)/bin/radbill run
 
+# Two workers, each with its own throwaway Postgres; a test file stays on one worker (its module fixtures are
+# shared). `make test PYTEST_WORKERS=0` runs in one process, e.g. to debug with -x or pdb.
+PYTEST_WORKERS ?= 2
 test: test-deps venv
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -153,6 +153,7 @@ class SchedulerProcess:
         try:
             self.listener = await asyncpg.connect(self.url)
             await self.listener.add_listener(outbox.CHANNEL, self._on_outbox)
+            log.info("listening on %s: an enqueued row is dispatched at once", outbox.CHANNEL)
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("cannot LISTEN on %s (%s); dispatching every second only", outbox.CHANNEL, exc)
 

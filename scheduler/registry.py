@@ -6,7 +6,9 @@ twice: a missed or doubled run is harmless)."""
 from __future__ import annotations
 
 import importlib
+import os
 
+from radbill.config import EnvReader
 from radbill.services import outbox
 from scheduler import api_jobs, billing_jobs, ops_jobs, payment_jobs, radacct_jobs, sms_jobs
 from scheduler.context import JobContext, JobSpec
@@ -18,11 +20,17 @@ async def dispatch_outbox(ctx: JobContext) -> int:
     return await outbox.drain(ctx.pool, ctx.dispatch)
 
 
+def outbox_poll_seconds() -> float:
+    """The outbox's safety-net poll (RADBILL_OUTBOX_POLL_SECONDS, default 1): a NOTIFY on each enqueue starts a
+    dispatch at once; the poll catches rows whose retry time came and any NOTIFY missed while LISTEN was down."""
+    return EnvReader(os.environ).number("RADBILL_OUTBOX_POLL_SECONDS", 1.0, 0.2, 300.0)
+
+
 # The hourly billing jobs run at different minutes: fixed-day periods (and prepaid issue dates, due days before
 # them) start at local midnight, a different UTC hour per operator time zone; the waiting package changes switch
 # just before the bill run so the switch and the new period's bill come together.
 JOBS: list[JobSpec] = [
-    JobSpec(OUTBOX_JOB, dispatch_outbox, "interval", {"seconds": 1}),
+    JobSpec(OUTBOX_JOB, dispatch_outbox, "interval", {"seconds": outbox_poll_seconds()}),
     JobSpec("billing.package_changes", billing_jobs.apply_waiting_package_changes, "cron",
             {"minute": 1, "timezone": "UTC"}),
     JobSpec("billing.generate", billing_jobs.generate_due_bills, "cron", {"minute": 5, "timezone": "UTC"}),

@@ -32,15 +32,18 @@ def start_scheduler(env_extra: dict, log_path) -> subprocess.Popen:
 
 async def test_the_process_disconnects_at_once_and_stops_cleanly_on_sigterm(lab, lab_db, tmp_path):
     log = tmp_path / "scheduler.log"
-    proc = start_scheduler({"DATABASE_URL": app_url(lab.db_url), "RADBILL_COA_TIMEOUT": "0.5"}, log)
+    # the safety-net poll is two minutes away, so a disconnect within seconds can only have come from the
+    # NOTIFY (a wall-clock bound under the 1-second poll failed on loaded machines; measured ~30 ms idle)
+    proc = start_scheduler({"DATABASE_URL": app_url(lab.db_url), "RADBILL_COA_TIMEOUT": "0.5",
+                            "RADBILL_OUTBOX_POLL_SECONDS": "120"}, log)
     try:
-        assert await eventually(lambda: "scheduler running" in log.read_text(), within=15), log.read_text()
-        await asyncio.sleep(0.3)  # the LISTEN connection opens with the first tick
+        assert await eventually(lambda: "listening on radbill_outbox" in log.read_text(), within=15), \
+            log.read_text()
         c, session = await online_customer(lab, lab_db, lab.mikrotik)
         started = time.monotonic()
         await suspend_customer(lab_db, scope_of(lab.isp.sub), c["id"], "unpaid")
-        assert await eventually(lambda: _closed(lab_db, c), within=5), log.read_text()
-        assert time.monotonic() - started < 0.5  # NOTIFY, not the 1-second tick (measured ~30 ms)
+        assert await eventually(lambda: _closed(lab_db, c), within=30), log.read_text()
+        assert time.monotonic() - started < 60
         assert len(lab.mikrotik.requests_for(session)) == 1
     finally:
         proc.send_signal(signal.SIGTERM)
