@@ -120,6 +120,15 @@ async def import_into(url: str, scope: Scope, bill: bool, one_by_one: bool) -> N
         await pool.close()
 
 
+async def roll_back(url: str, scope: Scope) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        batch_id = await conn.fetchval("SELECT max(id) FROM import_batches")
+        await imports.rollback_batch(conn, scope, batch_id)
+    finally:
+        await conn.close()
+
+
 def _normal(value):
     if isinstance(value, str) and (TIMESTAMP.match(value) or UUID.match(value)):
         return "<volatile>"
@@ -179,6 +188,14 @@ async def test_set_based_import_leaves_the_same_rows_as_one_by_one(seeded, login
         new_ids = {c["id"] for c in created}
         billed = [b for b in map(json.loads, one["bills"]) if b["customer_id"] in new_ids]
         assert (len(billed) >= 4) if bill else billed == [], billed
+        # and a rollback treats both alike (billed customers stay, the rest go)
+        for path in ("one", "set"):
+            await roll_back(urls[path], scopes[login])
+        one, set_based = await dump(urls["one"]), await dump(urls["set"])
+        for table in one:
+            assert one[table] == set_based[table], f"{table} after rollback"
+        left = [json.loads(r)["username"] for r in one["customers"] if json.loads(r)["username"].startswith("set")]
+        assert len(left) == len({b["customer_id"] for b in billed}), left
     finally:
         for path in ("one", "set"):
             server.drop_database(f"radbill_set{path}{os.getpid()}")
