@@ -13,7 +13,7 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg 2>/dev/null | sha1sum | cut -c1-12)
 
-.PHONY: help messages messages-templates messages-python deps test-deps apt-install venv run test lint migrate psql schema bench-radius bench-hooks bench-visibility bench-fold bench-dashboard bench-imports bench-billing bench-customers bench-outbox bench-snapshot bench-troubleshoot bench-i18n bench-payments bench-alerts bench-portal bench-reports bench-api bench-accounting-size
+.PHONY: help messages messages-templates messages-python deps test-deps apt-install venv run test lint migrate psql schema bench-radius bench-hooks bench-visibility bench-fold bench-dashboard bench-imports bench-billing bench-customers bench-outbox bench-snapshot bench-troubleshoot bench-i18n bench-payments bench-alerts bench-portal bench-reports bench-api bench-accounting-size bench-admin-scale
 
 help:
 	@echo "make run      start radbill (embedded Postgres under var/ unless DATABASE_URL is set)"
@@ -90,6 +90,9 @@ bench-api: venv
 
 bench-portal: venv
 	$(VENV)/bin/python -m bench.portal --customers 10000 --radacct 200000 --runs 200
+
+bench-admin-scale: venv
+	$(VENV)/bin/python -m bench.admin_scale --customers 100000 1000000
 
 bench-billing: venv
 	$(VENV)/bin/python -m bench.billing --customers 100000

@@ -117,7 +117,11 @@ def render(request: web.Request, template: str, status: int = 200, **context) ->
 
 @web.middleware
 async def security_headers(request: web.Request, handler):
-    response = await handler(request)
+    return apply_security_headers(request, await handler(request))
+
+
+def apply_security_headers(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+    """The headers every reply carries; a streamed reply calls this itself before prepare() sends them."""
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")

@@ -41,17 +41,24 @@ SEARCH_SQL = """
 """
 
 
-async def _database_errors(conn, scope: Scope, values: dict, operator: asyncpg.Record, customer_id: int | None
-                           ) -> dict:
+def identity_errors(username_taken: bool, static_ip_taken: bool) -> dict:
+    """The sentences for a username or address another customer holds (the one wording for both write paths)."""
     errors = {}
-    if values.get("username") and await conn.fetchval(
-            "SELECT radbill_taken('customer_username', $1, $2)",
-            values["username"], customer_id):
+    if username_taken:
         errors["username"] = _("This username is taken (usernames are unique across the whole system).")
-    if values.get("static_ip") and await conn.fetchval(
-            "SELECT radbill_taken('customer_static_ip', $1, $2)",
-            values["static_ip"], customer_id):
+    if static_ip_taken:
         errors["static_ip"] = _("Another customer already uses this address.")
+    return errors
+
+
+# radbill_taken is the uniqueness rule; the set-based import asks it for a whole column at once
+TAKEN_SQL = "SELECT radbill_taken($1, $2, $3)"
+TAKEN_MANY_SQL = "SELECT v FROM unnest($2::text[]) v WHERE radbill_taken($1, v, NULL)"
+
+
+async def catalog_errors(conn, values: dict, operator: asyncpg.Record) -> dict:
+    """Zone, billing profile and package: each must be one this operator may give its customers."""
+    errors = {}
     if values.get("zone_id") is not None and not await conn.fetchval(
             "SELECT exists(SELECT 1 FROM zones z JOIN operators o ON o.id = z.operator_id"
             " WHERE z.id = $1 AND (o.id = $2 OR o.id = $3))", values["zone_id"], operator["id"],
@@ -72,6 +79,15 @@ async def _database_errors(conn, scope: Scope, values: dict, operator: asyncpg.R
     return errors
 
 
+async def _database_errors(conn, scope: Scope, values: dict, operator: asyncpg.Record, customer_id: int | None
+                           ) -> dict:
+    username_taken = bool(values.get("username")) and await conn.fetchval(
+        TAKEN_SQL, "customer_username", values["username"], customer_id)
+    static_ip_taken = bool(values.get("static_ip")) and await conn.fetchval(
+        TAKEN_SQL, "customer_static_ip", values["static_ip"], customer_id)
+    return identity_errors(username_taken, static_ip_taken) | await catalog_errors(conn, values, operator)
+
+
 async def owning_operator(conn, scope: Scope, operator_id: int | None) -> asyncpg.Record:
     """The operator a new customer belongs to: the caller's own, or one below it that the caller chose."""
     row = await conn.fetchrow("SELECT id, parent_id, kind, path::text AS path, currency FROM operators"
@@ -85,7 +101,8 @@ async def create_customer(conn: asyncpg.Connection, scope: Scope, form, ip: str 
                           bill: bool = True, audit_detail: dict | None = None) -> asyncpg.Record:
     """Validate and insert; the customer can authenticate at once (NOTIFY) and, when `bill`, gets the initial
     bill its profile calls for (the import wizard may leave that to the next cycle). `form` is any mapping of
-    the Add Customer form's fields; ValidationError.fields says what is wrong, per field."""
+    the Add Customer form's fields; ValidationError.fields says what is wrong, per field. (The import's
+    set-based twin is customer_bulk.create_customers: the same checks and rows, written in batches.)"""
     operator = await owning_operator(conn, scope, int_or_none(form, "operator_id"))
     parsed = parse_form(form, operator["currency"], creating=True)
     errors = parsed.errors | await _database_errors(conn, scope, parsed.values, operator, None)
@@ -98,32 +115,46 @@ async def create_customer(conn: asyncpg.Connection, scope: Scope, form, ip: str 
             values["static_ip"] = await ip_pools.next_free_address(conn, pool_id)
         try:
             customer = await conn.fetchrow(
-                "INSERT INTO customers (operator_id, username, radius_password, name, mobile, email, address,"
-                " national_id, zone_id, connection_type, static_ip, mac_address, package_id, billing_profile_id,"
-                " custom_price_minor, simultaneous_use)"
+                "INSERT INTO customers (" + ", ".join(INSERT_COLUMNS) + ")"  # noqa: S608 - fixed column list
                 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::inet, $12::macaddr, $13, $14, $15, $16)"
-                " RETURNING *",
-                values["operator_id"], values["username"], values["radius_password"], values["name"],
-                values["mobile"], values["email"], values["address"], values["national_id"], values["zone_id"],
-                values["connection_type"], values["static_ip"], values["mac_address"], values["package_id"],
-                values["billing_profile_id"], values["custom_price_minor"], values["simultaneous_use"])
+                " RETURNING *", *(values[c] for c in INSERT_COLUMNS))
         except asyncpg.UniqueViolationError as exc:  # a concurrent add won the race for the username or address
-            field = "static_ip" if "static_ip" in str(exc) else "username"
-            raise ValidationError(_("Please correct the highlighted fields; nothing was saved."),
-                                  {field: _("Already used by another customer.")}) from None
-        await audit.record(conn, scope, "create", "customer", customer["id"],
-                           {**{k: v for k, v in values.items() if k != "radius_password"}, **(audit_detail or {})},
+            raise already_used("static_ip" if "static_ip" in str(exc) else "username") from None
+        await audit.record(conn, scope, "create", "customer", customer["id"], create_audit_detail(values, audit_detail),
                            ip, operator_id=operator["id"])
         if bill:
             await bill_new_customer(conn, scope, customer["id"])
     return customer
 
 
+# the columns a new customer is written with, in the order both write paths bind them
+INSERT_COLUMNS = ("operator_id", "username", "radius_password", "name", "mobile", "email", "address", "national_id",
+                  "zone_id", "connection_type", "static_ip", "mac_address", "package_id", "billing_profile_id",
+                  "custom_price_minor", "simultaneous_use")
+
+
+def already_used(field: str) -> ValidationError:
+    """A concurrent add won the race for this username or address (the unique index said so)."""
+    return ValidationError(_("Please correct the highlighted fields; nothing was saved."),
+                           {field: _("Already used by another customer.")})
+
+
+def create_audit_detail(values: dict, audit_detail: dict | None) -> dict:
+    """The 'create' audit entry's detail: every saved value but the password, plus the caller's context."""
+    return {**{k: v for k, v in values.items() if k != "radius_password"}, **(audit_detail or {})}
+
+
 async def bill_new_customer(conn: asyncpg.Connection, scope: Scope, customer_id: int) -> None:
     """The initial bill (none for free profiles): the billing service's own generation for this customer."""
+    await bill_new_customers(conn, scope, [customer_id])
+
+
+async def bill_new_customers(conn: asyncpg.Connection, scope: Scope, customer_ids: list[int]) -> None:
+    """The initial bills of new customers in one set-based run of the billing service's own generation."""
     from radbill.services import billing
 
-    await billing.generate_bills(conn, clock.now(), customer_ids=[customer_id])
+    if customer_ids:
+        await billing.generate_bills(conn, clock.now(), customer_ids=customer_ids)
 
 
 def form_of(c) -> dict:
@@ -167,9 +198,7 @@ async def update_customer(conn: asyncpg.Connection, scope: Scope, customer_id: i
             await conn.execute(f"UPDATE customers SET {assignments} WHERE id = $1",  # noqa: S608 - fixed column list
                                customer_id, *(values[c] for c in changed))
         except asyncpg.UniqueViolationError as exc:  # a concurrent save won the race for the username or address
-            field = "static_ip" if "static_ip" in str(exc) else "username"
-            raise ValidationError(_("Please correct the highlighted fields; nothing was saved."),
-                                  {field: _("Already used by another customer.")}) from None
+            raise already_used("static_ip" if "static_ip" in str(exc) else "username") from None
         if "radius_password" in changed:
             changed["radius_password"] = ["(hidden)", "(changed)"]
         await audit.record(conn, scope, "edit", "customer", customer_id, changed, ip, operator_id=old["operator_id"])
