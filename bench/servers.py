@@ -171,6 +171,8 @@ class Lab:
         return tree_cpu_seconds(self.cluster.process.pid) if self.cluster and self.cluster.process else 0.0
 
     def write_users_file(self) -> Path:
+        # the bare-Python hook's users (bench/raddb_bare_python/bare_hook.py)
+        (self.base / "users.tsv").write_text("".join(f"{name}\t{password}\n" for name, password in self.users))
         path = self.base / "users"
         rate = PACKAGE_SPEEDS.rate_limit()
         path.write_text("".join(
@@ -188,7 +190,7 @@ class Lab:
         return self._ready(Server("radbill", process, settings))
 
     def start_stock(self, kind: str) -> Server:
-        """kind: 'stock_sql' or 'files' (bench/raddb_<kind>)."""
+        """kind: 'stock_sql', 'files' or 'bare_python' (bench/raddb_<kind>)."""
         raddb = BENCH_DIR / f"raddb_{kind}"
         state = self.base / kind
         for sub in ("log", "run"):
@@ -201,7 +203,8 @@ class Lab:
                "BENCH_NAS_SECRET": self.secret, "BENCH_SQL_HOST": str(db["host"]),
                "BENCH_SQL_PORT": str(db["port"]), "BENCH_SQL_USER": str(db["user"]),
                "BENCH_SQL_PASSWORD": str(db["password"]), "BENCH_SQL_DATABASE": str(db["dbname"]),
-               "BENCH_USERS_FILE": str(self.base / "users")}
+               "BENCH_USERS_FILE": str(self.base / "users"), "BENCH_USERS_TSV": str(self.base / "users.tsv"),
+               "BENCH_RATE_LIMIT": PACKAGE_SPEEDS.rate_limit(), "BENCH_ACCT_INTERIM": str(ACCT_INTERIM_INTERVAL)}
         out = open(state / "log" / "radiusd.out", "ab")
         process = subprocess.Popen([freeradius.FREERADIUS, "-f", "-d", str(raddb), "-n", "radiusd", "-l", "stdout"],
                                    env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
