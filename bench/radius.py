@@ -20,8 +20,9 @@ from bench.loadgen import LoadRun, LoadSpec, WorkerResult
 from bench.radius_report import generator_share, ratios, table, verdicts
 from bench.servers import Lab, Server, machine_idle_seconds, proc_cpu_seconds
 
-# bare_python: the same FreeRADIUS with the smallest python3 hook (bench/raddb_bare_python): radbill's ceiling
-AUTH_TARGETS = ("radbill", "bare_python", "stock_sql", "files")
+# bare_python: the same FreeRADIUS with the smallest python3 hook (bench/raddb_bare_python): radbill's ceiling;
+# bare_in_radbill: radbill's raddb/ with that bare hook instead of radius_module.hooks (what the config costs)
+AUTH_TARGETS = ("radbill", "bare_in_radbill", "bare_python", "stock_sql", "files")
 ACCT_TARGETS = ("radbill", "stock_sql")
 GENERATORS = ("c", "python")
 
@@ -150,7 +151,7 @@ def summarise(test: str, server: Server, generator: str, args, results: list[Wor
 
 def run_auth(lab: Lab, kind: str, generator: str, args) -> Figures:
     lab.sql("TRUNCATE radpostauth")
-    server = lab.start_radbill() if kind == "radbill" else lab.start_stock(kind)
+    server = lab.start(kind)
     try:
         results, before, after = drive(lab, server, args, "auth", generator)
         figures = summarise("auth", server, generator, args, results, before, after)
@@ -169,7 +170,7 @@ def run_auth(lab: Lab, kind: str, generator: str, args) -> Figures:
 
 def run_acct(lab: Lab, kind: str, generator: str, args) -> Figures:
     lab.sql("TRUNCATE radacct, radacct_journal")
-    server = lab.start_radbill() if kind == "radbill" else lab.start_stock(kind)
+    server = lab.start(kind)
     try:
         results, before, after = drive(lab, server, args, "acct", generator)
         figures = summarise("acct", server, generator, args, results, before, after)

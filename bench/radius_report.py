@@ -39,12 +39,14 @@ def ratios(rows) -> dict:
         r: dict = {}
         if "radbill" in auth:
             rb = auth["radbill"]
-            for other in ("bare_python", "files", "stock_sql"):
+            for other in ("bare_python", "bare_in_radbill", "files", "stock_sql"):
                 if other in auth and auth[other].rate:
                     r[f"auth_radbill_vs_{other}"] = round(rb.rate / auth[other].rate, 3)
             r["auth_radbill_p99_ms"] = rb.p99_ms
         if "files" in auth and "bare_python" in auth and auth["files"].rate:
             r["auth_bare_python_vs_files"] = round(auth["bare_python"].rate / auth["files"].rate, 3)
+        if "bare_in_radbill" in auth and "bare_python" in auth and auth["bare_python"].rate:
+            r["auth_bare_in_radbill_vs_bare_python"] = round(auth["bare_in_radbill"].rate / auth["bare_python"].rate, 3)
         if "radbill" in acct and "stock_sql" in acct and acct["stock_sql"].rate:
             r["acct_radbill_vs_stock_sql"] = round(acct["radbill"].rate / acct["stock_sql"].rate, 3)
         out[gen] = r
@@ -63,7 +65,9 @@ def verdicts(by_generator: dict) -> list[str]:
             v = r["auth_radbill_vs_bare_python"]
             lines.append(f"  radbill / bare-Python ceiling = {v:.3f}x (goal >= {TARGET_VS_BARE:g}x: "
                          f"{_goal(v, TARGET_VS_BARE, True)})")
-        for key, label in (("auth_radbill_vs_files", "radbill / rlm_files"),
+        for key, label in (("auth_radbill_vs_bare_in_radbill", "radbill / its config, bare hook"),
+                           ("auth_bare_in_radbill_vs_bare_python", "its config, bare hook / bare"),
+                           ("auth_radbill_vs_files", "radbill / rlm_files"),
                            ("auth_radbill_vs_stock_sql", "radbill / stock rlm_sql"),
                            ("auth_bare_python_vs_files", "bare-Python / rlm_files")):
             if key in r:

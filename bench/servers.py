@@ -189,6 +189,37 @@ class Lab:
         process = freeradius.start(settings)
         return self._ready(Server("radbill", process, settings))
 
+    def start_radbill_bare_hook(self) -> Server:
+        """radbill's raddb/ as is (its unlang, post-auth linelog, rlm_sql) with only the python3 hook swapped for
+        the bare one: radbill's distance from the bare-Python ceiling split into its config's share and its
+        hook's share."""
+        raddb = self.base / "raddb_bare_in_radbill"
+        if not raddb.exists():
+            shutil.copytree(freeradius.RADDB, raddb)
+            python3 = raddb / "mods" / "python3"
+            text = python3.read_text().replace("module = radius_module.hooks", "module = bare_hook")
+            text = text.replace('python_path = "$ENV{RADBILL_PYTHON_PATH}"',
+                                f'python_path = "{BENCH_DIR / "raddb_bare_python"}"')
+            python3.write_text(re.sub(r"\n\s*(mod|func)_detach = .*", "", text))
+        settings = freeradius.RadiusSettings(
+            database_url=self.db_url, state_dir=self.base / "bare_in_radbill", auth_port=free_udp_port(),
+            acct_port=free_udp_port(), reject_delay=0, acct_interim_interval=ACCT_INTERIM_INTERVAL)
+        env = {**os.environ, **freeradius.environment(settings), "RADBILL_RADDB": str(raddb),
+               "BENCH_USERS_TSV": str(self.base / "users.tsv"), "BENCH_RATE_LIMIT": PACKAGE_SPEEDS.rate_limit(),
+               "BENCH_ACCT_INTERIM": str(ACCT_INTERIM_INTERVAL)}
+        command = [str(raddb) if arg == str(freeradius.RADDB) else arg for arg in freeradius.command()]
+        out = open(settings.state_dir / "log" / "radiusd.out", "ab")
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        out.close()
+        return self._ready(Server("bare_in_radbill", process, settings))
+
+    def start(self, kind: str) -> Server:
+        if kind == "radbill":
+            return self.start_radbill()
+        if kind == "bare_in_radbill":
+            return self.start_radbill_bare_hook()
+        return self.start_stock(kind)
+
     def start_stock(self, kind: str) -> Server:
         """kind: 'stock_sql', 'files' or 'bare_python' (bench/raddb_<kind>)."""
         raddb = BENCH_DIR / f"raddb_{kind}"
