@@ -3,10 +3,11 @@
 In this process, with the RADIUS worker's own code (radius_module.worker.Worker):
   1. load: `reload_all` (the view's rows, the open sessions, the swap) timed, and the process's resident memory
      before and after it, divided by N (goal < 10 s, < 1 KB per subscriber); what one row is made of
-     (sys.getsizeof over the objects a row holds, objects shared between rows counted once);
+     (sys.getsizeof over the objects a row holds, objects shared between rows counted once); the baseline, the
+     load as it was (one client-side result, every row its own objects), in its own fresh process first;
   2. reconnect: the worker thread's connection is terminated by Postgres, policy changes are committed while it
      is down, and the bench asserts every one is in the snapshot after the worker's reconnect and full reload;
-  3. visibility: another process commits --changes-per-second single-customer policy changes (1,000/s: one
+  3. visibility: other processes (4 connections) commit --changes-per-second single-customer policy changes (1,000/s: one
      UPDATE per transaction, paced) for --seconds; the worker's snapshot records when each lands; p50/p99/max
      of landed - committed (module side: a login's round trip is not included; `make bench-visibility` has it).
 """
@@ -22,10 +23,14 @@ import time
 from datetime import timedelta
 
 import psycopg
+from psycopg.rows import dict_row
 
-from radius_module.sessions import OpenSessions
-from radius_module.snapshot import PolicySnapshot
-from radius_module.worker import Worker
+from radbill.policy import PolicyRow
+from radius_module.sessions import OpenSessions, load_open_sessions, octets_before_windows
+from radius_module.snapshot import POLICY_QUERY, PolicySnapshot
+from radius_module.worker import SET_POLICY_NOW, Worker
+
+DRIVERS = 4
 
 
 def rss_bytes() -> int:
@@ -73,14 +78,29 @@ def deep_size(rows) -> tuple[float, dict[str, float]]:
     return sum(by_type.values()) / n, {k: round(v / n, 1) for k, v in sorted(by_type.items(), key=lambda kv: -kv[1])}
 
 
-def measure_load(url: str, subscribers: int) -> dict:
+def load_as_before(worker: Worker, conn: psycopg.Connection) -> None:
+    """The baseline: reload_all as it read the view before (one client-side result, a row object per field)."""
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(SET_POLICY_NOW, (worker.clock().isoformat(),))
+        rows = [PolicyRow.from_view(r) for r in cur.execute(POLICY_QUERY)]
+    sessions = load_open_sessions(conn)
+    before = octets_before_windows(sessions, rows)
+    worker.snapshot.replace_all(rows)
+    worker.sessions.replace_all(sessions, before)
+    worker._schedule_resets(rows)
+
+
+def measure_load(url: str, subscribers: int, variant: str = "now") -> dict:
     gc.collect()
     before = rss_bytes()
     snapshot = TimedSnapshot()
     worker = Worker(url, snapshot, OpenSessions(timedelta(minutes=16)))
     with psycopg.connect(url, autocommit=True) as conn:
         started = time.perf_counter()
-        worker.reload_all(conn)
+        if variant == "before":
+            load_as_before(worker, conn)
+        else:
+            worker.reload_all(conn)
         load_s = time.perf_counter() - started
     gc.collect()
     after = rss_bytes()
@@ -88,9 +108,28 @@ def measure_load(url: str, subscribers: int) -> dict:
     sample = list(snapshot._rows.values())[:: max(1, subscribers // 20000)]
     per_row, by_type = deep_size(sample)
     dict_bytes = sys.getsizeof(snapshot._rows) / subscribers
-    return {"load_s": round(load_s, 2), "rss_before_mb": round(before / 2**20), "rss_after_mb": round(after / 2**20),
-            "rss_per_subscriber_bytes": round((after - before) / subscribers), "row_bytes_sampled": round(per_row),
-            "row_bytes_by_type": by_type, "snapshot_dict_bytes_per_entry": round(dict_bytes, 1)}
+    return {"variant": variant, "load_s": round(load_s, 2), "rss_before_mb": round(before / 2**20),
+            "rss_after_mb": round(after / 2**20), "rss_per_subscriber_bytes": round((after - before) / subscribers),
+            "row_bytes_sampled": round(per_row), "row_bytes_by_type": by_type,
+            "snapshot_dict_bytes_per_entry": round(dict_bytes, 1)}
+
+
+def _load_in_child(url: str, subscribers: int, variant: str, out) -> None:
+    out.send(measure_load(url, subscribers, variant))
+    out.close()
+
+
+def load_in_fresh_process(url: str, subscribers: int, variant: str) -> dict:
+    """Each variant in its own process, so one load's heap does not flatter or burden the other's RSS."""
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_load_in_child, args=(url, subscribers, variant, child))
+    proc.start()
+    child.close()
+    try:
+        return parent.recv()
+    finally:
+        proc.join(60)
 
 
 def measure_reconnect(url: str, changes: int) -> tuple[dict, Worker, TimedSnapshot]:
@@ -125,14 +164,12 @@ def measure_reconnect(url: str, changes: int) -> tuple[dict, Worker, TimedSnapsh
              "missing_after_reconnect": len(missing)}, worker, snapshot)
 
 
-def _change_driver(url: str, usernames: list[str], rate: float, out) -> None:
-    """One UPDATE per transaction, paced to `rate`/s; sends back (username, commit time) pairs."""
+def _change_driver(url: str, usernames: list[tuple[int, str]], rate: float, start: float, out) -> None:
+    """One UPDATE per transaction, paced to `rate`/s from `start`; sends back (username, commit time) pairs."""
     committed = []
     with psycopg.connect(url, autocommit=True) as conn:
-        start = time.monotonic()
-        for i, username in enumerate(usernames):
-            due = start + i / rate
-            delay = due - time.monotonic()
+        for n, (i, username) in enumerate(usernames):
+            delay = start + n / rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
             conn.execute("UPDATE customers SET simultaneous_use = %s WHERE username = %s", (i % 100 + 1, username))
@@ -146,19 +183,31 @@ def measure_visibility(url: str, worker: Worker, snapshot: TimedSnapshot, rate: 
         usernames = [r[0] for r in conn.execute("SELECT username FROM customers ORDER BY id LIMIT %s",
                                                 (int(rate * seconds),))]
     snapshot.landed.clear()
-    parent, child = multiprocessing.get_context("spawn").Pipe()
-    driver = multiprocessing.get_context("spawn").Process(target=_change_driver, args=(url, usernames, rate, child))
-    driver.start()
-    committed = parent.recv()
-    driver.join(30)
+    ctx = multiprocessing.get_context("spawn")
+    # DRIVERS connections, each with every DRIVERS-th change: one connection's round trips could not reach 1,000/s
+    start = time.monotonic() + 2.0
+    drivers = []
+    for d in range(DRIVERS):
+        parent, child = ctx.Pipe()
+        share = [(i, u) for i, u in enumerate(usernames) if i % DRIVERS == d]
+        proc = ctx.Process(target=_change_driver, args=(url, share, rate / DRIVERS, start, child))
+        proc.start()
+        child.close()
+        drivers.append((proc, parent))
+    committed = []
+    for proc, parent in drivers:
+        committed += parent.recv()
+        proc.join(30)
+    index = {u: i for i, u in enumerate(usernames)}
+    committed.sort(key=lambda c: c[1])
     elapsed = committed[-1][1] - committed[0][1]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and any(u not in snapshot.landed for u, _ in committed[-10:]):
         time.sleep(0.05)
     delays = sorted(max(0.0, snapshot.landed[u] - t) for u, t in committed if u in snapshot.landed)
     lost = len(committed) - len(delays)
-    wrong = sum(1 for i, (u, _) in enumerate(committed) if (r := snapshot.get(u)) is None
-                or r.simultaneous_use != i % 100 + 1)
+    wrong = sum(1 for u, _ in committed if (r := snapshot.get(u)) is None
+                or r.simultaneous_use != index[u] % 100 + 1)
 
     def pct(q: float) -> float:
         return round(delays[min(len(delays) - 1, int(q * len(delays)))] * 1000, 1) if delays else float("nan")
@@ -168,8 +217,12 @@ def measure_visibility(url: str, worker: Worker, snapshot: TimedSnapshot, rate: 
 
 
 def run(url: str, subscribers: int, changes: int, rate: float, seconds: float) -> dict:
-    out = {"subscribers": subscribers, "load": measure_load(url, subscribers)}
-    print(f"# load: {out['load']}", file=sys.stderr, flush=True)
+    out = {"subscribers": subscribers}
+    # baseline first, then now, each in a fresh process; same database, same run
+    for variant in ("before", "now"):
+        out["load_" + variant] = load_in_fresh_process(url, subscribers, variant)
+        print(f"# load ({variant}): {out['load_' + variant]}", file=sys.stderr, flush=True)
+    out["load"] = out["load_now"]
     out["reconnect"], worker, snapshot = measure_reconnect(url, changes)
     print(f"# reconnect: {out['reconnect']}", file=sys.stderr, flush=True)
     try:
@@ -181,8 +234,11 @@ def run(url: str, subscribers: int, changes: int, rate: float, seconds: float) -
 
 
 def report(out: dict) -> None:
-    load, rec, vis = out["load"], out["reconnect"], out["visibility"]
+    load, rec, vis, base = out["load"], out["reconnect"], out["visibility"], out["load_before"]
     print(f"{out['subscribers']:,} subscribers (load average {out['loadavg']})")
+    print(f"  baseline (client-side result, unshared rows): load {base['load_s']} s, "
+          f"{base['rss_per_subscriber_bytes']} B/subscriber RSS, {base['row_bytes_sampled']} B of row objects "
+          f"{base['row_bytes_by_type']}")
     print(f"  snapshot load (reload_all)     {load['load_s']:8.2f} s    goal < 10 s: "
           f"{'met' if load['load_s'] < 10 else 'MISSED'}")
     print(f"  resident memory / subscriber   {load['rss_per_subscriber_bytes']:8d} B    goal < 1024 B: "
