@@ -175,7 +175,8 @@ def scale(args) -> int:
         return 2
     with throwaway_database() as url, psycopg.connect(url, autocommit=True) as conn:
         started = time.monotonic()
-        conn.execute(SEED, {"customers": args.subscribers})
+        # 7 digits: lpad cuts longer numbers to its width, and user1000000 would become user100000 again
+        conn.execute(SEED.replace("lpad(i::text, 6, '0')", "lpad(i::text, 7, '0')"), {"customers": args.subscribers})
         conn.execute("VACUUM ANALYZE")
         print(f"# {args.subscribers:,} customers seeded in {time.monotonic() - started:.0f} s", file=sys.stderr)
         out = snapshot_scale.run(url, args.subscribers, args.changes_while_down, args.changes_per_second,
