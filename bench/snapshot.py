@@ -128,6 +128,8 @@ def main(argv=None) -> int:
     parser.add_argument("--changes-per-second", type=float, default=1000.0)
     parser.add_argument("--visibility-seconds", type=float, default=10.0)
     parser.add_argument("--changes-while-down", type=int, default=1000)
+    parser.add_argument("--no-load-variants", action="store_true", help="skip the timed loads (baseline and now)"
+                        " and measure only the reconnect and the visibility")
     args = parser.parse_args(argv)
     if args.subscribers is not None:
         return scale(args)
@@ -180,7 +182,7 @@ def scale(args) -> int:
         conn.execute("VACUUM ANALYZE")
         print(f"# {args.subscribers:,} customers seeded in {time.monotonic() - started:.0f} s", file=sys.stderr)
         out = snapshot_scale.run(url, args.subscribers, args.changes_while_down, args.changes_per_second,
-                                 args.visibility_seconds)
+                                 args.visibility_seconds, loads=not args.no_load_variants)
     snapshot_scale.report(out)
     return 0
 
