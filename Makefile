@@ -8,12 +8,14 @@ APT_PACKAGES := postgresql postgresql-contrib freeradius freeradius-python3 free
                 python3-venv fonts-dejavu-core fonts-lohit-beng-bengali
 # the browser tests drive Debian's Chromium through Playwright; nothing is downloaded from elsewhere
 TEST_APT_PACKAGES := chromium
+# bench/radload.c (the C load generator of `make bench-radius`): a compiler and libcrypto's MD5
+BENCH_APT_PACKAGES := gcc libc6-dev libssl-dev
 VENV := .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg 2>/dev/null | sha1sum | cut -c1-12)
 
-.PHONY: help messages messages-templates messages-python deps test-deps apt-install venv run test lint migrate psql schema bench-radius bench-hooks bench-visibility bench-fold bench-dashboard bench-imports bench-billing bench-customers bench-outbox bench-snapshot bench-troubleshoot bench-i18n bench-payments bench-alerts bench-portal bench-reports bench-api bench-accounting-size bench-admin-scale
+.PHONY: help messages messages-templates messages-python deps test-deps apt-install venv run test lint migrate psql schema bench-radius bench-hooks bench-visibility bench-fold bench-dashboard bench-imports bench-billing bench-customers bench-outbox bench-snapshot bench-troubleshoot bench-i18n bench-payments bench-alerts bench-portal bench-reports bench-api bench-accounting-size bench-admin-scale bench-deps
 
 help:
 	@echo "make run      start radbill (embedded Postgres under var/ unless DATABASE_URL is set)"
@@ -106,7 +108,14 @@ bench-dashboard: venv
 bench-reports: venv
 	$(VENV)/bin/python -m bench.reports --customers 100000 --radacct 300000 --runs 5
 
-bench-radius: venv
+bench-deps:
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(BENCH_APT_PACKAGES)"
+
+# the C closed-loop generator: cheap enough per request not to hold back the fastest server (bench/cloadgen.py)
+bench/radload: bench/radload.c | bench-deps
+	gcc -O2 -Wall -Wextra -Wno-deprecated-declarations -o $@ $< -lcrypto
+
+bench-radius: venv bench/radload
 	$(VENV)/bin/python -m bench.radius
 
 bench-visibility: venv

@@ -1,35 +1,43 @@
-"""`make bench-radius`: Access-Request/s and latency for radbill vs stock rlm_sql vs rlm_files, and accounting
-throughput (with a radacct row count) for radbill vs stock rlm_sql — same machine, same run, same generator.
+"""`make bench-radius`: Access-Request/s and latency for radbill vs the bare-Python ceiling vs stock rlm_sql vs
+rlm_files, and accounting throughput (with a radacct row count) for radbill vs stock rlm_sql — same machine, same
+run, same generator (the C one, bench/radload.c, unless --generator says otherwise).
 
-    python -m bench.radius --users 10000 --seconds 10 --concurrency 32 --processes 2 --rounds 3
+    python -m bench.radius --users 10000 --seconds 10 --concurrency 32 --rounds 3 --generator c,python
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
 from dataclasses import asdict, dataclass
 
+from bench.cloadgen import CLoadRun, ensure_built
 from bench.loadgen import LoadRun, LoadSpec, WorkerResult
+from bench.radius_report import generator_share, ratios, table, verdicts
 from bench.servers import STOCK_ACCT_TABLE, Lab, Server, machine_idle_seconds, proc_cpu_seconds
 
-AUTH_TARGETS = ("radbill", "stock_sql", "files")
+# bare_python: the same FreeRADIUS with the smallest python3 hook (bench/raddb_bare_python): radbill's ceiling;
+# bare_in_radbill: radbill's raddb/ with that bare hook instead of radius_module.hooks (what the config costs)
+AUTH_TARGETS = ("radbill", "bare_in_radbill", "bare_python", "stock_sql", "files")
 ACCT_TARGETS = ("radbill", "stock_sql")
-TARGET_VS_SQL, TARGET_VS_FILES, TARGET_P99_MS = 8.0, 0.45, 5.0
+GENERATORS = ("c", "python")
 
 
 @dataclass
 class Figures:
     test: str  # "auth" or "acct"
     server: str
+    generator: str  # "c" (bench/radload.c) or "python" (bench/loadgen.py)
     concurrency: int
     processes: int
     seconds: float
     rate: float  # answered requests per second in the measured window
     p50_ms: float
+    p95_ms: float
     p99_ms: float
     max_ms: float
     sent: int
@@ -77,14 +85,14 @@ class Sampler:
                 machine_idle_seconds(), self.lab.journal_backlog())
 
 
-def drive(lab: Lab, server: Server, args, mode: str) -> tuple[list[WorkerResult], tuple, tuple]:
+def drive(lab: Lab, server: Server, args, mode: str, generator: str) -> tuple[list[WorkerResult], tuple, tuple]:
     spec = LoadSpec(mode=mode, host="127.0.0.1",
                     port=server.settings.auth_port if mode == "auth" else server.settings.acct_port,
                     secret=lab.secret.encode(), users=lab.users,
                     slots=args.concurrency if mode == "auth" else args.acct_concurrency,
-                    processes=args.processes, warmup=args.warmup, seconds=args.seconds,
+                    processes=args.processes if generator == "python" else 1, warmup=args.warmup, seconds=args.seconds,
                     timeout=args.timeout, retries=0 if mode == "auth" else 2, label=f"{server.name}-{mode}")
-    run = LoadRun(spec)
+    run = CLoadRun(spec) if generator == "c" else LoadRun(spec)
     try:
         start_at = run.start()
         sampler = Sampler(lab, server)
@@ -97,16 +105,18 @@ def drive(lab: Lab, server: Server, args, mode: str) -> tuple[list[WorkerResult]
         run.stop()
 
 
-def summarise(test: str, server: Server, args, results: list[WorkerResult], before, after) -> Figures:
+def summarise(test: str, server: Server, generator: str, args, results: list[WorkerResult], before,
+              after) -> Figures:
     window = after[0] - before[0]
     latencies = sorted(x for r in results for x in r.latencies)
     answered = sum(r.replies for r in results)
     gen_cpu = sum(r.cpu_seconds for r in results)
     ms = 1000.0
     figures = Figures(
-        test=test, server=server.name, concurrency=args.concurrency if test == "auth" else args.acct_concurrency,
+        test=test, server=server.name, generator=generator, concurrency=args.concurrency if test == "auth" else args.acct_concurrency,
         processes=len(results), seconds=round(window, 2), rate=round(answered / args.seconds, 1),
-        p50_ms=round(percentile(latencies, 0.50) * ms, 3), p99_ms=round(percentile(latencies, 0.99) * ms, 3),
+        p50_ms=round(percentile(latencies, 0.50) * ms, 3), p95_ms=round(percentile(latencies, 0.95) * ms, 3),
+        p99_ms=round(percentile(latencies, 0.99) * ms, 3),
         max_ms=round((latencies[-1] if latencies else float("nan")) * ms, 3),
         sent=sum(r.sent for r in results), answered=answered, accepts=sum(r.accepts for r in results),
         rejects=sum(r.rejects for r in results), timeouts=sum(r.timeouts for r in results),
@@ -139,17 +149,17 @@ def summarise(test: str, server: Server, args, results: list[WorkerResult], befo
     return figures
 
 
-def run_auth(lab: Lab, kind: str, args) -> Figures:
+def run_auth(lab: Lab, kind: str, generator: str, args) -> Figures:
     lab.sql("TRUNCATE radpostauth")
-    server = lab.start_radbill() if kind == "radbill" else lab.start_stock(kind)
+    server = lab.start(kind)
     try:
-        results, before, after = drive(lab, server, args, "auth")
-        figures = summarise("auth", server, args, results, before, after)
+        results, before, after = drive(lab, server, args, "auth", generator)
+        figures = summarise("auth", server, generator, args, results, before, after)
         time.sleep(1.0)  # radbill loads radpostauth from its spool (the rest at shutdown): a fair reading
     finally:
         lab.stop_server(server)
     figures.answered_total = sum(r.answered_total for r in results)
-    if kind != "files":
+    if kind in ("radbill", "stock_sql"):  # the servers that log post-auth
         figures.postauth_rows = lab.sql("SELECT count(*) FROM radpostauth")[0][0]
         if figures.postauth_rows < figures.answered_total:
             figures.note = "; ".join(filter(None, [figures.note, (
@@ -158,12 +168,12 @@ def run_auth(lab: Lab, kind: str, args) -> Figures:
     return figures
 
 
-def run_acct(lab: Lab, kind: str, args) -> Figures:
+def run_acct(lab: Lab, kind: str, generator: str, args) -> Figures:
     lab.sql("TRUNCATE radacct, radacct_stock, radacct_journal")
-    server = lab.start_radbill() if kind == "radbill" else lab.start_stock(kind)
+    server = lab.start(kind)
     try:
-        results, before, after = drive(lab, server, args, "acct")
-        figures = summarise("acct", server, args, results, before, after)
+        results, before, after = drive(lab, server, args, "acct", generator)
+        figures = summarise("acct", server, generator, args, results, before, after)
         started = time.monotonic()
         while lab.journal_backlog() and time.monotonic() - started < 120:
             time.sleep(0.05)
@@ -202,62 +212,6 @@ def median_round(figures: list[Figures]) -> Figures:
     return chosen
 
 
-def table(rows: list[Figures]) -> str:
-    header = ("test", "server", "conc", "req/s", "acked/s", "drain s", "p50 ms", "p99 ms", "max ms", "answered", "accept/ack",
-              "reject", "t/o", "srv cpu", "pg cpu", "gen cpu", "idle", "gen cap/s", "postauth log", "radacct", "ok")
-    lines = [header]
-    for f in rows:
-        radacct = "" if f.radacct_rows is None else (
-            f"{f.radacct_rows}={f.sessions_acked} sess, {f.closed_rows}={f.stops_acked} stops")
-        postauth = "" if f.postauth_rows is None else f"{f.postauth_rows}/{f.answered_total}"
-        lines.append((f.test, f.server, str(f.concurrency), f"{f.rate:,.0f}",
-                      "" if f.acked_rate is None else f"{f.acked_rate:,.0f}", "" if f.drain_s is None else f"{f.drain_s}",
-                      f"{f.p50_ms:.2f}", f"{f.p99_ms:.2f}",
-                      f"{f.max_ms:.1f}", str(f.answered), str(f.accepts), str(f.rejects), str(f.timeouts),
-                      f"{f.server_cpu:.2f}", f"{f.postgres_cpu:.2f}", f"{f.generator_cpu:.2f}", f"{f.machine_idle:.2f}",
-                      f"{f.generator_capacity:,.0f}", postauth, radacct, "yes" if f.valid else "NO"))
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    out = ["  ".join(cell.rjust(widths[i]) if i > 1 else cell.ljust(widths[i]) for i, cell in enumerate(line))
-           for line in lines]
-    out.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(out)
-
-
-def ratios(rows: list[Figures]) -> dict:
-    auth = {f.server: f for f in rows if f.test == "auth"}
-    acct = {f.server: f for f in rows if f.test == "acct"}
-    out: dict = {}
-    if "radbill" in auth:
-        rb = auth["radbill"]
-        if "stock_sql" in auth and auth["stock_sql"].rate:
-            out["auth_radbill_vs_stock_sql"] = round(rb.rate / auth["stock_sql"].rate, 2)
-        if "files" in auth and auth["files"].rate:
-            out["auth_radbill_vs_files"] = round(rb.rate / auth["files"].rate, 3)
-        out["auth_radbill_p99_ms"] = rb.p99_ms
-    if "radbill" in acct and "stock_sql" in acct and acct["stock_sql"].rate:
-        out["acct_radbill_vs_stock_sql"] = round(acct["radbill"].rate / acct["stock_sql"].rate, 3)
-    return out
-
-
-def verdicts(r: dict) -> list[str]:
-    lines = []
-    if "auth_radbill_vs_stock_sql" in r:
-        v = r["auth_radbill_vs_stock_sql"]
-        lines.append(f"radbill / stock rlm_sql = {v:.2f}x   (target >= {TARGET_VS_SQL:g}x: "
-                     f"{'met' if v >= TARGET_VS_SQL else 'MISSED'})")
-    if "auth_radbill_vs_files" in r:
-        v = r["auth_radbill_vs_files"]
-        lines.append(f"radbill / rlm_files     = {v:.3f}x  (target >= {TARGET_VS_FILES:g}x: "
-                     f"{'met' if v >= TARGET_VS_FILES else 'MISSED'})")
-    if "auth_radbill_p99_ms" in r:
-        v = r["auth_radbill_p99_ms"]
-        lines.append(f"radbill p99            = {v:.2f} ms (target < {TARGET_P99_MS:g} ms: "
-                     f"{'met' if v < TARGET_P99_MS else 'MISSED'})")
-    if "acct_radbill_vs_stock_sql" in r:
-        lines.append(f"accounting radbill / stock rlm_sql = {r['acct_radbill_vs_stock_sql']:.3f}x")
-    return lines
-
-
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m bench.radius", description=__doc__.split("\n")[0])
     p.add_argument("--users", type=int, default=10000)
@@ -266,12 +220,14 @@ def parse_args(argv=None):
     p.add_argument("--concurrency", type=int, default=32, help="Access-Requests in flight (<= 64: slots x 256 ids "
                    "must stay under the servers' max_requests = 16384)")
     p.add_argument("--acct-concurrency", type=int, default=16, help="Accounting-Requests in flight")
-    p.add_argument("--processes", type=int, default=2, help="load generator processes")
+    p.add_argument("--generator", default="c", help="c (bench/radload.c, one thread), python (bench/loadgen.py, "
+                   "--processes workers) or both, comma-separated: each server is run under each, interleaved")
+    p.add_argument("--processes", type=int, default=2, help="Python generator processes")
     p.add_argument("--timeout", type=float, default=2.0, help="seconds before a request counts as lost")
     p.add_argument("--only", choices=("auth", "acct"), help="run only one of the two tests")
     p.add_argument("--rounds", type=int, default=3, help="rounds over all servers; each server's median round "
                    "is reported (this machine's speed drifts by 10-20%% between minutes)")
-    p.add_argument("--servers", default=",".join(AUTH_TARGETS), help="subset of radbill,stock_sql,files")
+    p.add_argument("--servers", default=",".join(AUTH_TARGETS), help="subset of " + ",".join(AUTH_TARGETS))
     args = p.parse_args(argv)
     if not 1 <= args.concurrency <= 64 or not 1 <= args.acct_concurrency <= 64:
         p.error("--concurrency and --acct-concurrency must be between 1 and 64")
@@ -283,6 +239,9 @@ def parse_args(argv=None):
     unknown = set(args.servers) - set(AUTH_TARGETS)
     if unknown:
         p.error(f"unknown servers: {', '.join(sorted(unknown))}")
+    args.generators = [g for g in args.generator.split(",") if g]
+    if not args.generators or set(args.generators) - set(GENERATORS):
+        p.error("--generator must be c, python or c,python")
     return args
 
 
@@ -290,30 +249,37 @@ def _terminate(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def run_rounds(lab: Lab, args) -> list[Figures]:
+    """Rounds interleave the servers and generators, so a slow spell of the machine hits all of them."""
+    runs: dict[tuple[str, str, str], list[Figures]] = {}
+    for n in range(1, args.rounds + 1):
+        for gen in args.generators:
+            tests = [("auth", k) for k in AUTH_TARGETS if args.only != "acct" and k in args.servers]
+            tests += [("acct", k) for k in ACCT_TARGETS if args.only != "auth" and k in args.servers]
+            for test, kind in tests:
+                figures = (run_auth if test == "auth" else run_acct)(lab, kind, gen, args)
+                runs.setdefault((test, kind, gen), []).append(figures)
+                print(f"# round {n} {test} {kind} ({gen}): {figures.rate:,.0f}/s, generator "
+                      f"{figures.generator_cpu:.2f} cores, load average {os.getloadavg()[0]:.1f}", file=sys.stderr)
+    return [median_round(figures) for figures in runs.values()]
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     rows: list[Figures] = []
     lab = Lab(args.users)
+    if "c" in args.generators:
+        ensure_built()
     try:
         t0 = time.monotonic()
         lab.start_database()
         lab.seed()
         lab.write_users_file()
-        print(f"# {args.users} customers seeded in {time.monotonic() - t0:.1f}s; {args.processes} generator "
-              f"processes; {args.warmup:g}s warm-up + {args.seconds:g}s per server", file=sys.stderr)
-        # rounds interleave the servers, so a slow spell of the machine hits all of them, not just one
-        runs: dict[tuple[str, str], list[Figures]] = {}
-        for n in range(1, args.rounds + 1):
-            if args.only != "acct":
-                for kind in (k for k in AUTH_TARGETS if k in args.servers):
-                    runs.setdefault(("auth", kind), []).append(run_auth(lab, kind, args))
-                    print(f"# round {n} auth {kind}: {runs['auth', kind][-1].rate:,.0f}/s", file=sys.stderr)
-            if args.only != "auth":
-                for kind in (k for k in ACCT_TARGETS if k in args.servers):
-                    runs.setdefault(("acct", kind), []).append(run_acct(lab, kind, args))
-                    print(f"# round {n} acct {kind}: {runs['acct', kind][-1].rate:,.0f}/s", file=sys.stderr)
-        rows = [median_round(figures) for figures in runs.values()]
+        print(f"# {args.users} customers seeded in {time.monotonic() - t0:.1f}s; generators "
+              f"{','.join(args.generators)}; {args.warmup:g}s warm-up + {args.seconds:g}s per server; "
+              f"load average {os.getloadavg()[0]:.1f}", file=sys.stderr)
+        rows = run_rounds(lab, args)
     except KeyboardInterrupt:
         print("interrupted; stopping everything", file=sys.stderr)
         return 130
@@ -322,16 +288,18 @@ def main(argv=None) -> int:
     summary = ratios(rows)
     print(table(rows))
     print()
-    for line in verdicts(summary):
+    for line in verdicts(summary) + generator_share(rows):
         print(line)
     for f in rows:
         if f.round_rates:
-            print(f"rounds: {f.test} {f.server}: " + ", ".join(f"{r:,.0f}" for r in f.round_rates) + " req/s")
+            print(f"rounds: {f.test} {f.server} ({f.generator}): " + ", ".join(f"{r:,.0f}" for r in f.round_rates)
+                  + " req/s")
     for f in rows:
         if f.note:
-            print(f"note: {f.test} {f.server}: {f.note}")
+            print(f"note: {f.test} {f.server} ({f.generator}): {f.note}")
+    print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(json.dumps({"bench": "radius", "users": args.users, "results": [asdict(f) for f in rows],
-                      "ratios": summary}, separators=(",", ":")))
+                      "ratios": summary, "loadavg": os.getloadavg()}, separators=(",", ":")))
     return 0 if all(f.valid for f in rows) else 1
 
 

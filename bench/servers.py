@@ -178,6 +178,8 @@ class Lab:
         return tree_cpu_seconds(self.cluster.process.pid) if self.cluster and self.cluster.process else 0.0
 
     def write_users_file(self) -> Path:
+        # the bare-Python hook's users (bench/raddb_bare_python/bare_hook.py)
+        (self.base / "users.tsv").write_text("".join(f"{name}\t{password}\n" for name, password in self.users))
         path = self.base / "users"
         rate = PACKAGE_SPEEDS.rate_limit()
         path.write_text("".join(
@@ -194,8 +196,39 @@ class Lab:
         process = freeradius.start(settings)
         return self._ready(Server("radbill", process, settings))
 
+    def start_radbill_bare_hook(self) -> Server:
+        """radbill's raddb/ as is (its unlang, post-auth linelog, rlm_sql) with only the python3 hook swapped for
+        the bare one: radbill's distance from the bare-Python ceiling split into its config's share and its
+        hook's share."""
+        raddb = self.base / "raddb_bare_in_radbill"
+        if not raddb.exists():
+            shutil.copytree(freeradius.RADDB, raddb)
+            python3 = raddb / "mods" / "python3"
+            text = python3.read_text().replace("module = radius_module.hooks", "module = bare_hook")
+            text = text.replace('python_path = "$ENV{RADBILL_PYTHON_PATH}"',
+                                f'python_path = "{BENCH_DIR / "raddb_bare_python"}"')
+            python3.write_text(re.sub(r"\n\s*(mod|func)_detach = .*", "", text))
+        settings = freeradius.RadiusSettings(
+            database_url=self.db_url, state_dir=self.base / "bare_in_radbill", auth_port=free_udp_port(),
+            acct_port=free_udp_port(), reject_delay=0, acct_interim_interval=ACCT_INTERIM_INTERVAL)
+        env = {**os.environ, **freeradius.environment(settings), "RADBILL_RADDB": str(raddb),
+               "BENCH_USERS_TSV": str(self.base / "users.tsv"), "BENCH_RATE_LIMIT": PACKAGE_SPEEDS.rate_limit(),
+               "BENCH_ACCT_INTERIM": str(ACCT_INTERIM_INTERVAL)}
+        command = [str(raddb) if arg == str(freeradius.RADDB) else arg for arg in freeradius.command()]
+        out = open(settings.state_dir / "log" / "radiusd.out", "ab")
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        out.close()
+        return self._ready(Server("bare_in_radbill", process, settings))
+
+    def start(self, kind: str) -> Server:
+        if kind == "radbill":
+            return self.start_radbill()
+        if kind == "bare_in_radbill":
+            return self.start_radbill_bare_hook()
+        return self.start_stock(kind)
+
     def start_stock(self, kind: str) -> Server:
-        """kind: 'stock_sql' or 'files' (bench/raddb_<kind>)."""
+        """kind: 'stock_sql', 'files' or 'bare_python' (bench/raddb_<kind>)."""
         raddb = BENCH_DIR / f"raddb_{kind}"
         state = self.base / kind
         for sub in ("log", "run"):
@@ -208,7 +241,8 @@ class Lab:
                "BENCH_NAS_SECRET": self.secret, "BENCH_SQL_HOST": str(db["host"]),
                "BENCH_SQL_PORT": str(db["port"]), "BENCH_SQL_USER": str(db["user"]),
                "BENCH_SQL_PASSWORD": str(db["password"]), "BENCH_SQL_DATABASE": str(db["dbname"]),
-               "BENCH_USERS_FILE": str(self.base / "users")}
+               "BENCH_USERS_FILE": str(self.base / "users"), "BENCH_USERS_TSV": str(self.base / "users.tsv"),
+               "BENCH_RATE_LIMIT": PACKAGE_SPEEDS.rate_limit(), "BENCH_ACCT_INTERIM": str(ACCT_INTERIM_INTERVAL)}
         out = open(state / "log" / "radiusd.out", "ab")
         process = subprocess.Popen([freeradius.FREERADIUS, "-f", "-d", str(raddb), "-n", "radiusd", "-l", "stdout"],
                                    env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)

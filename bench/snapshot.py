@@ -4,12 +4,18 @@ windows (migration 0002's usage rule), created next to the current one in the sa
 same run, rounds interleaved.
 
     .venv/bin/python -m bench.snapshot --customers 10000 --sessions 60 --rounds 5
+
+At size (bench/snapshot_scale.py: load time, memory per subscriber, reload after a reconnect, visibility under
+1,000 policy changes/s), seeded set-based, no radacct history:
+
+    .venv/bin/python -m bench.snapshot --subscribers 1000000
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from datetime import UTC, datetime
 
@@ -118,7 +124,15 @@ def main(argv=None) -> int:
     parser.add_argument("--customers", type=int, default=10000)
     parser.add_argument("--sessions", type=int, default=60)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--subscribers", type=int, help="the scale bench with this many customers instead")
+    parser.add_argument("--changes-per-second", type=float, default=1000.0)
+    parser.add_argument("--visibility-seconds", type=float, default=10.0)
+    parser.add_argument("--changes-while-down", type=int, default=1000)
+    parser.add_argument("--no-load-variants", action="store_true", help="skip the timed loads (baseline and now)"
+                        " and measure only the reconnect and the visibility")
     args = parser.parse_args(argv)
+    if args.subscribers is not None:
+        return scale(args)
     with throwaway_database() as url, psycopg.connect(url, autocommit=True) as conn:
         conn.execute(SEED, {"customers": args.customers})
         conn.execute(SESSIONS, {"sessions": args.sessions})
@@ -149,6 +163,27 @@ def main(argv=None) -> int:
     for name, values in figures.items():
         print(f"  {name:44s} median {sorted(values)[len(values) // 2]:8.1f} ms   rounds {[round(v) for v in values]}")
     print(json.dumps({"bench": "snapshot", **{k: sorted(v)[len(v) // 2] for k, v in figures.items()}}))
+    return 0
+
+
+def scale(args) -> int:
+    from bench import snapshot_scale
+
+    if not 20000 <= args.subscribers <= 5_000_000 or not 1 <= args.changes_per_second <= 10000:
+        print("--subscribers must be in [20000, 5000000], --changes-per-second in [1, 10000]", file=sys.stderr)
+        return 2
+    if args.changes_per_second * args.visibility_seconds > args.subscribers / 2:
+        print("--changes-per-second x --visibility-seconds must stay under half the subscribers", file=sys.stderr)
+        return 2
+    with throwaway_database() as url, psycopg.connect(url, autocommit=True) as conn:
+        started = time.monotonic()
+        # 7 digits: lpad cuts longer numbers to its width, and user1000000 would become user100000 again
+        conn.execute(SEED.replace("lpad(i::text, 6, '0')", "lpad(i::text, 7, '0')"), {"customers": args.subscribers})
+        conn.execute("VACUUM ANALYZE")
+        print(f"# {args.subscribers:,} customers seeded in {time.monotonic() - started:.0f} s", file=sys.stderr)
+        out = snapshot_scale.run(url, args.subscribers, args.changes_while_down, args.changes_per_second,
+                                 args.visibility_seconds, loads=not args.no_load_variants)
+    snapshot_scale.report(out)
     return 0
 
 

@@ -12,6 +12,12 @@ POLICY_QUERY = "SELECT * FROM radius_policy"
 row_from_record = PolicyRow.from_view
 
 
+def rows_from_records(records: Iterable) -> list[PolicyRow]:
+    """Rows of one load sharing their packages' speeds and tiers and their repeated strings and times."""
+    memo: dict = {}
+    return [PolicyRow.from_view(r, memo) for r in records]
+
+
 class PolicySnapshot:
     """An in-memory map the hooks read without waiting; the worker thread swaps entries in.
 
