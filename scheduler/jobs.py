@@ -69,6 +69,7 @@ async def run_exclusively(pool: asyncpg.Pool, name: str, func: Callable[[], Awai
 # SMS: importing radbill.services.sms registers the outbox 'sms' handler in the scheduler process.
 from radbill import clock  # noqa: E402
 from radbill.services import sms as _sms_handler  # noqa: E402,F401
+from radbill.services import webhook_delivery as _webhook_handler  # noqa: E402,F401
 from radbill.services.sms_reminders import queue_reminders  # noqa: E402
 
 

@@ -16,6 +16,7 @@ from radbill.i18n import _
 
 SMS_SECRET = "sms_gateways.secret"
 PAYMENT_CREDENTIALS = "payment_gateways.credentials"
+WEBHOOK_SECRET = "webhook_endpoints.secret"
 
 
 class Column:
@@ -32,6 +33,8 @@ SEALED_COLUMNS = (
     Column(PAYMENT_CREDENTIALS, "SELECT id, credentials_sealed AS value FROM payment_gateways"
            " WHERE credentials_sealed IS NOT NULL ORDER BY id FOR UPDATE",
            "UPDATE payment_gateways SET credentials_sealed = $2 WHERE id = $1"),
+    Column(WEBHOOK_SECRET, "SELECT id, secret_sealed AS value FROM webhook_endpoints ORDER BY id FOR UPDATE",
+           "UPDATE webhook_endpoints SET secret_sealed = $2 WHERE id = $1"),
 )
 
 
