@@ -31,7 +31,8 @@ class WebhookReceiver:
     async def start(self) -> WebhookReceiver:
         app = web.Application()
         app.router.add_post("/{name}", self._handle)
-        self._runner = web.AppRunner(app)
+        self._released = asyncio.Event()
+        self._runner = web.AppRunner(app, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
@@ -39,6 +40,7 @@ class WebhookReceiver:
         return self
 
     async def stop(self) -> None:
+        self._released.set()  # hanging requests end now, not after the server's shutdown grace
         await self._runner.cleanup()
 
     def url(self, name: str) -> str:
@@ -56,7 +58,7 @@ class WebhookReceiver:
         self.received.append(Received(request.path, dict(request.headers), body, parsed, time.monotonic()))
         mode = self.modes.get(request.path, "ok")
         if mode == "hang":
-            await asyncio.sleep(3600)
+            await self._released.wait()
         if mode == "slow":
             await asyncio.sleep(self.delay)
         if mode == "fail":
