@@ -136,6 +136,13 @@ async def tenant_rows(conn, op, customer, account, package_id: int, profile_id: 
                               "bytes": 10**9, "price_minor": 100, "currency": "BDT", "window_start": now,
                               "window_end": now + timedelta(days=1)})
     ids["pack_id"] = pack["id"]
+    hook = await ins("webhook_endpoints", {"operator_id": o, "url": f"https://hooks.example/{o}",
+                                           "events": ["customer.created"], "secret_sealed": "unused"})
+    delivery = await ins("webhook_deliveries", {"endpoint_id": hook["id"], "operator_id": o, "event_id": f"msg_{o}",
+                                                "event_type": "customer.created", "payload": "{}"})
+    await ins("webhook_attempts", {"delivery_id": delivery["id"], "operator_id": o, "status_code": 500,
+                                   "duration_ms": 5})
+    ids["webhook_id"], ids["delivery_id"] = hook["id"], delivery["id"]
     ids["batch_id"] = batch["id"]
     ids["account_id"] = account["id"]
     ids["payment_gateway_id"] = pgw["id"]

@@ -28,4 +28,5 @@ from admin.views import (  # noqa: F401
     troubleshoot,
     vat,
     walled_garden,
+    webhooks,
 )

@@ -1,5 +1,5 @@
-"""Capabilities the operator menu and the FAQ name but radbill does not have yet (WhatsApp, API clients,
-webhooks). Their URLs are declared like any page, so a sub-operator gets the "ask your parent operator"
+"""Capabilities the operator menu and the FAQ name but radbill does not have yet (WhatsApp, API clients).
+Their URLs are declared like any page, so a sub-operator gets the "ask your parent operator"
 page (403) whether or not the capability exists, and an operator gets a page saying it is not available yet
 instead of a bare 404."""
 
@@ -12,8 +12,7 @@ from admin.web import render
 from radbill.i18n import lazy_gettext
 
 # path -> the section's name, as the menu and the 403 page say it
-PLANNED = {"/whatsapp": lazy_gettext("WhatsApp"), "/api-clients": lazy_gettext("API clients"),
-           "/webhooks": lazy_gettext("Webhooks")}
+PLANNED = {"/whatsapp": lazy_gettext("WhatsApp"), "/api-clients": lazy_gettext("API clients")}
 
 
 def _declare(path: str, section: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from datetime import datetime
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -67,7 +68,7 @@ def clean_description(text: str | None) -> str:
     return text
 
 
-GET = ("SELECT e.*, o.name AS operator_name FROM webhook_endpoints e JOIN operators o ON o.id = e.operator_id"
+GET = ("SELECT e.*, o.name AS operator_name, o.timezone FROM webhook_endpoints e JOIN operators o ON o.id = e.operator_id"
        " WHERE e.id = $1 AND o.path <@ $2::ltree")
 GET_FOR_UPDATE = GET + " FOR UPDATE OF e"
 
@@ -83,7 +84,7 @@ async def get_endpoint(conn: asyncpg.Connection, scope: Scope, endpoint_id: int,
 async def list_endpoints(conn: asyncpg.Connection, scope: Scope) -> list[asyncpg.Record]:
     """The endpoints in the scope's subtree with their health (last success, failing since, waiting rows)."""
     return await conn.fetch(
-        "SELECT e.*, o.name AS operator_name,"
+        "SELECT e.*, o.name AS operator_name, o.timezone,"
         "       (SELECT count(*) FROM webhook_deliveries d WHERE d.endpoint_id = e.id AND d.delivered_at IS NULL)"
         "         AS undelivered"
         "  FROM webhook_endpoints e JOIN operators o ON o.id = e.operator_id"
@@ -197,4 +198,5 @@ async def deliveries(conn: asyncpg.Connection, scope: Scope, endpoint_id: int, l
         "                 'duration_ms', a.duration_ms, 'response', a.response_excerpt, 'error', a.error)"
         "                 ORDER BY a.id DESC) FROM webhook_attempts a WHERE a.delivery_id = d.id), '[]') AS attempts"
         "  FROM webhook_deliveries d WHERE d.endpoint_id = $1 ORDER BY d.id DESC LIMIT $2", endpoint_id, limit)
-    return [{**dict(r), "attempts": json.loads(r["attempts"])} for r in rows]
+    return [{**dict(r), "attempts": [{**a, "at": datetime.fromisoformat(a["at"])} for a in json.loads(r["attempts"])]}
+            for r in rows]

@@ -1,4 +1,5 @@
-"""No dead ends: an empty package change says whom to ask; operator-menu URLs answer a page, never a bare 404."""
+"""No dead ends: an empty package change says whom to ask; operator-menu URLs answer a page, never a bare 404.
+(/webhooks is built now: it stays in the operator menu, and leaves PLANNED.)"""
 
 import pytest
 

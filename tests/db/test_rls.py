@@ -35,6 +35,7 @@ OWNER = {
     "payment_reversals": "operator_id", "cash_closes": "operator_id",
     "ip_pools": "operator_id", "router_import_grants": "operator_id",
     "package_cap_tiers": "operator_id", "data_topup_packs": "operator_id", "data_topups": "operator_id",
+    "webhook_endpoints": "operator_id", "webhook_deliveries": "operator_id", "webhook_attempts": "operator_id",
 }
 # rows of these an operator lends down the tree (or posts to, for a reseller's wholesale side): the scope's
 # ancestors' rows are visible too. Everything else is the subtree only.
