@@ -102,10 +102,11 @@ def verify(secret: str, headers: Mapping[str, str], body: bytes, tolerance: int 
 # one statement for a whole bill run; the subscription test is a one-time filter, so without a listener the
 # statement reads no bill at all
 EMIT_BILLS = """
-    SELECT count(radbill_webhook_emit('bill.created', b.operator_id, jsonb_build_object(
-               'bill_id', b.id, 'customer_id', b.customer_id, 'kind', b.kind, 'period_start', b.period_start,
-               'period_end', b.period_end, 'total_minor', b.total_minor, 'currency', b.currency, 'due_at', b.due_at,
-               'status', b.status)))
+    SELECT coalesce(radbill_webhook_emit_many(array_agg('bill.created'::text), array_agg(b.operator_id), array_agg(
+               jsonb_build_object('bill_id', b.id, 'customer_id', b.customer_id, 'kind', b.kind,
+                                  'period_start', b.period_start, 'period_end', b.period_end,
+                                  'total_minor', b.total_minor, 'currency', b.currency, 'due_at', b.due_at,
+                                  'status', b.status))), 0)
       FROM bills b WHERE b.id = ANY ($1::bigint[]) AND radbill_webhook_subscribed(ARRAY['bill.created'])
 """
 

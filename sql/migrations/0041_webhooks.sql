@@ -51,35 +51,42 @@ ALTER TABLE alerts ADD CONSTRAINT alerts_kind_check CHECK (kind IN (
     'sms_no_gateway', 'sms_no_balance', 'sms_failed', 'sms_refused', 'router_unreachable', 'router_refused',
     'delivery_failed', 'backup_stale', 'webhook_failing'));
 
--- The one rule of who hears an event: every enabled endpoint subscribed to `p_event` whose owner's subtree holds
--- `p_operator_id` (a parent's endpoint hears its sub-operators; a sub-operator's never hears its parent's). One
--- delivery row and one outbox row per endpoint; the event id is shared by all of them (it names the event).
--- SECURITY DEFINER: a sub-operator's action must reach its parent's endpoint, which its row-level security hides.
-CREATE FUNCTION radbill_webhook_emit(p_event text, p_operator_id bigint, p_data jsonb) RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
-DECLARE
-    msg text := 'msg_' || replace(gen_random_uuid()::text, '-', '');
-    queued integer;
-BEGIN
-    WITH hearing AS (
-        SELECT e.id, e.operator_id FROM webhook_endpoints e JOIN operators o ON o.id = e.operator_id
-         WHERE e.enabled AND p_event = ANY (e.events)
-           AND o.path @> (SELECT path FROM operators WHERE id = p_operator_id)
+-- The one rule of who hears an event: every enabled endpoint subscribed to the event whose owner's subtree holds
+-- the event's operator (a parent's endpoint hears its sub-operators; a sub-operator's never hears its parent's).
+-- One delivery row and one outbox row (through radbill_enqueue) per endpoint; the event id is shared by all of
+-- them (it names the event). Set-based: element i of the three arrays is one event, so a bill run or a fold batch
+-- is one statement. SECURITY DEFINER: a sub-operator's action must reach its parent's endpoint, which its
+-- row-level security hides.
+CREATE FUNCTION radbill_webhook_emit_many(p_events text[], p_operator_ids bigint[], p_data jsonb[]) RETURNS integer
+LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    WITH ev AS MATERIALIZED (
+        SELECT e.event, e.operator_id, e.data, 'msg_' || replace(gen_random_uuid()::text, '-', '') AS msg
+          FROM unnest(p_events, p_operator_ids, p_data) AS e(event, operator_id, data)
+    ), hearing AS (
+        SELECT ev.*, w.id AS endpoint_id, w.operator_id AS owner
+          FROM ev JOIN operators o ON o.id = ev.operator_id
+          JOIN webhook_endpoints w ON w.enabled AND ev.event = ANY (w.events)
+          JOIN operators wo ON wo.id = w.operator_id AND wo.path @> o.path
     ), delivery AS (
         INSERT INTO webhook_deliveries (endpoint_id, operator_id, event_id, event_type, payload)
-        SELECT h.id, h.operator_id, msg, p_event,
-               jsonb_build_object('type', p_event, 'timestamp',
-                                  to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-                                  'data', p_data)
+        SELECT h.endpoint_id, h.owner, h.msg, h.event,
+               jsonb_build_object('type', h.event, 'timestamp',
+                                  to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), 'data', h.data)
           FROM hearing h
-        RETURNING id, endpoint_id, operator_id
+        RETURNING id, endpoint_id, operator_id, event_id
     )
     SELECT count(radbill_enqueue('webhook', d.operator_id,
                                  jsonb_build_object('webhook_id', d.endpoint_id, 'delivery_id', d.id),
-                                 'webhook:' || d.endpoint_id || ':' || msg))
-      INTO queued FROM delivery d;
-    RETURN queued;
-END $$;
+                                 'webhook:' || d.endpoint_id || ':' || d.event_id))::integer
+      FROM delivery d
+$$;
+
+CREATE FUNCTION radbill_webhook_emit(p_event text, p_operator_id bigint, p_data jsonb) RETURNS integer
+LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    SELECT radbill_webhook_emit_many(ARRAY[p_event], ARRAY[p_operator_id], ARRAY[p_data])
+$$;
+REVOKE ALL ON FUNCTION radbill_webhook_emit_many(text[], bigint[], jsonb[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION radbill_webhook_emit_many(text[], bigint[], jsonb[]) TO radbill_app, radbill_radius;
 REVOKE ALL ON FUNCTION radbill_webhook_emit(text, bigint, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION radbill_webhook_emit(text, bigint, jsonb) TO radbill_app, radbill_radius;
 
@@ -109,8 +116,8 @@ BEGIN
     IF NOT radbill_webhook_subscribed(ARRAY['session.started', 'session.stopped']) THEN
         RETURN NULL;
     END IF;
-    PERFORM radbill_webhook_emit(e.event, c.operator_id, radbill_webhook_session_json(n) ||
-                                 jsonb_build_object('customer_id', c.id))
+    PERFORM radbill_webhook_emit_many(array_agg(e.event), array_agg(c.operator_id),
+                                      array_agg(radbill_webhook_session_json(n) || jsonb_build_object('customer_id', c.id)))
        FROM new_rows n JOIN customers c ON c.username = n.username
       CROSS JOIN LATERAL (VALUES ('session.started'), ('session.stopped')) AS e(event)
       WHERE e.event = 'session.started' OR n.acctstoptime IS NOT NULL;
@@ -123,8 +130,8 @@ BEGIN
     IF NOT radbill_webhook_subscribed(ARRAY['session.started', 'session.stopped']) THEN
         RETURN NULL;
     END IF;
-    PERFORM radbill_webhook_emit('session.stopped', c.operator_id, radbill_webhook_session_json(n) ||
-                                 jsonb_build_object('customer_id', c.id))
+    PERFORM radbill_webhook_emit_many(array_agg('session.stopped'::text), array_agg(c.operator_id),
+                                      array_agg(radbill_webhook_session_json(n) || jsonb_build_object('customer_id', c.id)))
        FROM new_rows n JOIN old_rows o ON o.radacctid = n.radacctid
        JOIN customers c ON c.username = n.username
       WHERE o.acctstoptime IS NULL AND n.acctstoptime IS NOT NULL;

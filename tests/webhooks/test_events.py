@@ -82,3 +82,21 @@ async def test_nothing_is_sent_when_the_change_rolls_back(pool, tree, receiver):
                 raise RuntimeError("the caller's transaction fails after the change")
     await settle(pool)
     assert receiver.at("a") == []
+
+
+async def test_a_bill_run_emits_bill_created_set_based_only_to_listeners(pool, tree, receiver):
+    from radbill import clock
+    from radbill.services import billing
+
+    await register(pool, receiver, tree.ops["op_a"], "bills", events=["bill.created"])
+    await register(pool, receiver, tree.ops["op_b"], "b", events=["customer.created"])
+    async with pool.acquire() as conn:
+        created = await billing.generate_bills(conn, clock.now(), customer_ids=[tree.customers["a1"]["id"],
+                                                                              tree.customers["b"]["id"]])
+        bills = {r["customer_id"]: r["id"] for r in await conn.fetch("SELECT id, customer_id FROM bills")}
+    assert created >= 2
+    await settle(pool)
+    got = [r.verified["data"] for r in receiver.at("bills")]
+    assert {g["customer_id"] for g in got} == {tree.customers["a1"]["id"]}  # op_b's bill is not op_a's business
+    assert got[0]["bill_id"] == bills[tree.customers["a1"]["id"]] and got[0]["total_minor"] > 0
+    assert receiver.at("b") == []
