@@ -100,3 +100,33 @@ async def test_a_bill_run_emits_bill_created_set_based_only_to_listeners(pool, t
     assert {g["customer_id"] for g in got} == {tree.customers["a1"]["id"]}  # op_b's bill is not op_a's business
     assert got[0]["bill_id"] == bills[tree.customers["a1"]["id"]] and got[0]["total_minor"] > 0
     assert receiver.at("b") == []
+
+
+async def test_edits_package_changes_reversals_and_tickets_each_say_what_changed(pool, tree, receiver):
+    from radbill.services import corrections, tickets
+    from tests import factories as f
+
+    await register(pool, receiver, tree.ops["op_b"], "b")
+    b = tree.customers["b"]
+    scope = scope_of(tree.ops["op_b"])
+    async with pool.acquire() as conn:
+        form = {"name": "Renamed B", "username": b["username"], "connection_type": "pppoe",
+                "billing_profile_id": str(b["billing_profile_id"]), "radius_password": "n3w-pass-word"}
+        await customer_records.update_customer(conn, scope, b["id"], form)
+        bigger = await f.package(conn, tree.ops["op_b"]["id"])
+        await customers.change_package(conn, scope, b["id"], bigger["id"])
+        paid = await payments.add_advance_payment(conn, scope, b["id"], 10000)
+        await corrections.reverse_payment(conn, scope, paid.payment["id"], 4000, "cheque bounced")
+        ticket = await tickets.open_ticket(conn, scope, b["id"], "slow", "Slow at night", "Since Monday")
+        await tickets.close(conn, scope, ticket["id"])
+    await settle(pool)
+    got = {}
+    for r in receiver.at("b"):
+        got.setdefault(r.verified["type"], []).append(r.verified["data"])
+    [updated] = got["customer.updated"]
+    assert updated["changes"]["name"] == ["Customer B", "Renamed B"] and updated["password_changed"] is True
+    assert "n3w-pass-word" not in str(got)
+    assert got["customer.package_changed"][0]["package_id"] == [b["package_id"], bigger["id"]]
+    [reversed_] = got["payment.reversed"]
+    assert (reversed_["payment_id"], reversed_["amount_minor"]) == (paid.payment["id"], 4000)
+    assert [t["change"] for t in got["ticket.updated"]] == ["opened", "closed"]
