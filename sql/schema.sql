@@ -2828,6 +2828,8 @@ CREATE INDEX webhook_attempts_delivery ON public.webhook_attempts USING btree (d
 
 CREATE INDEX webhook_deliveries_endpoint ON public.webhook_deliveries USING btree (endpoint_id, id DESC);
 
+CREATE INDEX webhook_deliveries_waiting ON public.webhook_deliveries USING btree (endpoint_id) WHERE (delivered_at IS NULL);
+
 CREATE INDEX webhook_endpoints_operator ON public.webhook_endpoints USING btree (operator_id);
 
 CREATE UNIQUE INDEX zones_name ON public.zones USING btree (operator_id, lower(name));

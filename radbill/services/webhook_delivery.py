@@ -42,10 +42,12 @@ async def send_webhook(conn: asyncpg.Connection, row: asyncpg.Record, settings: 
     """Send one queued delivery; the outcome goes back to the outbox (ack, or a retry with backoff)."""
     payload = json.loads(row["payload"]) if isinstance(row["payload"], str) else dict(row["payload"])
     delivery = await conn.fetchrow(DELIVERY, int(payload["delivery_id"]))
+    # 'gone' finishes the row without an alert: the owner removed or disabled the endpoint on purpose (an
+    # endpoint disabled for failing has had its alert already)
     if delivery is None:
-        return Outcome("error", error="the webhook endpoint was deleted", retry=False)
+        return Outcome("gone", {"skipped": "the webhook endpoint was deleted"})
     if not delivery["enabled"] and not payload.get("by_hand"):
-        return Outcome("error", error="the webhook endpoint is disabled", retry=False)
+        return Outcome("gone", {"skipped": "the webhook endpoint is disabled"})
     secret = sealed.open_for(sealed.WEBHOOK_SECRET, delivery["endpoint_id"], delivery["secret_sealed"])
     body = delivery["body"].encode()
     status, excerpt, error, took = await post(delivery["url"], signed_headers(secret, delivery["event_id"], body),

@@ -29,6 +29,7 @@ CREATE TABLE webhook_deliveries (
     UNIQUE (endpoint_id, event_id)
 );
 CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, id DESC);
+CREATE INDEX webhook_deliveries_waiting ON webhook_deliveries (endpoint_id) WHERE delivered_at IS NULL;
 
 CREATE TABLE webhook_attempts (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

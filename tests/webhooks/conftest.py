@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import asyncio
 
-import asyncpg
 import pytest
 
+from radbill.db.pool import SYSTEM, create_pool
 from radbill.services import webhook_delivery, webhook_endpoints
 from radbill.services.outbox import DispatchSettings, RetryPolicy, drain
 from radbill.services.webhooks import EVENTS
 from radbill.tenancy import Scope
 from tests.admin.conftest import admin_config, make_client, tree  # noqa: F401 -- admin fixtures for the pages
+from tests.conftest import app_url
 from tests.webhook_receiver import WebhookReceiver
 
 FAST = DispatchSettings(retry=RetryPolicy(max_attempts=3, base_delay=0.01, factor=1.0, max_delay=0.01, jitter=0.0),
@@ -33,7 +34,8 @@ async def receiver():
 
 @pytest.fixture
 async def pool(fresh_db_url):
-    p = await asyncpg.create_pool(fresh_db_url, min_size=1, max_size=12)
+    # as the scheduler connects: the app role, row-level security on, the system's whole-tree scope
+    p = await create_pool(app_url(fresh_db_url), min_size=1, max_size=12, default_scope=SYSTEM)
     yield p
     await p.close()
 
