@@ -1,6 +1,8 @@
 """`make bench-fold`: what folding the accounting journal costs Postgres, for the current fold and, in the same run on
 the same journals, the previous one (migration 0011's, loaded under another name) — plus what the journal's
-wake-up trigger adds to each rlm_sql INSERT (worker busy: reads a flag; worker idle: NOTIFY).
+wake-up trigger adds to each rlm_sql INSERT (worker busy: reads a flag; worker idle: NOTIFY) — and what the session
+webhook triggers on radacct (migration 0048) add to the fold: off, on with no endpoint listening, and on with one
+endpoint hearing session.started/stopped for every customer (then each Start and Stop queues a delivery).
 
     python -m bench.fold --rounds 5 --rows 30000
 
@@ -54,6 +56,18 @@ def previous_fold() -> str:
 
 FOLDS = {"fold_0011": "SELECT count(*) FROM bench_fold_0011(%s)",
          "fold_now": "SELECT count(*) FROM radbill_fold_accounting(%s)"}
+WEBHOOK_TRIGGERS = ("radacct_webhooks_inserted", "radacct_webhooks_updated")
+# the current fold under each state of the session webhooks: (fold, statements that set the state up)
+FOLD_STATES = {
+    "fold_0011": ("fold_0011", ()),
+    "fold_now_no_webhook_triggers": ("fold_now", tuple(f"ALTER TABLE radacct DISABLE TRIGGER {t}"
+                                                       for t in WEBHOOK_TRIGGERS)),
+    "fold_now": ("fold_now", tuple(f"ALTER TABLE radacct ENABLE TRIGGER {t}" for t in WEBHOOK_TRIGGERS)),
+    "fold_now_session_webhook": ("fold_now", (
+        "INSERT INTO webhook_endpoints (operator_id, url, events, secret_sealed) SELECT min(id),"
+        " 'https://127.0.0.1/bench', ARRAY['session.started', 'session.stopped'], 'unused' FROM operators",)),
+}
+WEBHOOKS_OFF = ("DELETE FROM webhook_endpoints", "DELETE FROM outbox WHERE kind = 'webhook'")
 # the wake-up trigger off; on while the worker is busy (reads the flag); on while it is idle (NOTIFY every packet)
 TRIGGER_STATES = {
     "insert_no_trigger": ("ALTER TABLE radacct_journal DISABLE TRIGGER radacct_journal_wake",),
@@ -86,16 +100,21 @@ def main(argv=None) -> int:
     p.add_argument("--inserts", type=int, default=3000, help="single-row INSERTs per trigger measurement")
     args = p.parse_args(argv)
     lab = Lab(10000)
-    figures: dict[str, list[float]] = {key: [] for key in (*FOLDS, *TRIGGER_STATES)}
+    figures: dict[str, list[float]] = {key: [] for key in (*FOLD_STATES, *TRIGGER_STATES)}
     try:
         lab.start_database()
+        lab.seed()  # the journal's users are customers: a session event names its customer and operator
         with psycopg.connect(lab.db_url, autocommit=True) as conn:
             conn.execute(previous_fold())
             conn.execute(SESSIONS)
             conn.execute("VACUUM ANALYZE radacct")
             for r in range(args.rounds):  # interleaved: a slow spell of the machine hits both
-                for key in FOLDS:
-                    figures[key].append(fold_us_per_row(conn, key, f"r{r}{key}-", args.rows, args.batch))
+                for key, (fold, statements) in FOLD_STATES.items():
+                    for statement in statements:
+                        conn.execute(statement)
+                    figures[key].append(fold_us_per_row(conn, fold, f"r{r}{key}-", args.rows, args.batch))
+                    for statement in WEBHOOKS_OFF:
+                        conn.execute(statement)
                 for key, statements in TRIGGER_STATES.items():
                     for statement in statements:
                         conn.execute(statement)

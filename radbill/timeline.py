@@ -288,6 +288,14 @@ SENTENCES: dict[str, Sentence] = {
     "whatsapp.settings.save": _with(lazy_gettext("WhatsApp settings saved by %(actor)s.")),
     "whatsapp.test": _with(lazy_gettext("WhatsApp test message sent by %(actor)s.")),
     "walled_garden.save": _edit(lazy_gettext("Walled garden edited by %(actor)s: %(changes)s.")),
+    # webhook endpoints (radbill/services/webhook_endpoints.py)
+    "webhook.create": _with(lazy_gettext("Webhook endpoint %(url)s added by %(actor)s."), "url"),
+    "webhook.edit": _edit(lazy_gettext("Webhook endpoint edited by %(actor)s: %(changes)s.")),
+    "webhook.rotate": _with(lazy_gettext("Webhook secret replaced by %(actor)s.")),
+    "webhook.enable": _with(lazy_gettext("Webhook endpoint %(url)s enabled by %(actor)s."), "url"),
+    "webhook.disable": _with(lazy_gettext("Webhook endpoint %(url)s disabled by %(actor)s."), "url"),
+    "webhook.test": _with(lazy_gettext("Test webhook sent by %(actor)s.")),
+    "webhook.redeliver": _with(lazy_gettext("Webhook %(event_id)s sent again by %(actor)s."), "event_id"),
     # support tickets
     "ticket.open": lambda d, actor, currency: _ticket(lazy_gettext("Ticket opened by %(who)s: %(subject)s."), d, actor),
     "ticket.reply": lambda d, actor, currency: _ticket(lazy_gettext("Reply on the ticket by %(who)s."), d, actor),

@@ -28,7 +28,8 @@ HEARTBEAT_SECONDS = 10  # /healthz calls the scheduler dead after HEARTBEAT_STAL
 
 
 def dispatch_settings(env: Mapping[str, str]) -> outbox.DispatchSettings:
-    """Outbox tuning from RADBILL_OUTBOX_MAX_ATTEMPTS, RADBILL_OUTBOX_RETRY_SECONDS and RADBILL_COA_TIMEOUT."""
+    """Outbox tuning from RADBILL_OUTBOX_MAX_ATTEMPTS, RADBILL_OUTBOX_RETRY_SECONDS, RADBILL_COA_TIMEOUT and
+    RADBILL_WEBHOOK_DISABLE_DAYS."""
     number = EnvReader(env).number
 
     default = outbox.DispatchSettings()
@@ -36,7 +37,9 @@ def dispatch_settings(env: Mapping[str, str]) -> outbox.DispatchSettings:
         max_attempts=int(number("RADBILL_OUTBOX_MAX_ATTEMPTS", default.retry.max_attempts, 1, 100)),
         base_delay=number("RADBILL_OUTBOX_RETRY_SECONDS", default.retry.base_delay, 0.01, 3600))
     return outbox.DispatchSettings(retry=retry, radius_timeout=number("RADBILL_COA_TIMEOUT", default.radius_timeout,
-                                                                      0.05, 30))
+                                                                      0.05, 30),
+                                   webhook_disable_days=number("RADBILL_WEBHOOK_DISABLE_DAYS",
+                                                               default.webhook_disable_days, 0.01, 365))
 
 
 class SchedulerProcess:

@@ -1194,6 +1194,89 @@ CREATE FUNCTION public.radbill_vat_profile_for(package bigint, operator bigint) 
           ORDER BY l.distance LIMIT 1))
 $$;
 
+CREATE FUNCTION public.radbill_webhook_emit(p_event text, p_operator_id bigint, p_data jsonb) RETURNS integer
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT radbill_webhook_emit_many(ARRAY[p_event], ARRAY[p_operator_id], ARRAY[p_data])
+$$;
+
+CREATE FUNCTION public.radbill_webhook_emit_many(p_events text[], p_operator_ids bigint[], p_data jsonb[]) RETURNS integer
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    WITH ev AS MATERIALIZED (
+        SELECT e.event, e.operator_id, e.data, 'msg_' || replace(gen_random_uuid()::text, '-', '') AS msg
+          FROM unnest(p_events, p_operator_ids, p_data) AS e(event, operator_id, data)
+    ), hearing AS (
+        SELECT ev.*, w.id AS endpoint_id, w.operator_id AS owner
+          FROM ev JOIN operators o ON o.id = ev.operator_id
+          JOIN webhook_endpoints w ON w.enabled AND ev.event = ANY (w.events)
+          JOIN operators wo ON wo.id = w.operator_id AND wo.path @> o.path
+    ), delivery AS (
+        INSERT INTO webhook_deliveries (endpoint_id, operator_id, event_id, event_type, payload)
+        SELECT h.endpoint_id, h.owner, h.msg, h.event,
+               jsonb_build_object('type', h.event, 'timestamp',
+                                  to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), 'data', h.data)
+          FROM hearing h
+        RETURNING id, endpoint_id, operator_id, event_id
+    )
+    SELECT count(radbill_enqueue('webhook', d.operator_id,
+                                 jsonb_build_object('webhook_id', d.endpoint_id, 'delivery_id', d.id),
+                                 'webhook:' || d.endpoint_id || ':' || d.event_id))::integer
+      FROM delivery d
+$$;
+
+CREATE FUNCTION public.radbill_webhook_session_json(r public.radacct) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT jsonb_strip_nulls(jsonb_build_object(
+        'username', r.username, 'acct_session_id', r.acctsessionid, 'acct_unique_id', r.acctuniqueid,
+        'nas_ip', host(r.nasipaddress), 'framed_ip', host(r.framedipaddress),
+        'started_at', r.acctstarttime, 'stopped_at', r.acctstoptime, 'session_seconds', r.acctsessiontime,
+        'input_octets', r.acctinputoctets, 'output_octets', r.acctoutputoctets,
+        'terminate_cause', nullif(r.acctterminatecause, '')))
+$$;
+
+CREATE FUNCTION public.radbill_webhook_sessions_inserted() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    IF NOT radbill_webhook_subscribed(ARRAY['session.started', 'session.stopped']) THEN
+        RETURN NULL;
+    END IF;
+    PERFORM radbill_webhook_emit_many(array_agg(e.event), array_agg(c.operator_id),
+                                      array_agg(radbill_webhook_session_json(n) || jsonb_build_object('customer_id', c.id)))
+       FROM new_rows n JOIN customers c ON c.username = n.username
+      CROSS JOIN LATERAL (VALUES ('session.started'), ('session.stopped')) AS e(event)
+      WHERE e.event = 'session.started' OR n.acctstoptime IS NOT NULL;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION public.radbill_webhook_sessions_updated() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    IF NOT radbill_webhook_subscribed(ARRAY['session.started', 'session.stopped']) THEN
+        RETURN NULL;
+    END IF;
+    PERFORM radbill_webhook_emit_many(array_agg('session.stopped'::text), array_agg(c.operator_id),
+                                      array_agg(radbill_webhook_session_json(n) || jsonb_build_object('customer_id', c.id)))
+       FROM new_rows n JOIN old_rows o ON o.radacctid = n.radacctid
+       JOIN customers c ON c.username = n.username
+      WHERE o.acctstoptime IS NULL AND n.acctstoptime IS NOT NULL;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION public.radbill_webhook_subscribed(p_events text[]) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE enabled AND events && p_events)
+$$;
+
 CREATE FUNCTION public.touch_updated_at() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -1267,7 +1350,7 @@ CREATE TABLE public.alerts (
     acknowledged_by bigint,
     CONSTRAINT alerts_cause_check CHECK ((length(cause) <= 200)),
     CONSTRAINT alerts_check CHECK (((acknowledged_by IS NULL) OR (acknowledged_at IS NOT NULL))),
-    CONSTRAINT alerts_kind_check CHECK ((kind = ANY (ARRAY['sms_no_gateway'::text, 'sms_no_balance'::text, 'sms_failed'::text, 'sms_refused'::text, 'router_unreachable'::text, 'router_refused'::text, 'delivery_failed'::text, 'backup_stale'::text]))),
+    CONSTRAINT alerts_kind_check CHECK ((kind = ANY (ARRAY['sms_no_gateway'::text, 'sms_no_balance'::text, 'sms_failed'::text, 'sms_refused'::text, 'router_unreachable'::text, 'router_refused'::text, 'delivery_failed'::text, 'backup_stale'::text, 'webhook_failing'::text]))),
     CONSTRAINT alerts_occurrences_check CHECK ((occurrences > 0))
 );
 
@@ -2478,6 +2561,74 @@ ALTER TABLE public.wallet_transfers ALTER COLUMN id ADD GENERATED ALWAYS AS IDEN
     CACHE 1
 );
 
+CREATE TABLE public.webhook_attempts (
+    id bigint NOT NULL,
+    delivery_id bigint NOT NULL,
+    operator_id bigint NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    status_code integer,
+    duration_ms integer NOT NULL,
+    response_excerpt text,
+    error text,
+    CONSTRAINT webhook_attempts_duration_ms_check CHECK ((duration_ms >= 0)),
+    CONSTRAINT webhook_attempts_response_excerpt_check CHECK ((length(response_excerpt) <= 1024))
+);
+
+ALTER TABLE public.webhook_attempts ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.webhook_attempts_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE public.webhook_deliveries (
+    id bigint NOT NULL,
+    endpoint_id bigint NOT NULL,
+    operator_id bigint NOT NULL,
+    event_id text NOT NULL,
+    event_type text NOT NULL,
+    payload jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    delivered_at timestamp with time zone
+);
+
+ALTER TABLE public.webhook_deliveries ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.webhook_deliveries_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE public.webhook_endpoints (
+    id bigint NOT NULL,
+    operator_id bigint NOT NULL,
+    url text NOT NULL,
+    description text DEFAULT ''::text NOT NULL,
+    events text[] NOT NULL,
+    secret_sealed text NOT NULL,
+    enabled boolean DEFAULT true NOT NULL,
+    disabled_reason text,
+    failing_since timestamp with time zone,
+    last_success_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT webhook_endpoints_description_check CHECK ((length(description) <= 200)),
+    CONSTRAINT webhook_endpoints_events_check CHECK ((cardinality(events) > 0)),
+    CONSTRAINT webhook_endpoints_url_check CHECK ((((length(url) >= 8) AND (length(url) <= 500)) AND (url ~ '^https?://'::text)))
+);
+
+ALTER TABLE public.webhook_endpoints ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.webhook_endpoints_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 CREATE TABLE public.whatsapp_events (
     operator_id bigint NOT NULL,
     event text NOT NULL,
@@ -2801,6 +2952,18 @@ ALTER TABLE ONLY public.wallet_transfers
 ALTER TABLE ONLY public.wallet_transfers
     ADD CONSTRAINT wallet_transfers_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.webhook_attempts
+    ADD CONSTRAINT webhook_attempts_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.webhook_deliveries
+    ADD CONSTRAINT webhook_deliveries_endpoint_id_event_id_key UNIQUE (endpoint_id, event_id);
+
+ALTER TABLE ONLY public.webhook_deliveries
+    ADD CONSTRAINT webhook_deliveries_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.webhook_endpoints
+    ADD CONSTRAINT webhook_endpoints_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.whatsapp_events
     ADD CONSTRAINT whatsapp_events_pkey PRIMARY KEY (operator_id, event);
 
@@ -3010,6 +3173,14 @@ CREATE INDEX wallet_transfers_queue ON public.wallet_transfers USING btree (oper
 
 CREATE UNIQUE INDEX wallet_transfers_trxid ON public.wallet_transfers USING btree (wallet_id, upper(trxid));
 
+CREATE INDEX webhook_attempts_delivery ON public.webhook_attempts USING btree (delivery_id, id);
+
+CREATE INDEX webhook_deliveries_endpoint ON public.webhook_deliveries USING btree (endpoint_id, id DESC);
+
+CREATE INDEX webhook_deliveries_waiting ON public.webhook_deliveries USING btree (endpoint_id) WHERE (delivered_at IS NULL);
+
+CREATE INDEX webhook_endpoints_operator ON public.webhook_endpoints USING btree (operator_id);
+
 CREATE UNIQUE INDEX whatsapp_settings_phone ON public.whatsapp_settings USING btree (phone_number_id);
 
 CREATE UNIQUE INDEX whatsapp_settings_verify ON public.whatsapp_settings USING btree (verify_token_hash) WHERE (verify_token_hash IS NOT NULL);
@@ -3085,6 +3256,10 @@ CREATE TRIGGER packages_touch BEFORE UPDATE ON public.packages FOR EACH ROW EXEC
 CREATE TRIGGER radacct_heard BEFORE INSERT OR UPDATE ON public.radacct FOR EACH ROW EXECUTE FUNCTION public.radacct_heard();
 
 CREATE TRIGGER radacct_journal_wake AFTER INSERT ON public.radacct_journal FOR EACH ROW WHEN ((new.status <> 'Interim-Update'::text)) EXECUTE FUNCTION public.radbill_journal_wake();
+
+CREATE TRIGGER radacct_webhooks_inserted AFTER INSERT ON public.radacct REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.radbill_webhook_sessions_inserted();
+
+CREATE TRIGGER radacct_webhooks_updated AFTER UPDATE ON public.radacct REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.radbill_webhook_sessions_updated();
 
 CREATE TRIGGER sms_balance_entries_append_only BEFORE DELETE OR UPDATE ON public.sms_balance_entries FOR EACH ROW EXECUTE FUNCTION public.forbid_change();
 
@@ -3462,6 +3637,21 @@ ALTER TABLE ONLY public.wallet_transfers
 ALTER TABLE ONLY public.wallet_transfers
     ADD CONSTRAINT wallet_transfers_wallet_id_fkey FOREIGN KEY (wallet_id) REFERENCES public.operator_wallets(id);
 
+ALTER TABLE ONLY public.webhook_attempts
+    ADD CONSTRAINT webhook_attempts_delivery_id_fkey FOREIGN KEY (delivery_id) REFERENCES public.webhook_deliveries(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.webhook_attempts
+    ADD CONSTRAINT webhook_attempts_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id);
+
+ALTER TABLE ONLY public.webhook_deliveries
+    ADD CONSTRAINT webhook_deliveries_endpoint_id_fkey FOREIGN KEY (endpoint_id) REFERENCES public.webhook_endpoints(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.webhook_deliveries
+    ADD CONSTRAINT webhook_deliveries_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id);
+
+ALTER TABLE ONLY public.webhook_endpoints
+    ADD CONSTRAINT webhook_endpoints_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE RESTRICT;
+
 ALTER TABLE ONLY public.whatsapp_events
     ADD CONSTRAINT whatsapp_events_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE CASCADE;
 
@@ -3739,6 +3929,12 @@ CREATE POLICY tenant_delete ON public.vat_profiles FOR DELETE TO radbill_app USI
 
 CREATE POLICY tenant_delete ON public.wallet_transfers FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
+CREATE POLICY tenant_delete ON public.webhook_attempts FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_delete ON public.webhook_deliveries FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_delete ON public.webhook_endpoints FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
 CREATE POLICY tenant_delete ON public.whatsapp_events FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_delete ON public.whatsapp_settings FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
@@ -3840,6 +4036,12 @@ CREATE POLICY tenant_insert ON public.tickets FOR INSERT TO radbill_app WITH CHE
 CREATE POLICY tenant_insert ON public.vat_profiles FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_insert ON public.wallet_transfers FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_insert ON public.webhook_attempts FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_insert ON public.webhook_deliveries FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_insert ON public.webhook_endpoints FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_insert ON public.whatsapp_events FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
@@ -3944,6 +4146,12 @@ CREATE POLICY tenant_read ON public.tickets FOR SELECT TO radbill_app USING ((((
 CREATE POLICY tenant_read ON public.vat_profiles FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_read ON public.wallet_transfers FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_read ON public.webhook_attempts FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_read ON public.webhook_deliveries FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_read ON public.webhook_endpoints FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_read ON public.whatsapp_events FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
@@ -4053,6 +4261,12 @@ CREATE POLICY tenant_update ON public.vat_profiles FOR UPDATE TO radbill_app USI
 
 CREATE POLICY tenant_update ON public.wallet_transfers FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
+CREATE POLICY tenant_update ON public.webhook_attempts FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_update ON public.webhook_deliveries FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_update ON public.webhook_endpoints FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
 CREATE POLICY tenant_update ON public.whatsapp_events FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_update ON public.whatsapp_settings FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
@@ -4068,6 +4282,12 @@ ALTER TABLE public.tickets ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.vat_profiles ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.wallet_transfers ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.webhook_attempts ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.webhook_deliveries ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.webhook_endpoints ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.whatsapp_events ENABLE ROW LEVEL SECURITY;
 

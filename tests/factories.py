@@ -143,6 +143,14 @@ async def tenant_rows(conn, op, customer, account, package_id: int, profile_id: 
         "token_prefix": f"{o:010d}", "token_hash": uuid.uuid4().bytes * 2}))["id"]
     await ins("api_idempotency", {"client_id": ids["api_client_id"], "operator_id": o, "key": f"key-{o}",
                                   "fingerprint": bytes(32), "status": 201, "body": "{}"})
+
+    hook = await ins("webhook_endpoints", {"operator_id": o, "url": f"https://hooks.example/{o}",
+                                           "events": ["customer.created"], "secret_sealed": "unused"})
+    delivery = await ins("webhook_deliveries", {"endpoint_id": hook["id"], "operator_id": o, "event_id": f"msg_{o}",
+                                                "event_type": "customer.created", "payload": "{}"})
+    await ins("webhook_attempts", {"delivery_id": delivery["id"], "operator_id": o, "status_code": 500,
+                                   "duration_ms": 5})
+    ids["webhook_id"], ids["delivery_id"] = hook["id"], delivery["id"]
     ids["batch_id"] = batch["id"]
     ids["account_id"] = account["id"]
     ids["payment_gateway_id"] = pgw["id"]

@@ -22,6 +22,7 @@ EXPANSIONS = {
     "router.disable' if status == 'disabled' else 'router.enable": ["router.disable", "router.enable"],
     "payment.online' if capture else 'payment.cash": ["payment.online", "payment.cash"],
     "topup_pack.offer' if active else 'topup_pack.retire": ["topup_pack.offer", "topup_pack.retire"],
+    "webhook.enable' if enabled else 'webhook.disable": ["webhook.enable", "webhook.disable"],
 }
 
 

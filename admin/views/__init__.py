@@ -29,5 +29,6 @@ from admin.views import (  # noqa: F401
     troubleshoot,
     vat,
     walled_garden,
+    webhooks,
     whatsapp,
 )

@@ -1,7 +1,7 @@
-"""Capabilities the operator menu and the FAQ name but radbill does not have yet (webhooks).
-Their URLs are declared like any page, so a sub-operator gets the "ask your parent operator" page (403)
-whether or not the capability exists, and an operator gets a page saying it is not available yet instead of a
-bare 404."""
+"""Capabilities the operator menu and the FAQ name but radbill does not have yet: none at the moment (WhatsApp,
+API clients and webhooks were the last). A planned URL is declared like any page, so a sub-operator gets the "ask
+your parent operator" page (403) whether or not the capability exists, and an operator gets a page saying it is
+not available yet instead of a bare 404."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ from aiohttp import web
 
 from admin.routing import OPERATORS, route
 from admin.web import render
-from radbill.i18n import lazy_gettext
 
 # path -> the section's name, as the menu and the 403 page say it
-PLANNED = {"/webhooks": lazy_gettext("Webhooks")}
+PLANNED: dict[str, object] = {}
 
 
 def _declare(path: str, section: str) -> None:

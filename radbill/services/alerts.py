@@ -67,6 +67,10 @@ KINDS: dict[str, AlertKind] = {
         lazy_gettext("The newest backup is more than 26 hours old. Open System and backups to see why the last one "
                      "failed (the error is listed), fix it (free space, the backup directory), then run "
                      "`radbill backup` once to check.")),
+    "webhook_failing": AlertKind(
+        frozenset({"group_admin", "operator"}), None, "/webhooks", lazy_gettext("A webhook endpoint does not accept deliveries"),
+        lazy_gettext("Open Webhooks, read the failed attempts in the endpoint's deliveries log, fix the receiving "
+                     "server, then enable the endpoint again and redeliver what it missed.")),
     "delivery_failed": AlertKind(
         OPERATORS, "audit.view", "/logs", lazy_gettext("A background job gave up"),
         lazy_gettext("Read the error in the message and under Logs, fix the destination, then repeat the action.")),

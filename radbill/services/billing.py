@@ -26,7 +26,7 @@ from radbill.billing.periods import Cycle, billable_periods, local_midnight_utc
 from radbill.billing.pricing import share_of_period
 from radbill.billing.service import PaidSpan, extend_expiry
 from radbill.errors import RadbillError
-from radbill.services import sms_events
+from radbill.services import sms_events, webhooks
 from radbill.services.customers import suspend_customer
 from radbill.services.ledger import Entry, account_id, post
 from radbill.tenancy import Scope
@@ -204,6 +204,7 @@ async def generate_bills(conn: asyncpg.Connection, now: datetime, scope: Scope |
             await conn.execute(_BILL_ENTRIES_SQL, ids)
             await apply_advance(conn, ids, now)
             await sms_events.queue_bill_sms(conn, ids)
+            await webhooks.emit_bills(conn, ids)
     return len(ids)
 
 

@@ -29,7 +29,7 @@ from radbill.billing.money import check_amount, format_minor
 from radbill.billing.service import PaidSpan
 from radbill.errors import NotFound, ValidationError
 from radbill.i18n import _
-from radbill.services import audit, payments
+from radbill.services import audit, payments, webhooks
 from radbill.services.customers import activate_customer, suspend_customer
 from radbill.services.ledger import BalanceInsufficient, Entry, account_id, load_customer, post
 from radbill.tenancy import Scope
@@ -288,6 +288,10 @@ async def reverse_payment(conn: asyncpg.Connection, scope: Scope, payment_id: in
             idempotency_key, _json(detail), scope.account_id, now)
         await audit.record(conn, scope, "payment.reverse", "customer", customer["id"], detail,
                            operator_id=customer["operator_id"])
+        await webhooks.emit(conn, "payment.reversed", customer["operator_id"], {
+            "payment_id": payment_id, "customer_id": customer["id"], "reversal_id": reversal_id,
+            "amount_minor": amount_minor, "currency": currency, "reason": reason,
+            "unpaid_bills": [b["id"] for b in unpaid]})
         after = await _customer_state(conn, customer["id"], customer["operator_id"])
         return ReversalOutcome(payment_id, customer["id"], amount_minor, currency, reversal_id,
                                _effects(before, after), plan.from_bills, tuple(b["id"] for b in unpaid),

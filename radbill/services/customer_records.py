@@ -18,13 +18,16 @@ from radbill.customer_forms import (  # noqa: F401  (re-exported for the admin v
 from radbill.errors import NotFound, ValidationError
 from radbill.i18n import _
 from radbill.policy.state import DISPLAY_STATES, display_state_sql, state_condition
-from radbill.services import audit, ip_pools
+from radbill.services import audit, ip_pools, webhooks
 from radbill.services.customers import get_customer, sellable_package
 from radbill.services.filters import ScopedWhere, subtree_operator_ids
 from radbill.tenancy import Scope
 from radbill.timeline import sentences
 
 PAGE_SIZE = 50
+# what customer.created carries: ids and plain details, never the RADIUS password
+WEBHOOK_FIELDS = ("username", "name", "mobile", "status", "connection_type", "package_id", "billing_profile_id",
+                  "zone_id", "expires_at")
 # an open accounting session: radacct_open_user (username WHERE acctstoptime IS NULL) answers it per customer
 ONLINE_SQL = "EXISTS (SELECT 1 FROM radacct r WHERE r.username = c.username AND r.acctstoptime IS NULL)"
 # The page's ids are chosen first (by rank, then newest): sorting every match by rank must not also compute the
@@ -122,6 +125,9 @@ async def create_customer(conn: asyncpg.Connection, scope: Scope, form, ip: str 
             raise already_used("static_ip" if "static_ip" in str(exc) else "username") from None
         await audit.record(conn, scope, "create", "customer", customer["id"], create_audit_detail(values, audit_detail),
                            ip, operator_id=operator["id"])
+        await webhooks.emit(conn, "customer.created", operator["id"], {
+            "customer_id": customer["id"], "operator_id": operator["id"],
+            **{k: customer[k] for k in WEBHOOK_FIELDS}})
         if bill:
             await bill_new_customer(conn, scope, customer["id"])
     return customer
@@ -199,6 +205,9 @@ async def update_customer(conn: asyncpg.Connection, scope: Scope, customer_id: i
                                customer_id, *(values[c] for c in changed))
         except asyncpg.UniqueViolationError as exc:  # a concurrent save won the race for the username or address
             raise already_used("static_ip" if "static_ip" in str(exc) else "username") from None
+        await webhooks.emit(conn, "customer.updated", old["operator_id"], {
+            "customer_id": customer_id, "changes": {k: v for k, v in changed.items() if k != "radius_password"},
+            "password_changed": "radius_password" in changed})
         if "radius_password" in changed:
             changed["radius_password"] = ["(hidden)", "(changed)"]
         await audit.record(conn, scope, "edit", "customer", customer_id, changed, ip, operator_id=old["operator_id"])

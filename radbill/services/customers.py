@@ -17,7 +17,7 @@ from radbill.errors import NotFound, ValidationError
 from radbill.i18n import _, lazy_gettext
 from radbill.policy import Speeds, state_label
 from radbill.policy.vendors import vendor
-from radbill.services import audit, sms_events
+from radbill.services import audit, sms_events, webhooks
 from radbill.services.outbox_queue import enqueue
 from radbill.tenancy import Scope
 
@@ -186,6 +186,9 @@ async def _set_status(conn, scope, customer_id, new_status, reason, ip) -> async
             "UPDATE customers SET status = $2, status_reason = $3, status_changed_at = now() WHERE id = $1",
             customer_id, new_status, reason)
         await sms_events.queue_status_sms(conn, customer, new_status)
+        await webhooks.emit(conn, "customer.status_changed", customer["operator_id"], {
+            "customer_id": customer_id, "username": customer["username"], "status": [old, new_status],
+            "reason": reason})
         if new_status == "active":
             queued = await release_walled_sessions(conn, customer, customer["status_changed_at"], "reactivated")
         else:
@@ -239,6 +242,9 @@ async def change_package(conn: asyncpg.Connection, scope: Scope, customer_id: in
                 else:  # the router logs the customer in again with the new rate (and profile)
                     key = f"disconnect:{s['acctuniqueid']}:package_change:{package_id}"
                     queued.append(await _queue(conn, customer, "disconnect", s, "package_change", key))
+        await webhooks.emit(conn, "customer.package_changed", customer["operator_id"], {
+            "customer_id": customer_id, "username": customer["username"],
+            "package_id": [customer["package_id"], package_id], "package": package["name"]})
         await audit.record(conn, scope, "customer.change_package", "customer", customer_id,
                            {"package_id": [customer["package_id"], package_id], "package": package["name"],
                             "rate_limit": rate, "outbox_ids": [q for q in queued if q]}, ip)

@@ -5,7 +5,7 @@ pushing `next_attempt_at` past the longest send, so two dispatchers never send t
 dispatcher died is sent again once its lease runs out. Claims are fair across destinations and a silent
 destination gets a circuit breaker (outbox_lanes); `drain` runs the destinations side by side. Every attempt lands on the customer's timeline
 (audit_log, object 'customer'); when the last one fails the row gets `failed_at` and an alert
-(radbill.services.alerts: counted in its group, and an audit row with action 'alert'). Kinds without a registered handler (e.g. 'sms', 'webhook' until their handlers exist) are never claimed.
+(radbill.services.alerts: counted in its group, and an audit row with action 'alert'). Kinds without a registered handler are never claimed.
 """
 
 from __future__ import annotations
@@ -64,6 +64,8 @@ class DispatchSettings:
     sms_lane: int = 10           # rows in flight at once in the SMS lane (the gateway's rate limit spaces them)
     breaker_after: int = 3       # consecutive timeouts that open a destination's breaker
     poll_interval: float = 0.05  # while rows are in flight, how often drain looks for newly due ones
+    webhook_timeout: float = 10.0  # seconds for one webhook POST (well inside the lease)
+    webhook_disable_days: float = 3.0  # an endpoint failing this long without a success is disabled
 
     @property
     def lease_seconds(self) -> float:

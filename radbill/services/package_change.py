@@ -25,7 +25,7 @@ from radbill.billing.pricing import Amounts, apply_vat, customer_price
 from radbill.errors import RadbillError, ValidationError
 from radbill.i18n import _
 from radbill.policy import Speeds
-from radbill.services import audit, billing, customers
+from radbill.services import audit, billing, customers, webhooks
 from radbill.services.ledger import Entry, account_id, debit_reseller, post
 from radbill.tenancy import Scope
 
@@ -240,6 +240,7 @@ async def _charge(conn, plan: ChangePlan, now: datetime) -> int:
     await conn.execute(billing._ACCOUNTS_SQL, [bill_id])  # noqa: SLF001 -- the run's own posting, reused
     await conn.execute(billing._BILL_ENTRIES_SQL, [bill_id])  # noqa: SLF001
     await billing.apply_advance(conn, [bill_id], now)
+    await webhooks.emit_bills(conn, [bill_id])
     return bill_id
 
 

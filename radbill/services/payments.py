@@ -29,7 +29,7 @@ from radbill.billing.pricing import allocate, share_of_period
 from radbill.errors import NotFound, RepeatSuspected, ValidationError
 from radbill.i18n import _
 from radbill.policy.state import has_expired
-from radbill.services import audit, billing
+from radbill.services import audit, billing, webhooks
 from radbill.services.customers import activate_customer, release_walled_sessions
 from radbill.services.ledger import Entry, account_id, debit_reseller, load_customer, post
 from radbill.services.outbox_queue import enqueue
@@ -93,7 +93,7 @@ async def _insert_payment(conn, customer, amount_minor: int, method: str, bill_i
                           now: datetime, capture: GatewayCapture | None = None,
                           txn_id: str | None = None) -> asyncpg.Record:
     try:
-        return await conn.fetchrow(
+        payment = await conn.fetchrow(
             "INSERT INTO payments (customer_id, operator_id, bill_id, amount_minor, currency, method,"
             " idempotency_key, collected_by, received_at, note, gateway_id, txn_id)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
@@ -108,6 +108,12 @@ async def _insert_payment(conn, customer, amount_minor: int, method: str, bill_i
                                   {"txn_id": "already used"}) from None
         raise ValidationError(_("this form was already used for another payment: reload it"),
                               {"idempotency_key": _("already used")}) from None
+    # every payment (cash, mobile wallet, gateway, advance) is inserted here and nowhere else
+    await webhooks.emit(conn, "payment.received", customer["operator_id"], {
+        "payment_id": payment["id"], "customer_id": customer["id"], "bill_id": bill_id, "method": method,
+        "amount_minor": amount_minor, "currency": payment["currency"], "received_at": payment["received_at"],
+        "txn_id": payment["txn_id"]})
+    return payment
 
 
 async def _queue_sms(conn, customer, event: str, payment, **extra) -> None:

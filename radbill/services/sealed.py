@@ -19,6 +19,8 @@ PAYMENT_CREDENTIALS = "payment_gateways.credentials"
 WHATSAPP_TOKEN = "whatsapp_settings.access_token"
 WHATSAPP_APP_SECRET = "whatsapp_settings.app_secret"
 
+WEBHOOK_SECRET = "webhook_endpoints.secret"
+
 
 class Column:
     """A column of sealed values; the context prefix binds each value to its row ("<prefix>:<id>")."""
@@ -41,6 +43,9 @@ SEALED_COLUMNS = (
     Column(WHATSAPP_APP_SECRET, "SELECT operator_id AS id, app_secret AS value FROM whatsapp_settings"
            " WHERE app_secret IS NOT NULL ORDER BY operator_id FOR UPDATE",
            "UPDATE whatsapp_settings SET app_secret = $2 WHERE operator_id = $1"),
+
+    Column(WEBHOOK_SECRET, "SELECT id, secret_sealed AS value FROM webhook_endpoints ORDER BY id FOR UPDATE",
+           "UPDATE webhook_endpoints SET secret_sealed = $2 WHERE id = $1"),
 )
 
 

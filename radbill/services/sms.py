@@ -28,7 +28,7 @@ from radbill.catalog_forms import format_gigabytes
 from radbill.errors import NotFound
 from radbill.i18n import _
 from radbill.secretbox import SecretBoxError
-from radbill.services import sealed, sms_events, whatsapp_channel
+from radbill.services import sealed, sms_events, webhooks, whatsapp_channel
 from radbill.services.outbox import DispatchSettings, Outcome, register
 from radbill.sms import (
     EVENTS,
@@ -345,9 +345,14 @@ async def record_delivery_report(conn: asyncpg.Connection, gateway_id: int, toke
     report = parse_delivery_report(GatewayConfig.from_json(gateway["config"]), fields)
     if report is None or report.status == "sent":
         return 0
-    result = await conn.execute(
+    changed = await conn.fetch(
         "UPDATE sms_messages SET status = $3, delivered_at = CASE WHEN $3 = 'delivered' THEN now() END,"
         " error = CASE WHEN $3 = 'failed' THEN $4 ELSE error END, updated_at = now()"
-        " WHERE gateway_id = $1 AND provider_message_id = $2 AND status = 'sent'",
+        " WHERE gateway_id = $1 AND provider_message_id = $2 AND status = 'sent'"
+        " RETURNING id, operator_id, customer_id, event, status, delivered_at, error",
         gateway_id, report.provider_message_id, report.status, report.error)
-    return int(result.split()[-1])
+    for message in changed:  # a failed report is a delivery report too: the event says which
+        await webhooks.emit(conn, "sms.delivered", message["operator_id"], {
+            "sms_id": message["id"], "customer_id": message["customer_id"], "event": message["event"],
+            "status": message["status"], "delivered_at": message["delivered_at"], "error": message["error"]})
+    return len(changed)

@@ -15,7 +15,7 @@ import asyncpg
 
 from radbill.errors import NotFound, ValidationError
 from radbill.i18n import _, lazy_gettext
-from radbill.services import audit, sms_events
+from radbill.services import audit, sms_events, webhooks
 from radbill.services.customers import get_customer
 from radbill.services.filters import ScopedWhere, subtree_operator_ids
 from radbill.services.uploads import StoredPhoto, store_photo
@@ -139,10 +139,17 @@ async def open_ticket(conn: asyncpg.Connection, scope: Scope | CustomerScope, cu
             "INSERT INTO tickets (operator_id, customer_id, category, subject, opened_by)"
             " VALUES ($1, $2, $3, $4, $5) RETURNING *", operator_id, customer_id, category, subject, _actor(scope))
         await _add_message(conn, ticket, scope, body, stored)
+        await _emit(conn, ticket, "opened", {"status": ticket["status"], "subject": subject})
         await audit.record(conn, _staff(scope), "ticket.open", "ticket", ticket["id"],
                            _by(scope, {"category": category, "subject": subject}), ip,
                            operator_id=ticket["operator_id"])
     return await get_ticket(conn, scope, ticket["id"])
+
+
+async def _emit(conn, ticket, change: str, fields: dict) -> None:
+    """ticket.updated: what changed (opened, replied, assigned, closed, reopened) and the changed fields."""
+    await webhooks.emit(conn, "ticket.updated", ticket["operator_id"], {
+        "ticket_id": ticket["id"], "customer_id": ticket["customer_id"], "change": change, **fields})
 
 
 async def _add_message(conn, ticket, scope: Scope | CustomerScope, body: str,
@@ -174,6 +181,8 @@ async def reply(conn: asyncpg.Connection, scope: Scope | CustomerScope, ticket_i
             outbox_id = await sms_events.queue_event(
                 conn, ticket["operator_id"], ticket["customer_id"], "ticket_reply",
                 f"sms:ticket_reply:{message['id']}", ticket_id=ticket["id"], subject=ticket["subject"])
+        await _emit(conn, ticket, "replied", {"status": [ticket["status"], status], "message_id": message["id"],
+                                              "by": "staff" if staff else "customer"})
         await audit.record(conn, _staff(scope), "ticket.reply", "ticket", ticket["id"],
                            _by(scope, {"status": [ticket["status"], status],
                                        "outbox_ids": [outbox_id] if outbox_id else []}), ip,
@@ -196,6 +205,7 @@ async def assign(conn: asyncpg.Connection, scope: Scope, ticket_id: int, account
             username = account["username"]
         await conn.execute("UPDATE tickets SET assigned_to = $2, updated_at = now() WHERE id = $1",
                            ticket["id"], account_id)
+        await _emit(conn, ticket, "assigned", {"assigned_to": [ticket["assigned_to"], account_id]})
         await audit.record(conn, scope, "ticket.assign", "ticket", ticket["id"],
                            {"assigned_to": [ticket["assignee_username"], username]}, ip,
                            operator_id=ticket["operator_id"])
@@ -223,6 +233,7 @@ async def _set_status(conn, scope, ticket_id: int, status: str, ip: str | None) 
             "UPDATE tickets SET status = $2, updated_at = now(),"
             " closed_at = CASE WHEN $2 = 'closed' THEN now() END WHERE id = $1", ticket["id"], status)
         detail = _by(scope, {"status": [ticket["status"], status]})
+        await _emit(conn, ticket, "closed" if status == "closed" else "reopened", {"status": [ticket["status"], status]})
         if status == "closed":
             await audit.record(conn, _staff(scope), "ticket.close", "ticket", ticket["id"], detail, ip,
                                operator_id=ticket["operator_id"])

@@ -19,7 +19,7 @@ from tests.admin.test_access import ROLE_OF, expected_status
 FOREIGN_KINDS = {"account_id", "customer_id", "payment_id", "bill_id", "operator_id", "package_id", "profile_id",
                  "zone_id", "batch_id", "router_id", "gateway_id", "broadcast_id", "wallet_id", "transfer_id",
                  "payment_gateway_id", "alert_id", "ticket_id",
-                 "attachment_id", "pool_id", "vat_profile_id", "pack_id", "api_client_id"}
+                 "attachment_id", "pool_id", "vat_profile_id", "pack_id", "api_client_id", "webhook_id", "delivery_id"}
 # whose ids are foreign to whom: a sibling for the sub-operator, another branch for the operator and its managers,
 # another group entirely for the group admin
 FOREIGN_TO = {"admin": "op_z", "opa": "op_b", "mgr_none": "op_b", "mgr_all": "op_b", "suba1": "sub_a2"}
