@@ -13,7 +13,7 @@ from admin.api import problems
 from admin.api.problems import ApiProblem
 from admin.api.ratelimit import Buckets
 from radbill import clock, i18n, proxies
-from radbill.db.pool import scoped
+from radbill.db.pool import scoped, set_scope
 from radbill.errors import (
     NotFound,
     PermissionDenied,
@@ -107,32 +107,40 @@ async def _guarded(request: web.Request, handler):
     declared = getattr(request.match_info.handler, "api_route", None)
     if declared is not None and declared.public:
         return await handler(request)
-    client = await _authenticate(request)
-    ip = source_ip(request)
-    if not client.admits(ip):
-        raise ApiProblem(403, "address-not-allowed", _("Address not allowed"),
-                         _("This client may not be used from %(ip)s. Ask its operator to add the address.",
-                           ip=ip or "?"))
-    wait = request.app["api_buckets"].take(client.id)
-    if wait:
-        raise ApiProblem(429, "rate-limited", _("Too many requests"),
-                         _("Slow down: try again in %(n)s seconds.", n=wait), headers={"Retry-After": str(wait)})
-    if client.last_used_at is None or clock.now() - client.last_used_at > TOUCH_EVERY:
-        async with request.app["pool"].acquire() as conn:
+    token = _bearer(request)
+    # one checkout for the whole call: the token is looked up before any scope exists (a SECURITY DEFINER
+    # function), then the same connection takes the client's scope and serves the handler (Call.pool)
+    async with request.app["pool"].acquire() as conn:
+        client = await api_clients.authenticate(conn, token)
+        if client is None:
+            raise problems.unauthorized()
+        ip = source_ip(request)
+        if not client.admits(ip):
+            raise ApiProblem(403, "address-not-allowed", _("Address not allowed"),
+                             _("This client may not be used from %(ip)s. Ask its operator to add the address.",
+                               ip=ip or "?"))
+        wait = request.app["api_buckets"].take(client.id)
+        if wait:
+            raise ApiProblem(429, "rate-limited", _("Too many requests"),
+                             _("Slow down: try again in %(n)s seconds.", n=wait), headers={"Retry-After": str(wait)})
+        if client.last_used_at is None or clock.now() - client.last_used_at > TOUCH_EVERY:
             await api_clients.mark_used(conn, client.id, ip)
-    request["api_client"], request["api_ip"] = client, ip
-    if request.match_info.http_exception is not None:  # no such operation: said only to an authenticated client
-        raise request.match_info.http_exception
-    with scoped(client.scope.path):
-        return await handler(request)
+        request["api_client"], request["api_ip"] = client, ip
+        if request.match_info.http_exception is not None:  # no such operation: said only to an authenticated client
+            raise request.match_info.http_exception
+        await set_scope(conn, client.scope.path)
+        request["api_conn"] = conn
+        try:
+            with scoped(client.scope.path):
+                return await handler(request)
+        finally:
+            request["api_conn"] = None  # the connection goes back to the pool (reset) when this block ends
 
 
-async def _authenticate(request: web.Request) -> api_clients.ApiClient:
+def _bearer(request: web.Request) -> str:
     scheme, _sep, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise problems.unauthorized()
-    async with request.app["pool"].acquire() as conn:
-        client = await api_clients.authenticate(conn, token.strip())
-    if client is None:
-        raise problems.unauthorized()
-    return client
+    return token.strip()
+
+

@@ -74,7 +74,27 @@ class Call:
 
     @property
     def pool(self):
-        return self.request.app["pool"]
+        """The connection the guard checked out for this call (already carrying the client's scope), behind the
+        pool's `acquire()` shape; the app's pool for a public route."""
+        held = self.request.get("api_conn")
+        return HeldConnection(held) if held is not None else self.request.app["pool"]
+
+
+class HeldConnection:
+    """`async with call.pool.acquire() as conn` on the one connection a call holds: an API read costs one pool
+    checkout (its scope setup and its reset) instead of one for the token and another for the handler."""
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def acquire(self):
+        return self
+
+    async def __aenter__(self):
+        return self.conn
+
+    async def __aexit__(self, *exc):
+        return False
 
 
 @dataclass(frozen=True)
