@@ -5,6 +5,7 @@ on a database varied in what the view reads, at several instants (month ends, DS
 import pytest
 
 from bench.policy_views import VIEW_0037
+from radius_module.snapshot import rows_from_records, rows_from_tuples
 from tests import factories as f
 
 ZONES = ["Asia/Dhaka", "UTC", "America/New_York", "Asia/Kathmandu", "Australia/Lord_Howe"]
@@ -127,3 +128,17 @@ async def test_the_comparison_sees_one_column_diverge(varied, change):
     await varied.execute("CREATE VIEW radius_policy_diverged AS " + definition.replace(old, new, 1))
     total, _ = await differences(varied, "radius_policy_diverged")
     assert total > 0
+
+
+async def test_a_load_builds_the_rows_from_view_builds(varied):
+    """The full load's positional builder (rows_from_tuples) gives the rows PolicyRow.from_view gives, and would
+    notice one column read from the wrong place."""
+    for instant in INSTANTS[:3]:
+        await varied.execute("SELECT set_config('radbill.now', $1, true)", instant)
+        await varied.execute(TOPUPS)
+        records = await varied.fetch("SELECT * FROM radius_policy ORDER BY username")
+        names = list(records[0].keys())
+        assert rows_from_tuples(names, records) == rows_from_records(records)
+        swapped = [{"mac_address": "static_ip", "static_ip": "mac_address"}.get(n, n) for n in names]
+        assert rows_from_tuples(swapped, records) != rows_from_records(records)
+    assert {r.topup_bytes > 0 for r in rows_from_tuples(names, records)} == {True, False}
