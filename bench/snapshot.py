@@ -130,6 +130,10 @@ def main(argv=None) -> int:
     parser.add_argument("--changes-while-down", type=int, default=1000)
     parser.add_argument("--no-load-variants", action="store_true", help="skip the timed loads (baseline and now)"
                         " and measure only the reconnect and the visibility")
+    parser.add_argument("--load-variants", choices=["all"], help="also the memory baseline (the load before the "
+                        "server-side cursor and shared row parts)")
+    parser.add_argument("--load-rounds", type=int, default=1, help="timed loads of each variant, interleaved")
+    parser.add_argument("--loads-only", action="store_true", help="skip the reconnect and the visibility")
     args = parser.parse_args(argv)
     if args.subscribers is not None:
         return scale(args)
@@ -182,7 +186,8 @@ def scale(args) -> int:
         conn.execute("VACUUM ANALYZE")
         print(f"# {args.subscribers:,} customers seeded in {time.monotonic() - started:.0f} s", file=sys.stderr)
         out = snapshot_scale.run(url, args.subscribers, args.changes_while_down, args.changes_per_second,
-                                 args.visibility_seconds, loads=not args.no_load_variants)
+                                 args.visibility_seconds, loads=False if args.no_load_variants else (args.load_variants or True),
+                                 rounds=args.load_rounds, only_loads=args.loads_only)
     snapshot_scale.report(out)
     return 0
 

@@ -23,7 +23,7 @@ from radbill.policy import Request, Speeds, decide
 from radius_module import spool
 from radius_module.peers import BEAT_SECONDS, FEED_CHANNEL, Peers
 from radius_module.sessions import OpenSessions, load_open_sessions, octets_before_windows
-from radius_module.snapshot import POLICY_QUERY, PolicySnapshot, rows_from_records
+from radius_module.snapshot import POLICY_QUERY, PolicySnapshot, rows_from_records, rows_from_tuples
 from radius_module.spool import Spool
 
 log = logging.getLogger("radbill.radius")
@@ -159,9 +159,10 @@ class Worker(threading.Thread):
                 # rows (at 1,000,000 customers that result alone held ~0.5 GB, and the heap kept it)
                 # (planned for all its rows, as the client-side query was, not for the first 10 %)
                 conn.execute("SELECT set_config('cursor_tuple_fraction', '1', true)")
-                with conn.cursor("radbill_policy_load", row_factory=dict_row) as cur:
+                with conn.cursor("radbill_policy_load") as cur:  # tuples: rows_from_tuples reads by position
                     cur.itersize = LOAD_BATCH
-                    return rows_from_records(cur.execute(POLICY_QUERY))
+                    cur.execute(POLICY_QUERY)
+                    return rows_from_tuples([c.name for c in cur.description], cur)
             with conn.cursor(row_factory=dict_row) as cur:
                 return rows_from_records(cur.execute(POLICY_QUERY + " WHERE username = ANY(%s)", (list(usernames),)))
 

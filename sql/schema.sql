@@ -578,21 +578,46 @@ CREATE VIEW public.radius_policy AS
     t.download_kbps AS tier_download_kbps,
     t.upload_kbps AS tier_upload_kbps,
     (COALESCE(tu.bytes, (0)::numeric))::bigint AS topup_bytes
-   FROM ((((((((public.customers c
+   FROM (((((((((public.customers c
      JOIN public.packages p ON ((p.id = c.package_id)))
      JOIN public.operators o ON ((o.id = c.operator_id)))
      JOIN public.billing_profiles bp ON ((bp.id = c.billing_profile_id)))
-     LEFT JOIN LATERAL ( SELECT a.suspended_pool,
+     LEFT JOIN ( SELECT DISTINCT ON (x.id) x.id AS operator_id,
+            a.suspended_pool,
             a.suspended_rate_limit,
             a.suspended_session_timeout
-           FROM public.operators a
-          WHERE ((a.path OPERATOR(public.@>) o.path) AND (a.suspended_pool IS NOT NULL))
-          ORDER BY (public.nlevel(a.path)) DESC
-         LIMIT 1) g ON (true))
-     LEFT JOIN LATERAL ( SELECT radbill_cap_window.window_start,
-            radbill_cap_window.window_end
-           FROM public.radbill_cap_window(p.cap_period, o.timezone, bp.cycle_kind, (bp.billing_day)::integer, bp.validity_days, COALESCE(c.billing_anchor, ((c.created_at AT TIME ZONE o.timezone))::date), public.radbill_now()) radbill_cap_window(window_start, window_end)
-          WHERE (p.data_cap_bytes IS NOT NULL)) w ON (true))
+           FROM (public.operators x
+             JOIN public.operators a ON (((a.path OPERATOR(public.@>) x.path) AND (a.suspended_pool IS NOT NULL))))
+          ORDER BY x.id, (public.nlevel(a.path)) DESC) g ON ((g.operator_id = o.id)))
+     JOIN ( SELECT z.timezone,
+            n.at,
+            m.window_start AS month_start,
+            m.window_end AS month_end,
+            f.starts AS fixed_starts,
+            f.ends AS fixed_ends
+           FROM (((( SELECT DISTINCT operators.timezone
+                   FROM public.operators) z
+             CROSS JOIN ( SELECT public.radbill_now() AS at) n)
+             CROSS JOIN LATERAL public.radbill_cap_window('calendar_month'::text, z.timezone, 'fixed_day'::text, 1, NULL::integer, NULL::date, n.at) m(window_start, window_end))
+             CROSS JOIN LATERAL ( SELECT array_agg(x.window_start ORDER BY d.d) AS starts,
+                    array_agg(x.window_end ORDER BY d.d) AS ends
+                   FROM (generate_series(1, 31) d(d)
+                     CROSS JOIN LATERAL public.radbill_cap_window('billing_cycle'::text, z.timezone, 'fixed_day'::text, d.d, NULL::integer, NULL::date, n.at) x(window_start, window_end))) f)) tz ON ((tz.timezone = o.timezone)))
+     CROSS JOIN LATERAL ( SELECT
+                CASE
+                    WHEN (p.data_cap_bytes IS NULL) THEN NULL::timestamp with time zone
+                    WHEN (p.cap_period = 'calendar_month'::text) THEN tz.month_start
+                    WHEN (bp.cycle_kind = 'fixed_day'::text) THEN tz.fixed_starts[bp.billing_day]
+                    ELSE ( SELECT v.window_start
+                       FROM public.radbill_cap_window(p.cap_period, o.timezone, bp.cycle_kind, (bp.billing_day)::integer, bp.validity_days, COALESCE(c.billing_anchor, ((c.created_at AT TIME ZONE o.timezone))::date), tz.at) v(window_start, window_end))
+                END AS window_start,
+                CASE
+                    WHEN (p.data_cap_bytes IS NULL) THEN NULL::timestamp with time zone
+                    WHEN (p.cap_period = 'calendar_month'::text) THEN tz.month_end
+                    WHEN (bp.cycle_kind = 'fixed_day'::text) THEN tz.fixed_ends[bp.billing_day]
+                    ELSE ( SELECT v.window_end
+                       FROM public.radbill_cap_window(p.cap_period, o.timezone, bp.cycle_kind, (bp.billing_day)::integer, bp.validity_days, COALESCE(c.billing_anchor, ((c.created_at AT TIME ZONE o.timezone))::date), tz.at) v(window_start, window_end))
+                END AS window_end) w)
      LEFT JOIN LATERAL ( SELECT sum(
                 CASE
                     WHEN ((r.acctstarttime >= w.window_start) AND (r.acctstoptime <= w.window_end)) THEN (r.octets)::numeric
