@@ -56,6 +56,7 @@ OUTBOX_HANDLERS: dict[str, str] = {
     "sms": "radbill.services.sms",
     # an event SMS whose operator chose WhatsApp moves to a whatsapp row when the sms handler takes it
     "whatsapp": "radbill.services.whatsapp",
+    "webhook": "radbill.services.webhook_delivery",
 }
 
 
