@@ -206,6 +206,8 @@ async def generate_bills(conn: asyncpg.Connection, now: datetime, scope: Scope |
             await conn.execute(_BILL_ENTRIES_SQL, ids)
             await apply_advance(conn, ids, now)
             await sms_events.queue_bill_sms(conn, ids)
+            # further per-bill events (e.g. a webhook bill.created) go here as ONE set-based call over `ids`,
+            # as the SMS above (radbill_enqueue_many), never a call per bill
     return len(ids)
 
 
