@@ -652,23 +652,44 @@ CREATE FUNCTION public.radbill_customer_policy(p_customer_id bigint) RETURNS SET
 $$;
 
 CREATE FUNCTION public.radbill_enqueue(p_kind text, p_operator_id bigint, p_payload jsonb, p_dedupe_key text DEFAULT NULL::text) RETURNS bigint
+    LANGUAGE sql
+    AS $$
+    SELECT id FROM radbill_enqueue_many(p_kind, ARRAY[p_operator_id], ARRAY[p_payload], ARRAY[p_dedupe_key]) AS id
+$$;
+
+CREATE FUNCTION public.radbill_enqueue_many(p_kind text, p_operator_ids bigint[], p_payloads jsonb[], p_dedupe_keys text[]) RETURNS SETOF bigint
     LANGUAGE plpgsql
     AS $$
-DECLARE
-    new_id bigint;
 BEGIN
-    IF p_kind IN ('disconnect', 'coa') AND p_payload ? 'acct_unique_id' THEN
-        UPDATE outbox SET done_at = now(), result = jsonb_build_object('superseded_by', p_dedupe_key)
-         WHERE payload ->> 'acct_unique_id' = p_payload ->> 'acct_unique_id'
-           AND done_at IS NULL AND failed_at IS NULL
-           AND kind IN ('coa', 'disconnect') AND (kind = 'coa' OR p_kind = 'disconnect')
-           AND dedupe_key IS DISTINCT FROM p_dedupe_key;
+    IF p_kind IN ('disconnect', 'coa') THEN
+        FOR i IN 1 .. coalesce(array_length(p_payloads, 1), 0) LOOP
+            IF p_payloads[i] ? 'acct_unique_id' THEN
+                UPDATE outbox SET done_at = now(), result = jsonb_build_object('superseded_by', p_dedupe_keys[i])
+                 WHERE payload ->> 'acct_unique_id' = p_payloads[i] ->> 'acct_unique_id'
+                   AND done_at IS NULL AND failed_at IS NULL
+                   AND kind IN ('coa', 'disconnect') AND (kind = 'coa' OR p_kind = 'disconnect')
+                   AND dedupe_key IS DISTINCT FROM p_dedupe_keys[i];
+            END IF;
+            RETURN QUERY
+                WITH ins AS (
+                    INSERT INTO outbox (kind, operator_id, payload, dedupe_key, destination)
+                    VALUES (p_kind, p_operator_ids[i], p_payloads[i], p_dedupe_keys[i],
+                            radbill_outbox_destination(p_kind, p_payloads[i]))
+                    ON CONFLICT DO NOTHING
+                    RETURNING id)
+                SELECT id FROM ins;
+        END LOOP;
+        RETURN;
     END IF;
-    INSERT INTO outbox (kind, operator_id, payload, dedupe_key, destination)
-    VALUES (p_kind, p_operator_id, p_payload, p_dedupe_key, radbill_outbox_destination(p_kind, p_payload))
-    ON CONFLICT DO NOTHING
-    RETURNING id INTO new_id;
-    RETURN new_id;
+    RETURN QUERY
+        WITH ins AS (
+            INSERT INTO outbox (kind, operator_id, payload, dedupe_key, destination)
+            SELECT p_kind, r.operator_id, r.payload, r.dedupe_key, radbill_outbox_destination(p_kind, r.payload)
+              FROM unnest(p_operator_ids, p_payloads, p_dedupe_keys) WITH ORDINALITY AS r(operator_id, payload, dedupe_key, n)
+             ORDER BY r.n
+            ON CONFLICT DO NOTHING
+            RETURNING id)
+        SELECT id FROM ins ORDER BY id;
 END $$;
 
 CREATE TABLE public.radacct_journal (

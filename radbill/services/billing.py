@@ -54,8 +54,10 @@ _CANDIDATES_SQL = f"""
 WITH k AS (
     SELECT * FROM unnest($3::text[], $4::bigint[], $5::date[], $6::date[], $7::date[], $8::timestamptz[])
         AS k(timezone, profile_id, anchor, period_start, period_end, due_at)
-), vat AS (
-    -- radbill_vat_profile_for (migration 0036) is the one rule: package's profile, else the operator line's
+), vat AS MATERIALIZED (
+    -- radbill_vat_profile_for (migration 0036) is the one rule: package's profile, else the operator line's.
+    -- MATERIALIZED: a handful of (operator, package) rows, computed once; inlined, the planner re-ran this join
+    -- for every candidate (3.1 of the INSERT's 3.7 s at 30,000 customers)
     SELECT x.operator_id, x.package_id, vp.id AS profile_id, vp.rate_basis_points AS rate,
            vp.price_includes_vat AS inclusive
       FROM (SELECT DISTINCT c.operator_id, pk.package_id FROM customers c JOIN operators o ON o.id = c.operator_id

@@ -3,8 +3,9 @@ holds the one dedupe/re-arm rule for every writer (the RADIUS module's worker ca
 
 The rule, in short: a dedupe key suppresses a duplicate only while the earlier row is pending; a finished
 disconnect/CoA (done or failed) is enqueued again as a new row; an SMS or webhook key, once used, is never sent
-again; a command for a session supersedes the pending commands it makes pointless. Set-based writers (bill
-SMS, reminders, broadcasts) call `radbill_enqueue` per row inside their one statement.
+again; a command for a session supersedes the pending commands it makes pointless. Set-based writers call
+`radbill_enqueue_many` (migration 0050, the same rule for a set of rows; radbill_enqueue is its set of one) with
+arrays built in their one statement (the bill run's SMS), or `radbill_enqueue` per row (reminders, broadcasts).
 """
 
 from __future__ import annotations

@@ -12,15 +12,20 @@ from radbill.payments.links import DEFAULT_TTL as DEFAULT_PAY_LINK_TTL
 from radbill.payments.links import create_pay_link
 from radbill.services.outbox_queue import enqueue
 
-# one row per bill; customers without a mobile get none (the handler would skip them anyway)
+# one row per bill, all in one radbill_enqueue_many call (migration 0050: radbill_enqueue's rule, for a set), in bill
+# id order; customers without a mobile get none (the handler would skip them anyway)
 QUEUE_BILLS = """
-    SELECT count(radbill_enqueue('sms', b.operator_id,
-                                 jsonb_build_object('event', 'bill_generated', 'customer_id', b.customer_id,
-                                                    'bill_id', b.id, 'amount_minor', b.total_minor,
-                                                    'currency', b.currency),
-                                 'sms:bill_generated:' || b.id))
-      FROM (SELECT b.* FROM bills b JOIN customers c ON c.id = b.customer_id
-             WHERE b.id = ANY($1::bigint[]) AND c.mobile IS NOT NULL ORDER BY b.id) b
+WITH nb AS MATERIALIZED (
+    SELECT b.id, b.operator_id, b.customer_id, b.total_minor, b.currency
+      FROM bills b JOIN customers c ON c.id = b.customer_id
+     WHERE b.id = ANY($1::bigint[]) AND c.mobile IS NOT NULL
+)
+SELECT count(*) FROM radbill_enqueue_many(
+    'sms',
+    (SELECT array_agg(operator_id ORDER BY id) FROM nb),
+    (SELECT array_agg(jsonb_build_object('event', 'bill_generated', 'customer_id', customer_id, 'bill_id', id,
+                                         'amount_minor', total_minor, 'currency', currency) ORDER BY id) FROM nb),
+    (SELECT array_agg('sms:bill_generated:' || id ORDER BY id) FROM nb))
 """
 
 STATUS_EVENTS = {"suspended": "account_suspended", "active": "account_activated"}
