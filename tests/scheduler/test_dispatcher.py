@@ -127,8 +127,10 @@ async def test_silent_router_is_retried_with_backoff_then_fails_with_an_alert(la
     [alert] = [json.loads(t["detail"]) for t in timeline if t["action"] == "alert"]
     assert alert["outbox_id"] == row["id"] and "Could not disconnect" in alert["message"]
     shown, _more = await alerts.list_alerts(lab_db, scope_of(lab.isp.operator))
-    assert [(a["kind"], a["subject"]["customer_id"], a["occurrences"]) for a in shown] == \
-        [("router_unreachable", c["id"], 1)]
+    # this customer's (the module's lab is shared: a row an earlier test left queued for the same router may
+    # time out here too and raise its own customer's alert)
+    assert [(a["kind"], a["occurrences"]) for a in shown if a["subject"]["customer_id"] == c["id"]] == \
+        [("router_unreachable", 1)]
     assert session.open  # nothing pretended to succeed
 
 
