@@ -45,6 +45,16 @@ async def bill_run(url: str) -> dict:
         await conn.close()
 
 
+async def count_online(url: str) -> float:
+    conn = await asyncpg.connect(url)
+    try:
+        t = time.perf_counter()
+        await dashboard.count_online(conn)
+        return round(time.perf_counter() - t, 2)
+    finally:
+        await conn.close()
+
+
 async def export_child(url: str, path: str, operator_id: int, limit: int | None) -> None:
     """Run in a child process: stream the group admin's payment CSV (counted, then dropped), print rows and peak RSS."""
     from radbill.tenancy import Scope
@@ -78,6 +88,8 @@ def one_size(customers: int, runs: int, export: bool = True, bill_run: bool = Tr
         asyncio.run(customer_bench.expire_some(url))
         r: dict = {"customers": customers, "seed_s": round(time.perf_counter() - t, 1)}
         print(f"\n== {customers:,} customers (seeded in {r['seed_s']} s) ==", flush=True)
+        r["online_count_s"] = asyncio.run(count_online(url))  # what the scheduler does every minute
+        print(f"online count (job dashboard.online, all operators) {r['online_count_s']} s", flush=True)
         r["search"] = asyncio.run(customer_bench.measure(url, scopes, {"": customer_bench.searches(runs, customers)}))
         _timings("search", r["search"], GOALS["search_p95_ms"])
         # the baseline in the same run: the figures aggregated from the rows, as every load did before 0049

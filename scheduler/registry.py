@@ -49,6 +49,7 @@ JOBS: list[JobSpec] = [
     JobSpec("radacct.archive", radacct_jobs.archive_sessions, "cron", {"hour": 20, "minute": 30, "timezone": "UTC"}),
     # the dashboard's counters: the deltas the triggers appended, folded (a bill run's are one row per operator)
     JobSpec("dashboard.compact", dashboard_jobs.compact_counters, "interval", {"minutes": 5}),
+    JobSpec("dashboard.online", dashboard_jobs.count_online, "interval", {"seconds": 60}),
 ]
 
 # outbox kind -> the module that declares its handler with @outbox.register(kind)

@@ -322,6 +322,21 @@ BEGIN
            - (SELECT count(*) FROM dashboard_payment_sums);
 END $$;
 
+CREATE FUNCTION public.radbill_count_online() RETURNS bigint
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    WITH counted AS (
+        INSERT INTO dashboard_online (operator_id, n, counted_at)
+        SELECT o.id, coalesce(x.n, 0), now() FROM operators o
+          LEFT JOIN (SELECT c.operator_id, count(DISTINCT r.username) AS n
+                       FROM radacct r JOIN customers c ON c.username = r.username
+                      WHERE r.acctstoptime IS NULL GROUP BY 1) x ON x.operator_id = o.id
+        ON CONFLICT (operator_id) DO UPDATE SET n = excluded.n, counted_at = excluded.counted_at
+        RETURNING n)
+    SELECT coalesce(sum(n), 0)::bigint FROM counted
+$$;
+
 CREATE FUNCTION public.radbill_customer_lineage() RETURNS bigint[]
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
@@ -1574,6 +1589,12 @@ CREATE TABLE public.dashboard_customer_counts (
     n bigint NOT NULL
 );
 
+CREATE TABLE public.dashboard_online (
+    operator_id bigint NOT NULL,
+    n bigint NOT NULL,
+    counted_at timestamp with time zone NOT NULL
+);
+
 CREATE TABLE public.dashboard_payment_sums (
     operator_id bigint NOT NULL,
     hour timestamp with time zone NOT NULL,
@@ -2699,6 +2720,9 @@ ALTER TABLE ONLY public.customers
 ALTER TABLE ONLY public.customers
     ADD CONSTRAINT customers_username_key UNIQUE (username);
 
+ALTER TABLE ONLY public.dashboard_online
+    ADD CONSTRAINT dashboard_online_pkey PRIMARY KEY (operator_id);
+
 ALTER TABLE ONLY public.data_topup_packs
     ADD CONSTRAINT data_topup_packs_pkey PRIMARY KEY (id);
 
@@ -3318,6 +3342,9 @@ ALTER TABLE ONLY public.dashboard_bill_counts
 ALTER TABLE ONLY public.dashboard_customer_counts
     ADD CONSTRAINT dashboard_customer_counts_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE CASCADE;
 
+ALTER TABLE ONLY public.dashboard_online
+    ADD CONSTRAINT dashboard_online_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY public.dashboard_payment_sums
     ADD CONSTRAINT dashboard_payment_sums_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE CASCADE;
 
@@ -3720,6 +3747,8 @@ ALTER TABLE public.dashboard_bill_counts ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.dashboard_customer_counts ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE public.dashboard_online ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE public.dashboard_payment_sums ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.data_topup_packs ENABLE ROW LEVEL SECURITY;
@@ -3823,6 +3852,8 @@ CREATE POLICY tenant_delete ON public.customers FOR DELETE TO radbill_app USING 
 CREATE POLICY tenant_delete ON public.dashboard_bill_counts FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_delete ON public.dashboard_customer_counts FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_delete ON public.dashboard_online FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_delete ON public.dashboard_payment_sums FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
@@ -3931,6 +3962,8 @@ CREATE POLICY tenant_insert ON public.customers FOR INSERT TO radbill_app WITH C
 CREATE POLICY tenant_insert ON public.dashboard_bill_counts FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_insert ON public.dashboard_customer_counts FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_insert ON public.dashboard_online FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_insert ON public.dashboard_payment_sums FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
@@ -4042,6 +4075,8 @@ CREATE POLICY tenant_read ON public.dashboard_bill_counts FOR SELECT TO radbill_
 
 CREATE POLICY tenant_read ON public.dashboard_customer_counts FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
+CREATE POLICY tenant_read ON public.dashboard_online FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
 CREATE POLICY tenant_read ON public.dashboard_payment_sums FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_read ON public.data_topup_packs FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
@@ -4151,6 +4186,8 @@ CREATE POLICY tenant_update ON public.customers FOR UPDATE TO radbill_app USING 
 CREATE POLICY tenant_update ON public.dashboard_bill_counts FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_update ON public.dashboard_customer_counts FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_update ON public.dashboard_online FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_update ON public.dashboard_payment_sums FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 

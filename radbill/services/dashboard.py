@@ -23,6 +23,7 @@ class Dashboard:
     outstanding_minor: int
     recent_payments: list[asyncpg.Record]
     daily: list[tuple[date, int]]  # the last 30 days in the operator's time zone
+    online_as_of: datetime | None = None  # when `online` was counted (job dashboard.online); None: just now
 
     @property
     def total(self) -> int:
@@ -56,7 +57,7 @@ async def load(conn: asyncpg.Connection, scope: Scope, now: datetime, timezone: 
     # the scope as operator ids, not `path <@`: see subtree_operator_ids (plans under row-level security)
     ids = await subtree_operator_ids(conn, scope)
     counts = await _state_counts(conn, ids, now)
-    online = await conn.fetchval(ONLINE_SQL, ids)
+    online, online_as_of = await _online(conn, ids, now)
     outstanding = await conn.fetchrow(
         "SELECT coalesce(sum(n), 0) AS n, coalesce(sum(due_minor), 0) AS amount"
         "  FROM dashboard_bill_counts WHERE operator_id = ANY ($1::bigint[])", ids)
@@ -70,7 +71,25 @@ async def load(conn: asyncpg.Connection, scope: Scope, now: datetime, timezone: 
     recent = await conn.fetch(RECENT_SQL, ids)
     daily = [(d, per_day.get(d, 0)) for d in days]
     return Dashboard(counts, online, today, month, int(outstanding["n"]), int(outstanding["amount"]), list(recent),
-                     daily)
+                     daily, online_as_of)
+
+
+ONLINE_STALE = timedelta(minutes=5)  # the job counts every minute; older means the scheduler is not running
+
+
+async def _online(conn: asyncpg.Connection, ids: list[int], now: datetime) -> tuple[int, datetime | None]:
+    """The scope's online customers as the job last counted them, with the time; counted live (O(open sessions))
+    when an operator of the scope has no recent count."""
+    row = await conn.fetchrow("SELECT coalesce(sum(n), 0) AS n, min(counted_at) AS at, count(*) AS operators"
+                              "  FROM dashboard_online WHERE operator_id = ANY ($1::bigint[])", ids)
+    if row["operators"] == len(ids) and ids and row["at"] > now - ONLINE_STALE:
+        return int(row["n"]), row["at"]
+    return await conn.fetchval(ONLINE_SQL, ids), None
+
+
+async def count_online(conn: asyncpg.Connection) -> int:
+    """Count every operator's online customers now (the job dashboard.online); returns the total."""
+    return await conn.fetchval("SELECT radbill_count_online()")
 
 
 async def compact(conn: asyncpg.Connection) -> int:

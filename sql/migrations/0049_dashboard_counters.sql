@@ -185,3 +185,31 @@ BEGIN
                  WHERE (c.name || ' ' || c.username || ' ' || coalesce(c.mobile, '')) ILIKE pattern)
             SELECT coalesce(array_agg(m.id), '{}') FROM matching m WHERE m.operator_id = ANY (ids));
 END $$;
+
+-- Who is online cannot be a trigger counter without a write per accounting packet on the RADIUS hot path (and a
+-- customer with two sessions counts once). The scheduler (job dashboard.online, every minute) counts the open
+-- sessions per operator in one pass; the dashboard shows that figure with its time, or counts live when the
+-- figure is missing or older than five minutes (radbill/services/dashboard.py).
+CREATE TABLE dashboard_online (
+    operator_id bigint PRIMARY KEY REFERENCES operators (id) ON DELETE CASCADE,
+    n           bigint NOT NULL,
+    counted_at  timestamptz NOT NULL
+);
+SELECT radbill_tenant_policies('dashboard_online', 'operator_id', 'subtree', 'subtree');
+REVOKE ALL ON dashboard_online FROM radbill_app;
+GRANT SELECT ON dashboard_online TO radbill_app;
+
+CREATE FUNCTION radbill_count_online() RETURNS bigint
+LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    WITH counted AS (
+        INSERT INTO dashboard_online (operator_id, n, counted_at)
+        SELECT o.id, coalesce(x.n, 0), now() FROM operators o
+          LEFT JOIN (SELECT c.operator_id, count(DISTINCT r.username) AS n
+                       FROM radacct r JOIN customers c ON c.username = r.username
+                      WHERE r.acctstoptime IS NULL GROUP BY 1) x ON x.operator_id = o.id
+        ON CONFLICT (operator_id) DO UPDATE SET n = excluded.n, counted_at = excluded.counted_at
+        RETURNING n)
+    SELECT coalesce(sum(n), 0)::bigint FROM counted
+$$;
+REVOKE ALL ON FUNCTION radbill_count_online() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION radbill_count_online() TO radbill_app;

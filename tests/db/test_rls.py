@@ -38,7 +38,7 @@ OWNER = {
     "api_clients": "operator_id", "api_idempotency": "operator_id",
     "whatsapp_settings": "operator_id", "whatsapp_events": "operator_id",
     "dashboard_customer_counts": "operator_id", "dashboard_bill_counts": "operator_id",
-    "dashboard_payment_sums": "operator_id",
+    "dashboard_payment_sums": "operator_id", "dashboard_online": "operator_id",
 }
 # rows of these an operator lends down the tree (or posts to, for a reseller's wholesale side): the scope's
 # ancestors' rows are visible too. Everything else is the subtree only.

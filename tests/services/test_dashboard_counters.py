@@ -129,6 +129,28 @@ async def test_the_scheduler_compacts_the_counters_as_the_app_role(fresh_db_url)
         job = next(j for j in all_jobs() if j.name == "dashboard.compact")
         assert await job.run(JobContext(pool, None)) == 2
         assert await owner.fetch("SELECT status, n FROM dashboard_customer_counts") == [("active", 3)]
+        job = next(j for j in all_jobs() if j.name == "dashboard.online")
+        assert await job.run(JobContext(pool, None)) == 0
+        assert await owner.fetchval("SELECT count(*) FROM dashboard_online") == 3  # every operator, zero too
     finally:
         await pool.close()
         await owner.close()
+
+
+async def test_online_is_the_minutes_count_with_its_time_or_counted_live(db):
+    w = await isp(db)
+    a, b = await customer(db, w), await customer(db, w, w.operator)
+    for n, who in enumerate((a, a, b)):  # a has two sessions: one customer online
+        await f.insert(db, "radacct", {"acctsessionid": f"s{n}", "acctuniqueid": f"dash-{w.sub['id']}-{n}",
+                                       "username": who["username"], "nasipaddress": "10.0.1.1",
+                                       "acctstarttime": NOW - timedelta(minutes=5)})
+    scope = scope_of(w.operator)
+    live = await dashboard.load(db, scope, NOW, "Asia/Dhaka")
+    assert (live.online, live.online_as_of) == (2, None)  # never counted: counted now
+    await dashboard.count_online(db)
+    counted_at = await db.fetchval("SELECT counted_at FROM dashboard_online WHERE operator_id = $1", w.sub["id"])
+    await db.execute("UPDATE radacct SET acctstoptime = $2 WHERE username = $1", b["username"], NOW)
+    dated = await dashboard.load(db, scope, counted_at + timedelta(minutes=1), "Asia/Dhaka")
+    assert (dated.online, dated.online_as_of) == (2, counted_at)  # the minute's figure, said to be of its time
+    stale = await dashboard.load(db, scope, counted_at + timedelta(minutes=6), "Asia/Dhaka")
+    assert (stale.online, stale.online_as_of) == (1, None)  # the scheduler stopped: counted live again
