@@ -352,27 +352,18 @@ BEGIN
 END $$;
 
 CREATE FUNCTION public.radbill_customer_matches(pattern text) RETURNS bigint[]
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
-DECLARE
-    ids bigint[] := radbill_scope_operator_ids('subtree');
-BEGIN
-    IF NOT radbill_scope_whole()
-       AND (SELECT coalesce(sum(n), 0) FROM dashboard_customer_counts WHERE operator_id = ANY (ids))
-           <= coalesce(nullif(current_setting('radbill.search_scan_limit', true), '')::bigint, 30000) THEN
-        -- MATERIALIZED: the scope's rows first, never the trigram index
-        RETURN (WITH mine AS MATERIALIZED (
-                    SELECT c.id, c.name, c.username, c.mobile FROM customers c WHERE c.operator_id = ANY (ids))
-                SELECT coalesce(array_agg(m.id), '{}') FROM mine m
-                 WHERE (m.name || ' ' || m.username || ' ' || coalesce(m.mobile, '')) ILIKE pattern);
-    END IF;
-    -- MATERIALIZED: the trigram index is searched once, then the rows outside the scope are dropped
-    RETURN (WITH matching AS MATERIALIZED (
-                SELECT c.id, c.operator_id FROM customers c
-                 WHERE (c.name || ' ' || c.username || ' ' || coalesce(c.mobile, '')) ILIKE pattern)
-            SELECT coalesce(array_agg(m.id), '{}') FROM matching m WHERE m.operator_id = ANY (ids));
-END $$;
+    -- MATERIALIZED: the trigram index is searched once. (A SQL function's plan cannot see the pattern; left to
+    -- itself Postgres repeats the index search once per operator in scope.)
+    WITH matching AS MATERIALIZED (
+        SELECT c.id, c.operator_id FROM customers c
+         WHERE (c.name || ' ' || c.username || ' ' || coalesce(c.mobile, '')) ILIKE pattern)
+    SELECT coalesce(array_agg(m.id), '{}')
+      FROM matching m JOIN operators o ON o.id = m.operator_id
+     WHERE o.path <@ radbill_scope_path()
+$$;
 
 CREATE FUNCTION public.radbill_customer_policies(tbl regclass) RETURNS void
     LANGUAGE plpgsql

@@ -158,34 +158,6 @@ GRANT EXECUTE ON FUNCTION radbill_compact_dashboard() TO radbill_app;
 DROP INDEX customers_operator;
 CREATE INDEX customers_operator ON customers (operator_id, status, id);
 
--- The customer search's candidates (0021), now scope first when the scope is small. The trigram index searches
--- every customer: a name fragment whose trigrams most names share ("Customer ..." in the bench, "Mohammad" in life)
--- costs the same for a reseller with 20,000 customers as for the whole million (0.1-0.3 s at 1M), and only then
--- are the rows outside the scope dropped. A scope of at most 30,000 customers (counted from the counters above,
--- O(operators)) is read through customers_operator and matched row by row instead: ~10 ms, whatever the pattern.
--- Same answer both ways: the customers of the scope's subtree whose name, username or mobile matches (the setting
--- radbill.search_scan_limit moves the 30,000; tests set it to -1 to take the trigram path with a few customers).
-CREATE OR REPLACE FUNCTION radbill_customer_matches(pattern text) RETURNS bigint[]
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
-DECLARE
-    ids bigint[] := radbill_scope_operator_ids('subtree');
-BEGIN
-    IF NOT radbill_scope_whole()
-       AND (SELECT coalesce(sum(n), 0) FROM dashboard_customer_counts WHERE operator_id = ANY (ids))
-           <= coalesce(nullif(current_setting('radbill.search_scan_limit', true), '')::bigint, 30000) THEN
-        -- MATERIALIZED: the scope's rows first, never the trigram index
-        RETURN (WITH mine AS MATERIALIZED (
-                    SELECT c.id, c.name, c.username, c.mobile FROM customers c WHERE c.operator_id = ANY (ids))
-                SELECT coalesce(array_agg(m.id), '{}') FROM mine m
-                 WHERE (m.name || ' ' || m.username || ' ' || coalesce(m.mobile, '')) ILIKE pattern);
-    END IF;
-    -- MATERIALIZED: the trigram index is searched once, then the rows outside the scope are dropped
-    RETURN (WITH matching AS MATERIALIZED (
-                SELECT c.id, c.operator_id FROM customers c
-                 WHERE (c.name || ' ' || c.username || ' ' || coalesce(c.mobile, '')) ILIKE pattern)
-            SELECT coalesce(array_agg(m.id), '{}') FROM matching m WHERE m.operator_id = ANY (ids));
-END $$;
-
 -- Who is online cannot be a trigger counter without a write per accounting packet on the RADIUS hot path (and a
 -- customer with two sessions counts once). The scheduler (job dashboard.online, every minute) counts the open
 -- sessions per operator in one pass; the dashboard shows that figure with its time, or counts live when the
