@@ -1570,7 +1570,7 @@ ALTER TABLE public.customers ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
 CREATE TABLE public.dashboard_bill_counts (
     operator_id bigint NOT NULL,
     n bigint NOT NULL,
-    due_minor bigint NOT NULL
+    due_minor numeric NOT NULL
 );
 
 CREATE TABLE public.dashboard_customer_counts (
@@ -1589,7 +1589,7 @@ CREATE TABLE public.dashboard_online (
 CREATE TABLE public.dashboard_payment_sums (
     operator_id bigint NOT NULL,
     hour timestamp with time zone NOT NULL,
-    amount_minor bigint NOT NULL
+    amount_minor numeric NOT NULL
 );
 
 CREATE TABLE public.data_topup_packs (

@@ -27,7 +27,7 @@ CREATE INDEX dashboard_customer_counts_operator ON dashboard_customer_counts (op
 CREATE TABLE dashboard_bill_counts (
     operator_id bigint NOT NULL REFERENCES operators (id) ON DELETE CASCADE,
     n           bigint NOT NULL,
-    due_minor   bigint NOT NULL
+    due_minor   numeric NOT NULL  -- numeric, as sum() gives: stored amounts near the bigint limit must add up
 );
 CREATE INDEX dashboard_bill_counts_operator ON dashboard_bill_counts (operator_id);
 
@@ -35,7 +35,7 @@ CREATE INDEX dashboard_bill_counts_operator ON dashboard_bill_counts (operator_i
 CREATE TABLE dashboard_payment_sums (
     operator_id  bigint NOT NULL REFERENCES operators (id) ON DELETE CASCADE,
     hour         timestamptz NOT NULL,
-    amount_minor bigint NOT NULL
+    amount_minor numeric NOT NULL  -- (numeric: see due_minor)
 );
 CREATE INDEX dashboard_payment_sums_operator ON dashboard_payment_sums (operator_id, hour);
 
