@@ -78,7 +78,7 @@ async def seed(url: str, customers: int, radacct: int) -> dict[str, Scope]:
         await conn.close()
 
 
-async def measure(url: str, scopes: dict[str, Scope], runs: int) -> dict:
+async def measure(url: str, scopes: dict[str, Scope], runs: int, loader=dashboard.load) -> dict:
     conn = await asyncpg.connect(app_url(url), server_settings=SERVER_SETTINGS)
     results = {}
     try:
@@ -87,7 +87,7 @@ async def measure(url: str, scopes: dict[str, Scope], runs: int) -> dict:
             for _ in range(runs):
                 t = time.perf_counter()
                 await set_scope(conn, scope.path)  # what the pool does on every checkout: one round trip
-                figures = await dashboard.load(conn, scope, datetime.now(UTC), "Asia/Dhaka")
+                figures = await loader(conn, scope, datetime.now(UTC), "Asia/Dhaka")
                 timings.append((time.perf_counter() - t) * 1000)
             results[label] = {"customers": figures.total, "online": figures.online, **summarise(timings)}
     finally:

@@ -10,7 +10,7 @@ import os
 
 from radbill.config import EnvReader
 from radbill.services import outbox
-from scheduler import api_jobs, billing_jobs, ops_jobs, payment_jobs, radacct_jobs, sms_jobs
+from scheduler import api_jobs, billing_jobs, dashboard_jobs, ops_jobs, payment_jobs, radacct_jobs, sms_jobs
 from scheduler.context import JobContext, JobSpec
 
 OUTBOX_JOB = "outbox.dispatch"
@@ -47,6 +47,9 @@ JOBS: list[JobSpec] = [
     # time); the archive at 02:30 in Dhaka, when detaching a month's partition meets the fewest sessions
     JobSpec("radacct.partitions", radacct_jobs.prepare_partitions, "cron", {"minute": 41, "timezone": "UTC"}),
     JobSpec("radacct.archive", radacct_jobs.archive_sessions, "cron", {"hour": 20, "minute": 30, "timezone": "UTC"}),
+    # the dashboard's counters: the deltas the triggers appended, folded (a bill run's are one row per operator)
+    JobSpec("dashboard.compact", dashboard_jobs.compact_counters, "interval", {"minutes": 5}),
+    JobSpec("dashboard.online", dashboard_jobs.count_online, "interval", {"seconds": 60}),
 ]
 
 # outbox kind -> the module that declares its handler with @outbox.register(kind)

@@ -36,6 +36,52 @@ BEGIN
     RETURN NEW;
 END $$;
 
+CREATE FUNCTION public.dashboard_bills_delta() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    EXECUTE format('INSERT INTO dashboard_bill_counts (operator_id, n, due_minor)'
+                   ' SELECT operator_id, sum(d), sum(d * (total_minor - paid_minor)) FROM (%s) x'
+                   ' WHERE status IN (''unpaid'', ''partial'')'
+                   ' GROUP BY 1 HAVING sum(d) <> 0 OR sum(d * (total_minor - paid_minor)) <> 0',
+                   radbill_changed_rows(TG_OP));
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION public.dashboard_customers_delta() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    EXECUTE format('INSERT INTO dashboard_customer_counts (operator_id, status, expires_hour, n)'
+                   ' SELECT operator_id, status, radbill_expiry_bucket(expires_at), sum(d) FROM (%s) x'
+                   ' GROUP BY 1, 2, 3 HAVING sum(d) <> 0', radbill_changed_rows(TG_OP));
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION public.dashboard_payments_delta() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    EXECUTE format('INSERT INTO dashboard_payment_sums (operator_id, hour, amount_minor)'
+                   ' SELECT operator_id, date_trunc(''hour'', received_at, ''UTC''),'
+                   '        sum(d * (amount_minor - reversed_minor)) FROM (%s) x WHERE method <> ''advance'''
+                   ' GROUP BY 1, 2 HAVING sum(d * (amount_minor - reversed_minor)) <> 0',
+                   radbill_changed_rows(TG_OP));
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION public.dashboard_truncated() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    EXECUTE format('DELETE FROM %I', TG_ARGV[0]);
+    RETURN NULL;
+END $$;
+
 CREATE FUNCTION public.forbid_change() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -244,6 +290,51 @@ CREATE FUNCTION public.radbill_cap_window(cap_period text, tz text, cycle_kind t
                    CASE WHEN cap_period = 'calendar_month' THEN (m.m0 + interval '1 month')::date
                         WHEN cycle_kind = 'fixed_day' THEN CASE WHEN d.day >= b.this_bd THEN b.next_bd ELSE b.this_bd END
                         ELSE b.v0 + validity_days END AS e) w
+$$;
+
+CREATE FUNCTION public.radbill_changed_rows(op text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT CASE op WHEN 'INSERT' THEN 'SELECT *, 1 AS d FROM new_rows'
+                   WHEN 'DELETE' THEN 'SELECT *, -1 AS d FROM old_rows'
+                   ELSE 'SELECT *, 1 AS d FROM new_rows UNION ALL SELECT *, -1 FROM old_rows' END
+$$;
+
+CREATE FUNCTION public.radbill_compact_dashboard() RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    before bigint := (SELECT count(*) FROM dashboard_customer_counts) + (SELECT count(*) FROM dashboard_bill_counts)
+                     + (SELECT count(*) FROM dashboard_payment_sums);
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('radbill_compact_dashboard'));
+    WITH gone AS (DELETE FROM dashboard_customer_counts RETURNING *)
+    INSERT INTO dashboard_customer_counts (operator_id, status, expires_hour, n)
+    SELECT operator_id, status, expires_hour, sum(n) FROM gone GROUP BY 1, 2, 3 HAVING sum(n) <> 0;
+    WITH gone AS (DELETE FROM dashboard_bill_counts RETURNING *)
+    INSERT INTO dashboard_bill_counts (operator_id, n, due_minor)
+    SELECT operator_id, sum(n), sum(due_minor) FROM gone GROUP BY 1 HAVING sum(n) <> 0 OR sum(due_minor) <> 0;
+    WITH gone AS (DELETE FROM dashboard_payment_sums RETURNING *)
+    INSERT INTO dashboard_payment_sums (operator_id, hour, amount_minor)
+    SELECT operator_id, hour, sum(amount_minor) FROM gone GROUP BY 1, 2 HAVING sum(amount_minor) <> 0;
+    RETURN before - (SELECT count(*) FROM dashboard_customer_counts) - (SELECT count(*) FROM dashboard_bill_counts)
+           - (SELECT count(*) FROM dashboard_payment_sums);
+END $$;
+
+CREATE FUNCTION public.radbill_count_online() RETURNS bigint
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    WITH counted AS (
+        INSERT INTO dashboard_online (operator_id, n, counted_at)
+        SELECT o.id, coalesce(x.n, 0), now() FROM operators o
+          LEFT JOIN (SELECT c.operator_id, count(DISTINCT r.username) AS n
+                       FROM radacct r JOIN customers c ON c.username = r.username
+                      WHERE r.acctstoptime IS NULL GROUP BY 1) x ON x.operator_id = o.id
+        ON CONFLICT (operator_id) DO UPDATE SET n = excluded.n, counted_at = excluded.counted_at
+        RETURNING n)
+    SELECT coalesce(sum(n), 0)::bigint FROM counted
 $$;
 
 CREATE FUNCTION public.radbill_customer_lineage() RETURNS bigint[]
@@ -691,6 +782,10 @@ BEGIN
             RETURNING id)
         SELECT id FROM ins ORDER BY id;
 END $$;
+
+CREATE FUNCTION public.radbill_expiry_bucket(expires_at timestamp with time zone) RETURNS timestamp with time zone
+    LANGUAGE sql IMMUTABLE
+    AS $$ SELECT coalesce(date_trunc('hour', expires_at, 'UTC'), 'infinity') $$;
 
 CREATE TABLE public.radacct_journal (
     id bigint NOT NULL,
@@ -1599,6 +1694,31 @@ ALTER TABLE public.customers ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     NO MINVALUE
     NO MAXVALUE
     CACHE 1
+);
+
+CREATE TABLE public.dashboard_bill_counts (
+    operator_id bigint NOT NULL,
+    n bigint NOT NULL,
+    due_minor numeric NOT NULL
+);
+
+CREATE TABLE public.dashboard_customer_counts (
+    operator_id bigint NOT NULL,
+    status text NOT NULL,
+    expires_hour timestamp with time zone NOT NULL,
+    n bigint NOT NULL
+);
+
+CREATE TABLE public.dashboard_online (
+    operator_id bigint NOT NULL,
+    n bigint NOT NULL,
+    counted_at timestamp with time zone NOT NULL
+);
+
+CREATE TABLE public.dashboard_payment_sums (
+    operator_id bigint NOT NULL,
+    hour timestamp with time zone NOT NULL,
+    amount_minor numeric NOT NULL
 );
 
 CREATE TABLE public.data_topup_packs (
@@ -2788,6 +2908,9 @@ ALTER TABLE ONLY public.customers
 ALTER TABLE ONLY public.customers
     ADD CONSTRAINT customers_username_key UNIQUE (username);
 
+ALTER TABLE ONLY public.dashboard_online
+    ADD CONSTRAINT dashboard_online_pkey PRIMARY KEY (operator_id);
+
 ALTER TABLE ONLY public.data_topup_packs
     ADD CONSTRAINT data_topup_packs_pkey PRIMARY KEY (id);
 
@@ -3057,7 +3180,7 @@ CREATE INDEX customers_expires ON public.customers USING btree (expires_at) WHER
 
 CREATE INDEX customers_mobile ON public.customers USING btree (mobile);
 
-CREATE INDEX customers_operator ON public.customers USING btree (operator_id, status);
+CREATE INDEX customers_operator ON public.customers USING btree (operator_id, status, id);
 
 CREATE INDEX customers_package ON public.customers USING btree (package_id);
 
@@ -3066,6 +3189,12 @@ CREATE INDEX customers_profile ON public.customers USING btree (billing_profile_
 CREATE INDEX customers_search ON public.customers USING gin ((((((name || ' '::text) || username) || ' '::text) || COALESCE(mobile, ''::text))) public.gin_trgm_ops);
 
 CREATE INDEX customers_zone ON public.customers USING btree (zone_id);
+
+CREATE INDEX dashboard_bill_counts_operator ON public.dashboard_bill_counts USING btree (operator_id);
+
+CREATE INDEX dashboard_customer_counts_operator ON public.dashboard_customer_counts USING btree (operator_id);
+
+CREATE INDEX dashboard_payment_sums_operator ON public.dashboard_payment_sums USING btree (operator_id, hour);
 
 CREATE UNIQUE INDEX data_topup_packs_name ON public.data_topup_packs USING btree (operator_id, lower(name));
 
@@ -3261,6 +3390,22 @@ CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON public.audit_log FOR EAC
 
 CREATE TRIGGER billing_profiles_notify_policy AFTER UPDATE OF cycle_kind, billing_day, validity_days ON public.billing_profiles FOR EACH ROW WHEN (((old.cycle_kind IS DISTINCT FROM new.cycle_kind) OR (old.billing_day IS DISTINCT FROM new.billing_day) OR (old.validity_days IS DISTINCT FROM new.validity_days))) EXECUTE FUNCTION public.notify_policy_billing_profile();
 
+CREATE TRIGGER bills_dashboard_delete AFTER DELETE ON public.bills REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.dashboard_bills_delta();
+
+CREATE TRIGGER bills_dashboard_insert AFTER INSERT ON public.bills REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.dashboard_bills_delta();
+
+CREATE TRIGGER bills_dashboard_truncate AFTER TRUNCATE ON public.bills FOR EACH STATEMENT EXECUTE FUNCTION public.dashboard_truncated('dashboard_bill_counts');
+
+CREATE TRIGGER bills_dashboard_update AFTER UPDATE ON public.bills REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.dashboard_bills_delta();
+
+CREATE TRIGGER customers_dashboard_delete AFTER DELETE ON public.customers REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.dashboard_customers_delta();
+
+CREATE TRIGGER customers_dashboard_insert AFTER INSERT ON public.customers REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.dashboard_customers_delta();
+
+CREATE TRIGGER customers_dashboard_truncate AFTER TRUNCATE ON public.customers FOR EACH STATEMENT EXECUTE FUNCTION public.dashboard_truncated('dashboard_customer_counts');
+
+CREATE TRIGGER customers_dashboard_update AFTER UPDATE ON public.customers REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.dashboard_customers_delta();
+
 CREATE TRIGGER customers_notify_policy AFTER INSERT OR DELETE OR UPDATE OF username, radius_password, status, expires_at, package_id, mac_address, static_ip, simultaneous_use, connection_type, operator_id, billing_profile_id, billing_anchor ON public.customers FOR EACH ROW EXECUTE FUNCTION public.notify_policy_customer();
 
 CREATE TRIGGER customers_touch BEFORE UPDATE ON public.customers FOR EACH ROW EXECUTE FUNCTION public.touch_updated_at();
@@ -3298,6 +3443,14 @@ CREATE TRIGGER package_cap_tiers_notify_policy AFTER INSERT OR DELETE OR UPDATE 
 CREATE TRIGGER packages_notify_policy AFTER UPDATE ON public.packages FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION public.notify_policy_package();
 
 CREATE TRIGGER packages_touch BEFORE UPDATE ON public.packages FOR EACH ROW EXECUTE FUNCTION public.touch_updated_at();
+
+CREATE TRIGGER payments_dashboard_delete AFTER DELETE ON public.payments REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.dashboard_payments_delta();
+
+CREATE TRIGGER payments_dashboard_insert AFTER INSERT ON public.payments REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.dashboard_payments_delta();
+
+CREATE TRIGGER payments_dashboard_truncate AFTER TRUNCATE ON public.payments FOR EACH STATEMENT EXECUTE FUNCTION public.dashboard_truncated('dashboard_payment_sums');
+
+CREATE TRIGGER payments_dashboard_update AFTER UPDATE ON public.payments REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.dashboard_payments_delta();
 
 CREATE TRIGGER radacct_heard BEFORE INSERT OR UPDATE ON public.radacct FOR EACH ROW EXECUTE FUNCTION public.radacct_heard();
 
@@ -3394,6 +3547,18 @@ ALTER TABLE ONLY public.customers
 
 ALTER TABLE ONLY public.customers
     ADD CONSTRAINT customers_zone_id_fkey FOREIGN KEY (zone_id) REFERENCES public.zones(id) ON DELETE RESTRICT;
+
+ALTER TABLE ONLY public.dashboard_bill_counts
+    ADD CONSTRAINT dashboard_bill_counts_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.dashboard_customer_counts
+    ADD CONSTRAINT dashboard_customer_counts_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.dashboard_online
+    ADD CONSTRAINT dashboard_online_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.dashboard_payment_sums
+    ADD CONSTRAINT dashboard_payment_sums_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.data_topup_packs
     ADD CONSTRAINT data_topup_packs_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE RESTRICT;
@@ -3805,6 +3970,14 @@ CREATE POLICY customer_write ON public.tickets TO radbill_app USING ((customer_i
 
 ALTER TABLE public.customers ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE public.dashboard_bill_counts ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.dashboard_customer_counts ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.dashboard_online ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.dashboard_payment_sums ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE public.data_topup_packs ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.data_topups ENABLE ROW LEVEL SECURITY;
@@ -3902,6 +4075,14 @@ CREATE POLICY tenant_delete ON public.bills FOR DELETE TO radbill_app USING ((((
 CREATE POLICY tenant_delete ON public.cash_closes FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_delete ON public.customers FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_delete ON public.dashboard_bill_counts FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_delete ON public.dashboard_customer_counts FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_delete ON public.dashboard_online FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_delete ON public.dashboard_payment_sums FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_delete ON public.data_topup_packs FOR DELETE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
@@ -4010,6 +4191,14 @@ CREATE POLICY tenant_insert ON public.bills FOR INSERT TO radbill_app WITH CHECK
 CREATE POLICY tenant_insert ON public.cash_closes FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_insert ON public.customers FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_insert ON public.dashboard_bill_counts FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_insert ON public.dashboard_customer_counts FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_insert ON public.dashboard_online FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_insert ON public.dashboard_payment_sums FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_insert ON public.data_topup_packs FOR INSERT TO radbill_app WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
@@ -4121,6 +4310,14 @@ CREATE POLICY tenant_read ON public.cash_closes FOR SELECT TO radbill_app USING 
 
 CREATE POLICY tenant_read ON public.customers FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
+CREATE POLICY tenant_read ON public.dashboard_bill_counts FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_read ON public.dashboard_customer_counts FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_read ON public.dashboard_online FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_read ON public.dashboard_payment_sums FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
 CREATE POLICY tenant_read ON public.data_topup_packs FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('lineage'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_read ON public.data_topups FOR SELECT TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
@@ -4230,6 +4427,14 @@ CREATE POLICY tenant_update ON public.bills FOR UPDATE TO radbill_app USING ((((
 CREATE POLICY tenant_update ON public.cash_closes FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_update ON public.customers FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_update ON public.dashboard_bill_counts FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_update ON public.dashboard_customer_counts FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_update ON public.dashboard_online FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
+
+CREATE POLICY tenant_update ON public.dashboard_payment_sums FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 
 CREATE POLICY tenant_update ON public.data_topup_packs FOR UPDATE TO radbill_app USING (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[])))) WITH CHECK (((( SELECT public.radbill_scope_whole() AS radbill_scope_whole) AND (operator_id IS NOT NULL)) OR (operator_id = ANY (( SELECT public.radbill_scope_operator_ids('subtree'::text) AS radbill_scope_operator_ids)::bigint[]))));
 

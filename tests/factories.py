@@ -155,4 +155,5 @@ async def tenant_rows(conn, op, customer, account, package_id: int, profile_id: 
     ids["account_id"] = account["id"]
     ids["payment_gateway_id"] = pgw["id"]
     ids["intent_id"] = intent["id"]
+    await conn.execute("SELECT radbill_count_online()")  # dashboard_online: a row per operator (0049)
     return ids

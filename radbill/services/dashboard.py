@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -23,6 +23,7 @@ class Dashboard:
     outstanding_minor: int
     recent_payments: list[asyncpg.Record]
     daily: list[tuple[date, int]]  # the last 30 days in the operator's time zone
+    online_as_of: datetime | None = None  # when `online` was counted (job dashboard.online); None: just now
 
     @property
     def total(self) -> int:
@@ -33,7 +34,100 @@ class Dashboard:
         return max(0, self.customers.get("active", 0) - self.online)
 
 
+ONLINE_SQL = ("SELECT count(DISTINCT r.username) FROM radacct r JOIN customers c ON c.username = r.username"
+              " WHERE r.acctstoptime IS NULL AND c.operator_id = ANY ($1::bigint[])")
+# newest first through the received_at index, stopping at 8 rows in scope (no sort of every payment)
+RECENT_SQL = ("SELECT p.id, p.amount_minor, p.currency, p.method, p.received_at, c.id AS customer_id, c.name,"
+              "       c.username"
+              "  FROM (SELECT * FROM payments WHERE operator_id = ANY ($1::bigint[]) AND method <> 'advance'"
+              "         ORDER BY received_at DESC LIMIT 8) p"
+              "  JOIN customers c ON c.id = p.customer_id ORDER BY p.received_at DESC")
+
+
 async def load(conn: asyncpg.Connection, scope: Scope, now: datetime, timezone: str) -> Dashboard:
+    """The dashboard's figures from the per-operator counters of migration 0049 (kept exact by triggers), so a load
+    reads O(operators x hours) rows whatever the number of customers; equal to load_fresh at every instant."""
+    zone = ZoneInfo(timezone)
+    local_today = now.astimezone(zone).date()
+    days = [local_today - timedelta(days=29 - i) for i in range(30)]
+    starts = [datetime.combine(d, datetime.min.time(), zone) for d in days]
+    month_start = datetime.combine(local_today.replace(day=1), datetime.min.time(), zone)
+    if not all(_whole_hour(t) for t in (*starts, month_start)):
+        return await load_fresh(conn, scope, now, timezone)  # the hourly buckets cannot split this zone's days
+    # the scope as operator ids, not `path <@`: see subtree_operator_ids (plans under row-level security)
+    ids = await subtree_operator_ids(conn, scope)
+    counts = await _state_counts(conn, ids, now)
+    online, online_as_of = await _online(conn, ids, now)
+    outstanding = await conn.fetchrow(
+        "SELECT coalesce(sum(n), 0) AS n, coalesce(sum(due_minor), 0) AS amount"
+        "  FROM dashboard_bill_counts WHERE operator_id = ANY ($1::bigint[])", ids)
+    # whole hours: a bucket lies in one local day, so the days are sums of buckets
+    per_day = {r["day"]: int(r["amount"]) for r in await conn.fetch(
+        "SELECT (hour AT TIME ZONE $3)::date AS day, sum(amount_minor) AS amount FROM dashboard_payment_sums"
+        " WHERE operator_id = ANY ($1::bigint[]) AND hour >= $2 GROUP BY 1",
+        ids, min(starts[0], month_start), timezone)}
+    today = sum(v for d, v in per_day.items() if d >= local_today)
+    month = sum(v for d, v in per_day.items() if d >= min(month_start.date(), local_today))
+    recent = await conn.fetch(RECENT_SQL, ids)
+    daily = [(d, per_day.get(d, 0)) for d in days]
+    return Dashboard(counts, online, today, month, int(outstanding["n"]), int(outstanding["amount"]), list(recent),
+                     daily, online_as_of)
+
+
+ONLINE_STALE = timedelta(minutes=5)  # the job counts every minute; older means the scheduler is not running
+
+
+async def _online(conn: asyncpg.Connection, ids: list[int], now: datetime) -> tuple[int, datetime | None]:
+    """The scope's online customers as the job last counted them, with the time; counted live (O(open sessions))
+    when an operator of the scope has no recent count."""
+    row = await conn.fetchrow("SELECT coalesce(sum(n), 0) AS n, min(counted_at) AS at, count(*) AS operators"
+                              "  FROM dashboard_online WHERE operator_id = ANY ($1::bigint[])", ids)
+    if row["operators"] == len(ids) and ids and row["at"] > now - ONLINE_STALE:
+        return int(row["n"]), row["at"]
+    return await conn.fetchval(ONLINE_SQL, ids), None
+
+
+async def count_online(conn: asyncpg.Connection) -> int:
+    """Count every operator's online customers now (the job dashboard.online); returns the total."""
+    return await conn.fetchval("SELECT radbill_count_online()")
+
+
+async def compact(conn: asyncpg.Connection) -> int:
+    """Fold the counters' delta rows into one row per key (the sums stay); returns how many rows went.
+    Safe at any time and twice: writers keep appending meanwhile (see radbill_compact_dashboard)."""
+    return await conn.fetchval("SELECT radbill_compact_dashboard()")
+
+
+def _whole_hour(t: datetime) -> bool:
+    return t.timestamp() % 3600 == 0
+
+
+async def _state_counts(conn: asyncpg.Connection, ids: list[int], now: datetime) -> dict[str, int]:
+    """Customers per display state. An active customer's bucket (the UTC hour of its expiry) before the current
+    hour has expired; the current hour's customers are looked at one by one (the customers_expires index)."""
+    hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    counts: dict[str, int] = {}
+    for r in await conn.fetch(
+            "SELECT CASE WHEN status = 'active' AND expires_hour < $2 THEN 'expired' ELSE status END AS state,"
+            "       sum(n) AS n FROM dashboard_customer_counts WHERE operator_id = ANY ($1::bigint[]) GROUP BY 1",
+            ids, hour):
+        if r["n"]:
+            counts[r["state"]] = int(r["n"])
+    this_hour = await conn.fetchval(
+        "SELECT count(*) FROM customers c WHERE c.operator_id = ANY ($1::bigint[]) AND c.status = 'active'"
+        "   AND c.expires_at >= $2 AND c.expires_at <= $3", ids, hour, now)
+    if this_hour:
+        counts["active"] -= this_hour
+        counts["expired"] = counts.get("expired", 0) + this_hour
+        if not counts["active"]:
+            del counts["active"]
+    return counts
+
+
+async def load_fresh(conn: asyncpg.Connection, scope: Scope, now: datetime, timezone: str) -> Dashboard:
+    """The same figures aggregated from the rows themselves, O(customers): what the counters must always equal
+    (tests/services/test_dashboard_counters.py), the fallback for a time zone off whole hours, and the bench's
+    baseline."""
     zone = ZoneInfo(timezone)
     local_today = now.astimezone(zone).date()
     day_start = datetime.combine(local_today, datetime.min.time(), zone)
@@ -46,9 +140,7 @@ async def load(conn: asyncpg.Connection, scope: Scope, now: datetime, timezone: 
     counts = {r["state"]: r["n"] for r in await conn.fetch(
         f"SELECT {display_state_sql('$2')} AS state, count(*) AS n"  # noqa: S608 - a fixed expression
         "  FROM customers c WHERE c.operator_id = ANY ($1::bigint[]) GROUP BY 1", ids, now)}
-    online = await conn.fetchval(
-        "SELECT count(DISTINCT r.username) FROM radacct r JOIN customers c ON c.username = r.username"
-        " WHERE r.acctstoptime IS NULL AND c.operator_id = ANY ($1::bigint[])", ids)
+    online = await conn.fetchval(ONLINE_SQL, ids)
     money = await conn.fetchrow(
         "SELECT coalesce(sum(amount_minor - reversed_minor) FILTER (WHERE received_at >= $2), 0) AS today,"
         "       coalesce(sum(amount_minor - reversed_minor), 0) AS month"
@@ -57,12 +149,7 @@ async def load(conn: asyncpg.Connection, scope: Scope, now: datetime, timezone: 
     outstanding = await conn.fetchrow(
         "SELECT count(*) AS n, coalesce(sum(total_minor - paid_minor), 0) AS amount"
         "  FROM bills WHERE operator_id = ANY ($1::bigint[]) AND status IN ('unpaid', 'partial')", ids)
-    # newest first through the received_at index, stopping at 8 rows in scope (no sort of every payment)
-    recent = await conn.fetch(
-        "SELECT p.id, p.amount_minor, p.currency, p.method, p.received_at, c.id AS customer_id, c.name, c.username"
-        "  FROM (SELECT * FROM payments WHERE operator_id = ANY ($1::bigint[]) AND method <> 'advance'"
-        "         ORDER BY received_at DESC LIMIT 8) p"
-        "  JOIN customers c ON c.id = p.customer_id ORDER BY p.received_at DESC", ids)
+    recent = await conn.fetch(RECENT_SQL, ids)
     per_day = {r["day"]: r["amount"] for r in await conn.fetch(
         "SELECT (received_at AT TIME ZONE $3)::date AS day, sum(amount_minor - reversed_minor) AS amount"
         "  FROM payments"

@@ -30,6 +30,12 @@ class ScopedWhere:
         if operator_ids is None:
             self.args: list = [scope.path]
             self.conditions = [f"{column} <@ $1::ltree"]
+        elif len(operator_ids) == 1:
+            # One operator (most sub-operators): an equality, so an index led by the operator's id can return its
+            # rows in order. With `= ANY` Postgres 15 cannot, and a page of a rare filter ("suspended" where there
+            # are none) walked every customer backwards by id: 0.8 s at 1,000,000 customers. ($1 stays the array.)
+            self.args = [operator_ids]
+            self.conditions = [f"{column} = ($1::bigint[])[1]"]
         else:
             self.args = [operator_ids]
             self.conditions = [f"{column} = ANY ($1::bigint[])"]

@@ -37,8 +37,9 @@ OWNER = {
     "package_cap_tiers": "operator_id", "data_topup_packs": "operator_id", "data_topups": "operator_id",
     "api_clients": "operator_id", "api_idempotency": "operator_id",
     "whatsapp_settings": "operator_id", "whatsapp_events": "operator_id",
-
     "webhook_endpoints": "operator_id", "webhook_deliveries": "operator_id", "webhook_attempts": "operator_id",
+    "dashboard_customer_counts": "operator_id", "dashboard_bill_counts": "operator_id",
+    "dashboard_payment_sums": "operator_id", "dashboard_online": "operator_id",
 }
 # rows of these an operator lends down the tree (or posts to, for a reseller's wholesale side): the scope's
 # ancestors' rows are visible too. Everything else is the subtree only.
