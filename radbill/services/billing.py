@@ -149,9 +149,10 @@ SELECT nb.txn, l.account_id, l.amount, nb.currency, 'bill', nb.id
                          AND rv.customer_id IS NULL AND rv.currency = nb.currency
   JOIN ledger_accounts v ON v.kind = 'vat_payable' AND v.operator_id = nb.operator_id
                         AND v.customer_id IS NULL AND v.currency = nb.currency
- CROSS JOIN LATERAL (VALUES (r.id, nb.total_minor), (rv.id, -nb.amount_minor), (v.id, -nb.vat_minor))
-       l(account_id, amount)
+ CROSS JOIN LATERAL (VALUES (r.id, nb.total_minor, 1), (rv.id, -nb.amount_minor, 2), (v.id, -nb.vat_minor, 3))
+       l(account_id, amount, line)
  WHERE l.amount <> 0
+ ORDER BY nb.id, l.line  -- entries in bill order, each bill's lines together (the join's order depends on the plan)
 """
 
 
