@@ -9,7 +9,7 @@ APT_PACKAGES := postgresql postgresql-contrib freeradius freeradius-python3 free
 # the browser tests drive Debian's Chromium through Playwright; nothing is downloaded from elsewhere
 TEST_APT_PACKAGES := chromium
 # bench/radload.c (the C load generator of `make bench-radius`): a compiler and libcrypto's MD5
-BENCH_APT_PACKAGES := gcc libc6-dev libssl-dev
+BENCH_APT_PACKAGES := gcc libc6-dev libssl-dev wrk
 VENV := .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -87,8 +87,8 @@ bench-payments: venv
 bench-alerts: venv
 	$(VENV)/bin/python -m bench.alerts
 
-bench-api: venv
-	$(VENV)/bin/python -m bench.api --customers 10000 --concurrency 32 --seconds 20
+bench-api: venv bench-deps
+	$(VENV)/bin/python -m bench.api --customers 10000 --concurrency 32 --seconds 20 --workers 1 2
 
 bench-portal: venv
 	$(VENV)/bin/python -m bench.portal --customers 10000 --radacct 200000 --runs 200

@@ -2,10 +2,12 @@
 1,000 reads/s sustained with p95 < 50 ms on a 2-core box), against baselines driven the same way in the same run:
 the static stylesheet (the HTTP floor) and /healthz (a request that also reads the database).
 
-    python -m bench.api --customers 10000 --concurrency 32 --seconds 20
+    python -m bench.api --customers 10000 --concurrency 32 --seconds 20 --workers 1 2
 
-A real admin app (as radbill_app, row-level security on) in a child process on a loopback port; the load is
-generated here, in this process, so the server has its own core. One API client (the operator's whole subtree,
+A real admin app (as radbill_app, row-level security on) in `--workers` child processes sharing one loopback port
+(SO_REUSEPORT, as `radbill run` starts RADBILL_ADMIN_WORKERS of them), each worker count measured in turn on the
+same data. The load comes from `wrk` (a C generator, `make bench-deps`) when it is installed, so the generator
+does not take the core the server needs; else from an aiohttp generator in this process (`--driver python`). One API client (the operator's whole subtree,
 its per-client rate limit raised out of the way: the limiter is not what is measured) reads random customers of
 its scope. Latency is measured at the client: a full round trip over loopback.
 """
@@ -18,6 +20,10 @@ import json
 import multiprocessing
 import os
 import random
+import re
+import shutil
+import subprocess
+import tempfile
 import time
 
 import aiohttp
@@ -58,7 +64,7 @@ async def make_client(url: str) -> tuple[str, list[int]]:
         await conn.close()
 
 
-def serve(url: str, port: int, ready) -> None:
+def serve(url: str, port: int, ready, reuse_port: bool = False) -> None:
     """The child process: the admin app as production runs it (os.sched_setaffinity is left to the kernel)."""
     from admin.app import create_app
 
@@ -68,7 +74,7 @@ def serve(url: str, port: int, ready) -> None:
     async def main():
         runner = web.AppRunner(create_app(config), access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
+        await web.TCPSite(runner, "127.0.0.1", port, reuse_port=reuse_port).start()
         ready.set()
         await asyncio.Event().wait()
 
@@ -101,15 +107,78 @@ async def drive(base: str, paths, headers: dict, concurrency: int, seconds: floa
             "p99_ms": percentile(ordered, 0.99)}
 
 
-async def measure(base: str, token: str, ids: list[int], concurrency: int, seconds: float) -> dict:
+WRK_SCRIPT = """
+ids = {%s}
+wrk.headers["Authorization"] = "%s"
+request = function()
+  if wrk.path == "/api" then
+    return wrk.format("GET", "/api/v1/customers/" .. ids[math.random(#ids)])
+  end
+  return wrk.format("GET", wrk.path)
+end
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %%d %%d %%d %%d %%d %%d %%d\\n", summary.requests, summary.duration,
+    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write
+    + summary.errors.timeout, latency:percentile(50), latency:percentile(95), latency:percentile(99), 0))
+end
+"""
+
+
+def drive_wrk(base: str, path: str, token: str, ids: list[int], concurrency: int, seconds: float) -> dict:
+    """wrk, one thread, `concurrency` connections, closed loop; p50/p95/p99 from its full latency histogram.
+    Non-2xx answers (a /healthz 503 without a scheduler included) count as errors except on /healthz."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_SCRIPT % (",".join(map(str, ids)), f"Bearer {token}"))
+    try:
+        out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "-s", script.name,
+                              base + path], capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+    finally:
+        os.unlink(script.name)
+    requests, duration_us, errors, p50, p95, p99, _ = map(int, re.search(r"RESULT ([\d ]+)", out).group(1).split())
+    if path == "/healthz":
+        errors = 0  # 503 without a scheduler: it still did its work
+    return {"requests": requests, "errors": errors, "req_per_s": round(requests / (duration_us / 1e6)),
+            "p50_ms": round(p50 / 1000, 1), "p95_ms": round(p95 / 1000, 1), "p99_ms": round(p99 / 1000, 1)}
+
+
+CASES = {"static css (baseline)": "/static/admin.css", "/healthz (baseline)": "/healthz",
+         "GET /api/v1/customers/{id}": "/api"}
+
+
+async def measure(base: str, token: str, ids: list[int], concurrency: int, seconds: float, driver: str) -> dict:
     auth = {"Authorization": f"Bearer {token}"}
-    cases = {
-        "static css (baseline)": (lambda: "/static/admin.css", {}),
-        "/healthz (baseline)": (lambda: "/healthz", {}),
-        "GET /api/v1/customers/{id}": (lambda: f"/api/v1/customers/{random.choice(ids)}", auth),
-    }
-    await drive(base, cases["GET /api/v1/customers/{id}"][0], auth, concurrency, 2)  # warm-up: pools, caches
-    return {name: await drive(base, paths, headers, concurrency, seconds) for name, (paths, headers) in cases.items()}
+
+    def paths_of(path):
+        return (lambda: f"/api/v1/customers/{random.choice(ids)}") if path == "/api" else (lambda: path)
+
+    await drive(base, paths_of("/api"), auth, concurrency, 2)  # warm-up: pools, caches
+    results = {}
+    for name, path in CASES.items():
+        if driver == "wrk":
+            results[name] = await asyncio.to_thread(drive_wrk, base, path, token, ids, concurrency, seconds)
+        else:
+            results[name] = await drive(base, paths_of(path), auth if path == "/api" else {}, concurrency, seconds)
+    return results
+
+
+def measure_workers(url: str, workers: int, token: str, ids: list[int], args) -> dict:
+    """`workers` admin processes on one port (SO_REUSEPORT when more than one), measured, then stopped."""
+    port = free_port()
+    servers = []
+    try:
+        for _ in range(workers):
+            ready = multiprocessing.Event()
+            server = multiprocessing.Process(target=serve, args=(url, port, ready, workers > 1), daemon=True)
+            server.start()
+            servers.append(server)
+            if not ready.wait(60):
+                raise SystemExit("the admin app did not start")
+        return asyncio.run(measure(f"http://127.0.0.1:{port}", token, ids, args.concurrency, args.seconds,
+                                   args.driver))
+    finally:
+        for server in servers:
+            server.terminate()
+            server.join(10)
 
 
 def main() -> None:
@@ -117,29 +186,26 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2],
+                        help="admin worker processes to measure, in turn (default: 1 2)")
+    parser.add_argument("--driver", choices=("wrk", "python"), default="wrk" if shutil.which("wrk") else "python")
     args = parser.parse_args()
     with throwaway_database() as url:
         asyncio.run(seed(url, args.customers, 0))
         token, ids = asyncio.run(make_client(url))
-        port = free_port()
-        ready = multiprocessing.Event()
-        server = multiprocessing.Process(target=serve, args=(url, port, ready), daemon=True)
-        server.start()
-        try:
-            if not ready.wait(60):
-                raise SystemExit("the admin app did not start")
-            results = asyncio.run(measure(f"http://127.0.0.1:{port}", token, ids, args.concurrency, args.seconds))
-        finally:
-            server.terminate()
-            server.join(10)
-    print(f"{'case':<30} {'req/s':>7} {'p50':>7} {'p95':>7} {'p99':>7}  ms   errors"
+        results = {workers: measure_workers(url, workers, token, ids, args) for workers in args.workers}
+    print(f"{'workers':>7} {'case':<30} {'req/s':>7} {'p50':>7} {'p95':>7} {'p99':>7}  ms   errors"
           "   (target: API >= 1000 req/s, p95 < 50 ms)")
-    for name, r in results.items():
-        print(f"{name:<30} {r['req_per_s']:>7} {r['p50_ms']:>7} {r['p95_ms']:>7} {r['p99_ms']:>7}      {r['errors']}")
-    print(f"# {len(ids)} customers in the client's scope; {args.concurrency} concurrent clients for {args.seconds} s"
-          f" each; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    for workers, cases in results.items():
+        for name, r in cases.items():
+            print(f"{workers:>7} {name:<30} {r['req_per_s']:>7} {r['p50_ms']:>7} {r['p95_ms']:>7} {r['p99_ms']:>7}"
+                  f"      {r['errors']}")
+    print(f"# {len(ids)} customers in the client's scope; {args.concurrency} concurrent connections for"
+          f" {args.seconds} s each, driven by {args.driver}; load average {os.getloadavg()[0]:.1f} on"
+          f" {os.cpu_count()} cores")
     print(json.dumps({"bench": "api", "customers": args.customers, "concurrency": args.concurrency,
-                      "seconds": args.seconds, "results": results}))
+                      "seconds": args.seconds, "driver": args.driver,
+                      "results": {str(k): v for k, v in results.items()}}))
 
 
 if __name__ == "__main__":

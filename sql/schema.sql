@@ -255,14 +255,18 @@ END
 $$;
 
 CREATE FUNCTION public.radbill_api_client(prefix text) RETURNS TABLE(id bigint, operator_id bigint, scope_operator_id bigint, scope_path text, scope_kind text, name text, permissions text[], allowed_cidrs cidr[], token_hash bytea, revoked_at timestamp with time zone, last_used_at timestamp with time zone, active boolean)
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
+    SET plan_cache_mode TO 'auto'
     AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     SELECT k.id, k.operator_id, k.scope_operator_id, s.path::text, s.kind, k.name, k.permissions, k.allowed_cidrs,
            k.token_hash, k.revoked_at, k.last_used_at, (o.status = 'active' AND s.status = 'active')
       FROM api_clients k JOIN operators o ON o.id = k.operator_id JOIN operators s ON s.id = k.scope_operator_id
-     WHERE k.token_prefix = prefix
-$$;
+     WHERE k.token_prefix = prefix;
+END $$;
 
 CREATE FUNCTION public.radbill_api_client_used(client bigint, address inet) RETURNS void
     LANGUAGE sql SECURITY DEFINER

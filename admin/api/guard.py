@@ -13,7 +13,7 @@ from admin.api import problems
 from admin.api.problems import ApiProblem
 from admin.api.ratelimit import Buckets
 from radbill import clock, i18n, proxies
-from radbill.db.pool import scoped, set_scope
+from radbill.db.pool import scoped
 from radbill.errors import (
     NotFound,
     PermissionDenied,
@@ -109,9 +109,9 @@ async def _guarded(request: web.Request, handler):
         return await handler(request)
     token = _bearer(request)
     # one checkout for the whole call: the token is looked up before any scope exists (a SECURITY DEFINER
-    # function), then the same connection takes the client's scope and serves the handler (Call.pool)
+    # function) and the same query gives the connection the client's scope; it then serves the handler (Call.pool)
     async with request.app["pool"].acquire() as conn:
-        client = await api_clients.authenticate(conn, token)
+        client = await api_clients.authenticate(conn, token, declared is not None and declared.generic_plans)
         if client is None:
             raise problems.unauthorized()
         ip = source_ip(request)
@@ -128,8 +128,7 @@ async def _guarded(request: web.Request, handler):
         request["api_client"], request["api_ip"] = client, ip
         if request.match_info.http_exception is not None:  # no such operation: said only to an authenticated client
             raise request.match_info.http_exception
-        await set_scope(conn, client.scope.path)
-        request["api_conn"] = conn
+        request["api_conn"] = conn  # already in the client's scope: authenticate set it in the lookup's round trip
         try:
             with scoped(client.scope.path):
                 return await handler(request)

@@ -63,7 +63,13 @@ async def create_pool(url: str, min_size: int = 1, max_size: int = 10, default_s
     keeps NOTHING (a handler that forgot its scope sees no tenant rows), the scheduler SYSTEM."""
 
     async def apply_scope(conn: asyncpg.Connection) -> None:
-        await conn.execute(SET_SCOPE, current_scope_path(default_scope), _scope_customer.get())
+        path, customer_id = current_scope_path(default_scope), _scope_customer.get()
+        if path == NOTHING and customer_id is None:
+            # Nothing to say: a new connection has no setting and the release's RESET ALL puts every returned one
+            # back to ''; both mean no tenant row (radbill_scope_path, radbill_scope_customer). The API's checkout
+            # (admin.api.guard) takes its client's scope in the token lookup, so this saves it a round trip.
+            return
+        await conn.execute(SET_SCOPE, path, customer_id)
 
     return await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, command_timeout=60,
                                      server_settings=SERVER_SETTINGS, setup=apply_scope)

@@ -65,13 +65,21 @@ class ApiClient:
         return any(ip.version == net.version and ip in net for net in self.allowed_cidrs)
 
 
-async def authenticate(conn: asyncpg.Connection, token: str) -> ApiClient | None:
+async def authenticate(conn: asyncpg.Connection, token: str, generic_plans: bool = False) -> ApiClient | None:
     """The live client a bearer token names, or None (unknown, wrong secret, revoked, operator disabled); the
-    caller answers every None the same way, so a token's owner is never hinted at."""
+    caller answers every None the same way, so a token's owner is never hinted at.
+
+    The same round trip puts `conn` in the client's row-level-security scope (radbill.db.pool.SET_SCOPE's
+    setting) and, with `generic_plans` (admin.api.registry.ApiRoute.generic_plans), lets Postgres cache its
+    plans, so a checkout serves the call with no query of its own. On None the caller must not use `conn` for
+    anything but giving it back to its pool, whose reset (RESET ALL) puts both settings back."""
     prefix = split_token(token)
     if prefix is None:
         return None
-    row = await conn.fetchrow("SELECT * FROM radbill_api_client($1)", prefix)
+    row = await conn.fetchrow(
+        "SELECT k.*, set_config('radbill.scope_path', k.scope_path, false) AS _scoped,"
+        "       set_config('plan_cache_mode', $2, false) AS _plans"
+        "  FROM radbill_api_client($1) k", prefix, "auto" if generic_plans else "force_custom_plan")
     if row is None or not hmac.compare_digest(bytes(row["token_hash"]), token_hash(token)):
         return None
     if row["revoked_at"] is not None or not row["active"]:

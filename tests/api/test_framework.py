@@ -160,3 +160,14 @@ async def test_unknown_operations_are_problems_too(api_world, api_as):
     assert (await api_as(None).get("/api/v1/nothing-here")).status == 401
     wrong_method = await api_as(token).call("DELETE", "/api/v1/customers")
     assert wrong_method.status == 405
+
+
+def test_only_reads_of_one_object_by_id_let_postgres_cache_their_plans():
+    """admin.api.registry.ApiRoute.generic_plans: a by-id read plans the same for every scope; a list or search
+    (sized by the scope) and every write keep the admin's per-call planning."""
+    from admin.api.registry import API_REGISTRY
+
+    generic = {(r.method, r.path) for r in API_REGISTRY if r.generic_plans}
+    assert {("GET", "/customers/{customer_id}"), ("GET", "/bills/{bill_id}"), ("GET", "/payments/{payment_id}")} <= generic
+    assert not {("GET", "/customers"), ("GET", "/bills"), ("GET", "/customers/{customer_id}/sessions")} & generic
+    assert all(method == "GET" for method, _path in generic)

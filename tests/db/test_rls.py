@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from radbill.db.pool import SYSTEM, set_scope
+from radbill.db.pool import SYSTEM, create_pool, scoped, set_scope
 from tests import factories as f
 from tests.admin.conftest import build_tree
 from tests.conftest import app_url, radius_url
@@ -128,6 +128,35 @@ async def test_an_unscoped_connection_sees_no_tenant_row(world, fresh_db_url):
                 assert await app.fetchval(f"SELECT count(*) FROM {table}") == 0, (table, scope_path)
         finally:
             await app.close()
+
+
+async def test_a_pooled_connection_forgets_its_last_scope(world, fresh_db_url):
+    """The pool does not re-send an empty scope on checkout (radbill.db.pool.apply_scope): the release's reset
+    must leave nothing behind. One connection, used by the system scope, a customer scope and an API-style
+    session setting in turn, then checked out with no scope: no tenant row."""
+    pool = await create_pool(app_url(fresh_db_url), min_size=1, max_size=1)
+    try:
+        customer_id = await pool.fetchval("SELECT 1")  # warm: the one connection exists
+        with scoped(SYSTEM):
+            async with pool.acquire() as conn:
+                assert await conn.fetchval("SELECT count(*) FROM customers") > 0
+                customer_id = await conn.fetchval("SELECT min(id) FROM customers")
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SELECT count(*) FROM customers") == 0
+        with scoped("", customer_id):
+            async with pool.acquire() as conn:
+                assert await conn.fetchval("SELECT count(*) FROM customers") == 1
+        async with pool.acquire() as conn:  # as admin.api.guard's lookup leaves it: set_config on the checkout
+            await conn.execute("SELECT set_config('radbill.scope_path', '*', false),"
+                               " set_config('plan_cache_mode', 'auto', false)")
+            assert await conn.fetchval("SELECT count(*) FROM customers") > 1
+        async with pool.acquire() as conn:
+            # the admin's per-call planning comes back too (a by-id API read may have allowed cached plans)
+            assert await conn.fetchval("SHOW plan_cache_mode") == "force_custom_plan"
+            for table in OWNER:
+                assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 0, table
+    finally:
+        await pool.close()
 
 
 async def test_the_system_scope_sees_every_row(world, fresh_db_url):
