@@ -67,6 +67,7 @@ class Config:
     radius_acct_port: int = 1813
     admin_host: str = "127.0.0.1"
     admin_port: int = 8080
+    admin_workers: int = 1  # admin processes sharing admin_port (SO_REUSEPORT) when more than one
     portal_port: int = 8081  # the customers' pay pages (radbill `portal`), on admin_host
     portal_url: str = ""     # its public address for pay links and gateway callbacks; "" -> http://host:port
     fake_bkash_port: int = 9100  # the demo's local fake bKash (loopback), started by `radbill run`
@@ -101,6 +102,7 @@ class Config:
             radius_acct_port=reader.port("RADBILL_RADIUS_ACCT_PORT", cls.radius_acct_port),
             admin_host=reader.text("RADBILL_ADMIN_HOST", cls.admin_host),
             admin_port=reader.port("RADBILL_ADMIN_PORT", cls.admin_port),
+            admin_workers=reader.integer("RADBILL_ADMIN_WORKERS", cls.admin_workers, 1, 64),
             portal_port=reader.port("RADBILL_PORTAL_PORT", cls.portal_port),
             portal_url=reader.text("RADBILL_PORTAL_URL", "").rstrip("/"),
             fake_bkash_port=reader.port("RADBILL_FAKE_BKASH_PORT", cls.fake_bkash_port),

@@ -227,10 +227,12 @@ def _run(config: Config, supervisor: Supervisor, log_dir: Path) -> int:
                              current=lambda: radius.process, process=radius.process))
         log.info("FreeRADIUS on %s auth %s acct %s (log %s)", config.radius_host, config.radius_auth_port,
                  config.radius_acct_port, log_dir / "freeradius.log")
-        admin = _python_child("admin", ["-m", "admin"], log_dir / "admin.log",
-                              _wait_tcp(config.admin_host, config.admin_port))
-        supervisor.add(admin)
-        log.info("admin on http://%s:%s (log %s)", config.admin_host, config.admin_port, log_dir / "admin.log")
+        for worker in range(1, config.admin_workers + 1):  # one port, shared (admin.app.main)
+            name = "admin" if worker == 1 else f"admin-{worker}"
+            supervisor.add(_python_child(name, ["-m", "admin"], log_dir / f"{name}.log",
+                                         _wait_tcp(config.admin_host, config.admin_port)))
+        log.info("admin on http://%s:%s, %s worker(s) (log %s)", config.admin_host, config.admin_port,
+                 config.admin_workers, log_dir / "admin.log")
         supervisor.add(_python_child("portal", ["-m", "portal"], log_dir / "portal.log",
                                      _wait_tcp(config.admin_host, config.portal_port)))
         log.info("customer portal (log in, bills, pay) on http://%s:%s, public address %s (log %s)", config.admin_host,

@@ -26,6 +26,9 @@ from radbill.services import api_clients
 
 log = logging.getLogger("radbill.api")
 API_PATHS = "/api/"
+# An address whose requests fail authentication 30 times is then allowed one more try every 5 seconds (429 with
+# Retry-After, its good tokens included, until it slows down): guessing tokens costs nothing but this dict.
+FAILED_AUTH_BURST, FAILED_AUTH_RATE = 30, 0.2
 TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is news for people, not an audit: one write a minute is enough
 DATABASE_AWAY = (ConnectionError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
                  asyncpg.AdminShutdownError)
@@ -38,6 +41,9 @@ def is_api(request: web.Request) -> bool:
 def setup(app: web.Application) -> None:
     config = app["config"]
     app["api_buckets"] = Buckets(config.api_rate, config.api_burst)
+    # failed authentications per source address: a burst of typos is fine, a token-guessing flood is slowed
+    # before it costs a database lookup per guess
+    app["api_failed_auth"] = Buckets(FAILED_AUTH_RATE, FAILED_AUTH_BURST)
     app["api_trusted_proxies"] = proxies.parse_networks(config.trusted_proxies)
 
 
@@ -107,22 +113,28 @@ async def _guarded(request: web.Request, handler):
     declared = getattr(request.match_info.handler, "api_route", None)
     if declared is not None and declared.public:
         return await handler(request)
-    token = _bearer(request)
+    ip = source_ip(request)
+    failures = request.app["api_failed_auth"]
+    if wait := failures.wait(ip):
+        raise _too_many(wait)
+    try:
+        token = _bearer(request)
+    except ApiProblem:
+        failures.take(ip)
+        raise
     # one checkout for the whole call: the token is looked up before any scope exists (a SECURITY DEFINER
     # function) and the same query gives the connection the client's scope; it then serves the handler (Call.pool)
     async with request.app["pool"].acquire() as conn:
         client = await api_clients.authenticate(conn, token, declared is not None and declared.generic_plans)
         if client is None:
+            failures.take(ip)
             raise problems.unauthorized()
-        ip = source_ip(request)
         if not client.admits(ip):
             raise ApiProblem(403, "address-not-allowed", _("Address not allowed"),
                              _("This client may not be used from %(ip)s. Ask its operator to add the address.",
                                ip=ip or "?"))
-        wait = request.app["api_buckets"].take(client.id)
-        if wait:
-            raise ApiProblem(429, "rate-limited", _("Too many requests"),
-                             _("Slow down: try again in %(n)s seconds.", n=wait), headers={"Retry-After": str(wait)})
+        if wait := request.app["api_buckets"].take(client.id):
+            raise _too_many(wait)
         if client.last_used_at is None or clock.now() - client.last_used_at > TOUCH_EVERY:
             await api_clients.mark_used(conn, client.id, ip)
         request["api_client"], request["api_ip"] = client, ip
@@ -134,6 +146,11 @@ async def _guarded(request: web.Request, handler):
                 return await handler(request)
         finally:
             request["api_conn"] = None  # the connection goes back to the pool (reset) when this block ends
+
+
+def _too_many(wait: int) -> ApiProblem:
+    return ApiProblem(429, "rate-limited", _("Too many requests"),
+                      _("Slow down: try again in %(n)s seconds.", n=wait), headers={"Retry-After": str(wait)})
 
 
 def _bearer(request: web.Request) -> str:

@@ -16,6 +16,12 @@ class Buckets:
         self.rate, self.burst, self.clock = rate, burst, clock
         self._state: dict[object, tuple[float, float]] = {}  # key -> (tokens, at)
 
+    def wait(self, key) -> int:
+        """What `take` would answer, without spending: 0 when a token is there, else the whole seconds to wait."""
+        tokens, at = self._state.get(key, (float(self.burst), self.clock()))
+        tokens = min(float(self.burst), tokens + (self.clock() - at) * self.rate)
+        return 0 if tokens >= 1 else max(1, math.ceil((1 - tokens) / self.rate))
+
     def take(self, key) -> int:
         now = self.clock()
         tokens, at = self._state.get(key, (float(self.burst), now))

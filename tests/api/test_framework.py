@@ -171,3 +171,25 @@ def test_only_reads_of_one_object_by_id_let_postgres_cache_their_plans():
     assert {("GET", "/customers/{customer_id}"), ("GET", "/bills/{bill_id}"), ("GET", "/payments/{payment_id}")} <= generic
     assert not {("GET", "/customers"), ("GET", "/bills"), ("GET", "/customers/{customer_id}/sessions")} & generic
     assert all(method == "GET" for method, _path in generic)
+
+
+async def test_an_address_that_keeps_failing_authentication_is_slowed(api_world, api_as):
+    """admin.api.guard's failed-authentication bucket per source address: after the burst, 429 with Retry-After
+    before any lookup, whatever the token; other addresses' buckets are their own."""
+    failures = api_world.server.app["api_failed_auth"]
+    saved = failures.rate, failures.burst, dict(failures._state)
+    failures.rate, failures.burst = 0.01, 3
+    failures._state.clear()
+    try:
+        _, token = await api_world.make_client("op_a")
+        path = f"/api/v1/customers/{api_world.tree.customers['a1']['id']}"
+        assert (await api_as(token).get(path)).status == 200  # success spends nothing
+        statuses = [(await api_as(t).get(path)).status for t in (token[:-2] + "xx", None, "rbk_x_y")]
+        assert statuses == [401, 401, 401]
+        slowed = await api_as(token).get(path)
+        assert slowed.status == 429 and int(slowed.headers["Retry-After"]) >= 1
+        assert failures.wait("198.51.100.7") == 0
+    finally:
+        failures.rate, failures.burst = saved[0], saved[1]
+        failures._state.clear()
+        failures._state.update(saved[2])
