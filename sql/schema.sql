@@ -249,7 +249,9 @@ CREATE FUNCTION public.radacct_heard() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 BEGIN
-    NEW.heard_at := now();
+    IF TG_OP = 'UPDATE' OR NEW.heard_at IS NULL THEN
+        NEW.heard_at := now();
+    END IF;
     RETURN NEW;
 END
 $$;

@@ -64,6 +64,25 @@ async def test_the_coming_months_exist_and_an_insert_never_fails_for_a_missing_m
     assert len(indexes) == 9  # every index radacct has, and the session key
 
 
+async def test_moving_rows_into_a_new_month_is_not_hearing_them(owner):
+    """heard_at (simultaneous use counts sessions heard lately) survives the move out of the default partition
+    (migration 0058); a plain insert or update is still stamped now."""
+    far = month_start(-41)
+    await session(owner, "silent", far.replace(day=5), None)
+    await owner.execute("ALTER TABLE radacct DISABLE TRIGGER radacct_heard")  # as if last heard long ago
+    await owner.execute("UPDATE radacct SET heard_at = '2020-01-01T00:00Z' WHERE acctuniqueid = 'silent'")
+    await owner.execute("ALTER TABLE radacct ENABLE TRIGGER radacct_heard")
+    await owner.execute("SELECT radbill_radacct_partition($1)", far)
+    moved = await owner.fetchrow("SELECT heard_at, tableoid::regclass::text AS part FROM radacct"
+                                 " WHERE acctuniqueid = 'silent'")
+    assert moved["part"] == f"radacct_{far:%Y_%m}"
+    assert moved["heard_at"] == datetime(2020, 1, 1, tzinfo=UTC)
+    await session(owner, "fresh", far.replace(day=6), None)
+    await owner.execute("UPDATE radacct SET acctinputoctets = 5 WHERE acctuniqueid = 'silent'")
+    stamped = await owner.fetch("SELECT heard_at > now() - interval '1 minute' FROM radacct ORDER BY acctuniqueid")
+    assert [r[0] for r in stamped] == [True, True]
+
+
 async def test_the_fold_finds_an_open_session_in_an_old_month_and_never_duplicates_a_closed_one(owner, fresh_db_url):
     old = month_start(3)
     await owner.execute("SELECT radbill_radacct_partition($1)", old)
