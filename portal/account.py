@@ -12,6 +12,7 @@ from portal import session as ps
 from portal.render import redirect, render
 from radbill import i18n
 from radbill.errors import NotFound
+from radbill.i18n import _
 from radbill.services import portal_auth, portal_home, reports
 
 
@@ -77,6 +78,26 @@ async def login_code(request: web.Request) -> web.Response:
     return _logged_in(request, token, str(form.get("next", "/")))
 
 
+@ps.public
+async def switch(request: web.Request) -> web.Response:
+    """Another connection on the number the customer's SMS code went to (portal_auth.switch decides which).
+    Public because the new session is another customer's row; it needs a live session all the same."""
+    session = ps.current(request)
+    if session is None:
+        raise web.HTTPSeeOther("/login")
+    form = await request.post()
+    try:
+        customer_id = int(str(form.get("customer_id", "")))
+    except ValueError:
+        customer_id = 0
+    async with request.app["pool"].acquire() as conn:
+        try:
+            token, _session = await portal_auth.switch(conn, session, customer_id, ps.client_ip(request))
+        except portal_auth.PortalLoginRefused as exc:
+            return render(request, "message.html", status=403, title=_("Switch connection"), message=str(exc))
+    return _logged_in(request, token, "/")
+
+
 @ps.customer
 async def logout(request: web.Request) -> web.Response:
     async with request.app["pool"].acquire() as conn:
@@ -111,7 +132,8 @@ async def home(request: web.Request) -> web.Response:
         usage = await portal_home.usage(conn, facts)
         live = await portal_home.live_session(conn, session.customer_id)
         isp = await reports.isp_for(conn, session.operator_id)
-    return render(request, "home.html", **facts, usage=usage, live=live, isp_info=isp)
+        others = [row for row in await portal_auth.siblings(conn, session) if row["id"] != session.customer_id]
+    return render(request, "home.html", **facts, usage=usage, live=live, isp_info=isp, other_connections=others)
 
 
 @ps.customer
@@ -132,6 +154,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/login/code/send", send_code)
     app.router.add_post("/login/code", login_code)
     app.router.add_post("/logout", logout)
+    app.router.add_post("/switch", switch)
     app.router.add_post("/language", language)
     # "/" is portal/walled.py's front door: it shows `home` to a logged-in customer
     app.router.add_get("/isp/logo", isp_logo)

@@ -1090,6 +1090,16 @@ CREATE FUNCTION public.radbill_owner_test(owner_column text, reach text) RETURNS
                   ' OR %1$I = ANY ((SELECT radbill_scope_operator_ids(%2$L))::bigint[]))', owner_column, reach)
 $_$;
 
+CREATE FUNCTION public.radbill_portal_siblings(session_hash bytea) RETURNS TABLE(id bigint, username text, name text, status text, operator_id bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT c.id, c.username, c.name, c.status, c.operator_id
+      FROM portal_sessions s JOIN customers c ON c.mobile = s.verified_mobile
+     WHERE s.id_hash = session_hash AND s.verified_mobile IS NOT NULL AND s.expires_at > now()
+     ORDER BY c.created_at DESC, c.id DESC
+$$;
+
 CREATE FUNCTION public.radbill_radacct_archive(keep_months integer) RETURNS TABLE(partition_name text, archived bigint, dropped boolean)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
@@ -2283,6 +2293,7 @@ CREATE TABLE public.portal_sessions (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     last_seen_at timestamp with time zone DEFAULT now() NOT NULL,
     expires_at timestamp with time zone NOT NULL,
+    verified_mobile text,
     CONSTRAINT portal_sessions_id_hash_check CHECK ((length(id_hash) = 32)),
     CONSTRAINT portal_sessions_method_check CHECK ((method = ANY (ARRAY['password'::text, 'otp'::text])))
 );

@@ -134,10 +134,33 @@ def _may_log_in(customer: asyncpg.Record) -> bool:
 
 async def _customer_by_mobile(conn: asyncpg.Connection, mobile: str) -> asyncpg.Record | None:
     # A number shared by several customers (a family with two connections) signs in the newest of them that may
-    # log in (a closed connection gets no code: the page answers as for an unknown number).
+    # log in, and the portal then offers the others (siblings, switch); a closed connection gets no code: the
+    # page answers as for an unknown number.
     rows = await conn.fetch("SELECT id, operator_id, status FROM customers WHERE mobile = $1"
                             " ORDER BY created_at DESC, id DESC", mobile)
     return next((row for row in rows if _may_log_in(row)), None)
+
+
+async def siblings(conn: asyncpg.Connection, session: PortalSession) -> list[asyncpg.Record]:
+    """The connections a session logged in by SMS code may switch to: every customer who may log in and has the
+    number the code went to, this one included (newest first). Empty after a password login: a password proves
+    one account. Works in the one-customer scope (migration 0059's SECURITY DEFINER function)."""
+    rows = await conn.fetch("SELECT * FROM radbill_portal_siblings($1)", session.token_hash)
+    return [row for row in rows if _may_log_in(row)]
+
+
+async def switch(conn: asyncpg.Connection, session: PortalSession, customer_id: int, ip: str | None,
+                 now: datetime | None = None) -> tuple[str, PortalSession]:
+    """A new session for `customer_id`, one of `session`'s siblings, replacing `session`; PortalLoginRefused for
+    any other customer (the same sentence whether or not it exists)."""
+    now = now or clock.now()
+    mobile = await conn.fetchval("SELECT verified_mobile FROM portal_sessions WHERE id_hash = $1", session.token_hash)
+    if mobile is None or customer_id not in {row["id"] for row in await siblings(conn, session)}:
+        raise PortalLoginRefused(_("That connection is not one you can switch to from here. Log in to it with its"
+                                   " username and password."))
+    async with conn.transaction():
+        await logout(conn, session)
+        return await create_session(conn, customer_id, "otp", ip, now, verified_mobile=mobile)
 
 
 def _normal_mobile(mobile: str) -> str | None:
@@ -193,21 +216,24 @@ async def login_with_code(conn: asyncpg.Connection, mobile: str, code: str, ip: 
     await _settle(conn, attempt_id, ok)
     if not ok:
         raise PortalLoginRefused(str(WRONG_CODE))
-    return await create_session(conn, customer["id"], "otp", ip, now)
+    return await create_session(conn, customer["id"], "otp", ip, now, verified_mobile=number)
 
 
 # ---- sessions ---------------------------------------------------------------------------------------------
 
 async def create_session(conn: asyncpg.Connection, customer_id: int, method: str, ip: str | None,
-                         now: datetime | None = None) -> tuple[str, PortalSession]:
-    """A new portal session for the customer; only the token's sha256 is stored."""
+                         now: datetime | None = None, verified_mobile: str | None = None
+                         ) -> tuple[str, PortalSession]:
+    """A new portal session for the customer; only the token's sha256 is stored. `verified_mobile`: the number
+    an SMS code was checked against (the customers sharing it may be switched to)."""
     now = now or clock.now()
     token = secrets.token_urlsafe(32)
     scope = await customer_scope(conn, customer_id)
     row = await conn.fetchrow(
         "INSERT INTO portal_sessions (id_hash, operator_id, customer_id, csrf_token, method, ip, created_at,"
-        " last_seen_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6::inet, $7, $7, $8) RETURNING *",
-        _digest(token), scope.operator_id, customer_id, secrets.token_urlsafe(24), method, ip, now, now + SESSION_MAX)
+        " last_seen_at, expires_at, verified_mobile) VALUES ($1, $2, $3, $4, $5, $6::inet, $7, $7, $8, $9)"
+        " RETURNING *", _digest(token), scope.operator_id, customer_id, secrets.token_urlsafe(24), method, ip, now,
+        now + SESSION_MAX, verified_mobile)
     return token, PortalSession(row["id_hash"], customer_id, scope.operator_id, scope.path, row["csrf_token"],
                                 row["expires_at"])
 
