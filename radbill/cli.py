@@ -258,13 +258,22 @@ def cmd_radius(args: argparse.Namespace) -> int:
 
 
 def cmd_install_units(args: argparse.Namespace) -> int:
-    from radbill.units import install_units
+    import shlex
+
+    from radbill.units import USER, create_user, install_units, user_commands, user_exists
 
     for path, text in install_units(Path(args.prefix), args.role, dry_run=args.dry_run):
         if args.dry_run:
             print(f"# {path}\n{text}")
         else:
             print(f"wrote {path}")
+    if args.create_user and not args.dry_run:
+        made = create_user()
+        print(f"created the system user {USER}" if made else f"the system user {USER} exists already")
+    elif not user_exists():
+        commands = "\n".join(f"  {shlex.join(c)}" for c in user_commands())
+        print(f"the units run as the system user {USER}, which does not exist yet: create it as root with\n"
+              f"{commands}\n(or run this again with --create-user)")
     if not args.dry_run:
         print("then: systemctl daemon-reload && systemctl enable --now <unit> (README: 'Two RADIUS servers')")
     return 0
@@ -285,6 +294,8 @@ def _add_node_commands(sub) -> None:
     units.add_argument("--role", choices=("all", "radius", "web"), default="all",
                        help="radius: a RADIUS node only; web: admin, portal and scheduler")
     units.add_argument("--dry-run", action="store_true", help="print the units instead of writing them")
+    units.add_argument("--create-user", action="store_true",
+                       help="also create the system user the units run as, if missing (needs root)")
     units.set_defaults(func=cmd_install_units)
 
 

@@ -165,12 +165,13 @@ def check_config(settings: RadiusSettings) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=60)
 
 
-def start(settings: RadiusSettings, log_path: Path | None = None, handover: dict[str, str] | None = None
-          ) -> subprocess.Popen:
+def start(settings: RadiusSettings, log_path: Path | None = None, handover: dict[str, str] | None = None,
+          preexec_fn=None) -> subprocess.Popen:
     env = {**os.environ, **environment(settings), **(handover or {})}
     out = open_log(log_path or settings.state_dir / "log" / "radiusd.out")  # owned by the child from here on
     open_log(settings.state_dir / "log" / "radius.log").close()  # FreeRADIUS appends to it, keeping our mode
-    return subprocess.Popen(command(), env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(command(), env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                            preexec_fn=preexec_fn)
 
 
 def wait_ready(settings: RadiusSettings, secret: str | None, process: subprocess.Popen | None = None,
@@ -214,12 +215,18 @@ class RadiusService:
         self.last_restart_ms: tuple[float, float] | None = None  # (preparing the new, switching over) for bench/
         self.var_lock = None  # `radbill radius`: the node's hold on its var directory (radius_node.claim_var)
         self.handover = True  # False: stop, then start (the way it was; bench/restart_gap.py compares both)
+        self.die_with_supervisor = False  # True: the kernel stops FreeRADIUS when the process that started it dies
 
     def start(self) -> subprocess.Popen:
         with self._lock:
-            self.process = start(self.settings, self.log_path)
+            self.process = start(self.settings, self.log_path, preexec_fn=self._preexec())
             wait_ready(self.settings, None, self.process)
             return self.process
+
+    def _preexec(self):
+        from radbill.supervise import die_with_supervisor
+
+        return die_with_supervisor() if self.die_with_supervisor else None
 
     def stop(self) -> None:
         self._stopping.set()
@@ -262,7 +269,7 @@ class RadiusService:
         if old is None or old.poll() is not None or not self.handover:
             self._terminate()
             t0 = time.monotonic()
-            self.process = start(self.settings, self.log_path)
+            self.process = start(self.settings, self.log_path, preexec_fn=self._preexec())
             wait_ready(self.settings, None, self.process)
             self.last_restart_ms = (0.0, round((time.monotonic() - t0) * 1000, 1))
             self.restarts += 1
@@ -300,7 +307,7 @@ class RadiusService:
         ports (radius_module/handover.py). None if it did not get that far: a bad config never stops `old`."""
         ready = self.settings.state_dir / "run" / "handover.ready"
         ready.unlink(missing_ok=True)
-        new = start(self.settings, self.log_path,
+        new = start(self.settings, self.log_path, preexec_fn=self._preexec(),
                     handover={"RADBILL_HANDOVER_PID": str(old.pid), "RADBILL_HANDOVER_READY": str(ready)})
         deadline = time.monotonic() + timeout
         while not ready.exists():

@@ -97,13 +97,15 @@ def claim_var(var_dir: Path):
     return lock
 
 
-def start_node(options: NodeOptions, env=None) -> freeradius.RadiusService:
-    """FreeRADIUS started and answering, with the router watcher running; the caller stops it (service.stop())."""
+def start_node(options: NodeOptions, env=None, *, die_with_supervisor: bool = False) -> freeradius.RadiusService:
+    """FreeRADIUS started and answering, with the router watcher running; the caller stops it (service.stop()).
+    `die_with_supervisor`: the kernel stops FreeRADIUS if this process dies, even by SIGKILL."""
     check_database(options.database_url)
     lock = claim_var(options.var_dir)
     (options.var_dir / "log").mkdir(parents=True, exist_ok=True)
     service = freeradius.RadiusService(settings_for(options, env), log_path=options.var_dir / "log" / "freeradius.log")
     service.var_lock = lock  # released when the service (and with it the node) goes away
+    service.die_with_supervisor = die_with_supervisor
     service.start()
     service.watch_nas_changes()
     return service
@@ -111,7 +113,7 @@ def start_node(options: NodeOptions, env=None) -> freeradius.RadiusService:
 
 def run_node(options: NodeOptions) -> int:
     """Foreground until SIGTERM/SIGINT; FreeRADIUS is restarted if it dies."""
-    service = start_node(options)
+    service = start_node(options, die_with_supervisor=True)
     supervisor = Supervisor()
     supervisor.add(Child("freeradius", start=service.start, stop=lambda p: service.stop(),
                          current=lambda: service.process, process=service.process))

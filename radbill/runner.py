@@ -21,7 +21,7 @@ from radbill.db.cluster import AdoptedProcess, LocalCluster
 from radbill.db.migrate import migrate_url
 from radbill.errors import RadbillError
 from radbill.logfiles import open_log
-from radbill.supervise import Child, Supervisor, terminate
+from radbill.supervise import Child, Supervisor, die_with_supervisor, terminate
 
 log = logging.getLogger("radbill.run")
 
@@ -104,7 +104,8 @@ def _python_child(name: str, args: list[str], log_path, ready) -> Child:
     def start() -> subprocess.Popen:
         out = open_log(log_path)  # owned by the child from here on
         process = subprocess.Popen([sys.executable, *args], env=os.environ.copy(), stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+                                   stderr=subprocess.STDOUT, start_new_session=True,
+                                   preexec_fn=die_with_supervisor())
         ready(process)
         return process
 
@@ -221,6 +222,7 @@ def _run(config: Config, supervisor: Supervisor, log_dir: Path) -> int:
             status_port=health.HealthSettings.from_env().status_port,
             status_secret=os.environ.get("RADBILL_RADIUS_STATUS_SECRET", ""))
         radius = freeradius.RadiusService(settings, log_path=log_dir / "freeradius.log")
+        radius.die_with_supervisor = True  # restarts run on our main thread or on its NAS watcher (lives as long)
         radius.start()
         radius.watch_nas_changes()
         supervisor.add(Child("freeradius", start=radius.start, stop=lambda p: radius.stop(),

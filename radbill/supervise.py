@@ -5,7 +5,9 @@ keeps answering from its snapshot and the Python processes reconnect, so nothing
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
 import signal
 import subprocess
 import time
@@ -23,6 +25,27 @@ class Child:
     current: Callable[[], subprocess.Popen | None] | None = None  # for children that restart themselves
     process: subprocess.Popen | None = None
     restarts: list[float] = field(default_factory=list)
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def die_with_supervisor() -> Callable[[], None]:
+    """A `preexec_fn` for a supervised child: the kernel sends it SIGTERM when the process that started it dies,
+    even by SIGKILL (whose finally-blocks never run), so no FreeRADIUS/admin/portal/scheduler outlives its
+    `radbill run`. Not for PostgreSQL: an orphaned cluster is adopted by the next run (runner._open_embedded).
+
+    Linux ties the signal to the *thread* that forks: start such children from a thread that lives as long as
+    the supervisor (its main thread, or a watcher thread that runs until it stops)."""
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: between fork and exec only the call runs
+    supervisor = os.getpid()
+
+    def in_child() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != supervisor:  # it died before the prctl took effect: nobody will signal us
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return in_child
 
 
 def terminate(process: subprocess.Popen, timeout: float = 10.0) -> None:

@@ -140,6 +140,18 @@ def _with(template: LazyString, *keys: str) -> Sentence:
     return sentence
 
 
+def _package_cancelled(d: dict, actor: str, currency: str) -> str:
+    """A waiting change cancelled, and the money scheduling it had moved, given or taken back."""
+    text = _("The package change to %(package)s waiting for the next period was cancelled by %(actor)s.",
+             package=_shown(d.get("package")), actor=actor)
+    if d.get("credit_minor"):
+        return text + " " + _("%(amount)s given back.", amount=format_minor(int(d["credit_minor"]), currency))
+    if d.get("charge_minor"):
+        return text + " " + _("%(amount)s charged back (bill #%(bill)s).",
+                              amount=format_minor(int(d["charge_minor"]), currency), bill=_shown(d.get("bill_id")))
+    return text
+
+
 def _package_billed(d: dict, actor: str, currency: str) -> str:
     """The money side of a package change (customers.change_package's own entry says the switch itself)."""
     names = {"actor": actor, "package": _shown(d.get("package"))}
@@ -192,6 +204,7 @@ SENTENCES: dict[str, Sentence] = {
                                  lazy_gettext("Reactivated by %(actor)s.")),
     "customer.change_package": _with(lazy_gettext("Package changed to %(package)s by %(actor)s."), "package"),
     "customer.package_change_billed": _package_billed,
+    "customer.package_change_cancelled": _package_cancelled,
     "customer.set_custom_price": _price,
     "customer.disconnect": _with(lazy_gettext("Disconnect of session %(acct_session_id)s on router %(nas_ip)s requested by %(actor)s."),
                                  "acct_session_id", "nas_ip"),

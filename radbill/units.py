@@ -7,6 +7,9 @@ VAR_DIR."""
 
 from __future__ import annotations
 
+import os
+import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -74,6 +77,34 @@ RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX
 [Install]
 WantedBy=multi-user.target
 """
+
+
+def user_commands(user: str = USER, prefix: Path | None = None) -> list[list[str]]:
+    """What makes the system account the units run as (User=/Group=): no password, no login shell, no home of its
+    own (systemd's StateDirectory= makes VAR_DIR, owned by it, at the first start). `prefix`: another root's /etc."""
+    where = ["--prefix", str(prefix)] if prefix is not None else []
+    return [["useradd", *where, "--system", "--user-group", "--no-create-home", "--home-dir", VAR_DIR,
+             "--shell", "/usr/sbin/nologin", "--comment", "radbill services", user]]
+
+
+def user_exists(user: str = USER, prefix: Path | None = None) -> bool:
+    passwd = Path(prefix or "/") / "etc" / "passwd"
+    return any(line.split(":", 1)[0] == user for line in passwd.read_text().splitlines())
+
+
+def create_user(user: str = USER, prefix: Path | None = None) -> bool:
+    """Create the account if it is missing (root only); False when it was there already."""
+    if user_exists(user, prefix):
+        return False
+    commands = user_commands(user, prefix)
+    if os.geteuid() != 0:
+        raise RadbillError(f"creating the system user {user!r} needs root: run this again with sudo, or run "
+                           f"{'; '.join(map(shlex.join, commands))} as root")
+    for command in commands:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        if result.returncode != 0:
+            raise RadbillError(f"{shlex.join(command)} failed: {result.stderr.strip() or result.returncode}")
+    return True
 
 
 def install_units(prefix: Path, role: str = "all", dry_run: bool = False) -> list[tuple[Path, str]]:

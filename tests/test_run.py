@@ -287,18 +287,47 @@ def test_a_postgres_restart_under_run_keeps_radius_answering(run_env, var_dir):
     assert not (var_dir / "pg" / "postmaster.pid").exists(), "the restarted postgres was left running"
 
 
-def test_a_cluster_left_running_is_adopted_and_a_second_run_refused(run_env, var_dir):
+def processes_of_run(var_dir: Path) -> dict[int, str]:
+    """pid -> name of every live process started for the run on `var_dir` (its environment names the var/)."""
+    marker = f"RADBILL_VAR_DIR={var_dir}".encode()
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker in (entry / "environ").read_bytes().split(b"\0") \
+                    and (entry / "stat").read_text().split(") ")[1][0] != "Z":
+                found[int(entry.name)] = (entry / "comm").read_text().strip()
+        except OSError:  # gone meanwhile
+            continue
+    return found
+
+
+def test_children_die_with_a_killed_run_and_its_cluster_is_adopted(run_env, var_dir):
     process = start(run_env)
+    children: dict[int, str] = {}
     try:
         wait_for(process, "radbill is running")
         second = subprocess.run([sys.executable, "-m", "radbill.cli", "run"], cwd=ROOT, env=run_env,
                                 capture_output=True, text=True, timeout=60)
         assert second.returncode == 1 and "another `radbill run`" in second.stdout + second.stderr
+        children = {pid: name for pid, name in processes_of_run(var_dir).items() if pid != process.pid}
+        assert {"freeradius", "postgres"} <= set(children.values()), children
+        assert sum(name.startswith("python") for name in children.values()) >= 3, children  # admin, portal, scheduler
+        process.kill()  # SIGKILL: the supervisor's own cleanup never runs
+        process.wait()
+        deadline = time.monotonic() + 10
+        while (left := {p: n for p, n in processes_of_run(var_dir).items() if n != "postgres"}) \
+                and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not left, f"still running after the supervisor was killed: {left}"
+        assert any(name == "postgres" for name in processes_of_run(var_dir).values())  # kept for the next run
     finally:
-        assert stop(process) == 0
-    port = read_env_file(var_dir / "radbill.env")["RADBILL_PG_PORT"]
-    # as if the supervisor had been killed: its postgres still runs, started with the same options
-    assert pg_ctl(var_dir, "-o", f"-p {port} -h 127.0.0.1 -k {var_dir / 'pg-socket'}", "start").returncode == 0
+        if process.poll() is None:
+            process.kill()
+        for pid, name in processes_of_run(var_dir).items():  # what the fix should have stopped (by its pid)
+            if pid in children and name != "postgres":
+                os.kill(pid, signal.SIGKILL)
     process = start(run_env)
     try:
         output = wait_for(process, "radbill is running")

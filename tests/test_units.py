@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 import sys
@@ -66,3 +67,36 @@ def test_systemd_verify_would_catch_a_broken_unit(tmp_path):
     bad.write_text("[Service]\nExecStart=/nonexistent/radbill run\n")
     result = subprocess.run(["systemd-analyze", "verify", str(bad)], capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
+
+
+def test_the_units_say_how_to_make_their_missing_user(tmp_path, capsys):
+    from radbill.units import USER, user_commands, user_exists
+
+    if user_exists(USER):
+        pytest.skip(f"this box has a {USER} user already")
+    assert main(["install-units", "--prefix", str(tmp_path), "--role", "web"]) == 0
+    out = capsys.readouterr().out
+    [command] = user_commands()
+    assert f"the system user {USER}, which does not exist yet" in out and "--create-user" in out
+    assert shlex.join(command) in out  # pasteable into a root shell
+    assert command[0] == "useradd" and command[-1] == USER and "--system" in command and "--user-group" in command
+    assert command[command.index("--shell") + 1] == "/usr/sbin/nologin"  # a service account: no login
+    assert command[command.index("--home-dir") + 1] == "/var/lib/radbill"  # the units' ReadWritePaths
+
+
+def test_create_user_makes_the_account_the_units_name_once(tmp_path):
+    """Against a copy of /etc (useradd --prefix): the real useradd, and this box's accounts untouched."""
+    from radbill.units import USER, create_user
+
+    if not shutil.which("useradd"):
+        pytest.skip("useradd is not installed")
+    (tmp_path / "etc").mkdir()
+    for name in ("passwd", "group", "shadow", "gshadow", "login.defs"):
+        shutil.copy(f"/etc/{name}", tmp_path / "etc" / name)
+    assert create_user(USER, tmp_path) is True
+    [line] = [x for x in (tmp_path / "etc" / "passwd").read_text().splitlines() if x.startswith(f"{USER}:")]
+    name, _, uid, gid, _, home, shell = line.split(":")
+    assert int(uid) < 1000 and home == "/var/lib/radbill" and shell == "/usr/sbin/nologin"  # a system account
+    assert f"{USER}:x:{gid}:" in (tmp_path / "etc" / "group").read_text()  # Group= in the units exists too
+    assert create_user(USER, tmp_path) is False  # a second run changes nothing
+    assert (tmp_path / "etc" / "passwd").read_text().count(f"\n{USER}:") == 1

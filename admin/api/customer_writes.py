@@ -149,3 +149,51 @@ async def apply_package_change(call: Call):
         plan = await package_change.change_package_billed(conn, call.scope, customer_id, call.body["package_id"],
                                                           ip=call.ip, expected_minor=call.body["expected_minor"])
         return {**_plan_json(plan), "bill_id": plan.bill_id, "customer": await _card(conn, call, customer_id)}
+
+
+CANCEL_BODY = {"type": "object", "required": ["expected_minor"], "properties": {
+    "expected_minor": {"type": "integer", "description": "The cancellation preview's expected_minor: refused (422) "
+                                                         "if the amount is no longer the one previewed."}}}
+CANCEL_PLAN = {
+    "type": "object", "additionalProperties": False,
+    "required": ["package_id", "package_name", "cancelled_package_name", "charge_minor", "credit_minor",
+                 "expected_minor", "currency", "consequences"],
+    "properties": {
+        "package_id": {"type": "integer", "description": "The package the customer keeps."},
+        "package_name": {"type": "string"}, "cancelled_package_name": {"type": "string"},
+        "charge_minor": {"type": "integer"}, "credit_minor": {"type": "integer", "description": "What scheduling "
+                                                                "the change charged, given back."},
+        "expected_minor": {"type": "integer", "description": "Send it back to confirm the cancellation."},
+        "currency": {"type": "string"},
+        "consequences": {"type": "array", "items": {"type": "string"}},
+        "bill_id": {"type": ["integer", "null"]}, "customer": CUSTOMER,
+    },
+}
+
+
+def _cancel_json(plan) -> dict:
+    return {"package_id": plan.package["id"], "package_name": plan.package["name"],
+            "cancelled_package_name": plan.old_package_name, "charge_minor": plan.charge_minor,
+            "credit_minor": plan.credit_minor, "expected_minor": plan.signed_minor,
+            "currency": plan.customer["currency"], "consequences": package_change_text.cancel_sentences(plan)}
+
+
+@api_route("GET", "/customers/{customer_id}/waiting-package-change", permission=EDIT,
+           summary="Preview cancelling the package change waiting for the next period", tags=TAGS,
+           response=CANCEL_PLAN, errors=(422,))
+async def preview_cancel_package_change(call: Call):
+    """What cancelling the waiting change would give or take back; nothing is written (422: nothing waits)."""
+    async with call.pool.acquire() as conn:
+        return _cancel_json(await package_change.preview_cancel(conn, call.scope, call.path["customer_id"]))
+
+
+@api_route("POST", "/customers/{customer_id}/waiting-package-change/cancel", permission=EDIT,
+           summary="Cancel the package change waiting for the next period", tags=TAGS, body=CANCEL_BODY,
+           response=CANCEL_PLAN)
+async def cancel_package_change(call: Call):
+    """The admin's cancellation: the current package stays, money scheduling it moved is reversed."""
+    customer_id = call.path["customer_id"]
+    async with call.pool.acquire() as conn:
+        plan = await package_change.cancel_waiting_change(conn, call.scope, customer_id, ip=call.ip,
+                                                          expected_minor=call.body["expected_minor"])
+        return {**_cancel_json(plan), "bill_id": plan.bill_id, "customer": await _card(conn, call, customer_id)}

@@ -221,6 +221,32 @@ async def package_change_post(request: web.Request, scope):
     return redirect(request, f"/customers/{customer_id}", message)
 
 
+@route("POST", "/customers/{customer_id:\\d+}/package/cancel", roles=ALL_ROLES, permission=EDIT)
+async def package_change_cancel(request: web.Request, scope):
+    """Cancel the change waiting for the next period: a confirmation with its consequences, then
+    package_change.cancel_waiting_change (refused if the figure is no longer the one shown)."""
+    customer_id = int(request.match_info["customer_id"])
+    form = await request.post()
+    back = f"/customers/{customer_id}"
+    async with request.app["pool"].acquire() as conn:
+        await customers.get_customer(conn, scope, customer_id)  # a foreign id is 404 before anything
+        try:
+            if not confirm.confirmed(form):
+                plan = await package_change.preview_cancel(conn, scope, customer_id)
+                return confirm.ask(request, title=_("Cancel the change to %(name)s?", name=plan.old_package_name),
+                                   consequences=package_change_text.cancel_sentences(plan), action=request.path,
+                                   form={"expected_minor": plan.signed_minor}, yes=_("Yes, cancel the change"),
+                                   back=back)
+            plan = await package_change.cancel_waiting_change(conn, scope, customer_id, ip=client_ip(request),
+                                                              expected_minor=int(str(form.get("expected_minor"))))
+        except ValueError:
+            return redirect(request, back, _("Look at the preview first, then confirm the change."), "error")
+        except ValidationError as exc:
+            return redirect(request, back, str(exc), "error")
+    return redirect(request, back, _("The change to %(name)s is cancelled; %(package)s stays.",
+                                     name=plan.old_package_name, package=plan.package["name"]))
+
+
 @route("POST", "/customers/{customer_id:\\d+}/price", roles=ALL_ROLES, permission=EDIT)
 async def custom_price(request: web.Request, scope):
     customer_id = int(request.match_info["customer_id"])

@@ -125,18 +125,26 @@ async def _router(conn, customer, applies: str) -> Router:
     return "coa" if any(s["nas_type"] == "mikrotik" for s in sessions) else "disconnect"
 
 
-async def _plan(conn, customer, package_id: int, now: datetime) -> ChangePlan:
-    package = await customers.sellable_package(conn, customer, package_id)
+async def _plan(conn, customer, package_id: int, now: datetime, *, undo_waiting: bool = False) -> ChangePlan:
+    """The change to `package_id` at `now`; `undo_waiting`: cancelling the customer's waiting change instead,
+    i.e. from the waiting package back to the current one as it was scheduled (from the next period), so the
+    money it moves is exactly the reverse of what scheduling it moved."""
     ctx = await conn.fetchrow(_CONTEXT_SQL, customer["id"])
+    if undo_waiting:
+        package = await conn.fetchrow("SELECT * FROM packages WHERE id = $1", customer["package_id"])
+        from_id, from_name, setting = customer["next_package_id"], ctx["next_package_name"], "next_period"
+    else:
+        package = await customers.sellable_package(conn, customer, package_id)
+        from_id, from_name, setting = customer["package_id"], ctx["package_name"], ctx["change_billing"]
     tz = customer["timezone"]
     today = local_date(now, tz)
     cycle = Cycle(ctx["cycle_kind"], ctx["billing_day"], ctx["validity_days"],
                   ctx["service_start"] if ctx["cycle_kind"] == "validity_days" else None)
     period = period_containing(cycle, today)
     billed = await conn.fetchrow(_PERIOD_BILLS_SQL, customer["id"], today)
-    (old_price, old_ws), (new_price, new_ws) = (await _price(conn, customer, customer["package_id"]),
-                                                await _price(conn, customer, package_id))
-    terms = change_terms(ctx["change_billing"], ctx["billing_type"], old_price, new_price, period, today,
+    (old_price, old_ws), (new_price, new_ws) = (await _price(conn, customer, from_id),
+                                                await _price(conn, customer, package["id"]))
+    terms = change_terms(setting, ctx["billing_type"], old_price, new_price, period, today,
                          ctx["service_start"], billed["current"] > 0, old_ws, new_ws, billed["later"])
     amounts = None
     if terms.price_delta_minor:
@@ -144,9 +152,10 @@ async def _plan(conn, customer, package_id: int, now: datetime) -> ChangePlan:
         amounts = apply_vat(abs(terms.price_delta_minor), vat["rate_basis_points"] if vat else 0,
                             vat["price_includes_vat"] if vat else False)
     applies_at = now if terms.applies == "now" else local_midnight_utc(period.end, tz)
-    return ChangePlan(customer, package, ctx["package_name"], ctx["change_billing"], terms, old_price, new_price,
+    return ChangePlan(customer, package, from_name, setting, terms, old_price, new_price,
                       customer["custom_price_minor"] is not None, amounts, applies_at, rate_of(package),
-                      await _router(conn, customer, terms.applies), today, period.end if period else None)
+                      await _router(conn, customer, "later" if undo_waiting else terms.applies), today,
+                      period.end if period else None)
 
 
 async def preview_change(conn: asyncpg.Connection, scope: Scope, customer_id: int, package_id: int,
@@ -189,6 +198,63 @@ async def change_package_billed(conn: asyncpg.Connection, scope: Scope, customer
                             "setting": plan.setting, "basis": plan.terms.basis, "days": plan.terms.days,
                             "charge_minor": plan.charge_minor, "credit_minor": plan.credit_minor,
                             "wholesale_delta_minor": plan.terms.wholesale_delta_minor, "bill_id": bill_id}, ip)
+        return replace(plan, bill_id=bill_id)
+
+
+# the bill that scheduling a waiting change made (a later period already billed at the old price): the latest
+# package change bill for the waiting package
+_WAITING_CHARGE_SQL = """
+SELECT id, status FROM bills
+ WHERE customer_id = $1 AND kind = 'package_change' AND package_id = $2 AND status <> 'void'
+ ORDER BY id DESC LIMIT 1
+"""
+
+
+async def preview_cancel(conn: asyncpg.Connection, scope: Scope, customer_id: int,
+                         now: datetime | None = None) -> ChangePlan:
+    """What cancel_waiting_change would do now, writing nothing (ValidationError when nothing is waiting)."""
+    customer = await customers.get_customer(conn, scope, customer_id)
+    return await _undo_plan(conn, customer, now or clock.now())
+
+
+async def _undo_plan(conn, customer, now: datetime) -> ChangePlan:
+    if customer["next_package_id"] is None:
+        raise ValidationError(_("This customer has no package change waiting for the next period: there is "
+                                "nothing to cancel."), {"package_id": _("nothing waiting")})
+    return await _plan(conn, customer, customer["package_id"], now, undo_waiting=True)
+
+
+async def cancel_waiting_change(conn: asyncpg.Connection, scope: Scope, customer_id: int, *,
+                                now: datetime | None = None, ip: str | None = None,
+                                expected_minor: int | None = None) -> ChangePlan:
+    """Cancel the change waiting for the next period: the current package stays, and money scheduling it moved
+    up front (a bill already issued for a later period) is reversed the way a change is billed, in one
+    transaction. `expected_minor`: the previewed figure, as for change_package_billed."""
+    now = now or clock.now()
+    async with conn.transaction():
+        customer = await customers.get_customer(conn, scope, customer_id, for_update=True)
+        plan = await _undo_plan(conn, customer, now)
+        if expected_minor is not None and expected_minor != plan.signed_minor:
+            raise ValidationError(_("The amount changed since the preview (a new day or a new bill): look at the "
+                                    "preview again and confirm."), {"expected_minor": _("changed")})
+        await _set_next(conn, customer_id, None, None)
+        charged = await conn.fetchrow(_WAITING_CHARGE_SQL, customer_id, customer["next_package_id"]) \
+            if plan.credit_minor else None
+        bill_id = None
+        if charged is not None and charged["status"] != "paid":
+            # never paid in full, so its wholesale was never taken: voiding it is the exact reverse
+            from radbill.services.corrections import void_bill
+
+            await void_bill(conn, scope, charged["id"], "the package change it charged was cancelled", now=now)
+        else:
+            bill_id = await _charge(conn, plan, now) if plan.charge_minor else None
+            if plan.credit_minor or (plan.terms.wholesale_delta_minor and not plan.charge_minor):
+                await _credit(conn, scope, plan)
+        await audit.record(conn, scope, "customer.package_change_cancelled", "customer", customer_id,
+                           {"next_package_id": [customer["next_package_id"], None], "package": plan.old_package_name,
+                            "applies_at": customer["next_package_at"], "charge_minor": plan.charge_minor,
+                            "credit_minor": plan.credit_minor, "bill_id": bill_id,
+                            "wholesale_delta_minor": plan.terms.wholesale_delta_minor}, ip)
         return replace(plan, bill_id=bill_id)
 
 

@@ -47,3 +47,22 @@ def sentences(plan: ChangePlan, *, for_customer: bool = False) -> list[str]:
                      amount=localize.money(-plan.terms.wholesale_delta_minor, cur)))
     out.append(str(_ROUTER[plan.router]()))
     return out
+
+
+def cancel_sentences(plan: ChangePlan) -> list[str]:
+    """What cancelling a waiting change does (`plan` from package_change.preview_cancel: from the waiting package
+    back to the current one): the package kept, and the money scheduling it moved, given or taken back."""
+    c, cur = plan.customer, plan.customer["currency"]
+    out = [_("The change to %(waiting)s waiting for %(day)s is cancelled: %(package)s stays.",
+             waiting=plan.old_package_name, day=localize.long_date(c["next_package_at"], c["timezone"]),
+             package=plan.package["name"])]
+    if plan.credit_minor:
+        out.append(_("What scheduling it charged, %(amount)s, is given back: its bill is voided if it is not paid, "
+                     "else the amount goes to the advance balance.", amount=localize.money(plan.credit_minor, cur)))
+    elif plan.charge_minor:
+        out.append(_("What scheduling it credited, %(amount)s, is charged back as a new bill; advance credit pays it "
+                     "at once if there is enough.", amount=localize.money(plan.charge_minor, cur)))
+    else:
+        out.append(_("Nothing is charged or credited now."))
+    out.append(_("The speed stays as it is."))
+    return out

@@ -21,7 +21,7 @@ import asyncpg
 from radbill import clock, validate
 from radbill.errors import NotFound, RadbillError
 from radbill.i18n import _, lazy_gettext
-from radbill.services import sms_events
+from radbill.services import otp_sms, sms_events
 from radbill.tenancy import CustomerScope
 
 WINDOW = timedelta(minutes=15)
@@ -191,7 +191,7 @@ async def request_code(conn: asyncpg.Connection, mobile: str, ip: str | None, no
             " VALUES ($1, $2, $3, $4, $5) RETURNING id", customer["operator_id"], customer["id"],
             _code_hash(customer["id"], code), now, now + CODE_TTL)
         await sms_events.queue_event(conn, customer["operator_id"], customer["id"], "portal_otp",
-                                     f"sms:portal_otp:{otp_id}", code=code)
+                                     f"sms:portal_otp:{otp_id}", **otp_sms.payload_fields(customer["id"], code))
     return str(CODE_SENT)
 
 

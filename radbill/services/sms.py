@@ -28,7 +28,7 @@ from radbill.catalog_forms import format_gigabytes
 from radbill.errors import NotFound
 from radbill.i18n import _
 from radbill.secretbox import SecretBoxError
-from radbill.services import sealed, sms_events, webhooks, whatsapp_channel
+from radbill.services import otp_sms, sealed, sms_events, webhooks, whatsapp_channel
 from radbill.services.outbox import DispatchSettings, Outcome, register
 from radbill.sms import (
     EVENTS,
@@ -139,7 +139,7 @@ async def event_values(conn: asyncpg.Connection, ctx: asyncpg.Record, event: str
             "expiry": local_date(expires_at, ctx["timezone"]), "package": ctx["package"], "isp_name": ctx["isp_name"],
             "pay_link": pay_link,
             "ticket": f"#{payload['ticket_id']} {payload.get('subject') or ''}".strip() if payload.get("ticket_id") else "",
-            "code": str(payload.get("code") or ""), **cap_values(payload)}
+            "code": otp_sms.shown_code(payload), **cap_values(payload)}
 
 
 def cap_values(payload: dict) -> dict:
@@ -165,8 +165,8 @@ async def make_event_message(conn: asyncpg.Connection, outbox_id: int, payload: 
         return f"the {EVENTS[event]} SMS is turned off"
     if not ctx["mobile"]:
         return "the customer has no mobile number"
-    body = render(template, await event_values(conn, ctx, event, payload))
-    segments = count_segments(body).count
+    body = render(template, await event_values(conn, ctx, event, payload))  # a login code masked: otp_sms
+    segments = count_segments(otp_sms.text_to_send(body, payload)).count
     gateway = await gateway_for(conn, ctx["operator_id"])
     cost = segments * segment_price(ctx["operator_kind"], ctx["price"])
     row = await conn.fetchrow(INSERT_MESSAGE, ctx["operator_id"], ctx["id"], gateway["id"] if gateway else None,
@@ -201,11 +201,13 @@ async def send_sms_row(conn: asyncpg.Connection, row: asyncpg.Record, settings: 
             if isinstance(made, str):
                 return Outcome("ack", {"skipped": made})
             message = made
-    return await send_message(conn, message, final=row["attempts"] >= settings.retry.max_attempts)
+    return await send_message(conn, message, final=row["attempts"] >= settings.retry.max_attempts, payload=payload)
 
 
-async def send_message(conn: asyncpg.Connection, message: asyncpg.Record, final: bool) -> Outcome:
-    """Charge, send through the gateway, record the result on the message; `final`: no retry follows."""
+async def send_message(conn: asyncpg.Connection, message: asyncpg.Record, final: bool,
+                       payload: dict | None = None) -> Outcome:
+    """Charge, send through the gateway, record the result on the message; `final`: no retry follows.
+    `payload`: the outbox row's, which holds a login code the stored body only shows masked."""
     result = {"sms_message_id": message["id"]}
     if message["status"] != "queued":
         return Outcome("ack", {**result, "status": message["status"]})
@@ -221,7 +223,7 @@ async def send_message(conn: asyncpg.Connection, message: asyncpg.Record, final:
             return Outcome("error", result, error=shortfall, retry=False, alert="sms_no_balance")
     config = GatewayConfig.from_json(gateway["config"])
     await LIMITER.wait(gateway["id"], config.rate_per_second)
-    sent = await deliver(gateway, config, message)
+    sent = await deliver(gateway, config, message, otp_sms.text_to_send(message["body"], payload))
     if sent.ok:
         await conn.execute(
             "UPDATE sms_messages SET status = 'sent', provider_message_id = $2, sent_at = now(), error = NULL,"
@@ -267,17 +269,20 @@ async def finish_failed(conn: asyncpg.Connection, message: asyncpg.Record, reaso
                                message["operator_id"], message["cost_minor"], balance, message["id"])
 
 
-async def deliver(gateway: asyncpg.Record, config: GatewayConfig, message: asyncpg.Record) -> SendResult:
-    """One provider call; the log gateway only writes the message to the log."""
+async def deliver(gateway: asyncpg.Record, config: GatewayConfig, message: asyncpg.Record,
+                  text: str | None = None) -> SendResult:
+    """One provider call with `text` (the stored body unless given); the log gateway only writes the message to
+    the log (it stands for the phone: a login code is written as sent)."""
+    text = message["body"] if text is None else text
     if gateway["kind"] == "log":
-        log.info("SMS (log gateway %s) to %s: %s", gateway["name"], message["to_number"], message["body"])
+        log.info("SMS (log gateway %s) to %s: %s", gateway["name"], message["to_number"], text)
         return SendResult(True, provider_message_id=f"log-{message['id']}")
     try:
         secret = sealed.open_for(sealed.SMS_SECRET, gateway["id"], gateway["secret"])
     except SecretBoxError as exc:  # a key dropped too early, or a copied row: retrying cannot help
         return SendResult(False, error=f"cannot open the gateway's stored secret ({exc}): enter it again on "
                                        "the gateway's page, or restore the key in RADBILL_DATA_KEYS")
-    request = build_request(config, secret, message["to_number"], message["body"])
+    request = build_request(config, secret, message["to_number"], text)
     try:
         async with http_session().request(
                 request.method, request.url, headers=request.headers, params=request.params, data=request.form,

@@ -113,3 +113,17 @@ async def test_a_change_for_the_next_period_is_previewed_as_such_and_shown_on_th
     assert done.status == 303
     profile = await (await c.get(path)).text()
     assert 'id="next-package"' in profile and "Fast 80 (waiting for the next period)" in profile
+    assert 'id="cancel-next-package"' in profile  # the staff who may change the package may cancel the change
+
+    asked = await c.post(f"{path}/package/cancel", {}, token_from=path)
+    text = await asked.text()
+    assert asked.status == 200 and "Cancel the change to Fast 80?" in text and "Nothing is charged" in text
+    figure = _EXPECTED.search(text).group(1)
+    done = await c.post(f"{path}/package/cancel", {"expected_minor": figure, "confirm": "yes"}, token_from=path)
+    assert done.status == 303 and done.headers["Location"] == path
+    profile = await (await c.get(path)).text()
+    assert 'id="next-package"' not in profile
+    assert "The package change to Fast 80 waiting for the next period was cancelled by" in profile
+    again = await c.post(f"{path}/package/cancel", {"expected_minor": figure, "confirm": "yes"}, token_from=path)
+    assert again.status == 303  # nothing waits any more: sent back with the sentence, not a 500
+    assert "nothing to cancel" in await (await c.get(path)).text()

@@ -153,3 +153,27 @@ async def test_catalogue_reads_are_scoped(api_world, api_as):
     assert (await api.get("/api/v1/billing-profiles/999999")).status == 404
     assert (await api.get("/api/v1/packages", params={"operator_id": str(api_world.tree.ops["op_a"]["id"])})
             ).status == 404
+
+
+async def test_a_waiting_package_change_is_previewed_and_cancelled_over_the_api(api_world, api_as):
+    _, token = await api_world.make_client("op_b")
+    api = api_as(token)
+    customer = api_world.tree.customers["b"]
+    conn = await api_world.owner()
+    try:
+        other = await f.package(conn, api_world.tree.ops["op_b"]["id"], name="Fast 60", price_minor=150000)
+        waiting = f"/api/v1/customers/{customer['id']}/waiting-package-change"
+        assert (await api.get(waiting)).status == 422  # nothing waits yet: a sentence, not a 500
+        # as change_package_billed leaves a next_period change (tests/billing/test_package_change_cancel.py)
+        kept = await conn.fetchval("UPDATE customers SET next_package_id = $2, next_package_at = now() + interval"
+                                   " '10 days' WHERE id = $1 RETURNING package_id", customer["id"], other["id"])
+    finally:
+        await conn.close()
+    asked = await api.get(waiting)
+    assert asked.status == 200 and asked.body["cancelled_package_name"] == "Fast 60", asked.body
+    assert asked.body["package_id"] == kept and asked.body["consequences"]
+    stale = await api.post(f"{waiting}/cancel", {"expected_minor": asked.body["expected_minor"] + 1})
+    assert stale.status == 422 and stale.body["errors"][0]["field"] == "expected_minor"
+    done = await api.post(f"{waiting}/cancel", {"expected_minor": asked.body["expected_minor"]})
+    assert done.status == 200 and done.body["customer"]["package_id"] == kept, done.body
+    assert (await api.get(waiting)).status == 422

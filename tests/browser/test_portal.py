@@ -18,7 +18,7 @@ import pytest
 
 from radbill import clock, secretbox
 from radbill.db.cluster import free_port
-from radbill.services import billing
+from radbill.services import billing, otp_sms
 from radbill.tenancy import Scope
 from tests import factories as f
 from tests.browser.conftest import ROOT
@@ -77,9 +77,10 @@ async def sms_code(url: str, customer_id: int) -> str:
     """The code the outbox would send by SMS (the dispatcher is not running here)."""
     conn = await asyncpg.connect(url)
     try:
-        return await conn.fetchval("SELECT payload->>'code' FROM outbox WHERE kind = 'sms'"
-                                   " AND payload->>'event' = 'portal_otp' AND (payload->>'customer_id')::bigint = $1"
-                                   " ORDER BY id DESC LIMIT 1", customer_id)
+        payload = await conn.fetchval("SELECT payload FROM outbox WHERE kind = 'sms'"
+                                      " AND payload->>'event' = 'portal_otp' AND (payload->>'customer_id')::bigint = $1"
+                                      " ORDER BY id DESC LIMIT 1", customer_id)
+        return otp_sms.code_in(json.loads(payload))  # sealed in the row: opened with the test's key
     finally:
         await conn.close()
 

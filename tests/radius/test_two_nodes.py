@@ -64,11 +64,11 @@ class Pair:
         return self.router
 
 
-def _node_b(url: str, var: Path) -> tuple[Node, subprocess.Popen]:
+def _node_b(url: str, var: Path, name: str = "node-b") -> tuple[Node, subprocess.Popen]:
     auth, acct = free_udp_port(), free_udp_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "radbill.cli", "radius", "--database-url", radius_url(url), "--listen", "127.0.0.1",
-         "--auth-port", str(auth), "--acct-port", str(acct), "--node-name", "node-b", "--var", str(var)],
+         "--auth-port", str(auth), "--acct-port", str(acct), "--node-name", name, "--var", str(var)],
         env={**os.environ, **ENV}, stdout=subprocess.DEVNULL,
         stderr=open(var.parent / "node-b.err", "wb"), start_new_session=True)
     settings = freeradius.RadiusSettings(database_url=radius_url(url), state_dir=var / "radius", auth_port=auth,
@@ -103,7 +103,8 @@ def pair(pg_server):
         yield Pair(Node("a", a_service.settings), b, b_process, url, secret, isp, router)
     finally:
         if b_process.poll() is None:
-            os.killpg(b_process.pid, signal.SIGKILL)
+            os.killpg(b_process.pid, signal.SIGKILL)  # its FreeRADIUS runs in a session of its own
+            b_process.wait()
         a_service.stop()
         router.stop()
 
@@ -231,6 +232,34 @@ def test_a_second_node_on_the_same_var_directory_is_refused(pair):
     with pytest.raises(RadbillError, match="another RADIUS node is using"):
         start_node(NodeOptions(radius_url(pair.url), pair.b.settings.state_dir.parent, "127.0.0.1", free_udp_port(),
                                free_udp_port(), "node-b2"), env=ENV)
+
+
+def test_a_killed_node_leaves_no_freeradius_behind(pair):
+    var = Path(pair.b.settings.state_dir).parent.parent / "c"
+    var.mkdir(exist_ok=True)
+    node, process = _node_b(pair.url, var, "node-c")
+    try:
+        freeradius.wait_ready(node.settings, pair.secret, process)
+        [pid] = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _parent(p) == process.pid
+                 and (p / "comm").read_text().strip() == "freeradius"]
+        os.killpg(process.pid, signal.SIGKILL)  # the node only: its FreeRADIUS runs in a session of its own
+        process.wait()
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not Path(f"/proc/{pid}").exists(), "FreeRADIUS outlived its `radbill radius`"
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        if "pid" in locals() and Path(f"/proc/{pid}").exists():
+            os.kill(pid, signal.SIGKILL)  # what the fix should have stopped
+
+
+def _parent(proc: Path) -> int | None:
+    try:
+        return int((proc / "stat").read_text().rsplit(") ", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def test_node_b_stops_cleanly_on_sigterm(pair):
