@@ -61,6 +61,8 @@ BEGIN
     RETURN '%' || replace(replace(replace(substr(typed, best_start, best_len + 2), '\', '\\'), '%', '\%'), '_', '\_')
            || '%';
 END $$;
+REVOKE ALL ON FUNCTION radbill_customer_search_key(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION radbill_customer_search_key(text) TO radbill_app;
 
 -- The candidates in the caller's scope (as radbill_customer_matches: run as the owner so the trigram index serves
 -- the ILIKE; the caller reads the rows themselves under its own policies), with their rank, best first then newest.

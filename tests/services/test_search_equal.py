@@ -17,7 +17,7 @@ from radbill.db.pool import set_scope
 from radbill.services import customer_records
 from radbill.tenancy import Scope
 from tests import factories as f
-from tests.conftest import app_url
+from tests.conftest import app_url, radius_url
 from tests.services.search_reference import search_reference
 
 NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
@@ -146,3 +146,15 @@ async def test_search_candidates_come_only_from_the_callers_scope(world):
     finally:
         await owner.close()
         await app.close()
+
+
+async def test_only_the_app_may_call_the_search_functions(world):
+    url, _ = world
+    conn = await asyncpg.connect(radius_url(url))
+    try:
+        for sql in ("SELECT radbill_customer_search('%a%', 'a', 'a', NULL, NULL)",
+                    "SELECT radbill_customer_search_key('Customer 12')"):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.fetchval(sql)
+    finally:
+        await conn.close()
