@@ -745,8 +745,9 @@ $$;
 CREATE FUNCTION public.radbill_customer_rank(id bigint, username text, typed text, typed_id bigint) RETURNS integer
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
-    SELECT CASE WHEN id = typed_id THEN 0 WHEN lower(username) = typed THEN 1
-                WHEN starts_with(lower(username), typed) THEN 2 ELSE 3 END
+    -- (the common case, no prefix, first: one lower() for most rows)
+    SELECT CASE WHEN id = typed_id THEN 0 WHEN NOT starts_with(lower(username), typed) THEN 3
+                WHEN lower(username) = typed THEN 1 ELSE 2 END
 $$;
 
 CREATE FUNCTION public.radbill_customer_search(pattern text, typed text, typed_lower text, typed_id bigint, typed_mobile text) RETURNS TABLE(id bigint, rank integer, sure boolean)

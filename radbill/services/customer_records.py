@@ -227,12 +227,13 @@ async def search(conn: asyncpg.Connection, scope: Scope, query: str = "", status
     arg = where.arg
     matches = where.customer_search(query)
     if matches is None:
-        source, rank, order = "customers c", "0", "c.id DESC"
-    else:
-        source, rank, order = f"{matches[0]} m JOIN customers c ON c.id = m.id", "m.rank", "m.rank, m.id DESC"
+        source, rank, key_id = "customers c", "0", "c.id"
+    else:  # the cursor on the match's own columns: passed-over candidates are not read
+        source, rank, key_id = f"{matches[0]} m JOIN customers c ON c.id = m.id", "m.rank", "m.id"
         where.add(matches[1])
+    order = f"{rank}, {key_id} DESC" if matches else "c.id DESC"
     if after is not None:
-        where.add(f"({rank}, -c.id) > ({arg(int(after[0]))}::int, -{arg(int(after[1]))}::bigint)")
+        where.add(f"({rank}, -{key_id}) > ({arg(int(after[0]))}::int, -{arg(int(after[1]))}::bigint)")
     now_ref = arg(now or clock.now())
     if status in DISPLAY_STATES:
         where.add(state_condition(status, now_ref))
