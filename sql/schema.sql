@@ -783,7 +783,8 @@ DECLARE
     best_len integer := 0;
     seen integer;
 BEGIN
-    IF n < 3 OR typed !~ '^[\x20-\x7e]*$' THEN
+    -- (over 100 characters: the whole text; a pasted page must not cost a sample lookup per character)
+    IF n < 3 OR n > 100 OR typed !~ '^[\x20-\x7e]*$' THEN
         RETURN NULL;
     END IF;
     SELECT array_agg(lower(v)) INTO sample

@@ -117,6 +117,7 @@ async def test_the_index_is_asked_for_a_rare_piece_of_the_text_and_only_ever_a_p
         assert await conn.fetchval(key, "Nasrin") is None  # every trigram is rare: the whole text
         assert await conn.fetchval(key, "রহিম Customer 12") is None  # not plain ASCII: the whole text
         assert await conn.fetchval(key, "12") is None
+        assert await conn.fetchval(key, "Customer 12 " * 10) is None  # over 100 characters
         for text in TEXTS + ["Customer 1_2%", "Customer 1\\2", "xCustomer 7"]:
             piece = await conn.fetchval(key, text)
             if piece is not None:
