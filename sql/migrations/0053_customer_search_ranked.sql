@@ -5,7 +5,7 @@
 --
 -- Now the SECURITY DEFINER function finds the matches (same three ways: the text through the trigram index, the
 -- exact id, the exact mobile), ranks them by radbill_customer_rank while it has them in hand, and returns them in
--- the page's order. The page query walks that list in order and reads a customer row only until its page is full.
+-- the page's order (the text through the rarest piece of it: radbill_customer_search_key). The page query walks that list in order and reads a customer row only until its page is full.
 -- The order is unchanged: the rank, then newest first.
 
 -- The search's one "what was typed comes first" rule (it was a CASE in Python; the function and the page both
@@ -23,8 +23,8 @@ $$;
 -- of every mobile) costs a walk through a list of nearly every customer: at 1,000,000 customers "Customer 339564"
 -- took 59 ms in the index, its rarer piece "r 339564" 6 ms. So the index is asked for the longest piece whose
 -- trigrams each appear in at most a fifth of the index's statistics sample (pg_stats: ANALYZE's most common
--- values and histogram of the indexed text); every row it finds is then checked against the whole text, so what
--- is found does not change. Plain ASCII text only: its lower case is character by character, so a row that
+-- values and histogram of the indexed text); a row it finds is checked against the whole text before it is shown
+-- (radbill_customer_search's `sure`), so what is found does not change. Plain ASCII text only: its lower case is character by character, so a row that
 -- contains the whole text contains every piece of it. No statistics yet (a new database): the whole text.
 CREATE FUNCTION radbill_customer_search_key(typed text) RETURNS text
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
