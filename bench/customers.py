@@ -47,18 +47,23 @@ async def expire_some(url: str) -> None:
         await conn.close()
 
 
-async def measure(url: str, scopes: dict, mixes: dict[str, list[dict]]) -> dict:
+async def measure(url: str, scopes: dict, mixes: dict[str, list[dict]], baseline=None) -> dict:
+    """p50/p95/max per scope and mix; with `baseline` (another search function, e.g. the one before migration
+    0053), each query is also run through it, the two alternating which goes first, reported as "... [before]"."""
     conn = await asyncpg.connect(app_url(url), server_settings=SERVER_SETTINGS)
+    searchers = {"": customer_records.search, **({" [before]": baseline} if baseline else {})}
     results = {}
     try:
         for (label, scope), (mix_label, mix) in ((s, m) for s in scopes.items() for m in mixes.items()):
-            timings = []
-            for params in mix:
-                t = time.perf_counter()
-                await set_scope(conn, scope.path)  # what the pool does on every checkout: one round trip
-                await customer_records.search(conn, scope, **params)
-                timings.append((time.perf_counter() - t) * 1000)
-            results[f"{label} {mix_label}".strip()] = summarise(timings)
+            timings: dict[str, list[float]] = {name: [] for name in searchers}
+            for i, params in enumerate(mix):
+                for name in list(searchers)[:: 1 if i % 2 else -1]:
+                    t = time.perf_counter()
+                    await set_scope(conn, scope.path)  # what the pool does on every checkout: one round trip
+                    await searchers[name](conn, scope, **params)
+                    timings[name].append((time.perf_counter() - t) * 1000)
+            for name, values in timings.items():
+                results[f"{label} {mix_label}".strip() + name] = summarise(values)
     finally:
         await conn.close()
     return results

@@ -748,6 +748,75 @@ CREATE FUNCTION public.radbill_customer_policy(p_customer_id bigint) RETURNS SET
                             AND c.operator_id IN (SELECT radbill_scope_operators('subtree')))
 $$;
 
+CREATE FUNCTION public.radbill_customer_rank(id bigint, username text, typed text, typed_id bigint) RETURNS integer
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    -- (the common case, no prefix, first: one lower() for most rows)
+    SELECT CASE WHEN id = typed_id THEN 0 WHEN NOT starts_with(lower(username), typed) THEN 3
+                WHEN lower(username) = typed THEN 1 ELSE 2 END
+$$;
+
+CREATE FUNCTION public.radbill_customer_search(pattern text, typed text, typed_lower text, typed_id bigint, typed_mobile text) RETURNS TABLE(id bigint, rank integer, sure boolean)
+    LANGUAGE sql STABLE SECURITY DEFINER ROWS 100
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    WITH piece AS MATERIALIZED (SELECT radbill_customer_search_key(typed) AS key),
+    candidates AS (
+        SELECT c.id, c.operator_id, c.username, (SELECT piece.key IS NULL FROM piece) AS sure
+          FROM customers c
+         WHERE (c.name || ' ' || c.username || ' ' || coalesce(c.mobile, ''))
+               ILIKE coalesce((SELECT piece.key FROM piece), pattern)
+        UNION ALL  -- the exact id and mobile, unless the text found them already
+        SELECT c.id, c.operator_id, c.username, true FROM customers c
+         WHERE (c.id = typed_id OR c.mobile = typed_mobile)
+           AND NOT (c.name || ' ' || c.username || ' ' || coalesce(c.mobile, ''))
+                   ILIKE coalesce((SELECT piece.key FROM piece), pattern))
+    SELECT m.id, radbill_customer_rank(m.id, m.username, typed_lower, typed_id), m.sure
+      FROM candidates m JOIN operators o ON o.id = m.operator_id
+     WHERE o.path <@ radbill_scope_path()
+     ORDER BY 2, 1 DESC
+$$;
+
+CREATE FUNCTION public.radbill_customer_search_key(typed text) RETURNS text
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $_$
+DECLARE
+    sample text[];
+    n integer := length(typed);
+    run_start integer := 0;
+    best_start integer := 0;
+    best_len integer := 0;
+    seen integer;
+BEGIN
+    -- (over 100 characters: the whole text; a pasted page must not cost a sample lookup per character)
+    IF n < 3 OR n > 100 OR typed !~ '^[\x20-\x7e]*$' THEN
+        RETURN NULL;
+    END IF;
+    SELECT array_agg(lower(v)) INTO sample
+      FROM pg_stats s, unnest(coalesce(s.most_common_vals::text::text[], '{}') || s.histogram_bounds::text::text[]) v
+     WHERE s.schemaname = 'public' AND s.tablename = 'customers_search' AND s.attname = 'expr';
+    IF coalesce(cardinality(sample), 0) < 20 THEN
+        RETURN NULL;
+    END IF;
+    FOR i IN 1 .. n - 1 LOOP  -- i = n - 1 ends the last run
+        IF i <= n - 2 THEN
+            SELECT count(*) INTO seen FROM unnest(sample) v WHERE strpos(v, lower(substr(typed, i, 3))) > 0;
+        END IF;
+        IF i <= n - 2 AND seen * 5 <= cardinality(sample) THEN
+            IF run_start = 0 THEN run_start := i; END IF;
+        ELSIF run_start > 0 THEN
+            IF i - run_start > best_len THEN best_start := run_start; best_len := i - run_start; END IF;
+            run_start := 0;
+        END IF;
+    END LOOP;
+    IF best_len = 0 OR best_len = n - 2 THEN
+        RETURN NULL;
+    END IF;
+    RETURN '%' || replace(replace(replace(substr(typed, best_start, best_len + 2), '\', '\\'), '%', '\%'), '_', '\_')
+           || '%';
+END $_$;
+
 CREATE FUNCTION public.radbill_enqueue(p_kind text, p_operator_id bigint, p_payload jsonb, p_dedupe_key text DEFAULT NULL::text) RETURNS bigint
     LANGUAGE sql
     AS $$

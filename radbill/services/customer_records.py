@@ -30,12 +30,13 @@ WEBHOOK_FIELDS = ("username", "name", "mobile", "status", "connection_type", "pa
                   "zone_id", "expires_at")
 # an open accounting session: radacct_open_user (username WHERE acctstoptime IS NULL) answers it per customer
 ONLINE_SQL = "EXISTS (SELECT 1 FROM radacct r WHERE r.username = c.username AND r.acctstoptime IS NULL)"
-# The page's ids are chosen first (by rank, then newest): sorting every match by rank must not also compute the
-# display columns (the online EXISTS above all) for every match, only for the page.
+# The page's ids are chosen first (by rank, then newest): the display columns (the online EXISTS above all) are
+# computed for the page only. With text typed, {source} joins the matches, already in the page's order
+# (ScopedWhere.customer_search), so the page reads customer rows only until it is full.
 SEARCH_SQL = """
     WITH page AS MATERIALIZED (
-        SELECT c.id, {rank} AS rank FROM customers c
-         WHERE {where} ORDER BY 2, c.id DESC LIMIT {limit} OFFSET {offset})
+        SELECT c.id, {rank} AS rank FROM {source}
+         WHERE {where} ORDER BY {order} LIMIT {limit} OFFSET {offset})
     SELECT page.rank, c.id, c.username, c.name, c.mobile, c.status, {state} AS state, c.connection_type, c.expires_at,
            p.name AS package, z.name AS zone, o.name AS operator_name, {online} AS online
       FROM page JOIN customers c ON c.id = page.id JOIN operators o ON o.id = c.operator_id
@@ -218,16 +219,21 @@ async def search(conn: asyncpg.Connection, scope: Scope, query: str = "", status
                  billing_profile_id: int | None = None, zone_id: int | None = None, page: int = 1,
                  online: bool = False, now: datetime | None = None, limit: int = PAGE_SIZE,
                  after: tuple[int, int] | None = None) -> tuple[list[asyncpg.Record], bool]:
-    """One page of customers in scope, exact matches first (ScopedWhere.customer_rank), then newest first, with
+    """One page of customers in scope, exact matches first (ScopedWhere.customer_search), then newest first, with
     display state and online flag; `status` is a display state (so "expired" and "active" exclude each other);
     returns (rows, has_more). The admin pages by `page`; the API by `after`, the (rank, id) of the last row seen
     (a cursor stays right when customers are added in between)."""
     where = ScopedWhere(scope, "c.operator_id", await subtree_operator_ids(conn, scope))
     arg = where.arg
-    where.customer(query)
-    rank = where.customer_rank(query)
+    matches = where.customer_search(query)
+    if matches is None:
+        source, rank, key_id = "customers c", "0", "c.id"
+    else:  # the cursor on the match's own columns: passed-over candidates are not read
+        source, rank, key_id = f"{matches[0]} m JOIN customers c ON c.id = m.id", "m.rank", "m.id"
+        where.add(matches[1])
+    order = f"{rank}, {key_id} DESC" if matches else "c.id DESC"
     if after is not None:
-        where.add(f"({rank}, -c.id) > ({arg(int(after[0]))}::int, -{arg(int(after[1]))}::bigint)")
+        where.add(f"({rank}, -{key_id}) > ({arg(int(after[0]))}::int, -{arg(int(after[1]))}::bigint)")
     now_ref = arg(now or clock.now())
     if status in DISPLAY_STATES:
         where.add(state_condition(status, now_ref))
@@ -242,7 +248,7 @@ async def search(conn: asyncpg.Connection, scope: Scope, query: str = "", status
     offset = (max(page, 1) - 1) * limit if after is None else 0
     # the conditions are fixed fragments with numbered parameters; no typed text reaches the SQL
     query_sql = SEARCH_SQL.format(state=display_state_sql(now_ref), online=ONLINE_SQL, where=where.sql, rank=rank,
-                                  limit=int(limit) + 1, offset=int(offset))
+                                  source=source, order=order, limit=int(limit) + 1, offset=int(offset))
     rows = await conn.fetch(query_sql, *where.args)
     return list(rows[:limit]), len(rows) > limit
 

@@ -19,6 +19,17 @@ async def subtree_operator_ids(conn: asyncpg.Connection, scope: Scope) -> list[i
                                " WHERE path <@ $1::ltree", scope.path)
 
 
+def _typed(text: str) -> tuple[int | None, str | None, str]:
+    """What a customer search text may be: an ID (a plain number), a mobile (as E.164), and always a piece of
+    name / username / mobile (an escaped ILIKE pattern)."""
+    typed_id = int(text) if text.isascii() and text.isdecimal() and len(text) <= 9 else None
+    try:
+        mobile = validate.mobile(text)
+    except ValueError:
+        mobile = None
+    return typed_id, mobile, "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 class ScopedWhere:
     """Numbered parameters and fixed SQL fragments; typed text only ever travels as a parameter (so queries
     that carry `where.sql` are safe to format, and are marked noqa: S608 where ruff cannot tell).
@@ -52,14 +63,12 @@ class ScopedWhere:
         text = (text or "").strip()
         if not text:
             return
+        typed_id, mobile, pattern = _typed(text)
         alternatives = []
-        if text.isascii() and text.isdecimal() and len(text) <= 9:
-            alternatives.append(f"c.id = {self.arg(int(text))}")
-        try:
-            alternatives.append(f"c.mobile = {self.arg(validate.mobile(text))}")
-        except ValueError:
-            pass
-        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        if typed_id is not None:
+            alternatives.append(f"c.id = {self.arg(typed_id)}")
+        if mobile is not None:
+            alternatives.append(f"c.mobile = {self.arg(mobile)}")
         # Not `... ILIKE pattern` here: under row-level security ILIKE (not LEAKPROOF) may only run after the
         # policy, row by row over the whole scope, never through the trigram index. radbill_customer_matches
         # (sql/migrations/0021) finds the ids in the caller's scope through the index; the rows themselves are
@@ -67,19 +76,22 @@ class ScopedWhere:
         alternatives.append(f"c.id = ANY ((SELECT radbill_customer_matches({self.arg(pattern)}))::bigint[])")
         self.add("(" + " OR ".join(alternatives) + ")")
 
-    def customer_rank(self, text: str) -> str:
-        """The ORDER BY key that puts what was typed first: the customer with that ID, then that exact username,
-        then usernames starting with it, then the other matches ("0" when nothing was typed; newest first
-        follows). Evaluated only on the rows the WHERE kept, so these non-LEAKPROOF functions cost no index."""
+    def customer_search(self, text: str) -> tuple[str, str] | None:
+        """The customer search for what was typed: (`FROM` fragment with columns id and rank in the page's order,
+        condition the page adds), or None when nothing was typed. radbill_customer_search (sql/migrations/0053)
+        finds the matches as customer() does (ID, exact mobile, a piece of name / username / mobile) and ranks
+        them by radbill_customer_rank: the customer with that ID, then that exact username, then usernames starting
+        with it, then the others; newest first within a rank. The page reads rows in that order and stops when it
+        is full; a candidate found by a piece of the text is checked against the whole text as the page reads it."""
         text = (text or "").strip()
         if not text:
-            return "0"
-        exact_id = "false"
-        if text.isascii() and text.isdecimal() and len(text) <= 9:
-            exact_id = f"c.id = {self.arg(int(text))}"
-        typed = self.arg(text.lower())
-        return (f"CASE WHEN {exact_id} THEN 0 WHEN lower(c.username) = {typed} THEN 1"
-                f" WHEN starts_with(lower(c.username), {typed}) THEN 2 ELSE 3 END")
+            return None
+        typed_id, mobile, pattern = _typed(text)
+        pattern_ref = self.arg(pattern)
+        source = (f"(SELECT m.id, m.rank, m.sure FROM radbill_customer_search({pattern_ref}, {self.arg(text)},"  # noqa: S608 - numbered parameters only
+                  f" {self.arg(text.lower())}, {self.arg(typed_id)}::bigint, {self.arg(mobile)}::text) m"
+                  " ORDER BY m.rank, m.id DESC)")
+        return source, f"(m.sure OR (c.name || ' ' || c.username || ' ' || coalesce(c.mobile, '')) ILIKE {pattern_ref})"
 
     @property
     def sql(self) -> str:
