@@ -34,11 +34,12 @@ async def _delivery(conn, endpoint_id: int, operator_id: int, name: str, age_day
     return delivery_id
 
 
-async def test_old_deliveries_and_their_attempts_go_the_recent_and_the_waiting_stay(fresh_db_url, tree):
+async def test_old_deliveries_and_their_attempts_go_the_recent_and_the_waiting_stay(pool, fresh_db_url, tree):
+    # `pool` connects as the scheduler does (the app's role, row-level security on, the system's scope)
     op = tree.ops["op_a"]["id"]
-    pool = await asyncpg.create_pool(fresh_db_url, min_size=1, max_size=2)
+    owner = await asyncpg.create_pool(fresh_db_url, min_size=1, max_size=2)
     try:
-        async with pool.acquire() as conn:
+        async with owner.acquire() as conn:
             endpoint = await _endpoint(conn, op)
             for name, (age, delivered, _kept) in ROWS.items():
                 await _delivery(conn, endpoint, op, name, age, delivered)
@@ -56,7 +57,7 @@ async def test_old_deliveries_and_their_attempts_go_the_recent_and_the_waiting_s
         async with pool.acquire() as conn:
             assert await conn.fetchval("SELECT array_agg(event_id) FROM webhook_deliveries") == ["msg_waiting"]
     finally:
-        await pool.close()
+        await owner.close()
 
 
 def test_retention_days_come_from_the_environment():
