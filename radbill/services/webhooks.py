@@ -65,12 +65,16 @@ async def emit_many(conn: asyncpg.Connection, event_type: str, events: list[tupl
                                [json.dumps(dict(data), default=str) for _op, data in events])
 
 
+def customer_update(customer_id: int, changes: Mapping) -> dict:
+    """customer.updated's data, the one shape every service that edits a customer sends: `changes` is
+    {field: [old, new]}; a new RADIUS password is said to have changed, never shown."""
+    return {"customer_id": customer_id, "changes": {k: v for k, v in changes.items() if k != "radius_password"},
+            "password_changed": "radius_password" in changes}
+
+
 async def customer_updated(conn: asyncpg.Connection, operator_id: int, customer_id: int, changes: Mapping) -> int:
-    """customer.updated, the one shape every service that edits a customer sends: `changes` is {field: [old, new]};
-    a new RADIUS password is said to have changed, never shown."""
-    return await emit(conn, "customer.updated", operator_id, {
-        "customer_id": customer_id, "changes": {k: v for k, v in changes.items() if k != "radius_password"},
-        "password_changed": "radius_password" in changes})
+    """customer.updated for one customer (`customer_update`; set-based writers use emit_many with it)."""
+    return await emit(conn, "customer.updated", operator_id, customer_update(customer_id, changes))
 
 
 def changed_fields(before: Mapping, after: Mapping, fields) -> dict:

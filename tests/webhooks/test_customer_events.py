@@ -77,3 +77,31 @@ async def test_a_package_change_waiting_for_the_next_period_is_one_customer_upda
     [updated] = got["customer.updated"]
     assert updated["customer_id"] == b["id"] and updated["changes"]["next_package_id"] == [None, bigger["id"]]
     assert updated["changes"]["next_package_at"][0] is None and updated["changes"]["next_package_at"][1]
+
+
+async def test_a_payment_that_extends_the_expiry_and_its_reversal_each_send_the_new_expiry(pool, tree, receiver):
+    from datetime import datetime
+
+    from radbill import clock
+    from radbill.services import billing, corrections, payments
+
+    await register(pool, receiver, tree.ops["op_b"], "b", events=["customer.updated"])
+    b = tree.customers["b"]
+    scope = scope_of(tree.ops["op_b"])
+    async with pool.acquire() as conn:
+        await billing.generate_bills(conn, clock.now(), customer_ids=[b["id"]])
+        bill = await conn.fetchrow("SELECT id, total_minor FROM bills WHERE customer_id = $1", b["id"])
+        before = await conn.fetchval("SELECT expires_at FROM customers WHERE id = $1", b["id"])
+        paid = await payments.record_cash_payment(conn, scope, b["id"], bill["total_minor"])
+        paid_until = await conn.fetchval("SELECT expires_at FROM customers WHERE id = $1", b["id"])
+        await corrections.reverse_payment(conn, scope, paid.payment["id"], bill["total_minor"], "cheque bounced")
+        after = await conn.fetchval("SELECT expires_at FROM customers WHERE id = $1", b["id"])
+    assert paid_until != before and after != paid_until
+    await settle(pool)
+    got = sorted((r.verified for r in receiver.at("b")), key=lambda e: e["timestamp"])
+    changes = [e["data"]["changes"]["expires_at"] for e in got if e["data"]["customer_id"] == b["id"]]
+
+    def moment(value):
+        return None if value is None else datetime.fromisoformat(value)
+
+    assert [[moment(old), moment(new)] for old, new in changes] == [[before, paid_until], [paid_until, after]]
