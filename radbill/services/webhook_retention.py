@@ -23,10 +23,10 @@ KEEP_DELIVERED_ENV = "RADBILL_WEBHOOK_KEEP_DELIVERED_DAYS"
 KEEP_FAILED_ENV = "RADBILL_WEBHOOK_KEEP_FAILED_DAYS"
 BATCH = 1000
 
-# one batch: the oldest expired rows first (by the created_at index, migration 0054); delivered_at >= created_at,
-# so every row either clause takes was created before the later of the two cutoffs. SKIP LOCKED: a row the dispatcher is writing
-# an attempt for is left to the next run. NOT IN over the few pending rows: one hashed set per batch, not a probe
-# of the outbox per candidate.
+# One batch: the oldest expired rows first (by the created_at index, migration 0054); delivered_at >= created_at,
+# so every row either clause takes was created before the later of the two cutoffs. SKIP LOCKED: a row the
+# dispatcher is writing an attempt for, or a redeliver is queuing, is left to the next run. NOT IN over the few
+# pending rows: one hashed set per batch, not a probe of the outbox per candidate.
 PURGE_BATCH = """
     DELETE FROM webhook_deliveries WHERE id IN (
         SELECT d.id FROM webhook_deliveries d
