@@ -165,6 +165,9 @@ def format_demo(demo: dict) -> str:
                   f"  (the local test bKash at {bkash['url']}, merchant {bkash['username']} app key {bkash['app_key']})"]
         if "sslcommerz" in demo["payments"]:
             lines += [f"  (the local test SSLCommerz at {demo['payments']['sslcommerz']['url']}: cards, Nagad, Rocket)"]
+    if demo.get("whatsapp"):
+        lines += ["", f"WhatsApp: the ISP sends through the local test Cloud API at {demo['whatsapp']['url']}; switch an"
+                      " event to WhatsApp under SMS and WhatsApp → WhatsApp, then see it delivered in Message history"]
     return "\n".join(lines)
 
 

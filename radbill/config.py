@@ -72,6 +72,7 @@ class Config:
     portal_url: str = ""     # its public address for pay links and gateway callbacks; "" -> http://host:port
     fake_bkash_port: int = 9100  # the demo's local fake bKash (loopback), started by `radbill run`
     fake_sslcommerz_port: int = 9101  # the demo's local fake SSLCommerz (loopback), started by `radbill run`
+    fake_whatsapp_port: int = 9102  # the demo's local fake WhatsApp Cloud API (loopback), started by `radbill run`
     cookie_secure: bool = True
     # reverse proxies in front of the portal whose X-Forwarded-For is believed (the walled garden identifies a
     # customer by address); none by default: the header is anyone's to write
@@ -107,6 +108,7 @@ class Config:
             portal_url=reader.text("RADBILL_PORTAL_URL", "").rstrip("/"),
             fake_bkash_port=reader.port("RADBILL_FAKE_BKASH_PORT", cls.fake_bkash_port),
             fake_sslcommerz_port=reader.port("RADBILL_FAKE_SSLCOMMERZ_PORT", cls.fake_sslcommerz_port),
+            fake_whatsapp_port=reader.port("RADBILL_FAKE_WHATSAPP_PORT", cls.fake_whatsapp_port),
             cookie_secure=reader.boolean("RADBILL_COOKIE_SECURE", cls.cookie_secure),
             trusted_proxies=reader.networks("RADBILL_TRUSTED_PROXIES"),
             acct_interim_interval=reader.integer("RADBILL_ACCT_INTERIM_INTERVAL", cls.acct_interim_interval, 60, 86400),
@@ -133,6 +135,10 @@ class Config:
     @property
     def fake_sslcommerz_url(self) -> str:
         return f"http://127.0.0.1:{self.fake_sslcommerz_port}"
+
+    @property
+    def fake_whatsapp_url(self) -> str:
+        return f"http://127.0.0.1:{self.fake_whatsapp_port}"
 
     @property
     def portal_base_url(self) -> str:

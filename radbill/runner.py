@@ -28,7 +28,7 @@ log = logging.getLogger("radbill.run")
 
 async def _prepare_database(url: str, config: Config) -> tuple[dict | None, list[dict]]:
     """Migrate; seed the demo ISP when there is no operator yet. Returns the demo credentials if seeded, and the
-    credentials of the demo's local fake bKash gateways (to start them)."""
+    credentials of the demo's local fake gateways and WhatsApp Cloud API (to start them)."""
     from radbill.services.demo import seed_demo
     from radbill.services.sealed import seal_plain_values
 
@@ -42,8 +42,8 @@ async def _prepare_database(url: str, config: Config) -> tuple[dict | None, list
         demo = None
         if not await conn.fetchval("SELECT exists(SELECT 1 FROM operators)"):
             demo = await seed_demo(conn, bkash_url=config.fake_bkash_url, portal_url=config.portal_base_url,
-                                   sslcommerz_url=config.fake_sslcommerz_url)
-        return demo, await _local_fake_gateways(conn, config)
+                                   sslcommerz_url=config.fake_sslcommerz_url, whatsapp_url=config.fake_whatsapp_url)
+        return demo, await _local_fake_gateways(conn, config) + await _local_fake_whatsapp(conn, config)
     finally:
         await conn.close()
 
@@ -65,6 +65,32 @@ async def _local_fake_gateways(conn: asyncpg.Connection, config: Config) -> list
         except Exception as exc:  # noqa: BLE001 - the demo gateway is optional; say why it is not started
             log.warning("the demo bKash gateway's credentials do not open (%s): the fake bKash is not started", exc)
     return found
+
+
+async def _local_fake_whatsapp(conn: asyncpg.Connection, config: Config) -> list[dict]:
+    """The WhatsApp senders pointing at the local fake Cloud API (the demo ISP's), with what the fake needs to
+    serve them: their opened token and app secret, and where to report messages delivered (the admin)."""
+    from radbill.services.demo_whatsapp import demo_senders
+
+    numbers = await demo_senders(conn, config.fake_whatsapp_url)
+    if not numbers:
+        return []
+    host = "127.0.0.1" if config.admin_host in ("", "0.0.0.0", "::") else config.admin_host  # noqa: S104
+    return [{"kind": "whatsapp", "numbers": numbers, "status_url": f"http://{host}:{config.admin_port}/whatsapp/webhook"}]
+
+
+def _start_fake_whatsapp(config: Config, supervisor: Supervisor, log_dir: Path, credentials: dict) -> None:
+    path = localenv.VAR_DIR / "fake-whatsapp.json"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump({"numbers": credentials["numbers"], "status_url": credentials["status_url"]}, out)
+    # not waited for: nothing needs it until an event goes by WhatsApp, and the outbox retries a send that comes
+    # before it listens, so `make run` starts no slower
+    supervisor.add(_python_child("fake-whatsapp", ["-m", "radbill.fakes.whatsapp_cloud", "--port",
+                                                   str(config.fake_whatsapp_port), "--credentials-file", str(path)],
+                                 log_dir / "fake-whatsapp.log", lambda process: None))
+    log.info("local test WhatsApp Cloud API (demo) on %s (log %s)", config.fake_whatsapp_url,
+             log_dir / "fake-whatsapp.log")
 
 
 def _start_fake_sslcommerz(config: Config, supervisor: Supervisor, log_dir: Path) -> None:
@@ -212,6 +238,8 @@ def _run(config: Config, supervisor: Supervisor, log_dir: Path) -> int:
         for credentials in fakes:
             if credentials.get("kind") == "sslcommerz":
                 _start_fake_sslcommerz(config, supervisor, log_dir)
+            elif credentials.get("kind") == "whatsapp":
+                _start_fake_whatsapp(config, supervisor, log_dir, credentials)
             else:
                 _start_fake_bkash(config, supervisor, log_dir, credentials)
         settings = freeradius.RadiusSettings(

@@ -10,7 +10,16 @@ import os
 
 from radbill.config import EnvReader
 from radbill.services import outbox
-from scheduler import api_jobs, billing_jobs, dashboard_jobs, ops_jobs, payment_jobs, radacct_jobs, sms_jobs
+from scheduler import (
+    api_jobs,
+    billing_jobs,
+    dashboard_jobs,
+    ops_jobs,
+    payment_jobs,
+    radacct_jobs,
+    sms_jobs,
+    webhook_jobs,
+)
 from scheduler.context import JobContext, JobSpec
 
 OUTBOX_JOB = "outbox.dispatch"
@@ -43,6 +52,7 @@ JOBS: list[JobSpec] = [
             {"hour": ops_jobs.backup_hour(), "minute": 0, "timezone": "UTC"}),
     JobSpec("backups.check", ops_jobs.check_backups, "cron", {"minute": 17, "timezone": "UTC"}),
     JobSpec("api.idempotency_purge", api_jobs.purge_idempotency_keys, "cron", {"minute": 41, "timezone": "UTC"}),
+    JobSpec("webhooks.purge", webhook_jobs.purge_webhook_deliveries, "cron", {"minute": 47, "timezone": "UTC"}),
     # radacct: the coming months made ahead hourly (a scheduler down at midnight still has the next month in
     # time); the archive at 02:30 in Dhaka, when detaching a month's partition meets the fewest sessions
     JobSpec("radacct.partitions", radacct_jobs.prepare_partitions, "cron", {"minute": 41, "timezone": "UTC"}),

@@ -3436,6 +3436,8 @@ CREATE UNIQUE INDEX wallet_transfers_trxid ON public.wallet_transfers USING btre
 
 CREATE INDEX webhook_attempts_delivery ON public.webhook_attempts USING btree (delivery_id, id);
 
+CREATE INDEX webhook_deliveries_created ON public.webhook_deliveries USING btree (created_at);
+
 CREATE INDEX webhook_deliveries_endpoint ON public.webhook_deliveries USING btree (endpoint_id, id DESC);
 
 CREATE INDEX webhook_deliveries_waiting ON public.webhook_deliveries USING btree (endpoint_id) WHERE (delivered_at IS NULL);

@@ -37,7 +37,7 @@ def run_env(var_dir):
                RADBILL_RADIUS_STATUS_PORT=str(free_udp_port()),
                RADBILL_REJECT_DELAY="0", RADBILL_ADMIN_PORT=str(free_port()),
                RADBILL_PORTAL_PORT=str(free_port()), RADBILL_FAKE_BKASH_PORT=str(free_port()),
-               RADBILL_FAKE_SSLCOMMERZ_PORT=str(free_port()))
+               RADBILL_FAKE_SSLCOMMERZ_PORT=str(free_port()), RADBILL_FAKE_WHATSAPP_PORT=str(free_port()))
     return env
 
 
@@ -114,6 +114,9 @@ def test_run_starts_everything_and_stops_cleanly(run_env, var_dir):
         answer = urllib.request.urlopen(fake_ssl + "/validator/api/validationserverAPI.php?val_id=x&store_id=x"
                                         "&store_passwd=x&format=json", timeout=10).read()
         assert b"status" in answer
+        # the local test WhatsApp Cloud API serves the demo ISP's number (started without holding up the run)
+        assert demo["whatsapp"]["url"].endswith(run_env["RADBILL_FAKE_WHATSAPP_PORT"])
+        assert _fake_whatsapp_answer(demo["whatsapp"]) == 401  # a token other than the number's
 
         explained = radbill(run_env, "explain", "demo-expired")
         assert explained.returncode == 1
@@ -148,6 +151,25 @@ def test_run_starts_everything_and_stops_cleanly(run_env, var_dir):
         assert radbill(run_env, "radtest", "demo-active").returncode == 0
     finally:
         assert stop(process) == 0
+
+
+def _fake_whatsapp_answer(whatsapp: dict, timeout: float = 15) -> int:
+    import urllib.error
+    import urllib.request
+
+    url = f"{whatsapp['url']}/v21.0/{whatsapp['phone_number_id']}/messages"
+    deadline = time.monotonic() + timeout
+    while True:
+        request = urllib.request.Request(url, data=b"{}", headers={"Authorization": "Bearer wrong",
+                                                                   "Content-Type": "application/json"})
+        try:
+            return urllib.request.urlopen(request, timeout=5).status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def admin_login(port: int, username: str, password: str) -> str:

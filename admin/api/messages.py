@@ -23,11 +23,12 @@ _TIME_OR_NULL = {"type": ["string", "null"], "format": "date-time"}
 
 SMS = {
     "type": "object", "additionalProperties": False,
-    "required": ["id", "created_at", "to_number", "body", "segments", "event", "status"],
+    "required": ["id", "created_at", "to_number", "body", "segments", "event", "status", "channel"],
     "properties": {
         "id": _INT, "created_at": _TIME, "sent_at": _TIME_OR_NULL, "delivered_at": _TIME_OR_NULL,
         "to_number": _TEXT, "body": _TEXT, "segments": _INT, "event": _TEXT,
-        "status": {"type": "string", "enum": list(sms_broadcast.MESSAGE_STATUSES)}, "error": _TEXT_OR_NULL,
+        "status": {"type": "string", "enum": list(sms_broadcast.HISTORY_STATUSES)}, "error": _TEXT_OR_NULL,
+        "channel": {"type": "string", "enum": list(sms_broadcast.HISTORY_CHANNELS)},
         "cost_minor": _INT, "currency": _TEXT, "broadcast_id": _INT_OR_NULL, "username": _TEXT_OR_NULL,
         "operator_name": _TEXT,
     },
@@ -64,17 +65,20 @@ def _page_number(call: Call) -> int:
 
 # ---- SMS -----------------------------------------------------------------------------------------------------
 
-@api_route("GET", "/sms", permission=SEND, summary="SMS history", tags=("sms",),
-           query=(Param("status", enum=sms_broadcast.MESSAGE_STATUSES), Param("event", enum=(*EVENTS, "broadcast")),
+@api_route("GET", "/sms", permission=SEND, summary="Message history (SMS and WhatsApp)", tags=("sms",),
+           query=(Param("status", enum=sms_broadcast.HISTORY_STATUSES), Param("event", enum=(*EVENTS, "broadcast")),
+                  Param("channel", enum=sms_broadcast.HISTORY_CHANNELS, description="Only messages sent this way."),
                   Param("mobile", description="Only messages to this number."),
                   Param("broadcast_id", "integer", minimum=1), pagination.CURSOR),
            response=pagination.page_schema(SMS), errors=(422,))
 async def sms_history(call: Call):
-    """The admin's SMS history and filters, newest first (100 a page)."""
+    """The admin's message history (SMS and WhatsApp; 'read' is WhatsApp's) and filters, newest first (100 a
+    page)."""
     q, page = call.query, _page_number(call)
     async with call.pool.acquire() as conn:
         rows, more = await sms_broadcast.history(conn, call.scope, status=q["status"], event=q["event"],
-                                                 mobile=q["mobile"], broadcast_id=q["broadcast_id"], page=page)
+                                                 mobile=q["mobile"], broadcast_id=q["broadcast_id"], page=page,
+                                                 channel=q["channel"])
     return pagination.page([_pick(r, SMS) for r in rows], [page + 1] if more else None)
 
 

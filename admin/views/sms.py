@@ -18,6 +18,8 @@ from radbill.sms.gateway import NUMBER_FORMATS
 from radbill.validate import optional_id
 
 SEND = "sms.send"
+# the history's channel column and filter (sms_broadcast.HISTORY_CHANNELS)
+CHANNEL_NAMES = {"sms": lazy_gettext("SMS"), "whatsapp": lazy_gettext("WhatsApp")}
 GATEWAYS = dict(roles=OPERATORS, permission=SEND, section=lazy_gettext("SMS gateways"))
 
 
@@ -199,7 +201,7 @@ async def history_page(request: web.Request, scope):
     q = request.query
     page = _int(q.get("page")) or 1
     filters = {"status": q.get("status") or None, "event": q.get("event") or None, "mobile": q.get("mobile") or None,
-               "broadcast_id": _int(q.get("broadcast_id"))}
+               "broadcast_id": _int(q.get("broadcast_id")), "channel": q.get("channel") or None}
     message = None
     async with request.app["pool"].acquire() as conn:
         try:
@@ -207,7 +209,8 @@ async def history_page(request: web.Request, scope):
         except ValidationError as exc:
             rows, more, message = [], False, str(exc)
     return render(request, "sms_history.html", rows=rows, more=more, page=page, filters=filters, message=message,
-                  statuses=sms_broadcast.HISTORY_STATUSES, events={**EVENTS, "broadcast": _("Broadcast")})
+                  statuses=sms_broadcast.HISTORY_STATUSES, events={**EVENTS, "broadcast": _("Broadcast")},
+                  channels=CHANNEL_NAMES)
 
 
 @route("GET", "/sms/balance", roles=ALL_ROLES, permission=SEND)

@@ -132,5 +132,8 @@ async def webhook_redeliver(request: web.Request, scope):
                                 "a receiver that already processed it should ignore the repeat.")],
                 action=f"/webhooks/deliveries/{delivery['id']}/redeliver", form=form, yes=_("Send again"),
                 back=back)
-        await endpoints.redeliver(conn, scope, delivery["id"], client_ip(request))
+        _outbox_id, queued = await endpoints.redeliver(conn, scope, delivery["id"], client_ip(request))
+    if not queued:
+        return redirect(request, back, _("This event is already waiting to be sent again: its attempt appears in "
+                                         "the log below within a few seconds."))
     return redirect(request, back, _("The event is queued to be sent again."))

@@ -287,6 +287,7 @@ _SET_EXPIRY_SQL = """
 UPDATE customers c SET expires_at = t.expires_at
   FROM unnest($1::bigint[], $2::timestamptz[]) AS t(id, expires_at)
  WHERE c.id = t.id AND c.expires_at IS DISTINCT FROM t.expires_at
+RETURNING c.id, c.operator_id
 """
 
 
@@ -296,11 +297,15 @@ async def extend_paid_service(conn: asyncpg.Connection, paid_bill_ids: list[int]
     of radbill.billing); the caller holds the customers' lock. Returns {customer id: new expiry}."""
     if not paid_bill_ids:
         return {}
-    new = {}
+    new, old = {}, {}
     for r in await conn.fetch(_PAID_SPANS_SQL, paid_bill_ids):
         spans = [PaidSpan.of_bill(start, end, r["timezone"]) for start, end in zip(r["starts"], r["ends"], strict=True)]
+        old[r["id"]] = r["expires_at"]
         new[r["id"]] = extend_expiry(r["expires_at"], spans, r["billing_type"], now)
-    await conn.execute(_SET_EXPIRY_SQL, list(new), list(new.values()))
+    moved = await conn.fetch(_SET_EXPIRY_SQL, list(new), list(new.values()))
+    await webhooks.emit_many(conn, "customer.updated", [
+        (r["operator_id"], webhooks.customer_update(r["id"], {"expires_at": [old[r["id"]], new[r["id"]]]}))
+        for r in moved])
     return new
 
 

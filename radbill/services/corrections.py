@@ -275,6 +275,8 @@ async def reverse_payment(conn: asyncpg.Connection, scope: Scope, payment_id: in
         expires = take_back_expiry(customer["expires_at"], [_length(b, customer["timezone"]) for b in unpaid], now)
         if expires != customer["expires_at"]:
             await conn.execute("UPDATE customers SET expires_at = $2 WHERE id = $1", customer["id"], expires)
+            await webhooks.customer_updated(conn, customer["operator_id"], customer["id"],
+                                            {"expires_at": [customer["expires_at"], expires]})
         await _suspend_if_due_open(conn, scope, customer, now, f"payment #{payment_id} reversed: {reason}")
         detail = {"customer_id": customer["id"], "payment_id": payment_id, "amount_minor": amount_minor,
                   "reason": reason, "bills": [[i, a] for i, a in plan.from_bills],

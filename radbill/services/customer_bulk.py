@@ -14,7 +14,7 @@ import asyncpg
 from radbill.customer_forms import CustomerForm, int_or_none, parse_form
 from radbill.errors import ValidationError
 from radbill.i18n import _
-from radbill.services import audit
+from radbill.services import audit, webhooks
 from radbill.services.customer_records import (
     INSERT_COLUMNS,
     TAKEN_MANY_SQL,
@@ -23,6 +23,7 @@ from radbill.services.customer_records import (
     catalog_errors,
     create_audit_detail,
     create_customer,
+    created_event,
     identity_errors,
     owning_operator,
 )
@@ -134,4 +135,5 @@ async def _write(conn, scope: Scope, batch: list[tuple[int, dict]], ip: str | No
         for i, values in lost:
             results[i] = already_used("username" if values["username"] in users else "static_ip")
     await audit.record_many(conn, scope, "create", "customer", entries, ip)
+    await webhooks.emit_many(conn, "customer.created", [(r["operator_id"], created_event(r)) for r in rows])
     return results

@@ -126,12 +126,16 @@ async def create_customer(conn: asyncpg.Connection, scope: Scope, form, ip: str 
             raise already_used("static_ip" if "static_ip" in str(exc) else "username") from None
         await audit.record(conn, scope, "create", "customer", customer["id"], create_audit_detail(values, audit_detail),
                            ip, operator_id=operator["id"])
-        await webhooks.emit(conn, "customer.created", operator["id"], {
-            "customer_id": customer["id"], "operator_id": operator["id"],
-            **{k: customer[k] for k in WEBHOOK_FIELDS}})
+        await webhooks.emit(conn, "customer.created", operator["id"], created_event(customer))
         if bill:
             await bill_new_customer(conn, scope, customer["id"])
     return customer
+
+
+def created_event(customer: asyncpg.Record) -> dict:
+    """customer.created's data for a new customer row (both write paths send this shape)."""
+    return {"customer_id": customer["id"], "operator_id": customer["operator_id"],
+            **{k: customer[k] for k in WEBHOOK_FIELDS}}
 
 
 # the columns a new customer is written with, in the order both write paths bind them
@@ -206,9 +210,7 @@ async def update_customer(conn: asyncpg.Connection, scope: Scope, customer_id: i
                                customer_id, *(values[c] for c in changed))
         except asyncpg.UniqueViolationError as exc:  # a concurrent save won the race for the username or address
             raise already_used("static_ip" if "static_ip" in str(exc) else "username") from None
-        await webhooks.emit(conn, "customer.updated", old["operator_id"], {
-            "customer_id": customer_id, "changes": {k: v for k, v in changed.items() if k != "radius_password"},
-            "password_changed": "radius_password" in changed})
+        await webhooks.customer_updated(conn, old["operator_id"], customer_id, changed)
         if "radius_password" in changed:
             changed["radius_password"] = ["(hidden)", "(changed)"]
         await audit.record(conn, scope, "edit", "customer", customer_id, changed, ip, operator_id=old["operator_id"])

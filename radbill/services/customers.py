@@ -265,8 +265,9 @@ async def set_custom_price(conn: asyncpg.Connection, scope: Scope, customer_id: 
         if customer["custom_price_minor"] == price_minor:
             return customer
         await conn.execute("UPDATE customers SET custom_price_minor = $2 WHERE id = $1", customer_id, price_minor)
-        await audit.record(conn, scope, "customer.set_custom_price", "customer", customer_id,
-                           {"custom_price_minor": [customer["custom_price_minor"], price_minor]}, ip)
+        change = {"custom_price_minor": [customer["custom_price_minor"], price_minor]}
+        await webhooks.customer_updated(conn, customer["operator_id"], customer_id, change)
+        await audit.record(conn, scope, "customer.set_custom_price", "customer", customer_id, change, ip)
         return await get_customer(conn, scope, customer_id)
 
 

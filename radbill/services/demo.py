@@ -10,6 +10,7 @@ from radbill import clock
 from radbill.errors import RadbillError
 from radbill.passwords import generate, generate_nas_secret, hash_password
 from radbill.services.demo_payments import sealing_available, seed_demo_payments
+from radbill.services.demo_whatsapp import seed_demo_whatsapp
 
 DEMO_CUSTOMERS = [
     # username, state, extra columns
@@ -31,9 +32,10 @@ async def _insert(conn: asyncpg.Connection, table: str, values: dict) -> asyncpg
 
 async def seed_demo(conn: asyncpg.Connection, timezone: str = "Asia/Dhaka", currency: str = "BDT", *,
                     bkash_url: str | None = None, portal_url: str | None = None,
-                    sslcommerz_url: str | None = None) -> dict:
+                    sslcommerz_url: str | None = None, whatsapp_url: str | None = None) -> dict:
     """Create the demo ISP in one transaction; refuses a database that already has operators. With `bkash_url`
-    (the local fake bKash) and `portal_url`, also a bKash gateway, an unpaid bill and a pay link for it."""
+    (the local fake bKash) and `portal_url`, also a bKash gateway, an unpaid bill and a pay link for it; with
+    `whatsapp_url` (the local fake Cloud API), a WhatsApp sender for the ISP."""
     async with conn.transaction():
         await conn.execute("LOCK TABLE operators IN EXCLUSIVE MODE")
         if await conn.fetchval("SELECT exists(SELECT 1 FROM operators)"):
@@ -91,7 +93,11 @@ async def seed_demo(conn: asyncpg.Connection, timezone: str = "Asia/Dhaka", curr
             else:
                 await _insert(conn, "customers", values)
             customers.append({"username": username, "password": password, "state": state})
+        whatsapp = await seed_demo_whatsapp(conn, isp["id"], whatsapp_url) \
+            if whatsapp_url and sealing_available() else None
     demo = {"logins": logins, "customers": customers, "nas": {"ip": "127.0.0.1", "secret": nas_secret}}
+    if whatsapp:
+        demo["whatsapp"] = whatsapp
     if payments:
         demo["payments"] = payments
     if portal_url:

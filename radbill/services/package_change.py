@@ -187,8 +187,11 @@ async def change_package_billed(conn: asyncpg.Connection, scope: Scope, customer
         if plan.terms.applies == "now":
             await _set_next(conn, customer_id, None, None)
             await customers.change_package(conn, scope, customer_id, package_id, ip)
-        else:
-            await _set_next(conn, customer_id, package_id, plan.applies_at)
+        elif await _set_next(conn, customer_id, package_id, plan.applies_at):
+            # the switch itself is customer.package_changed, when apply_due_changes makes it
+            await webhooks.customer_updated(conn, customer["operator_id"], customer_id, {
+                "next_package_id": [customer["next_package_id"], package_id],
+                "next_package_at": [customer["next_package_at"], plan.applies_at]})
         bill_id = await _charge(conn, plan, now) if plan.charge_minor else None
         if plan.credit_minor or (plan.terms.wholesale_delta_minor and not plan.charge_minor):
             await _credit(conn, scope, plan)
@@ -275,10 +278,11 @@ async def apply_paid_change(conn: asyncpg.Connection, scope: Scope, intent: asyn
     return plan.bill_id
 
 
-async def _set_next(conn, customer_id: int, package_id: int | None, at: datetime | None) -> None:
-    await conn.execute("UPDATE customers SET next_package_id = $2, next_package_at = $3 WHERE id = $1"
-                       " AND (next_package_id IS DISTINCT FROM $2::bigint OR next_package_at IS DISTINCT FROM"
-                       " $3::timestamptz)", customer_id, package_id, at)
+async def _set_next(conn, customer_id: int, package_id: int | None, at: datetime | None) -> bool:
+    """Set (or clear) the waiting change; whether it changed."""
+    return await conn.execute("UPDATE customers SET next_package_id = $2, next_package_at = $3 WHERE id = $1"
+                              " AND (next_package_id IS DISTINCT FROM $2::bigint OR next_package_at IS DISTINCT FROM"
+                              " $3::timestamptz)", customer_id, package_id, at) == "UPDATE 1"
 
 
 _CHARGE_SQL = """

@@ -1,5 +1,5 @@
 """Broadcasts (recipients by customer filters, count and cost before sending, background send with progress),
-SMS history, and the SMS balance: statement and top-ups by the parent operator."""
+the message history (SMS and WhatsApp), and the SMS balance: statement and top-ups by the parent operator."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ STATUSES = ("active", "suspended", "disabled")
 CONNECTION_TYPES = ("pppoe", "hotspot", "static", "other")
 MESSAGE_STATUSES = ("queued", "sent", "delivered", "failed")
 HISTORY_STATUSES = (*MESSAGE_STATUSES[:3], "read", "failed")  # read: WhatsApp messages only
+HISTORY_CHANNELS = ("sms", "whatsapp")  # sms_messages.channel: how each message in the history went
 HISTORY_PAGE = 100
 
 
@@ -205,9 +206,9 @@ async def recent_broadcasts(conn: asyncpg.Connection, scope: Scope, limit: int =
 
 
 async def history(conn: asyncpg.Connection, scope: Scope, status: str | None = None, event: str | None = None,
-                  mobile: str | None = None, broadcast_id: int | None = None, page: int = 1
-                  ) -> tuple[list[dict], bool]:
-    """One page of messages in scope, newest first; (rows, has_more)."""
+                  mobile: str | None = None, broadcast_id: int | None = None, page: int = 1,
+                  channel: str | None = None) -> tuple[list[dict], bool]:
+    """One page of messages (SMS and WhatsApp) in scope, newest first; (rows, has_more)."""
     number = None
     if mobile:
         try:
@@ -221,9 +222,10 @@ async def history(conn: asyncpg.Connection, scope: Scope, status: str | None = N
         "  FROM sms_messages m JOIN operators o ON o.id = m.operator_id LEFT JOIN customers c ON c.id = m.customer_id"
         " WHERE o.path <@ $1::ltree AND ($2::text IS NULL OR m.status = $2) AND ($3::text IS NULL OR m.event = $3)"
         "   AND ($4::text IS NULL OR m.to_number = $4) AND ($5::bigint IS NULL OR m.broadcast_id = $5)"
+        "   AND ($8::text IS NULL OR m.channel = $8)"
         " ORDER BY m.id DESC LIMIT $6 OFFSET $7",
         scope.path, status if status in HISTORY_STATUSES else None, event or None, number, broadcast_id,
-        HISTORY_PAGE + 1, (max(page, 1) - 1) * HISTORY_PAGE)
+        HISTORY_PAGE + 1, (max(page, 1) - 1) * HISTORY_PAGE, channel if channel in HISTORY_CHANNELS else None)
     shown = [{**dict(r), "error": shown_error(r["error"])} for r in rows[:HISTORY_PAGE]]  # stored English, shown
     return shown, len(rows) > HISTORY_PAGE
 

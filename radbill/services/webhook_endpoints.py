@@ -163,14 +163,28 @@ async def send_test(conn: asyncpg.Connection, scope: Scope, endpoint_id: int, ip
         return delivery_id
 
 
-async def redeliver(conn: asyncpg.Connection, scope: Scope, delivery_id: int, ip: str | None = None) -> int:
-    """Send a logged delivery again, by hand: the same id and body (a receiver dedupes on webhook-id)."""
+# a send of this delivery still waiting in its endpoint's lane (the lane index finds it among the pending rows)
+WAITING_SEND = """
+    SELECT id FROM outbox WHERE destination = 'webhook:' || $2::bigint AND done_at IS NULL AND failed_at IS NULL
+       AND kind = 'webhook' AND (payload->>'delivery_id')::bigint = $1 ORDER BY id LIMIT 1
+"""
+
+
+async def redeliver(conn: asyncpg.Connection, scope: Scope, delivery_id: int, ip: str | None = None
+                    ) -> tuple[int, bool]:
+    """Send a logged delivery again, by hand: the same id and body (a receiver dedupes on webhook-id). Returns
+    (outbox id, queued now): while a send of it is still waiting, a repeat (a double click, a reloaded form)
+    queues nothing and gets that send's id."""
     async with conn.transaction():
-        delivery = await get_delivery(conn, scope, delivery_id)
+        # the row lock puts racing requests in line: the second sees the first one's send once it commits
+        delivery = await get_delivery(conn, scope, delivery_id, for_update=True)
+        waiting = await conn.fetchval(WAITING_SEND, delivery_id, delivery["endpoint_id"])
+        if waiting is not None:
+            return waiting, False
         outbox_id = await _queue(conn, delivery["endpoint_id"], delivery["operator_id"], delivery_id)
         await audit.record(conn, scope, "webhook.redeliver", "webhook_endpoint", delivery["endpoint_id"],
                            {"delivery_id": delivery_id, "event_id": delivery["event_id"]}, ip)
-        return outbox_id
+        return outbox_id, True
 
 
 async def _queue(conn, endpoint_id: int, operator_id: int, delivery_id: int) -> int:
@@ -179,10 +193,14 @@ async def _queue(conn, endpoint_id: int, operator_id: int, delivery_id: int) -> 
                          {"webhook_id": endpoint_id, "delivery_id": delivery_id, "by_hand": True})
 
 
-async def get_delivery(conn: asyncpg.Connection, scope: Scope, delivery_id: int) -> asyncpg.Record:
-    row = await conn.fetchrow(
-        "SELECT d.* FROM webhook_deliveries d JOIN operators o ON o.id = d.operator_id"
-        " WHERE d.id = $1 AND o.path <@ $2::ltree", delivery_id, scope.path)
+GET_DELIVERY = ("SELECT d.* FROM webhook_deliveries d JOIN operators o ON o.id = d.operator_id"
+                " WHERE d.id = $1 AND o.path <@ $2::ltree")
+GET_DELIVERY_FOR_UPDATE = GET_DELIVERY + " FOR UPDATE OF d"
+
+
+async def get_delivery(conn: asyncpg.Connection, scope: Scope, delivery_id: int, for_update: bool = False
+                       ) -> asyncpg.Record:
+    row = await conn.fetchrow(GET_DELIVERY_FOR_UPDATE if for_update else GET_DELIVERY, delivery_id, scope.path)
     if row is None:
         raise NotFound(_("No such webhook delivery."))
     return row

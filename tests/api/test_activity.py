@@ -81,6 +81,24 @@ async def test_an_sms_to_a_customer_is_queued_charged_and_in_the_history(api_wor
     assert (await api.get("/api/v1/sms", params={"status": "lost"})).status == 400
 
 
+async def test_the_message_history_lists_read_whatsapp_messages_and_filters_by_channel(api_world, api_as):
+    tree = api_world.tree
+    a1 = tree.customers["a1"]
+    # a WhatsApp message the customer has read: a status only WhatsApp has, which the document must allow
+    wa_id = await _owner_do(api_world, "INSERT INTO sms_messages (operator_id, customer_id, to_number, body, event,"
+                                       " channel, status) VALUES ($1, $2, '+8801711111111', 'bill_v1 (bn): 500.00',"
+                                       " 'bill_created', 'whatsapp', 'read') RETURNING id",
+                            a1["operator_id"], a1["id"])
+    _, token = await api_world.make_client("op_a", permissions=["sms.send"])
+    api = api_as(token)
+    read = await api.get("/api/v1/sms", params={"status": "read"})
+    assert read.status == 200
+    assert [(m["id"], m["channel"], m["status"]) for m in read.body["items"]] == [(wa_id, "whatsapp", "read")]
+    assert [m["id"] for m in (await api.get("/api/v1/sms", params={"channel": "whatsapp"})).body["items"]] == [wa_id]
+    assert wa_id not in [m["id"] for m in (await api.get("/api/v1/sms", params={"channel": "sms"})).body["items"]]
+    assert (await api.get("/api/v1/sms", params={"channel": "pigeon"})).status == 400
+
+
 async def test_tickets_list_get_reply_close_and_foreign_ids(api_world, api_as):
     tree = api_world.tree
     ticket_ids = {}

@@ -3,6 +3,7 @@ a confirmation, a test event that arrives signed with the current secret, and te
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import asyncpg
@@ -90,3 +91,36 @@ async def test_another_operators_endpoint_is_not_found_and_a_reseller_is_sent_to
     assert "hooks.example.com/a" in await (await admin.get("/webhooks")).text()  # the group admin sees all
     sub = await make_client("suba1")
     assert (await sub.get("/webhooks")).status == 403
+
+
+async def test_a_double_submitted_redeliver_queues_one_send_while_one_is_waiting(make_client, fresh_db_url, tree,
+                                                                                  receiver):
+    opa = await make_client("opa")
+    _response, added = await _add(opa, receiver.url("twice"))
+    receiver.secrets["/twice"] = SECRET.search(added).group(0)
+    async with asyncpg.create_pool(fresh_db_url, min_size=1, max_size=4) as pool:
+        async with pool.acquire() as conn:
+            endpoint_id = await conn.fetchval("SELECT id FROM webhook_endpoints")
+        page = f"/webhooks/{endpoint_id}"
+        await opa.post(f"{page}/test", {}, token_from=page)
+        await settle(pool)
+        async with pool.acquire() as conn:
+            delivery_id = await conn.fetchval("SELECT id FROM webhook_deliveries")
+        token = await opa.csrf(page)
+        again = f"/webhooks/deliveries/{delivery_id}/redeliver"
+        # two POSTs racing (a double click), then a reload of the answer: one send is queued, each is told so
+        answers = await asyncio.gather(*(opa.post(again, {"confirm": "yes"}, token=token) for _ in range(2)))
+        answers.append(await opa.post(again, {"confirm": "yes"}, token=token))
+        assert [a.status for a in answers] == [303, 303, 303]
+        async with pool.acquire() as conn:
+            waiting = await conn.fetchval("SELECT count(*) FROM outbox WHERE kind = 'webhook' AND done_at IS NULL"
+                                          " AND failed_at IS NULL AND (payload->>'delivery_id')::bigint = $1",
+                                          delivery_id)
+            audited = await conn.fetchval("SELECT count(*) FROM audit_log WHERE action = 'webhook.redeliver'")
+        assert waiting == 1 and audited == 1
+        await settle(pool)
+        assert len(receiver.at("twice")) == 2  # the test event and one repeat
+        # once that send is done, sending again by hand is possible again
+        await opa.post(again, {"confirm": "yes"}, token=token)
+        await settle(pool)
+        assert len(receiver.at("twice")) == 3

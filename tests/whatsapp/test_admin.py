@@ -4,6 +4,7 @@ saved per event, bad input answered with the field named, the test send, and bot
 from __future__ import annotations
 
 import os
+import re
 
 from radbill import secretbox
 from radbill.services import sealed
@@ -84,9 +85,19 @@ async def test_one_history_page_shows_both_channels(wa, make_client):
                                      "account_activated")
     await settle(wa.pool)
     await settle(wa.pool)
-    page = await (await (await make_client("opa")).get("/sms/history")).text()
-    assert page.count('<span class="badge">WhatsApp</span>') == 1 and "SMS after WhatsApp failed" in page
-    assert "account_activated_v1 (bn): Customer A1" in page
+    c = await make_client("opa")
+    page = await (await c.get("/sms/history")).text()
+    # titled for what it shows, in the page, the tab and the menu; a channel column says which is which
+    assert "<h1>Message history</h1>" in page and "<title>Message history" in page and "SMS history" not in page
+    assert re.search(r'<a href="/sms/history"[^>]*>Message history</a>', page)
+    assert page.count('<td class="channel">WhatsApp</td>') == 1 and page.count('<td class="channel">SMS</td>') == 1
+    assert "SMS after WhatsApp failed" in page and "account_activated_v1 (bn): Customer A1" in page
+    whatsapp = await (await c.get("/sms/history?channel=whatsapp")).text()
+    assert "account_activated_v1 (bn)" in whatsapp and "SMS after WhatsApp failed" not in whatsapp
+    assert '<option value="whatsapp" selected' in whatsapp
+    sms = await (await c.get("/sms/history?channel=sms")).text()
+    assert "SMS after WhatsApp failed" in sms and "account_activated_v1 (bn)" not in sms
+    assert "No messages match." in await (await c.get("/sms/history?channel=sms&status=read")).text()
 
 
 
