@@ -23,7 +23,7 @@ from radbill.policy import Request, Speeds, decide
 from radius_module import spool
 from radius_module.peers import BEAT_SECONDS, FEED_CHANNEL, Peers
 from radius_module.sessions import OpenSessions, load_open_sessions, octets_before_windows
-from radius_module.snapshot import POLICY_QUERY, PolicySnapshot, rows_from_records, rows_from_tuples
+from radius_module.snapshot import POLICY_QUERY, PolicySnapshot, gc_paused, rows_from_records, rows_streamed
 from radius_module.spool import Spool
 
 log = logging.getLogger("radbill.radius")
@@ -159,10 +159,9 @@ class Worker(threading.Thread):
                 # rows (at 1,000,000 customers that result alone held ~0.5 GB, and the heap kept it)
                 # (planned for all its rows, as the client-side query was, not for the first 10 %)
                 conn.execute("SELECT set_config('cursor_tuple_fraction', '1', true)")
-                with conn.cursor("radbill_policy_load") as cur:  # tuples: rows_from_tuples reads by position
-                    cur.itersize = LOAD_BATCH
+                with conn.cursor("radbill_policy_load") as cur:  # tuples: the builder reads by position
                     cur.execute(POLICY_QUERY)
-                    return rows_from_tuples([c.name for c in cur.description], cur)
+                    return rows_streamed(cur, LOAD_BATCH)
             with conn.cursor(row_factory=dict_row) as cur:
                 return rows_from_records(cur.execute(POLICY_QUERY + " WHERE username = ANY(%s)", (list(usernames),)))
 
@@ -184,17 +183,26 @@ class Worker(threading.Thread):
             self.on_peer_accounting(rows)
 
     def reload_all(self, conn: psycopg.Connection) -> None:
-        # one snapshot for the feed's cursor and what is loaded: a peer's fold is in one or the other, never both
-        with conn.transaction():
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            self.peers.reset_cursor(conn)
-            rows = self.policy_rows(conn)
-            sessions = load_open_sessions(conn)
-        before = octets_before_windows(sessions, rows)
-        self.snapshot.replace_all(rows)
-        self.sessions.replace_all(sessions, before)
-        self._resets, self._resets_at = [], {}
-        self._schedule_resets(rows)
+        with gc_paused():
+            # one snapshot for the feed's cursor and what is loaded: a peer's fold is in one or the other, never both
+            with conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                self.peers.reset_cursor(conn)
+                rows = self.policy_rows(conn)
+                sessions = load_open_sessions(conn)
+            by_username = {row.username: row for row in rows}
+            before = octets_before_windows(sessions, by_username)
+            # the two swaps back to back: a login between them pairs new rows with the old sessions' counters
+            self.snapshot.replace_all(by_username)
+            self.sessions.replace_all(sessions, before)
+            self._schedule_all_resets(rows)
+
+    def _schedule_all_resets(self, rows: list) -> None:
+        """_schedule_resets for a full load, into empty structures: one heapify instead of a push per row."""
+        now = self.clock()
+        self._resets_at = {row.username: at for row in rows if (at := row.usage_resets_at) is not None and at > now}
+        self._resets = [(at, username) for username, at in self._resets_at.items()]
+        heapq.heapify(self._resets)
 
     def refresh(self, conn: psycopg.Connection, usernames: set[str], topups: bool = True) -> None:
         if "*" in usernames:
