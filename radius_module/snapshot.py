@@ -7,6 +7,7 @@ import queue
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from operator import itemgetter
 
 from radbill.policy import PolicyRow
 from radbill.policy.model import view_row_builder
@@ -34,11 +35,13 @@ PREFETCH = 4  # batches fetched ahead of the builder (each LOAD_BATCH rows: a fe
 _END = object()
 
 
-def rows_streamed(cur, batch: int) -> list[PolicyRow]:
-    """rows_from_tuples over an executed server-side cursor, with the fetching in a helper thread: while this
-    thread builds one batch's rows, the server computes the next (psycopg releases the GIL while it waits), where
-    a plain loop over the cursor left the server idle during the building and Python idle during the query."""
-    build = view_row_builder([c.name for c in cur.description])
+def rows_streamed(cur, batch: int) -> dict[str, PolicyRow]:
+    """username -> row (rows_from_tuples's rows, in the cursor's order) from an executed server-side cursor of the
+    view, fetched by a helper thread: while this thread builds one batch's rows, the server computes the next
+    (psycopg releases the GIL while it waits), where a plain loop over the cursor left the server idle during the
+    building and Python idle during the query."""
+    names = [c.name for c in cur.description]
+    build, username = view_row_builder(names), itemgetter(names.index("username"))
     batches: queue.Queue = queue.Queue(maxsize=PREFETCH)
     stop = threading.Event()
 
@@ -53,12 +56,12 @@ def rows_streamed(cur, batch: int) -> list[PolicyRow]:
 
     fetcher = threading.Thread(target=fetch, name="radbill-snapshot-fetch", daemon=True)
     fetcher.start()
-    rows: list[PolicyRow] = []
+    rows: dict[str, PolicyRow] = {}
     try:
         while (got := batches.get()) is not _END:
             if isinstance(got, BaseException):
                 raise got
-            rows.extend(map(build, got))
+            rows.update(zip(map(username, got), map(build, got), strict=True))  # no Python loop per row
     finally:  # the connection is the caller's again only once the fetcher has left it
         stop.set()
         while fetcher.is_alive():

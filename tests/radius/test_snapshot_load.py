@@ -15,7 +15,7 @@ from bench.snapshot import SEED
 from radius_module import snapshot as snapshot_module
 from radius_module.sessions import OpenSessions
 from radius_module.snapshot import POLICY_QUERY, PolicySnapshot, rows_from_tuples, rows_streamed
-from radius_module.worker import SET_POLICY_NOW, Worker
+from radius_module.worker import SET_POLICY_NOW, WINDOW_BATCH, Worker
 
 CUSTOMERS = 7_000  # several batches of BATCH, the last one short
 BATCH = 1_000
@@ -51,22 +51,56 @@ def load(conn: psycopg.Connection, query: str = POLICY_QUERY, streamed: bool = T
 def test_the_streamed_load_gives_a_plain_loops_rows_in_order(seeded):
     with psycopg.connect(seeded, autocommit=True) as conn:
         streamed, plain = load(conn), load(conn, streamed=False)
-    assert len(streamed) == CUSTOMERS and streamed == plain
-    assert {r.status for r in streamed} == {"active", "suspended"} and not fetchers()
+    assert len(streamed) == CUSTOMERS and list(streamed.values()) == plain
+    assert list(streamed) == [r.username for r in plain]
+    assert {r.status for r in plain} == {"active", "suspended"} and not fetchers()
 
 
 def test_reload_all_schedules_every_window_as_row_by_row_did(seeded):
     worker = Worker(seeded, PolicySnapshot(), OpenSessions(timedelta(minutes=16)), clock=lambda: NOW)
     with psycopg.connect(seeded, autocommit=True) as conn:
         worker.reload_all(conn)
-        rows = load(conn)
+        rows = load(conn, streamed=False)
     assert len(worker.snapshot) == CUSTOMERS and worker.snapshot.get(rows[5].username) == rows[5]
-    # the schedule a push per row built (the refresh path's _schedule_resets), popped in the same order
+    # the schedule a push per row builds (the refresh path's _schedule_resets), one entry per window end here
     pushed = Worker(seeded, PolicySnapshot(), OpenSessions(timedelta(minutes=16)), clock=lambda: NOW)
     pushed._schedule_resets(rows)
-    assert worker._resets_at == pushed._resets_at and len(set(pushed._resets_at.values())) == 2
-    assert [heapq.heappop(worker._resets) for _ in range(CUSTOMERS)] == [
-        heapq.heappop(pushed._resets) for _ in range(CUSTOMERS)]
+    assert worker._resets_at == pushed._resets_at and len(worker._resets) == 2 == len(set(pushed._resets_at.values()))
+    assert sorted(popped(worker)) == sorted(popped(pushed))
+
+
+def popped(worker: Worker) -> list[tuple]:
+    """(window end, username) of every entry of the worker's schedule, in the order they come up."""
+    out = []
+    while worker._resets:
+        at, _, usernames = heapq.heappop(worker._resets)
+        out += [(at, u) for u in usernames]
+    return out
+
+
+def test_customers_sharing_a_window_end_are_refreshed_a_batch_per_turn(seeded):
+    """The customers sharing a window end are one schedule entry: a boundary still refreshes WINDOW_BATCH of
+    them per turn of the worker's loop (folding never waits long), and every one of them in the end."""
+    clock = Clock(NOW)
+    worker = Worker(seeded, PolicySnapshot(), OpenSessions(timedelta(minutes=16)), clock=clock)
+    with psycopg.connect(seeded, autocommit=True) as conn:
+        worker.reload_all(conn)
+        ends = sorted(set(worker._resets_at.values()))
+        due = sum(1 for at in worker._resets_at.values() if at == ends[0])
+        clock.now = ends[0] + timedelta(seconds=1)
+        turns = []
+        while turn := worker.refresh_windows(conn):
+            turns.append(turn)
+    assert due > 2 * WINDOW_BATCH and sum(turns) == due and max(turns) == WINDOW_BATCH
+    assert all(at > ends[0] for at in worker._resets_at.values()) and len(worker._resets_at) == CUSTOMERS
+
+
+class Clock:
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 def test_a_failure_while_fetching_reaches_the_worker_and_frees_the_connection(seeded):
