@@ -1,6 +1,7 @@
 """Migration 0051's radius_policy (windows once per time zone, walled gardens once per operator; 0056 keeps the
-windows a subquery) answers exactly what 0037's definition (per-row radbill_cap_window and walled-garden lookup) answered: every column of every row,
-on a database varied in what the view reads, at several instants (month ends, DST changes, billing days 29-31)."""
+windows a subquery) answers exactly what 0037's definition (per-row radbill_cap_window and walled-garden lookup)
+answered: every column of every row, on a database varied in what the view reads, at several instants (month ends,
+DST changes, billing days 29-31)."""
 
 import pytest
 
