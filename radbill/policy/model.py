@@ -92,13 +92,13 @@ def view_row_builder(names: Sequence[str]) -> Callable[[Sequence], PolicyRow]:
     tiers_at = [at.get(name) for name in ("tier_after_bytes", "tier_download_kbps", "tier_upload_kbps")]
     tiered = None not in tiers_at
     first_tier = tiers_at[0]
-    wanted = [at.get(name) for name in _ROW_COLUMNS]
-    if None in wanted:  # a view without the later optional columns (router_profile, top-ups, customer_id)
-        def fields(r: Sequence) -> tuple:
-            return tuple(None if i is None else r[i] for i in wanted)
-    else:
-        fields = itemgetter(*wanted)  # one C call for all of a row's own columns, in PolicyRow's order
-    keep, make = values.setdefault, _fast_new(PolicyRow)
+    (user, password, status, expires, mac, ip, simultaneous, pool, cap, usage, since, resets, garden, rate, timeout
+     ) = (at[name] for name in _REQUIRED_COLUMNS)
+    # a view without the later columns (0013's, in bench.snapshot) reads them from a None appended to each row
+    optional = [at.get(name, len(names)) for name in ("router_profile", "topup_bytes", "customer_id")]
+    padded = len(names) in optional
+    profile, topup, customer_id = optional
+    keep, new = values.setdefault, object.__new__
 
     def build(r: Sequence) -> PolicyRow:
         key = package_key(r)
@@ -107,46 +107,46 @@ def view_row_builder(names: Sequence[str]) -> Callable[[Sequence], PolicyRow]:
         parts = packages.get(key)
         if parts is None:
             parts = packages[key] = _package_parts(dict(zip(names, r, strict=True)), None)
-        speeds, throttled, tiers = parts
-        (user, password, status, expires, mac, ip, simultaneous, pool, cap, usage, since, resets, garden, rate,
-         timeout, profile, topup, customer_id) = fields(r)
-        rate = rate or "256k/256k"
-        timeout = timeout or 300
-        return make(user, password, keep(status, status), speeds, keep(expires, expires), mac, ip, simultaneous,
-                    keep(pool, pool), keep(cap, cap), throttled, usage or 0, keep(since, since), keep(resets, resets),
-                    keep(garden, garden), keep(rate, rate), keep(timeout, timeout), keep(profile, profile), tiers,
-                    topup or 0, customer_id)
+        if padded:
+            r = (*r, None)
+        row = new(_PolicyRowSlots)  # plain stores into the slots, then a PolicyRow (see _PolicyRowSlots)
+        row.speeds, row.throttled_speeds, row.cap_tiers = parts
+        row.username, row.password, row.mac_address, row.static_ip = r[user], r[password], r[mac], r[ip]
+        row.simultaneous_use, row.usage_bytes, row.customer_id = r[simultaneous], r[usage] or 0, r[customer_id]
+        row.topup_bytes = r[topup] or 0
+        row.status = keep(v := r[status], v)
+        row.expires_at = keep(v := r[expires], v)
+        row.ip_pool = keep(v := r[pool], v)
+        row.data_cap_bytes = keep(v := r[cap], v)
+        row.usage_since = keep(v := r[since], v)
+        row.usage_resets_at = keep(v := r[resets], v)
+        row.suspended_pool = keep(v := r[garden], v)
+        row.suspended_rate_limit = keep(v := r[rate] or "256k/256k", v)
+        row.suspended_session_timeout = keep(v := r[timeout] or 300, v)
+        row.router_profile = keep(v := r[profile], v)
+        row.__class__ = PolicyRow
+        return row
 
     return build
 
 
-def _fast_new(cls: type) -> Callable[..., object]:
-    """A constructor for the frozen, slotted dataclass `cls` taking every field by position, ~4x faster than
-    cls(...): a frozen dataclass's __init__ sets each field through object.__setattr__ (~2 µs for PolicyRow's 21,
-    most of building a row), where plain attribute stores into slots cost a few ns each. It builds an instance of
-    a twin class with the same slots (so the same memory layout) and then makes it a `cls`: the result is a `cls`
-    like any other, frozen, equal and hashed the same (tests/policy/test_shared_rows.py)."""
-    names = cls.__slots__
-    code = "def __init__(self, {}):\n{}".format(", ".join(names), "".join(f"    self.{n} = {n}\n" for n in names))
-    scope: dict = {}
-    exec(code, scope)  # noqa: S102 - field names from the dataclass itself, as dataclasses generates __init__
-    twin = type(f"_{cls.__name__}Fields", (), {"__slots__": names, "__init__": scope["__init__"]})
+class _PolicyRowSlots:
+    """PolicyRow's slots without its frozen __setattr__. A frozen dataclass's __init__ sets each field through
+    object.__setattr__ (~2 µs for PolicyRow's 21, most of building a row in a full load), where a plain store
+    into a slot costs a few ns; view_row_builder fills one of these, then makes it a PolicyRow: allowed because
+    the slots are the same (so the memory layout is), and from then on it is a PolicyRow like any other, frozen,
+    equal and hashed the same (tests/policy/test_shared_rows.py). A field missing from the builder would be
+    an unset slot, which the equality tests with from_view's rows catch."""
 
-    def make(*fields):
-        row = twin(*fields)
-        row.__class__ = cls  # allowed: same slots, same base, so the same layout
-        return row
-
-    return make
+    __slots__ = PolicyRow.__slots__
 
 
 _PACKAGE_COLUMNS = ("download_kbps", "upload_kbps", "burst_download_kbps", "burst_upload_kbps",
                     "burst_threshold_download_kbps", "burst_threshold_upload_kbps", "burst_time_seconds",
                     "throttled_download_kbps", "throttled_upload_kbps", "data_cap_bytes")
-# a row's own columns, in the order view_row_builder hands them to PolicyRow (the last three optional)
-_ROW_COLUMNS = ("username", "password", "status", "expires_at", "mac_address", "static_ip", "simultaneous_use",
-                "ip_pool", "data_cap_bytes", "usage_bytes", "cap_window_start", "cap_window_end", "suspended_pool",
-                "suspended_rate_limit", "suspended_session_timeout", "router_profile", "topup_bytes", "customer_id")
+_REQUIRED_COLUMNS = ("username", "password", "status", "expires_at", "mac_address", "static_ip", "simultaneous_use",
+                     "ip_pool", "data_cap_bytes", "usage_bytes", "cap_window_start", "cap_window_end",
+                     "suspended_pool", "suspended_rate_limit", "suspended_session_timeout")
 
 
 def _package_parts(r: Mapping, memo: dict | None) -> tuple[Speeds, Speeds | None, tuple[CapTier, ...]]:

@@ -79,3 +79,8 @@ def test_positional_rows_are_ordinary_frozen_policy_rows():
         built[0].status = "active"
     assert replace(built[1], usage_bytes=7) == replace(single[1], usage_bytes=7)
     assert decide(built[0], Request("user0"), NOW) == decide(single[0], Request("user0"), NOW)
+    # an older view without router_profile, top-ups and customer_id (bench.snapshot times 0013's)
+    older = [{k: v for k, v in r.items() if k not in ("router_profile", "topup_bytes", "customer_id")}
+             for r in records]
+    built = rows_from_tuples(list(older[0]), [tuple(r.values()) for r in older])
+    assert built == [PolicyRow.from_view(r) for r in older] and built[3].customer_id is None
