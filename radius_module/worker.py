@@ -205,12 +205,13 @@ class Worker(threading.Thread):
 
     def _schedule_all_resets(self, rows: Iterable) -> None:
         """_schedule_resets for a full load, into empty structures: one heap entry per window end."""
-        now = self.clock()
-        self._resets_at = {row.username: at for row in rows if (at := row.usage_resets_at) is not None and at > now}
-        ends: dict[datetime, list[str]] = {}
-        for username, at in self._resets_at.items():
-            ends.setdefault(at, []).append(username)
-        self._resets = [(at, next(self._reset_order), usernames) for at, usernames in ends.items()]
+        now, ends, self._resets_at = self.clock(), {}, {}
+        for row in rows:  # the one Python step per row; the rest is per window end
+            ends.setdefault(row.usage_resets_at, []).append(row.username)
+        ends.pop(None, None)
+        self._resets = [(at, next(self._reset_order), usernames) for at, usernames in ends.items() if at > now]
+        for at, _, usernames in self._resets:
+            self._resets_at.update(dict.fromkeys(usernames, at))
         heapq.heapify(self._resets)
 
     def refresh(self, conn: psycopg.Connection, usernames: set[str], topups: bool = True) -> None:
