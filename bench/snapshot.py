@@ -134,6 +134,9 @@ def main(argv=None) -> int:
                         "server-side cursor and shared row parts)")
     parser.add_argument("--load-rounds", type=int, default=1, help="timed loads of each variant, interleaved")
     parser.add_argument("--loads-only", action="store_true", help="skip the reconnect and the visibility")
+    parser.add_argument("--url", help="with --subscribers: a database already seeded with that many (see --hold)")
+    parser.add_argument("--hold", action="store_true", help="with --subscribers: seed, print the URL, keep the "
+                        "database until interrupted (seeding 1,000,000 takes minutes; reuse it with --url)")
     args = parser.parse_args(argv)
     if args.subscribers is not None:
         return scale(args)
@@ -179,17 +182,36 @@ def scale(args) -> int:
     if args.changes_per_second * args.visibility_seconds > args.subscribers / 2:
         print("--changes-per-second x --visibility-seconds must stay under half the subscribers", file=sys.stderr)
         return 2
-    with throwaway_database() as url, psycopg.connect(url, autocommit=True) as conn:
-        started = time.monotonic()
-        # 7 digits: lpad cuts longer numbers to its width, and user1000000 would become user100000 again
-        conn.execute(SEED.replace("lpad(i::text, 6, '0')", "lpad(i::text, 7, '0')"), {"customers": args.subscribers})
-        conn.execute("VACUUM ANALYZE")
-        print(f"# {args.subscribers:,} customers seeded in {time.monotonic() - started:.0f} s", file=sys.stderr)
-        out = snapshot_scale.run(url, args.subscribers, args.changes_while_down, args.changes_per_second,
-                                 args.visibility_seconds, loads=False if args.no_load_variants else (args.load_variants or True),
-                                 rounds=args.load_rounds, only_loads=args.loads_only)
+    if args.url:
+        out = scale_on(args.url, args)
+    else:
+        with throwaway_database() as url:
+            with psycopg.connect(url, autocommit=True) as conn:
+                started = time.monotonic()
+                # 7 digits: lpad cuts longer numbers to its width, and user1000000 would become user100000 again
+                conn.execute(SEED.replace("lpad(i::text, 6, '0')", "lpad(i::text, 7, '0')"),
+                             {"customers": args.subscribers})
+                conn.execute("VACUUM ANALYZE")
+            print(f"# {args.subscribers:,} customers seeded in {time.monotonic() - started:.0f} s", file=sys.stderr)
+            if args.hold:
+                print(url, flush=True)
+                try:
+                    while True:
+                        time.sleep(60)
+                except KeyboardInterrupt:
+                    return 0
+            out = scale_on(url, args)
     snapshot_scale.report(out)
     return 0
+
+
+def scale_on(url: str, args) -> dict:
+    from bench import snapshot_scale
+
+    return snapshot_scale.run(url, args.subscribers, args.changes_while_down, args.changes_per_second,
+                              args.visibility_seconds,
+                              loads=False if args.no_load_variants else (args.load_variants or True),
+                              rounds=args.load_rounds, only_loads=args.loads_only)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from datetime import timedelta
 import psycopg
 from psycopg.rows import dict_row
 
+from bench import snapshot_main
 from bench.policy_views import VIEW_0037
 from radbill.policy import PolicyRow
 from radius_module import worker as worker_module
@@ -41,6 +42,13 @@ def rss_bytes() -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+def backend_cpu(pid: int) -> float:
+    """CPU seconds a Postgres backend has used (user + system): the server's share, whatever the box's load."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class TimedSnapshot(PolicySnapshot):
@@ -98,21 +106,27 @@ def measure_load(url: str, subscribers: int, variant: str = "now") -> dict:
     snapshot = TimedSnapshot()
     worker = Worker(url, snapshot, OpenSessions(timedelta(minutes=16)))
     with psycopg.connect(url, autocommit=True) as conn:
-        started = time.perf_counter()
+        backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        server = backend_cpu(backend)
+        started, cpu = time.perf_counter(), time.process_time()
         if variant == "before":
             load_as_before(worker, conn)
+        elif variant == "main":  # main's load before the overlap (bench/snapshot_main.py)
+            snapshot_main.reload_all(worker, conn)
         else:
             if variant == "view_0037":  # today's load reading 0037's view (created by run()): 0051's baseline
                 worker_module.POLICY_QUERY = "SELECT * FROM radius_policy_0037"
             worker.reload_all(conn)
-        load_s = time.perf_counter() - started
+        load_s, cpu_s = time.perf_counter() - started, time.process_time() - cpu
+        server_s = backend_cpu(backend) - server  # the worker's own backend; the load's helper connection none
     gc.collect()
     after = rss_bytes()
     assert len(snapshot) == subscribers, (len(snapshot), subscribers)
     sample = list(snapshot._rows.values())[:: max(1, subscribers // 20000)]
     per_row, by_type = deep_size(sample)
     dict_bytes = sys.getsizeof(snapshot._rows) / subscribers
-    return {"variant": variant, "load_s": round(load_s, 2), "rss_before_mb": round(before / 2**20),
+    return {"variant": variant, "load_s": round(load_s, 2), "cpu_s": round(cpu_s, 2), "server_cpu_s": round(server_s, 2),
+            "rss_before_mb": round(before / 2**20),
             "rss_after_mb": round(after / 2**20), "rss_per_subscriber_bytes": round((after - before) / subscribers),
             "row_bytes_sampled": round(per_row), "row_bytes_by_type": by_type,
             "snapshot_dict_bytes_per_entry": round(dict_bytes, 1)}
@@ -225,10 +239,11 @@ def run(url: str, subscribers: int, changes: int, rate: float, seconds: float, l
     out = {"subscribers": subscribers}
     # baselines first, then now, each in a fresh process; same database, same run, rounds interleaved (the best
     # round of each is reported, every round's time beside it: the box is shared)
-    variants = ("before", "view_0037", "now") if loads == "all" else ("view_0037", "now") if loads else ()
+    variants = {"all": ("before", "view_0037", "main", "now"), True: ("main", "now")}.get(loads, ())
     if variants:
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(VIEW_0037)
+            conn.execute(VIEW_0037.replace("CREATE VIEW", "CREATE OR REPLACE VIEW"))
+            conn.execute(snapshot_main.view_0051())
     for _ in range(rounds):
         for variant in variants:
             got = load_in_fresh_process(url, subscribers, variant)
@@ -259,11 +274,15 @@ def report(out: dict) -> None:
         print(f"  baseline (client-side result, unshared rows): load {base['load_s']} s, "
               f"{base['rss_per_subscriber_bytes']} B/subscriber RSS, {base['row_bytes_sampled']} B of row objects "
               f"{base['row_bytes_by_type']}")
+    if old := out.get("load_main"):
+        print(f"  baseline (main's load: 0051's view, one loop, dataclass __init__): load {old['load_s']} s (rounds "
+              f"{out['rounds_main']}), {old['rss_per_subscriber_bytes']} B/subscriber RSS, CPU client "
+              f"{old['cpu_s']} s, server {old['server_cpu_s']} s")
     if old := out.get("load_view_0037"):
         print(f"  baseline (today's load reading 0037's view): load {old['load_s']} s (rounds "
               f"{out['rounds_view_0037']}), {old['rss_per_subscriber_bytes']} B/subscriber RSS")
     print(f"  snapshot load (reload_all)     {load['load_s']:8.2f} s    goal < 10 s: "
-          f"{'met' if load['load_s'] < 10 else 'MISSED'} (rounds {out['rounds_now']})")
+          f"{'met' if load['load_s'] < 10 else 'MISSED'} (rounds {out['rounds_now']}), CPU client {load['cpu_s']} s, server {load['server_cpu_s']} s")
     print(f"  resident memory / subscriber   {load['rss_per_subscriber_bytes']:8d} B    goal < 1024 B: "
           f"{'met' if load['rss_per_subscriber_bytes'] < 1024 else 'MISSED'} (RSS {load['rss_before_mb']} -> "
           f"{load['rss_after_mb']} MB)")

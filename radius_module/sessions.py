@@ -5,6 +5,7 @@ all count with `OpenSessions` loaded by `load_open_sessions`, so explain says wh
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -157,11 +158,15 @@ def sessions_from_rows(rows) -> dict[str, Session]:
 def octets_before_windows(sessions: dict[str, Session], rows) -> dict[str, int]:
     """Per loaded session of a capped user: the octets that belong to the window before the user's current
     one. Nobody measured the session at the boundary, so it is split by time, as the radius_policy view splits
-    closed sessions; feed it to `OpenSessions.replace_all` with the sessions."""
-    since = {row.username: row.usage_since for row in rows
-             if row is not None and row.usage_resets_at is not None and row.usage_since is not None}
-    return {uid: octets_before(s.octets, s.started, s.measured_at or s.started, since[s.username])
-            for uid, s in sessions.items() if s.started is not None and s.username in since}
+    closed sessions; feed it to `OpenSessions.replace_all` with the sessions. `rows`: policy rows, or a dict
+    username -> row (a full load has one: then only the sessions' users are looked at, not every row)."""
+    by_user = rows if isinstance(rows, Mapping) else {row.username: row for row in rows if row is not None}
+    before = {}
+    for uid, s in sessions.items():
+        row = by_user.get(s.username) if s.started is not None else None
+        if row is not None and row.usage_resets_at is not None and row.usage_since is not None:
+            before[uid] = octets_before(s.octets, s.started, s.measured_at or s.started, row.usage_since)
+    return before
 
 
 def policy_inputs(row: PolicyRow | None, username: str, calling_station_id: str | None, nas_ip: str | None,

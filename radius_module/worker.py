@@ -5,6 +5,7 @@ outbox rows in batches. Hooks only append to a queue; they never wait."""
 from __future__ import annotations
 
 import heapq
+import itertools
 import json
 import logging
 import threading
@@ -23,7 +24,7 @@ from radbill.policy import Request, Speeds, decide
 from radius_module import spool
 from radius_module.peers import BEAT_SECONDS, FEED_CHANNEL, Peers
 from radius_module.sessions import OpenSessions, load_open_sessions, octets_before_windows
-from radius_module.snapshot import POLICY_QUERY, PolicySnapshot, rows_from_records, rows_from_tuples
+from radius_module.snapshot import POLICY_QUERY, PolicySnapshot, gc_paused, rows_from_records, rows_streamed
 from radius_module.spool import Spool
 
 log = logging.getLogger("radbill.radius")
@@ -87,10 +88,12 @@ class Worker(threading.Thread):
         self.stopping = threading.Event()
         self.connected = threading.Event()
         self.clock = clock
-        # data-cap boundaries: a min-heap of (window end, username); _resets_at holds each user's live entry,
-        # so an entry superseded by a later refresh is skipped when it comes up
-        self._resets: list[tuple[datetime, str]] = []
+        # data-cap boundaries: a min-heap of (window end, n, usernames), one entry per window end a full load
+        # found (a million customers share a few thousand ends) and one per refreshed user; _resets_at holds each
+        # user's live end, so an entry superseded by a later refresh is skipped when it comes up
+        self._resets: list[tuple[datetime, int, list[str]]] = []
         self._resets_at: dict[str, datetime] = {}
+        self._reset_order = itertools.count()  # ties on the window end never compare the lists
 
     def run(self) -> None:
         backoff = 0.5
@@ -150,21 +153,24 @@ class Worker(threading.Thread):
         return ({n.payload for n in got if n.channel == CHANNEL}, any(n.channel == ACCT_CHANNEL for n in got),
                 any(n.channel == FEED_CHANNEL for n in got))
 
-    def policy_rows(self, conn: psycopg.Connection, usernames: Iterable[str] | None = None) -> list:
-        """Rows of the policy view as of the worker's clock (all of them, or the given users')."""
+    def policy_rows(self, conn: psycopg.Connection, usernames: Iterable[str]) -> list:
+        """The given users' rows of the policy view as of the worker's clock."""
         with conn.transaction():
             conn.execute(SET_POLICY_NOW, (self.clock().isoformat(),))
-            if usernames is None:
-                # a server-side cursor: the whole view never sits in one client-side result as well as in the
-                # rows (at 1,000,000 customers that result alone held ~0.5 GB, and the heap kept it)
-                # (planned for all its rows, as the client-side query was, not for the first 10 %)
-                conn.execute("SELECT set_config('cursor_tuple_fraction', '1', true)")
-                with conn.cursor("radbill_policy_load") as cur:  # tuples: rows_from_tuples reads by position
-                    cur.itersize = LOAD_BATCH
-                    cur.execute(POLICY_QUERY)
-                    return rows_from_tuples([c.name for c in cur.description], cur)
             with conn.cursor(row_factory=dict_row) as cur:
                 return rows_from_records(cur.execute(POLICY_QUERY + " WHERE username = ANY(%s)", (list(usernames),)))
+
+    def all_policy_rows(self, conn: psycopg.Connection) -> dict:
+        """username -> row for every row of the policy view as of the worker's clock."""
+        with conn.transaction():
+            conn.execute(SET_POLICY_NOW, (self.clock().isoformat(),))
+            # a server-side cursor: the whole view never sits in one client-side result as well as in the
+            # rows (at 1,000,000 customers that result alone held ~0.5 GB, and the heap kept it)
+            # (planned for all its rows, as the client-side query was, not for the first 10 %)
+            conn.execute("SELECT set_config('cursor_tuple_fraction', '1', true)")
+            with conn.cursor("radbill_policy_load") as cur:  # tuples: the builder reads by position
+                cur.execute(POLICY_QUERY)
+                return rows_streamed(cur, LOAD_BATCH)
 
     def follow_peers(self, conn: psycopg.Connection, fed: bool = False) -> None:
         """Heartbeat, and track what other nodes folded (a lapsed heartbeat: reload everything instead). The feed
@@ -184,17 +190,29 @@ class Worker(threading.Thread):
             self.on_peer_accounting(rows)
 
     def reload_all(self, conn: psycopg.Connection) -> None:
-        # one snapshot for the feed's cursor and what is loaded: a peer's fold is in one or the other, never both
-        with conn.transaction():
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            self.peers.reset_cursor(conn)
-            rows = self.policy_rows(conn)
-            sessions = load_open_sessions(conn)
-        before = octets_before_windows(sessions, rows)
-        self.snapshot.replace_all(rows)
-        self.sessions.replace_all(sessions, before)
-        self._resets, self._resets_at = [], {}
-        self._schedule_resets(rows)
+        with gc_paused():
+            # one snapshot for the feed's cursor and what is loaded: a peer's fold is in one or the other, never both
+            with conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                self.peers.reset_cursor(conn)
+                rows = self.all_policy_rows(conn)
+                sessions = load_open_sessions(conn)
+            before = octets_before_windows(sessions, rows)
+            # the two swaps back to back: a login between them pairs new rows with the old sessions' counters
+            self.snapshot.replace_all(rows)
+            self.sessions.replace_all(sessions, before)
+            self._schedule_all_resets(rows.values())
+
+    def _schedule_all_resets(self, rows: Iterable) -> None:
+        """_schedule_resets for a full load, into empty structures: one heap entry per window end."""
+        now, ends, self._resets_at = self.clock(), {}, {}
+        for row in rows:  # the one Python step per row; the rest is per window end
+            ends.setdefault(row.usage_resets_at, []).append(row.username)
+        ends.pop(None, None)
+        self._resets = [(at, next(self._reset_order), usernames) for at, usernames in ends.items() if at > now]
+        for at, _, usernames in self._resets:
+            self._resets_at.update(dict.fromkeys(usernames, at))
+        heapq.heapify(self._resets)
 
     def refresh(self, conn: psycopg.Connection, usernames: set[str], topups: bool = True) -> None:
         if "*" in usernames:
@@ -222,17 +240,22 @@ class Worker(threading.Thread):
             # a window that has already ended (a clock behind the database's) is not re-armed: no busy loop
             if at is not None and at > now and self._resets_at.get(row.username) != at:
                 self._resets_at[row.username] = at
-                heapq.heappush(self._resets, (at, row.username))
+                heapq.heappush(self._resets, (at, next(self._reset_order), [row.username]))
 
     def refresh_windows(self, conn: psycopg.Connection) -> int:
         """At a data-cap boundary, reload the users whose window ended: usage starts again from the new
         window (their open sessions count only from here on) and a throttled session gets its speed back."""
         now, due = self.clock(), []
         while self._resets and self._resets[0][0] <= now and len(due) < WINDOW_BATCH:
-            at, username = heapq.heappop(self._resets)
-            if self._resets_at.get(username) == at:
-                del self._resets_at[username]
-                due.append(username)
+            at, _, usernames = heapq.heappop(self._resets)
+            room = WINDOW_BATCH - len(due)
+            if len(usernames) > room:  # the rest of this window end's users wait for the next turn
+                heapq.heappush(self._resets, (at, next(self._reset_order), usernames[room:]))
+                usernames = usernames[:room]
+            for username in usernames:
+                if self._resets_at.get(username) == at:
+                    del self._resets_at[username]
+                    due.append(username)
         if not due:
             return 0
         rates = {u: self._speeds(u) for u in due}

@@ -699,7 +699,8 @@ CREATE VIEW public.radius_policy AS
              CROSS JOIN LATERAL ( SELECT array_agg(x.window_start ORDER BY d.d) AS starts,
                     array_agg(x.window_end ORDER BY d.d) AS ends
                    FROM (generate_series(1, 31) d(d)
-                     CROSS JOIN LATERAL public.radbill_cap_window('billing_cycle'::text, z.timezone, 'fixed_day'::text, d.d, NULL::integer, NULL::date, n.at) x(window_start, window_end))) f)) tz ON ((tz.timezone = o.timezone)))
+                     CROSS JOIN LATERAL public.radbill_cap_window('billing_cycle'::text, z.timezone, 'fixed_day'::text, d.d, NULL::integer, NULL::date, n.at) x(window_start, window_end))) f)
+         OFFSET 0) tz ON ((tz.timezone = o.timezone)))
      CROSS JOIN LATERAL ( SELECT
                 CASE
                     WHEN (p.data_cap_bytes IS NULL) THEN NULL::timestamp with time zone
