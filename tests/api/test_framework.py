@@ -162,7 +162,7 @@ async def test_unknown_operations_are_problems_too(api_world, api_as):
     assert wrong_method.status == 405
 
 
-def test_only_reads_of_one_object_by_id_let_postgres_cache_their_plans():
+async def test_only_reads_of_one_object_by_id_let_postgres_cache_their_plans():
     """admin.api.registry.ApiRoute.generic_plans: a by-id read plans the same for every scope; a list or search
     (sized by the scope) and every write keep the admin's per-call planning."""
     from admin.api.registry import API_REGISTRY
