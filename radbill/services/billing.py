@@ -244,6 +244,10 @@ SELECT nb.id AS bill_id, nb.operator_id, nb.currency, o.kind AS operator_kind, o
  ORDER BY nb.customer_id, nb.period_start
 """
 
+# in id order, before the UPDATE (whose join order is the plan's): two runs at once (bill_run's batches) that debit
+# the same resellers take their locks in one order, so they wait for each other instead of deadlocking
+_LOCK_RESELLERS_SQL = "SELECT id FROM operators WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE"
+
 # the CHECK guard, as a condition: resellers that cannot cover all their debits are left out, not failed
 _DEBIT_RESELLERS_SQL = """
 UPDATE operators o SET balance_minor = o.balance_minor - d.amount
@@ -316,6 +320,8 @@ async def apply_advance(conn: asyncpg.Connection, bill_ids: list[int], now: date
         wholesale = share_of_period(r["wholesale"], r["days"], r["cycle_days"])
         if r["full"] and r["operator_kind"] == "sub_operator" and wholesale > 0:
             needs.setdefault(r["operator_id"], [r["parent_id"], r["currency"], 0])[2] += wholesale
+    if needs:
+        await conn.execute(_LOCK_RESELLERS_SQL, list(needs))
     covered = {r["id"] for r in await conn.fetch(_DEBIT_RESELLERS_SQL, list(needs),
                                                    [n[2] for n in needs.values()])}
     for operator_id in sorted(covered):
