@@ -3,7 +3,7 @@
 `billing.generate_bills` bills whatever it is given in one transaction. At 1,000,000 customers that transaction's
 statements run for minutes on one core (bench/README.md, "make bench-billing"), longer than the pool's command
 timeout, and a failure anywhere rolls the whole run back. Here the billable customers are cut into contiguous id
-batches of BATCH (a reseller's customers kept together); WORKERS connections take batches in turn, each batch through `generate_bills` (the one bill run:
+batches of BATCH (a reseller's wallet holders kept together); WORKERS connections take batches in turn, each batch through `generate_bills` (the one bill run:
 same statements, same rows) in its own transaction.
 
 Crash-safe and idempotent as before: a batch commits its bills with their ledger entries, advance debits and SMS,
@@ -29,12 +29,16 @@ from radbill.services.billing import _FILTER, generate_bills
 WORKERS = 2  # the box's cores: more connections than cores only queue on them
 BATCH = 100_000  # customers per transaction: each statement stays well inside the pool's 60 s command timeout
 
-# a reseller's customers go in one batch: apply_advance debits a reseller once per run for all its customers'
-# periods, or (credit exhausted) for none of them; cut apart, the batches would decide and post that piece by piece
+# A reseller's customers who hold an advance wallet go in one batch: apply_advance debits a reseller once per run
+# for the periods its customers' wallets paid, or (credit exhausted) draws on none of those wallets; cut apart, the
+# batches would decide and post that piece by piece. Customers without a wallet draw nothing and go anywhere.
 _BILLABLE_SQL = f"""
-SELECT c.id, CASE WHEN o.kind = 'sub_operator' THEN o.id END AS reseller FROM customers c
+SELECT c.id, CASE WHEN o.kind = 'sub_operator' AND w.customer_id IS NOT NULL THEN o.id END AS reseller
+  FROM customers c
   JOIN operators o ON o.id = c.operator_id
   JOIN billing_profiles bp ON bp.id = c.billing_profile_id
+  LEFT JOIN (SELECT DISTINCT customer_id FROM ledger_accounts WHERE kind = 'customer_advance') w
+         ON w.customer_id = c.id
  WHERE {_FILTER}
  ORDER BY c.id
 """  # noqa: S608 -- fixed fragments of billing.py only
@@ -55,7 +59,7 @@ SELECT DISTINCT l.kind, c.operator_id, o.currency
 
 def batches(rows: list, size: int) -> list[list[int]]:
     """The customers (id order) in batches of at most `size`: contiguous id slices, except that each reseller's
-    customers stay together (several small resellers share a batch; a reseller larger than `size` is one batch)."""
+    wallet holders stay together (several resellers share a batch; one with more than `size` is one batch)."""
     direct = [r["id"] for r in rows if r["reseller"] is None]
     out = [direct[i:i + size] for i in range(0, len(direct), size)]
     resellers: dict[int, list[int]] = {}
