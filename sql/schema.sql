@@ -97,11 +97,10 @@ CREATE FUNCTION public.ledger_check_balanced() RETURNS trigger
 DECLARE
     unbalanced record;
 BEGIN
-    SELECT e.txn_id, e.currency INTO unbalanced
-      FROM ledger_entries e
-     WHERE e.txn_id IN (SELECT DISTINCT txn_id FROM inserted)
-     GROUP BY e.txn_id, e.currency
-    HAVING sum(e.amount_minor) <> 0
+    SELECT i.txn_id, i.currency INTO unbalanced
+      FROM inserted i
+     GROUP BY i.txn_id, i.currency
+    HAVING sum(i.amount_minor) <> 0
      LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'ledger transaction % does not balance in %', unbalanced.txn_id, unbalanced.currency
