@@ -104,7 +104,9 @@ def test_a_customer_logs_in_pays_and_logs_in_by_sms_code_on_a_phone(fresh_db_url
             url = f"http://127.0.0.1:{portal_port}"
             page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
             log_in_and_pay(page, url, artifacts, customer, bill, gateway)
+            run_async(add_older_sibling(fresh_db_url, customer["id"]))
             log_in_by_code(page, url, fresh_db_url, customer)
+            switch_connection(page, customer)
         finally:
             for process in (portal, fake):
                 process.terminate()
@@ -171,3 +173,29 @@ def log_in_by_code(page, url, db_url, customer):
     page.wait_for_selector("#status-card")
     assert page.inner_text("#username") == customer["username"]
     fits(page, "home after code login")
+
+
+async def add_older_sibling(db_url, customer_id: int) -> tuple[int, str]:
+    """A second connection on the customer's mobile, older than it (the code logs in the newest)."""
+    conn = await asyncpg.connect(db_url)
+    try:
+        row = await conn.fetchrow(
+            "INSERT INTO customers (operator_id, username, radius_password, name, mobile, connection_type, package_id,"
+            " billing_profile_id, created_at) SELECT operator_id, 'e2e-second-line', 'pw-second', 'Second Line Name',"
+            " mobile, connection_type, package_id, billing_profile_id, created_at - interval '1 year'"
+            " FROM customers WHERE id = $1 RETURNING id, username", customer_id)
+        return row["id"], row["username"]
+    finally:
+        await conn.close()
+
+
+def switch_connection(page, customer):
+    """The home page offers the other connection on the number, on a phone, and switching opens it."""
+    page.wait_for_selector("#other-connections")
+    fits(page, "home with another connection")
+    sibling_id = page.get_attribute("#other-connections input[name=customer_id]", "value")
+    page.click(f"#switch-{sibling_id}")
+    page.wait_for_selector("#status-card")
+    assert page.inner_text("#username") == "e2e-second-line"
+    assert customer["username"] in page.inner_text("#other-connections")  # and back again from here
+    fits(page, "home after switching")
