@@ -100,7 +100,7 @@ def use_layout(conn: psycopg.Connection, layout: str) -> None:
     conn.execute(fold_definition(FOLD_OF[layout]))
 
 
-FOLD_OF = {"flat": "0012_fold_in_arrival_order.sql", "partitioned": "0043_radacct_partitioned.sql"}
+FOLD_OF = {"flat": "0012_fold_in_arrival_order.sql", "partitioned": "0062_fold_estimate_and_jit.sql"}
 JOURNAL = """
     INSERT INTO radacct_journal (status, acctsessionid, acctuniqueid, username, nasipaddress, event_time,
                                  sessiontime, inputoctets, outputoctets)

@@ -893,6 +893,7 @@ CREATE TABLE public.radacct_journal (
 
 CREATE FUNCTION public.radbill_fold_accounting(max_rows integer DEFAULT 20000, wait boolean DEFAULT false) RETURNS SETOF public.radacct_journal
     LANGUAGE plpgsql
+    SET jit TO 'off'
     AS $$
 BEGIN
     IF wait THEN
@@ -953,6 +954,8 @@ BEGIN
         SELECT b.id, b.nasipaddress FROM acct_batch b WHERE b.status IN ('Accounting-On', 'Accounting-Off')
     ), sess AS (  -- each session the batch speaks of, its row before the batch, and where it ends
         SELECT s.acctuniqueid, s.first_id, s.last_id, r.radacctid IS NOT NULL AS existed, r AS prev,
+               -- kept here and dropped at the end, not filtered out: see the header
+               r.radacctid IS NOT NULL AND r.acctstoptime IS NOT NULL AS closed,
                least(s.first_stop, (SELECT min(e.id) FROM nas_event e
                                      WHERE e.nasipaddress = coalesce(r.nasipaddress, f.nasipaddress)
                                        AND (r.radacctid IS NOT NULL OR e.id > s.first_id))) AS cut_id
@@ -965,7 +968,6 @@ BEGIN
           -- 16 probes per session above a hash join over every month's rows, and chose the scan (measured: 6x slower
           -- per row at 2M rows; bench/accounting_size.py). At most one row per session: LIMIT 1 stops at the first.
           LEFT JOIN LATERAL (SELECT * FROM radacct x WHERE x.acctuniqueid = s.acctuniqueid LIMIT 1) r ON true
-         WHERE r.radacctid IS NULL OR r.acctstoptime IS NULL  -- a closed session never changes
     ), live AS (  -- the Starts and Interims a session took while open, with the update time each one found
         SELECT b.*, lag(b.event_time) OVER (PARTITION BY b.acctuniqueid ORDER BY b.id) AS prev_time
           FROM acct_batch b JOIN sess s ON s.acctuniqueid = b.acctuniqueid
@@ -979,7 +981,7 @@ BEGIN
         acctupdatetime, acctstoptime, acctsessiontime, acctinterval, acctauthentic, connectinfo_start,
         connectinfo_stop, acctinputoctets, acctoutputoctets, calledstationid, callingstationid, acctterminatecause,
         servicetype, framedprotocol, framedipaddress, framedipv6address, framedipv6prefix, framedinterfaceid,
-        delegatedipv6prefix, class, existed, last_id
+        delegatedipv6prefix, class, existed, closed, last_id
     ) AS (
         SELECT coalesce(r.radacctid, 0), f.acctsessionid, s.acctuniqueid, f.username, f.realm, f.nasipaddress,
                f.nasportid, f.nasporttype, t.starttime,
@@ -1018,7 +1020,7 @@ BEGIN
                CASE WHEN c.status = 'Stop' THEN c.delegatedipv6prefix WHEN li.id IS NOT NULL THEN li.delegatedipv6prefix
                     WHEN s.existed THEN r.delegatedipv6prefix ELSE f.delegatedipv6prefix END,
                f.class,
-               s.existed, coalesce(s.cut_id, s.last_id)
+               s.existed, s.closed, coalesce(s.cut_id, s.last_id)
           FROM sess s
           JOIN acct_batch f ON f.id = s.first_id  -- the packet that inserts the row when it does not exist yet
           CROSS JOIN LATERAL (SELECT (s.prev).*) r  -- the row sess found: one lookup per session, not two
@@ -1067,7 +1069,7 @@ BEGIN
            x.calledstationid, x.callingstationid, x.acctterminatecause, x.servicetype, x.framedprotocol,
            x.framedipaddress, x.framedipv6address, x.framedipv6prefix, x.framedinterfaceid, x.delegatedipv6prefix,
            x.class
-      FROM folded x ORDER BY x.last_id;
+      FROM folded x WHERE NOT x.closed ORDER BY x.last_id;
 END
 $$;
 
