@@ -91,16 +91,18 @@ def use_layout(conn: psycopg.Connection, layout: str) -> None:
     """Put `layout`'s table under radacct's name with its own fold: the old table gets migration 0012's fold
     (ON CONFLICT (acctuniqueid)), the partitioned one 0043's. The other table waits under another name."""
     current = "flat" if conn.execute("SELECT to_regclass('radacct_partitioned')").fetchone()[0] else "partitioned"
-    if current == layout:
-        return
-    parked = "radacct_partitioned" if layout == "flat" else "radacct_flat"
-    other = "radacct_flat" if layout == "flat" else "radacct_partitioned"
-    conn.execute(f"ALTER TABLE radacct RENAME TO {parked}")
-    conn.execute(f"ALTER TABLE {other} RENAME TO radacct")
+    table = "flat" if layout == "flat" else "partitioned"
+    if current != table:
+        parked = "radacct_partitioned" if table == "flat" else "radacct_flat"
+        other = "radacct_flat" if table == "flat" else "radacct_partitioned"
+        conn.execute(f"ALTER TABLE radacct RENAME TO {parked}")
+        conn.execute(f"ALTER TABLE {other} RENAME TO radacct")
     conn.execute(fold_definition(FOLD_OF[layout]))
 
 
-FOLD_OF = {"flat": "0012_fold_in_arrival_order.sql", "partitioned": "0062_fold_estimate_and_jit.sql"}
+# partitioned_0043: the same partitioned table with 0043's fold, the baseline of migration 0062 (bench/README.md)
+FOLD_OF = {"flat": "0012_fold_in_arrival_order.sql", "partitioned": "0062_fold_estimate_and_jit.sql",
+           "partitioned_0043": "0043_radacct_partitioned.sql"}
 JOURNAL = """
     INSERT INTO radacct_journal (status, acctsessionid, acctuniqueid, username, nasipaddress, event_time,
                                  sessiontime, inputoctets, outputoctets)
@@ -242,7 +244,8 @@ def main(argv=None) -> int:
     p.add_argument("--prefill", type=int, default=2_000_000, help="radacct rows before the load")
     p.add_argument("--seconds", type=float, default=60.0, help="measured load per layout (bounded)")
     p.add_argument("--warmup", type=float, default=2.0)
-    p.add_argument("--layouts", default="partitioned,flat", help="partitioned (0043) and/or flat (before 0043)")
+    p.add_argument("--layouts", default="partitioned,flat", help="partitioned (0043 table, 0062 fold), partitioned_0043 (0043 fold), flat (before 0043)")
+    p.add_argument("--load-layouts", default="", help="layouts put under load (default: every --layouts one)")
     p.add_argument("--users", type=int, default=10000)
     p.add_argument("--concurrency", type=int, default=16, help="Accounting-Requests in flight")
     p.add_argument("--processes", type=int, default=1, help="load generator processes")
@@ -264,7 +267,7 @@ def main(argv=None) -> int:
                 costs = fold_cost(conn, layouts, args.fold_rounds)
                 print(f"fold cost, us per journal row (median of {args.fold_rounds} interleaved rounds): {costs}",
                       flush=True)
-        for layout in layouts:
+        for layout in (args.load_layouts.split(",") if args.load_layouts else layouts):
             with psycopg.connect(lab.db_url, autocommit=True) as conn:
                 use_layout(conn, layout)
             result = run_layout(lab, layout, args)

@@ -19,8 +19,10 @@ import json
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import asyncpg
 
@@ -56,28 +58,36 @@ async def count_online(url: str) -> float:
         await conn.close()
 
 
-async def export_child(url: str, path: str, operator_id: int, limit: int | None) -> None:
-    """Run in a child process: stream the group admin's payment CSV (counted, then dropped), print rows and peak RSS."""
+async def export_child(url: str, path: str, operator_id: int, limit: int | None, fmt: str) -> None:
+    """Run in a child process: the group admin's payment download as the admin makes it (CSV: streamed, each chunk
+    counted then dropped; XLSX: written to a temporary file), print rows, size, seconds and peak RSS."""
     from radbill.tenancy import Scope
 
     scope = Scope(None, operator_id, path, "group_admin")
     conn = await asyncpg.connect(url, server_settings=SERVER_SETTINGS)  # the app role's URL (radbill_app)
+    started = time.perf_counter()
     try:
         await set_scope(conn, scope.path)
         filters = reports.PaymentFilters.from_query({}, "Asia/Dhaka")
         size = lines = 0
-        async for chunk in reports.payments_csv_chunks(conn, scope, filters, limit):  # each chunk then dropped
-            size += len(chunk)
-            lines += chunk.count(b"\n")
+        if fmt == "xlsx":
+            with tempfile.TemporaryDirectory() as folder:
+                target = Path(folder) / "payments.xlsx"
+                lines = await reports.payments_xlsx_file(conn, scope, filters, target, limit) + 1
+                size = target.stat().st_size
+        else:
+            async for chunk in reports.payments_csv_chunks(conn, scope, filters, limit):  # each chunk then dropped
+                size += len(chunk)
+                lines += chunk.count(b"\n")
     finally:
         await conn.close()
-    print(json.dumps({"rows": lines - 1, "mb": round(size / 1e6, 1),
+    print(json.dumps({"rows": lines - 1, "mb": round(size / 1e6, 1), "s": round(time.perf_counter() - started, 1),
                       "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
 
 
-def export_rss(url: str, scope, limit: int | None) -> dict:
+def export_rss(url: str, scope, limit: int | None, fmt: str = "csv") -> dict:
     out = subprocess.run([sys.executable, "-m", "bench.admin_scale", "--export-child", app_url(url), scope.path,
-                          str(scope.operator_id), str(limit or 0)], capture_output=True, text=True, check=True)
+                          str(scope.operator_id), str(limit or 0), fmt], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -110,10 +120,10 @@ def one_size(customers: int, runs: int, export: bool = True, bill_run: bool = Tr
 
 def _export(url: str, scopes: dict, customers: int, r: dict) -> None:
     payments = customers // 3
-    r["export"] = {"tenth": export_rss(url, scopes["group admin"], max(payments // 10, 1)),
-                   "all": export_rss(url, scopes["group admin"], None)}
+    r["export"] = {f"{fmt} {label}": export_rss(url, scopes["group admin"], limit, fmt)
+                   for fmt in ("csv", "xlsx") for label, limit in (("tenth", max(payments // 10, 1)), ("all", None))}
     for label, e in r["export"].items():
-        print(f"export    {label:<5} {e['rows']:>9,} payments, {e['mb']:>6} MB CSV, "
+        print(f"export    {label:<10} {e['rows']:>9,} payments, {e['mb']:>6} MB, {e['s']:>6} s, "
               f"peak RSS {e['peak_rss_mb']} MB", flush=True)
 
 
@@ -136,13 +146,13 @@ def main() -> None:
     parser.add_argument("--customers", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--runs", type=int, default=70)
     parser.add_argument("--skip-bill-run", action="store_true", help="leave out the bill run (the slowest part)")
-    parser.add_argument("--skip-export", action="store_true", help="leave out the payment CSV export")
-    parser.add_argument("--export-child", nargs=4, metavar=("URL", "PATH", "OPERATOR", "LIMIT"),
+    parser.add_argument("--skip-export", action="store_true", help="leave out the payment CSV/XLSX exports")
+    parser.add_argument("--export-child", nargs=5, metavar=("URL", "PATH", "OPERATOR", "LIMIT", "FORMAT"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.export_child:
-        url, path, operator_id, limit = args.export_child
-        asyncio.run(export_child(url, path, int(operator_id), int(limit) or None))
+        url, path, operator_id, limit, fmt = args.export_child
+        asyncio.run(export_child(url, path, int(operator_id), int(limit) or None, fmt))
         return
     results = []
     for n in args.customers:

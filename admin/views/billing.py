@@ -6,8 +6,11 @@ that importing this module registers every Bills & Payments route).
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
+import tempfile
+from pathlib import Path
 
 from aiohttp import web
 
@@ -167,10 +170,6 @@ def _attachment(extension: str) -> str:
     return f'attachment; filename="payments-{clock.now():%Y%m%d-%H%M}.{extension}"'
 
 
-def _download(body: bytes, content_type: str, extension: str) -> web.Response:
-    return web.Response(body=body, content_type=content_type, headers={"Content-Disposition": _attachment(extension)})
-
-
 @route("GET", "/payments.csv", roles=ALL_ROLES, permission=REPORTS)
 async def payment_csv(request: web.Request, scope):
     """Every matching payment, streamed (no row cap, flat memory): see reports.payments_csv_chunks."""
@@ -189,9 +188,23 @@ async def payment_csv(request: web.Request, scope):
 
 @route("GET", "/payments.xlsx", roles=ALL_ROLES, permission=REPORTS)
 async def payment_xlsx(request: web.Request, scope):
-    filters, rows, _total, _more = await _history(request, scope, reports.EXPORT_LIMIT)
-    return _download(reports.payments_xlsx(rows, filters.timezone),
-                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx")
+    """Every matching payment (no row cap, flat memory): the workbook is written to a temporary file as the rows
+    come (reports.payments_xlsx_file), then sent from it in chunks; a zip cannot be streamed before it is whole."""
+    filters = reports.PaymentFilters.from_query(request.query, request["session"].timezone)  # 400 before work
+    with tempfile.TemporaryDirectory(prefix="radbill-export-") as folder:
+        path = Path(folder) / "payments.xlsx"
+        async with request.app["pool"].acquire() as conn:
+            await reports.payments_xlsx_file(conn, scope, filters, path)
+        response = web.StreamResponse(headers={"Content-Disposition": _attachment("xlsx")})
+        response.content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        response.content_length = path.stat().st_size
+        apply_security_headers(request, response)
+        await response.prepare(request)
+        with path.open("rb") as file:
+            while chunk := await asyncio.to_thread(file.read, 1 << 18):
+                await response.write(chunk)
+    await response.write_eof()
+    return response
 
 
 from admin.views import billing_documents, billing_resellers  # noqa: E402,F401  (register their routes)

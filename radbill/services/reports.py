@@ -6,6 +6,7 @@ Exports are opened by spreadsheet programs: every text cell goes through `radbil
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from collections.abc import AsyncIterator
@@ -29,7 +30,6 @@ from radbill.validate import optional_id
 METHODS = ("cash", "advance", "bank", "mobile_wallet", "gateway")
 BILL_STATUSES = ("unpaid", "partial", "paid", "void")
 LIST_LIMIT = 500
-EXPORT_LIMIT = 100_000
 
 
 def _day(text: str | None, label: str) -> date | None:
@@ -223,25 +223,32 @@ def export_rows(rows, timezone: str) -> list[list]:
 EXPORT_BATCH = 2000  # rows per chunk of a streamed CSV (the cursor's prefetch too)
 
 
-async def payments_csv_chunks(conn: asyncpg.Connection, scope: Scope, filters: PaymentFilters,
-                              limit: int | None = None) -> AsyncIterator[bytes]:
-    """The payment history as CSV (UTF-8 with a BOM, so spreadsheet programs read Bengali names right), newest
-    first, EXPORT_BATCH rows at a time from a server-side cursor: memory stays flat however many payments match
-    (it read them all into a list before, capped at 100,000; bench/admin_scale.py measures it)."""
+async def _payment_batches(conn: asyncpg.Connection, scope: Scope, filters: PaymentFilters,
+                           limit: int | None) -> AsyncIterator[list[list]]:
+    """The matching payments, newest first, as export rows EXPORT_BATCH at a time from a server-side cursor: the
+    one read behind both downloads, so memory stays flat however many payments match."""
     where = _payment_where(scope, filters, await subtree_operator_ids(conn, scope))
     query = _PAYMENTS_SQL.format(where=where.sql) + " ORDER BY p.received_at DESC, p.id DESC"
     if limit is not None:
         query += f" LIMIT {int(limit)}"
-    yield "\ufeff".encode() + _csv_text([list(EXPORT_COLUMNS)])
     batch = []
     async with conn.transaction(readonly=True):  # a cursor lives in a transaction
         async for row in conn.cursor(query, *where.args, prefetch=EXPORT_BATCH):
             batch.append(row)
             if len(batch) == EXPORT_BATCH:
-                yield _csv_text(export_rows(batch, filters.timezone))
+                yield export_rows(batch, filters.timezone)
                 batch = []
     if batch:
-        yield _csv_text(export_rows(batch, filters.timezone))
+        yield export_rows(batch, filters.timezone)
+
+
+async def payments_csv_chunks(conn: asyncpg.Connection, scope: Scope, filters: PaymentFilters,
+                              limit: int | None = None) -> AsyncIterator[bytes]:
+    """The payment history as CSV (UTF-8 with a BOM, so spreadsheet programs read Bengali names right), streamed
+    (it read them all into a list before, capped at 100,000; bench/admin_scale.py measures it)."""
+    yield "\ufeff".encode() + _csv_text([list(EXPORT_COLUMNS)])
+    async for lines in _payment_batches(conn, scope, filters, limit):
+        yield _csv_text(lines)
 
 
 def _csv_text(lines) -> bytes:
@@ -252,24 +259,59 @@ def _csv_text(lines) -> bytes:
     return buffer.getvalue().encode()
 
 
-def payments_xlsx(rows, timezone: str) -> bytes:
-    """One sheet; amounts are numbers with two decimals, text cells are never formulas."""
-    from openpyxl import Workbook
+XLSX_SHEET_ROWS = 1_048_575  # a sheet's rows in Excel, less the header: past it the rows go on in the next sheet
 
-    book = Workbook()
-    sheet = book.active
-    sheet.title = "Payments"
-    sheet.append(list(EXPORT_COLUMNS))
-    amount_column = EXPORT_COLUMNS.index("amount") + 1
-    for line in export_rows(rows, timezone):
-        sheet.append(line)
-        cell = sheet.cell(row=sheet.max_row, column=amount_column)
-        cell.number_format = "#,##0.00"
-    for cell in (c for row in sheet.iter_rows(min_row=2) for c in row if isinstance(c.value, str)):
-        cell.data_type = "s"  # belt and braces: openpyxl treats a str starting with '=' as a formula
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
+
+class _PaymentsBook:
+    """A write-only workbook (rows go to a temporary file as they come, not into memory): amounts are numbers with
+    two decimals, text cells are never formulas (export_rows neutralised them; a str cell is also typed text)."""
+
+    def __init__(self):
+        from openpyxl import Workbook
+
+        self.book = Workbook(write_only=True)
+        self.sheet, self.rows, self.sheets = None, XLSX_SHEET_ROWS, 0
+
+    def append(self, lines: list[list]) -> None:
+        from openpyxl.cell import WriteOnlyCell
+
+        amount = EXPORT_COLUMNS.index("amount")
+        for line in lines:
+            if self.rows == XLSX_SHEET_ROWS:
+                self.sheets += 1
+                self.sheet = self.book.create_sheet("Payments" if self.sheets == 1 else f"Payments {self.sheets}")
+                self.sheet.append(list(EXPORT_COLUMNS))
+                self.rows = 0
+            row = []
+            for i, value in enumerate(line):
+                if i == amount or isinstance(value, str):
+                    value = WriteOnlyCell(self.sheet, value=value)
+                    if i == amount:
+                        value.number_format = "#,##0.00"
+                    else:
+                        value.data_type = "s"  # openpyxl would take a str starting with '=' for a formula
+                row.append(value)
+            self.sheet.append(row)
+            self.rows += 1
+
+    def save(self, path) -> None:
+        if self.sheet is None:  # no payment matched: the header alone
+            self.sheet = self.book.create_sheet("Payments")
+            self.sheet.append(list(EXPORT_COLUMNS))
+        self.book.save(path)
+
+
+async def payments_xlsx_file(conn: asyncpg.Connection, scope: Scope, filters: PaymentFilters, path,
+                             limit: int | None = None) -> int:
+    """Every matching payment (how many: returned) into an XLSX at `path`, streamed from the cursor (memory stays flat; it built the
+    whole sheet in memory before, capped at 100,000 rows). openpyxl's work runs in a thread, batch by batch, so
+    a million rows never hold up the admin's other requests."""
+    book, rows = _PaymentsBook(), 0
+    async for lines in _payment_batches(conn, scope, filters, limit):
+        await asyncio.to_thread(book.append, lines)
+        rows += len(lines)
+    await asyncio.to_thread(book.save, path)
+    return rows
 
 
 # ---- receipts and invoices -----------------------------------------------------------------------------
