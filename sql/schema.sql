@@ -2479,8 +2479,12 @@ CREATE TABLE public.radius_nodes (
     name text NOT NULL,
     started_at timestamp with time zone DEFAULT now() NOT NULL,
     seen_at timestamp with time zone DEFAULT now() NOT NULL,
+    probed_at timestamp with time zone,
+    answered_at timestamp with time zone,
+    round_trip_ms real,
     CONSTRAINT radius_nodes_instance_check CHECK (((length(instance) >= 1) AND (length(instance) <= 64))),
-    CONSTRAINT radius_nodes_name_check CHECK (((length(name) >= 1) AND (length(name) <= 200)))
+    CONSTRAINT radius_nodes_name_check CHECK (((length(name) >= 1) AND (length(name) <= 200))),
+    CONSTRAINT radius_nodes_round_trip_ms_check CHECK ((round_trip_ms >= (0)::double precision))
 );
 
 CREATE TABLE public.radpostauth (
