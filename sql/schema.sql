@@ -1576,7 +1576,7 @@ CREATE TABLE public.alerts (
     acknowledged_by bigint,
     CONSTRAINT alerts_cause_check CHECK ((length(cause) <= 200)),
     CONSTRAINT alerts_check CHECK (((acknowledged_by IS NULL) OR (acknowledged_at IS NOT NULL))),
-    CONSTRAINT alerts_kind_check CHECK ((kind = ANY (ARRAY['sms_no_gateway'::text, 'sms_no_balance'::text, 'sms_failed'::text, 'sms_refused'::text, 'router_unreachable'::text, 'router_refused'::text, 'delivery_failed'::text, 'backup_stale'::text, 'webhook_failing'::text]))),
+    CONSTRAINT alerts_kind_check CHECK ((kind = ANY (ARRAY['sms_no_gateway'::text, 'sms_no_balance'::text, 'sms_failed'::text, 'sms_refused'::text, 'router_unreachable'::text, 'router_refused'::text, 'delivery_failed'::text, 'backup_stale'::text, 'webhook_failing'::text, 'radius_node_down'::text]))),
     CONSTRAINT alerts_occurrences_check CHECK ((occurrences > 0))
 );
 

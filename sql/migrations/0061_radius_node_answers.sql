@@ -9,3 +9,9 @@ ALTER TABLE radius_nodes
     ADD COLUMN probed_at     timestamptz,
     ADD COLUMN answered_at   timestamptz,
     ADD COLUMN round_trip_ms real CHECK (round_trip_ms >= 0);
+
+-- The scheduler alerts the group admin about a node that stopped or does not answer (radbill/services/alerts.py).
+ALTER TABLE alerts DROP CONSTRAINT alerts_kind_check;
+ALTER TABLE alerts ADD CONSTRAINT alerts_kind_check CHECK (kind IN (
+    'sms_no_gateway', 'sms_no_balance', 'sms_failed', 'sms_refused', 'router_unreachable', 'router_refused',
+    'delivery_failed', 'backup_stale', 'webhook_failing', 'radius_node_down'));
