@@ -119,7 +119,7 @@ async def radius_node_states(conn: asyncpg.Connection, now: datetime) -> NodeSta
                   if r["probed_at"] is not None and (now - r["probed_at"]).total_seconds() <= NODE_SILENT
                   and r["unanswered"] > NODE_NOT_ANSWERING and r["name"] not in silent}
     return NodeStates(ages, silent, unanswered,
-                      {r["name"]: r["round_trip_ms"] for r in rows if r["round_trip_ms"] is not None})
+                      {r["name"]: round(r["round_trip_ms"], 2) for r in rows if r["round_trip_ms"] is not None})
 
 
 def node_problems(states: NodeStates) -> dict[str, str]:
