@@ -342,6 +342,16 @@ CREATE FUNCTION public.radbill_count_online() RETURNS bigint
     SELECT coalesce(sum(n), 0)::bigint FROM counted
 $$;
 
+CREATE FUNCTION public.radbill_customer_found(pattern text, typed text, typed_lower text, typed_id bigint, typed_mobile text) RETURNS bigint[]
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT coalesce(array_agg(m.id), '{}')
+      FROM radbill_customer_search(pattern, typed, typed_lower, typed_id, typed_mobile) m
+     WHERE m.sure OR EXISTS (SELECT 1 FROM customers c WHERE c.id = m.id
+                               AND (c.name || ' ' || c.username || ' ' || coalesce(c.mobile, '')) ILIKE pattern)
+$$;
+
 CREATE FUNCTION public.radbill_customer_lineage() RETURNS bigint[]
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'

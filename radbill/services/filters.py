@@ -60,13 +60,13 @@ class ScopedWhere:
 
     def customer(self, text: str) -> None:
         """Only the customers (the row `c`) the customer search finds for `text` (ID, exact mobile, a piece of
-        name / username / mobile): the same function the customer list asks (customer_search), as a filter for
-        lists with an order of their own (tickets, bills, payments, a manual bill run), so its rank is unused."""
-        matches = self._matches(text)
-        if matches is not None:
-            call, check = matches
-            # a semi-join on the candidates: the function runs once per query, not once per row
-            self.add(f"EXISTS (SELECT 1 FROM {call} m WHERE m.id = c.id AND {check})")  # noqa: S608 - numbered parameters only
+        name / username / mobile), for lists with an order of their own (tickets, bills, payments, a manual bill
+        run): radbill_customer_found (sql/migrations/0061) is radbill_customer_search's matches, the customer
+        list's one search (customer_search), as an array, so the ids drive an index scan. Wrapped in (SELECT ...)
+        so it runs once per query, not once per row."""
+        args = self._search_args(text)
+        if args is not None:
+            self.add(f"c.id = ANY ((SELECT radbill_customer_found({args}))::bigint[])")
 
     def customer_search(self, text: str) -> tuple[str, str] | None:
         """The customer search for what was typed: (`FROM` fragment with columns id and rank in the page's order,
@@ -75,27 +75,26 @@ class ScopedWhere:
         radbill_customer_rank: the customer with that ID, then that exact username, then usernames starting
         with it, then the others; newest first within a rank. The page reads rows in that order and stops when it
         is full; a candidate found by a piece of the text is checked against the whole text as the page reads it."""
-        matches = self._matches(text)
-        if matches is None:
+        args = self._search_args(text)
+        if args is None:
             return None
-        call, check = matches
-        return f"(SELECT m.id, m.rank, m.sure FROM {call} m ORDER BY m.rank, m.id DESC)", check  # noqa: S608
+        pattern_ref = args.split(",", 1)[0]
+        source = f"(SELECT m.id, m.rank, m.sure FROM radbill_customer_search({args}) m ORDER BY m.rank, m.id DESC)"  # noqa: S608 - numbered parameters only
+        return source, f"(m.sure OR (c.name || ' ' || c.username || ' ' || coalesce(c.mobile, '')) ILIKE {pattern_ref})"
 
-    def _matches(self, text: str) -> tuple[str, str] | None:
-        """(the radbill_customer_search call, the check a candidate `m` of the customers row `c` must pass), or
-        None when nothing was typed. The one customer text search: every list that finds customers asks it.
+    def _search_args(self, text: str) -> str | None:
+        """The search functions' arguments for what was typed (the escaped pattern first), or None when nothing
+        was.
 
-        Why a function and not `... ILIKE pattern` here: under row-level security ILIKE (not LEAKPROOF) may only
-        run after the policy, row by row over the whole scope, never through the trigram index; the function
-        finds the ids in the caller's scope through the index, and the rows are still read under the policies."""
+        Why functions and not `... ILIKE pattern` here: under row-level security ILIKE (not LEAKPROOF) may only
+        run after the policy, row by row over the whole scope, never through the trigram index; the functions
+        find the ids in the caller's scope through the index, and the rows are still read under the policies."""
         text = (text or "").strip()
         if not text:
             return None
         typed_id, mobile, pattern = _typed(text)
-        pattern_ref = self.arg(pattern)
-        call = (f"radbill_customer_search({pattern_ref}, {self.arg(text)}, {self.arg(text.lower())},"
-                f" {self.arg(typed_id)}::bigint, {self.arg(mobile)}::text)")
-        return call, f"(m.sure OR (c.name || ' ' || c.username || ' ' || coalesce(c.mobile, '')) ILIKE {pattern_ref})"
+        return (f"{self.arg(pattern)}, {self.arg(text)}, {self.arg(text.lower())}, {self.arg(typed_id)}::bigint,"
+                f" {self.arg(mobile)}::text")
 
     @property
     def sql(self) -> str:

@@ -143,6 +143,9 @@ async def test_search_candidates_come_only_from_the_callers_scope(world):
                 " WHERE o.path <@ $1::ltree AND ((c.name || ' ' || c.username || ' ' || coalesce(c.mobile, ''))"
                 "   ILIKE '%r 1%' OR c.id = 1)", scope.path)}
             assert found and found <= truth, scope.role
+            filtered = set(await app.fetchval(
+                "SELECT radbill_customer_found('%Customer 1%', 'Customer 1', 'customer 1', 1, NULL)"))
+            assert filtered and filtered <= found, scope.role
         await app.execute("SELECT set_config('radbill.scope_path', '', false)")
         assert await app.fetchval("SELECT count(*) FROM radbill_customer_search('%1%', '1', '1', 1, NULL)") == 0
     finally:
@@ -155,7 +158,8 @@ async def test_only_the_app_may_call_the_search_functions(world):
     conn = await asyncpg.connect(radius_url(url))
     try:
         for sql in ("SELECT radbill_customer_search('%a%', 'a', 'a', NULL, NULL)",
-                    "SELECT radbill_customer_search_key('Customer 12')"):
+                    "SELECT radbill_customer_search_key('Customer 12')",
+                    "SELECT radbill_customer_found('%a%', 'a', 'a', NULL, NULL)"):
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await conn.fetchval(sql)
     finally:
