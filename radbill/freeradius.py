@@ -39,6 +39,7 @@ class RadiusSettings:
     status_port: int = 0
     status_secret: str = ""
     node_name: str = ""  # `radbill radius --node-name`: how this node names itself to the others (radius_nodes)
+    probe_seconds: float = 5.0  # how often the supervisor asks whether FreeRADIUS answers (radbill/radius_probe.py)
 
     def __post_init__(self):
         if not self.status_port:
@@ -167,11 +168,16 @@ def check_config(settings: RadiusSettings) -> subprocess.CompletedProcess:
 
 def start(settings: RadiusSettings, log_path: Path | None = None, handover: dict[str, str] | None = None,
           preexec_fn=None) -> subprocess.Popen:
-    env = {**os.environ, **environment(settings), **(handover or {})}
+    """The process carries `node_instance`: its module's radius_nodes row, chosen here (fresh for every process,
+    so a successor during a handover has a row of its own) so that the supervisor's probe knows which row is its."""
+    instance = secrets.token_hex(8)
+    env = {**os.environ, **environment(settings), **(handover or {}), "RADBILL_NODE_INSTANCE": instance}
     out = open_log(log_path or settings.state_dir / "log" / "radiusd.out")  # owned by the child from here on
     open_log(settings.state_dir / "log" / "radius.log").close()  # FreeRADIUS appends to it, keeping our mode
-    return subprocess.Popen(command(), env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                            preexec_fn=preexec_fn)
+    process = subprocess.Popen(command(), env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                               preexec_fn=preexec_fn)
+    process.node_instance = instance
+    return process
 
 
 def wait_ready(settings: RadiusSettings, secret: str | None, process: subprocess.Popen | None = None,
@@ -216,6 +222,7 @@ class RadiusService:
         self.var_lock = None  # `radbill radius`: the node's hold on its var directory (radius_node.claim_var)
         self.handover = True  # False: stop, then start (the way it was; bench/restart_gap.py compares both)
         self.die_with_supervisor = False  # True: the kernel stops FreeRADIUS when the process that started it dies
+        self.probe = None  # watch_answers()
 
     def start(self) -> subprocess.Popen:
         with self._lock:
@@ -321,6 +328,15 @@ class RadiusService:
             time.sleep(0.005)
         ready.unlink(missing_ok=True)
         return new
+
+    def watch_answers(self):
+        """Ask FreeRADIUS every probe_seconds whether it answers and record it (radbill/radius_probe.py)."""
+        from radbill.radius_probe import AnswerProbe
+
+        self.probe = AnswerProbe(self.settings.database_url, self.settings.status_port, self.settings.status_secret,
+                                 self.settings.probe_seconds, lambda: getattr(self.process, "node_instance", None),
+                                 self._stopping).start()
+        return self.probe
 
     def watch_nas_changes(self) -> None:
         self._watcher = threading.Thread(target=self._watch, name="radbill-nas-watch", daemon=True)

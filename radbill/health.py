@@ -20,6 +20,7 @@ from radbill.services import backups
 
 HEARTBEAT_STALE = 60.0  # seconds; the scheduler beats every 10 (scheduler/app.py)
 NODE_SILENT = 60.0  # seconds; a RADIUS node's module beats every 5 (radius_module/peers.py)
+NODE_NOT_ANSWERING = 15.0  # seconds without an answer to the supervisor's probe (every 5 s: radbill/radius_probe.py)
 FOLD_LAG_LIMIT = 60.0  # seconds an acknowledged accounting packet may wait to reach radacct (folded ~10x/s)
 SPOOL_AGE_LIMIT = 60.0  # seconds a taken-over post-auth file may wait to be loaded (loaded within ~1 s)
 OUTBOX_OVERDUE_LIMIT = 600.0  # seconds a due message may wait in its lane (retries back off up to minutes)
@@ -88,18 +89,60 @@ async def database_checks(conn: asyncpg.Connection, now: datetime) -> list[Check
             await _backup(conn, now)]
 
 
-async def _radius_nodes(conn: asyncpg.Connection, now: datetime) -> Check:
-    """Every RADIUS node (`make run`'s FreeRADIUS, `radbill radius`) by name; a node that stopped without saying
-    goodbye (a crash, a dead host) stays listed, silent, until it is back or for a day (radius_module/peers.py)."""
-    rows = await conn.fetch("SELECT name, max(seen_at) AS seen FROM radius_nodes GROUP BY name ORDER BY name")
-    ages = {r["name"]: round(max((now - r["seen"]).total_seconds(), 0.0), 1) for r in rows}
+NODES = """
+    SELECT DISTINCT ON (name) name, seen_at, probed_at, round_trip_ms,
+           extract(epoch FROM $1::timestamptz - coalesce(answered_at, started_at))::float AS unanswered
+      FROM radius_nodes ORDER BY name, seen_at DESC
+"""
+
+
+@dataclass(frozen=True)
+class NodeStates:
+    """The RADIUS nodes by name (each one's newest instance): the one reading of radius_nodes that the health
+    check and the scheduler's alert both use."""
+
+    seen_seconds_ago: dict[str, float]
+    silent: list[str]  # no heartbeat for NODE_SILENT
+    not_answering_seconds: dict[str, float]  # beating, probed, but no answer for NODE_NOT_ANSWERING
+    round_trip_ms: dict[str, float]
+
+
+async def radius_node_states(conn: asyncpg.Connection, now: datetime) -> NodeStates:
+    """A node that stopped without saying goodbye (a crash, a dead host) stays listed, silent, until it is back
+    or for a day (radius_module/peers.py). A node whose module beats but whose FreeRADIUS does not answer its
+    supervisor's Status-Server (stuck threads, a stopped process) is not answering (radbill/radius_probe.py); one
+    nobody probes (probed_at NULL, or as old as a silent node's beat) is judged by its heartbeat alone."""
+    rows = await conn.fetch(NODES, now)
+    ages = {r["name"]: round(max((now - r["seen_at"]).total_seconds(), 0.0), 1) for r in rows}
     silent = [name for name, age in ages.items() if age > NODE_SILENT]
-    if silent:
-        return Check("radius_nodes", False, gettext("RADIUS node %(names)s stopped: routers ask the other RADIUS "
-                                                    "servers meanwhile. Check that node's log and start it again.",
-                                                    names=", ".join(silent)), {"seen_seconds_ago": ages})
-    return Check("radius_nodes", True, gettext("%(n)s RADIUS node(s) running.", n=len(ages)),
-                 {"seen_seconds_ago": ages})
+    unanswered = {r["name"]: round(max(r["unanswered"], 0.0), 1) for r in rows
+                  if r["probed_at"] is not None and (now - r["probed_at"]).total_seconds() <= NODE_SILENT
+                  and r["unanswered"] > NODE_NOT_ANSWERING and r["name"] not in silent}
+    return NodeStates(ages, silent, unanswered,
+                      {r["name"]: round(r["round_trip_ms"], 2) for r in rows if r["round_trip_ms"] is not None})
+
+
+def node_problems(states: NodeStates) -> dict[str, str]:
+    """What is wrong with each node that has a problem, as a sentence that says what to do."""
+    problems = {name: gettext("RADIUS node %(name)s stopped: routers ask the other RADIUS servers meanwhile. Check "
+                              "that node's log and start it again.", name=name) for name in states.silent}
+    for name, seconds in states.not_answering_seconds.items():
+        problems[name] = gettext("RADIUS node %(name)s is running but has not answered for %(seconds)s s: routers "
+                                 "cannot log customers in through it. Check that node's FreeRADIUS log, and restart "
+                                 "it if it stays silent.", name=name, seconds=int(seconds))
+    return dict(sorted(problems.items()))
+
+
+async def _radius_nodes(conn: asyncpg.Connection, now: datetime) -> Check:
+    """Every RADIUS node (`make run`'s FreeRADIUS, `radbill radius`) by name."""
+    states = await radius_node_states(conn, now)
+    figures = {"seen_seconds_ago": states.seen_seconds_ago, "not_answering_seconds": states.not_answering_seconds,
+               "round_trip_ms": states.round_trip_ms}
+    problems = node_problems(states)
+    if problems:
+        return Check("radius_nodes", False, " ".join(problems.values()), figures)
+    return Check("radius_nodes", True, gettext("%(n)s RADIUS node(s) running.", n=len(states.seen_seconds_ago)),
+                 figures)
 
 
 async def _scheduler(conn: asyncpg.Connection, now: datetime) -> Check:

@@ -65,7 +65,8 @@ def settings_for(options: NodeOptions, env=None) -> freeradius.RadiusSettings:
         reject_delay=reader.integer("RADBILL_REJECT_DELAY", 1, 0, 5),
         acct_interim_interval=reader.integer("RADBILL_ACCT_INTERIM_INTERVAL", 300, 60, 86400),
         status_port=reader.integer("RADBILL_RADIUS_STATUS_PORT", 0, 0, 65535),  # 0: a free one
-        status_secret=env.get("RADBILL_RADIUS_STATUS_SECRET", ""), node_name=options.node_name)
+        status_secret=env.get("RADBILL_RADIUS_STATUS_SECRET", ""), node_name=options.node_name,
+        probe_seconds=reader.number("RADBILL_RADIUS_PROBE_SECONDS", 5.0, 0.2, 60.0))
 
 
 def check_database(url: str) -> None:
@@ -108,6 +109,7 @@ def start_node(options: NodeOptions, env=None, *, die_with_supervisor: bool = Fa
     service.die_with_supervisor = die_with_supervisor
     service.start()
     service.watch_nas_changes()
+    service.watch_answers()
     return service
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import asyncpg
 
 from radbill import freeradius, health, localenv
-from radbill.config import Config
+from radbill.config import Config, EnvReader
 from radbill.db.cluster import AdoptedProcess, LocalCluster
 from radbill.db.migrate import migrate_url
 from radbill.errors import RadbillError
@@ -248,11 +248,13 @@ def _run(config: Config, supervisor: Supervisor, log_dir: Path) -> int:
             reject_delay=int(os.environ.get("RADBILL_REJECT_DELAY", "1")),
             acct_interim_interval=config.acct_interim_interval,
             status_port=health.HealthSettings.from_env().status_port,
-            status_secret=os.environ.get("RADBILL_RADIUS_STATUS_SECRET", ""))
+            status_secret=os.environ.get("RADBILL_RADIUS_STATUS_SECRET", ""),
+            probe_seconds=EnvReader(os.environ).number("RADBILL_RADIUS_PROBE_SECONDS", 5.0, 0.2, 60.0))
         radius = freeradius.RadiusService(settings, log_path=log_dir / "freeradius.log")
         radius.die_with_supervisor = True  # restarts run on our main thread or on its NAS watcher (lives as long)
         radius.start()
         radius.watch_nas_changes()
+        radius.watch_answers()
         supervisor.add(Child("freeradius", start=radius.start, stop=lambda p: radius.stop(),
                              current=lambda: radius.process, process=radius.process))
         log.info("FreeRADIUS on %s auth %s acct %s (log %s)", config.radius_host, config.radius_auth_port,

@@ -54,7 +54,8 @@ class Peers:
     """This module's identity among the nodes, its heartbeat and its place in the feed."""
 
     def __init__(self, name: str | None = None):
-        self.instance = secrets.token_hex(8)
+        # chosen by the supervisor when it starts FreeRADIUS (its probe writes to this row: radbill/radius_probe.py)
+        self.instance = os.environ.get("RADBILL_NODE_INSTANCE", "").strip()[:64] or secrets.token_hex(8)
         self.name = name or node_name()
         self.cursor = 0
         self.next_beat = 0.0

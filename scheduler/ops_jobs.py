@@ -1,5 +1,6 @@
 """Operations: the daily backup (radbill.services.backups, with retention) and the hourly check that alerts the
-group admin when the newest backup is older than 26 hours."""
+group admin when the newest backup is older than 26 hours; the minutely check that alerts the group admin when a
+RADIUS node stopped or does not answer (radbill.services.ops_report)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import os
 
 from radbill import clock
 from radbill.config import EnvReader
-from radbill.services import backups
+from radbill.services import backups, ops_report
 from scheduler.context import JobContext
 
 
@@ -25,6 +26,11 @@ async def daily_backup(ctx: JobContext) -> dict:
 async def check_backups(ctx: JobContext) -> bool:
     async with ctx.pool.acquire() as conn:
         return await backups.alert_if_stale(conn, clock.now())
+
+
+async def check_radius_nodes(ctx: JobContext) -> list[str]:
+    async with ctx.pool.acquire() as conn:
+        return await ops_report.alert_radius_nodes(conn, clock.now())
 
 
 def backup_hour() -> int:

@@ -51,6 +51,7 @@ JOBS: list[JobSpec] = [
     JobSpec("backups.daily", ops_jobs.daily_backup, "cron",
             {"hour": ops_jobs.backup_hour(), "minute": 0, "timezone": "UTC"}),
     JobSpec("backups.check", ops_jobs.check_backups, "cron", {"minute": 17, "timezone": "UTC"}),
+    JobSpec("radius.check_nodes", ops_jobs.check_radius_nodes, "interval", {"seconds": 60}),
     JobSpec("api.idempotency_purge", api_jobs.purge_idempotency_keys, "cron", {"minute": 41, "timezone": "UTC"}),
     JobSpec("webhooks.purge", webhook_jobs.purge_webhook_deliveries, "cron", {"minute": 47, "timezone": "UTC"}),
     # radacct: the coming months made ahead hourly (a scheduler down at midnight still has the next month in

@@ -342,6 +342,16 @@ CREATE FUNCTION public.radbill_count_online() RETURNS bigint
     SELECT coalesce(sum(n), 0)::bigint FROM counted
 $$;
 
+CREATE FUNCTION public.radbill_customer_found(pattern text, typed text, typed_lower text, typed_id bigint, typed_mobile text) RETURNS bigint[]
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT coalesce(array_agg(m.id), '{}')
+      FROM radbill_customer_search(pattern, typed, typed_lower, typed_id, typed_mobile) m
+     WHERE m.sure OR EXISTS (SELECT 1 FROM customers c WHERE c.id = m.id
+                               AND (c.name || ' ' || c.username || ' ' || coalesce(c.mobile, '')) ILIKE pattern)
+$$;
+
 CREATE FUNCTION public.radbill_customer_lineage() RETURNS bigint[]
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
@@ -1578,7 +1588,7 @@ CREATE TABLE public.alerts (
     acknowledged_by bigint,
     CONSTRAINT alerts_cause_check CHECK ((length(cause) <= 200)),
     CONSTRAINT alerts_check CHECK (((acknowledged_by IS NULL) OR (acknowledged_at IS NOT NULL))),
-    CONSTRAINT alerts_kind_check CHECK ((kind = ANY (ARRAY['sms_no_gateway'::text, 'sms_no_balance'::text, 'sms_failed'::text, 'sms_refused'::text, 'router_unreachable'::text, 'router_refused'::text, 'delivery_failed'::text, 'backup_stale'::text, 'webhook_failing'::text]))),
+    CONSTRAINT alerts_kind_check CHECK ((kind = ANY (ARRAY['sms_no_gateway'::text, 'sms_no_balance'::text, 'sms_failed'::text, 'sms_refused'::text, 'router_unreachable'::text, 'router_refused'::text, 'delivery_failed'::text, 'backup_stale'::text, 'webhook_failing'::text, 'radius_node_down'::text]))),
     CONSTRAINT alerts_occurrences_check CHECK ((occurrences > 0))
 );
 
@@ -2481,8 +2491,12 @@ CREATE TABLE public.radius_nodes (
     name text NOT NULL,
     started_at timestamp with time zone DEFAULT now() NOT NULL,
     seen_at timestamp with time zone DEFAULT now() NOT NULL,
+    probed_at timestamp with time zone,
+    answered_at timestamp with time zone,
+    round_trip_ms real,
     CONSTRAINT radius_nodes_instance_check CHECK (((length(instance) >= 1) AND (length(instance) <= 64))),
-    CONSTRAINT radius_nodes_name_check CHECK (((length(name) >= 1) AND (length(name) <= 200)))
+    CONSTRAINT radius_nodes_name_check CHECK (((length(name) >= 1) AND (length(name) <= 200))),
+    CONSTRAINT radius_nodes_round_trip_ms_check CHECK ((round_trip_ms >= (0)::double precision))
 );
 
 CREATE TABLE public.radpostauth (

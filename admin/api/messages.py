@@ -66,7 +66,7 @@ def _page_number(call: Call) -> int:
 # ---- SMS -----------------------------------------------------------------------------------------------------
 
 @api_route("GET", "/sms", permission=SEND, summary="Message history (SMS and WhatsApp)", tags=("sms",),
-           query=(Param("status", enum=sms_broadcast.HISTORY_STATUSES), Param("event", enum=(*EVENTS, "broadcast")),
+           query=(Param("status", enum=sms_broadcast.HISTORY_STATUSES), Param("event", enum=(*EVENTS, *sms_broadcast.OTHER_KINDS)),
                   Param("channel", enum=sms_broadcast.HISTORY_CHANNELS, description="Only messages sent this way."),
                   Param("mobile", description="Only messages to this number."),
                   Param("broadcast_id", "integer", minimum=1), pagination.CURSOR),

@@ -63,4 +63,5 @@ async def system_page(request: web.Request, scope):
     with scoped(SYSTEM):  # backups are the installation's, not a tenant's
         async with request.app["pool"].acquire() as conn:
             rows = await conn.fetch("SELECT * FROM backups ORDER BY started_at DESC LIMIT 20")
-    return render(request, "system.html", checks=checks, backups=rows, directory=backups.backup_dir())
+    nodes = next((c.figures for c in checks if c.name == "radius_nodes"), {})  # health.radius_node_states
+    return render(request, "system.html", checks=checks, backups=rows, directory=backups.backup_dir(), nodes=nodes)

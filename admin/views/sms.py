@@ -209,7 +209,7 @@ async def history_page(request: web.Request, scope):
         except ValidationError as exc:
             rows, more, message = [], False, str(exc)
     return render(request, "sms_history.html", rows=rows, more=more, page=page, filters=filters, message=message,
-                  statuses=sms_broadcast.HISTORY_STATUSES, events={**EVENTS, "broadcast": _("Broadcast")},
+                  statuses=sms_broadcast.HISTORY_STATUSES, events={**EVENTS, **sms_broadcast.OTHER_KINDS},
                   channels=CHANNEL_NAMES)
 
 

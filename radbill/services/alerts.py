@@ -67,6 +67,11 @@ KINDS: dict[str, AlertKind] = {
         lazy_gettext("The newest backup is more than 26 hours old. Open System and backups to see why the last one "
                      "failed (the error is listed), fix it (free space, the backup directory), then run "
                      "`radbill backup` once to check.")),
+    "radius_node_down": AlertKind(
+        frozenset({"group_admin"}), None, "/system", lazy_gettext("RADIUS node %(node)s does not answer routers"),
+        lazy_gettext("Routers ask their other RADIUS server meanwhile, if they have one. Read the node's FreeRADIUS "
+                     "log (System lists what is wrong), restart `radbill radius` on that node, and check that "
+                     "it answers again.")),
     "webhook_failing": AlertKind(
         frozenset({"group_admin", "operator"}), None, "/webhooks", lazy_gettext("A webhook endpoint does not accept deliveries"),
         lazy_gettext("Open Webhooks, read the failed attempts in the endpoint's deliveries log, fix the receiving "
@@ -161,7 +166,8 @@ def shown(row: asyncpg.Record) -> dict:
     alert = dict(row)
     subject = json.loads(alert["subject"]) if isinstance(alert["subject"], str) else dict(alert["subject"] or {})
     rule = KINDS[alert["kind"]]
-    alert.update(subject=subject, title=str(rule.title) % {"nas_ip": subject.get("nas_ip") or alert["cause"]},
+    alert.update(subject=subject, title=str(rule.title) % {"nas_ip": subject.get("nas_ip") or alert["cause"],
+                                                          "node": alert["cause"]},
                  todo=str(rule.todo), fix_url=_fix_url(rule.fix_route, subject))
     return alert
 

@@ -138,6 +138,12 @@ def created_event(customer: asyncpg.Record) -> dict:
             **{k: customer[k] for k in WEBHOOK_FIELDS}}
 
 
+def deleted_event(customer: asyncpg.Record, reason: str, **context) -> dict:
+    """customer.deleted's data: the removed row's last details (created_event's shape), why it went, and where
+    from (e.g. the import batch); a receiver that kept the customer by id or username can drop it."""
+    return {**created_event(customer), "reason": reason, **context}
+
+
 # the columns a new customer is written with, in the order both write paths bind them
 INSERT_COLUMNS = ("operator_id", "username", "radius_password", "name", "mobile", "email", "address", "national_id",
                   "zone_id", "connection_type", "static_ip", "mac_address", "package_id", "billing_profile_id",

@@ -59,39 +59,42 @@ class ScopedWhere:
         self.conditions.append(fragment)
 
     def customer(self, text: str) -> None:
-        """Customer ID, exact mobile, or a piece of name / username / mobile."""
-        text = (text or "").strip()
-        if not text:
-            return
-        typed_id, mobile, pattern = _typed(text)
-        alternatives = []
-        if typed_id is not None:
-            alternatives.append(f"c.id = {self.arg(typed_id)}")
-        if mobile is not None:
-            alternatives.append(f"c.mobile = {self.arg(mobile)}")
-        # Not `... ILIKE pattern` here: under row-level security ILIKE (not LEAKPROOF) may only run after the
-        # policy, row by row over the whole scope, never through the trigram index. radbill_customer_matches
-        # (sql/migrations/0021) finds the ids in the caller's scope through the index; the rows themselves are
-        # still read under the policies. Wrapped in (SELECT ...) so it runs once per query, not once per row.
-        alternatives.append(f"c.id = ANY ((SELECT radbill_customer_matches({self.arg(pattern)}))::bigint[])")
-        self.add("(" + " OR ".join(alternatives) + ")")
+        """Only the customers (the row `c`) the customer search finds for `text` (ID, exact mobile, a piece of
+        name / username / mobile), for lists with an order of their own (tickets, bills, payments, a manual bill
+        run): radbill_customer_found (sql/migrations/0061) is radbill_customer_search's matches, the customer
+        list's one search (customer_search), as an array, so the ids drive an index scan. Wrapped in (SELECT ...)
+        so it runs once per query, not once per row."""
+        args = self._search_args(text)
+        if args is not None:
+            self.add(f"c.id = ANY ((SELECT radbill_customer_found({args}))::bigint[])")
 
     def customer_search(self, text: str) -> tuple[str, str] | None:
         """The customer search for what was typed: (`FROM` fragment with columns id and rank in the page's order,
         condition the page adds), or None when nothing was typed. radbill_customer_search (sql/migrations/0053)
-        finds the matches as customer() does (ID, exact mobile, a piece of name / username / mobile) and ranks
-        them by radbill_customer_rank: the customer with that ID, then that exact username, then usernames starting
+        finds the matches (ID, exact mobile, a piece of name / username / mobile) and ranks them by
+        radbill_customer_rank: the customer with that ID, then that exact username, then usernames starting
         with it, then the others; newest first within a rank. The page reads rows in that order and stops when it
         is full; a candidate found by a piece of the text is checked against the whole text as the page reads it."""
+        args = self._search_args(text)
+        if args is None:
+            return None
+        pattern_ref = args.split(",", 1)[0]
+        source = f"(SELECT m.id, m.rank, m.sure FROM radbill_customer_search({args}) m ORDER BY m.rank, m.id DESC)"  # noqa: S608 - numbered parameters only
+        return source, f"(m.sure OR (c.name || ' ' || c.username || ' ' || coalesce(c.mobile, '')) ILIKE {pattern_ref})"
+
+    def _search_args(self, text: str) -> str | None:
+        """The search functions' arguments for what was typed (the escaped pattern first), or None when nothing
+        was.
+
+        Why functions and not `... ILIKE pattern` here: under row-level security ILIKE (not LEAKPROOF) may only
+        run after the policy, row by row over the whole scope, never through the trigram index; the functions
+        find the ids in the caller's scope through the index, and the rows are still read under the policies."""
         text = (text or "").strip()
         if not text:
             return None
         typed_id, mobile, pattern = _typed(text)
-        pattern_ref = self.arg(pattern)
-        source = (f"(SELECT m.id, m.rank, m.sure FROM radbill_customer_search({pattern_ref}, {self.arg(text)},"  # noqa: S608 - numbered parameters only
-                  f" {self.arg(text.lower())}, {self.arg(typed_id)}::bigint, {self.arg(mobile)}::text) m"
-                  " ORDER BY m.rank, m.id DESC)")
-        return source, f"(m.sure OR (c.name || ' ' || c.username || ' ' || coalesce(c.mobile, '')) ILIKE {pattern_ref})"
+        return (f"{self.arg(pattern)}, {self.arg(text)}, {self.arg(text.lower())}, {self.arg(typed_id)}::bigint,"
+                f" {self.arg(mobile)}::text")
 
     @property
     def sql(self) -> str:

@@ -22,7 +22,7 @@ from radbill.errors import NotFound, PermissionDenied, ValidationError
 from radbill.i18n import _, lazy_gettext
 from radbill.importing.files import Table
 from radbill.importing.mikrotik import ppp_table
-from radbill.services import audit, catalog, customer_bulk, customer_records, router_grants
+from radbill.services import audit, catalog, customer_bulk, customer_records, router_grants, webhooks
 from radbill.tenancy import Scope
 
 log = logging.getLogger("radbill.imports")
@@ -324,19 +324,24 @@ async def rollback_batch(conn: asyncpg.Connection, scope: Scope, batch_id: int, 
     """Remove the customers this batch created that nothing has happened to since; keep (and name) the rest."""
     async with conn.transaction():
         removable, kept = await _rollback_candidates(conn, scope, batch_id, lock=True)
-        result = RollbackResult(0, kept)
+        result, removed = RollbackResult(0, kept), []
         for row in removable:
             try:
                 async with conn.transaction():
                     await conn.execute("UPDATE import_batch_items SET status = 'rolled_back', customer_id = NULL"
                                        " WHERE batch_id = $1 AND line = $2", batch_id, row["line"])
-                    await conn.execute("DELETE FROM customers WHERE id = $1", row["id"])
+                    removed.append(await conn.fetchrow("DELETE FROM customers WHERE id = $1 RETURNING *", row["id"]))
                     await audit.record(conn, scope, "delete", "customer", row["id"],
                                        {"username": row["username"], "import_batch": batch_id, "rollback": True},
                                        ip, operator_id=row["operator_id"])
                 result.removed += 1
             except asyncpg.ForeignKeyViolationError:
+                removed = [r for r in removed if r["id"] != row["id"]]  # its savepoint undid the delete
                 result.kept.append((row["username"], _("other records refer to it")))
+        # one statement for the whole batch, in this transaction: subscribers hear exactly what was removed
+        await webhooks.emit_many(conn, "customer.deleted", [
+            (r["operator_id"], customer_records.deleted_event(r, "import_rollback", import_batch_id=batch_id))
+            for r in removed])
         await conn.executemany("UPDATE import_batch_items SET status = 'kept', detail = $3::jsonb WHERE batch_id = $1"
                                " AND status = 'created' AND username = $2",
                                [(batch_id, u, json.dumps({"_row": _("Kept: %(why)s.", why=why)})) for u, why in result.kept])

@@ -11,7 +11,7 @@ import asyncpg
 from radbill import clock, validate
 from radbill.billing.money import check_amount, format_minor
 from radbill.errors import NotFound, PermissionDenied, ValidationError
-from radbill.i18n import _
+from radbill.i18n import _, lazy_gettext
 from radbill.services import audit, business_reports
 from radbill.services.sms import gateway_for, local_date, segment_price, shown_error
 from radbill.sms import count_segments, render, validate_template
@@ -24,6 +24,8 @@ CONNECTION_TYPES = ("pppoe", "hotspot", "static", "other")
 MESSAGE_STATUSES = ("queued", "sent", "delivered", "failed")
 HISTORY_STATUSES = (*MESSAGE_STATUSES[:3], "read", "failed")  # read: WhatsApp messages only
 HISTORY_CHANNELS = ("sms", "whatsapp")  # sms_messages.channel: how each message in the history went
+# sms_messages.event values besides the customer events (radbill.sms.EVENTS): the history's "kind" filter offers both
+OTHER_KINDS = {"broadcast": lazy_gettext("Broadcast"), "test": lazy_gettext("Test message")}
 HISTORY_PAGE = 100
 
 

@@ -27,6 +27,7 @@ EVENTS = {
     "customer.updated": lazy_gettext("A customer's details changed"),
     "customer.status_changed": lazy_gettext("A customer was suspended, disabled or activated"),
     "customer.package_changed": lazy_gettext("A customer moved to another package"),
+    "customer.deleted": lazy_gettext("A customer was removed (an import rolled back)"),
     "bill.created": lazy_gettext("A bill was created"),
     "payment.received": lazy_gettext("A payment was received"),
     "payment.reversed": lazy_gettext("A payment was reversed"),

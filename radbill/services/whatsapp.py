@@ -47,6 +47,25 @@ INSERT_MESSAGE = """
 """
 
 
+# the admin's "Send test" (whatsapp_config.send_test): sent at once, not through the outbox, and kept in the same
+# history as every other message, with what WhatsApp answered; a status webhook for its wamid updates it as usual
+INSERT_TEST = """
+    INSERT INTO sms_messages (operator_id, to_number, body, segments, event, cost_minor, channel, wa_template,
+                              status, wamid, provider_message_id, sent_at, error, attempts)
+    VALUES ($1, $2, $3, 1, 'test', 0, 'whatsapp', $4::jsonb, $5, $6, $6, CASE WHEN $5 = 'sent' THEN now() END, $7, 1)
+    RETURNING *
+"""
+
+
+async def record_test(conn: asyncpg.Connection, operator_id: int, to_number: str, template: str, language: str,
+                      sent: SendResult) -> asyncpg.Record:
+    """The history row of a test send, with WhatsApp's answer (sent with its wamid, or failed with the error)."""
+    return await conn.fetchrow(INSERT_TEST, operator_id, to_number, f"{template} ({language})",
+                               json.dumps({"name": template, "language": language, "parameters": []}),
+                               "sent" if sent.ok else "failed", sent.provider_message_id if sent.ok else None,
+                               None if sent.ok else sent.error)
+
+
 class SignatureRefused(RadbillError):
     """A status webhook whose X-Hub-Signature-256 no known sender's app secret made."""
 

@@ -11,7 +11,7 @@ from radbill import validate
 from radbill.errors import ValidationError
 from radbill.i18n import _
 from radbill.services import audit, sealed, sms
-from radbill.services.whatsapp import NOT_SET_UP, post_template
+from radbill.services.whatsapp import NOT_SET_UP, post_template, record_test
 from radbill.sms import SendResult
 from radbill.sms.whatsapp import CHANNELS, LANGUAGES, TEMPLATE_PARAMETERS
 from radbill.tenancy import Scope
@@ -142,7 +142,9 @@ async def send_test(conn: asyncpg.Connection, scope: Scope, to: str, template: s
     if errors:
         raise ValidationError(_("Check the highlighted fields."), errors)
     sender = await conn.fetchrow("SELECT * FROM whatsapp_settings WHERE operator_id = $1", scope.operator_id)
-    sent = await post_template(sender, number, template, language if language in LANGUAGES else "en", [])
+    language = language if language in LANGUAGES else "en"
+    sent = await post_template(sender, number, template, language, [])
+    await record_test(conn, scope.operator_id, number, template, language, sent)
     await audit.record(conn, scope, "whatsapp.test", "operator", scope.operator_id,
                        {"to": number, "template": template, "ok": sent.ok, "error": sent.error}, ip)
     return sent

@@ -30,3 +30,17 @@ async def test_others_see_neither(make_client, tree):
         client = await make_client(login)
         assert "last backup" not in await (await client.get("/")).text()
         assert (await client.get("/system")).status == 403
+
+
+async def test_the_system_page_lists_the_radius_nodes_and_names_one_not_answering(make_client, tree, fresh_db_url):
+    conn = await asyncpg.connect(fresh_db_url)
+    try:
+        await conn.execute("INSERT INTO radius_nodes (instance, name, probed_at, answered_at, round_trip_ms) VALUES"
+                           " ('n1', 'radius1', now(), now(), 0.8),"
+                           " ('n2', 'radius2', now(), now() - interval '90 seconds', 1.2)")
+    finally:
+        await conn.close()
+    page = html.unescape(await (await (await make_client("admin")).get("/system")).text())
+    assert "RADIUS nodes" in page and "Yes, in 0.8 ms" in page
+    assert "Not answering for 9" in page  # 90 s and a little
+    assert "RADIUS node radius2 is running but has not answered for 9" in page  # the failing check says what to do

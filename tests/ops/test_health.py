@@ -17,8 +17,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from admin.app import create_app
+from radbill import clock
 from radbill.config import Config, DatabaseUrl, Secret
 from radbill.passwords import generate_nas_secret
+from radbill.services import alerts, ops_report
 from tests import factories as f
 from tests.conftest import app_url
 from tests.radius.conftest import running_radius, seed, wait_until
@@ -101,6 +103,31 @@ async def test_a_radius_node_that_stopped_without_leaving_is_named(client, conn)
         assert report["ok"] and report["checks"]["radius_nodes"]["seen_seconds_ago"]["radius2"] < 60
     finally:
         await conn.execute("DELETE FROM radius_nodes WHERE instance IN ('gone1', 'back1')")
+
+
+async def test_a_radius_node_that_beats_but_does_not_answer_is_named_and_alerted(client, conn):
+    """Its module beats (seen_at now) but its supervisor's probe got no answer for 2 minutes (radius_probe.py)."""
+    await conn.execute("INSERT INTO radius_nodes (instance, name, probed_at, answered_at, round_trip_ms) VALUES"
+                       " ('mute1', 'radius3', now(), now() - interval '2 minutes', 1.5)")
+    try:
+        response = await client.get("/healthz")
+        report = await response.json()
+        nodes = report["checks"]["radius_nodes"]
+        assert response.status == 503 and "radius3" in nodes["summary"] and "not answered" in nodes["summary"]
+        assert nodes["not_answering_seconds"]["radius3"] >= 120 and nodes["round_trip_ms"]["radius3"] == 1.5
+        assert await ops_report.alert_radius_nodes(conn, clock.now()) == ["radius3"]
+        alert = await conn.fetchrow("SELECT * FROM alerts WHERE kind = 'radius_node_down'")
+        assert alert["cause"] == "radius3" and "not answered" in alert["message"]
+        assert alerts.shown(alert)["title"] == "RADIUS node radius3 does not answer routers"
+        assert alerts.shown(alert)["fix_url"] == "/system"
+        # answering again: healthy, and no further occurrence is counted
+        await conn.execute("UPDATE radius_nodes SET answered_at = now() WHERE instance = 'mute1'")
+        assert (await (await client.get("/healthz")).json())["ok"]
+        assert await ops_report.alert_radius_nodes(conn, clock.now()) == []
+        assert await conn.fetchval("SELECT occurrences FROM alerts WHERE kind = 'radius_node_down'") == 1
+    finally:
+        await conn.execute("DELETE FROM radius_nodes WHERE instance = 'mute1';"
+                           " DELETE FROM alerts WHERE kind = 'radius_node_down'")
 
 
 async def test_healthz_and_metrics_refuse_a_forwarded_caller_without_the_token(client, conn):

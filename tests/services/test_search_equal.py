@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -142,6 +143,9 @@ async def test_search_candidates_come_only_from_the_callers_scope(world):
                 " WHERE o.path <@ $1::ltree AND ((c.name || ' ' || c.username || ' ' || coalesce(c.mobile, ''))"
                 "   ILIKE '%r 1%' OR c.id = 1)", scope.path)}
             assert found and found <= truth, scope.role
+            filtered = set(await app.fetchval(
+                "SELECT radbill_customer_found('%Customer 1%', 'Customer 1', 'customer 1', 1, NULL)"))
+            assert filtered and filtered <= found, scope.role
         await app.execute("SELECT set_config('radbill.scope_path', '', false)")
         assert await app.fetchval("SELECT count(*) FROM radbill_customer_search('%1%', '1', '1', 1, NULL)") == 0
     finally:
@@ -154,8 +158,39 @@ async def test_only_the_app_may_call_the_search_functions(world):
     conn = await asyncpg.connect(radius_url(url))
     try:
         for sql in ("SELECT radbill_customer_search('%a%', 'a', 'a', NULL, NULL)",
-                    "SELECT radbill_customer_search_key('Customer 12')"):
+                    "SELECT radbill_customer_search_key('Customer 12')",
+                    "SELECT radbill_customer_found('%a%', 'a', 'a', NULL, NULL)"):
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await conn.fetchval(sql)
     finally:
         await conn.close()
+
+
+@pytest.mark.parametrize("label", ["group admin", "sub-operator"])
+async def test_lists_that_filter_by_customer_find_the_customers_the_search_finds(world, label):
+    """Tickets, bills, payments and a manual bill run filter by customer text with ScopedWhere.customer: the
+    same customers as the customer list's search (customers_for_generation is that filter alone)."""
+    from radbill.services import reports
+
+    url, scopes = world
+    scope = scopes[label]
+    conn = await asyncpg.connect(app_url(url))
+    try:
+        await set_scope(conn, scope.path)
+        for text in TEXTS:
+            listed, more = await customer_records.search(conn, scope, query=text, now=NOW, limit=5000)
+            assert not more
+            filtered = await reports.customers_for_generation(conn, scope, text)
+            assert sorted(filtered) == sorted(r["id"] for r in listed), text
+    finally:
+        await conn.close()
+
+
+def test_every_customer_text_search_asks_the_one_search_function():
+    """One rule in one place: the product finds customers by text only through radbill_customer_search
+    (ScopedWhere.customer_search and .customer); the older radbill_customer_matches (0021) stays in the schema
+    for tests/services/search_reference.py only."""
+    root = Path(__file__).resolve().parents[2]
+    offenders = [str(path.relative_to(root)) for package in ("radbill", "admin", "portal", "scheduler")
+                 for path in (root / package).rglob("*.py") if "radbill_customer_matches" in path.read_text()]
+    assert offenders == []

@@ -105,3 +105,42 @@ async def test_a_payment_that_extends_the_expiry_and_its_reversal_each_send_the_
         return None if value is None else datetime.fromisoformat(value)
 
     assert [[moment(old), moment(new)] for old, new in changes] == [[before, paid_until], [paid_until, after]]
+
+
+async def test_an_import_rollback_is_one_customer_deleted_per_removed_customer(pool, tree, receiver):
+    import csv
+    import io
+
+    from radbill import importing
+    from radbill.services import imports
+
+    await register(pool, receiver, tree.ops["op_b"], "b", events=["customer.deleted"])
+    await register(pool, receiver, tree.ops["op_a"], "a", events=["customer.deleted"])
+    scope = scope_of(tree.ops["op_b"])
+    out = io.StringIO()
+    labels = {fld.key: fld.label for fld in importing.FIELDS}
+    csv.writer(out).writerows([[labels[k] for k in ("name", "username", "mobile", "radius_password")]] + [
+        [f"Rolled {i}", f"rolled-{i}", f"0171222222{i}", f"pass-word-{i}"] for i in range(3)])
+    async with pool.acquire() as conn:
+        batch_id = await imports.create_batch(conn, scope, importing.read_table(out.getvalue().encode(), "r.csv"),
+                                              filename="r.csv")
+        mapping, defaults = imports.batch_mapping(await imports.get_batch(conn, scope, batch_id))
+        assert await imports.save_mapping(conn, scope, batch_id, mapping, defaults) == []
+        await imports.start_import(conn, scope, batch_id, bill=False)
+    await imports.run_import(pool, scope, batch_id)
+    async with pool.acquire() as conn:
+        made = {r["username"]: r for r in await conn.fetch(
+            "SELECT c.* FROM customers c JOIN import_batch_items i ON i.customer_id = c.id WHERE i.batch_id = $1",
+            batch_id)}
+        assert sorted(made) == ["rolled-0", "rolled-1", "rolled-2"]
+        await customers.set_custom_price(conn, scope, made["rolled-2"]["id"], 45000)  # edited since: it stays
+        result = await imports.rollback_batch(conn, scope, batch_id)
+    assert result.removed == 2 and [u for u, _why in result.kept] == ["rolled-2"]
+    await settle(pool)
+    got = _events(receiver, "b")["customer.deleted"]
+    assert sorted(g["customer_id"] for g in got) == sorted(made[u]["id"] for u in ("rolled-0", "rolled-1"))
+    for g in got:
+        assert (g["username"], g["operator_id"], g["reason"], g["import_batch_id"]) == (
+            made[g["username"]]["username"], tree.ops["op_b"]["id"], "import_rollback", batch_id)
+        assert g["mobile"] == made[g["username"]]["mobile"] and "radius_password" not in g
+    assert receiver.at("a") == []  # another operator's endpoint hears nothing

@@ -74,6 +74,40 @@ async def test_send_test_reports_what_whatsapp_answered(wa, make_client):
     assert "WhatsApp error 131026" in await (await c.get("/whatsapp")).text()
 
 
+async def test_a_test_send_is_in_the_message_history_with_what_whatsapp_answered(wa, make_client):
+    from radbill.services import api_clients
+    from tests.whatsapp.conftest import scope_of
+
+    c = await make_client("opa")
+    await c.post("/whatsapp/test", {"to": "01711111111", "template": "hello_world", "language": "en"},
+                 token_from="/whatsapp")
+    wa.cloud.not_on_whatsapp.add("8801799999999")
+    await c.post("/whatsapp/test", {"to": "01799999999", "template": "hello_world", "language": "en"},
+                 token_from="/whatsapp")
+    [accepted] = wa.cloud.accepted()
+    page = await (await c.get("/sms/history?channel=whatsapp&event=test")).text()
+    assert page.count("hello_world (en)") == 2 and page.count("<td>Test message") == 2
+    assert "WhatsApp error 131026" in page
+    # the API's history says the same: channel whatsapp, the fake's answer as the status
+    op_a = wa.tree.ops["op_a"]
+    account = wa.tree.accounts["opa"]
+    async with wa.pool.acquire() as conn:
+        _row, token = await api_clients.create_client(
+            conn, scope_of(op_a, account["id"]),
+            {"name": "erp", "permissions": ["sms.send"], "allowed_cidrs": "", "scope_operator_id": ""}, None)
+    response = await c.client.get("/api/v1/sms", params={"event": "test"},
+                                  headers={"Authorization": f"Bearer {token}"})
+    items = (await response.json())["items"]
+    assert response.status == 200, items
+    assert sorted((m["channel"], m["to_number"], m["status"]) for m in items) == [
+        ("whatsapp", "+8801711111111", "sent"), ("whatsapp", "+8801799999999", "failed")]
+    # the platform's later status reaches the test message too (matched by its wamid)
+    url = str(c.client.make_url("/whatsapp/webhook"))
+    assert await wa.cloud.status(url, accepted.phone_number_id, accepted.wamid, "delivered") == 200
+    async with wa.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT status FROM sms_messages WHERE wamid = $1", accepted.wamid) == "delivered"
+
+
 async def test_one_history_page_shows_both_channels(wa, make_client):
     from radbill.services import sms_events
     from tests.whatsapp.conftest import choose
