@@ -4,6 +4,7 @@ outbox rows in batches. Hooks only append to a queue; they never wait."""
 
 from __future__ import annotations
 
+import gc
 import heapq
 import itertools
 import json
@@ -202,6 +203,11 @@ class Worker(threading.Thread):
             self.snapshot.replace_all(rows)
             self.sessions.replace_all(sessions, before)
             self._schedule_all_resets(rows.values())
+            # Out of the cyclic collector's walks for good: a full collection visits every tracked object with the
+            # GIL held, so with a million rows each one stopped every Access-Request for ~0.3-0.4 s (bench/
+            # snapshot_gc.py), and the first ones come right after the load, when the rows leave generation 0.
+            # The rows hold no cycles: reference counting frees them when a later reload replaces them.
+            gc.freeze()
 
     def _schedule_all_resets(self, rows: Iterable) -> None:
         """_schedule_resets for a full load, into empty structures: one heap entry per window end."""

@@ -154,3 +154,21 @@ def test_the_collector_is_paused_only_during_a_reload(seeded, monkeypatch):
             assert not gc.isenabled()
         finally:
             gc.enable()
+
+
+def test_a_reload_puts_the_rows_out_of_the_collectors_walks(seeded):
+    """A full collection walks every object it tracks with the GIL held (every Access-Request waits): after a
+    reload the snapshot's rows are frozen out of those walks (gc.freeze), and reference counting still frees them."""
+    worker = Worker(seeded, PolicySnapshot(), OpenSessions(timedelta(minutes=16)), clock=lambda: NOW)
+    gc.unfreeze()
+    try:
+        with psycopg.connect(seeded, autocommit=True) as conn:
+            worker.reload_all(conn)
+            frozen = gc.get_freeze_count()
+            assert frozen >= CUSTOMERS
+            row = next(iter(worker.snapshot._rows.values()))
+            assert not any(o is row for generation in range(3) for o in gc.get_objects(generation))
+            worker.reload_all(conn)  # replaces every row: the frozen ones leave, they do not pile up
+            assert gc.get_freeze_count() < frozen + CUSTOMERS // 2
+    finally:
+        gc.unfreeze()
