@@ -1131,26 +1131,26 @@ CREATE FUNCTION public.radbill_line(op bigint) RETURNS TABLE(operator_id bigint,
      WHERE o.id = op
 $$;
 
-CREATE FUNCTION public.radbill_next_free_ip(pool_id bigint) RETURNS inet
+CREATE FUNCTION public.radbill_next_free_ips(pool_id bigint, wanted integer) RETURNS SETOF inet
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
 DECLARE
     p ip_pools;
-    free_ip inet;
 BEGIN
     SELECT * INTO p FROM ip_pools
      WHERE id = pool_id AND operator_id = ANY (radbill_scope_operator_ids('lineage'));
-    IF NOT FOUND THEN
-        RETURN NULL;
+    IF NOT FOUND OR wanted < 1 THEN
+        RETURN;
     END IF;
     PERFORM pg_advisory_xact_lock(36036, pool_id::integer);
-    SELECT p.start_ip + g INTO free_ip
-      FROM generate_series(0::bigint, p.end_ip - p.start_ip) AS g
-     WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.static_ip = p.start_ip + g)
-       AND NOT EXISTS (SELECT 1 FROM radacct a WHERE a.acctstoptime IS NULL AND a.framedipaddress = p.start_ip + g)
-     ORDER BY g LIMIT 1;
-    RETURN free_ip;
+    -- a new statement after the lock: under READ COMMITTED it sees what the lock's previous holder committed
+    RETURN QUERY
+        SELECT p.start_ip + g
+          FROM generate_series(0::bigint, p.end_ip - p.start_ip) AS g
+         WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.static_ip = p.start_ip + g)
+           AND NOT EXISTS (SELECT 1 FROM radacct a WHERE a.acctstoptime IS NULL AND a.framedipaddress = p.start_ip + g)
+         ORDER BY g LIMIT wanted;
 END $$;
 
 CREATE FUNCTION public.radbill_outbox_destination(p_kind text, p_payload jsonb) RETURNS text
