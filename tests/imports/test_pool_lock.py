@@ -44,8 +44,8 @@ async def waiting_for_lock(watcher, pid: int) -> None:
 @pytest.mark.parametrize("first", ["bulk", "single"])
 async def test_a_bulk_import_and_a_single_save_never_share_an_address(fresh_db_url, tree, catalog, first):
     op_a, sub = tree.ops["op_a"], tree.ops["sub_a1"]
-    conns = [await asyncpg.connect(fresh_db_url) for _ in range(3)]
-    bulk, single, watcher = conns
+    conns = [await asyncpg.connect(fresh_db_url) for _ in range(4)]
+    bulk, single, watcher, leader_watcher = conns  # one each: the leader polls while the test's body does
     try:
         pool = await f.insert(watcher, "ip_pools", {"operator_id": op_a["id"], "name": "Shared",
                                                     "start_ip": "10.50.0.1", "end_ip": "10.50.0.10"})
@@ -59,7 +59,7 @@ async def test_a_bulk_import_and_a_single_save_never_share_an_address(fresh_db_u
             async with bulk.transaction():  # the import's own transaction: the lock lasts until it commits
                 results = await customer_bulk.create_customers(bulk, scope, forms, bill=False)
                 if first == "bulk":
-                    await waiting_for_lock(watcher, single.get_server_pid())
+                    await waiting_for_lock(leader_watcher, single.get_server_pid())
             return results
 
         async def run_single():
@@ -67,7 +67,7 @@ async def test_a_bulk_import_and_a_single_save_never_share_an_address(fresh_db_u
                 created = await customer_records.create_customer(single, scope, form(catalog, pool["id"], "one"),
                                                                  bill=False)
                 if first == "single":
-                    await waiting_for_lock(watcher, bulk.get_server_pid())
+                    await waiting_for_lock(leader_watcher, bulk.get_server_pid())
             return created
 
         runs = (run_bulk, run_single) if first == "bulk" else (run_single, run_bulk)
