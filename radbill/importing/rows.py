@@ -138,7 +138,8 @@ def row_form(cells: list[str], mapping: dict[int, str], defaults: dict, catalog:
             form[form_key] = str(chosen)
         else:
             form[form_key] = ""
-            label = FIELD_BY_KEY[lookup].label.lower()
+            label = FIELD_BY_KEY[lookup].label
+            label = label if label[:2].isupper() else label.lower()  # "zone", "billing profile", but "IP pool"
             errors[form_key] = _("No %(label)s named “%(value)s” is available to you: map it, or add it first.",
                                  label=label, value=value)
     connection = _word(raw.get("connection_type", ""))
