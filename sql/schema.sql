@@ -1131,26 +1131,40 @@ CREATE FUNCTION public.radbill_line(op bigint) RETURNS TABLE(operator_id bigint,
      WHERE o.id = op
 $$;
 
-CREATE FUNCTION public.radbill_next_free_ip(pool_id bigint) RETURNS inet
+CREATE FUNCTION public.radbill_next_free_ips(pool_id bigint, wanted integer) RETURNS SETOF inet
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
 DECLARE
     p ip_pools;
-    free_ip inet;
 BEGIN
     SELECT * INTO p FROM ip_pools
      WHERE id = pool_id AND operator_id = ANY (radbill_scope_operator_ids('lineage'));
-    IF NOT FOUND THEN
-        RETURN NULL;
+    IF NOT FOUND OR wanted < 1 THEN
+        RETURN;
     END IF;
     PERFORM pg_advisory_xact_lock(36036, pool_id::integer);
-    SELECT p.start_ip + g INTO free_ip
-      FROM generate_series(0::bigint, p.end_ip - p.start_ip) AS g
-     WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.static_ip = p.start_ip + g)
-       AND NOT EXISTS (SELECT 1 FROM radacct a WHERE a.acctstoptime IS NULL AND a.framedipaddress = p.start_ip + g)
-     ORDER BY g LIMIT 1;
-    RETURN free_ip;
+    -- A new statement after the lock: under READ COMMITTED it sees what the lock's previous holder committed.
+    -- The free addresses are the gaps between the used ones (read off the static_ip index and the open sessions'
+    -- partial index), as offsets from the pool's start with sentinels just outside it; a gap is expanded only as
+    -- far as `wanted` still needs, so the cost follows the addresses in use, not the pool's size (one walk per
+    -- address up to the first free one made a save in a pool of 10,000 customers read all 10,000 each time).
+    RETURN QUERY
+        WITH used AS (
+            SELECT c.static_ip - p.start_ip AS o FROM customers c WHERE c.static_ip BETWEEN p.start_ip AND p.end_ip
+             UNION
+            SELECT a.framedipaddress - p.start_ip FROM radacct a
+             WHERE a.acctstoptime IS NULL AND a.framedipaddress BETWEEN p.start_ip AND p.end_ip
+             UNION ALL SELECT -1 UNION ALL SELECT p.end_ip - p.start_ip + 1),
+        gaps AS (
+            SELECT o + 1 AS first, next_o - o - 1 AS free
+              FROM (SELECT o, lead(o) OVER (ORDER BY o) AS next_o FROM used) edges
+             WHERE next_o - o > 1),
+        counted AS (SELECT first, free, sum(free) OVER (ORDER BY first)::bigint - free AS before FROM gaps)
+        SELECT p.start_ip + (counted.first + g)
+          FROM counted, generate_series(0::bigint, least(counted.free, wanted - counted.before) - 1) AS g
+         WHERE counted.before < wanted
+         ORDER BY counted.first, g;
 END $$;
 
 CREATE FUNCTION public.radbill_outbox_destination(p_kind text, p_payload jsonb) RETURNS text

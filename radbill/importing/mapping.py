@@ -51,6 +51,9 @@ FIELDS: tuple[Field, ...] = (
                                                          "monthly fee", "fee", "monthly charge", "charge")),
     Field("simultaneous_use", "Simultaneous sessions", False, False, ("sessions", "simultaneous use",
                                                                      "shared users", "max sessions")),
+    # the next free address of one of radbill's IP pools, for a static customer without an address in the file
+    # (last: files and scripts that build rows by column position keep working)
+    Field("ip_pool", "IP pool", False, False, ("static pool", "static ip pool", "address pool")),
 )
 FIELD_BY_KEY = {f.key: f for f in FIELDS}
 # a defaultable field -> the key its one-value-for-every-row default is kept under (the form's field)

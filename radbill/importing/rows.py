@@ -18,12 +18,13 @@ from radbill.spreadsheet import neutralise
 
 # the form field each name-valued column resolves into, and where its per-value map lives in `defaults`
 LOOKUPS = {"package": ("package_id", "package_map"), "billing_profile": ("billing_profile_id", "profile_map"),
-           "zone": ("zone_id", "zone_map")}
+           "zone": ("zone_id", "zone_map"), "ip_pool": ("static_pool", "pool_map")}
 CONNECTION_WORDS = {"pppoe": "pppoe", "ppp": "pppoe", "ppoe": "pppoe", "pppoe user": "pppoe", "any": "pppoe",
                     "hotspot": "hotspot", "hs": "hotspot", "static": "static", "static ip": "static",
                     "ip": "static", "other": "other"}
 # error keys (the form's fields) -> the column label users recognise in the review
 ERROR_LABELS = {"package_id": "Package", "billing_profile_id": "Billing profile", "zone_id": "Zone",
+                "static_pool": "IP pool",
                 "_row": "Row", "_duplicate": "Duplicate"} | {f.key: f.label for f in FIELD_BY_KEY.values()}
 
 
@@ -39,9 +40,11 @@ class Catalog:
     packages: list[tuple[int, str]] = field(default_factory=list)
     profiles: list[tuple[int, str]] = field(default_factory=list)
     zones: list[tuple[int, str]] = field(default_factory=list)
+    pools: list[tuple[int, str]] = field(default_factory=list)
 
     def options(self, lookup: str) -> list[tuple[int, str]]:
-        return {"package": self.packages, "billing_profile": self.profiles, "zone": self.zones}[lookup]
+        return {"package": self.packages, "billing_profile": self.profiles, "zone": self.zones,
+                "ip_pool": self.pools}[lookup]
 
     def find(self, lookup: str, value: str) -> int | None:
         """An id by name (case and spacing ignored), or by the id itself."""
@@ -135,13 +138,14 @@ def row_form(cells: list[str], mapping: dict[int, str], defaults: dict, catalog:
             form[form_key] = str(chosen)
         else:
             form[form_key] = ""
-            label = FIELD_BY_KEY[lookup].label.lower()
+            label = FIELD_BY_KEY[lookup].label
+            label = label if label[:2].isupper() else label.lower()  # "zone", "billing profile", but "IP pool"
             errors[form_key] = _("No %(label)s named “%(value)s” is available to you: map it, or add it first.",
                                  label=label, value=value)
     connection = _word(raw.get("connection_type", ""))
     form["connection_type"] = (CONNECTION_WORDS.get(connection, connection) if connection
                                else defaults.get("connection_type") or "pppoe")
-    if form["connection_type"] == "pppoe" and raw.get("static_ip", "").strip():
+    if form["connection_type"] == "pppoe" and (raw.get("static_ip", "").strip() or raw.get("ip_pool", "").strip()):
         form["connection_type"] = "static"  # a PPPoE secret with a fixed remote-address is a static-IP customer
     return form, errors
 

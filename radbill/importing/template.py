@@ -13,7 +13,7 @@ def example_row(package: str = "Home 10", profile: str = "Monthly", zone: str = 
     example = {"name": "Rahim Uddin", "mobile": "01712345678", "email": "rahim@example.com",
                "address": "House 12, Road 3, Mirpur", "national_id": "", "zone": zone, "username": "rahim01",
                "radius_password": "", "connection_type": "PPPoE", "static_ip": "", "package": package,
-               "billing_profile": profile, "mac_address": "", "custom_price": "", "simultaneous_use": ""}
+               "billing_profile": profile, "mac_address": "", "custom_price": "", "simultaneous_use": "", "ip_pool": ""}
     return [example[f.key] for f in FIELDS]
 
 

@@ -2,9 +2,9 @@
 
 The checks are customer_records' own functions (parse_form, identity_errors with the radbill_taken rule,
 catalog_errors), asked once per distinct value instead of once per row; the writes are one INSERT per table
-(customers, audit_log) and one run of the billing service's generation for the initial bills. A row that
-asks for the next free address of a pool goes through create_customer itself: reserving an address is a
-per-row lock. tests/imports/test_set_based.py proves both paths leave the same rows.
+(customers, audit_log) and one run of the billing service's generation for the initial bills. Rows that ask
+for the next free address of a pool get it in file order from one ip_pools.next_free_addresses query per pool
+(the same rule and lock as a single save). tests/imports/test_set_based.py proves both paths leave the same rows.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import asyncpg
 from radbill.customer_forms import CustomerForm, int_or_none, parse_form
 from radbill.errors import ValidationError
 from radbill.i18n import _
-from radbill.services import audit, webhooks
+from radbill.services import audit, ip_pools, webhooks
 from radbill.services.customer_records import (
     INSERT_COLUMNS,
     TAKEN_MANY_SQL,
@@ -22,7 +22,6 @@ from radbill.services.customer_records import (
     bill_new_customers,
     catalog_errors,
     create_audit_detail,
-    create_customer,
     created_event,
     identity_errors,
     owning_operator,
@@ -48,32 +47,49 @@ async def create_customers(conn: asyncpg.Connection, scope: Scope, forms: list, 
                            bill: bool = True, audit_detail: dict | None = None) -> list[Result]:
     """One result per form, in order: the new customer, or the ValidationError create_customer would raise for
     it at that point of a one-by-one run (earlier forms of the list count as already saved)."""
-    checked = await _check(conn, scope, forms)
     results: list[Result | None] = [None] * len(forms)
     batch: list[tuple[int, dict]] = []
-    pooled: list[int] = []
-    for i, item in enumerate(checked):
-        if isinstance(item, ValidationError):
-            results[i] = item
-        elif item.get("static_pool") is not None and item["static_ip"] is None:
-            pooled.append(i)
-        else:
-            batch.append((i, {k: v for k, v in item.items() if k != "static_pool"}))
+    # the checks run inside the transaction: a pool's lock, taken when its addresses are found, lasts until the
+    # rows holding them are written
     async with conn.transaction():
+        for i, item in enumerate(await _check(conn, scope, forms)):
+            if isinstance(item, ValidationError):
+                results[i] = item
+            else:
+                batch.append((i, item))
         for i, row in (await _write(conn, scope, batch, ip, audit_detail)).items():
             results[i] = row
         if bill:
             await bill_new_customers(conn, scope, [r["id"] for r in results if isinstance(r, asyncpg.Record)])
-    for i in pooled:
-        try:
-            results[i] = await create_customer(conn, scope, forms[i], ip, bill=bill, audit_detail=audit_detail)
-        except ValidationError as exc:
-            results[i] = exc
     return results  # type: ignore[return-value]
 
 
+class _PoolAddresses:
+    """The next free addresses of each pool a form asks, handed out in form order. Each form can use up or block
+    (with its typed address) at most one candidate, so `wanted` = the number of forms is always enough."""
+
+    def __init__(self, conn, wanted: int) -> None:
+        self.conn, self.wanted = conn, wanted
+        self.free: dict[int, list[str]] = {}
+        self.refusals: dict[int, ValidationError] = {}
+
+    async def take(self, pool_id: int, taken: set[str]) -> str | ValidationError:
+        if pool_id not in self.free:
+            self.free[pool_id] = await ip_pools.next_free_addresses(self.conn, pool_id, self.wanted)
+            self.free[pool_id].reverse()  # popped from the end: lowest first
+        free = self.free[pool_id]
+        while free and free[-1] in taken:  # an earlier form typed it, or took it from an overlapping pool
+            free.pop()
+        if free:
+            return free.pop()
+        if pool_id not in self.refusals:
+            self.refusals[pool_id] = await ip_pools.no_address_left(self.conn, pool_id)
+        return self.refusals[pool_id]
+
+
 async def _check(conn, scope: Scope, forms: list) -> list[dict | ValidationError]:
-    """Each form's saved values (with operator_id), or its ValidationError, by create_customer's rules."""
+    """Each form's saved values (with operator_id and, for a pooled form, its address), or its ValidationError,
+    by create_customer's rules, in form order."""
     operators: dict = {}
     parsed: list[tuple[asyncpg.Record, CustomerForm]] = []
     for form in forms:
@@ -84,6 +100,7 @@ async def _check(conn, scope: Scope, forms: list) -> list[dict | ValidationError
     taken_users = await _taken(conn, "customer_username", [p.values.get("username") for _, p in parsed])
     taken_ips = await _taken(conn, "customer_static_ip", [p.values.get("static_ip") for _, p in parsed])
     catalog: dict = {}
+    pools = _PoolAddresses(conn, len(forms))
     out: list[dict | ValidationError] = []
     for operator, form in parsed:
         values = form.values
@@ -99,6 +116,13 @@ async def _check(conn, scope: Scope, forms: list) -> list[dict | ValidationError
         if errors:
             out.append(ValidationError(_("Please correct the highlighted fields; nothing was saved."), errors))
             continue
+        values = {k: v for k, v in values.items() if k != "static_pool"}
+        if form.values.get("static_pool") is not None and values.get("static_ip") is None:
+            address = await pools.take(form.values["static_pool"], taken_ips)
+            if isinstance(address, ValidationError):
+                out.append(address)
+                continue
+            values["static_ip"] = address
         # saved rows count for the rows after them, as they would one by one
         taken_users.add(values["username"])
         if values.get("static_ip"):

@@ -22,7 +22,15 @@ from radbill.errors import NotFound, PermissionDenied, ValidationError
 from radbill.i18n import _, lazy_gettext
 from radbill.importing.files import Table
 from radbill.importing.mikrotik import ppp_table
-from radbill.services import audit, catalog, customer_bulk, customer_records, router_grants, webhooks
+from radbill.services import (
+    audit,
+    catalog,
+    customer_bulk,
+    customer_records,
+    ip_pools,
+    router_grants,
+    webhooks,
+)
 from radbill.tenancy import Scope
 
 log = logging.getLogger("radbill.imports")
@@ -49,11 +57,12 @@ class RollbackResult:
 # ---- reading ------------------------------------------------------------------------------------------
 
 async def catalog_for(conn: asyncpg.Connection, scope: Scope) -> importing.Catalog:
-    """The packages, billing profiles and zones the Add Customer form would offer this caller."""
+    """The packages, billing profiles, zones and IP pools the Add Customer form would offer this caller."""
     return importing.Catalog(
         packages=[(r["id"], r["name"]) for r in await catalog.packages_for(conn, scope)],
         profiles=[(r["id"], r["name"]) for r in await catalog.billing_profiles_for(conn, scope)],
-        zones=[(r["id"], r["name"]) for r in await catalog.zones_for(conn, scope)])
+        zones=[(r["id"], r["name"]) for r in await catalog.zones_for(conn, scope)],
+        pools=[(r["id"], r["name"]) for r in await ip_pools.list_pools(conn, scope, readable=True)])
 
 
 async def get_batch(conn: asyncpg.Connection, scope: Scope, batch_id: int) -> asyncpg.Record:
@@ -135,7 +144,7 @@ async def create_batch(conn: asyncpg.Connection, scope: Scope, table: Table, *, 
     options = await catalog_for(conn, scope)
     defaults: dict = {"connection_type": "pppoe"}
     for lookup, (form_key, map_key) in importing.rows.LOOKUPS.items():
-        if len(options.options(lookup)) == 1:
+        if len(options.options(lookup)) == 1 and importing.FIELD_BY_KEY[lookup].defaultable:
             defaults[form_key] = str(options.options(lookup)[0][0])
         values = importing.distinct_values(table, mapping, lookup)
         if values:

@@ -2,8 +2,8 @@
 address for a static-IP customer.
 
 Overlaps are refused by the database (an exclusion constraint over the operator's ranges), so two staff saving at
-once cannot both win. A free address is allocated under a per-pool advisory lock taken by
-`radbill_next_free_ip`, inside the caller's transaction that saves the customer; the unique static_ip is the net.
+once cannot both win. Free addresses are allocated under a per-pool advisory lock taken by
+`radbill_next_free_ips`, inside the caller's transaction that saves the customers; the unique static_ip is the net.
 """
 
 from __future__ import annotations
@@ -164,16 +164,30 @@ async def delete_pool(conn: asyncpg.Connection, scope: Scope, pool_id: int, ip: 
     return old["name"]
 
 
-async def next_free_address(conn: asyncpg.Connection, pool_id: int) -> str:
-    """The next free address of a pool the caller may read, reserved for the rest of the caller's transaction
-    (call it inside the transaction that saves the customer). ValidationError when the pool is unknown or full."""
+async def next_free_addresses(conn: asyncpg.Connection, pool_id: int, wanted: int) -> list[str]:
+    """Up to `wanted` next free addresses of a pool the caller may read, lowest first, reserved for the rest of the
+    caller's transaction (call it inside the transaction that saves the customers): radbill_next_free_ips, the one
+    rule for a single save and the import alike. Fewer when the pool runs out; none for an unknown pool."""
     if not conn.is_in_transaction():
-        raise RuntimeError("next_free_address must run inside the transaction that stores the address")
-    address = await conn.fetchval("SELECT host(radbill_next_free_ip($1))", pool_id)
-    if address is None:
-        name = await conn.fetchval("SELECT name FROM ip_pools WHERE id = $1", pool_id)
-        if name is None:
-            raise ValidationError(_("Please correct the customer."), {"static_pool": _("Choose one of the pools.")})
-        raise ValidationError(_("Please correct the customer."), {"static_pool": _(
-            "Pool %(pool)s has no free address left; choose another pool or enter an address.", pool=name)})
-    return address
+        raise RuntimeError("next_free_addresses must run inside the transaction that stores the addresses")
+    return [r[0] for r in await conn.fetch(
+        "SELECT host(t.address) FROM radbill_next_free_ips($1, $2) WITH ORDINALITY AS t(address, n) ORDER BY t.n",
+        pool_id, wanted)]
+
+
+async def no_address_left(conn: asyncpg.Connection, pool_id: int) -> ValidationError:
+    """Why a customer got no address from this pool: it is not one the caller may use, or it is full."""
+    name = await conn.fetchval("SELECT name FROM ip_pools WHERE id = $1", pool_id)
+    if name is None:
+        return ValidationError(_("Please correct the customer."), {"static_pool": _("Choose one of the pools.")})
+    return ValidationError(_("Please correct the customer."), {"static_pool": _(
+        "Pool %(pool)s has no free address left; choose another pool or enter an address.", pool=name)})
+
+
+async def next_free_address(conn: asyncpg.Connection, pool_id: int) -> str:
+    """The next free address of a pool the caller may read, reserved for the rest of the caller's transaction.
+    ValidationError when the pool is unknown or full."""
+    addresses = await next_free_addresses(conn, pool_id, 1)
+    if not addresses:
+        raise await no_address_left(conn, pool_id)
+    return addresses[0]

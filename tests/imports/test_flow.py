@@ -255,3 +255,29 @@ async def test_the_mapping_page_shows_samples_the_secret_as_password_and_warns_o
                                     "action": "refresh"}, token_from=map_path)
     assert saved.status == 422  # no username column at all: a problem, and the left-out login column is named
     assert "The column “User ID” looks like it holds usernames but is not imported" in await saved.text()
+
+
+async def test_rows_naming_an_ip_pool_get_its_free_addresses_through_the_wizard(make_client, catalog, fresh_db_url,
+                                                                                tree):
+    conn = await asyncpg.connect(fresh_db_url)
+    try:  # operator A's pool, which its sub-operator's customers may take addresses from
+        await conn.execute("INSERT INTO ip_pools (operator_id, name, start_ip, end_ip)"
+                           " VALUES ($1, 'north-static', '10.77.0.1', '10.77.0.2')", tree.ops["op_a"]["id"])
+    finally:
+        await conn.close()
+    c = await make_client("suba1")
+    header = ["Name", "Username", "Package", "Billing profile", "IP pool"]
+    rows = [[f"Pooled {n}", f"pooled{n}", "Home 10", "Monthly A", "North-Static"] for n in range(3)]
+    batch_id, review = await run_wizard(c, csv_bytes([header, *rows]), "pooled.csv",
+                                        mapping={f"col_{i}": key for i, key in enumerate(
+                                            ["name", "username", "package", "billing_profile", "ip_pool"])})
+    assert "Import 3 customers" in review
+    batch = await wait_for_import(fresh_db_url, batch_id)
+    assert (batch["status"], batch["created_count"], batch["failed_count"]) == ("done", 2, 1), batch["error"]
+    items = await fetch(fresh_db_url, "SELECT i.username, host(c.static_ip) AS ip, c.connection_type, i.detail"
+                                      "  FROM import_batch_items i LEFT JOIN customers c ON c.id = i.customer_id"
+                                      " WHERE i.batch_id = $1 ORDER BY i.line", batch_id)
+    assert [(r["username"], r["ip"], r["connection_type"]) for r in items] == [
+        ("pooled0", "10.77.0.1", "static"), ("pooled1", "10.77.0.2", "static"), ("pooled2", None, None)]
+    assert json.loads(items[2]["detail"]) == {
+        "static_pool": "Pool north-static has no free address left; choose another pool or enter an address."}

@@ -65,3 +65,18 @@ def test_an_unmapped_column_that_looks_like_usernames_is_warned_about():
     assert mapping_warnings(headers, {0: "name", 1: "username", 2: "radius_password", 3: "mobile"}) == []
     # a password column left out is not a username column
     assert mapping_warnings(["Secret", "PPPoE Password", "Notes"], {}) == []
+
+
+def test_an_ip_pool_column_names_a_pool_and_makes_the_row_static():
+    from radbill.importing import Catalog, row_form
+
+    assert propose_mapping(["User", "IP Pool", "Pool"]) == {0: "username", 1: "ip_pool"}  # a bare "Pool" may be
+    # the router's own dynamic pool: left for the user to map
+    catalog = Catalog(pools=[(7, "Dhanmondi Static")])
+    mapping = {0: "username", 1: "ip_pool", 2: "connection_type"}
+    form, errors = row_form(["u1", "dhanmondi  static", "PPPoE"], mapping, {}, catalog)
+    assert (form["static_pool"], form["connection_type"], errors) == ("7", "static", {})
+    form, errors = row_form(["u2", "", ""], mapping, {}, catalog)  # no pool named: no pool, still PPPoE
+    assert (form["static_pool"], form["connection_type"], errors) == ("", "pppoe", {})
+    _form, errors = row_form(["u3", "Gulshan", ""], mapping, {}, catalog)
+    assert errors == {"static_pool": "No IP pool named “Gulshan” is available to you: map it, or add it first."}

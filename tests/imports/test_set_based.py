@@ -12,12 +12,13 @@ import io
 import json
 import os
 import re
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
 
 from radbill import importing
-from radbill.db.pool import create_pool
+from radbill.db.pool import create_pool, scoped
 from radbill.services import imports
 from radbill.tenancy import Scope
 from tests import factories as f
@@ -55,9 +56,36 @@ def a_file() -> bytes:
         row(name="Dup Mobile", username="set014", mobile="01711000001", **ok),
         row(name="", username="set015", **ok),
     ]
+    return as_csv(rows)
+
+
+def as_csv(rows: list[list[str]]) -> bytes:
     out = io.StringIO()
     csv.writer(out).writerows([[fld.label for fld in importing.FIELDS], *rows])
     return out.getvalue().encode()
+
+
+def pooled_file() -> bytes:
+    """Rows taking the next free address of two pools (Beta runs out midway) and of a third pool overlapping the
+    first, between rows that type an address and rows refused for other reasons."""
+    ok = {"zone": "North", "package": "Home 10", "billing_profile": "Prepaid A", "radius_password": "secret-1"}
+    rows = [
+        row(name="Alpha First", username="set101", ip_pool="Alpha", **ok),
+        row(name="Typed In Alpha", username="set102", static_ip="10.9.0.11", **ok),
+        row(name="Alpha Second", username="set103", ip_pool="alpha", **ok),
+        row(name="Beta First", username="set104", ip_pool="Beta", **ok),
+        row(name="Beta Unsold", username="set105", ip_pool="Beta", **{**ok, "package": "PPPoE Only"}),
+        row(name="Delta First", username="set106", ip_pool="Delta", **ok),
+        row(name="Typed Taken", username="set107", static_ip="10.9.0.12", **ok),
+        row(name="Beta Second", username="set108", ip_pool="Beta", **ok),
+        row(name="Beta Full", username="set109", ip_pool="Beta", **ok),
+        row(name="Alpha Full", username="set110", ip_pool="Alpha", **ok),
+        row(name="Delta Second", username="set111", ip_pool="Delta", **ok),
+        row(name="No Such Pool", username="set112", ip_pool="Gamma", **ok),
+        row(name="Typed Wins", username="set113", static_ip="10.9.0.20", ip_pool="Beta", **ok),
+        row(name="Beta Still Full", username="set114", ip_pool="Beta", **ok),
+    ]
+    return as_csv(rows)
 
 
 async def seed(conn) -> dict[str, Scope]:
@@ -75,6 +103,15 @@ async def seed(conn) -> dict[str, Scope]:
         await f.insert(conn, "zones", {"operator_id": op_a["id"], "name": zone})
     await conn.execute("UPDATE customers SET connection_type = 'static', static_ip = '10.9.0.9'"
                        " WHERE username = 'cust-b'")
+    # Alpha holds 10.9.0.9 (another operator's customer) and 10.9.0.10 (an open session); sub_a1's own Delta
+    # overlaps Alpha's end (pools of different operators may)
+    for owner, name, first, last in ((op_a, "Alpha", "10.9.0.8", "10.9.0.13"), (op_a, "Beta", "10.40.0.1",
+                                                                                  "10.40.0.2"),
+                                     (sub, "Delta", "10.9.0.12", "10.9.0.14")):
+        await f.insert(conn, "ip_pools", {"operator_id": owner["id"], "name": name, "start_ip": first, "end_ip": last})
+    await f.insert(conn, "radacct", {"acctsessionid": "s1", "acctuniqueid": "u1", "username": "cust-a1",
+                                     "nasipaddress": "10.0.1.1", "acctstarttime": datetime.now(UTC),
+                                     "framedipaddress": "10.9.0.10"})
     return {login: Scope(account_id=tree.accounts[login]["id"], operator_id=tree.ops[op]["id"],
                          path=await conn.fetchval("SELECT path::text FROM operators WHERE id = $1", tree.ops[op]["id"]),
                          role=role)
@@ -101,23 +138,30 @@ def seeded(pg_server):
     pg_server.drop_database(name)
 
 
-async def import_into(url: str, scope: Scope, bill: bool, one_by_one: bool) -> None:
+async def import_into(url: str, scope: Scope, bill: bool, one_by_one: bool, data: bytes | None = None) -> dict:
     pool = await create_pool(url, max_size=2)
     try:
-        async with pool.acquire() as conn:
-            batch_id = await imports.create_batch(conn, scope, importing.read_table(a_file(), "c.csv"), filename="c.csv")
-            batch = await imports.get_batch(conn, scope, batch_id)
-            mapping, defaults = imports.batch_mapping(batch)
-            assert await imports.save_mapping(conn, scope, batch_id, mapping, defaults) == []
-            await imports.start_import(conn, scope, batch_id, bill=bill)
-        await imports.run_import(pool, scope, batch_id, one_by_one=one_by_one)
-        async with pool.acquire() as conn:
-            done = await conn.fetchrow("SELECT status, error, created_count, failed_count FROM import_batches"
-                                       " WHERE id = $1", batch_id)
-        assert done["status"] == "done", dict(done)
-        assert done["created_count"] >= 4 and done["failed_count"] == 3, dict(done)
+        # the connections carry the importing login's scope, as the admin's do: the pools it may use are in it
+        with scoped(scope.path):
+            return await _import(pool, scope, bill, one_by_one, data or a_file())
     finally:
         await pool.close()
+
+
+async def _import(pool, scope: Scope, bill: bool, one_by_one: bool, data: bytes) -> dict:
+    async with pool.acquire() as conn:
+        batch_id = await imports.create_batch(conn, scope, importing.read_table(data, "c.csv"),
+                                              filename="c.csv")
+        batch = await imports.get_batch(conn, scope, batch_id)
+        mapping, defaults = imports.batch_mapping(batch)
+        assert await imports.save_mapping(conn, scope, batch_id, mapping, defaults) == []
+        await imports.start_import(conn, scope, batch_id, bill=bill)
+    await imports.run_import(pool, scope, batch_id, one_by_one=one_by_one)
+    async with pool.acquire() as conn:
+        done = await conn.fetchrow("SELECT status, error, created_count, failed_count FROM import_batches"
+                                   " WHERE id = $1", batch_id)
+    assert done["status"] == "done", dict(done)
+    return dict(done)
 
 
 async def roll_back(url: str, scope: Scope) -> None:
@@ -175,8 +219,9 @@ async def test_set_based_import_leaves_the_same_rows_as_one_by_one(seeded, login
         server.drop_database(name)
         urls[path] = server.create_database(name, template=template)
     try:
-        await import_into(urls["one"], scopes[login], bill, one_by_one=True)
-        await import_into(urls["set"], scopes[login], bill, one_by_one=False)
+        for path in ("one", "set"):
+            done = await import_into(urls[path], scopes[login], bill, one_by_one=path == "one")
+            assert done["created_count"] >= 4 and done["failed_count"] == 3, done
         one, set_based = await dump(urls["one"]), await dump(urls["set"])
         assert one.keys() == set_based.keys()
         for table in one:
@@ -199,6 +244,48 @@ async def test_set_based_import_leaves_the_same_rows_as_one_by_one(seeded, login
             assert one[table] == set_based[table], f"{table} after rollback"
         left = [json.loads(r)["username"] for r in one["customers"] if json.loads(r)["username"].startswith("set")]
         assert len(left) == len({b["customer_id"] for b in billed}), left
+    finally:
+        for path in ("one", "set"):
+            server.drop_database(f"radbill_set{path}{os.getpid()}")
+
+
+def _copies(server, template: str) -> dict[str, str]:
+    urls = {}
+    for path in ("one", "set"):
+        name = f"radbill_set{path}{os.getpid()}"
+        server.drop_database(name)
+        urls[path] = server.create_database(name, template=template)
+    return urls
+
+
+@pytest.mark.parametrize(("login", "bill"), [("suba1", True), ("opa", False)])
+async def test_pooled_rows_get_the_same_addresses_and_refusals_both_ways(seeded, login, bill):
+    server, template, scopes = seeded
+    urls = _copies(server, template)
+    try:
+        for path in ("one", "set"):
+            done = await import_into(urls[path], scopes[login], bill, one_by_one=path == "one", data=pooled_file())
+            assert (done["created_count"], done["failed_count"]) == (8, 5), done
+        one, set_based = await dump(urls["one"]), await dump(urls["set"])
+        for table in one:
+            assert one[table] == set_based[table], table
+        addresses = {c["username"]: c["static_ip"] for c in map(json.loads, one["customers"])
+                     if c["username"].startswith("set")}
+        # lowest free first: past other customers' addresses, open sessions and addresses typed by earlier rows
+        assert addresses == {"set101": "10.9.0.8", "set102": "10.9.0.11", "set103": "10.9.0.12",
+                             "set104": "10.40.0.1", "set106": "10.9.0.13", "set108": "10.40.0.2",
+                             "set111": "10.9.0.14", "set113": "10.9.0.20"}, addresses
+        failures = {i["username"]: i["detail"] for i in map(json.loads, one["import_batch_items"])
+                    if i["status"] == "failed"}
+        full = "Pool %s has no free address left; choose another pool or enter an address."
+        assert failures == {
+            "set105": {"package_id": "Package PPPoE Only is not sold for static connections."},
+            "set107": {"static_ip": "Another customer already uses this address."},
+            "set109": {"static_pool": full % "Beta"}, "set110": {"static_pool": full % "Alpha"},
+            "set114": {"static_pool": full % "Beta"}}, failures
+        audited = [a["detail"] for a in map(json.loads, one["audit_log"])
+                   if a["action"] == "create" and a["object_kind"] == "customer"]
+        assert {"10.9.0.8", "10.40.0.2"} <= {a.get("static_ip") for a in audited}
     finally:
         for path in ("one", "set"):
             server.drop_database(f"radbill_set{path}{os.getpid()}")
