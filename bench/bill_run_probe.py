@@ -71,6 +71,31 @@ def _cpu_seconds(pids: list[int]) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def _cluster_pids(backend: int) -> list[int]:
+    """Every process of the cluster `backend` belongs to (the postmaster's children: autovacuum, WAL writer,
+    checkpointer... and the backends)."""
+    postmaster = int(open(f"/proc/{backend}/stat").read().rsplit(")", 1)[1].split()[1])
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if int(open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[1]) == postmaster:
+                    pids.append(int(entry))
+            except (OSError, ValueError):
+                continue  # ended meanwhile
+    return pids
+
+
+def _cpu_seconds_all(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            total += _cpu_seconds([pid])
+        except OSError:
+            continue
+    return total
+
+
 async def _waits(conn, pids: list[int], seen: dict, stop: asyncio.Event) -> None:
     """Sample what the run's backends are doing every 20 ms: CPU (no wait event) or a named wait."""
     while not stop.is_set():
@@ -101,6 +126,10 @@ async def run(url: str, customers: int, mode: str, batch: int, show_plans: bool,
     slru_before = await _slru(conn)
     pids = [c.get_server_pid() for c in conns]
     cpu_before = _cpu_seconds(pids)
+    everyone = _cluster_pids(pids[0])
+    all_before = _cpu_seconds_all(everyone)
+    wal_before = await conn.fetchval("SELECT pg_current_wal_lsn()")
+    checkpoints_before = await conn.fetchval("SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter")
     started = time.perf_counter()
     if mode == "one":
         created = await billing.generate_bills(Timed(conns[0], sums), now)
@@ -125,12 +154,17 @@ async def run(url: str, customers: int, mode: str, batch: int, show_plans: bool,
         print("per batch, s:", per_batch)
     seconds = time.perf_counter() - started
     cpu = _cpu_seconds(pids) - cpu_before
+    others = _cpu_seconds_all(set(everyone) | set(_cluster_pids(pids[0]))) - all_before - cpu
+    wal = await conn.fetchval("SELECT pg_current_wal_lsn() - $1::pg_lsn", wal_before)
+    checkpoints = await conn.fetchval("SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter")
     stop.set()
     await sampler
     await watcher.close()
     await asyncio.sleep(0.6)  # pg_stat_slru is flushed at most every 500 ms
     slru_after = await _slru(conn)
     print(f"== {mode}: {created} bills in {seconds:.2f} s; backends' CPU {cpu:.2f} s; load {os.getloadavg()[0]:.1f}")
+    print(f"  the cluster's other processes' CPU {others:.2f} s (autovacuum, WAL writer, checkpointer, ...); WAL"
+          f" {int(wal) >> 20} MB; checkpoints {checkpoints - checkpoints_before}")
     for label, (secs, calls) in sorted(sums.items(), key=lambda kv: -kv[1][0]):
         if secs > 0.05:
             print(f"  {secs:8.2f} s {calls:4d}x  {label}")
