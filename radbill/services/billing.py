@@ -198,13 +198,18 @@ async def _plan(conn: asyncpg.Connection, now: datetime, scope: Scope | None, cu
 # takes k for one row, so it is told, for this statement only. JIT is off for the whole run: its statements' work
 # is per-row index and trigger work that compiled expressions do not speed up, while compiling them cost 1-2 s a
 # statement once the row estimates passed jit_above_cost (bench/billing_explain.py at 1,000,000 customers).
-_PLAN_HINTS = "SELECT set_config('jit', 'off', true), set_config('enable_nestloop', 'off', true)"
+# Every statement is planned for its own parameters, also for the rest of the run (radbill's pools do so anyway; a
+# connection left at plan_cache_mode=auto switches a prepared statement to a generic plan after five runs, and for
+# the INSERT that plan cannot tell `$2 IS NULL` from a batch's ids, so it scans every customer: the 6th to 10th
+# batch on one such connection took 57-71 s instead of 3.2 s at 300,000 customers, bench/bill_run_probe.py).
+_PLAN_HINTS = ("SELECT set_config('jit', 'off', true), set_config('enable_nestloop', 'off', true),"
+               " set_config('plan_cache_mode', 'force_custom_plan', true)")
 _PLAN_HINTS_DONE = "SELECT set_config('enable_nestloop', $1, true)"
 
 
 async def _candidates(conn: asyncpg.Connection, sql: str, *args) -> list[asyncpg.Record]:
-    """Run the candidates statement `sql` with _PLAN_HINTS; the caller's transaction keeps jit off (a failure rolls
-    the settings back with the transaction)."""
+    """Run the candidates statement `sql` with _PLAN_HINTS; the caller's transaction keeps jit off and custom plans
+    (a failure rolls the settings back with the transaction)."""
     nestloop = await conn.fetchval("SELECT current_setting('enable_nestloop')")
     await conn.execute(_PLAN_HINTS)
     rows = await conn.fetch(sql, *args)

@@ -27,3 +27,18 @@ async def test_the_candidates_read_each_customer_once_and_the_hint_ends_with_the
     assert await billing.generate_bills(db, equal.T1) > 150
     assert await db.fetchval("SELECT current_setting('enable_nestloop')") == "on"
     assert await db.fetchval("SELECT current_setting('jit')") == "off"  # for the rest of the caller's transaction
+
+
+async def test_every_batch_is_planned_for_its_own_customers_whatever_the_connections_plan_cache_mode(db):
+    # A connection left at plan_cache_mode=auto switches a prepared statement to a generic plan after five runs; for
+    # the candidates INSERT that plan cannot see which of `$2 IS NULL OR c.id = ANY($2)` holds, so it scans and
+    # filters every customer: batches 6-10 of a one-connection run took 57-71 s instead of 3.2 s each at 300,000
+    # customers (bench/bill_run_probe.py). The run plans each batch for its own ids whatever the caller's setting.
+    await db.execute("SET plan_cache_mode = auto")
+    await equal.seed(db)
+    ids = [r["id"] for r in await db.fetch("SELECT id FROM customers ORDER BY id")]
+    for i in range(8):
+        await billing.generate_bills(db, equal.T1, customer_ids=ids[i::8])
+    plan = await db.fetchrow("SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1",
+                             billing._INSERT_SQL)
+    assert (plan["generic_plans"], plan["custom_plans"]) == (0, 8)
