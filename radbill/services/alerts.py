@@ -114,6 +114,14 @@ UPSERT = """
 """
 
 
+async def raise_installation_alert(conn: asyncpg.Connection, kind: str, cause: str, message: str,
+                                   subject: dict) -> int | None:
+    """raise_alert for what belongs to the installation, not to a tenant (backups, RADIUS nodes): shown to the
+    group admin (the first one, should a database hold several trees), timeline object 'system'."""
+    group_admin = await conn.fetchval("SELECT id FROM operators WHERE kind = 'group_admin' ORDER BY id LIMIT 1")
+    return await raise_alert(conn, group_admin, kind, cause, message, subject, "system", None)
+
+
 async def raise_alert(conn: asyncpg.Connection, operator_id: int | None, kind: str, cause: str, message: str,
                       subject: dict, object_kind: str, object_id: int | None,
                       audit_operator_id: int | None = None) -> int | None:

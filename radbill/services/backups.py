@@ -108,15 +108,14 @@ async def is_stale(conn: asyncpg.Connection, now: datetime) -> tuple[bool, datet
 
 async def alert_if_stale(conn: asyncpg.Connection, now: datetime) -> bool:
     """Raise (or count again) the group admin's 'backup_stale' alert when the newest backup is too old."""
-    from radbill.services.alerts import raise_alert
+    from radbill.services.alerts import raise_installation_alert
 
     stale, last = await is_stale(conn, now)
     if not stale:
         return False
-    group_admin = await conn.fetchval("SELECT id FROM operators WHERE kind = 'group_admin' ORDER BY id LIMIT 1")
     message = (gettext("No backup has succeeded since %(when)s.", when=last.strftime("%Y-%m-%d %H:%M UTC"))
                if last else gettext("No backup has succeeded yet."))
     async with conn.transaction():
-        await raise_alert(conn, group_admin, "backup_stale", "", message,
-                          {"last_backup_at": last.isoformat() if last else None}, "system", None)
+        await raise_installation_alert(conn, "backup_stale", "", message,
+                                       {"last_backup_at": last.isoformat() if last else None})
     return True

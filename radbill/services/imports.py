@@ -339,13 +339,13 @@ async def rollback_batch(conn: asyncpg.Connection, scope: Scope, batch_id: int, 
                 async with conn.transaction():
                     await conn.execute("UPDATE import_batch_items SET status = 'rolled_back', customer_id = NULL"
                                        " WHERE batch_id = $1 AND line = $2", batch_id, row["line"])
-                    removed.append(await conn.fetchrow("DELETE FROM customers WHERE id = $1 RETURNING *", row["id"]))
+                    gone = await conn.fetchrow("DELETE FROM customers WHERE id = $1 RETURNING *", row["id"])
                     await audit.record(conn, scope, "delete", "customer", row["id"],
                                        {"username": row["username"], "import_batch": batch_id, "rollback": True},
                                        ip, operator_id=row["operator_id"])
+                removed.append(gone)  # only once its savepoint stands
                 result.removed += 1
             except asyncpg.ForeignKeyViolationError:
-                removed = [r for r in removed if r["id"] != row["id"]]  # its savepoint undid the delete
                 result.kept.append((row["username"], _("other records refer to it")))
         # one statement for the whole batch, in this transaction: subscribers hear exactly what was removed
         await webhooks.emit_many(conn, "customer.deleted", [

@@ -48,13 +48,12 @@ async def metrics_from_pool(pool: asyncpg.Pool, settings: health.HealthSettings)
 async def alert_radius_nodes(conn: asyncpg.Connection, now) -> list[str]:
     """Raise (or count again) the group admin's 'radius_node_down' alert, one group per node, for each RADIUS node
     that stopped or does not answer (health.node_problems, the same sentence /healthz gives); the nodes' names."""
-    from radbill.services.alerts import raise_alert
+    from radbill.services.alerts import raise_installation_alert
 
     problems = health.node_problems(await health.radius_node_states(conn, now))
     if not problems:
         return []
-    group_admin = await conn.fetchval("SELECT id FROM operators WHERE kind = 'group_admin' ORDER BY id LIMIT 1")
     async with conn.transaction():
         for name, message in problems.items():
-            await raise_alert(conn, group_admin, "radius_node_down", name, message, {"node": name}, "system", None)
+            await raise_installation_alert(conn, "radius_node_down", name, message, {"node": name})
     return list(problems)
