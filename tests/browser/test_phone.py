@@ -55,6 +55,10 @@ async def _seed(url: str, tree) -> dict[str, dict[str, int]]:
     """tenant -> route parameter -> the id of one of that tenant's own rows (a row of every tenant table)."""
     conn = await asyncpg.connect(url)
     try:
+        # two RADIUS nodes, one not answering: the System page's node table is drawn with its longest cells
+        await conn.execute("INSERT INTO radius_nodes (instance, name, probed_at, answered_at, round_trip_ms) VALUES"
+                           " ('phone-1', 'radius-primary.example.net', now(), now(), 0.8),"
+                           " ('phone-2', 'radius-secondary.example.net', now(), now() - interval '90 seconds', 1.2)")
         out = {}
         for name, login_name in (("op_a", "opa"), ("sub_a1", "suba1")):
             op = tree.ops[name]
