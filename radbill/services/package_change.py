@@ -5,7 +5,8 @@ preview, and applies it in one transaction:
 - applies now: customers.change_package (the router gets the new rate by CoA, or a disconnect), then the money:
   a charge is a bill of kind 'package_change' (posted like any bill, drawn from the advance wallet at once;
   paying it buys no days and debits the sub-operator the wholesale difference), a credit goes to the advance
-  wallet (revenue and VAT reversed; the sub-operator gets the wholesale difference back);
+  wallet (revenue and VAT reversed) and pays the open change charges first; the sub-operator gets back the
+  wholesale difference it paid (_credit: the rule, so a change and its reverse leave every wallet as it was);
 - applies from the next period: customers.next_package_id/next_package_at; the bill run prices periods from then
   with it and apply_due_changes (a scheduler job) switches the package, through the same change_package.
 """
@@ -194,7 +195,7 @@ async def change_package_billed(conn: asyncpg.Connection, scope: Scope, customer
                 "next_package_at": [customer["next_package_at"], plan.applies_at]})
         bill_id = await _charge(conn, plan, now) if plan.charge_minor else None
         if plan.credit_minor or (plan.terms.wholesale_delta_minor and not plan.charge_minor):
-            await _credit(conn, scope, plan)
+            await _credit(conn, scope, plan, now)
         await audit.record(conn, scope, "customer.package_change_billed", "customer", customer_id,
                            {"package_id": [customer["package_id"], package_id], "package": plan.package["name"],
                             "applies": plan.terms.applies, "applies_at": plan.applies_at,
@@ -252,7 +253,7 @@ async def cancel_waiting_change(conn: asyncpg.Connection, scope: Scope, customer
         else:
             bill_id = await _charge(conn, plan, now) if plan.charge_minor else None
             if plan.credit_minor or (plan.terms.wholesale_delta_minor and not plan.charge_minor):
-                await _credit(conn, scope, plan)
+                await _credit(conn, scope, plan, now)
         await audit.record(conn, scope, "customer.package_change_cancelled", "customer", customer_id,
                            {"next_package_id": [customer["next_package_id"], None], "package": plan.old_package_name,
                             "applies_at": customer["next_package_at"], "charge_minor": plan.charge_minor,
@@ -314,11 +315,34 @@ async def _charge(conn, plan: ChangePlan, now: datetime) -> int:
     return bill_id
 
 
-async def _credit(conn, scope: Scope, plan: ChangePlan) -> None:
-    """A cheaper package: the difference (with its VAT) to the advance wallet, revenue and VAT reversed; the
-    sub-operator's side follows the wholesale difference either way."""
+# the customer's package change charges not paid in full and still running: a credit reverses these first
+_OPEN_CHARGES_SQL = """
+SELECT id, coalesce(wholesale_minor, 0) AS wholesale_minor FROM bills
+ WHERE customer_id = $1 AND kind = 'package_change' AND status IN ('unpaid', 'partial') AND period_end > $2
+ ORDER BY id FOR UPDATE
+"""
+
+
+async def _credit(conn, scope: Scope, plan: ChangePlan, now: datetime) -> None:
+    """What a credit moves (a cheaper package, or the way back from a dearer one): the one rule.
+
+    - The customer: the difference with its VAT goes to the advance wallet (revenue and VAT reversed), and the
+      wallet at once pays the customer's open package change charges still running, oldest first; so a change
+      reversed before its charge was paid leaves no bill to pay beside a wallet to spend. The rest waits for the
+      next bill.
+    - The sub-operator: its wholesale follows the bills paid (taken when a bill is paid in full), so the
+      wholesale difference a credit gives back first comes off the wholesale still to be taken on those open
+      charges (it never paid that, so it cannot get it back) and only the rest is returned now. A change and
+      its reverse thus leave the sub-operator's balance where it was, less the wholesale of the days the
+      customer kept the dearer package, whether the charge was paid before the reverse or after it.
+    - A wholesale difference with no price credit (a custom price) is debited or returned at once.
+    """
     c = plan.customer
     currency, op = c["currency"], c["operator_id"]
+    open_charges = await conn.fetch(_OPEN_CHARGES_SQL, c["id"], plan.today)
+    wholesale = plan.terms.wholesale_delta_minor
+    if wholesale < 0:
+        wholesale += await _cancel_open_wholesale(conn, open_charges, -wholesale)
     if plan.credit_minor:
         a = plan.amounts
         revenue = await account_id(conn, "revenue", op, currency)
@@ -327,7 +351,6 @@ async def _credit(conn, scope: Scope, plan: ChangePlan) -> None:
         await post(conn, [Entry(revenue, a.net_minor), Entry(vat, a.vat_minor), Entry(advance, -a.total_minor)],
                    currency, "package_change_credit", memo=f"package change to {plan.package['name']}",
                    created_by=scope.account_id)
-    wholesale = plan.terms.wholesale_delta_minor
     memo = f"customer {c['username']}: package change to {plan.package['name']}"
     if wholesale > 0:
         await debit_reseller(conn, op, c["operator_parent_id"], currency, wholesale, memo=memo,
@@ -338,6 +361,19 @@ async def _credit(conn, scope: Scope, plan: ChangePlan) -> None:
         parent = await account_id(conn, "wholesale", c["operator_parent_id"], currency)
         await post(conn, [Entry(parent, -wholesale), Entry(reseller, wholesale)], currency, "wholesale_return",
                    memo=memo, created_by=scope.account_id)
+    if plan.credit_minor and open_charges:
+        await billing.apply_advance(conn, [b["id"] for b in open_charges], now)
+
+
+async def _cancel_open_wholesale(conn, charges, amount_minor: int) -> int:
+    """Lower the wholesale still to be taken on `charges` by up to `amount_minor`, oldest first; how much."""
+    cancelled = 0
+    for bill in charges:
+        cut = min(bill["wholesale_minor"], amount_minor - cancelled)
+        if cut > 0:
+            await conn.execute("UPDATE bills SET wholesale_minor = wholesale_minor - $2 WHERE id = $1", bill["id"], cut)
+            cancelled += cut
+    return cancelled
 
 
 _DUE_SQL = """

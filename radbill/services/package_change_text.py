@@ -36,8 +36,9 @@ def sentences(plan: ChangePlan, *, for_customer: bool = False) -> list[str]:
         out.append(_("Charged now: %(amount)s (the difference for %(days)s days), as a new bill; advance credit "
                      "pays it at once if there is enough.", amount=localize.money(plan.charge_minor, cur), days=days))
     elif plan.credit_minor:
-        out.append(_("Credited now to the advance balance: %(amount)s (the difference for %(days)s days); the "
-                     "next bill uses it.", amount=localize.money(plan.credit_minor, cur), days=days))
+        out.append(_("Credited now: %(amount)s (the difference for %(days)s days). It pays unpaid package change "
+                     "bills first; the rest goes to the advance balance for the next bill.",
+                     amount=localize.money(plan.credit_minor, cur), days=days))
     else:
         out.append(_("Nothing is charged or credited now."))
     if c["expires_at"] is not None:
