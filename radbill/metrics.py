@@ -32,7 +32,8 @@ RADIUS_COUNTERS = {
 }
 HELP = {
     "radbill_freeradius_access_requests": "Access-Requests FreeRADIUS received since it started (its count "
-                                          "includes the Status-Server probes of /healthz and /metrics)",
+                                          "includes the Status-Server probes of /healthz, /metrics and the "
+                                          "supervisor's, radbill/radius_probe.py)",
     "radbill_freeradius_auth_problems": "Access-Requests FreeRADIUS dropped or refused, by problem",
     "radbill_freeradius_accounting_requests": "Accounting-Requests FreeRADIUS received since it started",
     "radbill_freeradius_accounting_responses": "Accounting-Responses FreeRADIUS sent since it started",

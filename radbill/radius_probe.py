@@ -3,8 +3,11 @@ node's radius_nodes row (answered_at, the round trip). /healthz, `radbill status
 
 Why the supervisor and not the module: the module's worker thread inside FreeRADIUS beats (seen_at) while every
 request thread is stuck or the process is stopped between beats, so only a question from outside tells whether
-routers get answers. The question is the Status-Server /healthz already asks (health.radius_statistics): it is
-served by the same threads as the routers' requests, costs no Python call inside FreeRADIUS, and counts nothing.
+routers get answers. The question is a Status-Server to the auth listener, the address and port routers send to,
+from a loopback client of the probe's own (radbill.freeradius.PROBE_SOURCE, in the generated clients file):
+asking the loopback status listener instead (raddb/sites/radbill_status) would miss an auth listener that is dead,
+bound elsewhere or blocked while the status listener answers. sites/radbill answers Status-Server in
+`Autz-Type Status-Server`, so it costs no Python call inside FreeRADIUS.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 log = logging.getLogger("radbill.radius_probe")
 
@@ -27,23 +31,39 @@ RECORD = """
 """
 
 
-def ask(port: int, secret: str, timeout: float) -> float | None:
-    """Milliseconds one Status-Server to the loopback status listener took; None when nothing answered."""
-    from radbill.health import HealthSettings, radius_statistics
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What one round asks: the radius_nodes row of the FreeRADIUS running now (it changes when the supervisor
+    restarts it) and its auth listener, with the secret its clients file holds for the probe's address."""
 
+    instance: str
+    host: str
+    port: int
+    secret: str
+
+
+def ask(target: Target, timeout: float) -> float | None:
+    """Milliseconds one Status-Server to the auth listener took; None when nothing answered."""
+    from radbill.freeradius import PROBE_SOURCE
+    from radbill.radius.client import RadiusClient
+
+    client = RadiusClient(target.host, target.port, target.port, target.secret, timeout=timeout, retries=1)
+    client.client.bind((PROBE_SOURCE, 0))  # the probe's client address, whatever address the listener has
     started = time.perf_counter()
-    stats = radius_statistics(HealthSettings(status_port=port, status_secret=secret), timeout=timeout)
-    return None if stats is None else round((time.perf_counter() - started) * 1000, 2)
+    try:
+        answered = client.status_server()
+    finally:
+        client.client._CloseSocket()  # noqa: SLF001 -- pyrad keeps the bound socket open otherwise
+    return round((time.perf_counter() - started) * 1000, 2) if answered else None
 
 
 class AnswerProbe:
-    """A daemon thread: ask, record, sleep; until `stopping` is set. `instance` names the radius_nodes row of the
-    FreeRADIUS running now (it changes when the supervisor restarts it)."""
+    """A daemon thread: ask, record, sleep; until `stopping` is set. `target` says what to ask each round (None:
+    no FreeRADIUS running)."""
 
-    def __init__(self, database_url: str, port: int, secret: str, every: float,
-                 instance: Callable[[], str | None], stopping: threading.Event):
-        self.database_url, self.port, self.secret, self.every = database_url, port, secret, every
-        self.instance, self.stopping = instance, stopping
+    def __init__(self, database_url: str, every: float, target: Callable[[], Target | None],
+                 stopping: threading.Event):
+        self.database_url, self.every, self.target, self.stopping = database_url, every, target, stopping
         self.rounds = 0  # lets tests wait for a probe to have been recorded
         self._thread = threading.Thread(target=self._run, name="radbill-radius-probe", daemon=True)
 
@@ -56,15 +76,15 @@ class AnswerProbe:
 
         conn = None
         while not self.stopping.wait(self.every):
-            instance = self.instance()
-            if instance is None:
+            target = self.target()
+            if target is None:
                 continue
             # a stuck server must not stretch the interval much: the probe waits at most one interval
-            rtt = ask(self.port, self.secret, timeout=min(2.0, self.every))
+            rtt = ask(target, timeout=min(2.0, self.every))
             try:
                 if conn is None or conn.closed:
                     conn = psycopg.connect(self.database_url, autocommit=True, connect_timeout=5)
-                conn.execute(RECORD, {"rtt": rtt, "instance": instance})
+                conn.execute(RECORD, {"rtt": rtt, "instance": target.instance})
                 self.rounds += 1
             except Exception as exc:  # database away: FreeRADIUS keeps serving; record again when it is back
                 log.warning("could not record whether FreeRADIUS answers (%s); retrying", exc)
@@ -72,6 +92,6 @@ class AnswerProbe:
                     conn.close()
                 conn = None
             if rtt is None:
-                log.warning("FreeRADIUS did not answer a Status-Server on 127.0.0.1:%s", self.port)
+                log.warning("FreeRADIUS did not answer a Status-Server on %s:%s", target.host, target.port)
         if conn is not None:
             conn.close()

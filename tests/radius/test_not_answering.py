@@ -8,12 +8,14 @@ import asyncio
 import os
 import signal
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from radbill import clock, health
+from radbill import clock, freeradius, health
+from radbill.radius.client import RadiusClient
 from radbill.radius_node import NodeOptions, start_node
 from tests.conftest import radius_url
 from tests.radius.conftest import free_udp_port
@@ -77,3 +79,47 @@ def test_a_stopped_freeradius_is_reported_not_answering_then_healthy_again(node,
     check, waited = _until(url, True, BOUND)
     assert check.ok, f"still reported not answering {waited:.1f}s after FreeRADIUS continued: {check}"
     assert check.figures["not_answering_seconds"] == {}
+
+
+def test_an_auth_listener_routers_cannot_reach_is_reported_while_the_status_listener_answers(node, monkeypatch):
+    """The probe asks the address and port routers send to: here FreeRADIUS's auth listener is not on the port
+    the node is configured with (nothing answers there), while its loopback status listener answers as ever."""
+    service, url = node
+    monkeypatch.setattr(health, "NODE_NOT_ANSWERING", NOT_ANSWERING)
+    assert _until(url, True, BOUND)[0].ok
+    serving = service.settings
+    monkeypatch.setattr(service, "settings", replace(serving, auth_port=free_udp_port()))
+    try:
+        check, waited = _until(url, False, BOUND)
+        assert not check.ok, f"still reported healthy {waited:.1f}s after the auth port went quiet: {check}"
+        assert "node-quiet" in check.summary and "not answered" in check.summary
+        assert health.radius_statistics(health.HealthSettings(status_port=serving.status_port,
+                                                              status_secret=serving.status_secret)) is not None
+    finally:
+        monkeypatch.setattr(service, "settings", serving)
+    check, waited = _until(url, True, BOUND)
+    assert check.ok, f"still reported not answering {waited:.1f}s after the auth port answered again: {check}"
+
+
+def test_the_probe_client_is_answered_status_server_and_nothing_else(node):
+    service, _ = node
+    target = service.probe_target()
+    assert (target.host, target.port) == ("127.0.0.1", service.settings.auth_port)
+    client = RadiusClient(target.host, target.port, service.settings.acct_port, target.secret, timeout=3, retries=1)
+    client.client.bind((freeradius.PROBE_SOURCE, 0))
+    assert client.status_server()
+    assert client.send(client.access_request("anyone", "secret")).code == "Access-Reject"
+    quick = RadiusClient(target.host, target.port, service.settings.acct_port, target.secret, timeout=0.5,
+                         retries=0)
+    quick.client.bind((freeradius.PROBE_SOURCE, 0))
+    assert quick.send(quick.accounting_request(User_Name="anyone", Acct_Status_Type="Start",
+                                               Acct_Session_Id="probe-1")) is None  # refused, never stored
+
+
+def test_a_router_on_the_probe_address_keeps_its_client_and_the_probe_uses_its_secret():
+    routers = [{"nasname": "127.0.0.1", "shortname": "local", "secret": "router-secret",
+                "require_message_authenticator": True, "type": "mikrotik"}]
+    assert freeradius.probe_secret(routers, "own") == "router-secret"
+    assert freeradius.PROBE_CLIENT not in freeradius.render_clients(routers, "own")  # one address, one client
+    assert freeradius.probe_secret([], "own") == "own"
+    assert f'client {freeradius.PROBE_CLIENT} {{' in freeradius.render_clients([], "own")
