@@ -1,6 +1,6 @@
 """Bills and payments one keyset page at a time (the API's lists), and one of each by id: the admin lists' own
-queries and filters (radbill.services.reports), ordered newest first with the id as tie-break so a page boundary
-stays put while rows are added. A foreign id is NotFound, like a missing one."""
+queries, filters and order (radbill.services.reports.Listing: BILLS, PAYMENTS), newest first with the id as
+tie-break so a page boundary stays put while rows are added. A foreign id is NotFound, like a missing one."""
 
 from __future__ import annotations
 
@@ -11,15 +11,31 @@ import asyncpg
 from radbill.errors import NotFound
 from radbill.i18n import _
 from radbill.services import reports
-from radbill.services.filters import subtree_operator_ids
 from radbill.tenancy import Scope
 
 MAX_PAGE = 200
 
 
-def _page(rows, limit: int, key) -> tuple[list, tuple | None]:
+async def _keyset_page(conn, scope: Scope, listing: reports.Listing, filters, customer_id: int | None,
+                       after: tuple | None, limit: int) -> tuple[list[asyncpg.Record], tuple | None]:
+    """One page of `listing` after the keyset `after` (its order column's value, id); the next page's keyset."""
+    limit = max(1, min(limit, MAX_PAGE))
+    where = await listing.where(conn, scope, filters)
+    a = listing.alias
+    if customer_id is not None:
+        where.add(f"{a}.customer_id = {where.arg(customer_id)}")
+    if after is not None:
+        where.add(f"({a}.{listing.order_column}, {a}.id) < ({where.arg(after[0])}::{listing.order_type},"
+                  f" {where.arg(after[1])})")
+    rows = await conn.fetch(listing.select(where, limit + 1), *where.args)
     page = list(rows[:limit])
-    return page, (key(page[-1]) if len(rows) > limit else None)
+    return page, ((page[-1][listing.order_column], page[-1]["id"]) if len(rows) > limit else None)
+
+
+async def _one(conn, scope: Scope, listing: reports.Listing, no_filters, row_id: int) -> asyncpg.Record | None:
+    where = await listing.where(conn, scope, no_filters)
+    where.add(f"{listing.alias}.id = {where.arg(row_id)}")
+    return await conn.fetchrow(listing.query.format(where=where.sql), *where.args)
 
 
 async def bills_page(conn: asyncpg.Connection, scope: Scope, filters: reports.BillFilters, *,
@@ -27,20 +43,11 @@ async def bills_page(conn: asyncpg.Connection, scope: Scope, filters: reports.Bi
                      limit: int = 50) -> tuple[list[asyncpg.Record], tuple[date, int] | None]:
     """Bills in scope matching the admin's bill filters (and `customer_id`), newest period first; (rows, the
     keyset (period_start, id) of the next page or None)."""
-    limit = max(1, min(limit, MAX_PAGE))
-    where = reports._bill_where(scope, filters, await subtree_operator_ids(conn, scope))
-    if customer_id is not None:
-        where.add(f"b.customer_id = {where.arg(customer_id)}")
-    if after is not None:
-        where.add(f"(b.period_start, b.id) < ({where.arg(after[0])}::date, {where.arg(after[1])})")
-    sql = reports._BILLS_SQL.format(where=where.sql) + f" ORDER BY b.period_start DESC, b.id DESC LIMIT {limit + 1}"
-    return _page(await conn.fetch(sql, *where.args), limit, lambda r: (r["period_start"], r["id"]))
+    return await _keyset_page(conn, scope, reports.BILLS, filters, customer_id, after, limit)
 
 
 async def get_bill(conn: asyncpg.Connection, scope: Scope, bill_id: int) -> asyncpg.Record:
-    where = reports._bill_where(scope, reports.BillFilters(), await subtree_operator_ids(conn, scope))
-    where.add(f"b.id = {where.arg(bill_id)}")
-    row = await conn.fetchrow(reports._BILLS_SQL.format(where=where.sql), *where.args)
+    row = await _one(conn, scope, reports.BILLS, reports.BillFilters(), bill_id)
     if row is None:
         raise NotFound(_("Bill %(id)s was not found.", id=bill_id))
     return row
@@ -51,20 +58,11 @@ async def payments_page(conn: asyncpg.Connection, scope: Scope, filters: reports
                         limit: int = 50) -> tuple[list[asyncpg.Record], tuple[datetime, int] | None]:
     """Payments in scope matching the admin's payment filters (and `customer_id`), newest first; (rows, the
     keyset (received_at, id) of the next page or None)."""
-    limit = max(1, min(limit, MAX_PAGE))
-    where = reports._payment_where(scope, filters, await subtree_operator_ids(conn, scope))
-    if customer_id is not None:
-        where.add(f"p.customer_id = {where.arg(customer_id)}")
-    if after is not None:
-        where.add(f"(p.received_at, p.id) < ({where.arg(after[0])}::timestamptz, {where.arg(after[1])})")
-    sql = reports._PAYMENTS_SQL.format(where=where.sql) + f" ORDER BY p.received_at DESC, p.id DESC LIMIT {limit + 1}"
-    return _page(await conn.fetch(sql, *where.args), limit, lambda r: (r["received_at"], r["id"]))
+    return await _keyset_page(conn, scope, reports.PAYMENTS, filters, customer_id, after, limit)
 
 
 async def get_payment(conn: asyncpg.Connection, scope: Scope, payment_id: int) -> asyncpg.Record:
-    where = reports._payment_where(scope, reports.PaymentFilters(), await subtree_operator_ids(conn, scope))
-    where.add(f"p.id = {where.arg(payment_id)}")
-    row = await conn.fetchrow(reports._PAYMENTS_SQL.format(where=where.sql), *where.args)
+    row = await _one(conn, scope, reports.PAYMENTS, reports.PaymentFilters(), payment_id)
     if row is None:
         raise NotFound(_("Payment %(id)s was not found.", id=payment_id))
     return row

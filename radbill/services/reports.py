@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -91,13 +92,41 @@ def _bill_where(scope: Scope, filters: BillFilters, operator_ids: list[int]) -> 
     return where
 
 
+@dataclass(frozen=True)
+class Listing:
+    """One scoped list (bills or payments): its query, its filters' WHERE, its totals and its order, newest
+    first by `order_column` with the id as tie-break (so a keyset page boundary stays put while rows are added).
+    The admin page, the payments export and the API's pages and one-row lookups (billing_pages) all ask it."""
+
+    query: str
+    totals_query: str
+    where_of: Callable[[Scope, Any, list[int]], ScopedWhere]
+    alias: str  # the listed table's alias in `query`
+    order_column: str
+    order_type: str  # its SQL type, for a keyset bound
+
+    async def where(self, conn: asyncpg.Connection, scope: Scope, filters) -> ScopedWhere:
+        return self.where_of(scope, filters, await subtree_operator_ids(conn, scope))
+
+    def select(self, where: ScopedWhere, limit: int | None = None) -> str:
+        sql = self.query.format(where=where.sql) + \
+            f" ORDER BY {self.alias}.{self.order_column} DESC, {self.alias}.id DESC"
+        return sql if limit is None else sql + f" LIMIT {int(limit)}"
+
+    async def listed(self, conn: asyncpg.Connection, scope: Scope, filters, limit: int) -> tuple[list, list]:
+        """(the newest `limit` matching rows; the totals over every matching row)."""
+        where = await self.where(conn, scope, filters)
+        rows = await conn.fetch(self.select(where, limit), *where.args)
+        totals = await conn.fetch(self.totals_query.format(query=self.query.format(where=where.sql)), *where.args)
+        return list(rows), list(totals)
+
+
+BILLS = Listing(_BILLS_SQL, _BILL_TOTALS_SQL, _bill_where, "b", "period_start", "date")
+
+
 async def bill_list(conn: asyncpg.Connection, scope: Scope, filters: BillFilters) -> tuple[list, list]:
     """(bills newest period first, at most LIST_LIMIT; totals per currency over every matching bill)."""
-    where = _bill_where(scope, filters, await subtree_operator_ids(conn, scope))
-    query = _BILLS_SQL.format(where=where.sql)
-    rows = await conn.fetch(query + f" ORDER BY b.period_start DESC, b.id DESC LIMIT {LIST_LIMIT}", *where.args)
-    totals = await conn.fetch(_BILL_TOTALS_SQL.format(query=query), *where.args)
-    return list(rows), list(totals)
+    return await BILLS.listed(conn, scope, filters, LIST_LIMIT)
 
 
 async def customers_for_generation(conn: asyncpg.Connection, scope: Scope, customer: str = "",
@@ -181,14 +210,13 @@ def _payment_where(scope: Scope, f: PaymentFilters, operator_ids: list[int]) -> 
     return where
 
 
+PAYMENTS = Listing(_PAYMENTS_SQL, _PAYMENT_TOTALS_SQL, _payment_where, "p", "received_at", "timestamptz")
+
+
 async def payment_history(conn: asyncpg.Connection, scope: Scope, filters: PaymentFilters,
                           limit: int = LIST_LIMIT) -> tuple[list, list]:
     """(payments newest first, at most `limit`; totals per currency and method over every matching payment)."""
-    where = _payment_where(scope, filters, await subtree_operator_ids(conn, scope))
-    query = _PAYMENTS_SQL.format(where=where.sql)
-    rows = await conn.fetch(query + f" ORDER BY p.received_at DESC, p.id DESC LIMIT {int(limit)}", *where.args)
-    totals = await conn.fetch(_PAYMENT_TOTALS_SQL.format(query=query), *where.args)
-    return list(rows), list(totals)
+    return await PAYMENTS.listed(conn, scope, filters, limit)
 
 
 async def collectors(conn: asyncpg.Connection, scope: Scope) -> list[asyncpg.Record]:
@@ -227,10 +255,8 @@ async def _payment_batches(conn: asyncpg.Connection, scope: Scope, filters: Paym
                            limit: int | None) -> AsyncIterator[list[list]]:
     """The matching payments, newest first, as export rows EXPORT_BATCH at a time from a server-side cursor: the
     one read behind both downloads, so memory stays flat however many payments match."""
-    where = _payment_where(scope, filters, await subtree_operator_ids(conn, scope))
-    query = _PAYMENTS_SQL.format(where=where.sql) + " ORDER BY p.received_at DESC, p.id DESC"
-    if limit is not None:
-        query += f" LIMIT {int(limit)}"
+    where = await PAYMENTS.where(conn, scope, filters)
+    query = PAYMENTS.select(where, limit)
     batch = []
     async with conn.transaction(readonly=True):  # a cursor lives in a transaction
         async for row in conn.cursor(query, *where.args, prefetch=EXPORT_BATCH):
