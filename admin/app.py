@@ -84,8 +84,8 @@ def main() -> None:
     config = Config.from_env()
     log.info("admin on http://%s:%s", config.admin_host, config.admin_port)
     # With RADBILL_ADMIN_WORKERS > 1, `radbill run` starts that many of this process on one port: the kernel
-    # spreads connections over them (SO_REUSEPORT). Nothing of a request outlives it in a worker but the API's
-    # per-client rate-limit buckets (admin/api/ratelimit.py says what that means).
+    # spreads connections over them (SO_REUSEPORT). Nothing of a request outlives it in a worker; the API's
+    # per-client rate-limit buckets are then kept in Postgres for all of them (admin/api/ratelimit.py).
     web.run_app(create_app(config), host=config.admin_host, port=config.admin_port, print=None,
                 access_log=None, reuse_port=config.admin_workers > 1)
 

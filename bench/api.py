@@ -64,12 +64,13 @@ async def make_client(url: str) -> tuple[str, list[int]]:
         await conn.close()
 
 
-def serve(url: str, port: int, ready, reuse_port: bool = False) -> None:
-    """The child process: the admin app as production runs it (os.sched_setaffinity is left to the kernel)."""
+def serve(url: str, port: int, ready, reuse_port: bool = False, limiter_workers: int = 1) -> None:
+    """The child process: the admin app as production runs it (os.sched_setaffinity is left to the kernel).
+    `limiter_workers`: the RADBILL_ADMIN_WORKERS its rate limiter is chosen by (> 1: the shared bucket)."""
     from admin.app import create_app
 
     config = Config(database_url=DatabaseUrl(app_url(url)), secret_key=Secret("b" * 40), cookie_secure=False,
-                    api_rate=1_000_000, api_burst=1_000_000)
+                    api_rate=1_000_000, api_burst=1_000_000, admin_workers=limiter_workers)
 
     async def main():
         runner = web.AppRunner(create_app(config), access_log=None)
@@ -161,14 +162,20 @@ async def measure(base: str, token: str, ids: list[int], concurrency: int, secon
     return results
 
 
-def measure_workers(url: str, workers: int, token: str, ids: list[int], args) -> dict:
-    """`workers` admin processes on one port (SO_REUSEPORT when more than one), measured, then stopped."""
+LIMITERS = {"auto": None, "memory": 1, "shared": 2}  # the admin_workers each limiter is chosen by (auto: as run)
+
+
+def measure_workers(url: str, workers: int, token: str, ids: list[int], args, limiter: str = "auto") -> dict:
+    """`workers` admin processes on one port (SO_REUSEPORT when more than one), measured, then stopped. `limiter`:
+    the API's rate limit as `radbill run` picks it for that many workers (auto), or in memory / in Postgres."""
     port = free_port()
     servers = []
+    limiter_workers = LIMITERS[limiter] or workers
     try:
         for _ in range(workers):
             ready = multiprocessing.Event()
-            server = multiprocessing.Process(target=serve, args=(url, port, ready, workers > 1), daemon=True)
+            server = multiprocessing.Process(target=serve, args=(url, port, ready, workers > 1, limiter_workers),
+                                             daemon=True)
             server.start()
             servers.append(server)
             if not ready.wait(60):
@@ -189,23 +196,28 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2],
                         help="admin worker processes to measure, in turn (default: 1 2)")
     parser.add_argument("--driver", choices=("wrk", "python"), default="wrk" if shutil.which("wrk") else "python")
+    parser.add_argument("--limiters", nargs="+", choices=tuple(LIMITERS), default=["auto"],
+                        help="the API rate limiter per worker count, in turn: as `radbill run` picks it (auto, the"
+                             " default: in memory for 1 worker, in Postgres for more), memory, shared")
+    parser.add_argument("--rounds", type=int, default=1, help="measure every combination this many times, in turn")
     args = parser.parse_args()
     with throwaway_database() as url:
         asyncio.run(seed(url, args.customers, 0))
         token, ids = asyncio.run(make_client(url))
-        results = {workers: measure_workers(url, workers, token, ids, args) for workers in args.workers}
-    print(f"{'workers':>7} {'case':<30} {'req/s':>7} {'p50':>7} {'p95':>7} {'p99':>7}  ms   errors"
+        results = {f"{workers} {limiter} #{n + 1}": measure_workers(url, workers, token, ids, args, limiter)
+                   for n in range(args.rounds) for workers in args.workers for limiter in args.limiters}
+    print(f"{'workers limiter round':<21} {'case':<30} {'req/s':>7} {'p50':>7} {'p95':>7} {'p99':>7}  ms   errors"
           "   (target: API >= 1000 req/s, p95 < 50 ms)")
-    for workers, cases in results.items():
+    for run, cases in results.items():
         for name, r in cases.items():
-            print(f"{workers:>7} {name:<30} {r['req_per_s']:>7} {r['p50_ms']:>7} {r['p95_ms']:>7} {r['p99_ms']:>7}"
+            print(f"{run:<21} {name:<30} {r['req_per_s']:>7} {r['p50_ms']:>7} {r['p95_ms']:>7} {r['p99_ms']:>7}"
                   f"      {r['errors']}")
     print(f"# {len(ids)} customers in the client's scope; {args.concurrency} concurrent connections for"
           f" {args.seconds} s each, driven by {args.driver}; load average {os.getloadavg()[0]:.1f} on"
           f" {os.cpu_count()} cores")
     print(json.dumps({"bench": "api", "customers": args.customers, "concurrency": args.concurrency,
                       "seconds": args.seconds, "driver": args.driver,
-                      "results": {str(k): v for k, v in results.items()}}))
+                      "results": results}))
 
 
 if __name__ == "__main__":

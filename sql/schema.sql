@@ -276,6 +276,36 @@ CREATE FUNCTION public.radbill_api_client_used(client bigint, address inet) RETU
     UPDATE api_clients SET last_used_at = now(), last_used_ip = address WHERE id = client
 $$;
 
+CREATE FUNCTION public.radbill_api_take(client bigint, rate double precision, burst integer) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    SET plan_cache_mode TO 'auto'
+    AS $$
+DECLARE
+    have double precision;
+    since timestamptz;
+    now_at timestamptz;
+BEGIN
+    SELECT b.tokens, b.at INTO have, since FROM api_rate_buckets b WHERE b.client_id = client FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO api_rate_buckets (client_id, tokens, at) VALUES (client, burst - 1, clock_timestamp())
+        ON CONFLICT (client_id) DO NOTHING;
+        IF FOUND THEN
+            RETURN 0;
+        END IF;
+        SELECT b.tokens, b.at INTO have, since FROM api_rate_buckets b WHERE b.client_id = client FOR UPDATE;
+    END IF;
+    now_at := greatest(since, clock_timestamp());  -- read after the lock: a call that waited is not refilled twice
+    have := least(burst::double precision, have + extract(epoch FROM now_at - since) * rate);
+    IF have >= 1 THEN
+        UPDATE api_rate_buckets SET tokens = have - 1, at = now_at WHERE client_id = client;
+        RETURN 0;
+    END IF;
+    UPDATE api_rate_buckets SET tokens = have, at = now_at WHERE client_id = client;
+    RETURN greatest(1, ceil((1 - have) / rate))::integer;
+END
+$$;
+
 CREATE FUNCTION public.radbill_cap_window(cap_period text, tz text, cycle_kind text, billing_day integer, validity_days integer, anchor date, at timestamp with time zone) RETURNS TABLE(window_start timestamp with time zone, window_end timestamp with time zone)
     LANGUAGE sql STABLE
     AS $$
@@ -1666,6 +1696,12 @@ ALTER TABLE public.api_idempotency ALTER COLUMN id ADD GENERATED ALWAYS AS IDENT
     CACHE 1
 );
 
+CREATE UNLOGGED TABLE public.api_rate_buckets (
+    client_id bigint NOT NULL,
+    tokens double precision NOT NULL,
+    at timestamp with time zone NOT NULL
+);
+
 CREATE TABLE public.audit_log (
     id bigint NOT NULL,
     at timestamp with time zone DEFAULT now() NOT NULL,
@@ -2988,6 +3024,9 @@ ALTER TABLE ONLY public.api_idempotency
 ALTER TABLE ONLY public.api_idempotency
     ADD CONSTRAINT api_idempotency_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.api_rate_buckets
+    ADD CONSTRAINT api_rate_buckets_pkey PRIMARY KEY (client_id);
+
 ALTER TABLE ONLY public.audit_log
     ADD CONSTRAINT audit_log_pkey PRIMARY KEY (id);
 
@@ -3608,6 +3647,9 @@ ALTER TABLE ONLY public.api_idempotency
 
 ALTER TABLE ONLY public.api_idempotency
     ADD CONSTRAINT api_idempotency_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id);
+
+ALTER TABLE ONLY public.api_rate_buckets
+    ADD CONSTRAINT api_rate_buckets_client_id_fkey FOREIGN KEY (client_id) REFERENCES public.api_clients(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.audit_log
     ADD CONSTRAINT audit_log_account_id_fkey FOREIGN KEY (account_id) REFERENCES public.accounts(id) ON DELETE RESTRICT;

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from admin.api import problems
 from admin.api.problems import ApiProblem
-from admin.api.ratelimit import Buckets
+from admin.api.ratelimit import Buckets, SharedBuckets
 from radbill import clock, i18n, proxies
 from radbill.db.pool import scoped
 from radbill.errors import (
@@ -40,7 +40,9 @@ def is_api(request: web.Request) -> bool:
 
 def setup(app: web.Application) -> None:
     config = app["config"]
-    app["api_buckets"] = Buckets(config.api_rate, config.api_burst)
+    # several workers share the port (and a client's calls): the bucket must be one for all of them
+    shared = config.admin_workers > 1
+    app["api_buckets"] = (SharedBuckets if shared else Buckets)(config.api_rate, config.api_burst)
     # failed authentications per source address: a burst of typos is fine, a token-guessing flood is slowed
     # before it costs a database lookup per guess
     app["api_failed_auth"] = Buckets(FAILED_AUTH_RATE, FAILED_AUTH_BURST)
@@ -133,7 +135,7 @@ async def _guarded(request: web.Request, handler):
             raise ApiProblem(403, "address-not-allowed", _("Address not allowed"),
                              _("This client may not be used from %(ip)s. Ask its operator to add the address.",
                                ip=ip or "?"))
-        if wait := request.app["api_buckets"].take(client.id):
+        if wait := await request.app["api_buckets"].spend(conn, client.id):
             raise _too_many(wait)
         if client.last_used_at is None or clock.now() - client.last_used_at > TOUCH_EVERY:
             await api_clients.mark_used(conn, client.id, ip)

@@ -1,4 +1,6 @@
-"""Per-client token buckets: a steady rate with a burst allowance, in this process's memory."""
+"""Per-client token buckets: a steady rate with a burst allowance. In this process's memory (Buckets), or, for the
+API when several admin workers serve it, in Postgres (SharedBuckets), so a client's calls spread over the workers
+share one budget. Both answer `spend(conn, key)` the same way."""
 
 from __future__ import annotations
 
@@ -9,8 +11,8 @@ import time
 class Buckets:
     """`take(key)` spends one token of `key`'s bucket; returns 0 when it could, else the whole seconds to wait.
 
-    In memory, per admin process: with several processes behind one address a client gets that many times the
-    rate, which is a limit on abuse, not a quota (no shared state costs a database round trip per call)."""
+    In memory, per process: what one admin worker uses, and the failed-authentication throttle (per source
+    address, before any database lookup) in every worker, so with N workers a guesser gets N times its rate."""
 
     def __init__(self, rate: float, burst: int, clock=time.monotonic, max_keys: int = 100_000):
         self.rate, self.burst, self.clock, self.max_keys = rate, burst, clock, max_keys
@@ -21,6 +23,10 @@ class Buckets:
         tokens, at = self._state.get(key, (float(self.burst), self.clock()))
         tokens = min(float(self.burst), tokens + (self.clock() - at) * self.rate)
         return 0 if tokens >= 1 else max(1, math.ceil((1 - tokens) / self.rate))
+
+    async def spend(self, conn, key) -> int:
+        """`take`, in the shape SharedBuckets answers (`conn` unused)."""
+        return self.take(key)
 
     def take(self, key) -> int:
         now = self.clock()
@@ -44,3 +50,16 @@ class Buckets:
         if len(self._state) >= self.max_keys:
             for key in sorted(self._state, key=lambda k: self._state[k][1])[:len(self._state) // 2]:
                 del self._state[key]
+
+
+class SharedBuckets:
+    """The same buckets (rate, burst, answer) kept in Postgres by radbill_api_take (sql/migrations/0065), for
+    RADBILL_ADMIN_WORKERS > 1: the kernel spreads a client's connections over the workers, and a bucket in each
+    one's memory gave it that many times its rate. One round trip a call, on the connection the call already
+    holds (bench/README.md "API reads" measures it)."""
+
+    def __init__(self, rate: float, burst: int):
+        self.rate, self.burst = rate, burst
+
+    async def spend(self, conn, key: int) -> int:
+        return await conn.fetchval("SELECT radbill_api_take($1, $2, $3)", key, float(self.rate), int(self.burst))
