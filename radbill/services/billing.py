@@ -247,19 +247,20 @@ SELECT c.id FROM customers c
 """
 
 # a run may issue two bills to one customer (prepaid: the current and the next period): the wallet pays them
-# oldest period first, each from what the earlier ones left
+# oldest period first, each from what the earlier ones left; a bill partly paid already (a package change charge
+# a credit pays off: package_change._credit) is drawn only for what it still owes
 _WALLETS_SQL = """
 WITH nb AS (
-    SELECT b.*, a.id AS wallet_account,
-           coalesce(sum(b.total_minor) OVER (PARTITION BY b.customer_id, b.currency ORDER BY b.period_start
-                                            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS drawn_before
+    SELECT b.*, a.id AS wallet_account, b.total_minor - b.paid_minor AS owed,
+           coalesce(sum(b.total_minor - b.paid_minor) OVER (PARTITION BY b.customer_id, b.currency
+                    ORDER BY b.period_start, b.id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS drawn_before
       FROM bills b
       JOIN ledger_accounts a ON a.kind = 'customer_advance' AND a.customer_id = b.customer_id
                             AND a.currency = b.currency
-     WHERE b.id = ANY($1::bigint[]) AND b.total_minor > 0
+     WHERE b.id = ANY($1::bigint[]) AND b.total_minor > b.paid_minor
 )
 SELECT nb.id AS bill_id, nb.operator_id, nb.currency, o.kind AS operator_kind, o.parent_id,
-       least(w.wallet - nb.drawn_before, nb.total_minor) AS amount, w.wallet - nb.drawn_before >= nb.total_minor AS full,
+       least(w.wallet - nb.drawn_before, nb.owed) AS amount, w.wallet - nb.drawn_before >= nb.owed AS full,
        coalesce(nb.wholesale_minor, pa.wholesale_price_minor, 0) AS wholesale, nb.period_end - nb.period_start AS days,
        nb.cycle_days
   FROM nb
@@ -269,7 +270,7 @@ SELECT nb.id AS bill_id, nb.operator_id, nb.currency, o.kind AS operator_kind, o
   LEFT JOIN package_assignments pa ON o.kind = 'sub_operator' AND pa.operator_id = nb.operator_id
                                   AND pa.package_id = nb.package_id
  WHERE w.wallet - nb.drawn_before > 0
- ORDER BY nb.customer_id, nb.period_start
+ ORDER BY nb.customer_id, nb.period_start, nb.id
 """
 
 # in id order, before the UPDATE (whose join order is the plan's): two runs at once (bill_run's batches) that debit

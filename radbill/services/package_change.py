@@ -82,6 +82,7 @@ class ChangePlan:
     today: object
     period_end: object
     bill_id: int | None = None  # the charge's bill, once applied
+    period_start: object = None
 
     @property
     def charge_minor(self) -> int:
@@ -156,7 +157,7 @@ async def _plan(conn, customer, package_id: int, now: datetime, *, undo_waiting:
     return ChangePlan(customer, package, from_name, setting, terms, old_price, new_price,
                       customer["custom_price_minor"] is not None, amounts, applies_at, rate_of(package),
                       await _router(conn, customer, "later" if undo_waiting else terms.applies), today,
-                      period.end if period else None)
+                      period.end if period else None, period_start=period.start if period else None)
 
 
 async def preview_change(conn: asyncpg.Connection, scope: Scope, customer_id: int, package_id: int,
@@ -253,7 +254,7 @@ async def cancel_waiting_change(conn: asyncpg.Connection, scope: Scope, customer
         else:
             bill_id = await _charge(conn, plan, now) if plan.charge_minor else None
             if plan.credit_minor or (plan.terms.wholesale_delta_minor and not plan.charge_minor):
-                await _credit(conn, scope, plan, now)
+                await _credit(conn, scope, plan, now, reverses_open=False)
         await audit.record(conn, scope, "customer.package_change_cancelled", "customer", customer_id,
                            {"next_package_id": [customer["next_package_id"], None], "package": plan.old_package_name,
                             "applies_at": customer["next_package_at"], "charge_minor": plan.charge_minor,
@@ -315,31 +316,35 @@ async def _charge(conn, plan: ChangePlan, now: datetime) -> int:
     return bill_id
 
 
-# the customer's package change charges not paid in full and still running: a credit reverses these first
+# the customer's package change charges of the current period not paid in full (a charge's bill period lies within
+# the period it was made in: the days left, the days used, or the day a later period's difference was charged)
 _OPEN_CHARGES_SQL = """
 SELECT id, coalesce(wholesale_minor, 0) AS wholesale_minor FROM bills
- WHERE customer_id = $1 AND kind = 'package_change' AND status IN ('unpaid', 'partial') AND period_end > $2
+ WHERE customer_id = $1 AND kind = 'package_change' AND status IN ('unpaid', 'partial') AND period_start >= $2
  ORDER BY id FOR UPDATE
 """
 
 
-async def _credit(conn, scope: Scope, plan: ChangePlan, now: datetime) -> None:
+async def _credit(conn, scope: Scope, plan: ChangePlan, now: datetime, *, reverses_open: bool = True) -> None:
     """What a credit moves (a cheaper package, or the way back from a dearer one): the one rule.
 
     - The customer: the difference with its VAT goes to the advance wallet (revenue and VAT reversed), and the
-      wallet at once pays the customer's open package change charges still running, oldest first; so a change
-      reversed before its charge was paid leaves no bill to pay beside a wallet to spend. The rest waits for the
-      next bill.
+      wallet at once pays the customer's open package change charges of the current period, oldest first; so a
+      change reversed before its charge was paid leaves no bill to pay beside a wallet to spend. The rest waits
+      for the next bill.
     - The sub-operator: its wholesale follows the bills paid (taken when a bill is paid in full), so the
       wholesale difference a credit gives back first comes off the wholesale still to be taken on those open
       charges (it never paid that, so it cannot get it back) and only the rest is returned now. A change and
       its reverse thus leave the sub-operator's balance where it was, less the wholesale of the days the
       customer kept the dearer package, whether the charge was paid before the reverse or after it.
     - A wholesale difference with no price credit (a custom price) is debited or returned at once.
+    `reverses_open` False (cancelling a waiting change): the credit reverses that change's own charge, which
+    cancel_waiting_change voided if it was unpaid, so it is given back as paid and no other charge is touched.
     """
     c = plan.customer
     currency, op = c["currency"], c["operator_id"]
-    open_charges = await conn.fetch(_OPEN_CHARGES_SQL, c["id"], plan.today)
+    open_charges = await conn.fetch(_OPEN_CHARGES_SQL, c["id"], plan.period_start) \
+        if reverses_open and plan.period_start is not None else []
     wholesale = plan.terms.wholesale_delta_minor
     if wholesale < 0:
         wholesale += await _cancel_open_wholesale(conn, open_charges, -wholesale)

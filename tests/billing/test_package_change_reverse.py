@@ -82,3 +82,26 @@ async def test_up_then_down_below_the_start_equals_the_one_change_down(db):
     d_due, d_advance, d_after = await balances(db, direct)
     assert (due, advance, after - reseller) == (d_due, d_advance, d_after - direct_reseller) == (0, 13333, 9333)
     await assert_ledger_balanced(db)
+
+
+async def test_a_postpaid_change_reversed_the_same_day_leaves_every_account_as_it_was(db):
+    w = await world(db, billing_type="postpaid")  # November's bill comes at its end: the used days are settled now
+    before, wallets = await account_sums(db, w), await balances(db, w)
+    down = await package_change.change_package_billed(db, w.scope, w.c["id"], w.slow["id"], now=NOW)
+    assert (down.terms.basis, down.charge_minor, down.terms.wholesale_delta_minor) == ("days_used", 6667, 4667)
+    await package_change.change_package_billed(db, w.scope, w.c["id"], w.package["id"], now=NOW)
+    assert await balances(db, w) == wallets
+    assert await account_sums(db, w) == before
+    await assert_ledger_balanced(db)
+
+
+async def test_a_partly_paid_charge_is_paid_off_by_the_reverse_and_the_part_paid_waits_in_the_advance(db):
+    w = await world(db)
+    _, _, reseller = await balances(db, w)
+    up = await package_change.change_package_billed(db, w.scope, w.c["id"], w.fast["id"], now=NOW)
+    await payments.record_cash_payment(db, w.system, w.c["id"], 5000, up.bill_id, now=NOW)
+    await package_change.change_package_billed(db, w.scope, w.c["id"], w.package["id"], now=NOW)
+    bill = await db.fetchrow("SELECT status, paid_minor, total_minor FROM bills WHERE id = $1", up.bill_id)
+    assert (bill["status"], bill["paid_minor"]) == ("paid", bill["total_minor"])
+    assert await balances(db, w) == (0, 5000, reseller)  # the 50.00 paid is the customer's; no wholesale moved
+    await assert_ledger_balanced(db)
