@@ -367,7 +367,10 @@ class RadiusService:
         process = self.process
         if process is None or getattr(process, "node_instance", None) is None:
             return None
-        host = PROBE_SOURCE if self.settings.host in ("0.0.0.0", "*", "") else self.settings.host
+        host = self.settings.host
+        if ":" in host:  # an IPv6 listener: the probe's client is IPv4, so only the status listener can be asked
+            return Target(process.node_instance, PROBE_SOURCE, self.settings.status_port, self.settings.status_secret)
+        host = PROBE_SOURCE if host in ("0.0.0.0", "*", "") else host
         return Target(process.node_instance, host, self.settings.auth_port, process.probe_secret)
 
     def watch_nas_changes(self) -> None:

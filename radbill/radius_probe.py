@@ -48,9 +48,9 @@ def ask(target: Target, timeout: float) -> float | None:
     from radbill.radius.client import RadiusClient
 
     client = RadiusClient(target.host, target.port, target.port, target.secret, timeout=timeout, retries=1)
-    client.client.bind((PROBE_SOURCE, 0))  # the probe's client address, whatever address the listener has
     started = time.perf_counter()
     try:
+        client.client.bind((PROBE_SOURCE, 0))  # the probe's client address, whatever address the listener has
         answered = client.status_server()
     finally:
         client.client._CloseSocket()  # noqa: SLF001 -- pyrad keeps the bound socket open otherwise
@@ -80,7 +80,11 @@ class AnswerProbe:
             if target is None:
                 continue
             # a stuck server must not stretch the interval much: the probe waits at most one interval
-            rtt = ask(target, timeout=min(2.0, self.every))
+            try:
+                rtt = ask(target, timeout=min(2.0, self.every))
+            except OSError as exc:  # e.g. an address this host does not have: not answering, and said why
+                log.warning("could not ask FreeRADIUS on %s:%s (%s)", target.host, target.port, exc)
+                rtt = None
             try:
                 if conn is None or conn.closed:
                     conn = psycopg.connect(self.database_url, autocommit=True, connect_timeout=5)
