@@ -1,7 +1,8 @@
 """A Hypothesis state machine mixes package changes (every billing-profile setting, up and down), bill runs,
 payments, advance and the job that applies waiting changes, against the real database, and checks after every
 step: each ledger transaction balances, bills and wallets equal the ledger, every taka paid or credited sits on a
-bill or in a wallet, the reseller's balance equals its ledger, and no change charge ever bought days of service."""
+bill or in a wallet, the reseller's balance equals its ledger, and no change charge ever bought days of service;
+and a change reversed at once leaves every account as it was."""
 
 import asyncio
 from datetime import UTC, date, datetime, timedelta
@@ -94,6 +95,30 @@ class PackageChangeMachine(RuleBasedStateMachine):
                                                              self.packages[pick], now=self.now,
                                                              expected_minor=preview.signed_minor))
         assert done.signed_minor == preview.signed_minor
+
+    @rule(who=st.integers(0, 1), pick=st.integers(0, 2))
+    def change_and_back(self, who, pick):
+        """A change at once and its reverse in the same minute leave every account of the ISP as it was, the
+        reseller's balance included, whatever was billed or paid before (package_change._credit's rule)."""
+        cid = self.customers[who]
+        current = self.run(self.conn.fetchval("SELECT package_id FROM customers WHERE id = $1", cid))
+        if self.packages[pick] == current:
+            return
+        self.run(self.conn.execute("UPDATE billing_profiles SET change_billing = 'prorate_now' WHERE id = $1",
+                                   self.profiles[who]))
+        before = self.run(self.accounts())
+        for package in (self.packages[pick], current):
+            self.run(package_change.change_package_billed(self.conn, scope_of(self.w.sub), cid, package,
+                                                          now=self.now))
+        assert self.run(self.accounts()) == before
+
+    async def accounts(self) -> dict:
+        rows = await self.conn.fetch(
+            "SELECT a.id, coalesce(sum(e.amount_minor), 0)::bigint AS total FROM ledger_accounts a"
+            "  LEFT JOIN ledger_entries e ON e.account_id = a.id WHERE a.operator_id = ANY($1::bigint[])"
+            " GROUP BY a.id", [self.w.root["id"], self.w.operator["id"], self.w.sub["id"]])
+        balance = await self.conn.fetchval("SELECT balance_minor FROM operators WHERE id = $1", self.w.sub["id"])
+        return {"balance": balance, **{r["id"]: r["total"] for r in rows if r["total"]}}
 
     @invariant()
     def books_agree(self):
