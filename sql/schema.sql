@@ -125,6 +125,16 @@ BEGIN
     RETURN NULL;
 END $$;
 
+CREATE FUNCTION public.notify_outbox_inserted() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM pg_notify('radbill_outbox', d.kind)
+       FROM (SELECT DISTINCT n.kind FROM new_rows n
+              WHERE n.done_at IS NULL AND n.failed_at IS NULL AND n.next_attempt_at <= now()) d;
+    RETURN NULL;
+END $$;
+
 CREATE FUNCTION public.notify_policy_billing_profile() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -3679,7 +3689,9 @@ CREATE TRIGGER operators_touch BEFORE UPDATE ON public.operators FOR EACH ROW EX
 
 CREATE TRIGGER outbox_destination BEFORE INSERT ON public.outbox FOR EACH ROW EXECUTE FUNCTION public.outbox_set_destination();
 
-CREATE TRIGGER outbox_notify AFTER INSERT OR UPDATE OF next_attempt_at ON public.outbox FOR EACH ROW WHEN (((new.done_at IS NULL) AND (new.failed_at IS NULL) AND (new.next_attempt_at <= now()))) EXECUTE FUNCTION public.notify_outbox();
+CREATE TRIGGER outbox_notify AFTER UPDATE OF next_attempt_at ON public.outbox FOR EACH ROW WHEN (((new.done_at IS NULL) AND (new.failed_at IS NULL) AND (new.next_attempt_at <= now()))) EXECUTE FUNCTION public.notify_outbox();
+
+CREATE TRIGGER outbox_notify_inserted AFTER INSERT ON public.outbox REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.notify_outbox_inserted();
 
 CREATE TRIGGER package_cap_tiers_notify_policy AFTER INSERT OR DELETE OR UPDATE ON public.package_cap_tiers FOR EACH ROW EXECUTE FUNCTION public.notify_policy_cap_tier();
 

@@ -198,3 +198,22 @@ CREATE TRIGGER payments_referenced BEFORE DELETE OR UPDATE OF id ON payments
     FOR EACH ROW EXECUTE FUNCTION radbill_refuse_referenced('ledger_entries_payment_id_fkey', 'ledger_entries', 'payment_id');
 CREATE TRIGGER payments_referenced_truncate BEFORE TRUNCATE ON payments
     FOR EACH STATEMENT EXECUTE FUNCTION radbill_refuse_referenced('ledger_entries_payment_id_fkey', 'ledger_entries', 'payment_id');
+
+-- The outbox's wake-up for inserted rows, once per statement: the bill run queues a million SMS in one INSERT, and
+-- the row trigger called pg_notify for each (deduplicated only at commit). The same notifications: one per kind of
+-- the statement's rows that are due now. A changed next_attempt_at still notifies per row (outbox_notify).
+CREATE FUNCTION notify_outbox_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('radbill_outbox', d.kind)
+       FROM (SELECT DISTINCT n.kind FROM new_rows n
+              WHERE n.done_at IS NULL AND n.failed_at IS NULL AND n.next_attempt_at <= now()) d;
+    RETURN NULL;
+END $$;
+
+DROP TRIGGER outbox_notify ON outbox;
+CREATE TRIGGER outbox_notify AFTER UPDATE OF next_attempt_at ON outbox FOR EACH ROW
+    WHEN (NEW.done_at IS NULL AND NEW.failed_at IS NULL AND NEW.next_attempt_at <= now())
+    EXECUTE FUNCTION notify_outbox();
+CREATE TRIGGER outbox_notify_inserted AFTER INSERT ON outbox REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
+    EXECUTE FUNCTION notify_outbox_inserted();
