@@ -5,9 +5,9 @@ replaced, on the same seeded data, interleaved.
 
 Seeds like `make bench-billing` once. Each round copies the seeded database twice (CREATE DATABASE ... TEMPLATE)
 and runs `bill_run.generate_bills_in_batches` (the scheduled job: batches of 100,000 over two connections) in each
-copy, one with the schema as migrated ("set": 0064's statement-level checks and outbox wake-up) and one with the
-nine foreign keys and the per-row outbox NOTIFY put back ("fk": the schema before 0064, the foreign keys NOT VALID
-so that adding them reads nothing). The order alternates between rounds. With --next-period the copy also bills
+copy, one with the schema as migrated ("0064": statement-level reference checks, the outbox's wake-up per statement,
+its destination trigger only where none is given, the two new indexes) and one as before 0064 ("main": the nine
+foreign keys put back NOT VALID so that adding them reads nothing, the per-row outbox triggers, no new index). The order alternates between rounds. With --next-period the copy also bills
 the next month (accounts exist then, as in every month after the first). Prints each run and the medians.
 """
 
@@ -41,27 +41,36 @@ CHECKS = [("bills", "bills_check_references"), ("bills", "bills_check_references
           ("ledger_accounts", "ledger_accounts_check_references"),
           ("ledger_accounts", "ledger_accounts_check_references_changed"),
           ("ledger_entries", "ledger_entries_check_references"), ("outbox", "outbox_notify_inserted")]
+INDEXES = ("CREATE INDEX IF NOT EXISTS bills_customer ON bills (customer_id, period_start, id);"
+           " CREATE INDEX IF NOT EXISTS ledger_entries_bill ON ledger_entries (bill_id) WHERE bill_id IS NOT NULL")
 ROW_NOTIFY = ("CREATE TRIGGER outbox_notify_rows AFTER INSERT ON outbox FOR EACH ROW WHEN (NEW.done_at IS NULL"
               " AND NEW.failed_at IS NULL AND NEW.next_attempt_at <= now()) EXECUTE FUNCTION notify_outbox()")
 
 
 async def set_mode(url: str, mode: str) -> None:
+    """'main': the schema as before 0064 (per-row foreign keys, outbox NOTIFY and destination per row, neither new
+    index); '0064': as migrated. Idempotent, so rounds may repeat a mode."""
     conn = await asyncpg.connect(url)
     try:
         async with conn.transaction():
-            if mode == "fk":
-                for table, name in CHECKS:
-                    await conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER {name}")
+            for table, _, _, name in KEYS:
+                await conn.execute(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {name}")
+            await conn.execute("DROP TRIGGER IF EXISTS outbox_notify_rows ON outbox")
+            await conn.execute("DROP TRIGGER outbox_destination ON outbox")
+            for table, name in CHECKS:
+                await conn.execute(f"ALTER TABLE {table} {'DISABLE' if mode == 'main' else 'ENABLE'} TRIGGER {name}")
+            if mode == "main":
                 for table, column, target, name in KEYS:
                     await conn.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} FOREIGN KEY ({column})"
                                        f" REFERENCES {target}(id) NOT VALID")
                 await conn.execute(ROW_NOTIFY)
+                await conn.execute("CREATE TRIGGER outbox_destination BEFORE INSERT ON outbox FOR EACH ROW"
+                                   " EXECUTE FUNCTION outbox_set_destination()")
+                await conn.execute("DROP INDEX IF EXISTS bills_customer; DROP INDEX IF EXISTS ledger_entries_bill")
             else:
-                for table, name in CHECKS:
-                    await conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER {name}")
-                for table, _, _, name in KEYS:
-                    await conn.execute(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {name}")
-                await conn.execute("DROP TRIGGER IF EXISTS outbox_notify_rows ON outbox")
+                await conn.execute("CREATE TRIGGER outbox_destination BEFORE INSERT ON outbox FOR EACH ROW"
+                                   " WHEN (NEW.destination IS NULL) EXECUTE FUNCTION outbox_set_destination()")
+                await conn.execute(INDEXES)
     finally:
         await conn.close()
 
@@ -108,18 +117,18 @@ async def bench(url: str, customers: int, rounds: int, next_period: bool) -> Non
         await conn.execute("VACUUM ANALYZE")
     finally:
         await conn.close()
-    times: dict[str, list] = {"fk": [], "set": []}
+    times: dict[str, list] = {"main": [], "0064": []}
     for n in range(rounds):
-        for mode in (("fk", "set") if n % 2 == 0 else ("set", "fk")):
+        for mode in (("main", "0064") if n % 2 == 0 else ("0064", "main")):
             await set_mode(url, mode)
             load = open("/proc/loadavg").read().split()[:3]  # noqa: ASYNC230, SIM115 -- one line, before the run
             first, later, bills = await one_run(url, template, f"copy_{mode}_{n}", next_period)
             times[mode].append((first, later))
-            print(f"round {n + 1} {mode:>3}: first run {first:7.1f} s ({bills} bills)"
+            print(f"round {n + 1} {mode:>4}: first run {first:7.1f} s ({bills} bills)"
                   + (f", next period {later:7.1f} s" if later is not None else "") + f"  load {' '.join(load)}",
                   flush=True)
     for mode, runs in times.items():
-        line = f"median {mode:>3}: first run {statistics.median(r[0] for r in runs):7.1f} s"
+        line = f"median {mode:>4}: first run {statistics.median(r[0] for r in runs):7.1f} s"
         if next_period:
             line += f", next period {statistics.median(r[1] for r in runs):7.1f} s"
         print(line)

@@ -3395,6 +3395,8 @@ CREATE INDEX backups_newest_ok ON public.backups USING btree (finished_at DESC) 
 
 CREATE UNIQUE INDEX billing_profiles_name ON public.billing_profiles USING btree (operator_id, lower(name));
 
+CREATE INDEX bills_customer ON public.bills USING btree (customer_id, period_start, id);
+
 CREATE UNIQUE INDEX bills_one_per_period ON public.bills USING btree (customer_id, period_start) WHERE (kind = 'period'::text);
 
 CREATE INDEX bills_open ON public.bills USING btree (due_at) WHERE (status = ANY (ARRAY['unpaid'::text, 'partial'::text]));
@@ -3432,6 +3434,8 @@ CREATE INDEX import_batches_operator ON public.import_batches USING btree (opera
 CREATE INDEX ip_pools_nas ON public.ip_pools USING btree (nas_id) WHERE (nas_id IS NOT NULL);
 
 CREATE INDEX ledger_entries_account ON public.ledger_entries USING btree (account_id, id);
+
+CREATE INDEX ledger_entries_bill ON public.ledger_entries USING btree (bill_id) WHERE (bill_id IS NOT NULL);
 
 CREATE INDEX ledger_entries_txn ON public.ledger_entries USING btree (txn_id);
 
@@ -3621,9 +3625,9 @@ CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON public.audit_log FOR EAC
 
 CREATE TRIGGER billing_profiles_notify_policy AFTER UPDATE OF cycle_kind, billing_day, validity_days ON public.billing_profiles FOR EACH ROW WHEN (((old.cycle_kind IS DISTINCT FROM new.cycle_kind) OR (old.billing_day IS DISTINCT FROM new.billing_day) OR (old.validity_days IS DISTINCT FROM new.validity_days))) EXECUTE FUNCTION public.notify_policy_billing_profile();
 
-CREATE TRIGGER bills_check_references AFTER INSERT ON public.bills REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.radbill_check_references('bills_operator_id_fkey', 'operator_id', 'operators', 'lock', 'bills_package_id_fkey', 'package_id', 'packages', 'lock', 'bills_vat_profile_id_fkey', 'vat_profile_id', 'vat_profiles', 'lock', 'bills_voided_by_fkey', 'voided_by', 'accounts', 'lock');
+CREATE TRIGGER bills_check_references AFTER INSERT ON public.bills REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.radbill_check_references('bills_customer_id_fkey', 'customer_id', 'customers', 'lock', 'bills_operator_id_fkey', 'operator_id', 'operators', 'lock', 'bills_package_id_fkey', 'package_id', 'packages', 'lock', 'bills_vat_profile_id_fkey', 'vat_profile_id', 'vat_profiles', 'lock', 'bills_voided_by_fkey', 'voided_by', 'accounts', 'lock');
 
-CREATE TRIGGER bills_check_references_changed AFTER UPDATE OF operator_id, package_id, vat_profile_id, voided_by ON public.bills FOR EACH ROW EXECUTE FUNCTION public.radbill_check_references('bills_operator_id_fkey', 'operator_id', 'operators', 'lock', 'bills_package_id_fkey', 'package_id', 'packages', 'lock', 'bills_vat_profile_id_fkey', 'vat_profile_id', 'vat_profiles', 'lock', 'bills_voided_by_fkey', 'voided_by', 'accounts', 'lock');
+CREATE TRIGGER bills_check_references_changed AFTER UPDATE OF customer_id, operator_id, package_id, vat_profile_id, voided_by ON public.bills FOR EACH ROW EXECUTE FUNCTION public.radbill_check_references('bills_customer_id_fkey', 'customer_id', 'customers', 'lock', 'bills_operator_id_fkey', 'operator_id', 'operators', 'lock', 'bills_package_id_fkey', 'package_id', 'packages', 'lock', 'bills_vat_profile_id_fkey', 'vat_profile_id', 'vat_profiles', 'lock', 'bills_voided_by_fkey', 'voided_by', 'accounts', 'lock');
 
 CREATE TRIGGER bills_dashboard_delete AFTER DELETE ON public.bills REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.dashboard_bills_delta();
 
@@ -3647,15 +3651,19 @@ CREATE TRIGGER customers_dashboard_update AFTER UPDATE ON public.customers REFER
 
 CREATE TRIGGER customers_notify_policy AFTER INSERT OR DELETE OR UPDATE OF username, radius_password, status, expires_at, package_id, mac_address, static_ip, simultaneous_use, connection_type, operator_id, billing_profile_id, billing_anchor ON public.customers FOR EACH ROW EXECUTE FUNCTION public.notify_policy_customer();
 
+CREATE TRIGGER customers_referenced BEFORE DELETE OR UPDATE OF id ON public.customers FOR EACH ROW EXECUTE FUNCTION public.radbill_refuse_referenced('bills_customer_id_fkey', 'bills', 'customer_id', 'ledger_accounts_customer_id_fkey', 'ledger_accounts', 'customer_id');
+
+CREATE TRIGGER customers_referenced_truncate BEFORE TRUNCATE ON public.customers FOR EACH STATEMENT EXECUTE FUNCTION public.radbill_refuse_referenced('bills_customer_id_fkey', 'bills', 'customer_id', 'ledger_accounts_customer_id_fkey', 'ledger_accounts', 'customer_id');
+
 CREATE TRIGGER customers_touch BEFORE UPDATE ON public.customers FOR EACH ROW EXECUTE FUNCTION public.touch_updated_at();
 
 CREATE TRIGGER data_topups_append_only BEFORE DELETE OR UPDATE ON public.data_topups FOR EACH ROW EXECUTE FUNCTION public.forbid_change();
 
 CREATE TRIGGER data_topups_notify_policy AFTER INSERT ON public.data_topups FOR EACH ROW EXECUTE FUNCTION public.notify_policy_topup();
 
-CREATE TRIGGER ledger_accounts_check_references AFTER INSERT ON public.ledger_accounts REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.radbill_check_references('ledger_accounts_operator_id_fkey', 'operator_id', 'operators', 'lock');
+CREATE TRIGGER ledger_accounts_check_references AFTER INSERT ON public.ledger_accounts REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.radbill_check_references('ledger_accounts_customer_id_fkey', 'customer_id', 'customers', 'lock', 'ledger_accounts_operator_id_fkey', 'operator_id', 'operators', 'lock');
 
-CREATE TRIGGER ledger_accounts_check_references_changed AFTER UPDATE OF operator_id ON public.ledger_accounts FOR EACH ROW EXECUTE FUNCTION public.radbill_check_references('ledger_accounts_operator_id_fkey', 'operator_id', 'operators', 'lock');
+CREATE TRIGGER ledger_accounts_check_references_changed AFTER UPDATE OF customer_id, operator_id ON public.ledger_accounts FOR EACH ROW EXECUTE FUNCTION public.radbill_check_references('ledger_accounts_customer_id_fkey', 'customer_id', 'customers', 'lock', 'ledger_accounts_operator_id_fkey', 'operator_id', 'operators', 'lock');
 
 CREATE TRIGGER ledger_accounts_permanent BEFORE DELETE OR UPDATE OF id ON public.ledger_accounts FOR EACH ROW EXECUTE FUNCTION public.radbill_refuse_referenced();
 
@@ -3687,7 +3695,7 @@ CREATE TRIGGER operators_referenced_truncate BEFORE TRUNCATE ON public.operators
 
 CREATE TRIGGER operators_touch BEFORE UPDATE ON public.operators FOR EACH ROW EXECUTE FUNCTION public.touch_updated_at();
 
-CREATE TRIGGER outbox_destination BEFORE INSERT ON public.outbox FOR EACH ROW EXECUTE FUNCTION public.outbox_set_destination();
+CREATE TRIGGER outbox_destination BEFORE INSERT ON public.outbox FOR EACH ROW WHEN ((new.destination IS NULL)) EXECUTE FUNCTION public.outbox_set_destination();
 
 CREATE TRIGGER outbox_notify AFTER UPDATE OF next_attempt_at ON public.outbox FOR EACH ROW WHEN (((new.done_at IS NULL) AND (new.failed_at IS NULL) AND (new.next_attempt_at <= now()))) EXECUTE FUNCTION public.notify_outbox();
 
@@ -3776,9 +3784,6 @@ ALTER TABLE ONLY public.billing_profile_assignments
 ALTER TABLE ONLY public.billing_profiles
     ADD CONSTRAINT billing_profiles_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE RESTRICT;
 
-ALTER TABLE ONLY public.bills
-    ADD CONSTRAINT bills_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES public.customers(id) ON DELETE RESTRICT;
-
 ALTER TABLE ONLY public.cash_closes
     ADD CONSTRAINT cash_closes_closed_by_fkey FOREIGN KEY (closed_by) REFERENCES public.accounts(id);
 
@@ -3850,9 +3855,6 @@ ALTER TABLE ONLY public.ip_pools
 
 ALTER TABLE ONLY public.ip_pools
     ADD CONSTRAINT ip_pools_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id);
-
-ALTER TABLE ONLY public.ledger_accounts
-    ADD CONSTRAINT ledger_accounts_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES public.customers(id) ON DELETE RESTRICT;
 
 ALTER TABLE ONLY public.nas
     ADD CONSTRAINT nas_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE RESTRICT;

@@ -9,7 +9,8 @@
 --   INSERT ... FOR EACH STATEMENT with the transition table); an UPDATE that changes a key column checks that row
 --   (the same function, FOR EACH ROW). A missing key raises foreign_key_violation (23503) with the constraint name
 --   the foreign key had, so radbill.errors maps it to the same field.
--- * 'lock' references (rows that may be deleted: operators, packages, VAT profiles, staff accounts, payments) take
+-- * 'lock' references (rows that may be deleted: customers, operators, packages, VAT profiles, staff accounts,
+--   payments) take
 --   FOR KEY SHARE on the referenced rows, as a foreign key does, in the same query; their tables refuse to delete
 --   (or re-key) a referenced row (radbill_refuse_referenced, BEFORE DELETE OR UPDATE OF id FOR EACH ROW, and
 --   BEFORE TRUNCATE). The race is closed by the row lock as a foreign key closes it: a DELETE locks its row before
@@ -21,8 +22,8 @@
 --   existence check needs no lock then. Those are the two busiest (each entry names its account and its bill):
 --   locking 1M just-inserted bills would write a lock record for each.
 --
--- Kept as foreign keys: bills.customer_id and ledger_accounts.customer_id (customers are deleted by an import's
--- rollback, which relies on the foreign key's refusal), and every other reference in the schema.
+-- Every other reference in the schema stays a foreign key. An import's rollback deletes customers and keeps those
+-- the database refuses (asyncpg.ForeignKeyViolationError): the guard on customers raises the same error.
 
 CREATE FUNCTION radbill_missing_referenced(target text, how text, ids bigint[]) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
@@ -124,9 +125,10 @@ BEGIN
     RETURN NEW;
 END $$;
 
-ALTER TABLE bills DROP CONSTRAINT bills_operator_id_fkey, DROP CONSTRAINT bills_package_id_fkey,
+ALTER TABLE bills DROP CONSTRAINT bills_customer_id_fkey, DROP CONSTRAINT bills_operator_id_fkey, DROP CONSTRAINT bills_package_id_fkey,
                   DROP CONSTRAINT bills_vat_profile_id_fkey, DROP CONSTRAINT bills_voided_by_fkey;
-ALTER TABLE ledger_accounts DROP CONSTRAINT ledger_accounts_operator_id_fkey;
+ALTER TABLE ledger_accounts DROP CONSTRAINT ledger_accounts_customer_id_fkey,
+                            DROP CONSTRAINT ledger_accounts_operator_id_fkey;
 ALTER TABLE ledger_entries DROP CONSTRAINT ledger_entries_account_id_fkey, DROP CONSTRAINT ledger_entries_bill_id_fkey,
                            DROP CONSTRAINT ledger_entries_payment_id_fkey, DROP CONSTRAINT ledger_entries_created_by_fkey;
 
@@ -134,12 +136,15 @@ ALTER TABLE ledger_entries DROP CONSTRAINT ledger_entries_account_id_fkey, DROP 
 -- a missing key is reported as the foreign key it was and not by a counter table's own key
 CREATE TRIGGER bills_check_references AFTER INSERT ON bills REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
     EXECUTE FUNCTION radbill_check_references(
+        'bills_customer_id_fkey', 'customer_id', 'customers', 'lock',
         'bills_operator_id_fkey', 'operator_id', 'operators', 'lock',
         'bills_package_id_fkey', 'package_id', 'packages', 'lock',
         'bills_vat_profile_id_fkey', 'vat_profile_id', 'vat_profiles', 'lock',
         'bills_voided_by_fkey', 'voided_by', 'accounts', 'lock');
-CREATE TRIGGER bills_check_references_changed AFTER UPDATE OF operator_id, package_id, vat_profile_id, voided_by ON bills
+CREATE TRIGGER bills_check_references_changed
+    AFTER UPDATE OF customer_id, operator_id, package_id, vat_profile_id, voided_by ON bills
     FOR EACH ROW EXECUTE FUNCTION radbill_check_references(
+        'bills_customer_id_fkey', 'customer_id', 'customers', 'lock',
         'bills_operator_id_fkey', 'operator_id', 'operators', 'lock',
         'bills_package_id_fkey', 'package_id', 'packages', 'lock',
         'bills_vat_profile_id_fkey', 'vat_profile_id', 'vat_profiles', 'lock',
@@ -147,9 +152,11 @@ CREATE TRIGGER bills_check_references_changed AFTER UPDATE OF operator_id, packa
 
 CREATE TRIGGER ledger_accounts_check_references AFTER INSERT ON ledger_accounts REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION radbill_check_references(
+        'ledger_accounts_customer_id_fkey', 'customer_id', 'customers', 'lock',
         'ledger_accounts_operator_id_fkey', 'operator_id', 'operators', 'lock');
-CREATE TRIGGER ledger_accounts_check_references_changed AFTER UPDATE OF operator_id ON ledger_accounts
+CREATE TRIGGER ledger_accounts_check_references_changed AFTER UPDATE OF customer_id, operator_id ON ledger_accounts
     FOR EACH ROW EXECUTE FUNCTION radbill_check_references(
+        'ledger_accounts_customer_id_fkey', 'customer_id', 'customers', 'lock',
         'ledger_accounts_operator_id_fkey', 'operator_id', 'operators', 'lock');
 
 -- ledger entries are append-only (ledger_entries_append_only), so only inserts are checked
@@ -170,6 +177,14 @@ CREATE TRIGGER ledger_accounts_permanent BEFORE DELETE OR UPDATE OF id ON ledger
 CREATE TRIGGER ledger_accounts_permanent_truncate BEFORE TRUNCATE ON ledger_accounts
     FOR EACH STATEMENT EXECUTE FUNCTION radbill_refuse_referenced();
 
+CREATE TRIGGER customers_referenced BEFORE DELETE OR UPDATE OF id ON customers
+    FOR EACH ROW EXECUTE FUNCTION radbill_refuse_referenced(
+        'bills_customer_id_fkey', 'bills', 'customer_id',
+        'ledger_accounts_customer_id_fkey', 'ledger_accounts', 'customer_id');
+CREATE TRIGGER customers_referenced_truncate BEFORE TRUNCATE ON customers
+    FOR EACH STATEMENT EXECUTE FUNCTION radbill_refuse_referenced(
+        'bills_customer_id_fkey', 'bills', 'customer_id',
+        'ledger_accounts_customer_id_fkey', 'ledger_accounts', 'customer_id');
 CREATE TRIGGER operators_referenced BEFORE DELETE OR UPDATE OF id ON operators
     FOR EACH ROW EXECUTE FUNCTION radbill_refuse_referenced(
         'bills_operator_id_fkey', 'bills', 'operator_id',
@@ -217,3 +232,17 @@ CREATE TRIGGER outbox_notify AFTER UPDATE OF next_attempt_at ON outbox FOR EACH 
     EXECUTE FUNCTION notify_outbox();
 CREATE TRIGGER outbox_notify_inserted AFTER INSERT ON outbox REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
     EXECUTE FUNCTION notify_outbox_inserted();
+
+-- radbill_enqueue/radbill_enqueue_many name each row's destination themselves (radbill_outbox_destination, the one
+-- rule); the row trigger that fills it in for any other INSERT need not run for theirs.
+DROP TRIGGER outbox_destination ON outbox;
+CREATE TRIGGER outbox_destination BEFORE INSERT ON outbox FOR EACH ROW WHEN (NEW.destination IS NULL)
+    EXECUTE FUNCTION outbox_set_destination();
+
+-- A customer's bills and a bill's ledger entries had no index to be found by: since 0034 the only index on
+-- bills.customer_id is the partial unique one of period bills, so the portal's home, the customer's bills list and
+-- a customer's deletion check read every bill; a void and a bill's payment list read every ledger entry. Both grow
+-- by a million rows a month at 1,000,000 customers. Entries are written in bill order, so the second index grows
+-- at its right edge.
+CREATE INDEX bills_customer ON bills (customer_id, period_start, id);
+CREATE INDEX ledger_entries_bill ON ledger_entries (bill_id) WHERE bill_id IS NOT NULL;
