@@ -125,6 +125,16 @@ BEGIN
     RETURN NULL;
 END $$;
 
+CREATE FUNCTION public.notify_outbox_inserted() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM pg_notify('radbill_outbox', d.kind)
+       FROM (SELECT DISTINCT n.kind FROM new_rows n
+              WHERE n.done_at IS NULL AND n.failed_at IS NULL AND n.next_attempt_at <= now()) d;
+    RETURN NULL;
+END $$;
+
 CREATE FUNCTION public.notify_policy_billing_profile() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -334,6 +344,36 @@ CREATE FUNCTION public.radbill_changed_rows(op text) RETURNS text
                    WHEN 'DELETE' THEN 'SELECT *, -1 AS d FROM old_rows'
                    ELSE 'SELECT *, 1 AS d FROM new_rows UNION ALL SELECT *, -1 FROM old_rows' END
 $$;
+
+CREATE FUNCTION public.radbill_check_references() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $_$
+DECLARE
+    i int := 0;
+    col text;
+    ids bigint[];
+    missing bigint;
+BEGIN
+    WHILE i + 3 < TG_NARGS LOOP
+        col := TG_ARGV[i + 1];
+        IF TG_LEVEL = 'STATEMENT' THEN
+            EXECUTE format('SELECT array_agg(k) FROM (SELECT DISTINCT %1$I AS k FROM new_rows WHERE %1$I IS NOT NULL) d',
+                           col) INTO ids;
+        ELSE
+            EXECUTE format('SELECT CASE WHEN ($1).%1$I IS NOT NULL AND ($1).%1$I IS DISTINCT FROM ($2).%1$I'
+                           ' THEN ARRAY[($1).%1$I] END', col) INTO ids USING NEW, OLD;
+        END IF;
+        missing := radbill_missing_referenced(TG_ARGV[i + 2], TG_ARGV[i + 3], ids);
+        IF missing IS NOT NULL THEN
+            RAISE EXCEPTION 'insert or update on table "%" violates foreign key constraint "%"', TG_TABLE_NAME, TG_ARGV[i]
+                USING ERRCODE = 'foreign_key_violation', CONSTRAINT = TG_ARGV[i], TABLE = TG_TABLE_NAME,
+                      DETAIL = format('Key (%s)=(%s) is not present in table "%s".', col, missing, TG_ARGV[i + 2]);
+        END IF;
+        i := i + 4;
+    END LOOP;
+    RETURN NULL;
+END $_$;
 
 CREATE FUNCTION public.radbill_compact_dashboard() RETURNS bigint
     LANGUAGE plpgsql SECURITY DEFINER
@@ -1161,6 +1201,34 @@ CREATE FUNCTION public.radbill_line(op bigint) RETURNS TABLE(operator_id bigint,
      WHERE o.id = op
 $$;
 
+CREATE FUNCTION public.radbill_missing_referenced(target text, how text, ids bigint[]) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $_$
+DECLARE
+    held bigint;
+    missing bigint;
+BEGIN
+    IF ids IS NULL OR cardinality(ids) = 0 THEN
+        RETURN NULL;
+    END IF;
+    IF how = 'lock' THEN
+        -- one snapshot for the lock and the answer: what is missing is what could not be locked
+        EXECUTE format('WITH l AS (SELECT t.id FROM %I t WHERE t.id = ANY ($1) FOR KEY SHARE OF t)'
+                       ' SELECT (SELECT count(*) FROM l),'
+                       '        (SELECT i FROM unnest($1) i WHERE NOT EXISTS (SELECT 1 FROM l WHERE l.id = i) LIMIT 1)',
+                       target)
+           INTO held, missing USING ids;
+        RETURN missing;
+    ELSIF how = 'exists' THEN
+        EXECUTE format('SELECT i FROM unnest($1) i WHERE NOT EXISTS (SELECT 1 FROM %I t WHERE t.id = i) LIMIT 1',
+                       target)
+           INTO missing USING ids;
+        RETURN missing;
+    END IF;
+    RAISE EXCEPTION 'radbill_missing_referenced: unknown mode %', how;
+END $_$;
+
 CREATE FUNCTION public.radbill_next_free_ips(pool_id bigint, wanted integer) RETURNS SETOF inet
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
@@ -1313,6 +1381,47 @@ CREATE FUNCTION public.radbill_radacct_prepare(months_ahead integer DEFAULT 2) R
     SELECT radbill_radacct_partition(((now() AT TIME ZONE 'UTC') + make_interval(months => m)) AT TIME ZONE 'UTC')
       FROM generate_series(0, greatest(months_ahead, 0)) AS m
 $$;
+
+CREATE FUNCTION public.radbill_refuse_referenced() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $_$
+DECLARE
+    i int := 0;
+    used boolean;
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.id = OLD.id THEN
+        RETURN NEW;
+    END IF;
+    IF TG_NARGS = 0 THEN
+        RAISE EXCEPTION '% rows are permanent: void or retire them instead of deleting', TG_TABLE_NAME
+            USING ERRCODE = 'restrict_violation', TABLE = TG_TABLE_NAME;
+    END IF;
+    WHILE i + 2 < TG_NARGS LOOP
+        IF TG_LEVEL = 'STATEMENT' THEN
+            EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I WHERE %I IS NOT NULL)', TG_ARGV[i + 1], TG_ARGV[i + 2])
+               INTO used;
+        ELSE
+            EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I WHERE %I = $1)', TG_ARGV[i + 1], TG_ARGV[i + 2])
+               INTO used USING OLD.id;
+        END IF;
+        IF used THEN
+            RAISE EXCEPTION 'update or delete on table "%" violates foreign key constraint "%" on table "%"',
+                  TG_TABLE_NAME, TG_ARGV[i], TG_ARGV[i + 1]
+                USING ERRCODE = 'foreign_key_violation', CONSTRAINT = TG_ARGV[i], TABLE = TG_ARGV[i + 1],
+                      DETAIL = CASE WHEN TG_LEVEL = 'ROW'
+                                    THEN format('Key (id)=(%s) is still referenced from table "%s".', OLD.id, TG_ARGV[i + 1])
+                                    ELSE format('Table "%s" references it.', TG_ARGV[i + 1]) END;
+        END IF;
+        i := i + 3;
+    END LOOP;
+    IF TG_LEVEL = 'STATEMENT' THEN
+        RETURN NULL;
+    ELSIF TG_OP = 'DELETE' THEN
+        RETURN OLD;
+    END IF;
+    RETURN NEW;
+END $_$;
 
 CREATE FUNCTION public.radbill_scope_customer() RETURNS bigint
     LANGUAGE sql STABLE
@@ -3325,6 +3434,8 @@ CREATE INDEX backups_newest_ok ON public.backups USING btree (finished_at DESC) 
 
 CREATE UNIQUE INDEX billing_profiles_name ON public.billing_profiles USING btree (operator_id, lower(name));
 
+CREATE INDEX bills_customer ON public.bills USING btree (customer_id, period_start, id);
+
 CREATE UNIQUE INDEX bills_one_per_period ON public.bills USING btree (customer_id, period_start) WHERE (kind = 'period'::text);
 
 CREATE INDEX bills_open ON public.bills USING btree (due_at) WHERE (status = ANY (ARRAY['unpaid'::text, 'partial'::text]));
@@ -3362,6 +3473,8 @@ CREATE INDEX import_batches_operator ON public.import_batches USING btree (opera
 CREATE INDEX ip_pools_nas ON public.ip_pools USING btree (nas_id) WHERE (nas_id IS NOT NULL);
 
 CREATE INDEX ledger_entries_account ON public.ledger_entries USING btree (account_id, id);
+
+CREATE INDEX ledger_entries_bill ON public.ledger_entries USING btree (bill_id) WHERE (bill_id IS NOT NULL);
 
 CREATE INDEX ledger_entries_txn ON public.ledger_entries USING btree (txn_id);
 
@@ -3537,6 +3650,10 @@ ALTER INDEX public.radacct_user_stop ATTACH PARTITION public.radacct_default_use
 
 ALTER INDEX public.radacct_open_user ATTACH PARTITION public.radacct_default_username_idx;
 
+CREATE TRIGGER accounts_referenced BEFORE DELETE OR UPDATE OF id ON public.accounts FOR EACH ROW EXECUTE FUNCTION public.radbill_refuse_referenced('bills_voided_by_fkey', 'bills', 'voided_by', 'ledger_entries_created_by_fkey', 'ledger_entries', 'created_by');
+
+CREATE TRIGGER accounts_referenced_truncate BEFORE TRUNCATE ON public.accounts FOR EACH STATEMENT EXECUTE FUNCTION public.radbill_refuse_referenced('bills_voided_by_fkey', 'bills', 'voided_by', 'ledger_entries_created_by_fkey', 'ledger_entries', 'created_by');
+
 CREATE TRIGGER accounts_role BEFORE INSERT OR UPDATE OF role, operator_id ON public.accounts FOR EACH ROW EXECUTE FUNCTION public.accounts_check_role();
 
 CREATE TRIGGER accounts_touch BEFORE UPDATE ON public.accounts FOR EACH ROW EXECUTE FUNCTION public.touch_updated_at();
@@ -3547,6 +3664,10 @@ CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON public.audit_log FOR EAC
 
 CREATE TRIGGER billing_profiles_notify_policy AFTER UPDATE OF cycle_kind, billing_day, validity_days ON public.billing_profiles FOR EACH ROW WHEN (((old.cycle_kind IS DISTINCT FROM new.cycle_kind) OR (old.billing_day IS DISTINCT FROM new.billing_day) OR (old.validity_days IS DISTINCT FROM new.validity_days))) EXECUTE FUNCTION public.notify_policy_billing_profile();
 
+CREATE TRIGGER bills_check_references AFTER INSERT ON public.bills REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.radbill_check_references('bills_customer_id_fkey', 'customer_id', 'customers', 'lock', 'bills_operator_id_fkey', 'operator_id', 'operators', 'lock', 'bills_package_id_fkey', 'package_id', 'packages', 'lock', 'bills_vat_profile_id_fkey', 'vat_profile_id', 'vat_profiles', 'lock', 'bills_voided_by_fkey', 'voided_by', 'accounts', 'lock');
+
+CREATE TRIGGER bills_check_references_changed AFTER UPDATE OF customer_id, operator_id, package_id, vat_profile_id, voided_by ON public.bills FOR EACH ROW EXECUTE FUNCTION public.radbill_check_references('bills_customer_id_fkey', 'customer_id', 'customers', 'lock', 'bills_operator_id_fkey', 'operator_id', 'operators', 'lock', 'bills_package_id_fkey', 'package_id', 'packages', 'lock', 'bills_vat_profile_id_fkey', 'vat_profile_id', 'vat_profiles', 'lock', 'bills_voided_by_fkey', 'voided_by', 'accounts', 'lock');
+
 CREATE TRIGGER bills_dashboard_delete AFTER DELETE ON public.bills REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.dashboard_bills_delta();
 
 CREATE TRIGGER bills_dashboard_insert AFTER INSERT ON public.bills REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.dashboard_bills_delta();
@@ -3554,6 +3675,10 @@ CREATE TRIGGER bills_dashboard_insert AFTER INSERT ON public.bills REFERENCING N
 CREATE TRIGGER bills_dashboard_truncate AFTER TRUNCATE ON public.bills FOR EACH STATEMENT EXECUTE FUNCTION public.dashboard_truncated('dashboard_bill_counts');
 
 CREATE TRIGGER bills_dashboard_update AFTER UPDATE ON public.bills REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.dashboard_bills_delta();
+
+CREATE TRIGGER bills_permanent BEFORE DELETE OR UPDATE OF id ON public.bills FOR EACH ROW EXECUTE FUNCTION public.radbill_refuse_referenced();
+
+CREATE TRIGGER bills_permanent_truncate BEFORE TRUNCATE ON public.bills FOR EACH STATEMENT EXECUTE FUNCTION public.radbill_refuse_referenced();
 
 CREATE TRIGGER customers_dashboard_delete AFTER DELETE ON public.customers REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.dashboard_customers_delta();
 
@@ -3565,15 +3690,29 @@ CREATE TRIGGER customers_dashboard_update AFTER UPDATE ON public.customers REFER
 
 CREATE TRIGGER customers_notify_policy AFTER INSERT OR DELETE OR UPDATE OF username, radius_password, status, expires_at, package_id, mac_address, static_ip, simultaneous_use, connection_type, operator_id, billing_profile_id, billing_anchor ON public.customers FOR EACH ROW EXECUTE FUNCTION public.notify_policy_customer();
 
+CREATE TRIGGER customers_referenced BEFORE DELETE OR UPDATE OF id ON public.customers FOR EACH ROW EXECUTE FUNCTION public.radbill_refuse_referenced('bills_customer_id_fkey', 'bills', 'customer_id', 'ledger_accounts_customer_id_fkey', 'ledger_accounts', 'customer_id');
+
+CREATE TRIGGER customers_referenced_truncate BEFORE TRUNCATE ON public.customers FOR EACH STATEMENT EXECUTE FUNCTION public.radbill_refuse_referenced('bills_customer_id_fkey', 'bills', 'customer_id', 'ledger_accounts_customer_id_fkey', 'ledger_accounts', 'customer_id');
+
 CREATE TRIGGER customers_touch BEFORE UPDATE ON public.customers FOR EACH ROW EXECUTE FUNCTION public.touch_updated_at();
 
 CREATE TRIGGER data_topups_append_only BEFORE DELETE OR UPDATE ON public.data_topups FOR EACH ROW EXECUTE FUNCTION public.forbid_change();
 
 CREATE TRIGGER data_topups_notify_policy AFTER INSERT ON public.data_topups FOR EACH ROW EXECUTE FUNCTION public.notify_policy_topup();
 
+CREATE TRIGGER ledger_accounts_check_references AFTER INSERT ON public.ledger_accounts REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.radbill_check_references('ledger_accounts_customer_id_fkey', 'customer_id', 'customers', 'lock', 'ledger_accounts_operator_id_fkey', 'operator_id', 'operators', 'lock');
+
+CREATE TRIGGER ledger_accounts_check_references_changed AFTER UPDATE OF customer_id, operator_id ON public.ledger_accounts FOR EACH ROW EXECUTE FUNCTION public.radbill_check_references('ledger_accounts_customer_id_fkey', 'customer_id', 'customers', 'lock', 'ledger_accounts_operator_id_fkey', 'operator_id', 'operators', 'lock');
+
+CREATE TRIGGER ledger_accounts_permanent BEFORE DELETE OR UPDATE OF id ON public.ledger_accounts FOR EACH ROW EXECUTE FUNCTION public.radbill_refuse_referenced();
+
+CREATE TRIGGER ledger_accounts_permanent_truncate BEFORE TRUNCATE ON public.ledger_accounts FOR EACH STATEMENT EXECUTE FUNCTION public.radbill_refuse_referenced();
+
 CREATE TRIGGER ledger_entries_append_only BEFORE DELETE OR UPDATE ON public.ledger_entries FOR EACH ROW EXECUTE FUNCTION public.forbid_change();
 
 CREATE TRIGGER ledger_entries_balanced AFTER INSERT ON public.ledger_entries REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION public.ledger_check_balanced();
+
+CREATE TRIGGER ledger_entries_check_references AFTER INSERT ON public.ledger_entries REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.radbill_check_references('ledger_entries_account_id_fkey', 'account_id', 'ledger_accounts', 'exists', 'ledger_entries_bill_id_fkey', 'bill_id', 'bills', 'exists', 'ledger_entries_payment_id_fkey', 'payment_id', 'payments', 'lock', 'ledger_entries_created_by_fkey', 'created_by', 'accounts', 'lock');
 
 CREATE TRIGGER ledger_entries_no_truncate BEFORE TRUNCATE ON public.ledger_entries FOR EACH STATEMENT EXECUTE FUNCTION public.forbid_change();
 
@@ -3589,15 +3728,25 @@ CREATE TRIGGER operators_path BEFORE INSERT OR UPDATE ON public.operators FOR EA
 
 CREATE TRIGGER operators_path_cascade AFTER UPDATE ON public.operators FOR EACH ROW WHEN ((((old.path)::text IS DISTINCT FROM (new.path)::text) AND (pg_trigger_depth() = 0))) EXECUTE FUNCTION public.operators_cascade_path();
 
+CREATE TRIGGER operators_referenced BEFORE DELETE OR UPDATE OF id ON public.operators FOR EACH ROW EXECUTE FUNCTION public.radbill_refuse_referenced('bills_operator_id_fkey', 'bills', 'operator_id', 'ledger_accounts_operator_id_fkey', 'ledger_accounts', 'operator_id');
+
+CREATE TRIGGER operators_referenced_truncate BEFORE TRUNCATE ON public.operators FOR EACH STATEMENT EXECUTE FUNCTION public.radbill_refuse_referenced('bills_operator_id_fkey', 'bills', 'operator_id', 'ledger_accounts_operator_id_fkey', 'ledger_accounts', 'operator_id');
+
 CREATE TRIGGER operators_touch BEFORE UPDATE ON public.operators FOR EACH ROW EXECUTE FUNCTION public.touch_updated_at();
 
-CREATE TRIGGER outbox_destination BEFORE INSERT ON public.outbox FOR EACH ROW EXECUTE FUNCTION public.outbox_set_destination();
+CREATE TRIGGER outbox_destination BEFORE INSERT ON public.outbox FOR EACH ROW WHEN ((new.destination IS NULL)) EXECUTE FUNCTION public.outbox_set_destination();
 
-CREATE TRIGGER outbox_notify AFTER INSERT OR UPDATE OF next_attempt_at ON public.outbox FOR EACH ROW WHEN (((new.done_at IS NULL) AND (new.failed_at IS NULL) AND (new.next_attempt_at <= now()))) EXECUTE FUNCTION public.notify_outbox();
+CREATE TRIGGER outbox_notify AFTER UPDATE OF next_attempt_at ON public.outbox FOR EACH ROW WHEN (((new.done_at IS NULL) AND (new.failed_at IS NULL) AND (new.next_attempt_at <= now()))) EXECUTE FUNCTION public.notify_outbox();
+
+CREATE TRIGGER outbox_notify_inserted AFTER INSERT ON public.outbox REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.notify_outbox_inserted();
 
 CREATE TRIGGER package_cap_tiers_notify_policy AFTER INSERT OR DELETE OR UPDATE ON public.package_cap_tiers FOR EACH ROW EXECUTE FUNCTION public.notify_policy_cap_tier();
 
 CREATE TRIGGER packages_notify_policy AFTER UPDATE ON public.packages FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION public.notify_policy_package();
+
+CREATE TRIGGER packages_referenced BEFORE DELETE OR UPDATE OF id ON public.packages FOR EACH ROW EXECUTE FUNCTION public.radbill_refuse_referenced('bills_package_id_fkey', 'bills', 'package_id');
+
+CREATE TRIGGER packages_referenced_truncate BEFORE TRUNCATE ON public.packages FOR EACH STATEMENT EXECUTE FUNCTION public.radbill_refuse_referenced('bills_package_id_fkey', 'bills', 'package_id');
 
 CREATE TRIGGER packages_touch BEFORE UPDATE ON public.packages FOR EACH ROW EXECUTE FUNCTION public.touch_updated_at();
 
@@ -3608,6 +3757,10 @@ CREATE TRIGGER payments_dashboard_insert AFTER INSERT ON public.payments REFEREN
 CREATE TRIGGER payments_dashboard_truncate AFTER TRUNCATE ON public.payments FOR EACH STATEMENT EXECUTE FUNCTION public.dashboard_truncated('dashboard_payment_sums');
 
 CREATE TRIGGER payments_dashboard_update AFTER UPDATE ON public.payments REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.dashboard_payments_delta();
+
+CREATE TRIGGER payments_referenced BEFORE DELETE OR UPDATE OF id ON public.payments FOR EACH ROW EXECUTE FUNCTION public.radbill_refuse_referenced('ledger_entries_payment_id_fkey', 'ledger_entries', 'payment_id');
+
+CREATE TRIGGER payments_referenced_truncate BEFORE TRUNCATE ON public.payments FOR EACH STATEMENT EXECUTE FUNCTION public.radbill_refuse_referenced('ledger_entries_payment_id_fkey', 'ledger_entries', 'payment_id');
 
 CREATE TRIGGER radacct_heard BEFORE INSERT OR UPDATE ON public.radacct FOR EACH ROW EXECUTE FUNCTION public.radacct_heard();
 
@@ -3620,6 +3773,10 @@ CREATE TRIGGER radacct_webhooks_updated AFTER UPDATE ON public.radacct REFERENCI
 CREATE TRIGGER sms_balance_entries_append_only BEFORE DELETE OR UPDATE ON public.sms_balance_entries FOR EACH ROW EXECUTE FUNCTION public.forbid_change();
 
 CREATE TRIGGER sms_balance_entries_no_truncate BEFORE TRUNCATE ON public.sms_balance_entries FOR EACH STATEMENT EXECUTE FUNCTION public.forbid_change();
+
+CREATE TRIGGER vat_profiles_referenced BEFORE DELETE OR UPDATE OF id ON public.vat_profiles FOR EACH ROW EXECUTE FUNCTION public.radbill_refuse_referenced('bills_vat_profile_id_fkey', 'bills', 'vat_profile_id');
+
+CREATE TRIGGER vat_profiles_referenced_truncate BEFORE TRUNCATE ON public.vat_profiles FOR EACH STATEMENT EXECUTE FUNCTION public.radbill_refuse_referenced('bills_vat_profile_id_fkey', 'bills', 'vat_profile_id');
 
 ALTER TABLE ONLY public.accounts
     ADD CONSTRAINT accounts_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE RESTRICT;
@@ -3668,21 +3825,6 @@ ALTER TABLE ONLY public.billing_profile_assignments
 
 ALTER TABLE ONLY public.billing_profiles
     ADD CONSTRAINT billing_profiles_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE RESTRICT;
-
-ALTER TABLE ONLY public.bills
-    ADD CONSTRAINT bills_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES public.customers(id) ON DELETE RESTRICT;
-
-ALTER TABLE ONLY public.bills
-    ADD CONSTRAINT bills_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE RESTRICT;
-
-ALTER TABLE ONLY public.bills
-    ADD CONSTRAINT bills_package_id_fkey FOREIGN KEY (package_id) REFERENCES public.packages(id) ON DELETE RESTRICT;
-
-ALTER TABLE ONLY public.bills
-    ADD CONSTRAINT bills_vat_profile_id_fkey FOREIGN KEY (vat_profile_id) REFERENCES public.vat_profiles(id);
-
-ALTER TABLE ONLY public.bills
-    ADD CONSTRAINT bills_voided_by_fkey FOREIGN KEY (voided_by) REFERENCES public.accounts(id);
 
 ALTER TABLE ONLY public.cash_closes
     ADD CONSTRAINT cash_closes_closed_by_fkey FOREIGN KEY (closed_by) REFERENCES public.accounts(id);
@@ -3755,24 +3897,6 @@ ALTER TABLE ONLY public.ip_pools
 
 ALTER TABLE ONLY public.ip_pools
     ADD CONSTRAINT ip_pools_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id);
-
-ALTER TABLE ONLY public.ledger_accounts
-    ADD CONSTRAINT ledger_accounts_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES public.customers(id) ON DELETE RESTRICT;
-
-ALTER TABLE ONLY public.ledger_accounts
-    ADD CONSTRAINT ledger_accounts_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE RESTRICT;
-
-ALTER TABLE ONLY public.ledger_entries
-    ADD CONSTRAINT ledger_entries_account_id_fkey FOREIGN KEY (account_id) REFERENCES public.ledger_accounts(id) ON DELETE RESTRICT;
-
-ALTER TABLE ONLY public.ledger_entries
-    ADD CONSTRAINT ledger_entries_bill_id_fkey FOREIGN KEY (bill_id) REFERENCES public.bills(id) ON DELETE RESTRICT;
-
-ALTER TABLE ONLY public.ledger_entries
-    ADD CONSTRAINT ledger_entries_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.accounts(id) ON DELETE RESTRICT;
-
-ALTER TABLE ONLY public.ledger_entries
-    ADD CONSTRAINT ledger_entries_payment_id_fkey FOREIGN KEY (payment_id) REFERENCES public.payments(id) ON DELETE RESTRICT;
 
 ALTER TABLE ONLY public.nas
     ADD CONSTRAINT nas_operator_id_fkey FOREIGN KEY (operator_id) REFERENCES public.operators(id) ON DELETE RESTRICT;

@@ -97,6 +97,33 @@ async def test_inserting_a_due_row_notifies_the_dispatcher(fresh_db_url):
         await conn.close()
 
 
+async def test_one_statement_of_many_rows_notifies_once_per_due_kind_and_a_retry_brought_forward_notifies(
+        fresh_db_url):
+    """Migration 0064: the insert's wake-up is per statement (the bill run queues a million SMS in one INSERT)."""
+    conn = await asyncpg.connect(fresh_db_url)
+    try:
+        heard = []
+        await conn.add_listener(outbox.CHANNEL, lambda *args: heard.append(args[-1]))
+
+        async def settle():
+            for _ in range(50):
+                await conn.execute("SELECT 1")
+
+        await conn.execute(
+            "INSERT INTO outbox (kind, payload, next_attempt_at)"
+            " SELECT k, '{}', CASE WHEN k = 'webhook' THEN now() + interval '1 hour' ELSE now() END"
+            "   FROM unnest(ARRAY['sms', 'coa', 'webhook']) k, generate_series(1, 200)")
+        await settle()
+        assert sorted(heard) == ["coa", "sms"]
+        heard.clear()
+        await conn.execute("UPDATE outbox SET next_attempt_at = now() - interval '1 second'"
+                           " WHERE kind = 'webhook' AND id = (SELECT min(id) FROM outbox WHERE kind = 'webhook')")
+        await settle()
+        assert heard == ["webhook"]
+    finally:
+        await conn.close()
+
+
 async def test_the_one_enqueue_rule(fresh_db_url):
     """radbill_enqueue: a key suppresses only while pending; a finished command is enqueued again as a new row;
     a message key is used once for ever; a disconnect supersedes the session's pending CoA; NULL never dedupes."""
