@@ -1212,21 +1212,27 @@ BEGIN
     IF ids IS NULL OR cardinality(ids) = 0 THEN
         RETURN NULL;
     END IF;
-    IF how = 'lock' THEN
-        -- one snapshot for the lock and the answer: what is missing is what could not be locked
-        EXECUTE format('WITH l AS (SELECT t.id FROM %I t WHERE t.id = ANY ($1) FOR KEY SHARE OF t)'
-                       ' SELECT (SELECT count(*) FROM l),'
-                       '        (SELECT i FROM unnest($1) i WHERE NOT EXISTS (SELECT 1 FROM l WHERE l.id = i) LIMIT 1)',
-                       target)
-           INTO held, missing USING ids;
-        RETURN missing;
-    ELSIF how = 'exists' THEN
-        EXECUTE format('SELECT i FROM unnest($1) i WHERE NOT EXISTS (SELECT 1 FROM %I t WHERE t.id = i) LIMIT 1',
-                       target)
-           INTO missing USING ids;
-        RETURN missing;
+    IF how NOT IN ('lock', 'exists') THEN
+        RAISE EXCEPTION 'radbill_missing_referenced: unknown mode %', how;
     END IF;
-    RAISE EXCEPTION 'radbill_missing_referenced: unknown mode %', how;
+    FOR attempt IN 1 .. 3 LOOP
+        IF how = 'lock' THEN
+            -- counted, not joined back: an anti-join against the locked rows was planned as a nested loop over
+            -- them (100,000 x 100,000 for a batch of the bill run)
+            EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM %I t WHERE t.id = ANY ($1) FOR KEY SHARE OF t) l',
+                           target) INTO held USING ids;
+            IF held = cardinality(ids) THEN
+                RETURN NULL;
+            END IF;
+        END IF;
+        EXECUTE format('SELECT i FROM unnest($1) i WHERE NOT EXISTS (SELECT 1 FROM %I t WHERE t.id = i) LIMIT 1',
+                       target) INTO missing USING ids;
+        -- 'lock': a row the lock did not see but this newer snapshot does was committed in between: lock again
+        IF how = 'exists' OR missing IS NOT NULL THEN
+            RETURN missing;
+        END IF;
+    END LOOP;
+    RAISE EXCEPTION 'the rows % refers to keep changing: try again', target USING ERRCODE = 'serialization_failure';
 END $_$;
 
 CREATE FUNCTION public.radbill_next_free_ips(pool_id bigint, wanted integer) RETURNS SETOF inet
