@@ -3482,8 +3482,6 @@ CREATE INDEX ledger_entries_account ON public.ledger_entries USING btree (accoun
 
 CREATE INDEX ledger_entries_bill ON public.ledger_entries USING btree (bill_id) WHERE (bill_id IS NOT NULL);
 
-CREATE INDEX ledger_entries_txn ON public.ledger_entries USING btree (txn_id);
-
 CREATE INDEX login_attempts_ip ON public.login_attempts USING btree (ip, at);
 
 CREATE INDEX login_attempts_username ON public.login_attempts USING btree (lower(username), at);
