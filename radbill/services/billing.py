@@ -285,9 +285,11 @@ UPDATE operators o SET balance_minor = o.balance_minor - d.amount
 RETURNING o.id
 """
 
+# entries in the order of the bills given, each bill's two legs together: the join's own order is the plan's, which
+# moved when 0064 took the foreign keys (and their join estimates) away
 _APPLY_ENTRIES_SQL = """
 WITH t AS MATERIALIZED (
-    SELECT t.*, gen_random_uuid() AS txn FROM unnest($1::bigint[], $2::bigint[]) t(bill_id, amount)
+    SELECT t.*, gen_random_uuid() AS txn FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY t(bill_id, amount, n)
 )
 INSERT INTO ledger_entries (txn_id, account_id, amount_minor, currency, kind, bill_id)
 SELECT t.txn, a.id, CASE WHEN a.kind = 'customer_advance' THEN t.amount ELSE -t.amount END, b.currency,
@@ -295,6 +297,7 @@ SELECT t.txn, a.id, CASE WHEN a.kind = 'customer_advance' THEN t.amount ELSE -t.
   FROM t JOIN bills b ON b.id = t.bill_id
   JOIN ledger_accounts a ON a.customer_id = b.customer_id AND a.currency = b.currency
                         AND a.kind IN ('customer_advance', 'customer_receivable')
+ ORDER BY t.n, a.kind
 """
 
 _APPLY_BILLS_SQL = """
