@@ -372,13 +372,16 @@ async def _credit(conn, scope: Scope, plan: ChangePlan, now: datetime, *, revers
 
 async def _cancel_open_wholesale(conn, charges, amount_minor: int) -> int:
     """Lower the wholesale still to be taken on `charges` by up to `amount_minor`, oldest first; how much."""
-    cancelled = 0
+    ids, cuts = [], []
     for bill in charges:
-        cut = min(bill["wholesale_minor"], amount_minor - cancelled)
+        cut = min(bill["wholesale_minor"], amount_minor - sum(cuts))
         if cut > 0:
-            await conn.execute("UPDATE bills SET wholesale_minor = wholesale_minor - $2 WHERE id = $1", bill["id"], cut)
-            cancelled += cut
-    return cancelled
+            ids.append(bill["id"])
+            cuts.append(cut)
+    if ids:  # one statement for the charges cut, not one per charge
+        await conn.execute("UPDATE bills b SET wholesale_minor = b.wholesale_minor - t.cut"
+                           " FROM unnest($1::bigint[], $2::bigint[]) AS t(id, cut) WHERE b.id = t.id", ids, cuts)
+    return sum(cuts)
 
 
 _DUE_SQL = """
