@@ -26,6 +26,8 @@ from pathlib import Path
 
 import psycopg
 
+from bench.acct_trace import Tracer
+from bench.acct_trace import report as trace_report
 from bench.loadgen import LoadRun, LoadSpec
 from bench.servers import Lab, machine_idle_seconds, proc_cpu_seconds
 
@@ -182,8 +184,12 @@ def run_layout(lab: Lab, layout: str, args) -> dict:
                     users=lab.users, slots=args.concurrency, processes=args.processes, warmup=args.warmup,
                     seconds=args.seconds, timeout=2.0, retries=2, label=f"size-{layout}")
     run = LoadRun(spec)
+    tracer = Tracer(lab.db_url, Path(args.trace), server.process.pid, lab.cluster.process.pid, args.trace_every) \
+        if args.trace else None
     try:
         sampler.start()
+        if tracer:
+            tracer.start()
         start_at = run.start()
         time.sleep(max(0.0, start_at + args.warmup - time.monotonic()))
         t0, cpu0, pg0, idle0 = time.monotonic(), proc_cpu_seconds(server.process.pid), lab.postgres_cpu(), \
@@ -193,6 +199,8 @@ def run_layout(lab: Lab, layout: str, args) -> dict:
         t1, cpu1, pg1, idle1 = time.monotonic(), proc_cpu_seconds(server.process.pid), lab.postgres_cpu(), \
             machine_idle_seconds()
         hi_id = sampler.samples[-1][1]
+        if tracer:
+            tracer.done.set()
         results = run.wait()
         drain_from = time.monotonic()
         while lab.journal_backlog() and time.monotonic() - drain_from < 120:
@@ -203,6 +211,9 @@ def run_layout(lab: Lab, layout: str, args) -> dict:
         run.stop()
         lab.stop_server(server)
     sampler.join()
+    if tracer:
+        tracer.join()
+        trace_report(tracer.samples)
     points = lags(sampler.samples, lo_id, hi_id)
     window = t1 - t0
     width = args.bucket or max(5.0, args.seconds / 12)
@@ -252,9 +263,14 @@ def main(argv=None) -> int:
     p.add_argument("--poll", type=float, default=0.05, help="lag sampler period (the lag's resolution)")
     p.add_argument("--fold-rounds", type=int, default=3, help="rounds of the fold-only cost per layout (0: skip)")
     p.add_argument("--bucket", type=float, default=0.0, help="seconds per reported bucket (default seconds/12)")
+    p.add_argument("--trace", default="", help="write per-interval CPU/WAL/vacuum counters here (bench/acct_trace.py)")
+    p.add_argument("--pg-setting", action="append", default=[], metavar="NAME=VALUE",
+                   help="a Postgres setting for the bench's cluster, e.g. shared_buffers=2GB (repeatable)")
+    p.add_argument("--trace-every", type=float, default=10.0, help="seconds between trace samples")
     args = p.parse_args(argv)
     layouts = [x for x in args.layouts.split(",") if x]
     lab = Lab(args.users)
+    lab.pg_settings = dict(x.split("=", 1) for x in args.pg_setting)
     results, costs = [], {}
     try:
         lab.start_database()

@@ -128,6 +128,7 @@ class Lab:
         self.secret = generate_nas_secret()
         self.users: list[tuple[str, str]] = []
         self.servers: list[Server] = []
+        self.pg_settings: dict[str, str] = {}  # e.g. shared_buffers for a bench at size
 
     # --- database -------------------------------------------------------------------------------------------
     def start_database(self) -> None:
@@ -136,7 +137,8 @@ class Lab:
         # as tests/conftest.py: durability is irrelevant for a throwaway cluster (it flatters accounting writes
         # equally for radbill and stock rlm_sql)
         self.cluster.start(log=self.base / "postgres.log",
-                           settings={"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"})
+                           settings={"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
+                                     **self.pg_settings})
         self.db_url = creds.url("radbill")
         asyncio.run(migrate_url(self.db_url))
 

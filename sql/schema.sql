@@ -265,6 +265,12 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION public.radbill_acct_unique_id(escaped text) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    AS $$
+    SELECT CASE WHEN strpos(escaped, '=') = 0 THEN md5(escaped) ELSE md5(radbill_sql_unescape(escaped)) END
+$$;
+
 CREATE FUNCTION public.radbill_api_client(prefix text) RETURNS TABLE(id bigint, operator_id bigint, scope_operator_id bigint, scope_path text, scope_kind text, name text, permissions text[], allowed_cidrs cidr[], token_hash bytea, revoked_at timestamp with time zone, last_used_at timestamp with time zone, active boolean)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
@@ -1496,6 +1502,14 @@ CREATE FUNCTION public.radbill_sellable(item_kind text, item_id bigint, seller b
                                                  WHERE a.operator_id = s.id AND a.package_id = item_id))
                 OR (item_kind = 'billing_profile' AND exists(SELECT 1 FROM billing_profile_assignments a
                                                          WHERE a.operator_id = s.id AND a.billing_profile_id = item_id))))
+$$;
+
+CREATE FUNCTION public.radbill_sql_unescape(escaped text) RETURNS bytea
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    AS $$
+    SELECT coalesce(string_agg(CASE WHEN m[1] IS NOT NULL THEN decode(substr(m[1], 2), 'hex')
+                                    ELSE convert_to(m[2], 'UTF8') END, ''::bytea ORDER BY n), ''::bytea)
+      FROM regexp_matches(escaped, '(=[0-9A-Fa-f]{2})|([^=]+|=)', 'g') WITH ORDINALITY AS t(m, n)
 $$;
 
 CREATE FUNCTION public.radbill_taken(what text, value text, except_id bigint DEFAULT NULL::bigint) RETURNS boolean
