@@ -122,8 +122,9 @@ class LocalCluster:
     data and socket directories are handed to that user.
     """
 
-    def __init__(self, datadir: Path, port: int):
+    def __init__(self, datadir: Path, port: int, settings: dict[str, str] | None = None):
         self.datadir = Path(datadir)
+        self.settings = dict(settings or {})  # every start's -c options (a start's own settings win)
         self.socket_dir = self.datadir.parent / (self.datadir.name + "-socket")
         self.port = port
         self.process: subprocess.Popen | AdoptedProcess | None = None
@@ -255,7 +256,7 @@ class LocalCluster:
               ) -> subprocess.Popen:
         """Start `postgres` as a child and wait until it accepts connections."""
         self._hand_over(self.socket_dir)
-        options = {"max_connections": "200", **(settings or {})}
+        options = {"max_connections": "200", **self.settings, **(settings or {})}
         log = log or self.datadir.parent / f"{self.datadir.name}.log"
         out = open_log(log)  # owned by the child from here on
         self.process = subprocess.Popen(

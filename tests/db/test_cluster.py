@@ -42,3 +42,39 @@ def test_an_adopted_process_is_watched_by_pid_until_it_exits():
     adopted.terminate()
     child.wait(10)  # reaped by us here; for a real adoptee its parent (init) does it
     assert adopted.wait(5) == 0 and adopted.poll() == 0
+
+
+def test_the_embedded_cluster_gets_a_quarter_of_the_memory_as_shared_buffers(tmp_path, monkeypatch):
+    from radbill import localenv
+
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       25165824 kB\nMemFree:  1 kB\n")  # 24 GiB
+    assert localenv.memory_bytes(meminfo) == 24 * 2**30
+    assert localenv.shared_buffers_for(24 * 2**30) == "6144MB"
+    assert localenv.shared_buffers_for(256 * 2**20) == "128MB"  # never below Postgres's own default
+    assert localenv.shared_buffers_for(256 * 2**30) == "8192MB"
+    monkeypatch.setattr(localenv, "ENV_FILE", tmp_path / "radbill.env")
+    monkeypatch.delenv("RADBILL_PG_SHARED_BUFFERS", raising=False)
+    assert localenv.embedded_cluster().settings["shared_buffers"] == localenv.shared_buffers_for(localenv.memory_bytes())
+    monkeypatch.setenv("RADBILL_PG_SHARED_BUFFERS", "2GB")
+    assert localenv.embedded_cluster().settings["shared_buffers"] == "2GB"
+
+
+def test_a_clusters_own_settings_reach_postgres():
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    import psycopg
+
+    base = Path(tempfile.mkdtemp(prefix="radbill-test-"))
+    base.chmod(0o755)  # the postgres OS user runs the server when the tests run as root
+    cluster = LocalCluster(base / "pg", free_port(), {"shared_buffers": "48MB"})
+    try:
+        creds = cluster.init()
+        cluster.start(log=base / "pg.log")
+        with psycopg.connect(creds.url()) as conn:
+            assert conn.execute("SHOW shared_buffers").fetchone()[0] == "48MB"
+    finally:
+        cluster.destroy()
+        shutil.rmtree(base, ignore_errors=True)
