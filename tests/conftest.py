@@ -4,6 +4,8 @@ Fixtures:
 - `db`: an asyncpg connection inside a transaction that is rolled back after the test (fast, no commits).
 - `fresh_db_url`: a database of its own cloned from the template, for tests that must commit
   (NOTIFY, other processes such as FreeRADIUS); dropped afterwards.
+- `module_db_url`: the same, shared by one test module: for a module whose tests only read what its module
+  fixtures committed (a role matrix sweeping every page), so the world is built once instead of once per test.
 """
 
 from __future__ import annotations
@@ -133,6 +135,14 @@ async def db(shared_db_url):
 @pytest.fixture
 def fresh_db_url(pg_server):
     name = f"radbill_t{os.getpid()}_{next(_db_counter)}"
+    url = pg_server.create_database(name)
+    yield url
+    pg_server.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def module_db_url(pg_server):
+    name = f"radbill_m{os.getpid()}_{next(_db_counter)}"
     url = pg_server.create_database(name)
     yield url
     pg_server.drop_database(name)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import asyncpg
 import pytest
+import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
 from admin.app import create_app
@@ -57,9 +59,8 @@ async def build_tree(conn) -> Tree:
     return t
 
 
-@pytest.fixture
-async def tree(fresh_db_url):
-    conn = await asyncpg.connect(fresh_db_url)
+async def _built_tree(url: str) -> Tree:
+    conn = await asyncpg.connect(url)
     try:
         return await build_tree(conn)
     finally:
@@ -67,10 +68,19 @@ async def tree(fresh_db_url):
 
 
 @pytest.fixture
-def admin_config(fresh_db_url) -> Config:
+async def tree(fresh_db_url):
+    return await _built_tree(fresh_db_url)
+
+
+def _admin_config(url: str) -> Config:
     # the admin connects as radbill_app, like in production: row-level security applies to every request
-    return Config(database_url=DatabaseUrl(app_url(fresh_db_url)), migrate_database_url=DatabaseUrl(fresh_db_url),
+    return Config(database_url=DatabaseUrl(app_url(url)), migrate_database_url=DatabaseUrl(url),
                   secret_key=Secret("k" * 64), cookie_secure=False)
+
+
+@pytest.fixture
+def admin_config(fresh_db_url) -> Config:
+    return _admin_config(fresh_db_url)
 
 
 class AdminClient:
@@ -102,10 +112,10 @@ class AdminClient:
         return response
 
 
-@pytest.fixture
-async def make_client(admin_config, tree):
-    app = create_app(admin_config)
-    server = TestServer(app)
+@asynccontextmanager
+async def client_factory(config: Config):
+    """`factory(login=None)`: a new AdminClient (signed in as `login`) of one app and server; all closed at the end."""
+    server = TestServer(create_app(config))
     clients = []
 
     async def factory(login: str | None = None) -> AdminClient:
@@ -118,6 +128,31 @@ async def make_client(admin_config, tree):
             assert response.status == 303, await response.text()
         return admin
 
-    yield factory
-    for client in clients:
-        await client.close()
+    try:
+        yield factory
+    finally:
+        for client in clients:
+            await client.close()
+
+
+@pytest.fixture
+async def make_client(admin_config, tree):
+    async with client_factory(admin_config) as factory:
+        yield factory
+
+
+# ---- read-only modules: one database, tree and admin app for the whole module ---------------------------------
+# A module using these starts with `pytestmark = pytest.mark.asyncio(loop_scope="module")` (the app is shared, so
+# its tests run on the module's event loop) and holds only tests that read: a role matrix sweeping every page
+# rebuilt the same world for each role. A test that writes belongs with `make_client` in a module of its own.
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def module_tree(module_db_url) -> Tree:
+    return await _built_tree(module_db_url)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def module_client(module_db_url, module_tree):
+    """make_client over the module's shared world: each call is a new session of the same app."""
+    async with client_factory(_admin_config(module_db_url)) as factory:
+        yield factory

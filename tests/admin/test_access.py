@@ -1,4 +1,5 @@
-"""Every route declares who may use it; the role matrix holds; no foreign rows appear anywhere."""
+"""Every route declares who may use it; refusals say what to do and are audited (the role matrix over every page:
+test_access_matrix.py)."""
 
 import pytest
 
@@ -6,14 +7,11 @@ from admin.app import create_app
 from admin.routing import REGISTRY
 from tests.admin.conftest import PASSWORD
 
-ROLES = ["admin", "opa", "suba1", "mgr_none", "mgr_all"]
 ROLE_OF = {"admin": "group_admin", "opa": "operator", "suba1": "sub_operator", "mgr_none": "manager",
            "mgr_all": "manager"}
 PERMS = {"mgr_none": set(), "mgr_all": {"customers.view", "customers.edit", "billing.collect", "billing.manage",
                                         "packages.manage", "routers.manage", "sms.send", "reports.view",
                                         "audit.view"}}
-# pages that need an id or only make sense in a login stage are covered by their own tests
-SKIP = {"/login/totp", "/password/change", "/isp/logo/{operator_id:\\d+}"}
 
 
 def test_every_route_declares_access(admin_config):
@@ -45,21 +43,6 @@ def expected_status(login: str, route) -> int:
     return 404 if access.planned else 200  # a planned capability: a "not available yet" page
 
 
-GET_ROUTES = [r for r in REGISTRY if r.method == "GET" and not r.access.public and r.path not in SKIP
-              and "{" not in r.path]
-
-
-@pytest.mark.parametrize("login", ROLES)
-async def test_role_matrix_for_every_page(make_client, login):
-    c = await make_client(login)
-    results = {}
-    for route in GET_ROUTES:
-        response = await c.get(route.path)
-        results[route.path] = (response.status, expected_status(login, route))
-    wrong = {path: got for path, got in results.items() if got[0] != got[1]}
-    assert not wrong, f"{login}: (got, expected) {wrong}"
-
-
 async def test_sub_operator_403_page_says_ask_your_parent_and_names_the_sections(make_client):
     c = await make_client("suba1")
     response = await c.get("/routers")
@@ -81,35 +64,6 @@ async def test_denials_are_audited(make_client, fresh_db_url):
     finally:
         await conn.close()
     assert row is not None and '"/vat"' in row["detail"]
-
-
-@pytest.mark.parametrize(("login", "visible", "hidden"), [
-    ("suba1", ["cust-a1"], ["cust-a2", "cust-b"]),
-    ("opa", ["cust-a1", "cust-a2"], ["cust-b"]),
-    ("opb", ["cust-b"], ["cust-a1", "cust-a2"]),
-    ("admin", ["cust-a1", "cust-a2", "cust-b"], []),
-])
-async def test_no_foreign_rows_on_any_page(make_client, fresh_db_url, login, visible, hidden):
-    import asyncpg
-
-    conn = await asyncpg.connect(fresh_db_url)
-    try:  # leave a trace of every customer in the RADIUS log so the log page has something to leak
-        await conn.execute("INSERT INTO radpostauth (username, reply, reason) SELECT username, 'Access-Accept', 'ok'"
-                           " FROM customers")
-    finally:
-        await conn.close()
-    c = await make_client(login)
-    pages = []
-    for route in GET_ROUTES:
-        response = await c.get(route.path)
-        if response.status == 200 and response.content_type == "text/html":
-            pages.append(await response.text())
-    everything = "\n".join(pages)
-    for name in hidden:
-        assert name not in everything, f"{login} sees {name}"
-    if login != "suba1":
-        for name in visible:
-            assert name in everything, f"{login} should see {name} in the RADIUS log"
 
 
 async def test_foreign_ids_answer_404_like_missing_ones(make_client, tree):

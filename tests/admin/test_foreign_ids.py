@@ -9,6 +9,7 @@ import re
 
 import asyncpg
 import pytest
+import pytest_asyncio
 
 from admin.app import create_app  # noqa: F401  (registers every route)
 from admin.routing import REGISTRY
@@ -47,10 +48,12 @@ def test_every_id_in_a_route_has_a_factory():
     assert len(ID_ROUTES) > 40  # the router is really being read
 
 
-@pytest.fixture
-async def ids(tree, fresh_db_url) -> dict[str, dict[str, int]]:
-    """tenant -> route parameter -> the id of a row of that tenant's own."""
-    conn = await asyncpg.connect(fresh_db_url)
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def ids(module_tree, module_db_url) -> dict[str, dict[str, int]]:
+    """tenant -> route parameter -> the id of a row of that tenant's own. One world for the module: every test
+    compares the database before and after each of its requests, so a write shows in the test that made it."""
+    tree = module_tree
+    conn = await asyncpg.connect(module_db_url)
     try:
         tree.ops["root_z"] = await f.operator(conn, "group_admin", name="Group Z")
         tree.ops["op_z"] = await f.operator(conn, "operator", tree.ops["root_z"]["id"], name="Operator Z")
@@ -102,9 +105,11 @@ def variants(route, own: dict[str, int], foreign: dict[str, int]) -> list[str]:
     return sorted(paths)
 
 
+@pytest.mark.asyncio(loop_scope="module")  # the world is the module's
 @pytest.mark.parametrize("login", list(ROLE_OF))
-async def test_another_tenants_id_is_404_on_every_route_and_changes_nothing(make_client, ids, fresh_db_url, login):
-    c = await make_client(login)
+async def test_another_tenants_id_is_404_on_every_route_and_changes_nothing(module_client, ids, module_db_url,
+                                                                            login):
+    c = await module_client(login)
     token = await c.csrf("/")
     own, foreign = ids[OWN[login]], ids[FOREIGN_TO[login]]
     wrong = []
@@ -114,9 +119,9 @@ async def test_another_tenants_id_is_404_on_every_route_and_changes_nothing(make
             if route.method == "GET":
                 response = await c.get(path)
             else:
-                before = await fingerprint(fresh_db_url)
+                before = await fingerprint(module_db_url)
                 response = await c.post(path, PLAUSIBLE_FORM, token=token)
-                after = await fingerprint(fresh_db_url)
+                after = await fingerprint(module_db_url)
                 changed = [t for t in before if before[t] != after[t]]
                 if changed:
                     wrong.append((route.method, path, f"changed {changed}"))

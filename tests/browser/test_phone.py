@@ -83,17 +83,21 @@ def _shot_name(route) -> str:
 
 async def _check_page(page, base, path, shot) -> list[str] | None:
     """Problems of one page (empty: it fits and its targets are big enough), or None for a non-HTML answer."""
-    # asked first with the page's own cookies: a file (PDF, CSV, XLSX, an image) is not a page, and navigating
-    # to one only starts a download or a viewer; a PDF is rendered before its headers go out, hence the timeout
-    probe = await page.request.get(base + path, timeout=120_000, max_redirects=0)
-    if not probe.headers.get("content-type", "").startswith("text/html"):
-        return None
+    # a file (PDF, CSV, XLSX, an image) is not a page: navigating to one starts a download or shows the file, and
+    # is told apart by the first answer's content type (a redirect's own, like a request that follows none). Not
+    # asked beforehand: that drew every page twice. A PDF is rendered before its headers go out, hence the timeout.
     try:
         response = await page.goto(base + path, timeout=120_000)
     except PlaywrightError as exc:
         if "Download is starting" in exc.message:
             return None  # the browser saves it: a file after all
         raise
+    first = response.request
+    while first.redirected_from is not None:
+        first = first.redirected_from
+    answer = response if first is response.request else await first.response()
+    if not answer.headers.get("content-type", "").startswith("text/html"):
+        return None
     found = await page.evaluate(MEASURE)
     problems = []
     # innerWidth too: a mobile browser zooms out to show a page wider than the screen, widening the viewport

@@ -6,8 +6,11 @@ that forgets its predicate (`SELECT * FROM t`) must return nothing of the others
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+
 import asyncpg
 import pytest
+import pytest_asyncio
 
 from radbill.db.pool import SYSTEM, create_pool, scoped, set_scope
 from tests import factories as f
@@ -48,10 +51,12 @@ LINEAGE_READ = {"operators", "packages", "billing_profiles", "zones", "vat_profi
                 "package_cap_tiers", "data_topup_packs"}
 TENANTS = ("sub_a1", "sub_a2", "op_b")
 
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-@pytest.fixture
-async def world(fresh_db_url):
-    conn = await asyncpg.connect(fresh_db_url)
+
+async def build_world(url: str):
+    """Rows of three tenants in every tenant table, and system rows; returns the tree."""
+    conn = await asyncpg.connect(url)
     try:
         tree = await build_tree(conn)
         parent_pkg = {"sub_a1": "a1", "sub_a2": "a2", "op_b": "b"}
@@ -65,6 +70,12 @@ async def world(fresh_db_url):
         return tree
     finally:
         await conn.close()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def world(module_db_url):
+    # one world for the module: its tests only read, and what they try to write is refused or rolled back
+    return await build_world(module_db_url)
 
 
 async def _connect_app(url: str, scope_path: str | None) -> asyncpg.Connection:
@@ -86,9 +97,9 @@ def _reachable(tree, table: str, scope_op: str) -> set[int]:
     return ids
 
 
-async def test_every_table_with_an_operator_is_under_row_level_security(fresh_db_url):
+async def test_every_table_with_an_operator_is_under_row_level_security(module_db_url):
     """A new table that names an operator must be registered here and given a policy (radbill_tenant_table)."""
-    conn = await asyncpg.connect(fresh_db_url)
+    conn = await asyncpg.connect(module_db_url)
     try:
         tables = await conn.fetch(
             "SELECT c.relname, c.relrowsecurity FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
@@ -103,9 +114,9 @@ async def test_every_table_with_an_operator_is_under_row_level_security(fresh_db
 
 
 @pytest.mark.parametrize("scope_op", TENANTS)
-async def test_a_query_without_its_predicate_sees_nothing_foreign(world, fresh_db_url, scope_op):
-    owner = await asyncpg.connect(fresh_db_url)
-    app = await _connect_app(fresh_db_url, world.ops[scope_op]["path"])
+async def test_a_query_without_its_predicate_sees_nothing_foreign(world, module_db_url, scope_op):
+    owner = await asyncpg.connect(module_db_url)
+    app = await _connect_app(module_db_url, world.ops[scope_op]["path"])
     try:
         for table, expr in OWNER.items():
             everyone = [r["o"] for r in await owner.fetch(f"SELECT {expr} AS o FROM {table}")]
@@ -120,9 +131,9 @@ async def test_a_query_without_its_predicate_sees_nothing_foreign(world, fresh_d
         await app.close()
 
 
-async def test_an_unscoped_connection_sees_no_tenant_row(world, fresh_db_url):
+async def test_an_unscoped_connection_sees_no_tenant_row(world, module_db_url):
     for scope_path in (None, ""):
-        app = await _connect_app(fresh_db_url, scope_path)
+        app = await _connect_app(module_db_url, scope_path)
         try:
             for table in OWNER:
                 assert await app.fetchval(f"SELECT count(*) FROM {table}") == 0, (table, scope_path)
@@ -130,11 +141,11 @@ async def test_an_unscoped_connection_sees_no_tenant_row(world, fresh_db_url):
             await app.close()
 
 
-async def test_a_pooled_connection_forgets_its_last_scope(world, fresh_db_url):
+async def test_a_pooled_connection_forgets_its_last_scope(world, module_db_url):
     """The pool does not re-send an empty scope on checkout (radbill.db.pool.apply_scope): the release's reset
     must leave nothing behind. One connection, used by the system scope, a customer scope and an API-style
     session setting in turn, then checked out with no scope: no tenant row."""
-    pool = await create_pool(app_url(fresh_db_url), min_size=1, max_size=1)
+    pool = await create_pool(app_url(module_db_url), min_size=1, max_size=1)
     try:
         customer_id = await pool.fetchval("SELECT 1")  # warm: the one connection exists
         with scoped(SYSTEM):
@@ -159,9 +170,9 @@ async def test_a_pooled_connection_forgets_its_last_scope(world, fresh_db_url):
         await pool.close()
 
 
-async def test_the_system_scope_sees_every_row(world, fresh_db_url):
-    owner = await asyncpg.connect(fresh_db_url)
-    app = await _connect_app(fresh_db_url, SYSTEM)
+async def test_the_system_scope_sees_every_row(world, module_db_url):
+    owner = await asyncpg.connect(module_db_url)
+    app = await _connect_app(module_db_url, SYSTEM)
     try:
         for table in OWNER:
             assert await app.fetchval(f"SELECT count(*) FROM {table}") == await owner.fetchval(
@@ -171,9 +182,9 @@ async def test_the_system_scope_sees_every_row(world, fresh_db_url):
         await app.close()
 
 
-async def test_foreign_rows_cannot_be_written(world, fresh_db_url):
+async def test_foreign_rows_cannot_be_written(world, module_db_url):
     """UPDATE/DELETE without a predicate touch only the scope's rows; an INSERT for another tenant is refused."""
-    app = await _connect_app(fresh_db_url, world.ops["sub_a1"]["path"])
+    app = await _connect_app(module_db_url, world.ops["sub_a1"]["path"])
     try:
         async with app.transaction():
             updated = await app.execute("UPDATE customers SET name = 'mine'")
@@ -191,6 +202,18 @@ class _Rollback(Exception):
     pass
 
 
+@asynccontextmanager
+async def rolled_back(conn: asyncpg.Connection):
+    """A statement that must be refused runs in a transaction rolled back after it: were it ever allowed, it
+    would fail its test without changing the world the module's other tests read."""
+    tx = conn.transaction()
+    await tx.start()
+    try:
+        yield
+    finally:
+        await tx.rollback()
+
+
 @pytest.mark.parametrize("statement", [
     "DROP TABLE customers", "ALTER TABLE customers ADD COLUMN x int", "TRUNCATE outbox",
     "UPDATE audit_log SET action = 'x'", "DELETE FROM audit_log",
@@ -198,11 +221,12 @@ class _Rollback(Exception):
     "DELETE FROM sms_balance_entries", "CREATE TABLE mine (id int)", "ALTER TABLE customers DISABLE ROW LEVEL SECURITY",
     "DROP POLICY tenant_read ON customers", "DROP TRIGGER audit_log_append_only ON audit_log",
 ])
-async def test_the_app_role_cannot_change_the_schema_or_history(world, fresh_db_url, statement):
-    app = await _connect_app(fresh_db_url, SYSTEM)
+async def test_the_app_role_cannot_change_the_schema_or_history(world, module_db_url, statement):
+    app = await _connect_app(module_db_url, SYSTEM)
     try:
-        with pytest.raises(asyncpg.InsufficientPrivilegeError):
-            await app.execute(statement)
+        async with rolled_back(app):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await app.execute(statement)
     finally:
         await app.close()
 
@@ -211,11 +235,12 @@ async def test_the_app_role_cannot_change_the_schema_or_history(world, fresh_db_
     "SELECT count(*) FROM accounts", "SELECT count(*) FROM payments", "SELECT name FROM customers",
     "UPDATE customers SET status = 'active'", "DELETE FROM radacct", "SELECT count(*) FROM audit_log",
 ])
-async def test_the_radius_role_has_only_what_it_uses(world, fresh_db_url, statement):
-    conn = await asyncpg.connect(radius_url(fresh_db_url))
+async def test_the_radius_role_has_only_what_it_uses(world, module_db_url, statement):
+    conn = await asyncpg.connect(radius_url(module_db_url))
     try:
-        with pytest.raises(asyncpg.InsufficientPrivilegeError):
-            await conn.fetch(statement)
+        async with rolled_back(conn):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.fetch(statement)
         # ... and sees every customer through the policy view it answers from, with no scope at all
         assert await conn.fetchval("SELECT count(*) FROM radius_policy") == 3
     finally:

@@ -20,7 +20,12 @@ from tests.conftest import radius_url
 from tests.db import test_rls
 from tests.db.test_rls import OWNER, _connect_app
 
-world = test_rls.world  # the same three tenants, with a system row where the owner may be NULL
+
+@pytest.fixture
+async def world(fresh_db_url):
+    """The same three tenants as test_rls, with a system row where the owner may be NULL; a database of its own
+    (these tests add tenants)."""
+    return await test_rls.build_world(fresh_db_url)
 
 
 def _scope(tree, name: str, role: str) -> Scope:
