@@ -1900,8 +1900,9 @@ CREATE TABLE public.bills (
     voided_by bigint,
     void_reason text,
     kind text DEFAULT 'period'::text NOT NULL,
-    wholesale_minor bigint,
+    wholesale_minor bigint DEFAULT 0 NOT NULL,
     vat_profile_id bigint,
+    wholesale_cut_minor bigint DEFAULT 0 NOT NULL,
     CONSTRAINT bills_amount_minor_check CHECK ((amount_minor >= 0)),
     CONSTRAINT bills_check CHECK ((period_end > period_start)),
     CONSTRAINT bills_check1 CHECK (((paid_minor >= 0) AND (paid_minor <= total_minor))),
@@ -1912,7 +1913,8 @@ CREATE TABLE public.bills (
     CONSTRAINT bills_total_minor_check CHECK ((total_minor >= 0)),
     CONSTRAINT bills_vat_minor_check CHECK ((vat_minor >= 0)),
     CONSTRAINT bills_void_reason_check CHECK (((void_reason IS NULL) OR ((length(void_reason) >= 1) AND (length(void_reason) <= 500)))),
-    CONSTRAINT bills_wholesale_only_for_changes CHECK (((kind = 'package_change'::text) OR (wholesale_minor IS NULL)))
+    CONSTRAINT bills_wholesale_cut_minor_check CHECK ((wholesale_cut_minor >= 0)),
+    CONSTRAINT bills_wholesale_not_negative CHECK ((wholesale_minor >= 0))
 );
 
 ALTER TABLE public.bills ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (

@@ -8,7 +8,8 @@ customer's billing_anchor, else the local date it was created) anchors validity 
 fixed-day period (radbill.billing.pricing.first_period_price) — that bill's period starts at the service start
 (rule 1 in radbill.billing); periods that end on or before it are not billed.
 Prices and VAT are computed in SQL with the same half-up integer formulas as radbill.billing.pricing (a test
-holds them equal).
+holds them equal). A bill issued to a sub-operator's customer carries the wholesale its payment in full will take
+(the days' share of the assigned wholesale price, fixed when it is issued: bills.wholesale_minor, 0 otherwise).
 
 Safe to run twice or concurrently: bills are inserted in customer order with ON CONFLICT (customer_id,
 period_start) DO NOTHING, and only the bills a run inserted get ledger entries and advance debits.
@@ -23,7 +24,6 @@ from datetime import date, datetime
 import asyncpg
 
 from radbill.billing.periods import Cycle, billable_periods, local_midnight_utc
-from radbill.billing.pricing import share_of_period
 from radbill.billing.service import PaidSpan, extend_expiry
 from radbill.errors import RadbillError
 from radbill.services import sms_events, webhooks
@@ -72,7 +72,8 @@ WITH k AS (
            greatest(k.period_start, s.service_start) AS period_start, k.period_end, k.due_at, o.currency,
            coalesce(c.custom_price_minor, pa.retail_price_minor, p.price_minor) AS price,
            s.service_start, coalesce(vat.rate, 0) AS rate, coalesce(vat.inclusive, false) AS inclusive,
-           vat.profile_id AS vat_profile_id
+           vat.profile_id AS vat_profile_id,
+           CASE WHEN o.kind = 'sub_operator' THEN coalesce(pa.wholesale_price_minor, 0) ELSE 0 END AS wholesale_price
       FROM customers c
       JOIN operators o ON o.id = c.operator_id
       JOIN billing_profiles bp ON bp.id = c.billing_profile_id
@@ -104,15 +105,20 @@ WITH k AS (
 SELECT customer_id, operator_id, package_id, period_start, period_end,
        CASE WHEN period_start > cycle_start THEN period_end - cycle_start END AS cycle_days, currency,
        CASE WHEN inclusive THEN charged - vat ELSE charged END AS amount_minor, vat AS vat_minor,
-       CASE WHEN inclusive THEN charged ELSE charged + vat END AS total_minor, due_at, vat_profile_id
+       CASE WHEN inclusive THEN charged ELSE charged + vat END AS total_minor, due_at, vat_profile_id,
+       -- the wholesale paying it takes, fixed now (pricing.share_of_period: the days' share, half-up, like the price)
+       CASE WHEN period_start > cycle_start
+            THEN (wholesale_price * (period_end - period_start) * 2 + (period_end - cycle_start))
+                 / (2 * (period_end - cycle_start))
+            ELSE wholesale_price END AS wholesale_minor
   FROM taxed
 """  # noqa: S608 -- fixed fragments of this module only
 
 _INSERT_SQL = f"""
 INSERT INTO bills (customer_id, operator_id, package_id, period_start, period_end, cycle_days, currency,
-                   amount_minor, vat_minor, total_minor, due_at, issued_at, vat_profile_id)
+                   amount_minor, vat_minor, total_minor, due_at, issued_at, vat_profile_id, wholesale_minor)
 SELECT customer_id, operator_id, package_id, period_start, period_end, cycle_days, currency,
-       amount_minor, vat_minor, total_minor, due_at, $9, vat_profile_id
+       amount_minor, vat_minor, total_minor, due_at, $9, vat_profile_id, wholesale_minor
   FROM ({_CANDIDATES_SQL}) x
  ORDER BY customer_id, period_start
     ON CONFLICT (customer_id, period_start) WHERE kind = 'period' DO NOTHING
@@ -261,14 +267,11 @@ WITH nb AS (
 )
 SELECT nb.id AS bill_id, nb.operator_id, nb.currency, o.kind AS operator_kind, o.parent_id,
        least(w.wallet - nb.drawn_before, nb.owed) AS amount, w.wallet - nb.drawn_before >= nb.owed AS full,
-       coalesce(nb.wholesale_minor, pa.wholesale_price_minor, 0) AS wholesale, nb.period_end - nb.period_start AS days,
-       nb.cycle_days
+       nb.wholesale_minor AS wholesale
   FROM nb
  CROSS JOIN LATERAL (SELECT -coalesce(sum(e.amount_minor), 0) AS wallet
                        FROM ledger_entries e WHERE e.account_id = nb.wallet_account) w
   JOIN operators o ON o.id = nb.operator_id
-  LEFT JOIN package_assignments pa ON o.kind = 'sub_operator' AND pa.operator_id = nb.operator_id
-                                  AND pa.package_id = nb.package_id
  WHERE w.wallet - nb.drawn_before > 0
  ORDER BY nb.customer_id, nb.period_start, nb.id
 """
@@ -354,7 +357,7 @@ async def apply_advance(conn: asyncpg.Connection, bill_ids: list[int], now: date
         return 0
     needs: dict[int, list] = {}
     for r in rows:
-        wholesale = share_of_period(r["wholesale"], r["days"], r["cycle_days"])
+        wholesale = r["wholesale"]  # the bill's own, fixed when it was issued
         if r["full"] and r["operator_kind"] == "sub_operator" and wholesale > 0:
             needs.setdefault(r["operator_id"], [r["parent_id"], r["currency"], 0])[2] += wholesale
     if needs:

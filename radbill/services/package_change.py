@@ -296,7 +296,8 @@ RETURNING id
 
 
 async def _charge(conn, plan: ChangePlan, now: datetime) -> int:
-    """The charge as a bill of its own (due at once), posted like the run's bills and drawn from the advance."""
+    """The charge as a bill of its own (due at once), posted like the run's bills and drawn from the advance; its
+    wholesale difference first puts back what credits cut from the period's unpaid bills, the rest it carries."""
     c, a = plan.customer, plan.amounts
     today, days = plan.today, plan.terms.days
     if plan.terms.basis == "days_left":
@@ -306,9 +307,10 @@ async def _charge(conn, plan: ChangePlan, now: datetime) -> int:
     else:  # only a later period's bill moved money: the charge names the day it was made
         start, end = today, today + timedelta(days=1)
     note = f"package change: {plan.old_package_name} -> {plan.package['name']}"
+    wholesale = max(0, plan.terms.wholesale_delta_minor)
+    wholesale -= await _restore_cut_wholesale(conn, plan, wholesale)
     bill_id = await conn.fetchval(_CHARGE_SQL, c["id"], c["operator_id"], plan.package["id"], start, end,
-                                  c["currency"], a.net_minor, a.vat_minor, a.total_minor, now,
-                                  max(0, plan.terms.wholesale_delta_minor), note)
+                                  c["currency"], a.net_minor, a.vat_minor, a.total_minor, now, wholesale, note)
     await conn.execute(billing._ACCOUNTS_SQL, [bill_id])  # noqa: SLF001 -- the run's own posting, reused
     await conn.execute(billing._BILL_ENTRIES_SQL, [bill_id])  # noqa: SLF001
     await billing.apply_advance(conn, [bill_id], now)
@@ -316,12 +318,19 @@ async def _charge(conn, plan: ChangePlan, now: datetime) -> int:
     return bill_id
 
 
-# the customer's package change charges of the current period not paid in full (a charge's bill period lies within
-# the period it was made in: the days left, the days used, or the day a later period's difference was charged)
-_OPEN_CHARGES_SQL = """
-SELECT id, coalesce(wholesale_minor, 0) AS wholesale_minor FROM bills
- WHERE customer_id = $1 AND kind = 'package_change' AND status IN ('unpaid', 'partial') AND period_start >= $2
- ORDER BY id FOR UPDATE
+# the customer's bills not paid in full that cover the current period or a later one: its package change charges
+# (a charge's bill period lies within the period it was made in: the days left, the days used, or the day a later
+# period's difference was charged), then the period's own bill and a later period already billed; oldest first.
+# Charges first: the credit's wallet pays them at once, and a bill paid takes the wholesale it still carries
+_OPEN_BILLS_SQL = """
+SELECT id, kind, wholesale_minor, wholesale_cut_minor FROM bills
+ WHERE customer_id = $1 AND status IN ('unpaid', 'partial') AND period_end > $2
+ ORDER BY kind = 'period', period_start, id FOR UPDATE
+"""
+# one statement for the bills touched, not one per bill; `cut` positive lowers, negative puts back
+_CUT_WHOLESALE_SQL = """
+UPDATE bills b SET wholesale_minor = b.wholesale_minor - t.cut, wholesale_cut_minor = b.wholesale_cut_minor + t.cut
+  FROM unnest($1::bigint[], $2::bigint[]) AS t(id, cut) WHERE b.id = t.id
 """
 
 
@@ -332,22 +341,27 @@ async def _credit(conn, scope: Scope, plan: ChangePlan, now: datetime, *, revers
       wallet at once pays the customer's open package change charges of the current period, oldest first; so a
       change reversed before its charge was paid leaves no bill to pay beside a wallet to spend. The rest waits
       for the next bill.
-    - The sub-operator: its wholesale follows the bills paid (taken when a bill is paid in full), so the
-      wholesale difference a credit gives back first comes off the wholesale still to be taken on those open
-      charges (it never paid that, so it cannot get it back) and only the rest is returned now. A change and
-      its reverse thus leave the sub-operator's balance where it was, less the wholesale of the days the
-      customer kept the dearer package, whether the charge was paid before the reverse or after it.
+    - The sub-operator: its wholesale is taken when a bill is paid in full, each bill carrying the wholesale it
+      takes (fixed when issued). So the wholesale difference a credit gives back first lowers the wholesale still
+      to be taken on the customer's unpaid bills covering the changed days (the period's change charges, which
+      the wallet is about to pay, then its own bill and a later period's; oldest first): it never paid that, so
+      it cannot get it back. Only
+      the rest, wholesale already taken, goes back now. A change and its reverse thus leave the sub-operator's
+      balance where it was, less the wholesale of the days the customer kept the dearer package, whether the
+      bills were paid before the reverse or after it, and a bill voided after a credit leaves it where it would
+      be without the change.
     - A wholesale difference with no price credit (a custom price) is debited or returned at once.
     `reverses_open` False (cancelling a waiting change): the credit reverses that change's own charge, which
-    cancel_waiting_change voided if it was unpaid, so it is given back as paid and no other charge is touched.
+    cancel_waiting_change voided if it was unpaid, so it is given back as paid and no other bill is touched.
     """
     c = plan.customer
     currency, op = c["currency"], c["operator_id"]
-    open_charges = await conn.fetch(_OPEN_CHARGES_SQL, c["id"], plan.period_start) \
+    open_bills = await conn.fetch(_OPEN_BILLS_SQL, c["id"], plan.period_start) \
         if reverses_open and plan.period_start is not None else []
+    open_charges = [b["id"] for b in open_bills if b["kind"] == "package_change"]
     wholesale = plan.terms.wholesale_delta_minor
     if wholesale < 0:
-        wholesale += await _cancel_open_wholesale(conn, open_charges, -wholesale)
+        wholesale += await _cancel_open_wholesale(conn, open_bills, -wholesale)
     if plan.credit_minor:
         a = plan.amounts
         revenue = await account_id(conn, "revenue", op, currency)
@@ -367,21 +381,36 @@ async def _credit(conn, scope: Scope, plan: ChangePlan, now: datetime, *, revers
         await post(conn, [Entry(parent, -wholesale), Entry(reseller, wholesale)], currency, "wholesale_return",
                    memo=memo, created_by=scope.account_id)
     if plan.credit_minor and open_charges:
-        await billing.apply_advance(conn, [b["id"] for b in open_charges], now)
+        await billing.apply_advance(conn, open_charges, now)
 
 
-async def _cancel_open_wholesale(conn, charges, amount_minor: int) -> int:
-    """Lower the wholesale still to be taken on `charges` by up to `amount_minor`, oldest first; how much."""
+async def _cancel_open_wholesale(conn, bills, amount_minor: int) -> int:
+    """Lower the wholesale still to be taken on `bills` by up to `amount_minor`, in their order; how much."""
     ids, cuts = [], []
-    for bill in charges:
+    for bill in bills:
         cut = min(bill["wholesale_minor"], amount_minor - sum(cuts))
         if cut > 0:
             ids.append(bill["id"])
             cuts.append(cut)
-    if ids:  # one statement for the charges cut, not one per charge
-        await conn.execute("UPDATE bills b SET wholesale_minor = b.wholesale_minor - t.cut"
-                           " FROM unnest($1::bigint[], $2::bigint[]) AS t(id, cut) WHERE b.id = t.id", ids, cuts)
+    if ids:
+        await conn.execute(_CUT_WHOLESALE_SQL, ids, cuts)
     return sum(cuts)
+
+
+async def _restore_cut_wholesale(conn, plan: ChangePlan, amount_minor: int) -> int:
+    """A charge's wholesale difference first puts back what credits cut from the customer's unpaid bills of the
+    period (the reverse of _cancel_open_wholesale, same bills, same order); how much."""
+    if plan.period_start is None or amount_minor <= 0:
+        return 0
+    ids, back = [], []
+    for bill in await conn.fetch(_OPEN_BILLS_SQL, plan.customer["id"], plan.period_start):
+        put = min(bill["wholesale_cut_minor"], amount_minor + sum(back))
+        if put > 0:
+            ids.append(bill["id"])
+            back.append(-put)
+    if ids:
+        await conn.execute(_CUT_WHOLESALE_SQL, ids, back)
+    return -sum(back)
 
 
 _DUE_SQL = """
