@@ -73,7 +73,9 @@ WITH k AS (
            coalesce(c.custom_price_minor, pa.retail_price_minor, p.price_minor) AS price,
            s.service_start, coalesce(vat.rate, 0) AS rate, coalesce(vat.inclusive, false) AS inclusive,
            vat.profile_id AS vat_profile_id,
-           CASE WHEN o.kind = 'sub_operator' THEN coalesce(pa.wholesale_price_minor, 0) ELSE 0 END AS wholesale_price
+           CASE WHEN o.kind = 'sub_operator' THEN coalesce(pa.wholesale_price_minor, 0) ELSE 0 END AS wholesale_price,
+           -- a package change credit waiting for this period's bill (package_change._credit)
+           CASE WHEN c.wholesale_credit_until = k.period_end THEN c.wholesale_credit_minor ELSE 0 END AS waiting_credit
       FROM customers c
       JOIN operators o ON o.id = c.operator_id
       JOIN billing_profiles bp ON bp.id = c.billing_profile_id
@@ -98,27 +100,30 @@ WITH k AS (
       FROM cand
 ), taxed AS (
     -- pricing.apply_vat: inclusive extracts price*rate/(10000+rate), exclusive adds price*rate/10000, half-up
+    -- pricing.share_of_period: the wholesale paying it takes, fixed now (the days' share, half-up, like the price)
     SELECT priced.*, CASE WHEN inclusive THEN (charged * rate * 2 + 10000 + rate) / (2 * (10000 + rate))
-                          ELSE (charged * rate * 2 + 10000) / 20000 END AS vat
+                          ELSE (charged * rate * 2 + 10000) / 20000 END AS vat,
+                     CASE WHEN period_start > cycle_start
+                          THEN (wholesale_price * (period_end - period_start) * 2 + (period_end - cycle_start))
+                               / (2 * (period_end - cycle_start))
+                          ELSE wholesale_price END AS wholesale_share
       FROM priced
 )
 SELECT customer_id, operator_id, package_id, period_start, period_end,
        CASE WHEN period_start > cycle_start THEN period_end - cycle_start END AS cycle_days, currency,
        CASE WHEN inclusive THEN charged - vat ELSE charged END AS amount_minor, vat AS vat_minor,
        CASE WHEN inclusive THEN charged ELSE charged + vat END AS total_minor, due_at, vat_profile_id,
-       -- the wholesale paying it takes, fixed now (pricing.share_of_period: the days' share, half-up, like the price)
-       CASE WHEN period_start > cycle_start
-            THEN (wholesale_price * (period_end - period_start) * 2 + (period_end - cycle_start))
-                 / (2 * (period_end - cycle_start))
-            ELSE wholesale_price END AS wholesale_minor
+       wholesale_share - least(wholesale_share, waiting_credit) AS wholesale_minor,
+       least(wholesale_share, waiting_credit) AS wholesale_cut_minor
   FROM taxed
 """  # noqa: S608 -- fixed fragments of this module only
 
 _INSERT_SQL = f"""
 INSERT INTO bills (customer_id, operator_id, package_id, period_start, period_end, cycle_days, currency,
-                   amount_minor, vat_minor, total_minor, due_at, issued_at, vat_profile_id, wholesale_minor)
+                   amount_minor, vat_minor, total_minor, due_at, issued_at, vat_profile_id, wholesale_minor,
+                   wholesale_cut_minor)
 SELECT customer_id, operator_id, package_id, period_start, period_end, cycle_days, currency,
-       amount_minor, vat_minor, total_minor, due_at, $9, vat_profile_id, wholesale_minor
+       amount_minor, vat_minor, total_minor, due_at, $9, vat_profile_id, wholesale_minor, wholesale_cut_minor
   FROM ({_CANDIDATES_SQL}) x
  ORDER BY customer_id, period_start
     ON CONFLICT (customer_id, period_start) WHERE kind = 'period' DO NOTHING
@@ -131,6 +136,15 @@ SELECT x.* FROM ({_CANDIDATES_SQL}) x
                                       AND b.kind = 'period')
  ORDER BY x.customer_id, x.period_start
 """  # noqa: S608 -- fixed fragments of this module only
+
+# a waiting credit is spent once its period's bill exists (the INSERT above took it off that bill's wholesale); only
+# the customers holding one are read (their partial index), and only this run's, so concurrent batches never meet
+_CREDITS_SPENT_SQL = """
+UPDATE customers c SET wholesale_credit_minor = 0, wholesale_credit_until = NULL
+ WHERE c.wholesale_credit_until IS NOT NULL AND ($1::bigint[] IS NULL OR c.id = ANY($1::bigint[]))
+   AND EXISTS (SELECT 1 FROM bills b WHERE b.customer_id = c.id AND b.kind = 'period'
+                                       AND b.period_end = c.wholesale_credit_until)
+"""
 
 _ACCOUNTS_SQL = """
 INSERT INTO ledger_accounts (kind, operator_id, customer_id, currency)
@@ -237,6 +251,7 @@ async def generate_bills(conn: asyncpg.Connection, now: datetime, scope: Scope |
         plan = await _plan(conn, now, scope, customer_ids)
         ids = [r["id"] for r in await _candidates(conn, _INSERT_SQL, *plan, now)]
         if ids:
+            await conn.execute(_CREDITS_SPENT_SQL, plan[1])
             await conn.execute(_ACCOUNTS_SQL, ids)
             await conn.execute(_BILL_ENTRIES_SQL, ids)
             await apply_advance(conn, ids, now)

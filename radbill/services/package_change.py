@@ -254,7 +254,7 @@ async def cancel_waiting_change(conn: asyncpg.Connection, scope: Scope, customer
         else:
             bill_id = await _charge(conn, plan, now) if plan.charge_minor else None
             if plan.credit_minor or (plan.terms.wholesale_delta_minor and not plan.charge_minor):
-                await _credit(conn, scope, plan, now, reverses_open=False)
+                await _credit(conn, scope, plan, now, reverses=charged["id"] if charged is not None else 0)
         await audit.record(conn, scope, "customer.package_change_cancelled", "customer", customer_id,
                            {"next_package_id": [customer["next_package_id"], None], "package": plan.old_package_name,
                             "applies_at": customer["next_package_at"], "charge_minor": plan.charge_minor,
@@ -318,14 +318,16 @@ async def _charge(conn, plan: ChangePlan, now: datetime) -> int:
     return bill_id
 
 
-# the customer's bills not paid in full that cover the current period or a later one: its package change charges
-# (a charge's bill period lies within the period it was made in: the days left, the days used, or the day a later
-# period's difference was charged), then the period's own bill and a later period already billed; oldest first.
-# Charges first: the credit's wallet pays them at once, and a bill paid takes the wholesale it still carries
-_OPEN_BILLS_SQL = """
-SELECT id, kind, wholesale_minor, wholesale_cut_minor FROM bills
- WHERE customer_id = $1 AND status IN ('unpaid', 'partial') AND period_end > $2
- ORDER BY kind = 'period', period_start, id FOR UPDATE
+# the customer's bills that cover the current period or a later one (not void): its package change charges (a
+# charge's bill period lies within the period it was made in: the days left, the days used, or the day a later
+# period's difference was charged), the period's own bill and a later period's already issued. In the order a
+# credit lowers their wholesale: the charges not paid in full first, oldest first (the order the credit's wallet
+# pays them in, and a bill paid takes the wholesale it still carries), the charges paid, then the period bills
+# not paid in full and those paid
+_COVERING_BILLS_SQL = """
+SELECT id, kind, status, wholesale_minor, wholesale_cut_minor FROM bills
+ WHERE customer_id = $1 AND status <> 'void' AND period_end > $2
+ ORDER BY kind = 'period', status = 'paid', period_start, id FOR UPDATE
 """
 # one statement for the bills touched, not one per bill; `cut` positive lowers, negative puts back
 _CUT_WHOLESALE_SQL = """
@@ -334,7 +336,7 @@ UPDATE bills b SET wholesale_minor = b.wholesale_minor - t.cut, wholesale_cut_mi
 """
 
 
-async def _credit(conn, scope: Scope, plan: ChangePlan, now: datetime, *, reverses_open: bool = True) -> None:
+async def _credit(conn, scope: Scope, plan: ChangePlan, now: datetime, *, reverses: int | None = None) -> None:
     """What a credit moves (a cheaper package, or the way back from a dearer one): the one rule.
 
     - The customer: the difference with its VAT goes to the advance wallet (revenue and VAT reversed), and the
@@ -342,26 +344,28 @@ async def _credit(conn, scope: Scope, plan: ChangePlan, now: datetime, *, revers
       change reversed before its charge was paid leaves no bill to pay beside a wallet to spend. The rest waits
       for the next bill.
     - The sub-operator: its wholesale is taken when a bill is paid in full, each bill carrying the wholesale it
-      takes (fixed when issued). So the wholesale difference a credit gives back first lowers the wholesale still
-      to be taken on the customer's unpaid bills covering the changed days (the period's change charges, which
-      the wallet is about to pay, then its own bill and a later period's; oldest first): it never paid that, so
-      it cannot get it back. Only
-      the rest, wholesale already taken, goes back now. A change and its reverse thus leave the sub-operator's
-      balance where it was, less the wholesale of the days the customer kept the dearer package, whether the
-      bills were paid before the reverse or after it, and a bill voided after a credit leaves it where it would
-      be without the change.
-    - A wholesale difference with no price credit (a custom price) is debited or returned at once.
-    `reverses_open` False (cancelling a waiting change): the credit reverses that change's own charge, which
-    cancel_waiting_change voided if it was unpaid, so it is given back as paid and no other bill is touched.
+      takes (fixed when issued). A credit's wholesale refund first lowers the wholesale still to be taken on the
+      customer's unpaid bills covering the changed days (oldest first; the period's change charges, which the
+      wallet is about to pay, before its own bill), and only the rest goes back now: first what the period's
+      paid bills took (their figure lowered too, so a reversal of their payment gives back only what is left),
+      and what the days used of a period whose bill is not issued yet owe waits for that bill (the bill run
+      takes it off: customers.wholesale_credit_minor; that bill takes the new package's wholesale for the whole
+      period). A change and its reverse thus leave the sub-operator's balance where it was, less the wholesale
+      of the days the customer kept the dearer package, whenever the bills are paid; and a period bill voided
+      after a credit leaves it where it would be without the change.
+    - A wholesale difference with no price credit (a custom price) is debited at once, or given back by the rule
+      above.
+    `reverses` (cancelling a waiting change): the id of that change's own charge, paid (cancel_waiting_change
+    voids it when unpaid); the credit gives back what it took and touches no other bill.
     """
     c = plan.customer
     currency, op = c["currency"], c["operator_id"]
-    open_bills = await conn.fetch(_OPEN_BILLS_SQL, c["id"], plan.period_start) \
-        if reverses_open and plan.period_start is not None else []
-    open_charges = [b["id"] for b in open_bills if b["kind"] == "package_change"]
+    covering = [] if plan.period_start is None else await conn.fetch(_COVERING_BILLS_SQL, c["id"],
+                                                                     plan.period_start)
     wholesale = plan.terms.wholesale_delta_minor
     if wholesale < 0:
-        wholesale += await _cancel_open_wholesale(conn, open_bills, -wholesale)
+        mine = [b for b in covering if b["id"] == reverses] if reverses is not None else covering
+        wholesale = -await _lower_wholesale(conn, plan, mine, -wholesale, wait=reverses is None)
     if plan.credit_minor:
         a = plan.amounts
         revenue = await account_id(conn, "revenue", op, currency)
@@ -380,37 +384,68 @@ async def _credit(conn, scope: Scope, plan: ChangePlan, now: datetime, *, revers
         parent = await account_id(conn, "wholesale", c["operator_parent_id"], currency)
         await post(conn, [Entry(parent, -wholesale), Entry(reseller, wholesale)], currency, "wholesale_return",
                    memo=memo, created_by=scope.account_id)
-    if plan.credit_minor and open_charges:
+    open_charges = [b["id"] for b in covering if b["kind"] == "package_change" and b["status"] != "paid"]
+    if plan.credit_minor and open_charges and reverses is None:
         await billing.apply_advance(conn, open_charges, now)
 
 
-async def _cancel_open_wholesale(conn, bills, amount_minor: int) -> int:
-    """Lower the wholesale still to be taken on `bills` by up to `amount_minor`, in their order; how much."""
-    ids, cuts = [], []
+# a credit waiting for the bill of the period ending on `until` (customers.wholesale_credit_until; two periods
+# waiting at once, a change made before the run issued the last period's bill, keep the earlier one: the first
+# bill issued takes both)
+_WAIT_CREDIT_SQL = """
+UPDATE customers SET wholesale_credit_minor = wholesale_credit_minor + $2,
+       wholesale_credit_until = least(wholesale_credit_until, $3::date)
+ WHERE id = $1
+"""
+_TAKE_BACK_CREDIT_SQL = """
+UPDATE customers SET wholesale_credit_minor = wholesale_credit_minor - $2,
+       wholesale_credit_until = CASE WHEN wholesale_credit_minor = $2 THEN NULL ELSE wholesale_credit_until END
+ WHERE id = $1
+"""
+
+
+async def _lower_wholesale(conn, plan: ChangePlan, bills, amount_minor: int, *, wait: bool) -> int:
+    """Lower the wholesale `bills` carry by up to `amount_minor`, in their order; for the days used of a period not
+    billed yet (`wait`), the rest waits for that period's bill. Returns what must go back now: the cuts on bills
+    already paid (they took it) and whatever is left over."""
+    ids, cuts, returned = [], [], 0
     for bill in bills:
         cut = min(bill["wholesale_minor"], amount_minor - sum(cuts))
         if cut > 0:
             ids.append(bill["id"])
             cuts.append(cut)
+            returned += cut if bill["status"] == "paid" else 0
     if ids:
         await conn.execute(_CUT_WHOLESALE_SQL, ids, cuts)
-    return sum(cuts)
+    rest = amount_minor - sum(cuts)
+    if rest > 0 and wait and plan.terms.basis == "days_used" and plan.period_end is not None:
+        await conn.execute(_WAIT_CREDIT_SQL, plan.customer["id"], rest, plan.period_end)
+        rest = 0
+    return returned + rest
 
 
 async def _restore_cut_wholesale(conn, plan: ChangePlan, amount_minor: int) -> int:
-    """A charge's wholesale difference first puts back what credits cut from the customer's unpaid bills of the
-    period (the reverse of _cancel_open_wholesale, same bills, same order); how much."""
+    """A charge's wholesale difference first puts back what credits took off the wholesale still to be taken for
+    the period's service: on its period bills not paid in full, then a credit waiting for the period's bill; how
+    much. The rest the charge carries itself: what credits gave back from paid bills, and what they cut from
+    other charges (those the credit's wallet pays first, so putting it back there would have the wallet pay a
+    charge's wholesale the change and its reverse never moved)."""
     if plan.period_start is None or amount_minor <= 0:
         return 0
     ids, back = [], []
-    for bill in await conn.fetch(_OPEN_BILLS_SQL, plan.customer["id"], plan.period_start):
-        put = min(bill["wholesale_cut_minor"], amount_minor + sum(back))
+    for bill in await conn.fetch(_COVERING_BILLS_SQL, plan.customer["id"], plan.period_start):
+        mine = bill["kind"] == "period" and bill["status"] != "paid"
+        put = min(bill["wholesale_cut_minor"], amount_minor + sum(back)) if mine else 0
         if put > 0:
             ids.append(bill["id"])
             back.append(-put)
     if ids:
         await conn.execute(_CUT_WHOLESALE_SQL, ids, back)
-    return -sum(back)
+    waiting = await conn.fetchval("SELECT wholesale_credit_minor FROM customers WHERE id = $1", plan.customer["id"])
+    taken = min(waiting, amount_minor + sum(back))
+    if taken > 0:
+        await conn.execute(_TAKE_BACK_CREDIT_SQL, plan.customer["id"], taken)
+    return taken - sum(back)
 
 
 _DUE_SQL = """

@@ -30,3 +30,13 @@ ALTER TABLE bills
     ALTER COLUMN wholesale_minor SET NOT NULL,
     ADD CONSTRAINT bills_wholesale_not_negative CHECK (wholesale_minor >= 0),
     ADD COLUMN wholesale_cut_minor bigint NOT NULL DEFAULT 0 CHECK (wholesale_cut_minor >= 0);
+
+-- A package change credit for the days used of a period whose bill is not issued yet (postpaid, or a prepaid period
+-- the run has not reached): that bill will take the new package's wholesale for the whole period, so the wholesale
+-- difference of the days used waits here and the bill run takes it off that bill (the one ending on
+-- wholesale_credit_until) instead of returning wholesale never taken. A later change charge takes it back first.
+ALTER TABLE customers
+    ADD COLUMN wholesale_credit_minor bigint NOT NULL DEFAULT 0 CHECK (wholesale_credit_minor >= 0),
+    ADD COLUMN wholesale_credit_until date,
+    ADD CONSTRAINT customers_wholesale_credit CHECK ((wholesale_credit_minor = 0) = (wholesale_credit_until IS NULL));
+CREATE INDEX customers_wholesale_credit ON customers (id) WHERE wholesale_credit_until IS NOT NULL;
