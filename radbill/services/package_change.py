@@ -345,16 +345,19 @@ async def _credit(conn, scope: Scope, plan: ChangePlan, now: datetime, *, revers
       for the next bill.
     - The sub-operator: its wholesale is taken when a bill is paid in full, each bill carrying the wholesale it
       takes (fixed when issued). A credit's wholesale refund first lowers the wholesale still to be taken on the
-      customer's unpaid bills covering the changed days (oldest first; the period's change charges, which the
-      wallet is about to pay, before its own bill), and only the rest goes back now: first what the period's
-      paid bills took (their figure lowered too, so a reversal of their payment gives back only what is left),
-      and what the days used of a period whose bill is not issued yet owe waits for that bill (the bill run
-      takes it off: customers.wholesale_credit_minor; that bill takes the new package's wholesale for the whole
-      period). A change and its reverse thus leave the sub-operator's balance where it was, less the wholesale
-      of the days the customer kept the dearer package, whenever the bills are paid; and a period bill voided
-      after a credit leaves it where it would be without the change.
-    - A wholesale difference with no price credit (a custom price) is debited at once, or given back by the rule
-      above.
+      customer's unpaid bills covering the changed days, oldest first, and only the rest goes back now, never
+      more than those bills took. The bills in turn (_COVERING_BILLS_SQL): the period's change charges not paid
+      in full (the wallet is about to pay them), those paid (the refund given back now: the reverse of a charge
+      is its own bill), then the period bills not paid in full and those paid. A paid bill's figure is lowered
+      by what it gives back, so a later reversal of its payment returns only what is left. The days used of a
+      period whose bill is not issued yet (that bill will take the new package's wholesale for the whole
+      period) wait for that bill: the bill run takes them off it (customers.wholesale_credit_minor). A change
+      and its reverse thus leave the sub-operator's balance where it was, less the wholesale of the days the
+      customer kept the dearer package, whenever the bills are paid; and a period bill voided after a credit
+      leaves it where it would be without the change.
+    - A wholesale difference with no price change (a custom price) is given back by the rule above, or taken as
+      a charge's would be: it first puts back what credits cut (_restore_cut_wholesale), then raises the
+      period's unpaid bill, and only without one is it debited at once.
     `reverses` (cancelling a waiting change): the id of that change's own charge, paid (cancel_waiting_change
     voids it when unpaid); the credit gives back what it took and touches no other bill.
     """
@@ -366,6 +369,9 @@ async def _credit(conn, scope: Scope, plan: ChangePlan, now: datetime, *, revers
     if wholesale < 0:
         mine = [b for b in covering if b["id"] == reverses] if reverses is not None else covering
         wholesale = -await _lower_wholesale(conn, plan, mine, -wholesale, wait=reverses is None)
+    elif wholesale > 0 and reverses is None:  # no charge to carry it (a custom price): as a charge would
+        wholesale -= await _restore_cut_wholesale(conn, plan, wholesale)
+        wholesale -= await _raise_open_period_bill(conn, covering, wholesale)
     if plan.credit_minor:
         a = plan.amounts
         revenue = await account_id(conn, "revenue", op, currency)
@@ -422,6 +428,16 @@ async def _lower_wholesale(conn, plan: ChangePlan, bills, amount_minor: int, *, 
         await conn.execute(_WAIT_CREDIT_SQL, plan.customer["id"], rest, plan.period_end)
         rest = 0
     return returned + rest
+
+
+async def _raise_open_period_bill(conn, covering, amount_minor: int) -> int:
+    """Add `amount_minor` to the wholesale of the oldest period bill of `covering` not paid in full; how much."""
+    bill = next((b for b in covering if b["kind"] == "period" and b["status"] != "paid"), None)
+    if bill is None or amount_minor <= 0:
+        return 0
+    await conn.execute("UPDATE bills SET wholesale_minor = wholesale_minor + $2 WHERE id = $1", bill["id"],
+                       amount_minor)
+    return amount_minor
 
 
 async def _restore_cut_wholesale(conn, plan: ChangePlan, amount_minor: int) -> int:

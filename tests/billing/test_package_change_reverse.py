@@ -194,3 +194,18 @@ async def test_a_bill_keeps_the_wholesale_it_was_issued_with_when_the_price_chan
     await corrections.reverse_payment(db, w.system, outcome.payment["id"], 50000, "bounced", now=NOW)
     assert (await balances(db, w))[2] == reseller  # the reversal gives back what was taken, not today's price
     await assert_ledger_balanced(db)
+
+
+async def test_a_custom_price_change_moves_the_wholesale_on_the_unpaid_period_bill_and_back(db):
+    w = await world(db, pay=False)
+    await db.execute("UPDATE customers SET custom_price_minor = 45000 WHERE id = $1", w.c["id"])
+    _, _, reseller = await balances(db, w)
+    up = await package_change.change_package_billed(db, w.scope, w.c["id"], w.fast["id"], now=NOW)
+    assert (up.charge_minor, up.credit_minor, up.terms.wholesale_delta_minor) == (0, 0, 14000)
+    assert (await balances(db, w))[2] == reseller  # November's bill is unpaid: it takes the difference when paid
+    assert await db.fetchval("SELECT wholesale_minor FROM bills WHERE customer_id = $1", w.c["id"]) == 49000
+    await package_change.change_package_billed(db, w.scope, w.c["id"], w.package["id"], now=NOW)
+    assert (await balances(db, w))[2] == reseller
+    await payments.record_cash_payment(db, w.system, w.c["id"], 50000, now=NOW)  # November, billed before
+    assert (await balances(db, w))[2] == reseller - 35000
+    await assert_ledger_balanced(db)
