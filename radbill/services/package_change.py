@@ -345,8 +345,9 @@ async def _credit(conn, scope: Scope, plan: ChangePlan, now: datetime, *, revers
       for the next bill.
     - The sub-operator: its wholesale is taken when a bill is paid in full, each bill carrying the wholesale it
       takes (fixed when issued). A credit's wholesale refund first lowers the wholesale still to be taken on the
-      customer's unpaid bills covering the changed days, oldest first, and only the rest goes back now, never
-      more than those bills took. The bills in turn (_COVERING_BILLS_SQL): the period's change charges not paid
+      customer's unpaid bills covering the changed days, oldest first, and only the rest goes back now: what
+      those bills took when paid (anything beyond them, which these rules leave none of, goes back as well).
+      The bills in turn (_COVERING_BILLS_SQL): the period's change charges not paid
       in full (the wallet is about to pay them), those paid (the refund given back now: the reverse of a charge
       is its own bill), then the period bills not paid in full and those paid. A paid bill's figure is lowered
       by what it gives back, so a later reversal of its payment returns only what is left. The days used of a
@@ -450,8 +451,8 @@ async def _restore_cut_wholesale(conn, plan: ChangePlan, amount_minor: int) -> i
         return 0
     ids, back = [], []
     for bill in await conn.fetch(_COVERING_BILLS_SQL, plan.customer["id"], plan.period_start):
-        mine = bill["kind"] == "period" and bill["status"] != "paid"
-        put = min(bill["wholesale_cut_minor"], amount_minor + sum(back)) if mine else 0
+        restorable = bill["kind"] == "period" and bill["status"] != "paid"
+        put = min(bill["wholesale_cut_minor"], amount_minor + sum(back)) if restorable else 0
         if put > 0:
             ids.append(bill["id"])
             back.append(-put)
