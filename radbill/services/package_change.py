@@ -26,7 +26,7 @@ from radbill.billing.pricing import Amounts, apply_vat, customer_price
 from radbill.errors import RadbillError, ValidationError
 from radbill.i18n import _
 from radbill.policy import Speeds
-from radbill.services import audit, billing, customers, webhooks
+from radbill.services import audit, billing, change_wholesale, customers, webhooks
 from radbill.services.ledger import Entry, account_id, debit_reseller, post
 from radbill.tenancy import Scope
 
@@ -308,7 +308,7 @@ async def _charge(conn, plan: ChangePlan, now: datetime) -> int:
         start, end = today, today + timedelta(days=1)
     note = f"package change: {plan.old_package_name} -> {plan.package['name']}"
     wholesale = max(0, plan.terms.wholesale_delta_minor)
-    wholesale -= await _restore_cut_wholesale(conn, plan, wholesale)
+    wholesale -= await change_wholesale.restore_cut(conn, plan, wholesale)
     bill_id = await conn.fetchval(_CHARGE_SQL, c["id"], c["operator_id"], plan.package["id"], start, end,
                                   c["currency"], a.net_minor, a.vat_minor, a.total_minor, now, wholesale, note)
     await conn.execute(billing._ACCOUNTS_SQL, [bill_id])  # noqa: SLF001 -- the run's own posting, reused
@@ -316,24 +316,6 @@ async def _charge(conn, plan: ChangePlan, now: datetime) -> int:
     await billing.apply_advance(conn, [bill_id], now)
     await webhooks.emit_bills(conn, [bill_id])
     return bill_id
-
-
-# the customer's bills that cover the current period or a later one (not void): its package change charges (a
-# charge's bill period lies within the period it was made in: the days left, the days used, or the day a later
-# period's difference was charged), the period's own bill and a later period's already issued. In the order a
-# credit lowers their wholesale: the charges not paid in full first, oldest first (the order the credit's wallet
-# pays them in, and a bill paid takes the wholesale it still carries), the charges paid, then the period bills
-# not paid in full and those paid
-_COVERING_BILLS_SQL = """
-SELECT id, kind, status, wholesale_minor, wholesale_cut_minor FROM bills
- WHERE customer_id = $1 AND status <> 'void' AND period_end > $2
- ORDER BY kind = 'period', status = 'paid', period_start, id FOR UPDATE
-"""
-# one statement for the bills touched, not one per bill; `cut` positive lowers, negative puts back
-_CUT_WHOLESALE_SQL = """
-UPDATE bills b SET wholesale_minor = b.wholesale_minor - t.cut, wholesale_cut_minor = b.wholesale_cut_minor + t.cut
-  FROM unnest($1::bigint[], $2::bigint[]) AS t(id, cut) WHERE b.id = t.id
-"""
 
 
 async def _credit(conn, scope: Scope, plan: ChangePlan, now: datetime, *, reverses: int | None = None) -> None:
@@ -347,7 +329,7 @@ async def _credit(conn, scope: Scope, plan: ChangePlan, now: datetime, *, revers
       takes (fixed when issued). A credit's wholesale refund first lowers the wholesale still to be taken on the
       customer's unpaid bills covering the changed days, oldest first, and only the rest goes back now: what
       those bills took when paid (anything beyond them, which these rules leave none of, goes back as well).
-      The bills in turn (_COVERING_BILLS_SQL): the period's change charges not paid
+      The bills in turn (change_wholesale.COVERING_BILLS_SQL): the period's change charges not paid
       in full (the wallet is about to pay them), those paid (the refund given back now: the reverse of a charge
       is its own bill), then the period bills not paid in full and those paid. A paid bill's figure is lowered
       by what it gives back, so a later reversal of its payment returns only what is left. The days used of a
@@ -357,22 +339,22 @@ async def _credit(conn, scope: Scope, plan: ChangePlan, now: datetime, *, revers
       customer kept the dearer package, whenever the bills are paid; and a period bill voided after a credit
       leaves it where it would be without the change.
     - A wholesale difference with no price change (a custom price) is given back by the rule above, or taken as
-      a charge's would be: it first puts back what credits cut (_restore_cut_wholesale), then raises the
+      a charge's would be: it first puts back what credits cut (change_wholesale.restore_cut), then raises the
       period's unpaid bill, and only without one is it debited at once.
     `reverses` (cancelling a waiting change): the id of that change's own charge, paid (cancel_waiting_change
     voids it when unpaid); the credit gives back what it took and touches no other bill.
     """
     c = plan.customer
     currency, op = c["currency"], c["operator_id"]
-    covering = [] if plan.period_start is None else await conn.fetch(_COVERING_BILLS_SQL, c["id"],
-                                                                     plan.period_start)
+    covering = [] if plan.period_start is None else \
+        await change_wholesale.covering_bills(conn, c["id"], plan.period_start)
     wholesale = plan.terms.wholesale_delta_minor
     if wholesale < 0:
         mine = [b for b in covering if b["id"] == reverses] if reverses is not None else covering
-        wholesale = -await _lower_wholesale(conn, plan, mine, -wholesale, wait=reverses is None)
+        wholesale = -await change_wholesale.lower(conn, plan, mine, -wholesale, wait=reverses is None)
     elif wholesale > 0 and reverses is None:  # no charge to carry it (a custom price): as a charge would
-        wholesale -= await _restore_cut_wholesale(conn, plan, wholesale)
-        wholesale -= await _raise_open_period_bill(conn, covering, wholesale)
+        wholesale -= await change_wholesale.restore_cut(conn, plan, wholesale)
+        wholesale -= await change_wholesale.raise_open_period_bill(conn, covering, wholesale)
     if plan.credit_minor:
         a = plan.amounts
         revenue = await account_id(conn, "revenue", op, currency)
@@ -394,75 +376,6 @@ async def _credit(conn, scope: Scope, plan: ChangePlan, now: datetime, *, revers
     open_charges = [b["id"] for b in covering if b["kind"] == "package_change" and b["status"] != "paid"]
     if plan.credit_minor and open_charges and reverses is None:
         await billing.apply_advance(conn, open_charges, now)
-
-
-# a credit waiting for the bill of the period ending on `until` (customers.wholesale_credit_until; two periods
-# waiting at once, a change made before the run issued the last period's bill, keep the earlier one: the first
-# bill issued takes both)
-_WAIT_CREDIT_SQL = """
-UPDATE customers SET wholesale_credit_minor = wholesale_credit_minor + $2,
-       wholesale_credit_until = least(wholesale_credit_until, $3::date)
- WHERE id = $1
-"""
-_TAKE_BACK_CREDIT_SQL = """
-UPDATE customers SET wholesale_credit_minor = wholesale_credit_minor - $2,
-       wholesale_credit_until = CASE WHEN wholesale_credit_minor = $2 THEN NULL ELSE wholesale_credit_until END
- WHERE id = $1
-"""
-
-
-async def _lower_wholesale(conn, plan: ChangePlan, bills, amount_minor: int, *, wait: bool) -> int:
-    """Lower the wholesale `bills` carry by up to `amount_minor`, in their order; for the days used of a period not
-    billed yet (`wait`), the rest waits for that period's bill. Returns what must go back now: the cuts on bills
-    already paid (they took it) and whatever is left over."""
-    ids, cuts, returned = [], [], 0
-    for bill in bills:
-        cut = min(bill["wholesale_minor"], amount_minor - sum(cuts))
-        if cut > 0:
-            ids.append(bill["id"])
-            cuts.append(cut)
-            returned += cut if bill["status"] == "paid" else 0
-    if ids:
-        await conn.execute(_CUT_WHOLESALE_SQL, ids, cuts)
-    rest = amount_minor - sum(cuts)
-    if rest > 0 and wait and plan.terms.basis == "days_used" and plan.period_end is not None:
-        await conn.execute(_WAIT_CREDIT_SQL, plan.customer["id"], rest, plan.period_end)
-        rest = 0
-    return returned + rest
-
-
-async def _raise_open_period_bill(conn, covering, amount_minor: int) -> int:
-    """Add `amount_minor` to the wholesale of the oldest period bill of `covering` not paid in full; how much."""
-    bill = next((b for b in covering if b["kind"] == "period" and b["status"] != "paid"), None)
-    if bill is None or amount_minor <= 0:
-        return 0
-    await conn.execute("UPDATE bills SET wholesale_minor = wholesale_minor + $2 WHERE id = $1", bill["id"],
-                       amount_minor)
-    return amount_minor
-
-
-async def _restore_cut_wholesale(conn, plan: ChangePlan, amount_minor: int) -> int:
-    """A charge's wholesale difference first puts back what credits took off the wholesale still to be taken for
-    the period's service: on its period bills not paid in full, then a credit waiting for the period's bill; how
-    much. The rest the charge carries itself: what credits gave back from paid bills, and what they cut from
-    other charges (those the credit's wallet pays first, so putting it back there would have the wallet pay a
-    charge's wholesale the change and its reverse never moved)."""
-    if plan.period_start is None or amount_minor <= 0:
-        return 0
-    ids, back = [], []
-    for bill in await conn.fetch(_COVERING_BILLS_SQL, plan.customer["id"], plan.period_start):
-        restorable = bill["kind"] == "period" and bill["status"] != "paid"
-        put = min(bill["wholesale_cut_minor"], amount_minor + sum(back)) if restorable else 0
-        if put > 0:
-            ids.append(bill["id"])
-            back.append(-put)
-    if ids:
-        await conn.execute(_CUT_WHOLESALE_SQL, ids, back)
-    waiting = await conn.fetchval("SELECT wholesale_credit_minor FROM customers WHERE id = $1", plan.customer["id"])
-    taken = min(waiting, amount_minor + sum(back))
-    if taken > 0:
-        await conn.execute(_TAKE_BACK_CREDIT_SQL, plan.customer["id"], taken)
-    return taken - sum(back)
 
 
 _DUE_SQL = """
