@@ -80,25 +80,25 @@ async def raise_open_period_bill(conn, covering, amount_minor: int) -> int:
     return amount_minor
 
 
-async def restore_cut(conn, plan: ChangePlan, amount_minor: int) -> int:
-    """A charge's wholesale difference first puts back what credits took off the wholesale still to be taken for
-    the period's service: on its period bills not paid in full, then a credit waiting for the period's bill; how
-    much. The rest the charge carries itself: what credits gave back from paid bills, and what they cut from
-    other charges (those the credit's wallet pays first, so putting it back there would have the wallet pay a
-    charge's wholesale the change and its reverse never moved)."""
+async def restore_cut(conn, plan: ChangePlan, amount_minor: int) -> tuple[int, int]:
+    """A charge's wholesale difference first puts back what credits took off the period's bills (their
+    wholesale_cut_minor), then a credit waiting for the period's bill. Returns (how much it put back, the part of
+    it on bills already paid: the sub-operator had that back, so it pays it again now). The rest the charge
+    carries itself, also what credits cut from other charges: the credit's wallet pays those first, so putting it
+    back there would have the wallet pay a charge's wholesale the change and its reverse never moved."""
     if plan.period_start is None or amount_minor <= 0:
-        return 0
-    ids, back = [], []
+        return 0, 0
+    ids, back, paid = [], [], 0
     for bill in await covering_bills(conn, plan.customer["id"], plan.period_start):
-        restorable = bill["kind"] == "period" and bill["status"] != "paid"
-        put = min(bill["wholesale_cut_minor"], amount_minor + sum(back)) if restorable else 0
+        put = min(bill["wholesale_cut_minor"], amount_minor + sum(back)) if bill["kind"] == "period" else 0
         if put > 0:
             ids.append(bill["id"])
             back.append(-put)
+            paid += put if bill["status"] == "paid" else 0
     if ids:
         await conn.execute(_CUT_WHOLESALE_SQL, ids, back)
     waiting = await conn.fetchval("SELECT wholesale_credit_minor FROM customers WHERE id = $1", plan.customer["id"])
     taken = min(waiting, amount_minor + sum(back))
     if taken > 0:
         await conn.execute(_TAKE_BACK_CREDIT_SQL, plan.customer["id"], taken)
-    return taken - sum(back)
+    return taken - sum(back), paid

@@ -297,7 +297,8 @@ RETURNING id
 
 async def _charge(conn, plan: ChangePlan, now: datetime) -> int:
     """The charge as a bill of its own (due at once), posted like the run's bills and drawn from the advance; its
-    wholesale difference first puts back what credits cut from the period's unpaid bills, the rest it carries."""
+    wholesale difference first puts back what credits cut from the period's bills (change_wholesale.restore_cut),
+    the rest it carries."""
     c, a = plan.customer, plan.amounts
     today, days = plan.today, plan.terms.days
     if plan.terms.basis == "days_left":
@@ -307,8 +308,11 @@ async def _charge(conn, plan: ChangePlan, now: datetime) -> int:
     else:  # only a later period's bill moved money: the charge names the day it was made
         start, end = today, today + timedelta(days=1)
     note = f"package change: {plan.old_package_name} -> {plan.package['name']}"
-    wholesale = max(0, plan.terms.wholesale_delta_minor)
-    wholesale -= await change_wholesale.restore_cut(conn, plan, wholesale)
+    restored, pay_now = await change_wholesale.restore_cut(conn, plan, max(0, plan.terms.wholesale_delta_minor))
+    wholesale = max(0, plan.terms.wholesale_delta_minor) - restored
+    if pay_now:
+        await debit_reseller(conn, c["operator_id"], c["operator_parent_id"], c["currency"], pay_now,
+                             memo=f"customer {c['username']}: {note}")
     bill_id = await conn.fetchval(_CHARGE_SQL, c["id"], c["operator_id"], plan.package["id"], start, end,
                                   c["currency"], a.net_minor, a.vat_minor, a.total_minor, now, wholesale, note)
     await conn.execute(billing._ACCOUNTS_SQL, [bill_id])  # noqa: SLF001 -- the run's own posting, reused
@@ -353,8 +357,10 @@ async def _credit(conn, scope: Scope, plan: ChangePlan, now: datetime, *, revers
         mine = [b for b in covering if b["id"] == reverses] if reverses is not None else covering
         wholesale = -await change_wholesale.lower(conn, plan, mine, -wholesale, wait=reverses is None)
     elif wholesale > 0 and reverses is None:  # no charge to carry it (a custom price): as a charge would
-        wholesale -= await change_wholesale.restore_cut(conn, plan, wholesale)
+        restored, pay_now = await change_wholesale.restore_cut(conn, plan, wholesale)
+        wholesale -= restored
         wholesale -= await change_wholesale.raise_open_period_bill(conn, covering, wholesale)
+        wholesale += pay_now  # debited at once with the rest, below
     if plan.credit_minor:
         a = plan.amounts
         revenue = await account_id(conn, "revenue", op, currency)

@@ -209,3 +209,20 @@ async def test_a_custom_price_change_moves_the_wholesale_on_the_unpaid_period_bi
     await payments.record_cash_payment(db, w.system, w.c["id"], 50000, now=NOW)  # November, billed before
     assert (await balances(db, w))[2] == reseller - 35000
     await assert_ledger_balanced(db)
+
+
+async def test_down_and_back_up_with_the_period_paid_takes_back_at_once_what_the_down_gave_back(db):
+    w = await world(db)  # November paid: its 350.00 of wholesale taken
+    await package_change.change_package_billed(db, w.scope, w.c["id"], w.fast["id"], now=NOW)  # charge unpaid
+    _, _, reseller = await balances(db, w)
+    await package_change.change_package_billed(db, w.scope, w.c["id"], w.slow["id"], now=NOW)
+    # the charge's 140.00 is lowered (never taken); November's paid bill gives back 93.33 of what it took
+    assert (await balances(db, w))[2] == reseller + 9333
+    await package_change.change_package_billed(db, w.scope, w.c["id"], w.fast["id"], now=NOW)
+    assert (await balances(db, w))[2] == reseller  # the way back up takes those 93.33 again at once
+    assert await db.fetchval("SELECT wholesale_minor FROM bills WHERE customer_id = $1 AND kind = 'period'",
+                             w.c["id"]) == 35000
+    due, _, _ = await balances(db, w)
+    await payments.record_cash_payment(db, w.system, w.c["id"], int(due), now=NOW)
+    assert (await balances(db, w))[2] == reseller - 14000  # November's 20 days left on the 800.00 package
+    await assert_ledger_balanced(db)
