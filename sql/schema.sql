@@ -556,6 +556,8 @@ CREATE TABLE public.customers (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     next_package_id bigint,
     next_package_at timestamp with time zone,
+    wholesale_credit_minor bigint DEFAULT 0 NOT NULL,
+    wholesale_credit_until date,
     CONSTRAINT customers_check CHECK (((connection_type <> 'static'::text) OR (static_ip IS NOT NULL))),
     CONSTRAINT customers_connection_type_check CHECK ((connection_type = ANY (ARRAY['pppoe'::text, 'hotspot'::text, 'static'::text, 'other'::text]))),
     CONSTRAINT customers_custom_price_minor_check CHECK ((custom_price_minor >= 0)),
@@ -566,7 +568,9 @@ CREATE TABLE public.customers (
     CONSTRAINT customers_simultaneous_use_check CHECK (((simultaneous_use >= 1) AND (simultaneous_use <= 100))),
     CONSTRAINT customers_static_ip_check CHECK (((family(static_ip) = 4) AND (masklen(static_ip) = 32))),
     CONSTRAINT customers_status_check CHECK ((status = ANY (ARRAY['active'::text, 'suspended'::text, 'disabled'::text]))),
-    CONSTRAINT customers_username_check CHECK ((username ~ '^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$'::text))
+    CONSTRAINT customers_username_check CHECK ((username ~ '^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$'::text)),
+    CONSTRAINT customers_wholesale_credit CHECK (((wholesale_credit_minor = 0) = (wholesale_credit_until IS NULL))),
+    CONSTRAINT customers_wholesale_credit_minor_check CHECK ((wholesale_credit_minor >= 0))
 );
 
 CREATE TABLE public.data_topups (
@@ -1914,8 +1918,9 @@ CREATE TABLE public.bills (
     voided_by bigint,
     void_reason text,
     kind text DEFAULT 'period'::text NOT NULL,
-    wholesale_minor bigint,
+    wholesale_minor bigint DEFAULT 0 NOT NULL,
     vat_profile_id bigint,
+    wholesale_cut_minor bigint DEFAULT 0 NOT NULL,
     CONSTRAINT bills_amount_minor_check CHECK ((amount_minor >= 0)),
     CONSTRAINT bills_check CHECK ((period_end > period_start)),
     CONSTRAINT bills_check1 CHECK (((paid_minor >= 0) AND (paid_minor <= total_minor))),
@@ -1926,7 +1931,8 @@ CREATE TABLE public.bills (
     CONSTRAINT bills_total_minor_check CHECK ((total_minor >= 0)),
     CONSTRAINT bills_vat_minor_check CHECK ((vat_minor >= 0)),
     CONSTRAINT bills_void_reason_check CHECK (((void_reason IS NULL) OR ((length(void_reason) >= 1) AND (length(void_reason) <= 500)))),
-    CONSTRAINT bills_wholesale_only_for_changes CHECK (((kind = 'package_change'::text) OR (wholesale_minor IS NULL)))
+    CONSTRAINT bills_wholesale_cut_minor_check CHECK ((wholesale_cut_minor >= 0)),
+    CONSTRAINT bills_wholesale_not_negative CHECK ((wholesale_minor >= 0))
 );
 
 ALTER TABLE public.bills ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
@@ -3473,6 +3479,8 @@ CREATE INDEX customers_package ON public.customers USING btree (package_id);
 CREATE INDEX customers_profile ON public.customers USING btree (billing_profile_id);
 
 CREATE INDEX customers_search ON public.customers USING gin ((((((name || ' '::text) || username) || ' '::text) || COALESCE(mobile, ''::text))) public.gin_trgm_ops);
+
+CREATE INDEX customers_wholesale_credit ON public.customers USING btree (id) WHERE (wholesale_credit_until IS NOT NULL);
 
 CREATE INDEX customers_zone ON public.customers USING btree (zone_id);
 

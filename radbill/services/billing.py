@@ -8,7 +8,8 @@ customer's billing_anchor, else the local date it was created) anchors validity 
 fixed-day period (radbill.billing.pricing.first_period_price) — that bill's period starts at the service start
 (rule 1 in radbill.billing); periods that end on or before it are not billed.
 Prices and VAT are computed in SQL with the same half-up integer formulas as radbill.billing.pricing (a test
-holds them equal).
+holds them equal). A bill issued to a sub-operator's customer carries the wholesale its payment in full will take
+(the days' share of the assigned wholesale price, fixed when it is issued: bills.wholesale_minor, 0 otherwise).
 
 Safe to run twice or concurrently: bills are inserted in customer order with ON CONFLICT (customer_id,
 period_start) DO NOTHING, and only the bills a run inserted get ledger entries and advance debits.
@@ -23,7 +24,6 @@ from datetime import date, datetime
 import asyncpg
 
 from radbill.billing.periods import Cycle, billable_periods, local_midnight_utc
-from radbill.billing.pricing import share_of_period
 from radbill.billing.service import PaidSpan, extend_expiry
 from radbill.errors import RadbillError
 from radbill.services import sms_events, webhooks
@@ -72,7 +72,10 @@ WITH k AS (
            greatest(k.period_start, s.service_start) AS period_start, k.period_end, k.due_at, o.currency,
            coalesce(c.custom_price_minor, pa.retail_price_minor, p.price_minor) AS price,
            s.service_start, coalesce(vat.rate, 0) AS rate, coalesce(vat.inclusive, false) AS inclusive,
-           vat.profile_id AS vat_profile_id
+           vat.profile_id AS vat_profile_id,
+           CASE WHEN o.kind = 'sub_operator' THEN coalesce(pa.wholesale_price_minor, 0) ELSE 0 END AS wholesale_price,
+           -- a package change credit waiting for this period's bill (package_change._credit)
+           CASE WHEN c.wholesale_credit_until = k.period_end THEN c.wholesale_credit_minor ELSE 0 END AS waiting_credit
       FROM customers c
       JOIN operators o ON o.id = c.operator_id
       JOIN billing_profiles bp ON bp.id = c.billing_profile_id
@@ -97,22 +100,30 @@ WITH k AS (
       FROM cand
 ), taxed AS (
     -- pricing.apply_vat: inclusive extracts price*rate/(10000+rate), exclusive adds price*rate/10000, half-up
+    -- pricing.share_of_period: the wholesale paying it takes, fixed now (the days' share, half-up, like the price)
     SELECT priced.*, CASE WHEN inclusive THEN (charged * rate * 2 + 10000 + rate) / (2 * (10000 + rate))
-                          ELSE (charged * rate * 2 + 10000) / 20000 END AS vat
+                          ELSE (charged * rate * 2 + 10000) / 20000 END AS vat,
+                     CASE WHEN period_start > cycle_start
+                          THEN (wholesale_price * (period_end - period_start) * 2 + (period_end - cycle_start))
+                               / (2 * (period_end - cycle_start))
+                          ELSE wholesale_price END AS wholesale_share
       FROM priced
 )
 SELECT customer_id, operator_id, package_id, period_start, period_end,
        CASE WHEN period_start > cycle_start THEN period_end - cycle_start END AS cycle_days, currency,
        CASE WHEN inclusive THEN charged - vat ELSE charged END AS amount_minor, vat AS vat_minor,
-       CASE WHEN inclusive THEN charged ELSE charged + vat END AS total_minor, due_at, vat_profile_id
+       CASE WHEN inclusive THEN charged ELSE charged + vat END AS total_minor, due_at, vat_profile_id,
+       wholesale_share - least(wholesale_share, waiting_credit) AS wholesale_minor,
+       least(wholesale_share, waiting_credit) AS wholesale_cut_minor
   FROM taxed
 """  # noqa: S608 -- fixed fragments of this module only
 
 _INSERT_SQL = f"""
 INSERT INTO bills (customer_id, operator_id, package_id, period_start, period_end, cycle_days, currency,
-                   amount_minor, vat_minor, total_minor, due_at, issued_at, vat_profile_id)
+                   amount_minor, vat_minor, total_minor, due_at, issued_at, vat_profile_id, wholesale_minor,
+                   wholesale_cut_minor)
 SELECT customer_id, operator_id, package_id, period_start, period_end, cycle_days, currency,
-       amount_minor, vat_minor, total_minor, due_at, $9, vat_profile_id
+       amount_minor, vat_minor, total_minor, due_at, $9, vat_profile_id, wholesale_minor, wholesale_cut_minor
   FROM ({_CANDIDATES_SQL}) x
  ORDER BY customer_id, period_start
     ON CONFLICT (customer_id, period_start) WHERE kind = 'period' DO NOTHING
@@ -125,6 +136,15 @@ SELECT x.* FROM ({_CANDIDATES_SQL}) x
                                       AND b.kind = 'period')
  ORDER BY x.customer_id, x.period_start
 """  # noqa: S608 -- fixed fragments of this module only
+
+# a waiting credit is spent once its period's bill exists (the INSERT above took it off that bill's wholesale); only
+# the customers holding one are read (their partial index), and only this run's, so concurrent batches never meet
+_CREDITS_SPENT_SQL = """
+UPDATE customers c SET wholesale_credit_minor = 0, wholesale_credit_until = NULL
+ WHERE c.wholesale_credit_until IS NOT NULL AND ($1::bigint[] IS NULL OR c.id = ANY($1::bigint[]))
+   AND EXISTS (SELECT 1 FROM bills b WHERE b.customer_id = c.id AND b.kind = 'period'
+                                       AND b.period_end = c.wholesale_credit_until)
+"""
 
 _ACCOUNTS_SQL = """
 INSERT INTO ledger_accounts (kind, operator_id, customer_id, currency)
@@ -231,6 +251,7 @@ async def generate_bills(conn: asyncpg.Connection, now: datetime, scope: Scope |
         plan = await _plan(conn, now, scope, customer_ids)
         ids = [r["id"] for r in await _candidates(conn, _INSERT_SQL, *plan, now)]
         if ids:
+            await conn.execute(_CREDITS_SPENT_SQL, plan[1])
             await conn.execute(_ACCOUNTS_SQL, ids)
             await conn.execute(_BILL_ENTRIES_SQL, ids)
             await apply_advance(conn, ids, now)
@@ -261,14 +282,11 @@ WITH nb AS (
 )
 SELECT nb.id AS bill_id, nb.operator_id, nb.currency, o.kind AS operator_kind, o.parent_id,
        least(w.wallet - nb.drawn_before, nb.owed) AS amount, w.wallet - nb.drawn_before >= nb.owed AS full,
-       coalesce(nb.wholesale_minor, pa.wholesale_price_minor, 0) AS wholesale, nb.period_end - nb.period_start AS days,
-       nb.cycle_days
+       nb.wholesale_minor AS wholesale
   FROM nb
  CROSS JOIN LATERAL (SELECT -coalesce(sum(e.amount_minor), 0) AS wallet
                        FROM ledger_entries e WHERE e.account_id = nb.wallet_account) w
   JOIN operators o ON o.id = nb.operator_id
-  LEFT JOIN package_assignments pa ON o.kind = 'sub_operator' AND pa.operator_id = nb.operator_id
-                                  AND pa.package_id = nb.package_id
  WHERE w.wallet - nb.drawn_before > 0
  ORDER BY nb.customer_id, nb.period_start, nb.id
 """
@@ -354,7 +372,7 @@ async def apply_advance(conn: asyncpg.Connection, bill_ids: list[int], now: date
         return 0
     needs: dict[int, list] = {}
     for r in rows:
-        wholesale = share_of_period(r["wholesale"], r["days"], r["cycle_days"])
+        wholesale = r["wholesale"]  # the bill's own, fixed when it was issued
         if r["full"] and r["operator_kind"] == "sub_operator" and wholesale > 0:
             needs.setdefault(r["operator_id"], [r["parent_id"], r["currency"], 0])[2] += wholesale
     if needs:

@@ -168,14 +168,9 @@ async def _held_bills(conn, customer_id: int, payment_id: int) -> list[asyncpg.R
 
 
 async def _return_wholesale(conn, scope: Scope, customer, bills: list, payment_id: int) -> int:
-    """Give a sub-operator back the wholesale debited when these bills were paid (at its assigned price)."""
-    bills = [b for b in bills if b["package_id"]]
-    if customer["operator_kind"] != "sub_operator" or not bills:
-        return 0
-    prices = dict(await conn.fetch("SELECT package_id, wholesale_price_minor FROM package_assignments"
-                                   " WHERE operator_id = $1 AND package_id = ANY($2::bigint[])",
-                                   customer["operator_id"], [b["package_id"] for b in bills]))
-    amount = sum(payments.bill_wholesale(b, prices) for b in bills)
+    """Give a sub-operator back the wholesale debited when these bills were paid: what each bill carries
+    (payments.bill_wholesale, the figure payment took)."""
+    amount = payments.bill_wholesale(bills) if customer["operator_kind"] == "sub_operator" else 0
     if amount <= 0:
         return 0
     currency = customer["currency"]

@@ -26,7 +26,7 @@ from radbill.billing.pricing import Amounts, apply_vat, customer_price
 from radbill.errors import RadbillError, ValidationError
 from radbill.i18n import _
 from radbill.policy import Speeds
-from radbill.services import audit, billing, customers, webhooks
+from radbill.services import audit, billing, change_wholesale, customers, webhooks
 from radbill.services.ledger import Entry, account_id, debit_reseller, post
 from radbill.tenancy import Scope
 
@@ -254,7 +254,7 @@ async def cancel_waiting_change(conn: asyncpg.Connection, scope: Scope, customer
         else:
             bill_id = await _charge(conn, plan, now) if plan.charge_minor else None
             if plan.credit_minor or (plan.terms.wholesale_delta_minor and not plan.charge_minor):
-                await _credit(conn, scope, plan, now, reverses_open=False)
+                await _credit(conn, scope, plan, now, reverses=charged["id"] if charged is not None else 0)
         await audit.record(conn, scope, "customer.package_change_cancelled", "customer", customer_id,
                            {"next_package_id": [customer["next_package_id"], None], "package": plan.old_package_name,
                             "applies_at": customer["next_package_at"], "charge_minor": plan.charge_minor,
@@ -296,7 +296,9 @@ RETURNING id
 
 
 async def _charge(conn, plan: ChangePlan, now: datetime) -> int:
-    """The charge as a bill of its own (due at once), posted like the run's bills and drawn from the advance."""
+    """The charge as a bill of its own (due at once), posted like the run's bills and drawn from the advance; its
+    wholesale difference first puts back what credits cut from the period's bills (change_wholesale.restore_cut),
+    the rest it carries."""
     c, a = plan.customer, plan.amounts
     today, days = plan.today, plan.terms.days
     if plan.terms.basis == "days_left":
@@ -306,9 +308,13 @@ async def _charge(conn, plan: ChangePlan, now: datetime) -> int:
     else:  # only a later period's bill moved money: the charge names the day it was made
         start, end = today, today + timedelta(days=1)
     note = f"package change: {plan.old_package_name} -> {plan.package['name']}"
+    restored, pay_now = await change_wholesale.restore_cut(conn, plan, max(0, plan.terms.wholesale_delta_minor))
+    wholesale = max(0, plan.terms.wholesale_delta_minor) - restored
+    if pay_now:
+        await debit_reseller(conn, c["operator_id"], c["operator_parent_id"], c["currency"], pay_now,
+                             memo=f"customer {c['username']}: {note}")
     bill_id = await conn.fetchval(_CHARGE_SQL, c["id"], c["operator_id"], plan.package["id"], start, end,
-                                  c["currency"], a.net_minor, a.vat_minor, a.total_minor, now,
-                                  max(0, plan.terms.wholesale_delta_minor), note)
+                                  c["currency"], a.net_minor, a.vat_minor, a.total_minor, now, wholesale, note)
     await conn.execute(billing._ACCOUNTS_SQL, [bill_id])  # noqa: SLF001 -- the run's own posting, reused
     await conn.execute(billing._BILL_ENTRIES_SQL, [bill_id])  # noqa: SLF001
     await billing.apply_advance(conn, [bill_id], now)
@@ -316,38 +322,45 @@ async def _charge(conn, plan: ChangePlan, now: datetime) -> int:
     return bill_id
 
 
-# the customer's package change charges of the current period not paid in full (a charge's bill period lies within
-# the period it was made in: the days left, the days used, or the day a later period's difference was charged)
-_OPEN_CHARGES_SQL = """
-SELECT id, coalesce(wholesale_minor, 0) AS wholesale_minor FROM bills
- WHERE customer_id = $1 AND kind = 'package_change' AND status IN ('unpaid', 'partial') AND period_start >= $2
- ORDER BY id FOR UPDATE
-"""
-
-
-async def _credit(conn, scope: Scope, plan: ChangePlan, now: datetime, *, reverses_open: bool = True) -> None:
+async def _credit(conn, scope: Scope, plan: ChangePlan, now: datetime, *, reverses: int | None = None) -> None:
     """What a credit moves (a cheaper package, or the way back from a dearer one): the one rule.
 
     - The customer: the difference with its VAT goes to the advance wallet (revenue and VAT reversed), and the
       wallet at once pays the customer's open package change charges of the current period, oldest first; so a
       change reversed before its charge was paid leaves no bill to pay beside a wallet to spend. The rest waits
       for the next bill.
-    - The sub-operator: its wholesale follows the bills paid (taken when a bill is paid in full), so the
-      wholesale difference a credit gives back first comes off the wholesale still to be taken on those open
-      charges (it never paid that, so it cannot get it back) and only the rest is returned now. A change and
-      its reverse thus leave the sub-operator's balance where it was, less the wholesale of the days the
-      customer kept the dearer package, whether the charge was paid before the reverse or after it.
-    - A wholesale difference with no price credit (a custom price) is debited or returned at once.
-    `reverses_open` False (cancelling a waiting change): the credit reverses that change's own charge, which
-    cancel_waiting_change voided if it was unpaid, so it is given back as paid and no other charge is touched.
+    - The sub-operator: its wholesale is taken when a bill is paid in full, each bill carrying the wholesale it
+      takes (fixed when issued). A credit's wholesale refund first lowers the wholesale still to be taken on the
+      customer's unpaid bills covering the changed days, oldest first, and only the rest goes back now: what
+      those bills took when paid (anything beyond them, which these rules leave none of, goes back as well).
+      The bills in turn (change_wholesale.COVERING_BILLS_SQL): the period's change charges not paid
+      in full (the wallet is about to pay them), those paid (the refund given back now: the reverse of a charge
+      is its own bill), then the period bills not paid in full and those paid. A paid bill's figure is lowered
+      by what it gives back, so a later reversal of its payment returns only what is left. The days used of a
+      period whose bill is not issued yet (that bill will take the new package's wholesale for the whole
+      period) wait for that bill: the bill run takes them off it (customers.wholesale_credit_minor). A change
+      and its reverse thus leave the sub-operator's balance where it was, less the wholesale of the days the
+      customer kept the dearer package, whenever the bills are paid; and a period bill voided after a credit
+      leaves it where it would be without the change.
+    - A wholesale difference with no price change (a custom price) is given back by the rule above, or taken as
+      a charge's would be: it first puts back what credits cut (change_wholesale.restore_cut), then raises the
+      period's unpaid bill, and only without one is it debited at once.
+    `reverses` (cancelling a waiting change): the id of that change's own charge, paid (cancel_waiting_change
+    voids it when unpaid); the credit gives back what it took and touches no other bill.
     """
     c = plan.customer
     currency, op = c["currency"], c["operator_id"]
-    open_charges = await conn.fetch(_OPEN_CHARGES_SQL, c["id"], plan.period_start) \
-        if reverses_open and plan.period_start is not None else []
+    covering = [] if plan.period_start is None else \
+        await change_wholesale.covering_bills(conn, c["id"], plan.period_start)
     wholesale = plan.terms.wholesale_delta_minor
     if wholesale < 0:
-        wholesale += await _cancel_open_wholesale(conn, open_charges, -wholesale)
+        mine = [b for b in covering if b["id"] == reverses] if reverses is not None else covering
+        wholesale = -await change_wholesale.lower(conn, plan, mine, -wholesale, wait=reverses is None)
+    elif wholesale > 0 and reverses is None:  # no charge to carry it (a custom price): as a charge would
+        restored, pay_now = await change_wholesale.restore_cut(conn, plan, wholesale)
+        wholesale -= restored
+        wholesale -= await change_wholesale.raise_open_period_bill(conn, covering, wholesale)
+        wholesale += pay_now  # debited at once with the rest, below
     if plan.credit_minor:
         a = plan.amounts
         revenue = await account_id(conn, "revenue", op, currency)
@@ -366,22 +379,9 @@ async def _credit(conn, scope: Scope, plan: ChangePlan, now: datetime, *, revers
         parent = await account_id(conn, "wholesale", c["operator_parent_id"], currency)
         await post(conn, [Entry(parent, -wholesale), Entry(reseller, wholesale)], currency, "wholesale_return",
                    memo=memo, created_by=scope.account_id)
-    if plan.credit_minor and open_charges:
-        await billing.apply_advance(conn, [b["id"] for b in open_charges], now)
-
-
-async def _cancel_open_wholesale(conn, charges, amount_minor: int) -> int:
-    """Lower the wholesale still to be taken on `charges` by up to `amount_minor`, oldest first; how much."""
-    ids, cuts = [], []
-    for bill in charges:
-        cut = min(bill["wholesale_minor"], amount_minor - sum(cuts))
-        if cut > 0:
-            ids.append(bill["id"])
-            cuts.append(cut)
-    if ids:  # one statement for the charges cut, not one per charge
-        await conn.execute("UPDATE bills b SET wholesale_minor = b.wholesale_minor - t.cut"
-                           " FROM unnest($1::bigint[], $2::bigint[]) AS t(id, cut) WHERE b.id = t.id", ids, cuts)
-    return sum(cuts)
+    open_charges = [b["id"] for b in covering if b["kind"] == "package_change" and b["status"] != "paid"]
+    if plan.credit_minor and open_charges and reverses is None:
+        await billing.apply_advance(conn, open_charges, now)
 
 
 _DUE_SQL = """

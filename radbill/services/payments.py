@@ -6,8 +6,8 @@ Rules:
   is left goes to the advance wallet.
 - A bill that becomes fully paid activates its period: the expiry moves over it by rule 3 of radbill.billing
   (max(expiry, min(period start, now)) + the period's length; a partial payment extends nothing), and a sub-operator's
-  balance is debited the package's wholesale price, prorated like the bill for a part period (guarded; when
-  the balance cannot cover it, the whole payment rolls back).
+  balance is debited the wholesale the bill carries (fixed when it was issued: bill_wholesale; guarded; when the
+  balance cannot cover it, the whole payment rolls back).
 - A suspended customer is reactivated when the payment leaves no open bill that is due (a prepaid bill is
   issued ahead of its period and due when it starts: until then it is no reason to stay cut off).
 - The same collector recording the same amount for the same customer within REPEAT_WINDOW (a new form key, so
@@ -25,7 +25,7 @@ import asyncpg
 
 from radbill import clock
 from radbill.billing.money import check_amount
-from radbill.billing.pricing import allocate, share_of_period
+from radbill.billing.pricing import allocate
 from radbill.errors import NotFound, RepeatSuspected, ValidationError
 from radbill.i18n import _
 from radbill.policy.state import has_expired
@@ -137,24 +137,12 @@ async def _open_bills(conn, customer_id: int, bill_id: int | None) -> list[async
                             " ORDER BY period_start, id FOR UPDATE", customer_id)
 
 
-async def _wholesale_for(conn, customer, bills: list[asyncpg.Record]) -> int:
-    """The sub-operator's wholesale for the bills paid in full: a part-period bill owes its days' share."""
-    bills = [b for b in bills if b["package_id"]]
-    if customer["operator_kind"] != "sub_operator" or not bills:
-        return 0
-    prices = dict(await conn.fetch("SELECT package_id, wholesale_price_minor FROM package_assignments"
-                                   " WHERE operator_id = $1 AND package_id = ANY($2::bigint[])",
-                                   customer["operator_id"], [b["package_id"] for b in bills]))
-    return sum(bill_wholesale(b, prices) for b in bills)
-
-
-def bill_wholesale(bill, prices: dict[int, int]) -> int:
-    """What paying `bill` in full debits the sub-operator: a package change charge carries the wholesale
-    difference fixed when it was issued; a period bill owes its days' share of the assigned wholesale price."""
-    if bill["wholesale_minor"] is not None:
-        return bill["wholesale_minor"]
-    return share_of_period(prices.get(bill["package_id"], 0), (bill["period_end"] - bill["period_start"]).days,
-                           bill["cycle_days"])
+def bill_wholesale(bills) -> int:
+    """What paying `bills` in full takes from the sub-operator: the sum of the wholesale each bill carries, fixed
+    when it was issued (a period bill its days' share of the assigned price, a package change charge the wholesale
+    difference) and lowered only by a package change's credit; 0 on an operator's own customer's bills. The one
+    figure payment takes and a reversal gives back."""
+    return sum(b["wholesale_minor"] for b in bills)
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +228,7 @@ async def _apply_payment(conn, scope: Scope, customer, amount_minor: int, bill_i
     if capture is not None:
         await _credit_reseller_for_gateway(conn, customer, capture, amount_minor, payment["id"])
 
-    wholesale = await _wholesale_for(conn, customer, paid_now)
+    wholesale = bill_wholesale(paid_now) if customer["operator_kind"] == "sub_operator" else 0
     await debit_reseller(conn, customer["operator_id"], customer["operator_parent_id"], customer["currency"],
                          wholesale, memo=f"customer {customer['username']}: {len(paid_now)} period(s)",
                          payment_id=payment["id"], created_by=collected_by)

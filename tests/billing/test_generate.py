@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from radbill.billing.periods import Cycle, billable_periods, local_midnight_utc
-from radbill.billing.pricing import apply_vat, customer_price, first_period_price
+from radbill.billing.pricing import apply_vat, customer_price, first_period_price, share_of_period
 from radbill.services import billing, payments
 from radbill.services.ledger import customer_balance
 from tests import factories as f
@@ -66,6 +66,9 @@ async def test_custom_price_overrides_retail_and_package_price(db):
     totals = {r["customer_id"]: r["total_minor"] for r in await db.fetch("SELECT * FROM bills WHERE customer_id = ANY($1)",
                                                                          [retail["id"], custom["id"], direct["id"]])}
     assert totals == {retail["id"]: 60000, custom["id"]: 45050, direct["id"]: 50000}
+    wholesale = dict(await db.fetch("SELECT customer_id, wholesale_minor FROM bills WHERE customer_id = ANY($1)",
+                                    [retail["id"], custom["id"], direct["id"]]))
+    assert wholesale == {retail["id"]: 35000, custom["id"]: 35000, direct["id"]: 0}  # the operator's own: none
     assert customer_price(50000, 60000, 45050) == 45050
 
 
@@ -93,6 +96,10 @@ async def test_a_mid_period_start_is_prorated_like_the_pure_rule(db, start):
     march, _ = billable_periods(Cycle("fixed_day", 1), "prepaid", datetime(2024, 3, 31, 12, tzinfo=UTC), "Asia/Dhaka", 0)
     assert bill["total_minor"] == first_period_price(50001, march.period, start)
     assert (april["period_start"], april["total_minor"]) == (date(2024, 4, 1), 50001)
+    # the sub-operator's wholesale (350.00) is fixed on each bill when issued, prorated like the price
+    assert bill["wholesale_minor"] == share_of_period(35000, (bill["period_end"] - bill["period_start"]).days,
+                                                      bill["cycle_days"])
+    assert april["wholesale_minor"] == 35000
 
 
 async def test_running_twice_bills_once_and_preview_shows_what_is_left(db):

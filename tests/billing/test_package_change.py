@@ -14,9 +14,9 @@ NOW = datetime(2026, 11, 11, 6, 0, tzinfo=UTC)  # 11 Nov in Dhaka: 20 of Novembe
 DEC = local(date(2026, 12, 1))
 
 
-async def world(db, **profile):
-    """A sub-operator's customer on the 500.00 package, November billed and paid; a 800.00 and a 300.00
-    package also assigned (wholesale 560.00 and 210.00)."""
+async def world(db, pay=True, **profile):
+    """A sub-operator's customer on the 500.00 package, November billed and (prepaid, `pay`) paid; a 800.00 and a
+    300.00 package also assigned (wholesale 560.00 and 210.00)."""
     w = await isp(db, credit_limit_minor=10**9, **profile)
     w.fast = await f.package(db, w.operator["id"], price_minor=80000, download_kbps=20480)
     w.slow = await f.package(db, w.operator["id"], price_minor=30000, download_kbps=5120)
@@ -25,7 +25,7 @@ async def world(db, **profile):
                                                    "wholesale_price_minor": wholesale})
     w.c = await customer(db, w, billing_anchor=date(2026, 1, 1), expires_at=local(date(2026, 11, 1)))
     await billing.generate_bills(db, NOW, w.system, [w.c["id"]])
-    if profile.get("billing_type", "prepaid") == "prepaid":
+    if pay and profile.get("billing_type", "prepaid") == "prepaid":
         await payments.record_cash_payment(db, w.system, w.c["id"], 50000, now=NOW)
     w.scope = scope_of(w.sub, "sub_operator")
     return w

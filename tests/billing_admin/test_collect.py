@@ -65,6 +65,8 @@ async def test_balance_insufficient_is_said_plainly_and_nothing_is_recorded(make
     async with connect(fresh_db_url) as conn:
         await conn.execute("INSERT INTO package_assignments (operator_id, package_id, wholesale_price_minor)"
                            " VALUES ($1, $2, 35000)", tree.ops["sub_a1"]["id"], customer["package_id"])
+        # the bill as issued under that price (a bill's wholesale is fixed when it is issued, migration 0066)
+        await conn.execute("UPDATE bills SET wholesale_minor = 35000 WHERE id = $1", bills["a1"]["id"])
     c = await make_client("suba1")
     path = f"/customers/{customer['id']}/collect"
     r = await c.post(path, {"kind": "cash", "amount": "500", "idempotency_key": await form_key(c, path)},
