@@ -137,13 +137,25 @@ SELECT x.* FROM ({_CANDIDATES_SQL}) x
  ORDER BY x.customer_id, x.period_start
 """  # noqa: S608 -- fixed fragments of this module only
 
-# a waiting credit is spent once its period's bill exists (the INSERT above took it off that bill's wholesale); only
-# the customers holding one are read (their partial index), and only this run's, so concurrent batches never meet
+# a waiting credit is spent by its period's bill: the INSERT above took what it saw off that bill's wholesale
+# (wholesale_cut_minor). A credit committed while that INSERT ran (a package change holding the customer's row, which
+# the INSERT's reference check waits for) was not seen by it: it is taken off the new bill here, under the
+# customer's lock, so the sub-operator never pays it. Only customers holding one are read (their partial index).
 _CREDITS_SPENT_SQL = """
-UPDATE customers c SET wholesale_credit_minor = 0, wholesale_credit_until = NULL
- WHERE c.wholesale_credit_until IS NOT NULL AND ($1::bigint[] IS NULL OR c.id = ANY($1::bigint[]))
-   AND EXISTS (SELECT 1 FROM bills b WHERE b.customer_id = c.id AND b.kind = 'period'
-                                       AND b.period_end = c.wholesale_credit_until)
+WITH w AS (
+    SELECT c.id AS customer_id, c.wholesale_credit_minor AS credit, b.id AS bill_id, b.wholesale_minor,
+           b.wholesale_cut_minor
+      FROM customers c
+      JOIN bills b ON b.customer_id = c.id AND b.kind = 'period' AND b.period_end = c.wholesale_credit_until
+     WHERE c.wholesale_credit_until IS NOT NULL AND b.id = ANY($1::bigint[])
+       FOR UPDATE OF c
+), cleared AS (
+    UPDATE customers c SET wholesale_credit_minor = 0, wholesale_credit_until = NULL
+      FROM w WHERE c.id = w.customer_id
+)
+UPDATE bills b SET wholesale_minor = b.wholesale_minor - x.more, wholesale_cut_minor = b.wholesale_cut_minor + x.more
+  FROM (SELECT bill_id, least(wholesale_minor, credit - wholesale_cut_minor) AS more FROM w) x
+ WHERE b.id = x.bill_id AND x.more > 0
 """
 
 _ACCOUNTS_SQL = """
@@ -251,7 +263,7 @@ async def generate_bills(conn: asyncpg.Connection, now: datetime, scope: Scope |
         plan = await _plan(conn, now, scope, customer_ids)
         ids = [r["id"] for r in await _candidates(conn, _INSERT_SQL, *plan, now)]
         if ids:
-            await conn.execute(_CREDITS_SPENT_SQL, plan[1])
+            await conn.execute(_CREDITS_SPENT_SQL, ids)
             await conn.execute(_ACCOUNTS_SQL, ids)
             await conn.execute(_BILL_ENTRIES_SQL, ids)
             await apply_advance(conn, ids, now)

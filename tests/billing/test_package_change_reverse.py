@@ -226,3 +226,34 @@ async def test_down_and_back_up_with_the_period_paid_takes_back_at_once_what_the
     await payments.record_cash_payment(db, w.system, w.c["id"], int(due), now=NOW)
     assert (await balances(db, w))[2] == reseller - 14000  # November's 20 days left on the 800.00 package
     await assert_ledger_balanced(db)
+
+
+async def test_a_credit_committed_while_the_run_issues_its_bill_is_taken_off_that_bill(fresh_db_url):
+    """The bill run's INSERT read the customer before a package change committed a waiting credit (it then waited for
+    the change's lock on the customer): the credit is taken off the bill it just issued, not dropped."""
+    import asyncio
+
+    import asyncpg
+
+    changer, runner = await asyncpg.connect(fresh_db_url), await asyncpg.connect(fresh_db_url)
+    try:
+        w = await world(changer, billing_type="postpaid")
+        tx = changer.transaction()
+        await tx.start()
+        up = await package_change.change_package_billed(changer, w.scope, w.c["id"], w.fast["id"], now=NOW)
+        assert up.terms.wholesale_delta_minor == -7000  # waits for November's bill (the test above)
+        run = asyncio.create_task(billing.generate_bills(runner, DEC + timedelta(hours=1), w.system, [w.c["id"]]))
+        await asyncio.sleep(1.0)
+        assert not run.done(), "the run did not wait for the change's lock: this ordering cannot be tested here"
+        await tx.commit()
+        await run
+        november = await changer.fetchrow("SELECT wholesale_minor, wholesale_cut_minor FROM bills WHERE customer_id"
+                                          " = $1 AND kind = 'period' AND period_start = $2", w.c["id"], date(2026, 11, 1))
+        # issued from what the run saw (the 500.00 package, 350.00 wholesale), less the credit committed meanwhile
+        assert tuple(november) == (35000 - 7000, 7000)
+        waiting = await changer.fetchrow("SELECT wholesale_credit_minor, wholesale_credit_until FROM customers"
+                                         " WHERE id = $1", w.c["id"])
+        assert tuple(waiting) == (0, None)
+    finally:
+        await changer.close()
+        await runner.close()
