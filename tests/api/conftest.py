@@ -8,7 +8,6 @@ the module's tests, so they run on its event loop)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 
@@ -27,15 +26,11 @@ from tests.conftest import app_url
 
 ALL_PERMISSIONS = ["customers.view", "customers.edit", "billing.collect", "billing.manage", "packages.manage",
                    "routers.manage", "sms.send", "reports.view", "payments.manage", "audit.view"]
-_counter = iter(range(1, 10**6))
 
 
 @pytest.fixture(scope="module")
-def api_db_url(pg_server):
-    name = f"radbill_api{os.getpid()}_{next(_counter)}"
-    url = pg_server.create_database(name)
-    yield url
-    pg_server.drop_database(name)
+def api_db_url(module_db_url):
+    return module_db_url  # one database per API test module (tests/conftest.py)
 
 
 @dataclass
