@@ -46,11 +46,21 @@ def embedded_cluster() -> LocalCluster:
     return LocalCluster(VAR_DIR / "pg", port, {"shared_buffers": buffers or shared_buffers_for(memory_bytes())})
 
 
-def memory_bytes(meminfo: Path = Path("/proc/meminfo")) -> int:
-    for line in meminfo.read_text().splitlines():
-        if line.startswith("MemTotal:"):
-            return int(line.split()[1]) * 1024
-    return 0
+CGROUP_LIMITS = (Path("/sys/fs/cgroup/memory.max"), Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
+
+
+def memory_bytes(meminfo: Path = Path("/proc/meminfo"), limits: tuple[Path, ...] = CGROUP_LIMITS) -> int:
+    """The machine's memory, or a container's limit when lower (/proc/meminfo shows the host's inside one)."""
+    total = next((int(line.split()[1]) * 1024 for line in meminfo.read_text().splitlines()
+                  if line.startswith("MemTotal:")), 0)
+    for path in limits:
+        try:
+            text = path.read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and 0 < int(text) < total:
+            total = int(text)
+    return total
 
 
 def shared_buffers_for(memory: int) -> str:

@@ -49,7 +49,12 @@ def test_the_embedded_cluster_gets_a_quarter_of_the_memory_as_shared_buffers(tmp
 
     meminfo = tmp_path / "meminfo"
     meminfo.write_text("MemTotal:       25165824 kB\nMemFree:  1 kB\n")  # 24 GiB
-    assert localenv.memory_bytes(meminfo) == 24 * 2**30
+    assert localenv.memory_bytes(meminfo, ()) == 24 * 2**30
+    limit = tmp_path / "memory.max"
+    limit.write_text(f"{2 * 2**30}\n")  # a container limited to 2 GiB on that host
+    assert localenv.memory_bytes(meminfo, (tmp_path / "missing", limit)) == 2 * 2**30
+    limit.write_text("max\n")  # no limit
+    assert localenv.memory_bytes(meminfo, (limit,)) == 24 * 2**30
     assert localenv.shared_buffers_for(24 * 2**30) == "6144MB"
     assert localenv.shared_buffers_for(256 * 2**20) == "128MB"  # never below Postgres's own default
     assert localenv.shared_buffers_for(256 * 2**30) == "8192MB"
