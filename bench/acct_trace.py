@@ -12,14 +12,14 @@ month's partition's live/dead rows and its autovacuum/autoanalyze counts, and Fr
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from pathlib import Path
 
 import psycopg
 
-TICK = os.sysconf("SC_CLK_TCK")
+from bench.servers import proc_cpu_seconds, proc_cpu_split, proc_rss_mb
+
 ACTIVITY = ("SELECT pid, coalesce(nullif(application_name, ''), backend_type, 'other') FROM pg_stat_activity"
             " WHERE pid IS NOT NULL")
 STATS = """
@@ -34,25 +34,6 @@ SELECT (SELECT s.last_value FROM radacct_journal_id_seq s),
 """
 
 
-def _stat(pid: int) -> tuple[float, float]:
-    """(own CPU s, CPU s of waited-for children that exited) of one process."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0, 0.0
-    return (int(fields[11]) + int(fields[12])) / TICK, (int(fields[13]) + int(fields[14])) / TICK
-
-
-def _rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
 class Tracer(threading.Thread):
     """One JSON line per `every` seconds to `path`: counters (cumulative) read from /proc and Postgres."""
 
@@ -65,11 +46,11 @@ class Tracer(threading.Thread):
     def sample(self, conn: psycopg.Connection) -> dict:
         cpu: dict[str, float] = {}
         for pid, name in conn.execute(ACTIVITY).fetchall():
-            cpu[name] = cpu.get(name, 0.0) + _stat(pid)[0]
-        own, exited = _stat(self.postmaster_pid)
+            cpu[name] = cpu.get(name, 0.0) + proc_cpu_seconds(pid)
+        own, exited = proc_cpu_split(self.postmaster_pid)
         row = conn.execute(STATS).fetchone() or (None,) * 12
-        return {"t": time.monotonic(), "arrived": row[0], "freeradius": _stat(self.radius_pid)[0],
-                "freeradius_rss_mb": round(_rss_mb(self.radius_pid), 1), "postmaster": own, "exited": exited,
+        return {"t": time.monotonic(), "arrived": row[0], "freeradius": proc_cpu_seconds(self.radius_pid),
+                "freeradius_rss_mb": round(proc_rss_mb(self.radius_pid), 1), "postmaster": own, "exited": exited,
                 "backends": cpu, "wal_fpi": row[1], "wal_bytes": int(row[2] or 0), "checkpoints": row[3],
                 "blks_read": row[4], "buffers_written": row[5], "month_live": row[6], "month_dead": row[7],
                 "month_autovacuums": row[8], "month_autoanalyzes": row[9], "month_hot_upd": row[10],

@@ -19,9 +19,8 @@ import time
 from io import BytesIO
 from pathlib import Path
 
-from bench.acct_trace import _rss_mb
 from bench.loadgen import LoadRun, LoadSpec
-from bench.servers import Lab
+from bench.servers import Lab, proc_rss_mb
 from radbill import freeradius
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,9 +46,9 @@ def measure(lab: Lab, kind: str, mode: str, seconds: float, warmup: float) -> di
         time.sleep(max(0.0, start - time.monotonic()))
         points = []
         while (now := time.monotonic()) < start + seconds:
-            points.append((now - start, _rss_mb(server.process.pid)))
+            points.append((now - start, proc_rss_mb(server.process.pid)))
             time.sleep(min(5.0, seconds / 12))
-        points.append((time.monotonic() - start, _rss_mb(server.process.pid)))
+        points.append((time.monotonic() - start, proc_rss_mb(server.process.pid)))
         results = run.wait()
     finally:
         run.stop()

@@ -78,13 +78,30 @@ def stock_authz_schema() -> str:
     return ";\n".join(wanted) + ";"
 
 
-def proc_cpu_seconds(pid: int) -> float:
-    """utime + stime of one process (all its threads)."""
+def proc_cpu_split(pid: int) -> tuple[float, float]:
+    """(utime + stime of one process, all its threads; the same of its children that exited and were waited for)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return 0.0, 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
+
+
+def proc_rss_mb(pid: int) -> float:
+    """Resident memory of one process, MB (0 when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (all its threads)."""
+    return proc_cpu_split(pid)[0]
 
 
 def tree_cpu_seconds(root: int) -> float:
