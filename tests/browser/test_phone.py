@@ -1,4 +1,4 @@
-"""Phone first: every GET page of the route registry, as each role, fits a 390×844 screen in real Chromium and its
+"""Phone first: every GET page of the route registry (files excepted), as each role, fits a 390×844 screen in real Chromium and its
 tap targets are at least 44 px tall. A page that fails is saved as a full-page screenshot in
 var/artifacts/phone/<role>/<page>.png (every page when RADBILL_PHONE_SHOTS=1: 233 screenshots cost a minute)."""
 
@@ -46,9 +46,15 @@ MEASURE = """() => {
 }""".replace("TAP_MIN", str(TAP_MIN))
 
 
+# A route whose path names a file type answers a file (export, PDF, import template), never a page: not drawn.
+# Others that answer files (a receipt, a logo) are told apart by their answer's content type below.
+FILE_SUFFIXES = (".csv", ".xlsx", ".pdf")
+
+
 def page_routes():
-    """Every GET page a signed-in staff member can open (machine callbacks and the login page excluded)."""
-    return [r for r in REGISTRY if r.method == "GET" and not r.access.public and "full" in r.access.stages]
+    """Every GET page a signed-in staff member can open (machine callbacks, the login page and files excluded)."""
+    return [r for r in REGISTRY if r.method == "GET" and not r.access.public and "full" in r.access.stages
+            and not r.path.endswith(FILE_SUFFIXES)]
 
 
 async def _seed(url: str, tree) -> dict[str, dict[str, int]]:
