@@ -1,5 +1,5 @@
-"""Phone first: every GET page of the route registry (files excepted), as each role, fits a 390×844 screen in real Chromium and its
-tap targets are at least 44 px tall. A page that fails is saved as a full-page screenshot in
+"""Phone first: every GET page of the route registry (files excepted), as each role, fits a 390×844 screen in real
+Chromium and its tap targets are at least 44 px tall. A page that fails is saved as a full-page screenshot in
 var/artifacts/phone/<role>/<page>.png (every page when RADBILL_PHONE_SHOTS=1: 233 screenshots cost a minute)."""
 
 from __future__ import annotations
