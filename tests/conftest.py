@@ -26,10 +26,10 @@ from hypothesis import settings
 from psycopg import sql
 
 from radbill import passwords, secretbox
-from radbill.db.cluster import APP, RADIUS, ClusterCredentials, LocalCluster, free_port
+from radbill.db.cluster import ClusterCredentials, LocalCluster, free_port
 from radbill.db.migrate import migrate_url
+from tests.support.db import TEMPLATE, register_cluster
 
-TEMPLATE = "radbill_template"
 # stored secrets are sealed (radbill.secretbox); production reads the key from var/radbill.env, tests make one
 os.environ.setdefault("RADBILL_DATA_KEYS", secretbox.new_key_entry("test"))
 
@@ -92,27 +92,6 @@ def pg_server():
 
 
 _db_counter = itertools.count(1)
-_clusters: dict[int, ClusterCredentials] = {}  # port -> credentials of the clusters tests made, for role_url
-
-
-def register_cluster(creds: ClusterCredentials) -> None:
-    _clusters[creds.port] = creds
-
-
-def role_url(url: str, role: str) -> str:
-    """The same database as `url`, connected as `role` (APP: the admin and scheduler; RADIUS: FreeRADIUS)."""
-    from psycopg.conninfo import conninfo_to_dict
-
-    params = conninfo_to_dict(url)
-    return _clusters[int(params["port"])].url(params["dbname"], role)
-
-
-def app_url(url: str) -> str:
-    return role_url(url, APP)
-
-
-def radius_url(url: str) -> str:
-    return role_url(url, RADIUS)
 
 
 @pytest.fixture(scope="session")

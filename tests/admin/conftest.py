@@ -15,7 +15,7 @@ from admin.app import create_app
 from radbill.config import Config, DatabaseUrl, Secret
 from radbill.passwords import hash_password
 from tests import factories as f
-from tests.conftest import app_url
+from tests.support.db import app_url
 
 PASSWORD = "correct horse battery"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

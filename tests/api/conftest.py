@@ -22,7 +22,7 @@ from radbill.config import Config, DatabaseUrl, Secret
 from radbill.services import api_clients
 from radbill.tenancy import Scope
 from tests.admin.conftest import build_tree
-from tests.conftest import app_url
+from tests.support.db import app_url
 
 ALL_PERMISSIONS = ["customers.view", "customers.edit", "billing.collect", "billing.manage", "packages.manage",
                    "routers.manage", "sms.send", "reports.view", "payments.manage", "audit.view"]

@@ -14,8 +14,8 @@ from radbill.services.outbox import DispatchSettings
 from scheduler.billing_jobs import suspend_overdue
 from scheduler.jobs import JobContext
 from tests.billing_admin.conftest import connect, form_key, issue_bills
-from tests.conftest import app_url
 from tests.radius.conftest import running_radius, wait_until
+from tests.support.db import app_url
 
 pytestmark = pytest.mark.slow
 

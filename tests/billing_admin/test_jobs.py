@@ -10,7 +10,7 @@ from radbill.services.outbox import DispatchSettings
 from scheduler.billing_jobs import generate_due_bills, suspend_overdue
 from scheduler.jobs import JobContext, all_jobs
 from tests.billing_admin.conftest import connect, issue_bills
-from tests.conftest import app_url
+from tests.support.db import app_url
 
 
 @pytest.fixture

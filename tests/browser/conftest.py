@@ -17,7 +17,7 @@ import pytest
 
 from radbill.db.cluster import free_port
 from tests.admin.conftest import build_tree
-from tests.conftest import app_url
+from tests.support.db import app_url
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "var" / "artifacts"

@@ -23,9 +23,9 @@ from radbill.services import billing
 from radbill.tenancy import Scope
 from tests import factories as f
 from tests.browser.conftest import ROOT
-from tests.conftest import app_url
 from tests.payments.helpers import add_gateway
 from tests.radius.conftest import running_radius, wait_until
+from tests.support.db import app_url
 
 pytestmark = pytest.mark.slow
 

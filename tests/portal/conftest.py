@@ -14,8 +14,8 @@ from radbill.db.cluster import free_port
 from radbill.db.pool import SYSTEM, create_pool
 from radbill.payments.fakes.bkash import start_fake
 from radbill.payments.links import create_pay_link
-from tests.conftest import app_url
 from tests.payments.helpers import world
+from tests.support.db import app_url
 
 
 @dataclass

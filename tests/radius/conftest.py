@@ -16,7 +16,7 @@ from radbill import freeradius
 from radbill.passwords import generate_nas_secret
 from radbill.radius.client import RadiusClient
 from tests import factories as f
-from tests.conftest import radius_url
+from tests.support.db import radius_url
 
 
 def free_udp_port() -> int:

@@ -17,9 +17,9 @@ from radbill.db.pool import SYSTEM, create_pool
 from radbill.passwords import generate_nas_secret
 from radbill.services.outbox import DispatchSettings, RetryPolicy
 from tests import factories as f
-from tests.conftest import app_url
 from tests.nas_simulator import NasSimulator
 from tests.radius.conftest import RadiusServer, running_radius, wait_folded
+from tests.support.db import app_url
 
 # fast retries so the give-up paths run in well under a second
 FAST = DispatchSettings(retry=RetryPolicy(max_attempts=3, base_delay=0.05, factor=2.0, max_delay=0.2, jitter=0.2),

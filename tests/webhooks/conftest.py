@@ -13,7 +13,7 @@ from radbill.services.outbox import DispatchSettings, RetryPolicy, drain
 from radbill.services.webhooks import EVENTS
 from radbill.tenancy import Scope
 from tests.admin.conftest import admin_config, make_client, tree  # noqa: F401 -- admin fixtures for the pages
-from tests.conftest import app_url
+from tests.support.db import app_url
 from tests.webhook_receiver import WebhookReceiver
 
 FAST = DispatchSettings(retry=RetryPolicy(max_attempts=3, base_delay=0.01, factor=1.0, max_delay=0.01, jitter=0.0),
