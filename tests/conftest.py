@@ -30,6 +30,8 @@ from radbill.db.cluster import ClusterCredentials, LocalCluster, free_port
 from radbill.db.migrate import migrate_url
 from tests.support.db import TEMPLATE, register_cluster
 
+pytest_plugins = ["tests.fixtures.admin"]  # fixtures shared by several directories: one definition each
+
 # stored secrets are sealed (radbill.secretbox); production reads the key from var/radbill.env, tests make one
 os.environ.setdefault("RADBILL_DATA_KEYS", secretbox.new_key_entry("test"))
 

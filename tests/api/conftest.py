@@ -21,7 +21,7 @@ from admin.app import create_app
 from radbill.config import Config, DatabaseUrl, Secret
 from radbill.services import api_clients
 from radbill.tenancy import Scope
-from tests.admin.conftest import build_tree
+from tests.support.admin import build_tree
 from tests.support.db import app_url
 
 ALL_PERMISSIONS = ["customers.view", "customers.edit", "billing.collect", "billing.manage", "packages.manage",

@@ -12,7 +12,6 @@ import pytest
 from radbill import clock
 from radbill.billing.periods import Cycle, local_date, period_containing
 from radbill.services import billing
-from tests.admin.conftest import admin_config, make_client, tree  # noqa: F401  (fixtures)
 
 KEY = re.compile(r'name="idempotency_key" value="([^"]+)"')
 

@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 
 from radbill.db.cluster import free_port
-from tests.admin.conftest import build_tree
+from tests.support.admin import build_tree
 from tests.support.db import app_url
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,9 +5,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.admin.conftest import PASSWORD
 from tests.billing_admin.conftest import connect, issue_bills
 from tests.billing_admin.test_reports import PNG
+from tests.support.admin import PASSWORD
 
 pytestmark = pytest.mark.slow
 

@@ -12,8 +12,8 @@ import pytest
 from radbill.db.pool import NOTHING, create_pool, customer_scoped, scoped, set_scope
 from radbill.services import portal_auth, tickets
 from tests import factories as f
-from tests.admin.conftest import build_tree
 from tests.db.test_rls import OWNER
+from tests.support.admin import build_tree
 from tests.support.db import app_url
 
 CATALOGUE = {"packages", "billing_profiles", "zones", "vat_profiles", "payment_gateways", "package_assignments",

@@ -10,11 +10,10 @@ import asyncpg
 import pytest
 
 from tests import factories as f
-from tests.admin.conftest import admin_config, make_client, tree  # noqa: F401 - fixtures shared with the admin tests
 
 
 @pytest.fixture
-async def catalog(fresh_db_url, tree):  # noqa: F811
+async def catalog(fresh_db_url, tree):
     """Packages Home 10 / Fast 50 (operator A's, assigned to A1), a postpaid profile, zones North and South."""
     conn = await asyncpg.connect(fresh_db_url)
     try:

@@ -12,7 +12,6 @@ from radbill.services import sms, sms_config
 from radbill.services.outbox import DispatchSettings, RetryPolicy, drain
 from radbill.tenancy import Scope
 from tests import factories as f
-from tests.admin.conftest import admin_config, make_client, tree  # noqa: F401 -- admin fixtures for the pages
 from tests.sms_provider import SmsProvider, gateway_form
 
 FAST = DispatchSettings(retry=RetryPolicy(max_attempts=3, base_delay=0.01, factor=1.0, max_delay=0.01, jitter=0.0),

@@ -12,7 +12,6 @@ from radbill.services import webhook_delivery, webhook_endpoints
 from radbill.services.outbox import DispatchSettings, RetryPolicy, drain
 from radbill.services.webhooks import EVENTS
 from radbill.tenancy import Scope
-from tests.admin.conftest import admin_config, make_client, tree  # noqa: F401 -- admin fixtures for the pages
 from tests.support.db import app_url
 from tests.webhook_receiver import WebhookReceiver
 

@@ -12,7 +12,6 @@ import pytest
 from radbill import secretbox
 from radbill.services import sms, sms_config, whatsapp, whatsapp_config  # noqa: F401 -- registers 'whatsapp'
 from radbill.sms.whatsapp import TEMPLATE_PARAMETERS
-from tests.admin.conftest import admin_config, make_client, tree  # noqa: F401 -- admin fixtures
 from tests.sms.conftest import FAST, scope_of, settle  # noqa: F401 -- shared dispatch helpers
 from tests.sms_provider import SmsProvider, gateway_form
 from tests.whatsapp_cloud import CloudApi
@@ -31,7 +30,7 @@ def settings_form(cloud: CloudApi, op: str, channel: str = "whatsapp", language:
 
 
 @pytest.fixture
-async def wa(tree, fresh_db_url, monkeypatch):  # noqa: F811 -- the admin fixture
+async def wa(tree, fresh_db_url, monkeypatch):
     monkeypatch.setenv(secretbox.ENV, secretbox.new_key_entry("t"))
     monkeypatch.setattr(whatsapp, "SEND_TIMEOUT_SECONDS", 1.0)
     cloud = await CloudApi(numbers={p: (t, s) for p, t, s in NUMBERS.values()}, hold_seconds=2.0).start()

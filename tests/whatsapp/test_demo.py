@@ -15,7 +15,6 @@ from radbill.fakes.whatsapp_cloud import CloudApi
 from radbill.services import sms, sms_events, whatsapp_config
 from radbill.services.demo import seed_demo
 from radbill.tenancy import Scope
-from tests.admin.conftest import admin_config  # noqa: F401 -- the admin app's settings for this database
 from tests.sms.conftest import settle
 
 
