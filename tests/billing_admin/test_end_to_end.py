@@ -14,8 +14,9 @@ from radbill.services.outbox import DispatchSettings
 from scheduler.billing_jobs import suspend_overdue
 from scheduler.jobs import JobContext
 from tests.billing_admin.conftest import connect, form_key, issue_bills
-from tests.radius.conftest import running_radius, wait_until
 from tests.support.db import app_url
+from tests.support.radius import running_radius
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 

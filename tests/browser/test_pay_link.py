@@ -24,8 +24,9 @@ from radbill.tenancy import Scope
 from tests import factories as f
 from tests.browser.conftest import ROOT
 from tests.payments.helpers import add_gateway
-from tests.radius.conftest import running_radius, wait_until
 from tests.support.db import app_url
+from tests.support.radius import running_radius
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
