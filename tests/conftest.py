@@ -6,6 +6,9 @@ Fixtures:
   (NOTIFY, other processes such as FreeRADIUS); dropped afterwards.
 - `module_db_url`: the same, shared by one test module: for a module whose tests only read what its module
   fixtures committed (a role matrix sweeping every page), so the world is built once instead of once per test.
+
+Fixtures several directories use are defined once in tests/fixtures (listed in `pytest_plugins` below: pytest
+reads it only here); plain helpers live in tests/support. Nothing imports a conftest (tests/test_layering.py).
 """
 
 from __future__ import annotations
