@@ -6,6 +6,9 @@ Fixtures:
   (NOTIFY, other processes such as FreeRADIUS); dropped afterwards.
 - `module_db_url`: the same, shared by one test module: for a module whose tests only read what its module
   fixtures committed (a role matrix sweeping every page), so the world is built once instead of once per test.
+
+Fixtures several directories use are defined once in tests/fixtures (listed in `pytest_plugins` below: pytest
+reads it only here); plain helpers live in tests/support. Nothing imports a conftest (tests/test_layering.py).
 """
 
 from __future__ import annotations
@@ -26,10 +29,12 @@ from hypothesis import settings
 from psycopg import sql
 
 from radbill import passwords, secretbox
-from radbill.db.cluster import APP, RADIUS, ClusterCredentials, LocalCluster, free_port
+from radbill.db.cluster import ClusterCredentials, LocalCluster, free_port
 from radbill.db.migrate import migrate_url
+from tests.support.db import TEMPLATE, register_cluster
 
-TEMPLATE = "radbill_template"
+pytest_plugins = ["tests.fixtures.admin"]  # fixtures shared by several directories: one definition each
+
 # stored secrets are sealed (radbill.secretbox); production reads the key from var/radbill.env, tests make one
 os.environ.setdefault("RADBILL_DATA_KEYS", secretbox.new_key_entry("test"))
 
@@ -92,27 +97,6 @@ def pg_server():
 
 
 _db_counter = itertools.count(1)
-_clusters: dict[int, ClusterCredentials] = {}  # port -> credentials of the clusters tests made, for role_url
-
-
-def register_cluster(creds: ClusterCredentials) -> None:
-    _clusters[creds.port] = creds
-
-
-def role_url(url: str, role: str) -> str:
-    """The same database as `url`, connected as `role` (APP: the admin and scheduler; RADIUS: FreeRADIUS)."""
-    from psycopg.conninfo import conninfo_to_dict
-
-    params = conninfo_to_dict(url)
-    return _clusters[int(params["port"])].url(params["dbname"], role)
-
-
-def app_url(url: str) -> str:
-    return role_url(url, APP)
-
-
-def radius_url(url: str) -> str:
-    return role_url(url, RADIUS)
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import asyncpg
 from radbill import secretbox
 from radbill.services import sealed
 from tests import factories as f
-from tests.conftest import app_url
+from tests.support.db import app_url
 
 ROOT = Path(__file__).resolve().parent.parent
 

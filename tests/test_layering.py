@@ -52,3 +52,34 @@ def test_ruff_passes():
     assert ruff, "ruff is not installed in the venv"
     result = subprocess.run([ruff, "check", "--quiet", str(ROOT)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def conftest_imports(path: Path) -> set[str]:
+    """Modules named conftest that `path` imports (absolute or relative)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names if alias.name.rsplit(".", 1)[-1] == "conftest")
+        elif isinstance(node, ast.ImportFrom):
+            module = "." * node.level + (node.module or "")
+            if module.rsplit(".", 1)[-1] == "conftest":
+                names.add(module)
+            joiner = "" if module.endswith(".") else "."
+            names.update(module + joiner + alias.name for alias in node.names if alias.name == "conftest")
+    return names
+
+
+def test_tests_share_helpers_through_modules_not_conftests():
+    # a conftest is pytest's to load: importing one re-registers its fixtures in the importer and hides where they
+    # come from. Helpers live in tests/support, shared fixtures in tests/fixtures (pytest_plugins of tests/conftest.py)
+    offenders = {f"{f.relative_to(ROOT)}: {name}" for f in sorted((ROOT / "tests").rglob("*.py"))
+                 for name in conftest_imports(f)}
+    assert not offenders, "imports from a conftest (use tests/support or tests/fixtures):\n" + "\n".join(
+        sorted(offenders))
+
+
+def test_checker_catches_a_conftest_import(tmp_path):
+    sample = tmp_path / "m.py"
+    sample.write_text("import tests.radius.conftest\nfrom tests.admin.conftest import tree\nfrom .. import conftest\n"
+                      "from .conftest import x\nfrom tests.support.admin import PASSWORD\n")
+    assert conftest_imports(sample) == {"tests.radius.conftest", "tests.admin.conftest", "..conftest", ".conftest"}

@@ -16,7 +16,7 @@ import pytest
 
 from radbill.db.cluster import free_port
 from radbill.localenv import read_env_file
-from tests.radius.conftest import free_udp_port
+from tests.support.radius import free_udp_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

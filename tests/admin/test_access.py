@@ -5,7 +5,7 @@ import pytest
 
 from admin.app import create_app
 from admin.routing import REGISTRY
-from tests.admin.conftest import PASSWORD
+from tests.support.admin import PASSWORD
 
 ROLE_OF = {"admin": "group_admin", "opa": "operator", "suba1": "sub_operator", "mgr_none": "manager",
            "mgr_all": "manager"}

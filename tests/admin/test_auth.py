@@ -6,7 +6,7 @@ import asyncpg
 import pytest
 
 from radbill import clock, totp
-from tests.admin.conftest import PASSWORD
+from tests.support.admin import PASSWORD
 
 
 async def test_login_sets_a_fresh_httponly_session_and_shows_the_dashboard(make_client):
@@ -27,7 +27,7 @@ async def test_secure_cookie_uses_the_host_prefix(admin_config, tree):
     from aiohttp.test_utils import TestClient, TestServer
 
     from admin.app import create_app
-    from tests.admin.conftest import _CSRF
+    from tests.support.admin import CSRF
 
     client = TestClient(TestServer(create_app(replace(admin_config, cookie_secure=True))))
     await client.start_server()
@@ -35,7 +35,7 @@ async def test_secure_cookie_uses_the_host_prefix(admin_config, tree):
         page = await client.get("/login")
         login_cookie = page.cookies["radbill_login_csrf"]
         assert login_cookie["secure"]
-        token = _CSRF.search(await page.text()).group(1)
+        token = CSRF.search(await page.text()).group(1)
         # a plain-http test client never sends Secure cookies back, so send it by hand as a browser on https would
         response = await client.post("/login", data={"username": "opa", "password": PASSWORD, "csrf_token": token},
                                      headers={"Origin": str(client.make_url("/")).rstrip("/"),

@@ -12,7 +12,7 @@ from radbill.errors import ValidationError
 from radbill.services import customer_records
 from radbill.tenancy import Scope
 from tests import factories as f
-from tests.conftest import app_url
+from tests.support.db import app_url
 
 
 async def _db(url, query, *args):

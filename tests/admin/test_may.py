@@ -13,7 +13,7 @@ from admin.routing import REGISTRY, may, route_for
 from radbill.passwords import hash_password
 from radbill.tenancy import Scope
 from tests import factories as f
-from tests.admin.conftest import PASSWORD
+from tests.support.admin import PASSWORD
 
 PARAM = re.compile(r"\{(\w+)(?::[^{}]*)?\}")
 MISSING_ID = "999999"  # the middleware refuses before the handler looks anything up; an allowed caller gets 404

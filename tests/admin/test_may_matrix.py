@@ -13,12 +13,12 @@ from admin.routing import REGISTRY, may
 from radbill.passwords import hash_password
 from radbill.tenancy import Scope
 from tests import factories as f
-from tests.admin.conftest import PASSWORD
 from tests.admin.test_may import concrete
+from tests.support.admin import PASSWORD
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-# every role, and managers holding nothing, everything (tests/admin/conftest.py), and one permission
+# every role, and managers holding nothing, everything (tests/support/admin.py), and one permission
 LOGINS = {"admin": "group_admin", "opa": "operator", "suba1": "sub_operator", "mgr_none": "manager",
           "mgr_all": "manager", "mgr_cash": "manager"}
 PERMISSIONS = {"mgr_all": frozenset({"customers.view", "customers.edit", "billing.collect", "billing.manage",

@@ -13,7 +13,7 @@ from admin.app import create_app
 from radbill.config import Config, DatabaseUrl, Secret
 from radbill.db.cluster import LocalCluster, free_port
 from radbill.db.migrate import migrate_url
-from tests.admin.conftest import AdminClient, build_tree
+from tests.support.admin import AdminClient, build_tree
 
 
 @pytest.fixture

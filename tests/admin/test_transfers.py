@@ -7,8 +7,6 @@ import re
 
 import asyncpg
 
-from tests.admin.conftest import build_tree  # noqa: F401  (documentation: the tree the fixtures build)
-
 
 async def _fetch(url: str, sql: str, *args):
     conn = await asyncpg.connect(url)

@@ -19,7 +19,7 @@ from radbill.db.pool import set_scope
 from radbill.services import troubleshoot
 from radbill.tenancy import Scope
 from tests import factories as f
-from tests.conftest import app_url, radius_url
+from tests.support.db import app_url, radius_url
 
 MAC = "aa:bb:cc:00:00:01"
 SEES_A1 = ["admin", "opa", "mgr_all", "suba1"]  # every login whose scope holds customer a1 and may view customers

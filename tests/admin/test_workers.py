@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from radbill.db.cluster import free_port
-from tests.conftest import app_url
+from tests.support.db import app_url
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -19,7 +19,7 @@ import pytest
 from radbill.services import api_clients
 from radbill.tenancy import Scope
 from tests import factories as f
-from tests.api.conftest import ALL_PERMISSIONS
+from tests.support.api import ALL_PERMISSIONS
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

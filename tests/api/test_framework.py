@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.admin.conftest import PASSWORD
+from tests.support.admin import PASSWORD
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

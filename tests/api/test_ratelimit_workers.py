@@ -18,7 +18,7 @@ from radbill.services import api_clients
 from radbill.tenancy import Scope
 from tests import factories as f
 from tests.admin.test_workers import start, wait_listening
-from tests.conftest import app_url
+from tests.support.db import app_url
 
 BURST = 5
 

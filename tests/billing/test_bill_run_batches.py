@@ -18,7 +18,7 @@ import pytest
 from radbill.db.pool import SYSTEM, create_pool
 from radbill.services import bill_run, billing
 from tests.billing import test_bill_run_equal as equal
-from tests.conftest import app_url
+from tests.support.db import app_url
 
 RUNS = (equal.T1, equal.T2, equal.T2)
 NOW_COLUMNS = {"id", "created_at", "next_attempt_at", "updated_at"}  # ids, and now() of whichever transaction

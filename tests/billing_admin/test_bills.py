@@ -2,7 +2,8 @@
 
 import pytest
 
-from tests.billing_admin.conftest import connect, issue_bills
+from tests.support.billing import issue_bills
+from tests.support.db import connect
 
 
 @pytest.mark.parametrize(("login", "visible", "hidden"), [

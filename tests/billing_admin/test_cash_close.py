@@ -5,7 +5,8 @@ from datetime import date
 from zoneinfo import ZoneInfo
 
 from radbill import clock
-from tests.billing_admin.conftest import connect, form_key
+from tests.support.billing import form_key
+from tests.support.db import connect
 
 
 def today() -> str:

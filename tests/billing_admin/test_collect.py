@@ -3,7 +3,8 @@ reseller's balance guard, scope."""
 
 import re
 
-from tests.billing_admin.conftest import connect, form_key
+from tests.support.billing import form_key
+from tests.support.db import connect
 
 
 async def _payments(url, customer_id):

@@ -1,7 +1,8 @@
 """Reverse a payment and void a bill through the admin: form → preview (nothing written) → confirm; a double
 submit acts once; foreign ids are 404; sub-operators and managers without billing.manage are refused."""
 
-from tests.billing_admin.conftest import connect, form_key
+from tests.support.billing import form_key
+from tests.support.db import connect
 
 
 async def _collect(c, customer_id: int, amount: str) -> int:

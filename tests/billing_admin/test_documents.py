@@ -13,7 +13,8 @@ import pytest
 from radbill import documents
 from radbill.services import payments
 from radbill.tenancy import Scope
-from tests.billing_admin.conftest import connect, issue_bills
+from tests.support.billing import issue_bills
+from tests.support.db import connect
 
 # the amounts each payment's receipt must show, per currency (bills are 500.00 BDT / 50,000 JPY: 50000 minor)
 EXPECTED = {

@@ -11,8 +11,9 @@ import pytest
 from pypdf import PdfReader
 
 from radbill import documents, i18n
-from tests.billing_admin.conftest import connect, issue_bills
 from tests.billing_admin.test_documents import _pay_all
+from tests.support.billing import issue_bills
+from tests.support.db import connect
 
 NAME = "মোহাম্মদ রফিকুল ইসলাম"  # conjuncts (ম্ম) and vowel signs placed before their consonant (ো, ি)
 ADDRESS = "১২ লেক রোড, ক্ষিতিপুর"

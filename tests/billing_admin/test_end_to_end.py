@@ -13,9 +13,10 @@ from radbill.policy import MESSAGES
 from radbill.services.outbox import DispatchSettings
 from scheduler.billing_jobs import suspend_overdue
 from scheduler.jobs import JobContext
-from tests.billing_admin.conftest import connect, form_key, issue_bills
-from tests.conftest import app_url
-from tests.radius.conftest import running_radius, wait_until
+from tests.support.billing import form_key, issue_bills
+from tests.support.db import app_url, connect
+from tests.support.radius import running_radius
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 

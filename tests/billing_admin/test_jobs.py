@@ -9,8 +9,8 @@ from radbill.db.pool import SYSTEM, create_pool
 from radbill.services.outbox import DispatchSettings
 from scheduler.billing_jobs import generate_due_bills, suspend_overdue
 from scheduler.jobs import JobContext, all_jobs
-from tests.billing_admin.conftest import connect, issue_bills
-from tests.conftest import app_url
+from tests.support.billing import issue_bills
+from tests.support.db import app_url, connect
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from radbill.billing.money import MAX_MAJOR, max_minor, parse_amount
 from radbill.errors import ValidationError
 from radbill.validate import positive_int
-from tests.billing_admin.conftest import connect, form_key
+from tests.support.billing import form_key
+from tests.support.db import connect
 
 BIGINT_MAX = 2**63 - 1
 

@@ -12,9 +12,10 @@ from radbill.payments.fakes.bkash import start_fake
 from radbill.payments.gateway import ReturnUrls
 from radbill.payments.settle import create_intent, intent_view, settle
 from radbill.tenancy import Scope
-from tests.billing_admin.conftest import connect, issue_bills
 from tests.payments.bkash_steps import press
 from tests.payments.helpers import add_gateway
+from tests.support.billing import issue_bills
+from tests.support.db import connect
 
 URLS = ReturnUrls("http://127.0.0.1:1/r", "http://127.0.0.1:1/r", "http://127.0.0.1:1/r")
 

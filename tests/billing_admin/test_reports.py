@@ -10,7 +10,7 @@ from openpyxl import load_workbook
 
 from radbill.services import payments, reports
 from radbill.tenancy import Scope
-from tests.billing_admin.conftest import connect
+from tests.support.db import connect
 
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
                     "0000000d49444154789c6360f8cf000000030101009a5a2f7a0000000049454e44ae426082")

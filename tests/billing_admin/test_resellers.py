@@ -1,6 +1,6 @@
 """Reseller balances: the parent sees and funds its sub-operators; both sides read the running statement."""
 
-from tests.billing_admin.conftest import connect
+from tests.support.db import connect
 
 
 async def test_operator_tops_up_sets_a_limit_and_both_sides_see_the_statement(make_client, tree, fresh_db_url):

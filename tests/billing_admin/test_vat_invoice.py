@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from radbill import documents
-from tests.billing_admin.conftest import connect, issue_bills
 from tests.billing_admin.test_documents import pdf_text
+from tests.support.billing import issue_bills
+from tests.support.db import connect
 
 
 async def _profile_id(url, name):

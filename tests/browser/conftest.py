@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -16,14 +15,9 @@ import asyncpg
 import pytest
 
 from radbill.db.cluster import free_port
-from tests.admin.conftest import build_tree
-from tests.conftest import app_url
-
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "var" / "artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+from tests.support.admin import build_tree
+from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT
+from tests.support.db import app_url
 
 
 @pytest.fixture

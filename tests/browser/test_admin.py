@@ -1,7 +1,7 @@
 """The admin in real headless Chromium: 2FA login, dashboard, password change, a refused page."""
 
 from radbill import clock, totp
-from tests.admin.conftest import PASSWORD
+from tests.support.admin import PASSWORD
 
 
 def login(page, base, username, password):

@@ -7,8 +7,8 @@ import threading
 import asyncpg
 
 from radbill.services import alerts
-from tests.admin.conftest import PASSWORD
 from tests.browser.test_admin import login
+from tests.support.admin import PASSWORD
 
 
 async def _seed(url, tree):

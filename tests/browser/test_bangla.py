@@ -8,9 +8,10 @@ import pytest
 
 from radbill.services import payments
 from radbill.tenancy import Scope
-from tests.billing_admin.conftest import connect, issue_bills
 from tests.billing_admin.test_documents_bangla import letters, pdf_text
 from tests.browser.test_billing import login
+from tests.support.billing import issue_bills
+from tests.support.db import connect
 
 pytestmark = pytest.mark.slow
 

@@ -5,9 +5,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.admin.conftest import PASSWORD
-from tests.billing_admin.conftest import connect, issue_bills
 from tests.billing_admin.test_reports import PNG
+from tests.support.admin import PASSWORD
+from tests.support.billing import issue_bills
+from tests.support.db import connect
 
 pytestmark = pytest.mark.slow
 

@@ -5,8 +5,8 @@ import threading
 
 import asyncpg
 
-from tests.admin.conftest import PASSWORD
 from tests.browser.test_admin import login
+from tests.support.admin import PASSWORD
 
 
 def _status(url, customer_id) -> str:

@@ -6,8 +6,8 @@ import threading
 import asyncpg
 
 from tests import factories as f
-from tests.admin.conftest import PASSWORD
 from tests.browser.test_admin import login
+from tests.support.admin import PASSWORD
 
 
 async def _catalog(url, tree):

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from tests import factories as f
-from tests.admin.conftest import PASSWORD
 from tests.browser.test_admin import login
+from tests.support.admin import PASSWORD
 
 
 async def _two_days_of_payments(url, tree):

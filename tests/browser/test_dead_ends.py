@@ -1,8 +1,8 @@
 """No dead ends, on a phone in real Chromium: an operator-menu URL a sub-operator may not open answers a page that
 says what to do (ask the parent operator), and an empty package change says whom to ask."""
 
-from tests.admin.conftest import PASSWORD
 from tests.browser.test_admin import login
+from tests.support.admin import PASSWORD
 
 
 def test_sub_operator_and_operator_meet_pages_not_dead_ends(admin_server, browser, artifacts):

@@ -2,9 +2,9 @@
 
 import threading
 
-from tests.admin.conftest import PASSWORD
 from tests.browser.test_admin import login
 from tests.browser.test_customers import _catalog
+from tests.support.admin import PASSWORD
 
 CSV = """Customer Name,Phone,PPPoE Username,Password,Speed,Billing Profile,Area
 Ayesha Akter,01711-000001,ayesha01,pw-ayesha-1,Home 10M,Monthly A,Mirpur

@@ -22,10 +22,11 @@ from radbill.payments.links import create_pay_link, pay_url
 from radbill.services import billing
 from radbill.tenancy import Scope
 from tests import factories as f
-from tests.browser.conftest import ROOT
-from tests.conftest import app_url
 from tests.payments.helpers import add_gateway
-from tests.radius.conftest import running_radius, wait_until
+from tests.support.browser import ROOT
+from tests.support.db import app_url
+from tests.support.radius import running_radius
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 

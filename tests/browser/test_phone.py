@@ -15,8 +15,8 @@ from playwright.async_api import async_playwright
 
 from admin.routing import REGISTRY
 from tests import factories as f
-from tests.admin.conftest import PASSWORD
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.support.admin import PASSWORD
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.slow
 

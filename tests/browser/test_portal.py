@@ -21,10 +21,10 @@ from radbill.db.cluster import free_port
 from radbill.services import billing, otp_sms
 from radbill.tenancy import Scope
 from tests import factories as f
-from tests.browser.conftest import ROOT
 from tests.browser.test_pay_link import run_async
-from tests.conftest import app_url
 from tests.payments.helpers import add_gateway
+from tests.support.browser import ROOT
+from tests.support.db import app_url
 
 pytestmark = pytest.mark.slow
 FITS = "document.documentElement.scrollWidth <= window.innerWidth && window.innerWidth == 390"

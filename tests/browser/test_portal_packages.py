@@ -15,7 +15,7 @@ from radbill.services import billing, payments
 from radbill.tenancy import Scope
 from tests import factories as f
 from tests.browser.test_pay_link import run_async, serve
-from tests.conftest import app_url
+from tests.support.db import app_url
 
 pytestmark = pytest.mark.slow
 FITS = "document.documentElement.scrollWidth <= 390 && window.innerWidth == 390"

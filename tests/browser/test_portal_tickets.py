@@ -14,13 +14,13 @@ from radbill import clock, secretbox
 from radbill.db.cluster import free_port
 from radbill.passwords import generate_nas_secret
 from tests import factories as f
-from tests.admin.conftest import PASSWORD
 from tests.browser.test_admin import login as staff_login
 from tests.browser.test_pay_link import run_async, serve
-from tests.conftest import app_url
 from tests.payments.helpers import world
-from tests.radius.conftest import running_radius, wait_folded
 from tests.radius.test_accounting import acct, session_id
+from tests.support.admin import PASSWORD
+from tests.support.db import app_url
+from tests.support.radius import running_radius, wait_folded
 
 pytestmark = pytest.mark.slow
 PHONE = {"width": 390, "height": 844}

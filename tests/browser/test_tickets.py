@@ -7,8 +7,8 @@ import asyncpg
 
 from radbill.services import tickets
 from radbill.tenancy import CustomerScope
-from tests.admin.conftest import PASSWORD
 from tests.browser.test_admin import login
+from tests.support.admin import PASSWORD
 
 
 async def _customer_opens_a_ticket(url, tree) -> int:

@@ -6,8 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.billing_admin.conftest import connect, issue_bills
 from tests.browser.test_billing import login
+from tests.support.billing import issue_bills
+from tests.support.db import connect
 
 pytestmark = pytest.mark.slow
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from tests import factories as f
-from tests.admin.conftest import PASSWORD
 from tests.browser.test_admin import login
+from tests.support.admin import PASSWORD
 
 FITS = """(el) => ({right: el.getBoundingClientRect().right, inner: window.innerWidth,
                     scroll: el.scrollWidth, client: el.clientWidth})"""

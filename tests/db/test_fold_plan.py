@@ -12,7 +12,7 @@ import re
 import psycopg
 import pytest
 
-from tests.conftest import role_url
+from tests.support.db import role_url
 
 CLOSED_ROWS = 30_000
 BATCH_SESSIONS = 1_000

@@ -12,9 +12,9 @@ import pytest
 from radbill.db.pool import NOTHING, create_pool, customer_scoped, scoped, set_scope
 from radbill.services import portal_auth, tickets
 from tests import factories as f
-from tests.admin.conftest import build_tree
-from tests.conftest import app_url
 from tests.db.test_rls import OWNER
+from tests.support.admin import build_tree
+from tests.support.db import app_url
 
 CATALOGUE = {"packages", "billing_profiles", "zones", "vat_profiles", "payment_gateways", "package_assignments",
              "operator_wallets", "package_cap_tiers", "data_topup_packs",

@@ -8,7 +8,7 @@ import pytest
 from radbill.db.migrate import MIGRATIONS_DIR, migrate
 from radbill.services import radacct_storage
 from scheduler.jobs import all_jobs
-from tests.conftest import app_url, radius_url
+from tests.support.db import app_url, radius_url
 
 COLUMNS = "acctsessionid, acctuniqueid, username, nasipaddress, acctstarttime, acctstoptime, acctinputoctets"
 

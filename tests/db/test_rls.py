@@ -14,8 +14,8 @@ import pytest_asyncio
 
 from radbill.db.pool import SYSTEM, create_pool, scoped, set_scope
 from tests import factories as f
-from tests.admin.conftest import build_tree
-from tests.conftest import app_url, radius_url
+from tests.support.admin import build_tree
+from tests.support.db import app_url, radius_url
 
 # table -> how a row names its owning operator (one column, or a join through its parent)
 OWNER = {

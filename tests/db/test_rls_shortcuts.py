@@ -16,9 +16,9 @@ from radbill.db.pool import SYSTEM, set_scope
 from radbill.services import customer_records, dashboard
 from radbill.tenancy import Scope
 from tests import factories as f
-from tests.conftest import radius_url
 from tests.db import test_rls
 from tests.db.test_rls import OWNER, _connect_app
+from tests.support.db import radius_url
 
 
 @pytest.fixture

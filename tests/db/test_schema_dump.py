@@ -3,7 +3,7 @@
 import difflib
 
 from radbill.db import schema_dump
-from tests.conftest import TEMPLATE
+from tests.support.db import TEMPLATE
 
 
 def test_committed_schema_matches_migrations(pg_server, request):

@@ -10,7 +10,7 @@ import asyncpg
 import openpyxl
 
 from radbill.importing import FIELDS
-from tests.imports.conftest import csv_bytes, fetch, upload, wait_for_import
+from tests.support.imports import csv_bytes, fetch, upload, wait_for_import
 
 
 def filled_rows(template_rows, count, prefix="imp"):

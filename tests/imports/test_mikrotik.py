@@ -4,8 +4,8 @@ import asyncpg
 
 from radbill import routeros
 from tests import factories as f
-from tests.imports.conftest import fetch, wait_for_import
 from tests.routeros_server import RouterOSServer
+from tests.support.imports import fetch, wait_for_import
 
 SECRETS = [
     {"name": "karim", "password": "12345", "profile": "10M", "service": "pppoe", "comment": "Karim Mia",

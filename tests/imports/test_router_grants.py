@@ -2,9 +2,9 @@
 and routers before RouterOS 6.43 (challenge login) are read like newer ones."""
 
 from radbill import routeros
-from tests.imports.conftest import fetch
 from tests.imports.test_mikrotik import PROFILES, SECRETS, add_router
 from tests.routeros_server import RouterOSServer
+from tests.support.imports import fetch
 
 
 async def test_a_router_before_6_43_is_read_through_the_challenge_login():

@@ -22,7 +22,7 @@ from radbill.db.pool import create_pool, scoped
 from radbill.services import imports
 from radbill.tenancy import Scope
 from tests import factories as f
-from tests.admin.conftest import build_tree
+from tests.support.admin import build_tree
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")

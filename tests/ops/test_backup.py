@@ -27,8 +27,8 @@ from radbill.localenv import read_env_file
 from radbill.radius.client import RadiusClient
 from radbill.services import payments
 from radbill.tenancy import Scope
-from tests.admin.conftest import AdminClient
-from tests.radius.conftest import free_udp_port
+from tests.support.admin import AdminClient
+from tests.support.radius import free_udp_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSPHRASE = "correct horse battery staple"

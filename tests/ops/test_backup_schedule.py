@@ -13,7 +13,7 @@ from radbill.services.outbox import DispatchSettings
 from scheduler.app import SchedulerProcess
 from scheduler.jobs import JobSpec
 from tests import factories as f
-from tests.conftest import app_url
+from tests.support.db import app_url
 
 DAY0 = datetime(2026, 11, 1, 21, 0, tzinfo=UTC)
 

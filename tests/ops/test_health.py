@@ -22,8 +22,9 @@ from radbill.config import Config, DatabaseUrl, Secret
 from radbill.passwords import generate_nas_secret
 from radbill.services import alerts, ops_report
 from tests import factories as f
-from tests.conftest import app_url
-from tests.radius.conftest import running_radius, seed, wait_until
+from tests.support.db import app_url
+from tests.support.radius import running_radius, seed
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "t" * 40

@@ -11,9 +11,9 @@ from radbill.db.pool import SYSTEM, create_pool
 from radbill.payments.flow import handle_incoming, reconcile_open, start_payment
 from radbill.payments.gateway import ReturnUrls
 from radbill.payments.settle import create_intent
-from tests.conftest import app_url
 from tests.payments.bkash_steps import press
 from tests.payments.helpers import unbalanced_ledger_txns, world
+from tests.support.db import app_url
 
 URLS = ReturnUrls(success="http://127.0.0.1:1/pay/return", fail="http://127.0.0.1:1/pay/return",
                   cancel="http://127.0.0.1:1/pay/return")

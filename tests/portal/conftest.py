@@ -1,7 +1,5 @@
 """A real portal on a loopback port over a committed database (app role), with the fake bKash beside it."""
 
-from dataclasses import dataclass
-
 import aiohttp
 import asyncpg
 import pytest
@@ -14,19 +12,9 @@ from radbill.db.cluster import free_port
 from radbill.db.pool import SYSTEM, create_pool
 from radbill.payments.fakes.bkash import start_fake
 from radbill.payments.links import create_pay_link
-from tests.conftest import app_url
 from tests.payments.helpers import world
-
-
-@dataclass
-class Portal:
-    url: str
-    owner: asyncpg.Connection
-    pool: asyncpg.Pool
-    http: aiohttp.ClientSession
-    fake: object
-    w: object
-    token: str
+from tests.support.db import app_url
+from tests.support.portal import Portal
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@
 
 import re
 
-from tests.portal.conftest import Portal
+from tests.support.portal import Portal
 
 
 def csrf_of(html: str) -> str:

@@ -11,8 +11,8 @@ import pytest
 from radbill.localize import long_date
 from radbill.services import fair_usage, payments
 from radbill.tenancy import Scope
-from tests.portal.conftest import Portal
 from tests.portal.customer_http import get, log_in, post
+from tests.support.portal import Portal
 
 GB = 10**9
 

@@ -2,7 +2,7 @@
 
 import re
 
-from tests.portal.conftest import Portal
+from tests.support.portal import Portal
 
 
 def _csrf(html: str) -> str:

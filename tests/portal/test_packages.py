@@ -6,7 +6,7 @@ import re
 from radbill.services import payments
 from tests import factories as f
 from tests.payments.bkash_steps import press
-from tests.portal.conftest import Portal
+from tests.support.portal import Portal
 
 
 def _csrf(html: str) -> str:

@@ -6,8 +6,8 @@ import re
 
 from radbill.services.portal_auth import _code_hash
 from tests import factories as f
-from tests.portal.conftest import Portal
 from tests.portal.test_login import _csrf, _login_form, _post
+from tests.support.portal import Portal
 
 NUMBER = "+8801712345678"
 

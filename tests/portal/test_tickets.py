@@ -10,7 +10,7 @@ from radbill.services import tickets
 from radbill.services.uploads import MAX_PHOTO_BYTES
 from radbill.tenancy import CustomerScope, Scope
 from tests.billing.helpers import customer
-from tests.portal.conftest import Portal
+from tests.support.portal import Portal
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 64
 

@@ -18,11 +18,11 @@ from radbill.payments import links
 from radbill.services import walled_garden
 from tests import factories as f
 from tests.billing.helpers import customer
-from tests.conftest import app_url
 from tests.payments.bkash_steps import press
-from tests.portal.conftest import Portal
-from tests.radius.conftest import running_radius, wait_folded
 from tests.radius.test_accounting import acct, session_id
+from tests.support.db import app_url
+from tests.support.portal import Portal
+from tests.support.radius import running_radius, wait_folded
 
 WALLED, ACTIVE, CLOSED, NOBODY = "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"
 

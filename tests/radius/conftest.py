@@ -1,90 +1,21 @@
-"""A real FreeRADIUS (raddb/, our python3 module, rlm_sql) on free ports, against a database of its own."""
+"""A real FreeRADIUS (raddb/, our python3 module, rlm_sql) on free ports, against a database of its own.
+The server, its seed and the polling helpers are in tests/support/radius.py and tests/support/waiting.py."""
 
 from __future__ import annotations
 
 import asyncio
-import time
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
-import psycopg
 import pytest
 
-from radbill import freeradius
 from radbill.passwords import generate_nas_secret
-from radbill.radius.client import RadiusClient
-from tests import factories as f
-from tests.conftest import radius_url
-
-
-def free_udp_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class RadiusServer:
-    settings: freeradius.RadiusSettings
-    service: freeradius.RadiusService
-    db_url: str
-    secret: str
-    isp: object
-
-    def client(self, secret: str | None = None, timeout: float = 1.0, retries: int = 3) -> RadiusClient:
-        return RadiusClient("127.0.0.1", self.settings.auth_port, self.settings.acct_port, secret or self.secret,
-                            timeout=timeout, retries=retries)
-
-    @property
-    def log(self) -> str:
-        path = self.settings.state_dir / "log" / "radiusd.out"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-
-def wait_folded(url: str, seconds: float = 5.0) -> None:
-    """Until the RADIUS module has folded every acknowledged accounting packet into radacct (it does so ~10x/s)."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        deadline = time.monotonic() + seconds
-        while conn.execute("SELECT count(*) FROM radacct_journal").fetchone()[0]:
-            if time.monotonic() > deadline:
-                raise AssertionError("the accounting journal was not folded into radacct")
-            time.sleep(0.02)
-
-
-async def seed(url: str, secret: str):
-    conn = await asyncpg.connect(url)
-    try:
-        isp = await f.isp(conn)
-        await f.insert(conn, "nas", {"nasname": "127.0.0.1", "shortname": "test-nas", "secret": secret,
-                                     "operator_id": isp.operator["id"]})
-        return isp
-    finally:
-        await conn.close()
+from tests.support.radius import running_radius, seed
 
 
 @pytest.fixture(scope="session")
 def radius_db_url(pg_server):
     return pg_server.create_database("radbill_radius")
-
-
-@contextmanager
-def running_radius(db_url: str, state_dir: Path, secret: str, isp=None):
-    """Start radbill's FreeRADIUS against `db_url`, restarted on router changes; stopped when the block ends."""
-    settings = freeradius.RadiusSettings(
-        database_url=radius_url(db_url), state_dir=state_dir, auth_port=free_udp_port(), acct_port=free_udp_port(),
-        reject_delay=0, acct_interim_interval=60)
-    service = freeradius.RadiusService(settings)
-    service.start()
-    service.watch_nas_changes()
-    try:
-        freeradius.wait_ready(settings, secret, service.process)
-        yield RadiusServer(settings, service, db_url, secret, isp)
-    finally:
-        service.stop()
 
 
 @pytest.fixture(scope="session")
@@ -103,14 +34,3 @@ async def radius_db(radius):
         yield conn
     finally:
         await conn.close()
-
-
-def wait_until(predicate, timeout: float = 3.0, interval: float = 0.01):
-    """Poll `predicate` until it returns something truthy; returns it, or fails the test at the timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
-

@@ -15,8 +15,9 @@ from radbill.policy.vendors import rate_attributes
 from radbill.services import customers as svc
 from tests import factories as f
 from tests.billing.helpers import scope_of
-from tests.radius.conftest import wait_folded, wait_until
 from tests.radius.test_authorize import login, login_when, new_customer
+from tests.support.radius import wait_folded
+from tests.support.waiting import wait_until
 
 _n = itertools.count(1)
 

@@ -8,7 +8,7 @@ import pytest
 
 from radbill.policy import MESSAGES
 from tests import factories as f
-from tests.radius.conftest import wait_until
+from tests.support.waiting import wait_until
 
 _n = itertools.count(1)
 

@@ -11,10 +11,10 @@ from pyrad import packet
 
 from radbill.policy import MESSAGES
 from radbill.radius.client import dictionary
-from tests.radius.conftest import wait_folded
 from tests.radius.test_accounting import session_id
 from tests.radius.test_authorize import login, login_when, new_customer
 from tests.radius.test_security import pap_packet, raw_exchange
+from tests.support.radius import wait_folded
 
 SUFFIXES = {"nul": b"\x00evil", "soh": b"\x01", "unit_separator": b"\x1f", "newline": b"\nx", "del": b"\x7f",
             "c1_control": b"\xc2\x85", "not_utf8": b"\xff\xfe", "surrogate": b"\xed\xa0\x80",

@@ -15,7 +15,7 @@ from radius_module.sessions import OpenSessions, Session
 from radius_module.snapshot import PolicySnapshot
 from radius_module.worker import Worker
 from tests import factories as f
-from tests.radius.conftest import wait_until
+from tests.support.waiting import wait_until
 
 _n = itertools.count(1)
 FULL, THROTTLED = "5120k/10240k", "500k/1M"

@@ -4,8 +4,8 @@ from bench.pacer import Pacer, summary
 from bench.packets import ACCESS_ACCEPT
 from radbill.passwords import generate_nas_secret
 from tests import factories as f
-from tests.radius.conftest import wait_until
 from tests.radius.test_authorize import login_when, new_customer
+from tests.support.waiting import wait_until
 
 
 def handled_after(radius, seen: int) -> bool:

@@ -102,8 +102,8 @@ async def test_at_the_window_boundary_tier_2_and_its_top_up_end_and_full_speed_r
     from radius_module.sessions import OpenSessions
     from radius_module.snapshot import PolicySnapshot
     from radius_module.worker import Worker
-    from tests.radius.conftest import wait_until
     from tests.radius.test_cap_reset import Clock, at, radacct, rate
+    from tests.support.waiting import wait_until
 
     edge = at("2026-11-30T18:00Z")
     conn = await asyncpg.connect(fresh_db_url)

@@ -17,8 +17,8 @@ import pytest
 from radbill import clock, freeradius, health
 from radbill.radius.client import RadiusClient
 from radbill.radius_node import NodeOptions, start_node
-from tests.conftest import radius_url
-from tests.radius.conftest import free_udp_port
+from tests.support.db import radius_url
+from tests.support.radius import free_udp_port
 
 PROBE = 0.5  # seconds between the supervisor's Status-Server questions here (5 by default)
 NOT_ANSWERING = 2.0  # the health threshold here (15 by default)

@@ -13,7 +13,7 @@ from radius_module import worker as worker_module
 from radius_module.sessions import OpenSessions
 from radius_module.snapshot import PolicySnapshot
 from radius_module.worker import Worker
-from tests.radius.conftest import wait_until
+from tests.support.waiting import wait_until
 
 JOURNAL = ("INSERT INTO radacct_journal (status, acctsessionid, acctuniqueid, username, nasipaddress, event_time,"
            " inputoctets, outputoctets) VALUES (%s, %s, %s, %s, '127.0.0.9', now(), %s, 0)")

@@ -10,9 +10,10 @@ from radbill import diagnostics, freeradius
 from radbill.config import Config, DatabaseUrl, Secret
 from radbill.policy import MESSAGES
 from radbill.policy.decide import POLICY_REASONS
-from tests.radius.conftest import wait_folded, wait_until
 from tests.radius.test_accounting import acct, session_id
 from tests.radius.test_authorize import login, login_when, new_customer
+from tests.support.radius import wait_folded
+from tests.support.waiting import wait_until
 
 
 async def test_a_suspended_customer_with_a_session_still_open_hears_suspended(radius, radius_db):

@@ -13,8 +13,9 @@ from radbill.db.cluster import LocalCluster, free_port
 from radbill.db.migrate import migrate_url
 from radbill.passwords import generate_nas_secret
 from tests import factories as f
-from tests.conftest import register_cluster
-from tests.radius.conftest import running_radius, seed, wait_until
+from tests.support.db import register_cluster
+from tests.support.radius import running_radius, seed
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import pytest
 
 from tests import factories as f
 from tests.nas_simulator import NasSimulator
-from tests.radius.conftest import wait_until
 from tests.radius.test_authorize import new_customer
+from tests.support.waiting import wait_until
 
 ROUTERS = {"mikrotik": "127.0.0.21", "cisco": "127.0.0.22", "juniper": "127.0.0.23", "huawei": "127.0.0.24",
            "accel_ppp": "127.0.0.25", "generic": "127.0.0.26"}

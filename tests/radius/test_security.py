@@ -7,8 +7,8 @@ from pyrad import packet
 
 from radbill.radius.client import RadiusClient, dictionary
 from tests import factories as f
-from tests.radius.conftest import wait_until
 from tests.radius.test_authorize import login_when, new_customer
+from tests.support.waiting import wait_until
 
 
 def raw_exchange(radius, data: bytes, source: str = "127.0.0.1", timeout: float = 0.7) -> bytes | None:

@@ -28,11 +28,12 @@ from radbill.radius_node import NodeOptions, start_node
 from radbill.services import outbox
 from radbill.services.customers import disconnect_session
 from tests import factories as f
-from tests.conftest import app_url, radius_url
 from tests.nas_simulator import NasSimulator
-from tests.radius.conftest import free_udp_port, seed, wait_folded, wait_until
-from tests.scheduler.conftest import FAST
 from tests.scheduler.test_dispatcher import scope_of
+from tests.support.db import app_url, radius_url
+from tests.support.radius import free_udp_port, seed, wait_folded
+from tests.support.scheduler import FAST
+from tests.support.waiting import wait_until
 
 ROUTER_IP = "127.0.0.41"
 BOUND = 3.0  # seconds: what tests/radius/test_authorize.py allows one node (login_when) for a change to arrive

@@ -5,9 +5,9 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 from radbill.services import ledger, walled_garden
-from tests.radius.conftest import wait_folded
 from tests.radius.test_accounting import acct, session_id
 from tests.radius.test_authorize import new_customer
+from tests.support.radius import wait_folded
 
 _n = itertools.count(1)
 

@@ -5,46 +5,18 @@ juniper, huawei, accel_ppp). 127.0.0.1 is a plain client for readiness probes.""
 from __future__ import annotations
 
 import asyncio
-import time
-from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import asyncpg
 import pytest
 
 from radbill.db.pool import SYSTEM, create_pool
 from radbill.passwords import generate_nas_secret
-from radbill.services.outbox import DispatchSettings, RetryPolicy
 from tests import factories as f
-from tests.conftest import app_url
 from tests.nas_simulator import NasSimulator
-from tests.radius.conftest import RadiusServer, running_radius, wait_folded
-
-# fast retries so the give-up paths run in well under a second
-FAST = DispatchSettings(retry=RetryPolicy(max_attempts=3, base_delay=0.05, factor=2.0, max_delay=0.2, jitter=0.2),
-                        radius_timeout=0.2, radius_tries=1)
-
-
-@dataclass
-class CoaLab:
-    radius: RadiusServer
-    routers: dict[str, NasSimulator]  # router type -> its simulator
-    isp: SimpleNamespace
-    db_url: str
-
-    @property
-    def mikrotik(self) -> NasSimulator:
-        return self.routers["mikrotik"]
-
-    @property
-    def other(self) -> NasSimulator:
-        """A router of the generic type (what 'other' became in migration 0035)."""
-        return self.routers["generic"]
-
-
-ROUTER_ADDRESSES = {"mikrotik": "127.0.0.2", "generic": "127.0.0.3", "cisco": "127.0.0.4", "juniper": "127.0.0.5",
-                    "huawei": "127.0.0.6", "accel_ppp": "127.0.0.7"}
+from tests.support.db import app_url
+from tests.support.radius import running_radius, wait_folded
+from tests.support.scheduler import ROUTER_ADDRESSES, CoaLab
 
 
 async def _seed(url: str, secret: str, routers: dict[str, NasSimulator]):
@@ -113,15 +85,3 @@ async def lab_pool(coa_lab):
         yield pool
     finally:
         await pool.close()
-
-
-async def eventually(check, within: float = 5.0, interval: float = 0.02):
-    """Await `check()` (sync or async) until truthy; returns the value, or the last falsy one at the timeout."""
-    deadline = time.monotonic() + within
-    while True:
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value or time.monotonic() > deadline:
-            return value
-        await asyncio.sleep(interval)

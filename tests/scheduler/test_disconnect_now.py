@@ -10,10 +10,11 @@ from pyrad import packet
 from radbill.db.pool import set_scope
 from radbill.services import outbox, troubleshoot
 from radbill.services.customers import customer_timeline, disconnect_session
-from tests.conftest import app_url
-from tests.radius.conftest import wait_folded
-from tests.scheduler.conftest import FAST, eventually
 from tests.scheduler.test_dispatcher import online_customer, open_sessions, scope_of
+from tests.support.db import app_url
+from tests.support.radius import wait_folded
+from tests.support.scheduler import FAST
+from tests.support.waiting import eventually
 
 
 async def test_disconnect_now_reaches_the_router_and_the_timeline(lab, lab_db, lab_pool):

@@ -16,7 +16,8 @@ from radbill.services import alerts, outbox
 from radbill.services.customers import activate_customer, change_package, customer_timeline, suspend_customer
 from radbill.tenancy import Scope
 from tests import factories as f
-from tests.scheduler.conftest import FAST, eventually
+from tests.support.scheduler import FAST
+from tests.support.waiting import eventually
 
 _n = itertools.count(1)
 

@@ -10,8 +10,8 @@ from pyrad import packet
 
 from radbill.services import outbox, package_change
 from tests import factories as f
-from tests.scheduler.conftest import FAST
 from tests.scheduler.test_dispatcher import online_customer, scope_of
+from tests.support.scheduler import FAST
 
 
 async def test_a_billed_change_previews_coa_and_the_router_gets_the_new_rate(lab, lab_db, lab_pool):

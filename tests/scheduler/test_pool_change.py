@@ -10,9 +10,9 @@ from pyrad import packet
 from radbill.db.pool import set_scope
 from radbill.services import catalog, outbox
 from tests import factories as f
-from tests.conftest import app_url
-from tests.scheduler.conftest import FAST
 from tests.scheduler.test_dispatcher import online_customer, scope_of
+from tests.support.db import app_url
+from tests.support.scheduler import FAST
 
 
 async def test_a_new_pool_disconnects_the_packages_online_customers(lab, lab_db, lab_pool):

@@ -17,9 +17,9 @@ from radbill.errors import ConfigError
 from radbill.services.customers import suspend_customer
 from scheduler.app import dispatch_settings
 from scheduler.jobs import lock_key, run_exclusively
-from tests.conftest import app_url
-from tests.scheduler.conftest import eventually
 from tests.scheduler.test_dispatcher import _closed, online_customer, scope_of
+from tests.support.db import app_url
+from tests.support.waiting import eventually
 
 
 def start_scheduler(env_extra: dict, log_path) -> subprocess.Popen:

@@ -12,8 +12,9 @@ from pyrad import packet
 from radbill.services import outbox
 from radbill.services.customers import suspend_customer
 from radbill.services.outbox_queue import enqueue
-from tests.scheduler.conftest import FAST, eventually
 from tests.scheduler.test_dispatcher import online_customer, rows_for, scope_of
+from tests.support.scheduler import FAST
+from tests.support.waiting import eventually
 
 
 async def _finish_service_disconnect(lab, lab_db, lab_pool, c, how: str):

@@ -21,8 +21,9 @@ from tests.nas_simulator import (
     ERROR_CAUSE_UNSUPPORTED_ATTRIBUTE,
     ERROR_CAUSE_UNSUPPORTED_SERVICE,
 )
-from tests.scheduler.conftest import FAST, eventually
 from tests.scheduler.test_dispatcher import _closed, online_customer, rows_for, scope_of
+from tests.support.scheduler import FAST
+from tests.support.waiting import eventually
 
 # the lab's fast package: 20M down / 8M up, no burst
 NEW_RATE = {

@@ -10,7 +10,7 @@ import pytest
 from radbill.errors import NotFound
 from radbill.services import alerts
 from radbill.tenancy import Scope
-from tests.admin.conftest import build_tree
+from tests.support.admin import build_tree
 
 
 def scope_for(tree, login: str) -> Scope:

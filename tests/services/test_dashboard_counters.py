@@ -118,7 +118,7 @@ async def test_the_app_role_cannot_write_the_counters(db):
 async def test_the_scheduler_compacts_the_counters_as_the_app_role(fresh_db_url):
     from radbill.db.pool import SYSTEM, create_pool
     from scheduler.jobs import JobContext, all_jobs
-    from tests.conftest import app_url
+    from tests.support.db import app_url
 
     owner = await asyncpg.connect(fresh_db_url)
     pool = await create_pool(app_url(fresh_db_url), default_scope=SYSTEM)

@@ -147,7 +147,7 @@ def test_a_missing_or_malformed_key_is_refused_naming_the_header(raw):
 async def test_the_scheduler_purges_keys_older_than_a_day_as_the_app_role(world):
     from radbill.db.pool import SYSTEM, create_pool
     from scheduler.jobs import JobContext, all_jobs
-    from tests.conftest import app_url
+    from tests.support.db import app_url
 
     owner = await asyncpg.connect(world.url)
     pool = await create_pool(app_url(world.url), default_scope=SYSTEM)

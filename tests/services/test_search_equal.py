@@ -18,8 +18,8 @@ from radbill.db.pool import set_scope
 from radbill.services import customer_records
 from radbill.tenancy import Scope
 from tests import factories as f
-from tests.conftest import app_url, radius_url
 from tests.services.search_reference import search_reference
+from tests.support.db import app_url, radius_url
 
 NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 NAMES = ["Md Rahim Uddin", "Karim", "Nasrin Akter", "Rahima Begum", "a_b 100%", "back\\slash", "রহিম মিয়া",

@@ -9,18 +9,9 @@ import asyncpg
 import pytest
 
 from radbill.services import sms, sms_config
-from radbill.services.outbox import DispatchSettings, RetryPolicy, drain
-from radbill.tenancy import Scope
 from tests import factories as f
-from tests.admin.conftest import admin_config, make_client, tree  # noqa: F401 -- admin fixtures for the pages
 from tests.sms_provider import SmsProvider, gateway_form
-
-FAST = DispatchSettings(retry=RetryPolicy(max_attempts=3, base_delay=0.01, factor=1.0, max_delay=0.01, jitter=0.0),
-                        batch_size=200, concurrency=20, sms_lane=20)
-
-
-def scope_of(operator, account_id=None) -> Scope:
-    return Scope(account_id=account_id, operator_id=operator["id"], path=operator["path"], role=operator["kind"])
+from tests.support.scopes import scope_of
 
 
 @pytest.fixture
@@ -42,21 +33,6 @@ async def pool(fresh_db_url):
 async def conn(pool):
     async with pool.acquire() as c:
         yield c
-
-
-async def settle(pool, settings: DispatchSettings = FAST, rounds: int = 50) -> int:
-    """Dispatch until no SMS row is pending (retries included); bounded."""
-    import asyncio
-
-    total = 0
-    for _ in range(rounds):
-        total += await drain(pool, settings, max_seconds=60)
-        async with pool.acquire() as c:
-            pending = await c.fetchval("SELECT count(*) FROM outbox WHERE done_at IS NULL AND failed_at IS NULL")
-        if not pending:
-            return total
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{pending} outbox rows still pending")
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import html
 import asyncpg
 
 from radbill.services.outbox import drain
-from tests.sms.conftest import FAST
+from tests.support.sms import FAST
 
 
 async def test_gateway_secret_is_never_shown_and_the_callback_address_once(make_client, fresh_db_url):

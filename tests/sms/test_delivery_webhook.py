@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from radbill.services import sms_events, webhook_endpoints
-from tests.sms.conftest import scope_of, settle
+from tests.support.scopes import scope_of
+from tests.support.sms import settle
 
 
 async def test_a_delivery_report_queues_sms_delivered_with_the_outcome(isp, conn, pool, make_client):

@@ -7,7 +7,7 @@ import re
 
 from radbill.services import otp_sms
 from radbill.services import portal_auth as pa
-from tests.sms.conftest import settle
+from tests.support.sms import settle
 
 # every text and jsonb column of the outbox's and the SMS history's tables (whatever migrations add later)
 COLUMNS = """

@@ -10,7 +10,8 @@ from radbill.payments.links import DEFAULT_TTL, create_pay_link
 from radbill.services import sms_config, sms_events
 from radbill.sms.text import DEFAULT_TEMPLATES, validate_template
 from tests import factories as f
-from tests.sms.conftest import scope_of, settle
+from tests.support.scopes import scope_of
+from tests.support.sms import settle
 
 LINK = re.compile(r"https://pay\.example\.net/pay/([A-Za-z0-9_-]{16,64})")
 

@@ -9,7 +9,8 @@ import pytest
 from radbill.errors import NotFound, ValidationError
 from radbill.services import sms_broadcast, sms_config
 from radbill.services.sms_reminders import queue_reminders
-from tests.sms.conftest import scope_of, settle
+from tests.support.scopes import scope_of
+from tests.support.sms import settle
 
 # 04:00 UTC = 10:00 in Dhaka (inside the default 09:00-21:00); 18:00 UTC = 00:00 in Dhaka (outside)
 IN_HOURS = datetime(2025, 7, 7, 4, 0, tzinfo=UTC)

@@ -9,8 +9,9 @@ from radbill import secretbox
 from radbill.errors import ConfigError
 from radbill.services import sealed, sms_config
 from radbill.services.payments import record_cash_payment
-from tests.sms.conftest import scope_of, settle
 from tests.sms_provider import gateway_form
+from tests.support.scopes import scope_of
+from tests.support.sms import settle
 
 
 async def stored_secret(conn, gateway_id: int) -> str:

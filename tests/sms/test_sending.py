@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from radbill.services import sms, sms_config, sms_events
 from radbill.services.outbox import DispatchSettings, RetryPolicy
 from radbill.services.payments import record_cash_payment
-from tests.sms.conftest import FAST, scope_of, settle
+from tests.support.scopes import scope_of
+from tests.support.sms import FAST, settle
 
 
 async def messages(conn, **where):

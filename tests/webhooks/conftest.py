@@ -1,28 +1,13 @@
-"""Webhook tests: a database of their own, the admin tests' ISP tree, a local receiver and helpers to register an
-endpoint and run the outbox until the webhook rows are settled."""
+"""Webhook tests: a database of their own, the admin tests' ISP tree (tests/fixtures/admin.py), a local receiver;
+registering an endpoint and running the outbox until the webhook rows are settled are in tests/support/webhooks.py."""
 
 from __future__ import annotations
-
-import asyncio
 
 import pytest
 
 from radbill.db.pool import SYSTEM, create_pool
-from radbill.services import webhook_delivery, webhook_endpoints
-from radbill.services.outbox import DispatchSettings, RetryPolicy, drain
-from radbill.services.webhooks import EVENTS
-from radbill.tenancy import Scope
-from tests.admin.conftest import admin_config, make_client, tree  # noqa: F401 -- admin fixtures for the pages
-from tests.conftest import app_url
+from tests.support.db import app_url
 from tests.webhook_receiver import WebhookReceiver
-
-FAST = DispatchSettings(retry=RetryPolicy(max_attempts=3, base_delay=0.01, factor=1.0, max_delay=0.01, jitter=0.0),
-                        webhook_timeout=2.0)
-HANDLERS = {"webhook": webhook_delivery.send_webhook}
-
-
-def scope_of(operator, account_id=None) -> Scope:
-    return Scope(account_id=account_id, operator_id=operator["id"], path=operator["path"], role=operator["kind"])
 
 
 @pytest.fixture
@@ -38,25 +23,3 @@ async def pool(fresh_db_url):
     p = await create_pool(app_url(fresh_db_url), min_size=1, max_size=12, default_scope=SYSTEM)
     yield p
     await p.close()
-
-
-async def register(pool, receiver: WebhookReceiver, operator, name: str, events=tuple(EVENTS)) -> int:
-    """An endpoint of `operator` pointing at the receiver's /name, whose secret the receiver knows."""
-    async with pool.acquire() as conn:
-        endpoint, secret = await webhook_endpoints.create_endpoint(conn, scope_of(operator), receiver.url(name),
-                                                                   f"test {name}", list(events))
-    receiver.secrets[f"/{name}"] = secret
-    return endpoint["id"]
-
-
-async def settle(pool, settings: DispatchSettings = FAST, rounds: int = 50) -> None:
-    """Dispatch until no webhook row is pending (retries included); bounded."""
-    for _ in range(rounds):
-        await drain(pool, settings, max_seconds=30, handlers=HANDLERS)
-        async with pool.acquire() as c:
-            pending = await c.fetchval("SELECT count(*) FROM outbox WHERE kind = 'webhook'"
-                                       " AND done_at IS NULL AND failed_at IS NULL")
-        if not pending:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{pending} webhook rows still pending")

@@ -8,7 +8,7 @@ import re
 
 import asyncpg
 
-from tests.webhooks.conftest import settle
+from tests.support.webhooks import settle
 
 SECRET = re.compile(r"whsec_[A-Za-z0-9+/=]+")
 

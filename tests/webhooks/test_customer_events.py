@@ -4,7 +4,8 @@ custom price, and the import's set-based creation. One event per changed custome
 from __future__ import annotations
 
 from radbill.services import customer_bulk, customers
-from tests.webhooks.conftest import register, scope_of, settle
+from tests.support.scopes import scope_of
+from tests.support.webhooks import register, settle
 
 
 def _events(receiver, name: str) -> dict[str, list[dict]]:

@@ -13,7 +13,8 @@ from radbill import clock
 from radbill.services import webhook_endpoints, webhooks
 from radbill.services.outbox import DispatchSettings, RetryPolicy, drain
 from radbill.services.webhooks import SignatureError, new_secret, signed_headers, verify
-from tests.webhooks.conftest import FAST, HANDLERS, register, scope_of, settle
+from tests.support.scopes import scope_of
+from tests.support.webhooks import FAST, HANDLERS, register, settle
 
 
 def test_verify_accepts_the_signer_and_refuses_forgeries_other_secrets_and_replays():

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from radbill.services import customer_records, customers, payments, webhooks
-from tests.webhooks.conftest import register, scope_of, settle
+from tests.support.scopes import scope_of
+from tests.support.webhooks import register, settle
 
 
 def _form(tree, username: str) -> dict:

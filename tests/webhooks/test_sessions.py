@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncpg
 
-from tests.conftest import radius_url
-from tests.webhooks.conftest import register, settle
+from tests.support.db import radius_url
+from tests.support.webhooks import register, settle
 
 JOURNAL = """INSERT INTO radacct_journal (status, acctsessionid, acctuniqueid, username, nasipaddress, event_time,
                                           sessiontime, inputoctets, outputoctets)

@@ -8,7 +8,8 @@ import re
 
 from radbill import secretbox
 from radbill.services import sealed
-from tests.whatsapp.conftest import MOBILES, NUMBERS, settings_form, settle
+from tests.support.sms import settle
+from tests.support.whatsapp import MOBILES, NUMBERS, settings_form
 
 
 async def test_only_operators_and_the_group_admin_open_it(wa, make_client):
@@ -76,7 +77,7 @@ async def test_send_test_reports_what_whatsapp_answered(wa, make_client):
 
 async def test_a_test_send_is_in_the_message_history_with_what_whatsapp_answered(wa, make_client):
     from radbill.services import api_clients
-    from tests.whatsapp.conftest import scope_of
+    from tests.support.scopes import scope_of
 
     c = await make_client("opa")
     await c.post("/whatsapp/test", {"to": "01711111111", "template": "hello_world", "language": "en"},
@@ -110,7 +111,7 @@ async def test_a_test_send_is_in_the_message_history_with_what_whatsapp_answered
 
 async def test_one_history_page_shows_both_channels(wa, make_client):
     from radbill.services import sms_events
-    from tests.whatsapp.conftest import choose
+    from tests.support.whatsapp import choose
 
     await choose(wa, "op_a", "whatsapp_then_sms")
     wa.cloud.not_on_whatsapp.add(MOBILES["a1"].lstrip("+"))

@@ -15,8 +15,7 @@ from radbill.fakes.whatsapp_cloud import CloudApi
 from radbill.services import sms, sms_events, whatsapp_config
 from radbill.services.demo import seed_demo
 from radbill.tenancy import Scope
-from tests.admin.conftest import admin_config  # noqa: F401 -- the admin app's settings for this database
-from tests.sms.conftest import settle
+from tests.support.sms import settle
 
 
 async def test_the_demo_isp_switches_an_event_to_whatsapp_and_sees_it_delivered(fresh_db_url, admin_config,  # noqa: F811

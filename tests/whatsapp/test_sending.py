@@ -7,7 +7,9 @@ import json
 
 from radbill.services import sms_events
 from radbill.services.payments import record_cash_payment
-from tests.whatsapp.conftest import MOBILES, NUMBERS, choose, scope_of, settle
+from tests.support.scopes import scope_of
+from tests.support.sms import settle
+from tests.support.whatsapp import MOBILES, NUMBERS, choose
 
 
 async def history(pool):

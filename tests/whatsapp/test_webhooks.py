@@ -6,7 +6,8 @@ from __future__ import annotations
 from aiohttp import ClientSession
 
 from radbill.services import sms_events
-from tests.whatsapp.conftest import MOBILES, NUMBERS, choose, settle
+from tests.support.sms import settle
+from tests.support.whatsapp import MOBILES, NUMBERS, choose
 
 
 async def sent_message(wa, customer="a1", operator="sub_a1"):
