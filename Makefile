@@ -15,7 +15,7 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg 2>/dev/null | sha1sum | cut -c1-12)
 
-.PHONY: help messages messages-templates messages-python deps test-deps apt-install venv run test lint migrate psql schema bench-radius bench-hooks bench-visibility bench-fold bench-dashboard bench-imports bench-billing bench-customers bench-outbox bench-snapshot bench-troubleshoot bench-i18n bench-payments bench-alerts bench-portal bench-reports bench-api bench-accounting-size bench-journal-insert bench-radius-memory bench-admin-scale bench-deps
+.PHONY: help messages messages-templates messages-python deps test-deps apt-install venv run test lint migrate psql schema bench-radius bench-hooks bench-visibility bench-fold bench-dashboard bench-imports bench-billing bench-customers bench-outbox bench-snapshot bench-troubleshoot bench-i18n bench-payments bench-alerts bench-portal bench-reports bench-api bench-accounting-size bench-journal-insert bench-radius-mixed bench-radius-memory bench-admin-scale bench-deps
 
 help:
 	@echo "make run      start radbill (embedded Postgres under var/ unless DATABASE_URL is set)"
@@ -128,6 +128,9 @@ bench-accounting-size: venv
 
 bench-journal-insert: venv
 	$(VENV)/bin/python -m bench.journal_insert
+
+bench-radius-mixed: venv bench/radload
+	$(VENV)/bin/python -m bench.radius_mixed
 
 bench-radius-memory: venv
 	$(VENV)/bin/python -m bench.radius_memory --stock

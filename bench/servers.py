@@ -146,6 +146,7 @@ class Lab:
         self.users: list[tuple[str, str]] = []
         self.servers: list[Server] = []
         self.pg_settings: dict[str, str] = {}  # e.g. shared_buffers for a bench at size
+        self.radius_threads = 4  # radbill's FreeRADIUS worker threads (RADBILL_RADIUS_THREADS)
 
     # --- database -------------------------------------------------------------------------------------------
     def start_database(self) -> None:
@@ -211,7 +212,8 @@ class Lab:
     def start_radbill(self) -> Server:
         settings = freeradius.RadiusSettings(
             database_url=self.db_url, state_dir=self.base / "radbill", auth_port=free_udp_port(),
-            acct_port=free_udp_port(), reject_delay=0, acct_interim_interval=ACCT_INTERIM_INTERVAL)
+            acct_port=free_udp_port(), reject_delay=0, acct_interim_interval=ACCT_INTERIM_INTERVAL,
+            threads=self.radius_threads)
         process = freeradius.start(settings)
         return self._ready(Server("radbill", process, settings))
 

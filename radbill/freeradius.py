@@ -40,6 +40,7 @@ class RadiusSettings:
     status_secret: str = ""
     node_name: str = ""  # `radbill radius --node-name`: how this node names itself to the others (radius_nodes)
     probe_seconds: float = 5.0  # how often the supervisor asks whether FreeRADIUS answers (radbill/radius_probe.py)
+    threads: int = 4  # FreeRADIUS's worker threads (RADBILL_RADIUS_THREADS; raddb/radiusd.conf says why 4)
 
     def __post_init__(self):
         if not self.status_port:
@@ -148,6 +149,7 @@ def environment(settings: RadiusSettings) -> dict[str, str]:
         "RADBILL_RADIUS_AUTH_PORT": str(settings.auth_port),
         "RADBILL_RADIUS_ACCT_PORT": str(settings.acct_port),
         "RADBILL_REJECT_DELAY": str(settings.reject_delay),
+        "RADBILL_RADIUS_THREADS": str(settings.threads),
         "RADBILL_ACCT_INTERIM_INTERVAL": str(settings.acct_interim_interval),
         "RADBILL_RADIUS_STATUS_PORT": str(settings.status_port),
         "RADBILL_RADIUS_STATUS_SECRET": settings.status_secret,

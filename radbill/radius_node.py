@@ -66,7 +66,8 @@ def settings_for(options: NodeOptions, env=None) -> freeradius.RadiusSettings:
         acct_interim_interval=reader.integer("RADBILL_ACCT_INTERIM_INTERVAL", 300, 60, 86400),
         status_port=reader.integer("RADBILL_RADIUS_STATUS_PORT", 0, 0, 65535),  # 0: a free one
         status_secret=env.get("RADBILL_RADIUS_STATUS_SECRET", ""), node_name=options.node_name,
-        probe_seconds=reader.number("RADBILL_RADIUS_PROBE_SECONDS", 5.0, 0.2, 60.0))
+        probe_seconds=reader.number("RADBILL_RADIUS_PROBE_SECONDS", 5.0, 0.2, 60.0),
+        threads=reader.integer("RADBILL_RADIUS_THREADS", 4, 1, 64))
 
 
 def check_database(url: str) -> None:

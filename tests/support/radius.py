@@ -64,11 +64,11 @@ async def seed(url: str, secret: str):
 
 
 @contextmanager
-def running_radius(db_url: str, state_dir: Path, secret: str, isp=None):
+def running_radius(db_url: str, state_dir: Path, secret: str, isp=None, threads: int = 4):
     """Start radbill's FreeRADIUS against `db_url`, restarted on router changes; stopped when the block ends."""
     settings = freeradius.RadiusSettings(
         database_url=radius_url(db_url), state_dir=state_dir, auth_port=free_udp_port(), acct_port=free_udp_port(),
-        reject_delay=0, acct_interim_interval=60)
+        reject_delay=0, acct_interim_interval=60, threads=threads)
     service = freeradius.RadiusService(settings)
     service.start()
     service.watch_nas_changes()
