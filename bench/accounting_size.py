@@ -267,12 +267,14 @@ def main(argv=None) -> int:
     p.add_argument("--pg-setting", action="append", default=[], metavar="NAME=VALUE",
                    help="a Postgres setting for the bench's cluster, e.g. shared_buffers=2GB (repeatable)")
     p.add_argument("--trace-every", type=float, default=10.0, help="seconds between trace samples")
+    p.add_argument("--radius-threads", type=int, default=4, help="FreeRADIUS worker threads (RADBILL_RADIUS_THREADS)")
     args = p.parse_args(argv)
     layouts = [x for x in args.layouts.split(",") if x]
     lab = Lab(args.users)
     # durable, as make run's Postgres: a NAS's Accounting-Response promises a stored row. The bench Lab's other
     # benches compare servers on a throwaway cluster with durability off; measured here, that flattered the rate
     # (bench/README.md, "Accounting at size"). --pg-setting synchronous_commit=off etc. gives the old figures.
+    lab.radius_threads = args.radius_threads
     lab.pg_settings = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on",
                        **dict(x.split("=", 1) for x in args.pg_setting)}
     results, costs = [], {}
