@@ -16,7 +16,7 @@ from pathlib import Path
 
 from psycopg.conninfo import conninfo_to_dict
 
-from radbill.config import PROJECT_ROOT
+from radbill.config import PROJECT_ROOT, EnvReader
 from radbill.errors import ConfigError, RadbillError
 from radbill.logfiles import open_log
 
@@ -47,6 +47,11 @@ class RadiusSettings:
             object.__setattr__(self, "status_port", _free_udp_port())
         if not self.status_secret:
             object.__setattr__(self, "status_secret", secrets.token_hex(16))
+
+
+def threads_from(env) -> int:
+    """RADBILL_RADIUS_THREADS, read the same way by `radbill run` and `radbill radius`."""
+    return EnvReader(env).integer("RADBILL_RADIUS_THREADS", 4, 1, 64)
 
 
 def _free_udp_port() -> int:
