@@ -27,7 +27,7 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from bench.servers import proc_cpu_split, tree_cpu_seconds
+from bench.servers import tree_cpu_seconds
 from radbill.db.cluster import RADIUS, LocalCluster, free_port, pg_tool
 from radbill.db.migrate import migrate_url
 
@@ -74,11 +74,6 @@ VARIANTS = {"durable": {}, "wrapped": {}, "commit_delay": {"commit_delay": "100"
             "async": {"synchronous_commit": "off"}}
 
 
-def postgres_cpu(postmaster: int) -> float:
-    """The postmaster, its live children, and the backends that ended (pgbench's, when it is done)."""
-    return tree_cpu_seconds(postmaster) + proc_cpu_split(postmaster)[1]
-
-
 def journal_query() -> str:
     """raddb/mods/sql's accounting query, as one line."""
     text = (ROOT / "raddb" / "mods" / "sql").read_text()
@@ -117,7 +112,7 @@ def main() -> None:
         scripts = {"plain": base / "plain.sql", "wrapped": base / "wrapped.sql"}
         scripts["plain"].write_text(expand(journal_query()))
         scripts["wrapped"].write_text(expand(WRAPPED_CALL))
-        postmaster = int((base / "pg" / "postmaster.pid").read_text().split()[0])
+        postmaster = cluster.process.pid
         target = conninfo_to_dict(creds.url("radbill", RADIUS))
         env = {**os.environ, "PGPASSWORD": target["password"]}
         results: dict[str, list[dict]] = {}
@@ -129,14 +124,14 @@ def main() -> None:
                         conn.execute(f"ALTER SYSTEM SET {key} = '{value}'")
                     conn.execute("SELECT pg_reload_conf()")
                     conn.execute("TRUNCATE radacct_journal")
-                cpu0, t0 = postgres_cpu(postmaster), time.perf_counter()
+                cpu0, t0 = tree_cpu_seconds(postmaster), time.perf_counter()
                 run = subprocess.run(
                     [pg_tool("pgbench"), "-n", "-M", "simple", "-c", str(args.clients), "-j", "2",
                      "-t", str(args.inserts // args.clients), "-f", str(scripts["wrapped" if name == "wrapped"
                                                                                  else "plain"]),
                      "-h", target["host"], "-p", str(target["port"]), "-U", target["user"], "radbill"],
                     env=env, capture_output=True, text=True)
-                seconds, cpu = time.perf_counter() - t0, postgres_cpu(postmaster) - cpu0
+                seconds, cpu = time.perf_counter() - t0, tree_cpu_seconds(postmaster) - cpu0
                 with psycopg.connect(creds.url("radbill")) as conn:
                     rows = conn.execute("SELECT count(*) FROM radacct_journal").fetchone()[0]
                 if run.returncode or rows != args.inserts:

@@ -105,8 +105,9 @@ def proc_cpu_seconds(pid: int) -> float:
 
 
 def tree_cpu_seconds(root: int) -> float:
-    """CPU of a process and its direct children (the postmaster and its backends)."""
-    total = proc_cpu_seconds(root)
+    """CPU of a process and its direct children, live or ended (the postmaster and its backends): a backend's CPU
+    moves from its own counters to the postmaster's children's when it ends, so a delta stays whole."""
+    total = sum(proc_cpu_split(root))
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
