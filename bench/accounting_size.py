@@ -132,20 +132,41 @@ def fold_cost(conn: psycopg.Connection, layouts: list[str], rounds: int, rows: i
             for layout, v in figures.items()}
 
 
-class LagSampler(threading.Thread):
-    """(time, highest journal id handed out, lowest id not yet folded) every `poll` seconds."""
+def spooled_lines(spool: Path) -> int:
+    """Lines in the accounting spool's files (RADBILL_ACCT_WRITE=spool): answered, not yet in the journal."""
+    lines = 0
+    for path in spool.parent.glob(spool.name + "*"):
+        if path.name.endswith(".rejected"):
+            continue
+        try:
+            lines += path.read_bytes().count(b"\n")
+        except FileNotFoundError:  # loaded and deleted since the listing
+            pass
+    return lines
 
-    def __init__(self, url: str, poll: float):
+
+class LagSampler(threading.Thread):
+    """(time, highest journal id handed out, lowest id not yet folded) every `poll` seconds.
+
+    In spool mode a packet is answered before it has a journal id: "handed out" is then the journal's last id
+    plus the lines still in the spool, which will take the next ids in file order. The spool is read first, so a
+    load that commits in between counts its rows twice for that sample (arrival seen early: lag reads long,
+    never short)."""
+
+    def __init__(self, url: str, poll: float, spool: Path | None = None):
         super().__init__(daemon=True)
         self.url, self.poll, self.samples, self.done = url, poll, [], threading.Event()
+        self.spool = spool
 
     def run(self) -> None:
         with psycopg.connect(self.url, autocommit=True) as conn:
-            floor = 0
+            floor, arrived = 0, 0
             while not self.done.is_set():
+                pending = spooled_lines(self.spool) if self.spool is not None else 0
                 last, lowest = conn.execute(SAMPLE).fetchone()
+                arrived = max(arrived, last + pending)
                 floor = max(floor, last + 1 if lowest is None else lowest)
-                self.samples.append((time.monotonic(), last, floor))
+                self.samples.append((time.monotonic(), arrived, floor))
                 time.sleep(self.poll)
 
 
@@ -176,13 +197,19 @@ def weighted_quantile(points: list[tuple[float, float, int]], q: float) -> float
     return float("nan")
 
 
-def run_layout(lab: Lab, layout: str, args) -> dict:
+def ms(seconds: float) -> int | None:
+    return None if seconds != seconds else round(seconds * 1000)
+
+
+def run_layout(lab: Lab, layout: str, args, write: str = "sql") -> dict:
     rows_before = lab.sql("SELECT count(*) FROM radacct")[0][0]
+    lab.acct_write = write
     server = lab.start_radbill()
-    sampler = LagSampler(lab.db_url, args.poll)
+    spool = server.settings.state_dir / "spool" / "accounting.tsv" if write == "spool" else None
+    sampler = LagSampler(lab.db_url, args.poll, spool)
     spec = LoadSpec(mode="acct", host="127.0.0.1", port=server.settings.acct_port, secret=lab.secret.encode(),
                     users=lab.users, slots=args.concurrency, processes=args.processes, warmup=args.warmup,
-                    seconds=args.seconds, timeout=2.0, retries=2, label=f"size-{layout}")
+                    seconds=args.seconds, timeout=2.0, retries=2, label=f"size-{layout}-{write}", rate=args.rate)
     run = LoadRun(spec)
     tracer = Tracer(lab.db_url, Path(args.trace), server.process.pid, lab.cluster.process.pid, args.trace_every) \
         if args.trace else None
@@ -203,7 +230,7 @@ def run_layout(lab: Lab, layout: str, args) -> dict:
             tracer.done.set()
         results = run.wait()
         drain_from = time.monotonic()
-        while lab.journal_backlog() and time.monotonic() - drain_from < 120:
+        while (lab.journal_backlog() or (spool and spooled_lines(spool))) and time.monotonic() - drain_from < 120:
             time.sleep(0.05)
         time.sleep(3 * args.poll)
     finally:
@@ -222,16 +249,16 @@ def run_layout(lab: Lab, layout: str, args) -> dict:
         inside = [p for p in points if t0 + k * width <= p[0] < t0 + (k + 1) * width]
         packets = sum(p[2] for p in inside)
         buckets.append({"from_s": round(k * width), "accepted_per_s": round(packets / width),
-                        "lag_p50_ms": round(weighted_quantile(inside, 0.5) * 1000),
-                        "lag_p99_ms": round(weighted_quantile(inside, 0.99) * 1000)})
+                        "lag_p50_ms": ms(weighted_quantile(inside, 0.5)),
+                        "lag_p99_ms": ms(weighted_quantile(inside, 0.99))})
     rows_after = lab.sql("SELECT count(*) FROM radacct")[0][0]
     sessions_acked = sum(r.sessions_acked for r in results)
     gen_cpu = sum(r.cpu_seconds for r in results)
     return {
-        "layout": layout, "radacct_rows_before": rows_before, "radacct_rows_after": rows_after,
-        "accepted_per_s": round((hi_id - lo_id) / window), "lag_p50_ms": round(weighted_quantile(points, 0.5) * 1000),
-        "lag_p99_ms": round(weighted_quantile(points, 0.99) * 1000),
-        "lag_max_ms": round(max((p[1] for p in points), default=float("nan")) * 1000),
+        "layout": layout, "acct_write": write, "offered_per_s": args.rate or None, "radacct_rows_before": rows_before, "radacct_rows_after": rows_after,
+        "accepted_per_s": round((hi_id - lo_id) / window), "lag_p50_ms": ms(weighted_quantile(points, 0.5)),
+        "lag_p99_ms": ms(weighted_quantile(points, 0.99)),
+        "lag_max_ms": ms(max((p[1] for p in points), default=float("nan"))),
         "timeouts": sum(r.timeouts for r in results), "abandoned": sum(r.abandoned for r in results),
         "lost_sessions": max(0, rows_before + sessions_acked - rows_after),
         "cpu_cores": {"freeradius": round((cpu1 - cpu0) / window, 2), "postgres": round((pg1 - pg0) / window, 2),
@@ -241,13 +268,14 @@ def run_layout(lab: Lab, layout: str, args) -> dict:
 
 
 def report(result: dict) -> None:
-    print(f"\n== {result['layout']}: radacct {result['radacct_rows_before']:,} -> {result['radacct_rows_after']:,} rows;"
+    print(f"\n== {result['layout']}, RADBILL_ACCT_WRITE={result['acct_write']}"
+          f"{', offered ' + format(result['offered_per_s'], ',.0f') + '/s' if result['offered_per_s'] else ''}: radacct {result['radacct_rows_before']:,} -> {result['radacct_rows_after']:,} rows;"
           f" accepted {result['accepted_per_s']:,}/s; fold lag p50 {result['lag_p50_ms']} ms,"
           f" p99 {result['lag_p99_ms']} ms, max {result['lag_max_ms']} ms; timeouts {result['timeouts']},"
           f" abandoned {result['abandoned']}, sessions lost {result['lost_sessions']}; cores {result['cpu_cores']}")
     print(f"{'from s':>7} {'acc/s':>7} {'p50 ms':>7} {'p99 ms':>7}")
     for b in result["buckets"]:
-        print(f"{b['from_s']:>7} {b['accepted_per_s']:>7} {b['lag_p50_ms']:>7} {b['lag_p99_ms']:>7}")
+        print(f"{b['from_s']:>7} {b['accepted_per_s']:>7} {b['lag_p50_ms']!s:>7} {b['lag_p99_ms']!s:>7}")
 
 
 def main(argv=None) -> int:
@@ -268,6 +296,9 @@ def main(argv=None) -> int:
                    help="a Postgres setting for the bench's cluster, e.g. shared_buffers=2GB (repeatable)")
     p.add_argument("--trace-every", type=float, default=10.0, help="seconds between trace samples")
     p.add_argument("--radius-threads", type=int, default=4, help="FreeRADIUS worker threads (RADBILL_RADIUS_THREADS)")
+    p.add_argument("--acct-write", default="sql", help="RADBILL_ACCT_WRITE modes to load in turn: sql, spool or both")
+    p.add_argument("--rate", type=float, default=0.0,
+                   help="offered Accounting-Requests/s (0: closed loop, as fast as answered)")
     args = p.parse_args(argv)
     layouts = [x for x in args.layouts.split(",") if x]
     lab = Lab(args.users)
@@ -292,9 +323,10 @@ def main(argv=None) -> int:
         for layout in (args.load_layouts.split(",") if args.load_layouts else layouts):
             with psycopg.connect(lab.db_url, autocommit=True) as conn:
                 use_layout(conn, layout)
-            result = run_layout(lab, layout, args)
-            report(result)
-            results.append(result)
+            for write in args.acct_write.split(","):
+                result = run_layout(lab, layout, args, write)
+                report(result)
+                results.append(result)
     finally:
         lab.close()
     print(json.dumps({"bench": "accounting_size", "prefill": args.prefill, "seconds": args.seconds,

@@ -19,6 +19,7 @@ import signal
 import socket
 import time
 from array import array
+from collections import deque
 from dataclasses import dataclass, field
 
 from bench import packets
@@ -39,6 +40,7 @@ class LoadSpec:
     seconds: float
     timeout: float = 2.0
     retries: int = 0  # acct: retransmit an unanswered request this many times, as a NAS does
+    rate: float = 0.0  # acct: new Accounting-Requests per second over all processes (0: as fast as answered)
     label: str = "bench"
 
 
@@ -214,6 +216,12 @@ def run_acct(spec: LoadSpec, worker: int, slots: int, start_at: float) -> Worker
     measure_from, measure_to = start_at + spec.warmup, start_at + spec.warmup + spec.seconds
     clock, lat = time.monotonic, result.latencies
     session_counter = [0]
+    # --rate: a slot with its next packet ready waits for a token; tokens come at the rate from the start, so a
+    # server that answers late meets the backlog (up to the slots in flight), as a NAS fleet's timers would
+    interval = spec.processes / spec.rate if spec.rate else 0.0
+    paced: deque[int] = deque()
+    waiting = [False] * slots  # in `paced`: nothing outstanding, so no timeout
+    next_token = start_at
 
     def fire(i: int, now: float, new_packet: bool) -> None:
         st = state[i]
@@ -236,11 +244,18 @@ def run_acct(spec: LoadSpec, worker: int, slots: int, start_at: float) -> Worker
         socks[i].send(st.packet)
         result.sent += 1
 
+    def want(i: int, now: float) -> None:
+        if interval:
+            paced.append(i)
+            waiting[i] = True
+        else:
+            fire(i, now, True)
+
     while clock() < start_at:
         time.sleep(min(0.01, max(0.0, start_at - clock())))
     now = clock()
     for i in range(slots):
-        fire(i, now, True)
+        want(i, now)
     active = slots
     idle = [False] * slots
     cpu_start, next_scan = None, now + 0.05
@@ -254,13 +269,19 @@ def run_acct(spec: LoadSpec, worker: int, slots: int, start_at: float) -> Worker
                 idle[i] = True  # a bounded drain: never more than ~3 timeouts past the window
                 active -= 1
                 return
-            fire(i, now, True)
+            want(i, now)
         else:
             idle[i] = True
             active -= 1
 
     while active:
-        events = poller.poll(0.05)
+        now = clock()
+        while paced and now >= next_token:
+            i = paced.popleft()
+            waiting[i] = False
+            fire(i, now, True)
+            next_token += interval
+        events = poller.poll(min(0.05, max(0.0, next_token - now)) if paced else 0.05)
         now = clock()
         if cpu_start is None and now >= measure_from:
             cpu_start = time.process_time()
@@ -290,7 +311,7 @@ def run_acct(spec: LoadSpec, worker: int, slots: int, start_at: float) -> Worker
             next_scan = now + 0.05
             for i in range(slots):
                 st = state[i]
-                if not idle[i] and now - st.sent_at > spec.timeout:
+                if not idle[i] and not waiting[i] and now - st.sent_at > spec.timeout:
                     result.timeouts += 1
                     if st.tries < spec.retries:
                         fire(i, now, False)

@@ -148,6 +148,7 @@ class Lab:
         self.servers: list[Server] = []
         self.pg_settings: dict[str, str] = {}  # e.g. shared_buffers for a bench at size
         self.radius_threads = 4  # radbill's FreeRADIUS worker threads (RADBILL_RADIUS_THREADS)
+        self.acct_write = "sql"  # RADBILL_ACCT_WRITE
 
     # --- database -------------------------------------------------------------------------------------------
     def start_database(self) -> None:
@@ -214,7 +215,7 @@ class Lab:
         settings = freeradius.RadiusSettings(
             database_url=self.db_url, state_dir=self.base / "radbill", auth_port=free_udp_port(),
             acct_port=free_udp_port(), reject_delay=0, acct_interim_interval=ACCT_INTERIM_INTERVAL,
-            threads=self.radius_threads)
+            threads=self.radius_threads, acct_write=self.acct_write)
         process = freeradius.start(settings)
         return self._ready(Server("radbill", process, settings))
 

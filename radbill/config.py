@@ -206,6 +206,12 @@ class EnvReader:
             raise ConfigError(f"{key} must be between {low:g} and {high:g}, got {raw}")
         return value
 
+    def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.env.get(key, "").strip().lower() or default
+        if value not in choices:
+            raise ConfigError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
     def port(self, key: str, default: int) -> int:
         return self.integer(key, default, 1, 65535)
 

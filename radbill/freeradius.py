@@ -41,6 +41,7 @@ class RadiusSettings:
     node_name: str = ""  # `radbill radius --node-name`: how this node names itself to the others (radius_nodes)
     probe_seconds: float = 5.0  # how often the supervisor asks whether FreeRADIUS answers (radbill/radius_probe.py)
     threads: int = 4  # FreeRADIUS's worker threads (RADBILL_RADIUS_THREADS; raddb/radiusd.conf says why 4)
+    acct_write: str = "sql"  # how an Accounting-Request is stored before its answer (RADBILL_ACCT_WRITE)
 
     def __post_init__(self):
         if not self.status_port:
@@ -52,6 +53,17 @@ class RadiusSettings:
 def threads_from(env) -> int:
     """RADBILL_RADIUS_THREADS, read the same way by `radbill run` and `radbill radius`."""
     return EnvReader(env).integer("RADBILL_RADIUS_THREADS", 4, 1, 64)
+
+
+# RADBILL_ACCT_WRITE: "sql" commits each Accounting-Request to radacct_journal (rlm_sql) before answering it;
+# "spool" answers once linelog has appended it to this node's accounting spool, which the module's worker loads
+# into the journal a few times a second (radius_module/acct_spool.py says what that trades)
+ACCT_WRITES = ("sql", "spool")
+
+
+def acct_write_from(env) -> str:
+    """RADBILL_ACCT_WRITE, read the same way by `radbill run` and `radbill radius`."""
+    return EnvReader(env).choice("RADBILL_ACCT_WRITE", "sql", ACCT_WRITES)
 
 
 def _free_udp_port() -> int:
@@ -160,6 +172,9 @@ def environment(settings: RadiusSettings) -> dict[str, str]:
         "RADBILL_RADIUS_STATUS_SECRET": settings.status_secret,
         # linelog appends the post-auth log here; the module's worker loads it into radpostauth
         "RADBILL_POSTAUTH_SPOOL": str(settings.state_dir / "spool" / "postauth.tsv"),
+        # sites/radbill's accounting section reads the mode; linelog appends here in "spool" mode
+        "RADBILL_ACCT_WRITE": settings.acct_write,
+        "RADBILL_ACCT_SPOOL": str(settings.state_dir / "spool" / "accounting.tsv"),
         "RADBILL_PYTHON_PATH": python_path(),
         "RADBILL_DETACHED_MARK": str(detached_mark(settings)),
         "RADBILL_SQL_HOST": str(db["host"]),

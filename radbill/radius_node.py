@@ -67,7 +67,7 @@ def settings_for(options: NodeOptions, env=None) -> freeradius.RadiusSettings:
         status_port=reader.integer("RADBILL_RADIUS_STATUS_PORT", 0, 0, 65535),  # 0: a free one
         status_secret=env.get("RADBILL_RADIUS_STATUS_SECRET", ""), node_name=options.node_name,
         probe_seconds=reader.number("RADBILL_RADIUS_PROBE_SECONDS", 5.0, 0.2, 60.0),
-        threads=freeradius.threads_from(env))
+        threads=freeradius.threads_from(env), acct_write=freeradius.acct_write_from(env))
 
 
 def check_database(url: str) -> None:

@@ -250,7 +250,8 @@ def _run(config: Config, supervisor: Supervisor, log_dir: Path) -> int:
             status_port=health.HealthSettings.from_env().status_port,
             status_secret=os.environ.get("RADBILL_RADIUS_STATUS_SECRET", ""),
             probe_seconds=EnvReader(os.environ).number("RADBILL_RADIUS_PROBE_SECONDS", 5.0, 0.2, 60.0),
-            threads=freeradius.threads_from(os.environ))
+            threads=freeradius.threads_from(os.environ),
+            acct_write=freeradius.acct_write_from(os.environ))
         radius = freeradius.RadiusService(settings, log_path=log_dir / "freeradius.log")
         radius.die_with_supervisor = True  # restarts run on our main thread or on its NAS watcher (lives as long)
         radius.start()

@@ -2,8 +2,8 @@
 
 Nothing here waits on the network: decisions come from the in-memory snapshot, and outbox rows are queued for
 the worker thread. Only authorize is called per packet: the post-auth log is written by FreeRADIUS's linelog
-(spool.py), and accounting goes to radacct_journal through rlm_sql; the worker folds that journal into radacct
-and hands what it folded to apply_accounting. Any exception in authorize becomes a reject.
+(spool.py), and accounting goes to radacct_journal through rlm_sql or through linelog's accounting spool
+(acct_spool.py); the worker folds that journal into radacct and hands what it folded to apply_accounting. Any exception in authorize becomes a reject.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from radbill.policy.decide import MESSAGES
 from radbill.policy.model import Decision
 from radbill.policy.vendors import DEFAULT_TYPE
 from radius_module import handover, rlm
+from radius_module.acct_spool import AcctSpool
 from radius_module.attrs import request_values, to_tuples
 from radius_module.sessions import OpenSessions, Session, policy_inputs, stale_after
 from radius_module.snapshot import PolicySnapshot
@@ -64,8 +65,11 @@ def _instantiate() -> int:
         # `freeradius -C` never calls detach; a live thread there crashes the exit (seen in 5 of 20 runs)
         return rlm.OK
     spool_path = os.environ.get("RADBILL_POSTAUTH_SPOOL", "").strip()
+    acct_spool = os.environ.get("RADBILL_ACCT_SPOOL", "").strip()
+    spooled = os.environ.get("RADBILL_ACCT_WRITE", "sql") == "spool" and acct_spool
     State.worker = Worker(url, State.snapshot, State.sessions, Spool(spool_path) if spool_path else None,
-                          on_accounting=apply_accounting, on_peer_accounting=apply_peer_accounting)
+                          on_accounting=apply_accounting, on_peer_accounting=apply_peer_accounting,
+                          acct_spool=AcctSpool(acct_spool) if spooled else None)
     State.worker.start()
     State.worker.connected.wait(float(os.environ.get("RADBILL_RADIUS_LOAD_WAIT", "15")))
     if not State.snapshot.loaded:

@@ -23,6 +23,7 @@ from psycopg.rows import dict_row
 from radbill import clock as radbill_clock
 from radbill.policy import Request, Speeds, decide
 from radius_module import spool
+from radius_module.acct_spool import AcctSpool
 from radius_module.peers import BEAT_SECONDS, FEED_CHANNEL, Peers
 from radius_module.sessions import OpenSessions, load_open_sessions, octets_before_windows
 from radius_module.snapshot import POLICY_QUERY, PolicySnapshot, gc_paused, rows_from_records, rows_streamed
@@ -75,12 +76,13 @@ class Worker(threading.Thread):
     def __init__(self, url: str, snapshot: PolicySnapshot, sessions: OpenSessions, spool: Spool | None = None,
                  on_accounting: Callable[[list[tuple]], None] | None = None,
                  clock: Callable[[], datetime] = radbill_clock.now,
-                 on_peer_accounting: Callable[[list], None] | None = None):
+                 on_peer_accounting: Callable[[list], None] | None = None, acct_spool: AcctSpool | None = None):
         super().__init__(name="radbill-worker", daemon=True)
         self.url = url
         self.snapshot = snapshot
         self.sessions = sessions
         self.spool = spool
+        self.acct_spool = acct_spool  # RADBILL_ACCT_WRITE=spool: loaded into the journal before every fold
         self.on_accounting = on_accounting
         self.on_peer_accounting = on_peer_accounting  # what other nodes folded: tracked, never enforced again
         self.peers = Peers()
@@ -118,6 +120,7 @@ class Worker(threading.Thread):
         self.peers.register(conn, time.monotonic())  # before the fold: other nodes' later folds feed us
         # everything acknowledged so far reaches radacct before the reload reads it; wait=True: a fold another
         # node is running commits first, so the reload sees it
+        self.load_accounting(conn)
         self.fold(conn, track=False, wait=True)
         self.reload_all(conn)
         self.connected.set()
@@ -134,6 +137,7 @@ class Worker(threading.Thread):
             journal_waiting |= woken
             now = time.monotonic()
             if (journal_waiting and now >= next_fold) or now >= last_fold + POLL_SECONDS:
+                self.load_accounting(conn)
                 moved = self.fold(conn)
                 journal_waiting = journal_waiting_or_wake_me(conn)
                 last_fold = time.monotonic()
@@ -312,6 +316,10 @@ class Worker(threading.Thread):
                 log.warning("radbill stopped folding with accounting still in the journal (kept for the next start)")
                 return folded
 
+    def load_accounting(self, conn: psycopg.Connection) -> int:
+        """The accounting spool's finished lines into the journal (nothing to do with RADBILL_ACCT_WRITE=sql)."""
+        return self.acct_spool.load(conn) if self.acct_spool is not None else 0
+
     def flush(self, conn: psycopg.Connection, everything: bool = False) -> None:
         """Load the post-auth files linelog has finished with, then write the queued outbox rows. A file is
         deleted, and an outbox row leaves the queue, only after it is written: on failure, after reconnecting."""
@@ -363,6 +371,7 @@ class Worker(threading.Thread):
         # FreeRADIUS has stopped its request threads before detach: nothing writes the spool or the journal now
         try:
             with psycopg.connect(self.url, autocommit=True, connect_timeout=3) as conn:
+                self.load_accounting(conn)
                 self.fold(conn, track=False, wait=True, deadline=time.monotonic() + 10)
                 self.flush(conn, everything=True)
                 self.peers.leave(conn)  # the others stop writing the feed for us now, not in ALIVE seconds

@@ -19,10 +19,26 @@ def radius_db_url(pg_server):
 
 
 @pytest.fixture(scope="session")
-def radius(pg_server, radius_db_url):
+def radius_sql(pg_server, radius_db_url):
     secret = generate_nas_secret()
     isp = asyncio.run(seed(radius_db_url, secret))
     with running_radius(radius_db_url, Path(pg_server.base) / "radius", secret, isp) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def radius(radius_sql):
+    """The RADIUS server most tests use: accounting through rlm_sql (RADBILL_ACCT_WRITE's default)."""
+    return radius_sql
+
+
+@pytest.fixture(scope="session")
+def radius_spool(pg_server):
+    """The same server with RADBILL_ACCT_WRITE=spool, on a database of its own."""
+    url = pg_server.create_database("radbill_radius_spool")
+    secret = generate_nas_secret()
+    isp = asyncio.run(seed(url, secret))
+    with running_radius(url, Path(pg_server.base) / "radius_spool", secret, isp, acct_write="spool") as server:
         yield server
 
 

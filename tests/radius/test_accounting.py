@@ -1,5 +1,7 @@
-"""Accounting end to end: rlm_sql stores every packet durably in radacct_journal before the reply; the module's
-worker folds it into radacct (stock rules) and tracks sessions from the fold, queueing outbox rows."""
+"""Accounting end to end, in both RADBILL_ACCT_WRITE modes: rlm_sql stores every packet durably in radacct_journal
+before the reply ("sql"), or linelog appends it to the node's spool and the worker loads the spool into the journal
+("spool"); the module's worker folds the journal into radacct (stock rules) and tracks sessions from the fold,
+queueing outbox rows."""
 
 import asyncio
 import hashlib
@@ -9,6 +11,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+import pytest
 
 from radbill.policy import Speeds
 from radbill.policy.vendors import rate_attributes
@@ -20,6 +23,12 @@ from tests.support.radius import wait_folded
 from tests.support.waiting import wait_until
 
 _n = itertools.count(1)
+
+
+@pytest.fixture(scope="module", params=["sql", "spool"])
+def radius(request):
+    """Every test here runs against both accounting modes."""
+    return request.getfixturevalue(f"radius_{request.param}")
 
 
 def acct(radius, username, session_id, status, nas_ip="127.0.0.1", **attrs):
@@ -202,3 +211,6 @@ async def test_a_session_keeps_the_stock_unique_id_whatever_its_text(radius, rad
     expected = {hashlib.md5(f"{user},{sid},127.0.0.1,{nas_id},{port_id},1".encode()).hexdigest() for sid in sids}
     assert set(found) == expected
     assert {(r["acctinputoctets"], r["acctstoptime"]) for r in found.values()} == {(5, None)}
+    if radius.settings.acct_write == "spool":  # the spool keeps the router's own text
+        assert {r["acctsessionid"] for r in found.values()} == set(sids)
+        assert {(r["nasportid"]) for r in found.values()} == {port_id}

@@ -42,11 +42,26 @@ class RadiusServer:
         return path.read_text(errors="replace") if path.exists() else ""
 
 
+# db_url -> the accounting spool of a server running with RADBILL_ACCT_WRITE=spool on it
+ACCT_SPOOLS: dict[str, Path] = {}
+
+
+def spooled(spool: Path | None) -> bool:
+    """Whether a spool file still holds lines (a file is deleted only after its rows are in the journal)."""
+    if spool is None:
+        return False
+    return any(p.stat().st_size for p in spool.parent.glob(spool.name + "*")
+               if not p.name.endswith(".rejected") and p.exists())
+
+
 def wait_folded(url: str, seconds: float = 5.0) -> None:
-    """Until the RADIUS module has folded every acknowledged accounting packet into radacct (it does so ~10x/s)."""
+    """Until the RADIUS module has folded every acknowledged accounting packet into radacct (it does so ~10x/s);
+    in spool mode, the spool is loaded into the journal first."""
+    spool = ACCT_SPOOLS.get(url)
     with psycopg.connect(url, autocommit=True) as conn:
         deadline = time.monotonic() + seconds
-        while conn.execute("SELECT count(*) FROM radacct_journal").fetchone()[0]:
+        # the spool before the journal: a line that left the spool is already a journal row
+        while spooled(spool) or conn.execute("SELECT count(*) FROM radacct_journal").fetchone()[0]:
             if time.monotonic() > deadline:
                 raise AssertionError("the accounting journal was not folded into radacct")
             time.sleep(0.02)
@@ -64,16 +79,19 @@ async def seed(url: str, secret: str):
 
 
 @contextmanager
-def running_radius(db_url: str, state_dir: Path, secret: str, isp=None, threads: int = 4):
+def running_radius(db_url: str, state_dir: Path, secret: str, isp=None, threads: int = 4, acct_write: str = "sql"):
     """Start radbill's FreeRADIUS against `db_url`, restarted on router changes; stopped when the block ends."""
     settings = freeradius.RadiusSettings(
         database_url=radius_url(db_url), state_dir=state_dir, auth_port=free_udp_port(), acct_port=free_udp_port(),
-        reject_delay=0, acct_interim_interval=60, threads=threads)
+        reject_delay=0, acct_interim_interval=60, threads=threads, acct_write=acct_write)
     service = freeradius.RadiusService(settings)
     service.start()
     service.watch_nas_changes()
+    if acct_write == "spool":
+        ACCT_SPOOLS[db_url] = state_dir / "spool" / "accounting.tsv"
     try:
         freeradius.wait_ready(settings, secret, service.process)
         yield RadiusServer(settings, service, db_url, secret, isp)
     finally:
         service.stop()
+        ACCT_SPOOLS.pop(db_url, None)
