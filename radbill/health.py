@@ -71,16 +71,40 @@ def radius_check(stats: dict[str, int] | None) -> Check:
 
 def spool_check(spool_dir: Path, now_ns: int | None = None) -> Check:
     """Post-auth log files FreeRADIUS handed over that the module has not loaded yet (radius_module/spool.py)."""
-    now_ns = now_ns or time.time_ns()
-    files = [p for p in spool_dir.glob("postauth.tsv.*") if p.name.rpartition(".")[2].isdecimal()]
-    oldest = min((int(p.name.rpartition(".")[2]) for p in files), default=None)
-    age = 0.0 if oldest is None else max(0.0, (now_ns - oldest) / 1e9)
-    size = sum(p.stat().st_size for p in files if p.exists())
-    figures = {"files": len(files), "bytes": size, "oldest_seconds": round(age, 1)}
+    figures, age, files = _spooled(spool_dir, "postauth.tsv", now_ns)
     if age > SPOOL_AGE_LIMIT:
         return Check("postauth_spool", False, gettext("The login log is not being loaded (%(n)s file(s) waiting): "
-                                                      "check the FreeRADIUS log.", n=len(files)), figures)
+                                                      "check the FreeRADIUS log.", n=files), figures)
     return Check("postauth_spool", True, gettext("The login log is loaded."), figures)
+
+
+def acct_spool_check(spool_dir: Path, now_ns: int | None = None) -> Check:
+    """RADBILL_ACCT_WRITE=spool: answered Accounting-Requests not in the database yet (radius_module/acct_spool.py).
+    While the database is away the worker still takes the live file over at each retry, so the oldest waiting
+    file's name tells how long accounting has waited. Nothing here in "sql" mode."""
+    figures, age, files = _spooled(spool_dir, "accounting.tsv", now_ns)
+    live = spool_dir / "accounting.tsv"
+    figures["bytes"] += live.stat().st_size if live.exists() else 0
+    if age > SPOOL_AGE_LIMIT:
+        return Check("accounting_spool", False, gettext(
+            "Accounting is answered but not stored (%(n)s spool file(s) waiting): check the database and the "
+            "FreeRADIUS log. Nothing is lost while the files wait.", n=files), figures)
+    return Check("accounting_spool", True, gettext("Accounting is stored."), figures)
+
+
+def _spooled(spool_dir: Path, name: str, now_ns: int | None) -> tuple[dict, float, int]:
+    """Figures of the taken-over files of one spool, and the oldest one's age in seconds."""
+    now_ns = now_ns or time.time_ns()
+    files = [p for p in spool_dir.glob(f"{name}.*") if p.name.rpartition(".")[2].isdecimal()]
+    oldest = min((int(p.name.rpartition(".")[2]) for p in files), default=None)
+    age = 0.0 if oldest is None else max(0.0, (now_ns - oldest) / 1e9)
+    size = 0
+    for p in files:
+        try:
+            size += p.stat().st_size
+        except FileNotFoundError:  # loaded since the listing
+            pass
+    return {"files": len(files), "bytes": size, "oldest_seconds": round(age, 1)}, age, len(files)
 
 
 async def database_checks(conn: asyncpg.Connection, now: datetime) -> list[Check]:
@@ -200,7 +224,8 @@ async def gather(conn: asyncpg.Connection | None, settings: HealthSettings, now:
     """Every check; `conn` None means the database did not answer (`db_error` says why). `stats`: FreeRADIUS's
     counters if the caller already asked for them (/metrics), else they are asked here."""
     stats = stats if stats is not None else await asyncio.to_thread(radius_statistics, settings)
-    checks = [radius_check(stats), await asyncio.to_thread(spool_check, settings.spool_dir)]
+    checks = [radius_check(stats), await asyncio.to_thread(spool_check, settings.spool_dir),
+              await asyncio.to_thread(acct_spool_check, settings.spool_dir)]
     if conn is None:
         return [Check("database", False, gettext("The database does not answer: %(error)s", error=db_error or "?"))
                 ] + checks

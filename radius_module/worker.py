@@ -111,6 +111,8 @@ class Worker(threading.Thread):
                 if self.stopping.is_set():
                     break
                 log.warning("radbill worker lost the database (%s); retrying in %.1fs", exc, backoff)
+                if self.acct_spool is not None:  # the waiting file's name dates the wait (/healthz)
+                    self.acct_spool.rotate()
                 self.stopping.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
 

@@ -9,6 +9,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import asyncpg
@@ -17,7 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from admin.app import create_app
-from radbill import clock
+from radbill import clock, health
 from radbill.config import Config, DatabaseUrl, Secret
 from radbill.passwords import generate_nas_secret
 from radbill.services import alerts, ops_report
@@ -70,8 +71,9 @@ async def test_healthz_is_200_when_everything_answers(client, conn):
     response = await client.get("/healthz")
     report = await response.json()
     assert response.status == 200, report
-    assert report["ok"] and set(report["checks"]) == {"database", "radius", "postauth_spool", "scheduler",
-                                                      "radius_nodes", "accounting_fold", "outbox", "backup"}
+    assert report["ok"] and set(report["checks"]) == {"database", "radius", "postauth_spool", "accounting_spool",
+                                                      "scheduler", "radius_nodes", "accounting_fold", "outbox",
+                                                      "backup"}
     assert report["checks"]["radius"]["ok"] and report["checks"]["scheduler"]["heartbeat_age_seconds"] < 60
 
 
@@ -209,3 +211,17 @@ class asyncpg_connection:
 
     def __exit__(self, *exc):
         self.conn.close()
+
+
+def test_the_accounting_spool_check_dates_the_oldest_waiting_file(tmp_path):
+    """RADBILL_ACCT_WRITE=spool: answered accounting that waits for the database is reported, with its age."""
+    now = time.time_ns()
+    assert health.acct_spool_check(tmp_path, now).ok  # "sql" mode: no spool at all
+    (tmp_path / "accounting.tsv").write_text("x\n")  # the live file: written, loaded within a second
+    (tmp_path / f"accounting.tsv.{now - 5 * 10**9}").write_text("y\n")
+    check = health.acct_spool_check(tmp_path, now)
+    assert check.ok and check.figures == {"files": 1, "bytes": 4, "oldest_seconds": 5.0}
+    (tmp_path / f"accounting.tsv.{now - 120 * 10**9}").write_text("z\n")
+    check = health.acct_spool_check(tmp_path, now)
+    assert not check.ok and check.figures["oldest_seconds"] == 120.0 and "not stored" in check.summary
+    assert health.spool_check(tmp_path, now).ok  # the post-auth spool is another file
