@@ -72,6 +72,7 @@ def _terminate(signum, frame):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--tries", type=int, default=200, help="tries per test (each uses a fresh customer)")
+    p.add_argument("--acct-write", default="sql", choices=("sql", "spool"), help="RADBILL_ACCT_WRITE")
     args = p.parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     lab = Lab(2 * args.tries)
@@ -79,6 +80,7 @@ def main(argv=None) -> int:
         lab.start_database()
         lab.seed()
         lab.sql("UPDATE customers SET simultaneous_use = 1")
+        lab.acct_write = args.acct_write
         server = lab.start_radbill()
         client = RadiusClient("127.0.0.1", server.settings.auth_port, server.settings.acct_port, lab.secret,
                               timeout=1.0, retries=2)
@@ -96,7 +98,7 @@ def main(argv=None) -> int:
     for r in rows:
         print(f"{r['test']:8} {r['tries']:>6} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['max_ms']:>8.2f} "
               f"{r['extra_accepts_p50']:>10} {r['extra_accepts_max']:>10}")
-    print(json.dumps({"bench": "visibility", "results": rows}))
+    print(json.dumps({"bench": "visibility", "acct_write": args.acct_write, "results": rows}))
     return 0
 
 

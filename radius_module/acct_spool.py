@@ -32,6 +32,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import stat
 import struct
 from pathlib import Path
 
@@ -86,6 +87,16 @@ class AcctSpool(Spool):
     def __init__(self, path: Path):
         super().__init__(path, grace=0.0)  # no grace: the lock says when the last write is done
         self.rejected = self.path.with_name(self.path.name + ".rejected")
+
+    def waiting(self) -> bool:
+        """Whether anything is spooled (a stat of the live file, a listing only when it is empty)."""
+        try:
+            st = self.path.stat()
+            if stat.S_ISREG(st.st_mode) and st.st_size:
+                return True
+        except FileNotFoundError:
+            pass
+        return bool(self.ready(everything=True))
 
     def load(self, conn: psycopg.Connection) -> int:
         """Take the live file over and load every spooled file; the journal rows written. A file is deleted only

@@ -16,7 +16,7 @@ from pathlib import Path
 import asyncpg
 import psycopg
 import pytest
-from pyrad.client import Client
+from pyrad.client import Client, Timeout
 from pyrad.dictionary import Dictionary
 
 from radbill import freeradius
@@ -245,3 +245,28 @@ def test_radbill_acct_write_is_read_from_the_environment_and_checked():
     assert freeradius.acct_write_from({"RADBILL_ACCT_WRITE": "Spool"}) == "spool"
     with pytest.raises(ConfigError, match="RADBILL_ACCT_WRITE must be one of sql, spool"):
         freeradius.acct_write_from({"RADBILL_ACCT_WRITE": "detail"})
+
+
+def test_a_spool_that_cannot_be_written_answers_nothing_so_the_router_retransmits(radius_spool, tmp_path):
+    """linelog failing (here: the spool's name taken by a directory, as a full disk fails a write) fails the
+    accounting section: no Accounting-Response, so the router sends the packet again; once the spool can be
+    written, the retransmit is answered and stored."""
+    live = radius_spool.settings.state_dir / "spool" / "accounting.tsv"
+    wait_folded(radius_spool.db_url)  # nothing of other tests' in the live file
+    if live.exists():
+        live.unlink()
+    live.mkdir()
+    c = client(radius_spool, tmp_path)
+    c.timeout, c.retries = 0.5, 1
+    packet = c.CreateAcctPacket(User_Name="unwritten", Acct_Session_Id="W1", Acct_Status_Type="Start",
+                                NAS_IP_Address="127.0.0.1", NAS_Port=1, Framed_IP_Address="10.9.9.9")
+    try:
+        with pytest.raises(Timeout):
+            c.SendPacket(packet)
+    finally:
+        live.rmdir()
+    c.timeout, c.retries = 1, 3
+    assert c.SendPacket(packet).code == 5
+    wait_folded(radius_spool.db_url)
+    with psycopg.connect(radius_spool.db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM radacct WHERE acctsessionid = 'W1'").fetchone()[0] == 1
