@@ -307,4 +307,5 @@ class Lab:
                 pass
         if self.cluster is not None:
             self.cluster.destroy()
-        shutil.rmtree(self.base, ignore_errors=True)
+        if not os.environ.get("RADBILL_BENCH_KEEP"):
+            shutil.rmtree(self.base, ignore_errors=True)
