@@ -102,9 +102,10 @@ def use_layout(conn: psycopg.Connection, layout: str) -> None:
     conn.execute(fold_definition(FOLD_OF[layout]))
 
 
-# partitioned_0043: the same partitioned table with 0043's fold, the baseline of migration 0062 (bench/README.md)
-FOLD_OF = {"flat": "0012_fold_in_arrival_order.sql", "partitioned": "0062_fold_estimate_and_jit.sql",
-           "partitioned_0043": "0043_radacct_partitioned.sql"}
+# partitioned_0043 / partitioned_0062: the same partitioned table with an older fold, the baselines of migrations 0062
+# and 0068 (bench/README.md)
+FOLD_OF = {"flat": "0012_fold_in_arrival_order.sql", "partitioned": "0068_fold_take_by_range.sql",
+           "partitioned_0062": "0062_fold_estimate_and_jit.sql", "partitioned_0043": "0043_radacct_partitioned.sql"}
 JOURNAL = """
     INSERT INTO radacct_journal (status, acctsessionid, acctuniqueid, username, nasipaddress, event_time,
                                  sessiontime, inputoctets, outputoctets)
@@ -283,7 +284,7 @@ def main(argv=None) -> int:
     p.add_argument("--prefill", type=int, default=2_000_000, help="radacct rows before the load")
     p.add_argument("--seconds", type=float, default=60.0, help="measured load per layout (bounded)")
     p.add_argument("--warmup", type=float, default=2.0)
-    p.add_argument("--layouts", default="partitioned,flat", help="partitioned (0043 table, 0062 fold), partitioned_0043 (0043 fold), flat (before 0043)")
+    p.add_argument("--layouts", default="partitioned,flat", help="partitioned (0043 table, current fold), partitioned_0062 / partitioned_0043 (older folds), flat (before 0043)")
     p.add_argument("--load-layouts", default="", help="layouts put under load (default: every --layouts one)")
     p.add_argument("--users", type=int, default=10000)
     p.add_argument("--concurrency", type=int, default=16, help="Accounting-Requests in flight")
