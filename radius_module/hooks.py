@@ -3,7 +3,8 @@
 Nothing here waits on the network: decisions come from the in-memory snapshot, and outbox rows are queued for
 the worker thread. Only authorize is called per packet: the post-auth log is written by FreeRADIUS's linelog
 (spool.py), and accounting goes to radacct_journal through rlm_sql or through linelog's accounting spool
-(acct_spool.py); the worker folds that journal into radacct and hands what it folded to apply_accounting. Any exception in authorize becomes a reject.
+(acct_spool.py); the worker folds that journal into radacct and hands what it folded to apply_accounting. Any
+exception in authorize becomes a reject.
 """
 
 from __future__ import annotations

@@ -115,7 +115,10 @@ class Worker(threading.Thread):
                     break
                 log.warning("radbill worker lost the database (%s); retrying in %.1fs", exc, backoff)
                 if self.acct_spool is not None:  # the waiting file's name dates the wait (/healthz)
-                    self.acct_spool.rotate()
+                    try:
+                        self.acct_spool.rotate()
+                    except OSError as err:
+                        log.warning("radbill could not take the accounting spool over: %s", err)
                 self.stopping.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
 
