@@ -995,9 +995,9 @@ BEGIN
         CREATE TEMP TABLE acct_batch (LIKE radacct_journal) ON COMMIT DELETE ROWS;
     END IF;
     DELETE FROM acct_batch;
-    WITH taken AS (
+    WITH taken AS (  -- the max_rows oldest: one range of the primary key, read once (see the header)
         DELETE FROM radacct_journal
-         WHERE id IN (SELECT q.id FROM radacct_journal q ORDER BY q.id LIMIT max_rows)
+         WHERE id <= (SELECT max(q.id) FROM (SELECT id FROM radacct_journal ORDER BY id LIMIT max_rows) q)
         RETURNING *
     )
     INSERT INTO acct_batch SELECT * FROM taken;

@@ -256,9 +256,11 @@ WITH who AS (
      WHERE a.username = who.username AND a.acctstarttime < $3
        AND coalesce(a.acctstoptime, a.acctupdatetime, a.acctstarttime) >= $2
 )
+-- a day's share is the difference of the cumulative shares at its two ends, so a session's days add up to it
 SELECT days.day, coalesce(sum(CASE WHEN r.en <= r.st THEN r.octets
-        ELSE floor(r.octets * extract(epoch FROM least(r.en, days.e) - greatest(r.st, days.s))
-                   / extract(epoch FROM r.en - r.st)) END), 0)::bigint AS bytes
+        ELSE floor(r.octets * extract(epoch FROM least(r.en, days.e) - r.st) / extract(epoch FROM r.en - r.st))
+           - floor(r.octets * extract(epoch FROM greatest(r.st, days.s) - r.st) / extract(epoch FROM r.en - r.st))
+        END), 0)::bigint AS bytes
   FROM days LEFT JOIN r ON r.st < days.e AND (r.en > days.s OR (r.en <= r.st AND r.st >= days.s))
  GROUP BY days.day ORDER BY days.day
 """

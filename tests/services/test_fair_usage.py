@@ -105,6 +105,22 @@ async def test_daily_usage_splits_a_session_at_local_midnight(db, world):
     assert by_day == {date(2026, 11, 3): 2000, date(2026, 11, 4): 2000, date(2026, 11, 5): 500}
 
 
+async def test_a_session_split_across_days_keeps_every_byte(db, world):
+    """23:53-00:23 local with 4,000,000,001 octets: a third and two thirds, which no floor of its own makes whole;
+    each day's share is the difference of the cumulative shares, so the days add up to the session (the admin's
+    panel showed "3.999 GB" for a 4 GB session that crossed midnight)."""
+    c = world.customer
+    await db.execute(
+        "INSERT INTO radacct (acctsessionid, acctuniqueid, username, nasipaddress, acctstarttime, acctstoptime,"
+        " acctinputoctets, acctoutputoctets) VALUES ('x', 'x', $1, '127.0.0.1', $2, $3, 1000000001, 3000000000)",
+        c["username"], datetime(2026, 11, 3, 17, 53, tzinfo=UTC), datetime(2026, 11, 3, 18, 23, tzinfo=UTC))
+    start = datetime(2026, 10, 31, 18, tzinfo=UTC)
+    days = await fair_usage.daily_usage(db, c["id"], (start, start + timedelta(days=30)))
+    by_day = {d.day: d.bytes for d in days if d.bytes}
+    assert sum(by_day.values()) == 4_000_000_001
+    assert by_day == {date(2026, 11, 3): 933_333_333, date(2026, 11, 4): 3_066_666_668}
+
+
 async def test_the_tier_sms_renders_usage_and_speed_with_the_default_text(db, world):
     """The row the RADIUS module queues on a crossing (tests/radius/test_fair_usage.py) becomes this SMS."""
     import json
