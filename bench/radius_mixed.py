@@ -22,8 +22,9 @@ from bench.radius import percentile
 from bench.servers import Lab, machine_idle_seconds
 
 
-def one_run(lab: Lab, threads: int, args) -> dict:
+def one_run(lab: Lab, threads: int, args, write: str = "sql") -> dict:
     lab.radius_threads = threads
+    lab.acct_write = write
     lab.sql("TRUNCATE radacct, radacct_journal, radpostauth")
     server = lab.start("radbill")
     try:
@@ -54,7 +55,7 @@ def one_run(lab: Lab, threads: int, args) -> dict:
         lab.stop_server(server)
     latencies = sorted(x for r in results["auth"] for x in r.latencies)
     acct_answered = sum(r.replies for r in results["acct"])
-    return {"threads": threads, "auth_per_s": round(sum(r.replies for r in results["auth"]) / args.seconds),
+    return {"threads": threads, "acct_write": write, "auth_per_s": round(sum(r.replies for r in results["auth"]) / args.seconds),
             "auth_p50_ms": round(percentile(latencies, 0.5) * 1000, 2),
             "auth_p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
             "acct_per_s": round(acct_answered / args.seconds),
@@ -72,6 +73,7 @@ def main() -> None:
     p.add_argument("--processes", type=int, default=1, help="accounting generator processes (Python)")
     p.add_argument("--timeout", type=float, default=2.0)
     p.add_argument("--users", type=int, default=10000)
+    p.add_argument("--acct-write", default="sql", help="RADBILL_ACCT_WRITE modes to compare: sql, spool or both")
     args = p.parse_args()
     ensure_built()
     lab = Lab(args.users)
@@ -81,10 +83,11 @@ def main() -> None:
         lab.start_database()
         lab.seed()
         for _ in range(args.rounds):
-            for threads in (int(x) for x in args.threads.split(",")):
-                figures = one_run(lab, threads, args)
-                print(figures, flush=True)
-                out.append(figures)
+            for write in args.acct_write.split(","):
+                for threads in (int(x) for x in args.threads.split(",")):
+                    figures = one_run(lab, threads, args, write)
+                    print(figures, flush=True)
+                    out.append(figures)
     finally:
         lab.close()
     print(json.dumps({"bench": "radius_mixed", "seconds": args.seconds, "concurrency": args.concurrency,
