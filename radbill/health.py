@@ -83,8 +83,10 @@ def acct_spool_check(spool_dir: Path, now_ns: int | None = None) -> Check:
     While the database is away the worker still takes the live file over at each retry, so the oldest waiting
     file's name tells how long accounting has waited. Nothing here in "sql" mode."""
     figures, age, files = _spooled(spool_dir, "accounting.tsv", now_ns)
-    live = spool_dir / "accounting.tsv"
-    figures["bytes"] += live.stat().st_size if live.exists() else 0
+    try:  # the live file: taken over (renamed) between two looks, it is simply not there
+        figures["bytes"] += (spool_dir / "accounting.tsv").stat().st_size
+    except FileNotFoundError:
+        pass
     if age > SPOOL_AGE_LIMIT:
         return Check("accounting_spool", False, gettext(
             "Accounting is answered but not stored (%(n)s spool file(s) waiting): check the database and the "
