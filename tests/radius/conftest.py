@@ -4,12 +4,17 @@ The server, its seed and the polling helpers are in tests/support/radius.py and 
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 from pathlib import Path
 
 import asyncpg
 import pytest
 
+from radbill.db.cluster import LocalCluster, free_port
+from radbill.db.migrate import migrate_url
 from radbill.passwords import generate_nas_secret
+from tests.support.db import register_cluster
 from tests.support.radius import running_radius, seed
 
 
@@ -50,3 +55,18 @@ async def radius_db(radius):
         yield conn
     finally:
         await conn.close()
+
+
+@pytest.fixture
+def own_cluster():
+    """A Postgres of the test's own, migrated, to stop and start: (cluster, url, base directory)."""
+    base = Path(tempfile.mkdtemp(prefix="radbill-restart-"))
+    base.chmod(0o755)
+    cluster = LocalCluster(base / "pg", free_port())
+    creds = cluster.init()
+    register_cluster(creds)
+    cluster.start(log=base / "postgres.log", settings={"fsync": "off"})
+    asyncio.run(migrate_url(creds.url()))
+    yield cluster, creds.url(), base
+    cluster.destroy()
+    shutil.rmtree(base, ignore_errors=True)

@@ -25,8 +25,7 @@ from radbill.passwords import generate_nas_secret
 from radbill.radius.client import DICTIONARY_FILE
 from radius_module.acct_spool import AcctSpool, lock_whole_file
 from tests.radius.test_authorize import new_customer
-from tests.radius.test_resilience import add_customer, own_cluster  # noqa: F401 (a fixture)
-from tests.support.radius import running_radius, seed, wait_folded
+from tests.support.radius import add_customer, running_radius, seed, wait_folded
 from tests.support.waiting import wait_until
 
 # attributes radbill's own client dictionary has no use for, but a router sends and the journal keeps
@@ -48,12 +47,13 @@ COLUMNS = ("acctsessionid", "acctuniqueid", "username", "nasipaddress", "nasport
 def client(server, tmp_path: Path) -> Client:
     extra = tmp_path / "dictionary.extra"
     extra.write_text(EXTRA_DICTIONARY)
-    return Client(server="127.0.0.1", authport=server.settings.auth_port, acctport=server.settings.acct_port,
-                  secret=server.secret.encode(), dict=Dictionary(str(DICTIONARY_FILE), str(extra)))
+    c = Client(server="127.0.0.1", authport=server.settings.auth_port, acctport=server.settings.acct_port,
+               secret=server.secret.encode(), dict=Dictionary(str(DICTIONARY_FILE), str(extra)))
+    c.timeout, c.retries = 1, 3
+    return c
 
 
 def send(c: Client, **attrs) -> None:
-    c.timeout, c.retries = 1, 3
     reply = c.SendPacket(c.CreateAcctPacket(**attrs))
     assert reply.code == 5, f"no Accounting-Response to {attrs.get('Acct_Status_Type')}"
 
@@ -136,7 +136,7 @@ def sessions(url: str, user: str) -> list[tuple]:
                             " WHERE username = %s ORDER BY acctsessionid", (user,)).fetchall()
 
 
-def test_nothing_answered_is_lost_when_postgres_or_freeradius_dies(own_cluster, tmp_path):  # noqa: F811
+def test_nothing_answered_is_lost_when_postgres_or_freeradius_dies(own_cluster, tmp_path):
     """Postgres down: accounting is still answered (spooled) and stored once Postgres is back. Postgres down and
     FreeRADIUS killed (-9) after answering: the next start loads what it answered."""
     cluster, url, base = own_cluster

@@ -1,49 +1,18 @@
-"""A Postgres restart: FreeRADIUS keeps answering from the snapshot, then catches up after reconnecting."""
+"""A Postgres restart: FreeRADIUS keeps answering from the snapshot, then catches up after reconnecting.
+(`own_cluster`: tests/radius/conftest.py.)"""
 
 import asyncio
-import shutil
-import tempfile
-from pathlib import Path
 
-import asyncpg
 import psycopg
-import pytest
 
-from radbill.db.cluster import LocalCluster, free_port
-from radbill.db.migrate import migrate_url
 from radbill.passwords import generate_nas_secret
-from tests import factories as f
-from tests.support.db import register_cluster
-from tests.support.radius import running_radius, seed
+from tests.support.radius import add_customer, running_radius, seed
 from tests.support.waiting import wait_until
-
-
-@pytest.fixture
-def own_cluster():
-    base = Path(tempfile.mkdtemp(prefix="radbill-restart-"))
-    base.chmod(0o755)
-    cluster = LocalCluster(base / "pg", free_port())
-    creds = cluster.init()
-    register_cluster(creds)
-    cluster.start(log=base / "postgres.log", settings={"fsync": "off"})
-    asyncio.run(migrate_url(creds.url()))
-    yield cluster, creds.url(), base
-    cluster.destroy()
-    shutil.rmtree(base, ignore_errors=True)
 
 
 def login(server, username, password):
     client = server.client(timeout=1.0)
     return client.send(client.access_request(username, password))
-
-
-async def add_customer(url, isp, username, **values):
-    conn = await asyncpg.connect(url)
-    try:
-        return await f.customer(conn, isp.sub["id"], isp.package["id"], isp.profile["id"], username=username,
-                                **values)
-    finally:
-        await conn.close()
 
 
 def test_postgres_restart_keeps_answering_and_catches_up(own_cluster):

@@ -78,6 +78,16 @@ async def seed(url: str, secret: str):
         await conn.close()
 
 
+async def add_customer(url: str, isp, username: str, **values):
+    """A customer of the seeded sub-operator, committed (FreeRADIUS hears of it by NOTIFY)."""
+    conn = await asyncpg.connect(url)
+    try:
+        return await f.customer(conn, isp.sub["id"], isp.package["id"], isp.profile["id"], username=username,
+                                **values)
+    finally:
+        await conn.close()
+
+
 @contextmanager
 def running_radius(db_url: str, state_dir: Path, secret: str, isp=None, threads: int = 4, acct_write: str = "sql"):
     """Start radbill's FreeRADIUS against `db_url`, restarted on router changes; stopped when the block ends."""
